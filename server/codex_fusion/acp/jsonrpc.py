@@ -1,0 +1,179 @@
+"""JSON-RPC 2.0 over newline-delimited JSON, sans I/O.
+
+Pure functions and value types: bytes in, classified messages out; messages in, bytes out.
+The I/O loop that uses them lives in :mod:`codex_fusion.acp.connection`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, Final, TypeAlias
+
+RequestId: TypeAlias = int | str | None
+JsonObject: TypeAlias = dict[str, Any]
+
+PARSE_ERROR: Final = -32700
+INVALID_REQUEST: Final = -32600
+METHOD_NOT_FOUND: Final = -32601
+INVALID_PARAMS: Final = -32602
+INTERNAL_ERROR: Final = -32603
+AUTH_REQUIRED: Final = -32000
+RESOURCE_NOT_FOUND: Final = -32002
+REQUEST_CANCELLED: Final = -32800
+
+#: A line longer than this is dropped as malformed instead of growing the buffer without bound.
+MAX_LINE_BYTES: Final = 64 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Request:
+    id: RequestId
+    method: str
+    params: Any
+
+
+@dataclass(frozen=True)
+class Notification:
+    method: str
+    params: Any
+
+
+@dataclass(frozen=True)
+class ErrorObject:
+    code: int
+    message: str
+    data: Any = None
+
+
+@dataclass(frozen=True)
+class Response:
+    id: RequestId
+    result: Any = None
+    error: ErrorObject | None = None
+
+
+@dataclass(frozen=True)
+class Malformed:
+    """A line that is not a JSON-RPC message. Kept with its text so it can be logged."""
+
+    text: str
+    reason: str
+
+
+Message: TypeAlias = Request | Notification | Response | Malformed
+
+
+def _is_id(value: Any) -> bool:
+    return value is None or (isinstance(value, int | str) and not isinstance(value, bool))
+
+
+def _parse_error(raw: Any) -> ErrorObject:
+    if not isinstance(raw, dict):
+        return ErrorObject(INTERNAL_ERROR, f"malformed error object: {raw!r}")
+    code = raw.get("code")
+    message = raw.get("message")
+    return ErrorObject(
+        code=code if isinstance(code, int) and not isinstance(code, bool) else INTERNAL_ERROR,
+        message=message if isinstance(message, str) else repr(message),
+        data=raw.get("data"),
+    )
+
+
+def parse_message(line: bytes | str) -> Message:
+    """Classify one line: request (method+id), notification (method), response (result/error+id)."""
+    text = line.decode("utf-8", errors="replace") if isinstance(line, bytes) else line
+    text = text.strip()
+    try:
+        obj = json.loads(text)
+    except ValueError as exc:
+        return Malformed(text, f"not JSON: {exc}")
+    if not isinstance(obj, dict):
+        return Malformed(text, "not a JSON object")
+    method = obj.get("method")
+    if method is not None:
+        if not isinstance(method, str):
+            return Malformed(text, "method is not a string")
+        if "id" in obj:
+            if not _is_id(obj["id"]):
+                return Malformed(text, "id is not an int, string or null")
+            return Request(obj["id"], method, obj.get("params"))
+        return Notification(method, obj.get("params"))
+    if "id" in obj and ("result" in obj or "error" in obj):
+        if not _is_id(obj["id"]):
+            return Malformed(text, "id is not an int, string or null")
+        if "error" in obj and obj["error"] is not None:
+            return Response(obj["id"], error=_parse_error(obj["error"]))
+        return Response(obj["id"], result=obj.get("result"))
+    return Malformed(text, "neither a request, a notification nor a response")
+
+
+def _encode(obj: JsonObject) -> bytes:
+    # json.dumps escapes control characters, so the line never contains a raw newline.
+    return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode("utf-8") + b"\n"
+
+
+def encode_request(request_id: RequestId, method: str, params: Any) -> bytes:
+    msg: JsonObject = {"jsonrpc": "2.0", "id": request_id, "method": method}
+    if params is not None:
+        msg["params"] = params
+    return _encode(msg)
+
+
+def encode_notification(method: str, params: Any) -> bytes:
+    msg: JsonObject = {"jsonrpc": "2.0", "method": method}
+    if params is not None:
+        msg["params"] = params
+    return _encode(msg)
+
+
+def encode_result(request_id: RequestId, result: Any) -> bytes:
+    return _encode({"jsonrpc": "2.0", "id": request_id, "result": result})
+
+
+def encode_error(request_id: RequestId, code: int, message: str, data: Any = None) -> bytes:
+    error: JsonObject = {"code": code, "message": message}
+    if data is not None:
+        error["data"] = data
+    return _encode({"jsonrpc": "2.0", "id": request_id, "error": error})
+
+
+@dataclass
+class LineSplitter:
+    """Reassembles newline-terminated lines from arbitrary byte chunks.
+
+    Over-long lines are reported (their first bytes) and discarded rather than buffered forever.
+    """
+
+    max_line: int = MAX_LINE_BYTES
+    _buf: bytearray = field(default_factory=bytearray)
+    _discarding: bool = False
+
+    def feed(self, chunk: bytes) -> list[bytes]:
+        lines: list[bytes] = []
+        start = 0
+        while True:
+            nl = chunk.find(b"\n", start)
+            if nl < 0:
+                break
+            piece = chunk[start:nl]
+            if self._discarding:
+                self._discarding = False
+            else:
+                self._buf += piece
+                lines.append(bytes(self._buf))
+            self._buf.clear()
+            start = nl + 1
+        if not self._discarding:
+            self._buf += chunk[start:]
+            if len(self._buf) > self.max_line:
+                lines.append(bytes(self._buf[:200]) + b"\xe2\x80\xa6 [line too long, dropped]")
+                self._buf.clear()
+                self._discarding = True
+        return [line for line in lines if line.strip()]
+
+    def flush(self) -> list[bytes]:
+        """The unterminated remainder at end of stream (a half line), if any."""
+        rest = bytes(self._buf)
+        self._buf.clear()
+        return [rest] if rest.strip() and not self._discarding else []

@@ -1,0 +1,193 @@
+"""Command line: ``codex-fusion [serve]`` (stdio MCP server), ``ask QUESTION``, ``--version``."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+
+import anyio
+
+from . import __version__
+from .acp.schema import ContentChunk, SessionUpdate, ToolCallInfo
+from .turn import Turn
+
+log = logging.getLogger("codex_fusion")
+
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+
+
+def _setup_logging(default: str) -> None:
+    level = os.environ.get("CODEX_FUSION_LOG_LEVEL", default).upper()
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("codex-fusion %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger("codex_fusion")
+    root.handlers[:] = [handler]
+    root.setLevel(level if level in logging.getLevelNamesMapping() else default)
+    root.propagate = False
+
+
+# -- serve -------------------------------------------------------------------------------------
+
+
+async def _serve() -> None:
+    from .acp.process import kill_all_groups
+    from .server import build_server
+
+    server = build_server()
+    async with anyio.create_task_group() as tg:
+
+        async def on_signal() -> None:
+            with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+                async for signum in signals:
+                    log.info("received %s; shutting down", signal.Signals(signum).name)
+                    # Claude Code follows SIGINT with SIGTERM ~100 ms later and SIGKILL ~400 ms after
+                    # that: kill the agents first, then unwind. The SDK reads stdin in a worker thread
+                    # that only returns at the next line or EOF, so exit for sure a little later.
+                    kill_all_groups()
+                    threading.Timer(1.0, _exit_now, args=(128 + signum,)).start()
+                    tg.cancel_scope.cancel()
+                    return
+
+        tg.start_soon(on_signal)
+        await server.run_stdio_async()
+        tg.cancel_scope.cancel()
+
+
+def _exit_now(code: int) -> None:
+    sys.stderr.flush()
+    os._exit(code)
+
+
+def serve() -> int:
+    _setup_logging("INFO")
+    from .acp.process import kill_all_groups
+
+    try:
+        anyio.run(_serve)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        kill_all_groups()
+    return 0
+
+
+# -- ask ---------------------------------------------------------------------------------------
+
+
+class _TerminalView:
+    """Codex's answer to stdout as it streams; thinking and tool activity to stderr."""
+
+    def __init__(self) -> None:
+        self.printed = 0
+        self._last_tool_line: dict[str, str] = {}
+        self._thinking = False
+
+    def __call__(self, turn: Turn, update: SessionUpdate) -> None:
+        if isinstance(update, ContentChunk):
+            if update.session_update == "agent_message_chunk":
+                self._end_thinking()
+                sys.stdout.write(update.text)
+                sys.stdout.flush()
+                self.printed += len(update.text)
+            elif update.session_update == "agent_thought_chunk":
+                if not self._thinking:
+                    sys.stderr.write("💭 ")
+                    self._thinking = True
+                sys.stderr.write(update.text)
+                sys.stderr.flush()
+        elif isinstance(update, ToolCallInfo):
+            tool = turn.tools.get(update.tool_call_id)
+            if tool is None:
+                return
+            line = f"↳ {tool.kind} {tool.title} ({tool.status})"
+            if self._last_tool_line.get(tool.tool_call_id) != line:
+                self._last_tool_line[tool.tool_call_id] = line
+                self._end_thinking()
+                sys.stderr.write(line + "\n")
+                sys.stderr.flush()
+
+    def _end_thinking(self) -> None:
+        if self._thinking:
+            sys.stderr.write("\n")
+            self._thinking = False
+
+
+async def _ask(question: str, context: str | None) -> int:
+    from .acp.agent import AgentError
+    from .config import Config, ConfigError
+    from .consultant import Consultant, ConsultError
+    from .prompts import consult_prompt
+
+    try:
+        config = Config.from_env()
+    except ConfigError as exc:
+        print(f"codex-fusion: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if config.workspace.path is None:
+        print(f"codex-fusion: {config.workspace.error}", file=sys.stderr)
+        return EXIT_USAGE
+    view = _TerminalView()
+    async with Consultant(config) as consultant:
+        try:
+            outcome = await consultant.consult(consult_prompt(question, context), observer=view)
+        except (AgentError, ConsultError) as exc:
+            print(f"codex-fusion: {exc}", file=sys.stderr)
+            return EXIT_FAILURE
+    if not view.printed and outcome.text:
+        sys.stdout.write(outcome.text)
+    sys.stdout.write("\n")
+    sys.stdout.flush()
+    print(outcome.footer(), file=sys.stderr)
+    return 0 if outcome.stop_reason in ("end_turn", "max_tokens") else EXIT_FAILURE
+
+
+def ask(question: str, context: str | None) -> int:
+    _setup_logging("WARNING")
+    from .acp.process import kill_all_groups
+
+    if question == "-":
+        question = sys.stdin.read()
+    if not question.strip():
+        print("codex-fusion: the question is empty", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        return anyio.run(_ask, question, context)
+    except KeyboardInterrupt:
+        print("\ncodex-fusion: interrupted", file=sys.stderr)
+        return 130
+    finally:
+        kill_all_groups()
+
+
+# -- entry point -------------------------------------------------------------------------------
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="codex-fusion",
+        description="Consult OpenAI Codex through ACP: an MCP server for Claude Code, and a terminal client.",
+    )
+    parser.add_argument("--version", action="version", version=f"codex-fusion {__version__}")
+    sub = parser.add_subparsers(dest="command")
+    sub.add_parser("serve", help="run the stdio MCP server (the default)")
+    ask_parser = sub.add_parser("ask", help="ask Codex one question; the answer streams to stdout")
+    ask_parser.add_argument("question", nargs="+", help="the question ('-' reads it from stdin)")
+    ask_parser.add_argument("--context", help="background Codex cannot read in the workspace")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.command == "ask":
+        return ask(" ".join(args.question), args.context)
+    return serve()
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,112 @@
+"""Configuration from the environment: one immutable object, read once at start-up."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+#: The codex-acp major version codex-fusion is tested against (used for the npx fallback).
+TESTED_ADAPTER = "@agentclientprotocol/codex-acp@2"
+
+DEFAULT_MODE = "read-only"
+DEFAULT_STARTUP_TIMEOUT_MS = 120_000
+
+
+class ConfigError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """The directory Codex works in, or why there is none."""
+
+    path: Path | None
+    error: str | None = None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str], cwd: Path | None = None) -> Workspace:
+        for name in ("CODEX_FUSION_WORKSPACE", "CLAUDE_PROJECT_DIR"):
+            value = env.get(name, "").strip()
+            if value:
+                source = name
+                break
+        else:
+            value, source = str(cwd or Path.cwd()), "the current directory"
+        try:
+            path = Path(value).expanduser().resolve()
+        except (OSError, RuntimeError, ValueError) as exc:
+            return cls(None, f"The workspace {value!r} (from {source}) cannot be resolved: {exc}.")
+        if not path.is_dir():
+            return cls(
+                None,
+                f"The workspace {value!r} (from {source}) is not an existing directory. "
+                "Set CODEX_FUSION_WORKSPACE to the project directory.",
+            )
+        return cls(path)
+
+
+def _ms(env: Mapping[str, str], name: str, default: int) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default / 1000
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number of milliseconds, not {raw!r}") from None
+    if value <= 0:
+        raise ConfigError(f"{name} must be positive, not {raw!r}")
+    return value / 1000
+
+
+def resolve_agent_command(env: Mapping[str, str]) -> tuple[list[str], str]:
+    """The agent argv and where it came from: the env override, ``codex-acp`` on PATH, or npx."""
+    override = env.get("CODEX_FUSION_ACP_COMMAND", "").strip()
+    if override:
+        try:
+            argv = shlex.split(override)
+        except ValueError as exc:
+            raise ConfigError(f"CODEX_FUSION_ACP_COMMAND is not a valid command line: {exc}") from None
+        return argv, "CODEX_FUSION_ACP_COMMAND"
+    path = env.get("PATH", os.defpath)
+    found = shutil.which("codex-acp", path=path)
+    if found:
+        return [found], "PATH"
+    npx = shutil.which("npx", path=path) or "npx"
+    return [npx, "-y", TESTED_ADAPTER], "npx fallback"
+
+
+@dataclass(frozen=True)
+class Config:
+    workspace: Workspace
+    agent_argv: list[str]
+    agent_source: str
+    agent_mode: str
+    startup_timeout: float
+    agent_env: dict[str, str] = field(repr=False)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, cwd: Path | None = None) -> Config:
+        source = dict(os.environ if env is None else env)
+        argv, where = resolve_agent_command(source)
+        mode = source.get("CODEX_FUSION_AGENT_MODE", "").strip() or DEFAULT_MODE
+        agent_env = dict(source)
+        # The TypeScript adapter's default mode sends approvals to Codex's own reviewer, never to us.
+        agent_env["INITIAL_AGENT_MODE"] = mode
+        # Nobody can complete a browser login from inside an MCP server.
+        agent_env.setdefault("NO_BROWSER", "1")
+        return cls(
+            workspace=Workspace.from_env(source, cwd),
+            agent_argv=argv,
+            agent_source=where,
+            agent_mode=mode,
+            startup_timeout=_ms(source, "CODEX_FUSION_STARTUP_TIMEOUT_MS", DEFAULT_STARTUP_TIMEOUT_MS),
+            agent_env=agent_env,
+        )
+
+    @property
+    def agent_command(self) -> str:
+        return shlex.join(self.agent_argv)

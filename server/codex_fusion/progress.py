@@ -1,0 +1,100 @@
+"""Turn a streaming Codex turn into a few progress messages a second, plus a heartbeat."""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Awaitable, Callable
+
+import anyio
+
+from .acp.schema import ContentChunk, PlanUpdate, SessionUpdate, ToolCallInfo
+from .turn import Turn
+
+SendProgress = Callable[[float, str], Awaitable[None]]
+
+TAIL_CHARS = 140
+
+
+def _tail(text: str, limit: int = TAIL_CHARS) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else "…" + text[-limit:]
+
+
+def describe_update(turn: Turn, update: SessionUpdate) -> str | None:
+    """The progress line an update deserves, or None to keep the current one."""
+    if isinstance(update, ContentChunk):
+        if update.session_update == "agent_message_chunk":
+            return _tail(turn.text)
+        if update.session_update == "agent_thought_chunk":
+            return "💭 " + _tail("".join(turn.thought_parts))
+        return None
+    if isinstance(update, ToolCallInfo):
+        tool = turn.tools.get(update.tool_call_id)
+        if tool is None:
+            return None
+        return _tail(f"↳ {tool.kind} {tool.title} ({tool.status})")
+    if isinstance(update, PlanUpdate) and turn.plan:
+        return _tail("plan: " + "; ".join(turn.plan))
+    return None
+
+
+class ProgressPump:
+    """Coalesces updates: the latest message wins, sent at most ``1/interval`` times a second.
+
+    While nothing new arrives a heartbeat (elapsed time and what Codex is doing) goes out every
+    ``heartbeat`` seconds, so a long silent command still shows life.
+    """
+
+    def __init__(self, send: SendProgress, *, interval: float = 0.25, heartbeat: float = 5.0) -> None:
+        self._send = send
+        self._interval = interval
+        self._heartbeat = heartbeat
+        self._latest: str | None = None
+        self._dirty = anyio.Event()
+        self._started = time.monotonic()
+        self._count = 0
+        self._last_sent: str | None = None
+        self.sent = 0
+        self.status = "waiting for Codex"
+
+    def observe(self, turn: Turn, update: SessionUpdate) -> None:
+        message = describe_update(turn, update)
+        if message is not None:
+            self.set(message)
+
+    def set_status(self, status: str) -> None:
+        """What the heartbeat says Codex is doing (queued, starting, working, paused…)."""
+        self.status = status
+
+    def set(self, message: str) -> None:
+        self._latest = message
+        self._dirty.set()
+
+    async def _emit(self, message: str) -> None:
+        self._count += 1
+        await self._send(float(self._count), message)
+        self.sent += 1
+        self._last_sent = message
+
+    def _heartbeat_message(self) -> str:
+        elapsed = time.monotonic() - self._started
+        return f"⏳ {elapsed:.0f}s · {self.status}" + (f" · {self._latest}" if self._latest else "")
+
+    async def run(self) -> None:
+        """Send until cancelled. Cancel it when the turn ends, then call :meth:`flush`."""
+        while True:
+            with anyio.move_on_after(self._heartbeat if math.isfinite(self._heartbeat) else math.inf):
+                await self._dirty.wait()
+            if self._dirty.is_set():
+                self._dirty = anyio.Event()
+                assert self._latest is not None
+                await self._emit(self._latest)
+            else:
+                await self._emit(self._heartbeat_message())
+            await anyio.sleep(self._interval)
+
+    async def flush(self) -> None:
+        """Send the final state if it has not gone out yet (the pump may have been cancelled mid-send)."""
+        if self._latest is not None and self._latest != self._last_sent:
+            await self._emit(self._latest)

@@ -1,0 +1,40 @@
+"""Prompt builders: one pure function per tool, block-structured, with the debate frame."""
+
+from __future__ import annotations
+
+ROLE = """<role>
+You are Codex, consulted by Claude (another coding agent) who is in the middle of a task in this
+workspace. You are an independent peer, not an assistant to please: agree where Claude is right,
+disagree plainly where it is not, and say which points matter most.
+</role>"""
+
+GROUNDING = """<grounding>
+- Read the code before you claim anything about it; cite files as path:line.
+- Label guesses as hypotheses. If you lack context you cannot read yourself, say exactly what is missing.
+- You are advising: do not edit files or run commands that change anything unless Claude asked for it.
+</grounding>"""
+
+DEBATE = """<debate>
+This is a short debate (about three exchanges): Claude may reply to your answer. Converge; do not
+repeat yourself. End every answer with one line:
+VERDICT: CONSENSUS — <the agreed point>   or   VERDICT: OPEN — <what is still disputed>
+</debate>"""
+
+
+def _block(tag: str, body: str | None) -> str:
+    body = (body or "").strip()
+    return f"<{tag}>\n{body}\n</{tag}>" if body else ""
+
+
+def consult_prompt(question: str, context: str | None = None) -> str:
+    """A second opinion on a question, with optional context from Claude."""
+    parts = [
+        ROLE,
+        GROUNDING,
+        _block("context", context),
+        _block("question", question),
+        "<answer_format>\nA direct answer first (a few sentences), then the reasons as short bullets."
+        "\n</answer_format>",
+        DEBATE,
+    ]
+    return "\n\n".join(part for part in parts if part)

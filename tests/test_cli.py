@@ -1,0 +1,217 @@
+"""The installed `codex-fusion` entry point: stdio MCP server, `ask`, `--version`."""
+
+from __future__ import annotations
+
+import json
+import os
+import selectors
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from codex_fusion import __version__
+
+from .conftest import FakeAgentSetup, group_alive, wait_until
+
+ENTRY = Path(sys.executable).with_name("codex-fusion")
+
+
+class StdioPeer:
+    """A minimal MCP client over a real `codex-fusion serve` process."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.proc = subprocess.Popen(
+            [str(ENTRY), "serve"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=env,
+        )
+        self._sel = selectors.DefaultSelector()
+        assert self.proc.stdout is not None
+        self._sel.register(self.proc.stdout, selectors.EVENT_READ)
+        self._buf = b""
+        self._id = 0
+
+    def send(self, obj: dict[str, Any]) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(json.dumps({"jsonrpc": "2.0", **obj}).encode() + b"\n")
+        self.proc.stdin.flush()
+
+    def read(self, timeout: float = 30) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        assert self.proc.stdout is not None
+        while b"\n" not in self._buf:
+            left = deadline - time.monotonic()
+            if left <= 0 or not self._sel.select(left):
+                raise TimeoutError(f"no message from the server; stderr: {self.stderr()}")
+            chunk = os.read(self.proc.stdout.fileno(), 65536)
+            if not chunk:
+                raise EOFError(f"server closed stdout; stderr: {self.stderr()}")
+            self._buf += chunk
+        line, self._buf = self._buf.split(b"\n", 1)
+        return json.loads(line)
+
+    def call(
+        self, method: str, params: dict[str, Any], on_notification: list[dict[str, Any]] | None = None
+    ) -> dict[str, Any]:
+        self._id += 1
+        self.send({"id": self._id, "method": method, "params": params})
+        while True:
+            msg = self.read()
+            if msg.get("id") == self._id and "method" not in msg:
+                return msg
+            if on_notification is not None:
+                on_notification.append(msg)
+
+    def initialize(self) -> dict[str, Any]:
+        reply = self.call(
+            "initialize",
+            {
+                "protocolVersion": "2025-11-25",
+                "capabilities": {},
+                "clientInfo": {"name": "test", "version": "0"},
+            },
+        )
+        self.send({"method": "notifications/initialized"})
+        return reply
+
+    def stderr(self) -> str:
+        if self.proc.poll() is None:
+            return "(still running)"
+        assert self.proc.stderr is not None
+        return self.proc.stderr.read().decode(errors="replace")[-2000:]
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+
+
+@pytest.fixture
+def peer_factory():
+    peers: list[StdioPeer] = []
+
+    def make(env: dict[str, str]) -> StdioPeer:
+        peer = StdioPeer(env)
+        peers.append(peer)
+        return peer
+
+    yield make
+    for peer in peers:
+        peer.close()
+
+
+def test_version() -> None:
+    out = subprocess.run([str(ENTRY), "--version"], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == f"codex-fusion {__version__}"
+
+
+def test_stdio_server_lists_tools_and_consults(fake: FakeAgentSetup, peer_factory) -> None:
+    peer = peer_factory(fake.env())
+    init = peer.initialize()
+    assert init["result"]["serverInfo"]["name"] == "codex-fusion"
+    tools = peer.call("tools/list", {})
+    assert {t["name"] for t in tools["result"]["tools"]} >= {"consult", "status"}
+    notes: list[dict[str, Any]] = []
+    reply = peer.call(
+        "tools/call",
+        {
+            "name": "consult",
+            "arguments": {"question": "@fake say over stdio\n@fake sleep 0.5"},
+            "_meta": {"progressToken": "p1"},
+        },
+        on_notification=notes,
+    )
+    assert reply["result"]["isError"] is False
+    assert reply["result"]["content"][0]["text"].startswith("over stdio")
+    assert any(n.get("method") == "notifications/progress" for n in notes)
+    # stdin EOF: the server exits by itself and takes the agent with it
+    pgid = int(
+        next(line for line in _status(peer).splitlines() if line.startswith("agent: alive")).split("pid ")[1]
+    )
+    assert peer.proc.stdin is not None
+    peer.proc.stdin.close()
+    assert peer.proc.wait(timeout=15) == 0
+    assert wait_until(lambda: not group_alive(pgid), timeout=5)
+
+
+def _status(peer: StdioPeer) -> str:
+    reply = peer.call("tools/call", {"name": "status", "arguments": {}})
+    return reply["result"]["content"][0]["text"]
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_signal_during_a_turn_leaves_no_process(
+    fake: FakeAgentSetup, peer_factory, sig: signal.Signals
+) -> None:
+    peer = peer_factory(fake.env("grandchild,ignore_eof,ignore_term"))
+    peer.initialize()
+    peer.call("tools/call", {"name": "consult", "arguments": {"question": "warm up"}})
+    pgid = int(
+        next(line for line in _status(peer).splitlines() if line.startswith("agent: alive")).split("pid ")[1]
+    )
+    peer.send(
+        {
+            "id": 99,
+            "method": "tools/call",
+            "params": {"name": "consult", "arguments": {"question": "@fake sleep 60"}},
+        }
+    )
+    time.sleep(0.3)
+    sent = time.monotonic()
+    peer.proc.send_signal(sig)
+    # Claude Code sends SIGKILL ~500 ms after SIGINT; the agent's group must be gone well before.
+    assert wait_until(lambda: not group_alive(pgid), timeout=5)
+    cleanup = time.monotonic() - sent
+    peer.proc.wait(timeout=10)
+    assert cleanup < 5
+
+
+def test_ask_streams_the_answer_to_stdout(fake: FakeAgentSetup) -> None:
+    out = subprocess.run(
+        [str(ENTRY), "ask", "@fake say streamed answer\n@fake chunks 4\n@fake think pondering"],
+        capture_output=True,
+        text=True,
+        env=fake.env(),
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == "streamed answer\n"
+    assert "💭 pondering" in out.stderr
+    assert "— codex · " in out.stderr
+
+
+def test_ask_not_logged_in_exits_nonzero_with_the_message(fake: FakeAgentSetup) -> None:
+    out = subprocess.run(
+        [str(ENTRY), "ask", "hi"],
+        capture_output=True,
+        text=True,
+        env=fake.env("auth=ts"),
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
+    assert out.returncode == 1
+    assert "Codex is not logged in: run `codex login`, or set OPENAI_API_KEY" in out.stderr
+    assert "Traceback" not in out.stderr
+
+
+def test_ask_with_missing_agent_exits_nonzero(fake: FakeAgentSetup) -> None:
+    env = fake.env(CODEX_FUSION_ACP_COMMAND="/nonexistent/agent")
+    out = subprocess.run(
+        [str(ENTRY), "ask", "hi"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
+    assert out.returncode == 1
+    assert "command not found: /nonexistent/agent" in out.stderr
+    assert "Traceback" not in out.stderr

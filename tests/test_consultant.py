@@ -1,0 +1,254 @@
+"""The ACP client, supervisor and consultant against the scripted fake agent (a real subprocess)."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import anyio
+import pytest
+
+from codex_fusion.acp.agent import AgentError, AuthRequired
+from codex_fusion.config import Config
+from codex_fusion.consultant import Consultant, ConsultError
+from codex_fusion.turn import Turn
+
+from .conftest import FakeAgentSetup, group_alive, wait_until
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_handshake_then_answer_with_usage(fake: FakeAgentSetup) -> None:
+    async with Consultant(fake.config()) as consultant:
+        outcome = await consultant.consult("@fake say hello there\n@fake chunks 3\n@fake usage 4321")
+        assert outcome.text == "hello there"
+        assert outcome.stop_reason == "end_turn"
+        assert outcome.usage.total_tokens == 4321
+        assert outcome.usage.context_used == 1234
+        assert outcome.elapsed > 0
+        assert consultant.agent is not None
+        assert consultant.agent.name == "fake-acp 9.9.9"
+    init = fake.received("initialize")[0]["params"]
+    assert init["protocolVersion"] == 1
+    assert init["clientInfo"]["name"] == "codex-fusion"
+    assert init["clientCapabilities"]["fs"] == {"readTextFile": False, "writeTextFile": False}
+    new = fake.received("session/new")[0]["params"]
+    assert new == {"cwd": str(fake.workspace.resolve()), "mcpServers": []}
+
+
+async def test_session_persists_across_consults(fake: FakeAgentSetup) -> None:
+    async with Consultant(fake.config()) as consultant:
+        first = await consultant.consult("@fake say one")
+        second = await consultant.consult("@fake say two")
+    assert (first.text, second.text) == ("one", "two")
+    assert first.session_id == second.session_id
+    assert len(fake.received("session/new")) == 1
+    assert len(fake.received("initialize")) == 1
+
+
+async def test_configured_mode_is_set_when_offered(fake: FakeAgentSetup) -> None:
+    async with Consultant(fake.config("modes")) as consultant:
+        await consultant.consult("hi")
+        assert consultant.mode_note == "read-only"
+    calls = fake.received("session/set_mode")
+    assert [c["params"]["modeId"] for c in calls] == ["read-only"]
+
+
+async def test_mode_not_offered_is_reported(fake: FakeAgentSetup) -> None:
+    async with Consultant(fake.config()) as consultant:
+        await consultant.consult("hi")
+        assert consultant.mode_note is not None
+        assert "not offered" in consultant.mode_note
+    assert fake.received("session/set_mode") == []
+
+
+async def test_version_mismatch_is_a_clear_error(fake: FakeAgentSetup) -> None:
+    async with Consultant(fake.config("version=2")) as consultant:
+        with pytest.raises(AgentError, match="speaks ACP protocol version 2; codex-fusion speaks version 1"):
+            await consultant.consult("hi")
+        assert consultant.agent is None
+        assert consultant.last_error is not None
+
+
+async def test_initialize_error_1001_quotes_the_agent(fake: FakeAgentSetup) -> None:
+    async with Consultant(fake.config("init_error=1001")) as consultant:
+        with pytest.raises(AgentError, match=r"refused to start: Codex process has exited .*code 1001"):
+            await consultant.consult("hi")
+
+
+async def test_initialize_timeout_names_the_command(fake: FakeAgentSetup) -> None:
+    config = fake.config("no_init", CODEX_FUSION_STARTUP_TIMEOUT_MS="500")
+    async with Consultant(config) as consultant:
+        started = time.monotonic()
+        with pytest.raises(AgentError, match=r"did not answer `initialize` within 0\.5 s") as info:
+            await consultant.consult("hi")
+        assert time.monotonic() - started < 10
+        assert "fake_agent.py" in str(info.value)
+
+
+async def test_agent_dying_at_start_quotes_stderr(fake: FakeAgentSetup) -> None:
+    async with Consultant(fake.config("die_at_start")) as consultant:
+        with pytest.raises(AgentError) as info:
+            await consultant.consult("hi")
+    message = str(info.value)
+    assert "exited with code 1" in message
+    assert "CODEX_HOME points to a missing directory" in message
+
+
+async def test_missing_command_says_how_to_install(fake: FakeAgentSetup) -> None:
+    config = Config.from_env(fake.env(CODEX_FUSION_ACP_COMMAND="/nonexistent/codex-acp --flag"))
+    async with Consultant(config) as consultant:
+        with pytest.raises(AgentError, match="command not found: /nonexistent/codex-acp") as info:
+            await consultant.consult("hi")
+    assert "npm install -g @agentclientprotocol/codex-acp" in str(info.value)
+
+
+async def test_next_call_retries_from_scratch_after_a_start_failure(fake: FakeAgentSetup) -> None:
+    env = fake.env("die_at_start")
+    async with Consultant(Config.from_env(env)) as consultant:
+        with pytest.raises(AgentError):
+            await consultant.consult("hi")
+        # "fix" the agent: the next call spawns a fresh process with the new flags
+        consultant.config.agent_env["FAKE_ACP"] = ""
+        outcome = await consultant.consult("@fake say recovered")
+    assert outcome.text == "recovered"
+
+
+@pytest.mark.parametrize("style", ["ts", "rust"])
+async def test_auth_required_without_key_says_how_to_log_in(fake: FakeAgentSetup, style: str) -> None:
+    async with Consultant(fake.config(f"auth={style}")) as consultant:
+        with pytest.raises(
+            AuthRequired, match=r"Codex is not logged in: run `codex login`, or set OPENAI_API_KEY"
+        ):
+            await consultant.consult("hi")
+    assert fake.received("authenticate") == []
+
+
+@pytest.mark.parametrize(
+    ("style", "key", "method"),
+    [
+        ("ts", "OPENAI_API_KEY", "api-key"),
+        ("rust", "OPENAI_API_KEY", "openai-api-key"),
+        ("rust", "CODEX_API_KEY", "codex-api-key"),
+    ],
+)
+async def test_auth_with_key_authenticates_once_and_retries(
+    fake: FakeAgentSetup, style: str, key: str, method: str
+) -> None:
+    config = fake.config(f"auth={style}", **{key: "sk-test-0123456789abcdef"})
+    async with Consultant(config) as consultant:
+        outcome = await consultant.consult("@fake say authed")
+    assert outcome.text == "authed"
+    assert [m["params"]["methodId"] for m in fake.received("authenticate")] == [method]
+    assert len(fake.received("session/new")) == 2
+
+
+async def test_unknown_updates_and_malformed_lines_do_not_break_the_turn(fake: FakeAgentSetup) -> None:
+    seen: list[str] = []
+
+    def observer(turn: Turn, update: object) -> None:
+        seen.append(getattr(update, "session_update", "?"))
+
+    async with Consultant(fake.config()) as consultant:
+        outcome = await consultant.consult("@fake unknown_update\n@fake say still fine", observer=observer)
+        assert consultant.agent is not None
+        assert consultant.agent.connection.malformed_lines == 1
+    assert outcome.text == "still fine"
+    assert "brand_new_kind" in seen
+    assert seen.count("tool_call") == 1  # the update without toolCallId arrives raw, not dropped
+
+
+async def test_agent_request_ids_may_be_uuid_strings(fake: FakeAgentSetup) -> None:
+    # Unknown agent→client requests must be answered -32601 whatever their id looks like.
+    async with Consultant(fake.config("uuid_ids")) as consultant:
+        outcome = await consultant.consult("@fake say ok")
+    assert outcome.text == "ok"
+
+
+async def test_tool_activity_and_thoughts_are_collected(fake: FakeAgentSetup) -> None:
+    async with Consultant(fake.config()) as consultant:
+        outcome = await consultant.consult("@fake think hmm\n@fake tool read src/app.py\n@fake say done")
+    assert outcome.activity == ["read src/app.py (completed)"]
+
+
+async def test_rpc_error_mid_turn_keeps_the_session(fake: FakeAgentSetup) -> None:
+    async with Consultant(fake.config()) as consultant:
+        with pytest.raises(ConsultError, match="usage_limit_exceeded"):
+            await consultant.consult("@fake error")
+        outcome = await consultant.consult("@fake say after")
+        assert outcome.text == "after"
+    assert len(fake.received("initialize")) == 1
+
+
+async def test_agent_exit_mid_turn_fails_at_once_and_respawns(fake: FakeAgentSetup) -> None:
+    async with Consultant(fake.config()) as consultant:
+        started = time.monotonic()
+        with pytest.raises(AgentError) as info:
+            await consultant.consult("@fake exit 3")
+        assert time.monotonic() - started < 10  # not a timeout: the exit is noticed at once
+        assert "exited with code 3" in str(info.value)
+        assert "the fake agent exits mid-turn" in str(info.value)
+        outcome = await consultant.consult("@fake say back")
+    assert outcome.text == "back"
+    assert len(fake.received("initialize")) == 2
+
+
+async def test_concurrent_consults_run_one_at_a_time_in_order(fake: FakeAgentSetup) -> None:
+    results: list[str] = []
+    async with Consultant(fake.config()) as consultant:
+        async with anyio.create_task_group() as tg:
+            for i in range(6):
+
+                async def one(i: int = i) -> None:
+                    outcome = await consultant.consult(f"@fake say answer {i}\n@fake sleep 0.05")
+                    results.append(outcome.text)
+
+                tg.start_soon(one)
+                await anyio.sleep(0.01)  # fix the arrival order
+            await anyio.sleep(0.02)
+            assert consultant.queue_length >= 1
+        assert consultant.queue_length == 0
+    assert results == [f"answer {i}" for i in range(6)]
+    prompts = [m["params"]["prompt"][0]["text"] for m in fake.received("session/prompt")]
+    assert [p.split("\n")[0] for p in prompts] == [f"@fake say answer {i}" for i in range(6)]
+
+
+async def test_stderr_flood_does_not_deadlock(fake: FakeAgentSetup) -> None:
+    async with Consultant(fake.config(f"stderr_flood={2 * 1024 * 1024}")) as consultant:
+        with anyio.fail_after(30):
+            outcome = await consultant.consult(f"@fake stderr_flood {1024 * 1024}\n@fake say survived")
+        assert outcome.text == "survived"
+        assert consultant.agent is not None
+        assert consultant.agent.process.stderr.total_bytes > 3 * 1024 * 1024
+        assert len(consultant.agent.process.stderr.text(100_000)) <= 64 * 1024
+
+
+@pytest.mark.parametrize(
+    "flags", ["grandchild", "grandchild,ignore_eof", "grandchild,ignore_eof,ignore_term"]
+)
+async def test_no_process_survives_the_consultant(fake: FakeAgentSetup, flags: str) -> None:
+    async with Consultant(fake.config(flags)) as consultant:
+        await consultant.consult("hi")
+        assert consultant.agent is not None
+        pgid = consultant.agent.process.pid
+        assert os.getpgid(pgid) == pgid  # the agent leads its own group
+        assert group_alive(pgid)
+    assert wait_until(lambda: not group_alive(pgid), timeout=5)
+
+
+async def test_cancelled_consult_sends_session_cancel_and_next_works(fake: FakeAgentSetup) -> None:
+    async with Consultant(fake.config()) as consultant:
+        with anyio.move_on_after(0.5):
+            await consultant.consult("@fake sleep 30")
+        outcome = await consultant.consult("@fake say next")
+    assert outcome.text == "next"
+    assert len(fake.received("session/cancel")) == 1
+    assert len(fake.received("initialize")) == 1  # the cooperative agent was not killed
+
+
+async def test_bad_workspace_is_reported(fake: FakeAgentSetup) -> None:
+    config = Config.from_env(fake.env(CODEX_FUSION_WORKSPACE=str(fake.workspace / "missing")))
+    assert config.workspace.path is None
+    async with Consultant(config) as consultant:
+        with pytest.raises(ConsultError, match="is not an existing directory"):
+            await consultant.consult("hi")
