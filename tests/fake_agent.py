@@ -29,6 +29,16 @@ Each turn obeys ``@fake`` directive lines found in the prompt text (first match 
   @fake exit CODE          exit mid-turn with CODE after writing to stderr
   @fake usage N            report PromptResponse.usage.totalTokens = N
   @fake stderr_flood N     write N bytes to stderr mid-turn
+  @fake permit KIND STYLE CMDS   ask permission to run CMDS (shell; several separated by ";" are
+                           asked one after another, by "|" all at once) with the option set STYLE:
+                           rust (approved/denied/abort), rust_observed (approved/…/abort),
+                           ts (allow_once/decline/cancel), ts_observed (allow_once/…/cancel),
+                           always_only (allow_always/reject_always). Allowed commands really run in
+                           the cwd; a continuing reject goes on; abort/cancel end the turn.
+  @fake order after        send the tool_call before its permission request (default: request first)
+  @fake withdraw           after asking, withdraw the request with $/cancel_request
+
+A prompt with no ``say`` that contains "Claude's note:" is answered "acknowledged: <the note>".
 
 Every message received is appended as a JSON line to ``FAKE_ACP_LOG`` when it is set.
 """
@@ -223,6 +233,125 @@ def interruptible_sleep(seconds: float) -> bool:
     return _cancelled.wait(seconds)
 
 
+OPTION_SETS: dict[str, list[tuple[str, str]]] = {
+    "rust": [
+        ("approved", "allow_once"),
+        ("approved-for-session", "allow_always"),
+        ("denied", "reject_once"),
+        ("abort", "reject_once"),
+    ],
+    "rust_observed": [
+        ("approved", "allow_once"),
+        ("approved-execpolicy-amendment", "allow_always"),
+        ("abort", "reject_once"),
+    ],
+    "ts": [
+        ("allow_once", "allow_once"),
+        ("allow_for_session", "allow_always"),
+        ("decline", "reject_once"),
+        ("cancel", "reject_once"),
+    ],
+    "ts_observed": [
+        ("allow_once", "allow_once"),
+        ("accept_execpolicy_amendment", "allow_always"),
+        ("cancel", "reject_once"),
+    ],
+    "always_only": [("allow_always", "allow_always"), ("reject_always", "reject_always")],
+}
+CONTINUING = {"denied", "decline"}
+
+
+def ask_permission(sid: str, index: int, kind: str, style: str, command: str, d: dict[str, str]) -> str:
+    """One permission round trip; returns "ran", "declined", "ended" or "cancelled"."""
+    call_id = f"call_{index}"
+    tool_call: dict[str, Any] = {"toolCallId": call_id, "title": command, "kind": kind, "status": "pending"}
+    if kind == "execute":
+        argv_or_string: Any = ["bash", "-lc", command] if style.startswith("rust") else command
+        tool_call["rawInput"] = {
+            "command": argv_or_string,
+            "cwd": os.getcwd(),
+            "reason": f"I need to run {command}",
+        }
+    else:  # read / edit / …: `command` is a path
+        tool_call["locations"] = [{"path": command}]
+        tool_call["rawInput"] = {"path": command, "reason": f"I need to {kind} {command}"}
+    if d.get("order") == "after":
+        update(sid, {"sessionUpdate": "tool_call", **tool_call, "status": "in_progress"})
+        tool_call = {"toolCallId": call_id, "title": command}  # the request carries less
+    options = [{"optionId": o, "name": o, "kind": k} for o, k in OPTION_SETS[style]]
+    if "withdraw" in d:
+        answer_box: dict[str, Any] = {}
+        waiter = threading.Thread(
+            target=lambda: answer_box.update(
+                request(
+                    "session/request_permission",
+                    {"sessionId": sid, "toolCall": tool_call, "options": options},
+                )
+            )
+        )
+        waiter.start()
+        time.sleep(0.3)
+        send({"method": "$/cancel_request", "params": {"requestId": _next_id - 1}})
+        waiter.join(10)
+        return "withdrawn:" + json.dumps(answer_box.get("error") or answer_box.get("result"))
+    reply = request(
+        "session/request_permission", {"sessionId": sid, "toolCall": tool_call, "options": options}
+    )
+    outcome = (reply.get("result") or {}).get("outcome") or {}
+    if outcome.get("outcome") != "selected":
+        return "cancelled"
+    chosen = outcome.get("optionId")
+    if chosen in ("approved", "allow_once", "allow_always", "approved-for-session"):
+        if kind == "execute":
+            subprocess.run(command, shell=True, check=False)
+        elif kind == "edit":
+            with open(command, "w", encoding="utf-8") as fh:
+                fh.write("edited\n")
+        update(sid, {"sessionUpdate": "tool_call_update", "toolCallId": call_id, "status": "completed"})
+        return "ran"
+    if chosen in CONTINUING:
+        update(sid, {"sessionUpdate": "tool_call_update", "toolCallId": call_id, "status": "failed"})
+        return "declined"
+    return "ended"
+
+
+def run_permissions(msg: dict[str, Any], sid: str, d: dict[str, str]) -> bool:
+    """Handle `@fake permit`; True when the turn has been answered (ended) already."""
+    kind, style, commands = d["permit"].split(" ", 2)
+    said: list[str] = []
+    index = 0
+    for group in commands.split(";"):
+        results: dict[int, tuple[str, str]] = {}
+        threads = []
+        for command in group.split("|"):
+            index += 1
+
+            def one(
+                i: int = index, c: str = command.strip(), out: dict[int, tuple[str, str]] = results
+            ) -> None:
+                out[i] = (ask_permission(sid, i, kind, style, c, d), c)
+
+            threads.append(threading.Thread(target=one))
+            threads[-1].start()
+            time.sleep(0.05)
+        for thread in threads:
+            thread.join()
+        for i in sorted(results):
+            outcome, command = results[i]
+            if outcome in ("ended", "cancelled"):
+                result(msg["id"], {"stopReason": "cancelled"})
+                return True
+            said.append(f"{outcome} {command}")
+    update(
+        sid,
+        {
+            "sessionUpdate": "agent_message_chunk",
+            "content": {"type": "text", "text": "[" + "; ".join(said) + "] "},
+        },
+    )
+    return False
+
+
 def on_prompt(msg: dict[str, Any]) -> None:
     _cancelled.clear()
     params = msg.get("params") or {}
@@ -260,7 +389,13 @@ def on_prompt(msg: dict[str, Any]) -> None:
     if "sleep" in d and interruptible_sleep(float(d["sleep"])):
         result(msg["id"], {"stopReason": "cancelled"})
         return
-    text = d.get("say", "ok")
+    if "permit" in d and run_permissions(msg, sid, d):
+        return
+    prompt_text = "\n".join(b.get("text", "") for b in params.get("prompt") or [] if isinstance(b, dict))
+    default = "ok"
+    if "Claude's note:" in prompt_text:
+        default = "acknowledged: " + prompt_text.split("Claude's note:", 1)[1].strip()
+    text = d.get("say", default)
     chunks = max(1, int(d.get("chunks", "1")))
     size = max(1, -(-len(text) // chunks))
     for start in range(0, len(text), size):

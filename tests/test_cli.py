@@ -215,3 +215,39 @@ def test_ask_with_missing_agent_exits_nonzero(fake: FakeAgentSetup) -> None:
     assert out.returncode == 1
     assert "command not found: /nonexistent/agent" in out.stderr
     assert "Traceback" not in out.stderr
+
+
+def test_ask_without_a_terminal_denies_and_continues(fake: FakeAgentSetup) -> None:
+    out = subprocess.run(
+        [str(ENTRY), "ask", "@fake permit execute rust_observed touch never.txt"],
+        capture_output=True, text=True, env=fake.env(), timeout=60, stdin=subprocess.DEVNULL,
+    )
+    assert out.returncode == 0, out.stderr
+    assert "Codex wants to: run `touch never.txt`" in out.stderr
+    assert "denied: stdin is not a terminal" in out.stderr
+    assert "acknowledged: Nobody is at the terminal to approve this" in out.stdout
+    assert not (fake.workspace / "never.txt").exists()
+
+
+def test_ask_on_a_terminal_asks_the_person(fake: FakeAgentSetup) -> None:
+    master, slave = os.openpty()
+    try:
+        proc = subprocess.Popen(
+            [str(ENTRY), "ask", "@fake permit execute rust touch yes.txt\n@fake say thanks"],
+            stdin=slave, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=fake.env(), text=True,
+        )
+        assert proc.stderr is not None
+        seen = ""
+        while "allow? [y/N]" not in seen:
+            char = proc.stderr.read(1)
+            assert char, f"ask exited before prompting: {seen}"
+            seen += char
+        os.write(master, b"y\n")
+        out, err = proc.communicate(timeout=60)
+    finally:
+        os.close(master)
+        os.close(slave)
+    assert proc.returncode == 0, err
+    assert "Codex wants to: run `touch yes.txt`" in seen
+    assert out == "[ran touch yes.txt] thanks\n"
+    assert (fake.workspace / "yes.txt").exists()

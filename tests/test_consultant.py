@@ -31,7 +31,8 @@ async def test_handshake_then_answer_with_usage(fake: FakeAgentSetup) -> None:
     init = fake.received("initialize")[0]["params"]
     assert init["protocolVersion"] == 1
     assert init["clientInfo"]["name"] == "codex-fusion"
-    assert init["clientCapabilities"]["fs"] == {"readTextFile": False, "writeTextFile": False}
+    assert init["clientCapabilities"]["fs"] == {"readTextFile": True, "writeTextFile": False}
+    assert init["clientCapabilities"]["terminal"] is False
     new = fake.received("session/new")[0]["params"]
     assert new == {"cwd": str(fake.workspace.resolve()), "mcpServers": []}
 

@@ -127,3 +127,36 @@ async def test_concurrent_tool_calls_are_all_answered(fake: FakeAgentSetup) -> N
 
             tg.start_soon(call)
     assert answers == {i: f"n{i}" for i in range(4)}
+
+
+async def test_pause_and_permit_through_the_tools(fake: FakeAgentSetup) -> None:
+    async with Client(build_server(fake.config())) as client:
+        tools = {tool.name for tool in (await client.list_tools()).tools}
+        assert "permit" in tools
+        paused = await client.call_tool(
+            "consult", {"question": "@fake permit execute ts touch via-mcp.txt\n@fake say finished"}
+        )
+        assert paused.is_error is False
+        text = text_of(paused)
+        assert text.startswith("⏸ Codex is paused, waiting for your decision. Nothing has run yet.")
+        assert "Codex wants to: run `touch via-mcp.txt`" in text
+        assert "Codex's reason: I need to run touch via-mcp.txt" in text
+        assert '`permit` {"decision": "allow"}' in text
+        status = text_of(await client.call_tool("status", {}))
+        assert "PAUSED for permit" in status
+        busy = await client.call_tool("consult", {"question": "another"})
+        assert busy.is_error
+        assert "Call `permit` (allow or deny) first" in text_of(busy)
+        bad = await client.call_tool("permit", {"decision": "maybe"})
+        assert bad.is_error
+        done = await client.call_tool("permit", {"decision": "allow"})
+        assert done.is_error is False
+        assert text_of(done).startswith("[ran touch via-mcp.txt] finished")
+        assert "[allowed by Claude: run `touch via-mcp.txt`" in text_of(done)
+        again = await client.call_tool("permit", {"decision": "allow"})
+        status = text_of(await client.call_tool("status", {}))
+    assert again.is_error
+    assert "No pending permission" in text_of(again)
+    assert (fake.workspace / "via-mcp.txt").exists()
+    assert "guardian decisions: allowed by Claude: 1, asked Claude: 1" in status
+    assert "guardian flags: external reads off, writes off, commands off" in status

@@ -9,11 +9,13 @@ import signal
 import sys
 import threading
 from collections.abc import Sequence
+from typing import Literal
 
 import anyio
 
 from . import __version__
 from .acp.schema import ContentChunk, SessionUpdate, ToolCallInfo
+from .consultant import Pause
 from .turn import Turn
 
 log = logging.getLogger("codex_fusion")
@@ -135,16 +137,38 @@ async def _ask(question: str, context: str | None) -> int:
     view = _TerminalView()
     async with Consultant(config) as consultant:
         try:
-            outcome = await consultant.consult(consult_prompt(question, context), observer=view)
+            result = await consultant.consult(consult_prompt(question, context), observer=view)
+            while isinstance(result, Pause):
+                decision, note = await _ask_person(result)
+                result = await consultant.permit(decision, note, observer=view)
         except (AgentError, ConsultError) as exc:
             print(f"codex-fusion: {exc}", file=sys.stderr)
             return EXIT_FAILURE
+    outcome = result
     if not view.printed and outcome.text:
         sys.stdout.write(outcome.text)
     sys.stdout.write("\n")
     sys.stdout.flush()
+    for note in outcome.notes:
+        print(f"[{note}]", file=sys.stderr)
     print(outcome.footer(), file=sys.stderr)
     return 0 if outcome.stop_reason in ("end_turn", "max_tokens") else EXIT_FAILURE
+
+
+async def _ask_person(pause: Pause) -> tuple[Literal["allow", "deny"], str | None]:
+    """There is no Claude in a terminal: ask the person, or deny when nobody can answer."""
+    print(f"\n⏸ Codex wants to: {pause.summary}", file=sys.stderr)
+    if pause.reason:
+        print(f"  reason: {pause.reason}", file=sys.stderr)
+    if not sys.stdin.isatty():
+        print("  denied: stdin is not a terminal, so nobody can approve it", file=sys.stderr)
+        return "deny", "Nobody is at the terminal to approve this; continue without it."
+    sys.stderr.write("  allow? [y/N] ")
+    sys.stderr.flush()
+    answer = await anyio.to_thread.run_sync(sys.stdin.readline)
+    if answer.strip().lower() in ("y", "yes"):
+        return "allow", None
+    return "deny", "The person at the terminal declined."
 
 
 def ask(question: str, context: str | None) -> int:

@@ -9,6 +9,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .guardian import GuardianFlags
+
 #: The codex-acp major version codex-fusion is tested against (used for the npx fallback).
 TESTED_ADAPTER = "@agentclientprotocol/codex-acp@2"
 
@@ -87,6 +89,7 @@ class Config:
     agent_mode: str
     startup_timeout: float
     agent_env: dict[str, str] = field(repr=False)
+    flags: GuardianFlags = field(default_factory=GuardianFlags)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, cwd: Path | None = None) -> Config:
@@ -105,6 +108,7 @@ class Config:
             agent_mode=mode,
             startup_timeout=_ms(source, "CODEX_FUSION_STARTUP_TIMEOUT_MS", DEFAULT_STARTUP_TIMEOUT_MS),
             agent_env=agent_env,
+            flags=GuardianFlags.from_env(source),
         )
 
     @property

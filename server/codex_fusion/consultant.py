@@ -1,37 +1,74 @@
 """The conversation with Codex: one persistent ACP session per workspace, turns run one at a time.
 
 The Consultant owns the agent process (through a task of its own task group), the session, the FIFO
-queue of turns and the state of the turn in flight. It knows nothing about MCP.
+queue of turns and the state of the turn in flight:
+
+    queued → running ⇄ paused for permission → done | cancelled | failed
+
+A turn runs in a driver task owned by the Consultant, not by the tool call that started it: when
+the guardian holds a permission request open, the tool call returns a :class:`Pause` at once while
+the turn waits; ``permit`` answers the request and waits on the same turn again. It knows nothing
+about MCP.
 """
 
 from __future__ import annotations
 
 import logging
 import time
+from collections import Counter, deque
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, Literal, TypeAlias
 
 import anyio
 from anyio.abc import TaskGroup, TaskStatus
 
 from .acp import jsonrpc
 from .acp.agent import Agent, AgentError, StartOptions, run_agent
-from .acp.connection import ConnectionClosed, HandlerError, RequestTimeout, RpcError
-from .acp.schema import NewSessionResult, PromptResult, UsageUpdate, parse_update
+from .acp.connection import ConnectionClosed, HandlerError, OutgoingCall, RequestTimeout, RpcError
+from .acp.schema import (
+    PERMISSION_CANCELLED,
+    NewSessionResult,
+    PromptResult,
+    RequestPermissionParams,
+    UsageUpdate,
+    parse_update,
+)
 from .config import Config
+from .guardian import decide, resolve_inside
+from .permissions import PendingPermission, choose_allow, choose_deny, reason_of
 from .turn import Turn, TurnObserver, TurnOutcome
 
 log = logging.getLogger(__name__)
 
 #: How long a cancelled turn waits for Codex to answer ``cancelled`` before the agent is killed.
 DEFAULT_CANCEL_GRACE = 1.5
+#: Largest file ``fs/read_text_file`` serves, so a stray read cannot exhaust memory.
+MAX_READ_BYTES = 10 * 1024 * 1024
 
 
 class ConsultError(Exception):
     """A consult that could not run or finish; the message says what to do."""
+
+
+@dataclass(frozen=True)
+class Pause:
+    """A turn paused on a permission request that only Claude may answer."""
+
+    kind: str
+    summary: str
+    rule: str
+    reason: str | None
+    command: str | None
+    text_so_far: str
+    elapsed: float
+    waiting_behind: int  # further permission requests queued behind this one
+
+
+TurnResult: TypeAlias = TurnOutcome | Pause
 
 
 @dataclass
@@ -39,6 +76,12 @@ class _AgentSlot:
     agent: Agent
     stop: anyio.Event = field(default_factory=anyio.Event)
     finished: anyio.Event = field(default_factory=anyio.Event)
+
+
+@dataclass
+class _Ticket:
+    go: anyio.Event = field(default_factory=anyio.Event)
+    bounced: str | None = None
 
 
 RequestHandler = Callable[[str, Any], Awaitable[Any]]
@@ -54,17 +97,25 @@ class Consultant:
         self._tg: TaskGroup | None = None
         self._slot: _AgentSlot | None = None
         self._session: NewSessionResult | None = None
-        self._lock = anyio.Lock()
+        self._busy = False
+        self._queue: deque[_Ticket] = deque()
         self._closing = anyio.Event()
         self._turn: Turn | None = None
-        self._waiting = 0
-        self.state = "idle"  # idle | starting | ready | running | stopped
+        self._notes_for_codex: list[str] = []
+        #: A turn that ended after its pause was withdrawn, with nobody waiting: `permit` returns it.
+        self._unclaimed: Turn | None = None
+        self._request_ids = 0
+        self.state = "idle"  # idle | starting | ready | running | paused | stopped
         self.last_error: str | None = None
         self.turns_completed = 0
         self.mode_note: str | None = None
         self.context_usage: UsageUpdate | None = None
-        #: Extra handlers for agent → client requests (permissions, fs), by method name.
-        self.request_handlers: dict[str, RequestHandler] = {}
+        #: Guardian audit: "auto-allowed (read-inside)", "asked", "allowed by Claude", … → count
+        self.decisions: Counter[str] = Counter()
+        self._handlers: dict[str, RequestHandler] = {
+            "session/request_permission": self._on_permission,
+            "fs/read_text_file": self._on_read_text_file,
+        }
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -80,6 +131,10 @@ class Consultant:
     ) -> None:
         self._closing.set()
         with anyio.CancelScope(shield=True):
+            turn = self._turn
+            if turn is not None:
+                for pending in turn.pending:
+                    pending.answer(PERMISSION_CANCELLED, "cancelled")
             await self._stop_agent(fast=True)
         assert self._tg is not None
         self._tg.cancel_scope.cancel()
@@ -99,11 +154,16 @@ class Consultant:
     @property
     def queue_length(self) -> int:
         """Consults waiting for their turn (not counting the one running)."""
-        return self._waiting
+        return len(self._queue)
 
     @property
     def current_turn(self) -> Turn | None:
         return self._turn
+
+    @property
+    def pending_permission(self) -> PendingPermission | None:
+        turn = self._turn
+        return turn.pending[0] if turn is not None and turn.pending else None
 
     # -- agent → client ----------------------------------------------------------------------
 
@@ -122,10 +182,88 @@ class Consultant:
             turn.apply(update)
 
     async def _on_request(self, method: str, params: Any) -> Any:
-        handler = self.request_handlers.get(method)
+        handler = self._handlers.get(method)
         if handler is None:
             raise HandlerError(jsonrpc.METHOD_NOT_FOUND, f"method not found: {method}")
         return await handler(method, params)
+
+    async def _on_permission(self, method: str, params: Any) -> Any:
+        try:
+            request = RequestPermissionParams.model_validate(params)
+        except ValueError as exc:
+            raise HandlerError(jsonrpc.INVALID_PARAMS, f"invalid permission request: {exc}") from None
+        turn = self._turn
+        if turn is None or request.session_id != turn.session_id or turn.cancel_requested:
+            log.info("permission request outside a live turn: answered cancelled")
+            return PERMISSION_CANCELLED
+        tool_call = dict(request.tool_call)
+        earlier = turn.tools.get(str(tool_call.get("toolCallId")))
+        if earlier is not None:  # the tool_call may have come first: merge, the request wins
+            tool_call = {**earlier.fields, **tool_call}
+        workspace = self.config.workspace.path
+        assert workspace is not None
+        decision = decide(tool_call, workspace, self.config.flags)
+        if decision.action == "allow":
+            choice = choose_allow(request.options, claude_decided=False)
+            if choice is not None:
+                self.decisions[f"auto-allowed ({decision.rule})"] += 1
+                log.info("guardian: auto-allowed %s by rule %s", decision.summary, decision.rule)
+                turn.notes.append(f"auto-allowed: {decision.summary}")
+                return choice.outcome
+            decision = type(decision)(
+                "ask", "only-lasting-allow", decision.kind, decision.summary, decision.paths
+            )
+        self._request_ids += 1
+        pending = PendingPermission(self._request_ids, tool_call, request.options, decision)
+        self.decisions["asked Claude"] += 1
+        log.info("guardian: asking Claude about %s (rule %s)", decision.summary, decision.rule)
+        turn.pending.append(pending)
+        if len(turn.pending) == 1:
+            self._paused(turn)
+        try:
+            await pending.answered.wait()
+        finally:
+            if not pending.answered.is_set():
+                self.decisions["withdrawn by Codex"] += 1
+                turn.notes.append(f"Codex withdrew its request to {decision.summary}")
+            self._settle(turn, pending)  # a no-op unless withdrawn by $/cancel_request
+        return pending.outcome
+
+    def _settle(self, turn: Turn, pending: PendingPermission) -> None:
+        """Take an answered (or withdrawn) request off the turn; the next one, if any, pauses it."""
+        if pending not in turn.pending:
+            return
+        turn.pending.remove(pending)
+        if turn.pending:
+            turn.pending[0].created = time.monotonic()
+            self._paused(turn)
+        elif not turn.done:
+            self.state = "running"
+            turn.signal()
+
+    def _paused(self, turn: Turn) -> None:
+        self.state = "paused"
+        # Consults queued behind a paused turn would wait on Claude, who may be waiting on them.
+        self._bounce_waiters(
+            "Not sent to Codex: Codex is paused, waiting for your `permit` decision on another "
+            "request. Call `permit` first, then ask again."
+        )
+        turn.signal()
+
+    async def _on_read_text_file(self, method: str, params: Any) -> Any:
+        if not isinstance(params, dict) or not isinstance(params.get("path"), str):
+            raise HandlerError(jsonrpc.INVALID_PARAMS, "fs/read_text_file needs a string `path`")
+        workspace = self.config.workspace.path
+        assert workspace is not None
+        real = resolve_inside(params["path"], workspace)
+        if real is None:
+            self.decisions["refused read outside workspace"] += 1
+            raise HandlerError(jsonrpc.INVALID_PARAMS, f"{params['path']} is outside the workspace")
+        line, limit = params.get("line"), params.get("limit")
+        try:
+            return {"content": await anyio.to_thread.run_sync(_read_lines, real, line, limit)}
+        except OSError as exc:
+            raise HandlerError(jsonrpc.RESOURCE_NOT_FOUND, f"cannot read {params['path']}: {exc}") from None
 
     # -- the agent task ----------------------------------------------------------------------
 
@@ -136,7 +274,7 @@ class Consultant:
             cwd=self.config.workspace.path,
             env=self.config.agent_env,
             startup_timeout=self.config.startup_timeout,
-            read_text_file="fs/read_text_file" in self.request_handlers,
+            read_text_file=True,
         )
         slot: _AgentSlot | None = None
         try:
@@ -236,6 +374,37 @@ class Consultant:
         self.mode_note = f"mode {wanted!r} not offered by the agent (offers: {', '.join(offered) or 'none'})"
         log.warning("%s", self.mode_note)
 
+    # -- the queue ---------------------------------------------------------------------------
+
+    async def _acquire(self) -> None:
+        if not self._busy and not self._queue:
+            self._busy = True
+            return
+        ticket = _Ticket()
+        self._queue.append(ticket)
+        try:
+            await ticket.go.wait()
+        except anyio.get_cancelled_exc_class():
+            if ticket in self._queue:
+                self._queue.remove(ticket)  # cancelled while queued: nothing was sent to Codex
+            elif ticket.bounced is None:
+                self._release()  # handed the turn just as we were cancelled: pass it on
+            raise
+        if ticket.bounced is not None:
+            raise ConsultError(ticket.bounced)
+
+    def _release(self) -> None:
+        if self._queue:
+            self._queue.popleft().go.set()
+        else:
+            self._busy = False
+
+    def _bounce_waiters(self, reason: str) -> None:
+        while self._queue:
+            ticket = self._queue.popleft()
+            ticket.bounced = reason
+            ticket.go.set()
+
     # -- turns -------------------------------------------------------------------------------
 
     async def consult(
@@ -243,89 +412,231 @@ class Consultant:
         prompt: str,
         observer: TurnObserver | None = None,
         on_start: Callable[[], None] | None = None,
-    ) -> TurnOutcome:
-        """Run one prompt as a turn, after every turn queued before it."""
-        self._waiting += 1
-        queued = True
-        try:
-            async with self._lock:
-                self._waiting -= 1
-                queued = False
-                if on_start is not None:
-                    on_start()
-                return await self._run_turn(prompt, observer)
-        finally:
-            if queued:
-                self._waiting -= 1
+    ) -> TurnResult:
+        """Run one prompt as a turn, after every turn queued before it.
 
-    async def _run_turn(self, prompt: str, observer: TurnObserver | None) -> TurnOutcome:
+        Returns the outcome, or a :class:`Pause` when Codex waits for a ``permit`` decision.
+        """
+        pending = self.pending_permission
+        if pending is not None:
+            raise ConsultError(
+                f"Codex is paused, waiting for your decision on: {pending.decision.summary}. "
+                "Call `permit` (allow or deny) first, then ask again."
+            )
+        await self._acquire()
+        self._unclaimed = None
+        try:
+            if on_start is not None:
+                on_start()
+            turn = await self._start_turn(prompt, observer)
+        except BaseException:
+            self._release()
+            raise
+        return await self._await_turn(turn, observer)
+
+    async def permit(
+        self,
+        decision: Literal["allow", "deny"],
+        note: str | None = None,
+        observer: TurnObserver | None = None,
+    ) -> TurnResult:
+        """Answer the held permission request and wait for the same turn's next pause or end."""
+        turn = self._turn
+        pending = self.pending_permission
+        if pending is None and self._unclaimed is not None:
+            finished, self._unclaimed = self._unclaimed, None
+            return await self._await_turn(finished, observer)
+        if turn is None or pending is None:
+            raise ConsultError("No pending permission — it may have completed or been cancelled.")
+        note = (note or "").strip()
+        what = pending.decision.summary
+        if decision == "allow":
+            choice = choose_allow(pending.options, claude_decided=True)
+            if choice is None:
+                raise ConsultError(
+                    f"Codex offered no way to approve this request ({_option_ids(pending)}); "
+                    "call `permit` with decision `deny`."
+                )
+            self.decisions["allowed by Claude"] += 1
+            turn.notes.append(f"allowed by Claude: {what}" + (f" ({choice.note})" if choice.note else ""))
+            if note:
+                self._notes_for_codex.append(f"About your request to {what}, which I approved: {note}")
+            pending.answer(choice.outcome, "allow")
+            self._settle(turn, pending)
+        else:
+            choice = choose_deny(pending.options)
+            self.decisions["denied by Claude"] += 1
+            turn.notes.append(f"denied by Claude: {what}")
+            if choice.ends_turn:
+                turn.continuation = _continuation_prompt(what, note)
+            elif note:
+                self._notes_for_codex.append(f"About your request to {what}, which I denied: {note}")
+            pending.answer(choice.outcome, "deny")
+            self._settle(turn, pending)
+        log.info(
+            "guardian: Claude %s %s (option %s)%s",
+            "allowed" if decision == "allow" else "denied",
+            what,
+            choice.option_id,
+            f"; note: {note}" if note else "",
+        )
+        return await self._await_turn(turn, observer)
+
+    async def _start_turn(self, prompt: str, observer: TurnObserver | None) -> Turn:
         agent, session_id = await self._ensure_session()
+        if self._notes_for_codex:
+            notes, self._notes_for_codex = self._notes_for_codex, []
+            prompt = "<notes_from_claude>\n" + "\n".join(notes) + "\n</notes_from_claude>\n\n" + prompt
         turn = Turn(session_id=session_id, observer=observer)
+        call = await self._send_prompt(agent, turn, prompt)
         self._turn = turn
         self.state = "running"
-        blocks = [{"type": "text", "text": prompt}]
+        assert self._tg is not None
+        self._tg.start_soon(self._drive, agent, turn, call)
+        return turn
+
+    async def _send_prompt(self, agent: Agent, turn: Turn, prompt: str) -> OutgoingCall:
+        params = {"sessionId": turn.session_id, "prompt": [{"type": "text", "text": prompt}]}
         try:
-            try:
-                call = await agent.connection.start_request(
-                    "session/prompt", {"sessionId": session_id, "prompt": blocks}
-                )
-            except ConnectionClosed:
-                raise await self._lost(agent, "Codex could not take the prompt") from None
-            try:
-                raw = await call.result()
-            except anyio.get_cancelled_exc_class():
-                with anyio.CancelScope(shield=True):
-                    await self._cancel_turn(agent, session_id, call.done)
-                raise
-            except ConnectionClosed:
-                raise await self._lost(agent, "Codex stopped in the middle of the turn") from None
-            except RpcError as exc:
-                detail = _rpc_detail(exc)
-                self.last_error = f"Codex failed the turn: {detail}"
-                raise ConsultError(
+            return await agent.connection.start_request("session/prompt", params)
+        except ConnectionClosed:
+            raise await self._lost(agent, "Codex could not take the prompt") from None
+
+    async def _drive(self, agent: Agent, turn: Turn, call: OutgoingCall) -> None:
+        """Own the turn until Codex answers the prompt (and any continuation after a deny)."""
+        try:
+            while True:
+                try:
+                    raw = await call.result()
+                finally:
+                    call.forget()
+                result = PromptResult.model_validate(raw if isinstance(raw, dict) else {})
+                turn.usage.merge_prompt_usage(result.usage)
+                continuation, turn.continuation = turn.continuation, None
+                if continuation and result.stop_reason == "cancelled" and not turn.cancel_requested:
+                    # A deny ended Codex's turn; from Claude's side the consultation goes on.
+                    turn.text_parts.append("\n\n")
+                    call = await self._send_prompt(agent, turn, continuation)
+                    continue
+                break
+            self.turns_completed += 1
+            self.last_error = None
+            stop = turn.cancel_requested if turn.cancel_requested == "timeout" else result.stop_reason
+            turn.finish(self._outcome(turn, stop))
+        except ConnectionClosed:
+            if turn.cancel_requested:
+                turn.finish(self._outcome(turn, turn.cancel_requested, hard_stopped=True))
+            else:
+                turn.finish(error=await self._lost(agent, "Codex stopped in the middle of the turn"))
+        except AgentError as exc:
+            turn.finish(error=exc)
+        except RpcError as exc:
+            detail = _rpc_detail(exc)
+            self.last_error = f"Codex failed the turn: {detail}"
+            turn.finish(
+                error=ConsultError(
                     f"Codex failed this turn: {detail} (code {exc.code}). The session is kept; "
                     "try again, or call `status` for the agent's stderr."
-                ) from None
-            finally:
-                call.forget()
+                )
+            )
+        except BaseException as exc:  # cancelled (shutdown) or a bug: never leave a waiter hanging
+            turn.finish(error=ConsultError(f"The turn was interrupted: {exc!r}"))
+            raise
         finally:
-            self._turn = None
-            if self.state == "running":
-                self.state = "ready"
-        result = PromptResult.model_validate(raw if isinstance(raw, dict) else {})
-        turn.usage.merge_prompt_usage(result.usage)
-        self.turns_completed += 1
-        self.last_error = None
+            if turn.waiters == 0:
+                self._unclaimed = turn
+            if self._turn is turn:
+                self._turn = None
+                if self.state in ("running", "paused"):
+                    self.state = "ready" if self._slot is not None else "idle"
+            self._release()
+
+    def _outcome(self, turn: Turn, stop_reason: str, *, hard_stopped: bool = False) -> TurnOutcome:
+        notes = list(turn.notes)
+        if hard_stopped:
+            notes.append("Codex did not stop in time and was restarted; its session context is lost")
         return TurnOutcome(
             text=turn.text,
-            stop_reason=result.stop_reason,
+            stop_reason=stop_reason,
             elapsed=turn.elapsed,
             usage=turn.usage,
             activity=turn.activity_trail(),
-            session_id=session_id,
+            session_id=turn.session_id,
+            notes=tuple(notes),
         )
+
+    async def _await_turn(self, turn: Turn, observer: TurnObserver | None) -> TurnResult:
+        """Wait for the turn's next pause or its end; a cancelled wait cancels the turn."""
+        turn.observer = observer
+        turn.waiters += 1
+        try:
+            while True:
+                if turn.done:
+                    if self._unclaimed is turn:
+                        self._unclaimed = None
+                    if turn.error is not None:
+                        raise turn.error
+                    assert turn.outcome is not None
+                    return turn.outcome
+                if turn.pending:
+                    return self._pause_of(turn)
+                await turn.wake.wait()
+        except anyio.get_cancelled_exc_class():
+            with anyio.CancelScope(shield=True):
+                await self.cancel_turn(turn)
+            raise
+        finally:
+            turn.waiters -= 1
+            turn.observer = None
+
+    def _pause_of(self, turn: Turn) -> Pause:
+        pending = turn.pending[0]
+        return Pause(
+            kind=pending.decision.kind,
+            summary=pending.decision.summary,
+            rule=pending.decision.rule,
+            reason=reason_of(pending.tool_call),
+            command=pending.command,
+            text_so_far=turn.text,
+            elapsed=turn.elapsed,
+            waiting_behind=len(turn.pending) - 1,
+        )
+
+    async def cancel_turn(self, turn: Turn | None = None, reason: str = "cancelled") -> None:
+        """Ask Codex to stop the turn; if it has not answered within the grace, kill it."""
+        turn = turn or self._turn
+        slot = self._slot
+        if turn is None or turn.done:
+            return
+        turn.cancel_requested = reason
+        started = time.monotonic()
+        for pending in list(turn.pending):
+            pending.answer(PERMISSION_CANCELLED, "cancelled")
+            self._settle(turn, pending)
+        if slot is None:
+            return
+        try:
+            await slot.agent.cancel(turn.session_id)
+        except Exception:  # a dead connection: the driver notices on its own
+            log.debug("session/cancel could not be sent", exc_info=True)
+        if not self._closing.is_set():
+            with anyio.move_on_after(self.cancel_grace):
+                await _first(turn.finished, self._closing)
+        if turn.done:
+            log.info("turn %s; Codex stopped in %.2fs", reason, time.monotonic() - started)
+            return
+        log.warning("Codex did not stop within %.1fs; killing the agent", self.cancel_grace)
+        self.last_error = f"A {reason} turn did not stop in time; the agent was killed and will restart."
+        self.kill_agent()
+        self.state = "idle"
 
     async def _lost(self, agent: Agent, what: str) -> AgentError:
         error = await agent.failure(what)
         self.last_error = error.summary + " It will be restarted on the next call."
-        self.kill_agent()
+        if self.agent is agent:
+            self.kill_agent()
         self.state = "idle"
         return AgentError(self.last_error, stderr_tail=error.stderr_tail)
-
-    async def _cancel_turn(self, agent: Agent, session_id: str, answered: anyio.Event) -> None:
-        """Ask Codex to stop; if it has not answered within the grace, kill it (respawn next call)."""
-        started = time.monotonic()
-        await agent.cancel(session_id)
-        if not self._closing.is_set():
-            with anyio.move_on_after(self.cancel_grace):
-                await _first(answered, self._closing)
-        if answered.is_set():
-            log.info("turn cancelled; Codex stopped in %.2fs", time.monotonic() - started)
-            return
-        log.warning("Codex did not stop within %.1fs; killing the agent", self.cancel_grace)
-        self.last_error = "A cancelled turn did not stop in time; the agent was killed."
-        self.kill_agent()
-        self.state = "idle"
 
 
 async def _first(*events: anyio.Event) -> None:
@@ -338,6 +649,35 @@ async def _first(*events: anyio.Event) -> None:
                 tg.cancel_scope.cancel()
 
             tg.start_soon(wait)
+
+
+def _read_lines(path: Path, line: Any, limit: Any) -> str:
+    with path.open("rb") as fh:
+        data = fh.read(MAX_READ_BYTES + 1)
+    if len(data) > MAX_READ_BYTES:
+        raise OSError(f"file larger than {MAX_READ_BYTES} bytes")
+    text = data.decode("utf-8", errors="replace")
+    if line is None and limit is None:
+        return text
+    lines = text.splitlines(keepends=True)
+    start = max(int(line) - 1, 0) if isinstance(line, int) else 0
+    end = start + int(limit) if isinstance(limit, int) and limit >= 0 else len(lines)
+    return "".join(lines[start:end])
+
+
+def _continuation_prompt(what: str, note: str) -> str:
+    text = (
+        f"Claude, who approves your actions in this consultation, denied your request to {what}. "
+        "Do not retry it or work around it. Continue the consultation without it, and say briefly "
+        "what you could not check because of it."
+    )
+    if note:
+        text += f"\n\nClaude's note: {note}"
+    return text
+
+
+def _option_ids(pending: PendingPermission) -> str:
+    return ", ".join(option.option_id for option in pending.options) or "no options"
 
 
 def _option_values(options: Any) -> list[str]:

@@ -15,7 +15,8 @@ allow
     ``read-outside-flag``  read/search/think touching paths outside, allowed by allow_external_reads
     ``fetch-flag``         fetch (network), allowed by allow_external_reads
     ``write-inside-flag``  edit/delete/move entirely inside the workspace, allowed by allow_writes
-    ``execute-flag``       execute (cwd, if any, inside the workspace), allowed by allow_commands
+    ``execute-flag``       execute (cwd, if any, inside the workspace), allowed by allow_commands;
+                           a read/search carrying ``rawInput.command`` is judged as an execute
 ask
     ``malformed``          the request (or a path field in it) has the wrong shape
     ``unresolvable-path``  a path string that cannot be resolved (NUL, empty, too long, dangling
@@ -23,7 +24,8 @@ ask
     ``no-locations``       read/search/think/edit/delete/move without any target path
     ``outside-workspace``  a path outside the workspace that no flag covers (writes: always)
     ``write``              edit/delete/move inside the workspace, allow_writes is off
-    ``execute``            execute, allow_commands is off
+    ``execute``            execute — or a read/search that asks to run a shell command
+                           (``rawInput.command``) — and allow_commands is off
     ``fetch``              fetch, allow_external_reads is off
     ``other-kind``         kind ``other`` / ``switch_mode``
     ``unknown-kind``       kind missing, not a string, or not an ACP ToolKind

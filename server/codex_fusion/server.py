@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import anyio
 from mcp.server.mcpserver import Context, MCPServer
@@ -17,7 +17,7 @@ from pydantic import Field
 from . import __version__, prompts
 from .acp.agent import AgentError
 from .config import Config, ConfigError
-from .consultant import Consultant, ConsultError
+from .consultant import Consultant, ConsultError, Pause, TurnResult
 from .progress import ProgressPump
 from .redact import redact
 from .turn import TurnOutcome
@@ -26,7 +26,8 @@ log = logging.getLogger(__name__)
 
 INSTRUCTIONS = (
     "codex-fusion lets you consult OpenAI Codex, a peer reviewer with its own persistent session in "
-    "this workspace. Use `consult` for a second opinion; `status` when something fails."
+    "this workspace. Use `consult` for a second opinion. When a result says Codex is paused, decide "
+    "with `permit`. `status` when something fails."
 )
 
 
@@ -40,8 +41,39 @@ class ServerState:
     closed: anyio.Event = field(default_factory=anyio.Event)
 
 
+def format_pause(pause: Pause) -> str:
+    lines = [
+        "⏸ Codex is paused, waiting for your decision. Nothing has run yet.",
+        f"Codex wants to: {pause.summary}",
+        f"Kind: {pause.kind} (guardian rule: {pause.rule})",
+    ]
+    if pause.reason:
+        lines.append(f"Codex's reason: {pause.reason}")
+    if pause.text_so_far.strip():
+        lines.append("Codex so far: " + _tail(pause.text_so_far, 600))
+    lines.append(
+        'Answer with `permit` {"decision": "allow"} to let it proceed once, or '
+        '{"decision": "deny", "note": "<why, or what to do instead>"}. Either way the same turn resumes.'
+    )
+    if pause.waiting_behind:
+        lines.append(f"({pause.waiting_behind} more request(s) from Codex are queued behind this one.)")
+    return "\n".join(lines)
+
+
+def _tail(text: str, limit: int) -> str:
+    text = text.strip()
+    return text if len(text) <= limit else "…" + text[-limit:]
+
+
+def format_result(result: TurnResult) -> str:
+    return format_pause(result) if isinstance(result, Pause) else format_outcome(result)
+
+
 def format_outcome(outcome: TurnOutcome) -> str:
     text = outcome.text.strip() or "(Codex returned no text.)"
+    decided = [note for note in outcome.notes if not note.startswith("auto-allowed")]
+    if decided:
+        text += "\n\n[" + "; ".join(decided) + "]"
     if outcome.stop_reason == "cancelled":
         text += "\n\n[The turn was cancelled; the answer above is partial.]"
     elif outcome.stop_reason not in ("end_turn", ""):
@@ -75,6 +107,23 @@ def status_text(state: ServerState) -> str:
     turn = consultant.current_turn
     if turn is not None:
         lines.append(f"turn running for {turn.elapsed:.0f}s, {turn.updates} updates")
+    pending = consultant.pending_permission
+    if pending is not None:
+        lines.append(
+            f"PAUSED for permit {pending.waited:.0f}s: {pending.decision.summary} "
+            "(answer with `permit` allow or deny)"
+        )
+    flags = config.flags
+    lines.append(
+        "guardian flags: "
+        f"external reads {'on' if flags.allow_external_reads else 'off'}, "
+        f"writes {'on' if flags.allow_writes else 'off'}, "
+        f"commands {'on' if flags.allow_commands else 'off'}"
+    )
+    if consultant.decisions:
+        lines.append(
+            "guardian decisions: " + ", ".join(f"{k}: {v}" for k, v in sorted(consultant.decisions.items()))
+        )
     lines.append(f"queue: {consultant.queue_length} waiting · turns completed: {consultant.turns_completed}")
     usage = consultant.context_usage
     if usage is not None and usage.used is not None:
@@ -133,22 +182,18 @@ def build_server(config: Config | None = None) -> MCPServer[ServerState]:
             raise _fail("codex-fusion is shutting down.")
         return state.consultant
 
-    async def run_turn(ctx: Context, prompt: str) -> str:
-        consultant = ready()
+    async def drive(ctx: Context, tool: str, step: Callable[[ProgressPump], Awaitable[TurnResult]]) -> str:
+        """Run one consultant step with progress streaming; errors become error results."""
 
         async def send(progress: float, message: str) -> None:
             await ctx.report_progress(progress, None, message)
 
         pump = ProgressPump(send)
-        if consultant.queue_length or consultant.current_turn is not None:
-            pump.status = "queued behind another consult"
         failure: AgentError | ConsultError | None = None
         async with anyio.create_task_group() as tg:
             tg.start_soon(pump.run)
             try:
-                outcome = await consultant.consult(
-                    prompt, observer=pump.observe, on_start=lambda: pump.set_status("Codex is working")
-                )
+                result = await step(pump)
             except (AgentError, ConsultError) as exc:
                 failure = exc  # raised outside the task group: an error result, not an ExceptionGroup
             finally:
@@ -156,10 +201,25 @@ def build_server(config: Config | None = None) -> MCPServer[ServerState]:
         if failure is not None:
             raise _fail(str(failure))
         await pump.flush()
-        log.info(
-            "consult: %.1fs stop=%s tokens=%s", outcome.elapsed, outcome.stop_reason, outcome.usage.tokens
-        )
-        return format_outcome(outcome)
+        if isinstance(result, Pause):
+            log.info("%s: paused for permit after %.1fs: %s", tool, result.elapsed, result.summary)
+        else:
+            log.info(
+                "%s: %.1fs stop=%s tokens=%s", tool, result.elapsed, result.stop_reason, result.usage.tokens
+            )
+        return format_result(result)
+
+    async def run_prompt(ctx: Context, prompt: str) -> str:
+        consultant = ready()
+
+        async def step(pump: ProgressPump) -> TurnResult:
+            if consultant.queue_length or consultant.current_turn is not None:
+                pump.set_status("queued behind another consult")
+            return await consultant.consult(
+                prompt, observer=pump.observe, on_start=lambda: pump.set_status("Codex is working")
+            )
+
+        return await drive(ctx, "consult", step)
 
     @server.tool(
         description=(
@@ -180,7 +240,30 @@ def build_server(config: Config | None = None) -> MCPServer[ServerState]:
     ) -> str:
         if not question.strip():
             raise _fail("`question` is empty: say what you want Codex's opinion on.")
-        return await run_turn(ctx, prompts.consult_prompt(question, context))
+        return await run_prompt(ctx, prompts.consult_prompt(question, context))
+
+    @server.tool(
+        description=(
+            "Answer Codex's paused permission request (after a result saying Codex is paused) and "
+            "resume the same turn. `allow` lets Codex do exactly what it asked, once; `deny` refuses "
+            "and Codex carries on without it. `note` (optional) is passed to Codex: why, or what to "
+            "do instead. Judge the request itself: what it runs or writes, and where."
+        ),
+        annotations=ToolAnnotations(read_only_hint=False, destructive_hint=True, open_world_hint=True),
+        structured_output=False,
+    )
+    async def permit(
+        decision: Annotated[Literal["allow", "deny"], Field(description="allow or deny the paused request")],
+        ctx: Context,
+        note: Annotated[str | None, Field(description="A note for Codex about your decision.")] = None,
+    ) -> str:
+        consultant = ready()
+
+        async def step(pump: ProgressPump) -> TurnResult:
+            pump.set_status("Codex is working")
+            return await consultant.permit(decision, note, observer=pump.observe)
+
+        return await drive(ctx, "permit", step)
 
     @server.tool(
         description=(

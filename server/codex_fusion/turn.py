@@ -5,9 +5,14 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+import anyio
 
 from .acp.schema import ContentChunk, PlanUpdate, RawUpdate, SessionUpdate, ToolCallInfo, UsageUpdate
+
+if TYPE_CHECKING:
+    from .permissions import PendingPermission
 
 TurnObserver = Callable[["Turn", SessionUpdate], None]
 
@@ -58,10 +63,24 @@ class ToolActivity:
 
 @dataclass
 class Turn:
-    """The live state of one ``session/prompt``. Fed by session updates, read by the caller."""
+    """The live state of one turn (a ``session/prompt``, plus any continuation after a deny).
+
+    Fed by session updates and permission requests; waited on by the tool call that owns it
+    (``consult``, then ``permit`` after each pause). :attr:`wake` fires on every pause and at the end.
+    """
 
     session_id: str
     observer: TurnObserver | None = None
+    pending: list[PendingPermission] = field(default_factory=list)
+    outcome: TurnOutcome | None = None
+    error: Exception | None = None
+    finished: anyio.Event = field(default_factory=anyio.Event)
+    wake: anyio.Event = field(default_factory=anyio.Event)
+    cancel_requested: str | None = None  # why: "cancelled" or "timeout"
+    continuation: str | None = None  # a prompt to send if a deny ends Codex's turn
+    notes: list[str] = field(default_factory=list)  # what happened to permissions, for the result
+    paused_seconds: float = 0.0
+    waiters: int = 0  # tool calls currently waiting on this turn
     started: float = field(default_factory=time.monotonic)
     text_parts: list[str] = field(default_factory=list)
     thought_parts: list[str] = field(default_factory=list)
@@ -75,6 +94,20 @@ class Turn:
     @property
     def text(self) -> str:
         return "".join(self.text_parts)
+
+    @property
+    def done(self) -> bool:
+        return self.finished.is_set()
+
+    def signal(self) -> None:
+        """Wake whoever waits on this turn (a pause appeared or the turn ended)."""
+        self.wake.set()
+        self.wake = anyio.Event()
+
+    def finish(self, outcome: TurnOutcome | None = None, error: Exception | None = None) -> None:
+        self.outcome, self.error = outcome, error
+        self.finished.set()
+        self.signal()
 
     @property
     def elapsed(self) -> float:
@@ -117,6 +150,7 @@ class TurnOutcome:
     usage: Usage
     activity: list[str]
     session_id: str
+    notes: tuple[str, ...] = ()
 
     def footer(self) -> str:
         parts = [f"{self.elapsed:.1f}s"]
