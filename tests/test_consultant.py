@@ -94,6 +94,7 @@ async def test_agent_dying_at_start_quotes_stderr(fake: FakeAgentSetup) -> None:
     message = str(info.value)
     assert "exited with code 1" in message
     assert "CODEX_HOME points to a missing directory" in message
+    assert "Fix: create that directory, or unset CODEX_HOME" in message
 
 
 async def test_missing_command_says_how_to_install(fake: FakeAgentSetup) -> None:

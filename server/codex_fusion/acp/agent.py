@@ -43,6 +43,9 @@ class AgentError(Exception):
     """A failure talking to the agent, phrased for the person or model who has to act on it."""
 
     def __init__(self, message: str, *, stderr_tail: str = "", code: int | None = None) -> None:
+        hint = hint_for(message + "\n" + stderr_tail)
+        if hint and hint not in message:
+            message = f"{message} {hint}"
         self.summary = message
         self.stderr_tail = stderr_tail
         self.code = code
@@ -54,6 +57,27 @@ class AgentError(Exception):
 
 class AuthRequired(AgentError):
     """Codex needs a login or an API key."""
+
+
+_HINTS = (
+    ("CODEX_HOME points to", "Fix: create that directory, or unset CODEX_HOME to use ~/.codex."),
+    ("bubblewrap is unavailable", "Fix: install bubblewrap (`bwrap`) so Codex can sandbox commands."),
+    ("usage_limit_exceeded", "Your Codex usage limit is reached: wait for the reset or use an API key."),
+    ("rate_limit", "Codex is rate-limited: wait a minute and try again."),
+)
+
+
+def hint_for(text: str) -> str | None:
+    """What to do about a failure, when its text says something we recognise."""
+    for needle, hint in _HINTS:
+        if needle in text:
+            return hint
+    return None
+
+
+def _first_lines(text: str) -> str:
+    """An error message without the backtrace some agents append."""
+    return text.split("Stack backtrace:", 1)[0].strip()
 
 
 def _indent(text: str) -> str:
@@ -166,7 +190,7 @@ class Agent:
 
 
 def _describe_rpc_error(exc: RpcError) -> str:
-    text = exc.error_message
+    text = _first_lines(exc.error_message)
     if isinstance(exc.data, dict):
         detail = exc.data.get("message") or exc.data.get("details")
         if isinstance(detail, str) and detail not in text:
