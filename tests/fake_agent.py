@@ -35,6 +35,8 @@ Each turn obeys ``@fake`` directive lines found in the prompt text (first match 
                            ts (allow_once/decline/cancel), ts_observed (allow_once/…/cancel),
                            always_only (allow_always/reject_always). Allowed commands really run in
                            the cwd; a continuing reject goes on; abort/cancel end the turn.
+  @fake hang SECONDS        wait before answering, ignoring session/cancel (a wedged agent)
+  @fake reconnect SECONDS  send "Reconnecting…" session_info_update every 0.1 s meanwhile (honours cancel)
   @fake order after        send the tool_call before its permission request (default: request first)
   @fake withdraw           after asking, withdraw the request with $/cancel_request
 
@@ -386,6 +388,25 @@ def on_prompt(msg: dict[str, Any]) -> None:
             },
         )
         update(sid, {"sessionUpdate": "tool_call_update", "toolCallId": "t1", "status": "completed"})
+    if "hang" in d:
+        time.sleep(float(d["hang"]))
+    if "reconnect" in d:
+        deadline = time.monotonic() + float(d["reconnect"])
+        while time.monotonic() < deadline:
+            update(
+                sid,
+                {
+                    "sessionUpdate": "session_info_update",
+                    "_meta": {
+                        "codex": {
+                            "error": {"message": "Reconnecting... waiting for network", "willRetry": True}
+                        }
+                    },
+                },
+            )
+            if interruptible_sleep(0.1):
+                result(msg["id"], {"stopReason": "cancelled"})
+                return
     if "sleep" in d and interruptible_sleep(float(d["sleep"])):
         result(msg["id"], {"stopReason": "cancelled"})
         return

@@ -16,6 +16,8 @@ TESTED_ADAPTER = "@agentclientprotocol/codex-acp@2"
 
 DEFAULT_MODE = "read-only"
 DEFAULT_STARTUP_TIMEOUT_MS = 120_000
+DEFAULT_TURN_TIMEOUT_MS = 300_000
+DEFAULT_CANCEL_GRACE_MS = 1_500
 
 
 class ConfigError(ValueError):
@@ -90,6 +92,9 @@ class Config:
     startup_timeout: float
     agent_env: dict[str, str] = field(repr=False)
     flags: GuardianFlags = field(default_factory=GuardianFlags)
+    turn_timeout: float = DEFAULT_TURN_TIMEOUT_MS / 1000
+    cancel_grace: float = DEFAULT_CANCEL_GRACE_MS / 1000
+    log_path: Path | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, cwd: Path | None = None) -> Config:
@@ -109,6 +114,11 @@ class Config:
             startup_timeout=_ms(source, "CODEX_FUSION_STARTUP_TIMEOUT_MS", DEFAULT_STARTUP_TIMEOUT_MS),
             agent_env=agent_env,
             flags=GuardianFlags.from_env(source),
+            turn_timeout=_ms(source, "CODEX_FUSION_TURN_TIMEOUT_MS", DEFAULT_TURN_TIMEOUT_MS),
+            cancel_grace=_ms(source, "CODEX_FUSION_CANCEL_GRACE_MS", DEFAULT_CANCEL_GRACE_MS),
+            log_path=Path(source["CODEX_FUSION_LOG"]).expanduser()
+            if source.get("CODEX_FUSION_LOG")
+            else None,
         )
 
     @property

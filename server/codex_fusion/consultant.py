@@ -13,7 +13,9 @@ about MCP.
 
 from __future__ import annotations
 
+import json
 import logging
+import os
 import time
 from collections import Counter, deque
 from collections.abc import Awaitable, Callable
@@ -40,12 +42,11 @@ from .acp.schema import (
 from .config import Config
 from .guardian import decide, resolve_inside
 from .permissions import PendingPermission, choose_allow, choose_deny, reason_of
+from .redact import redact
 from .turn import Turn, TurnObserver, TurnOutcome
 
 log = logging.getLogger(__name__)
 
-#: How long a cancelled turn waits for Codex to answer ``cancelled`` before the agent is killed.
-DEFAULT_CANCEL_GRACE = 1.5
 #: Largest file ``fs/read_text_file`` serves, so a stray read cannot exhaust memory.
 MAX_READ_BYTES = 10 * 1024 * 1024
 
@@ -90,9 +91,9 @@ RequestHandler = Callable[[str, Any], Awaitable[Any]]
 class Consultant:
     """Use as ``async with Consultant(config) as consultant:``; every agent it starts dies with it."""
 
-    def __init__(self, config: Config, *, cancel_grace: float = DEFAULT_CANCEL_GRACE) -> None:
+    def __init__(self, config: Config, *, cancel_grace: float | None = None) -> None:
         self.config = config
-        self.cancel_grace = cancel_grace
+        self.cancel_grace = config.cancel_grace if cancel_grace is None else cancel_grace
         self._stack = AsyncExitStack()
         self._tg: TaskGroup | None = None
         self._slot: _AgentSlot | None = None
@@ -239,6 +240,7 @@ class Consultant:
             self._paused(turn)
         elif not turn.done:
             self.state = "running"
+            turn.last_progress = time.monotonic()  # time spent waiting for Claude does not count
             turn.signal()
 
     def _paused(self, turn: Turn) -> None:
@@ -412,6 +414,8 @@ class Consultant:
         prompt: str,
         observer: TurnObserver | None = None,
         on_start: Callable[[], None] | None = None,
+        timeout: float | None = None,
+        tool: str = "consult",
     ) -> TurnResult:
         """Run one prompt as a turn, after every turn queued before it.
 
@@ -432,6 +436,8 @@ class Consultant:
         except BaseException:
             self._release()
             raise
+        turn.tool = tool
+        turn.timeout = self.config.turn_timeout if timeout is None else timeout
         return await self._await_turn(turn, observer)
 
     async def permit(
@@ -439,6 +445,7 @@ class Consultant:
         decision: Literal["allow", "deny"],
         note: str | None = None,
         observer: TurnObserver | None = None,
+        timeout: float | None = None,
     ) -> TurnResult:
         """Answer the held permission request and wait for the same turn's next pause or end."""
         turn = self._turn
@@ -450,6 +457,8 @@ class Consultant:
             raise ConsultError("No pending permission — it may have completed or been cancelled.")
         note = (note or "").strip()
         what = pending.decision.summary
+        if timeout is not None:
+            turn.timeout = timeout
         if decision == "allow":
             choice = choose_allow(pending.options, claude_decided=True)
             if choice is None:
@@ -543,6 +552,7 @@ class Consultant:
             turn.finish(error=ConsultError(f"The turn was interrupted: {exc!r}"))
             raise
         finally:
+            self._record(turn)
             if turn.waiters == 0:
                 self._unclaimed = turn
             if self._turn is turn:
@@ -550,6 +560,38 @@ class Consultant:
                 if self.state in ("running", "paused"):
                     self.state = "ready" if self._slot is not None else "idle"
             self._release()
+
+    def _record(self, turn: Turn) -> None:
+        """One stderr line per turn, and one JSON line in CODEX_FUSION_LOG when it is set."""
+        outcome, error = turn.outcome, turn.error
+        stop = outcome.stop_reason if outcome is not None else "failed"
+        tokens = turn.usage.tokens
+        log.info(
+            "turn: %s %.1fs stop=%s tokens=%s asked=%d",
+            turn.tool,
+            turn.elapsed,
+            stop,
+            tokens if tokens is not None else "-",
+            sum(1 for note in turn.notes if "by Claude" in note),
+        )
+        if self.config.log_path is None:
+            return
+        entry = {
+            "at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "tool": turn.tool,
+            "session": turn.session_id,
+            "elapsed_s": round(turn.elapsed, 3),
+            "stop_reason": stop,
+            "tokens": tokens,
+            "activity": [redact(line) for line in turn.activity_trail()],
+            "guardian": [redact(note) for note in turn.notes],
+            "answer": redact(turn.text),
+            "error": redact(str(error)) if error is not None else None,
+        }
+        try:
+            append_private(self.config.log_path, json.dumps(entry, ensure_ascii=False) + "\n")
+        except OSError as exc:
+            log.warning("cannot write the turn log %s: %s", self.config.log_path, exc)
 
     def _outcome(self, turn: Turn, stop_reason: str, *, hard_stopped: bool = False) -> TurnOutcome:
         notes = list(turn.notes)
@@ -566,7 +608,11 @@ class Consultant:
         )
 
     async def _await_turn(self, turn: Turn, observer: TurnObserver | None) -> TurnResult:
-        """Wait for the turn's next pause or its end; a cancelled wait cancels the turn."""
+        """Wait for the turn's next pause or its end; a cancelled wait cancels the turn.
+
+        The idle timeout runs only here, while someone waits and Codex works: it counts from
+        Codex's last progress and is not running while the turn is paused for Claude.
+        """
         turn.observer = observer
         turn.waiters += 1
         try:
@@ -580,7 +626,18 @@ class Consultant:
                     return turn.outcome
                 if turn.pending:
                     return self._pause_of(turn)
-                await turn.wake.wait()
+                idle_left = turn.last_progress + turn.timeout - time.monotonic()
+                if idle_left <= 0:
+                    log.warning("turn idle for %.0fs: timing out", turn.timeout)
+                    with anyio.CancelScope(shield=True):
+                        await self.cancel_turn(turn, "timeout")
+                        with anyio.move_on_after(self.cancel_grace + 2):
+                            await turn.finished.wait()
+                    if not turn.done:  # the driver never saw the end: report what we have
+                        turn.finish(self._outcome(turn, "timeout", hard_stopped=True))
+                    continue
+                with anyio.move_on_after(idle_left):
+                    await turn.wake.wait()
         except anyio.get_cancelled_exc_class():
             with anyio.CancelScope(shield=True):
                 await self.cancel_turn(turn)
@@ -649,6 +706,17 @@ async def _first(*events: anyio.Event) -> None:
                 tg.cancel_scope.cancel()
 
             tg.start_soon(wait)
+
+
+def append_private(path: Path, text: str) -> None:
+    """Append to a file only the user can read (0600; its new parent directory 0700)."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+        os.write(fd, text.encode("utf-8"))
+    finally:
+        os.close(fd)
 
 
 def _read_lines(path: Path, line: Any, limit: Any) -> str:

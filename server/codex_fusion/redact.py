@@ -13,7 +13,7 @@ _PATTERNS = (
     re.compile(r"(?i)(authorization\s*[:=]\s*)(\"?)[^\s\",}]+(?:\s+[^\s\",}]+)?"),
     re.compile(r"(?i)\bbearer\s+[A-Za-z0-9._\-~+/]{8,}=*"),
     # key=value / "key": "value" for names that look secret
-    re.compile(r"(?i)((?:api[_-]?key|token|secret|password)\w*\"?\s*[:=]\s*\"?)[^\s\",}]{4,}"),
+    re.compile(r"(?i)(\b[a-z_-]*(?:api[_-]?key|token|secret|password)\b\"?\s*[:=]\s*\"?)[^\s\",}]{8,}"),
 )
 
 _SECRET_ENV = ("OPENAI_API_KEY", "CODEX_API_KEY", "ANTHROPIC_API_KEY")

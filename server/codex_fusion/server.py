@@ -74,7 +74,12 @@ def format_outcome(outcome: TurnOutcome) -> str:
     decided = [note for note in outcome.notes if not note.startswith("auto-allowed")]
     if decided:
         text += "\n\n[" + "; ".join(decided) + "]"
-    if outcome.stop_reason == "cancelled":
+    if outcome.stop_reason == "timeout":
+        text += (
+            "\n\n[Timed out: Codex made no progress for the turn's idle limit. The answer above is what "
+            "it had said so far. Ask again with a larger `timeout_s`, or narrow the question.]"
+        )
+    elif outcome.stop_reason == "cancelled":
         text += "\n\n[The turn was cancelled; the answer above is partial.]"
     elif outcome.stop_reason not in ("end_turn", ""):
         text += f"\n\n[Codex stopped early: {outcome.stop_reason}.]"
@@ -133,6 +138,12 @@ def status_text(state: ServerState) -> str:
         tail = agent.process.stderr.text(1200)
         lines.append("agent stderr (tail):\n" + (tail or "(empty)"))
     return redact("\n".join(lines))
+
+
+TimeoutArg = Annotated[
+    float | None,
+    Field(gt=0, le=86_400, description="Give up after this many seconds without progress from Codex."),
+]
 
 
 def _fail(message: str) -> ToolError:
@@ -209,14 +220,17 @@ def build_server(config: Config | None = None) -> MCPServer[ServerState]:
             )
         return format_result(result)
 
-    async def run_prompt(ctx: Context, prompt: str) -> str:
+    async def run_prompt(ctx: Context, prompt: str, timeout_s: float | None) -> str:
         consultant = ready()
 
         async def step(pump: ProgressPump) -> TurnResult:
             if consultant.queue_length or consultant.current_turn is not None:
                 pump.set_status("queued behind another consult")
             return await consultant.consult(
-                prompt, observer=pump.observe, on_start=lambda: pump.set_status("Codex is working")
+                prompt,
+                observer=pump.observe,
+                on_start=lambda: pump.set_status("Codex is working"),
+                timeout=timeout_s,
             )
 
         return await drive(ctx, "consult", step)
@@ -237,10 +251,11 @@ def build_server(config: Config | None = None) -> MCPServer[ServerState]:
         context: Annotated[
             str | None, Field(description="Background Codex cannot read in the workspace.")
         ] = None,
+        timeout_s: TimeoutArg = None,
     ) -> str:
         if not question.strip():
             raise _fail("`question` is empty: say what you want Codex's opinion on.")
-        return await run_prompt(ctx, prompts.consult_prompt(question, context))
+        return await run_prompt(ctx, prompts.consult_prompt(question, context), timeout_s)
 
     @server.tool(
         description=(
@@ -256,12 +271,13 @@ def build_server(config: Config | None = None) -> MCPServer[ServerState]:
         decision: Annotated[Literal["allow", "deny"], Field(description="allow or deny the paused request")],
         ctx: Context,
         note: Annotated[str | None, Field(description="A note for Codex about your decision.")] = None,
+        timeout_s: TimeoutArg = None,
     ) -> str:
         consultant = ready()
 
         async def step(pump: ProgressPump) -> TurnResult:
             pump.set_status("Codex is working")
-            return await consultant.permit(decision, note, observer=pump.observe)
+            return await consultant.permit(decision, note, observer=pump.observe, timeout=timeout_s)
 
         return await drive(ctx, "permit", step)
 

@@ -81,6 +81,8 @@ class Turn:
     notes: list[str] = field(default_factory=list)  # what happened to permissions, for the result
     paused_seconds: float = 0.0
     waiters: int = 0  # tool calls currently waiting on this turn
+    tool: str = "consult"
+    timeout: float = 300.0  # idle bound in seconds
     started: float = field(default_factory=time.monotonic)
     text_parts: list[str] = field(default_factory=list)
     thought_parts: list[str] = field(default_factory=list)
@@ -90,6 +92,8 @@ class Turn:
     updates: int = 0
     unknown_updates: int = 0
     last_update: float = field(default_factory=time.monotonic)
+    #: When Codex last made real progress; the idle timeout counts from here (see ADR 0004).
+    last_progress: float = field(default_factory=time.monotonic)
 
     @property
     def text(self) -> str:
@@ -116,6 +120,11 @@ class Turn:
     def apply(self, update: SessionUpdate) -> None:
         self.updates += 1
         self.last_update = time.monotonic()
+        if not isinstance(update, RawUpdate):
+            # Message, thought, tool, plan and usage updates are progress. session_info_update
+            # ("Reconnecting… waiting for network"), command lists and unknown kinds are not,
+            # so an agent retrying forever still times out.
+            self.last_progress = self.last_update
         if isinstance(update, ContentChunk):
             if update.session_update == "agent_message_chunk":
                 self.text_parts.append(update.text)

@@ -1,0 +1,131 @@
+"""Idle timeouts, hard stops and the turn log."""
+
+from __future__ import annotations
+
+import json
+import stat
+import time
+
+import anyio
+import pytest
+
+from codex_fusion.consultant import Consultant, Pause
+from codex_fusion.turn import TurnOutcome
+
+from .conftest import FakeAgentSetup, group_alive, wait_until
+
+pytestmark = pytest.mark.anyio
+
+
+async def test_idle_timeout_cancels_cooperatively_and_keeps_the_session(fake: FakeAgentSetup) -> None:
+    async with Consultant(fake.config()) as consultant:
+        started = time.monotonic()
+        outcome = await consultant.consult("@fake think partial thought\n@fake sleep 30", timeout=0.5)
+        assert isinstance(outcome, TurnOutcome)
+        assert outcome.stop_reason == "timeout"
+        assert time.monotonic() - started < 10
+        after = await consultant.consult("@fake say still here")
+        assert isinstance(after, TurnOutcome)
+        assert after.text == "still here"
+    assert len(fake.received("session/cancel")) == 1
+    assert len(fake.received("initialize")) == 1
+
+
+async def test_wedged_agent_is_killed_and_respawned(fake: FakeAgentSetup) -> None:
+    async with Consultant(fake.config(CODEX_FUSION_CANCEL_GRACE_MS="300")) as consultant:
+        await consultant.consult("warm up")
+        assert consultant.agent is not None
+        pgid = consultant.agent.process.pid
+        started = time.monotonic()
+        outcome = await consultant.consult("@fake hang 60", timeout=0.4)
+        assert isinstance(outcome, TurnOutcome)
+        assert outcome.stop_reason == "timeout"
+        assert any("restarted" in note for note in outcome.notes)
+        assert time.monotonic() - started < 10
+        assert wait_until(lambda: not group_alive(pgid), timeout=5)
+        after = await consultant.consult("@fake say respawned")
+        assert isinstance(after, TurnOutcome)
+        assert after.text == "respawned"
+    assert len(fake.received("initialize")) == 2
+
+
+async def test_reconnecting_updates_do_not_keep_a_turn_alive(fake: FakeAgentSetup) -> None:
+    async with Consultant(fake.config()) as consultant:
+        started = time.monotonic()
+        outcome = await consultant.consult("@fake reconnect 60", timeout=0.6)
+        assert isinstance(outcome, TurnOutcome)
+        assert outcome.stop_reason == "timeout"
+        assert time.monotonic() - started < 10
+
+
+async def test_progress_resets_the_idle_timer(fake: FakeAgentSetup) -> None:
+    # 20 chunks over ~1 s with a 0.5 s idle bound: never idle that long, so no timeout.
+    async with Consultant(fake.config()) as consultant:
+        outcome = await consultant.consult(
+            "@fake think a\n@fake tool read a.py\n@fake sleep 0.3\n@fake say done", timeout=0.5
+        )
+    assert isinstance(outcome, TurnOutcome)
+    assert outcome.stop_reason == "end_turn"
+
+
+async def test_time_paused_for_permit_does_not_count(fake: FakeAgentSetup) -> None:
+    async with Consultant(fake.config()) as consultant:
+        pause = await consultant.consult("@fake permit execute rust true\n@fake say ok", timeout=0.5)
+        assert isinstance(pause, Pause)
+        await anyio.sleep(1.0)  # Claude takes its time; the idle bound is not running
+        outcome = await consultant.permit("allow")
+    assert isinstance(outcome, TurnOutcome)
+    assert outcome.stop_reason == "end_turn"
+
+
+async def test_turn_log_is_private_redacted_and_complete(fake: FakeAgentSetup) -> None:
+    log = fake.workspace.parent / "logs" / "turns.jsonl"
+    config = fake.config(CODEX_FUSION_LOG=str(log))
+    async with Consultant(config) as consultant:
+        await consultant.consult("@fake tool read a.py\n@fake say key sk-abcdefghijklmnop1234 end")
+        pause = await consultant.consult("@fake permit execute rust true")
+        assert isinstance(pause, Pause)
+        await consultant.permit("deny", "no")
+    assert stat.S_IMODE(log.stat().st_mode) == 0o600
+    assert stat.S_IMODE(log.parent.stat().st_mode) == 0o700
+    entries = [json.loads(line) for line in log.read_text().splitlines()]
+    assert [e["tool"] for e in entries] == ["consult", "consult"]
+    first, second = entries
+    assert first["answer"] == "key [redacted] end"
+    assert first["stop_reason"] == "end_turn"
+    assert first["activity"] == ["read a.py (completed)"]
+    assert first["tokens"] == 1234
+    assert second["guardian"] == ["denied by Claude: run `true` (in the workspace root)"]
+    assert "sk-abcdef" not in log.read_text()
+
+
+async def test_cancelling_a_queued_consult_sends_nothing(fake: FakeAgentSetup) -> None:
+    async with Consultant(fake.config()) as consultant:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(consultant.consult, "@fake sleep 0.5\n@fake say first")
+            await anyio.sleep(0.1)
+            with anyio.move_on_after(0.1):
+                await consultant.consult("@fake say never sent")
+            assert consultant.queue_length == 0
+        outcome = await consultant.consult("@fake say third")
+        assert isinstance(outcome, TurnOutcome)
+        assert outcome.text == "third"
+    prompts = [m["params"]["prompt"][0]["text"] for m in fake.received("session/prompt")]
+    assert len(prompts) == 2
+    assert not any("never sent" in p for p in prompts)
+
+
+async def test_mcp_cancel_reaches_codex_and_the_server_stays_usable(fake: FakeAgentSetup) -> None:
+    from mcp import Client
+
+    from codex_fusion.server import build_server
+
+    async with Client(build_server(fake.config())) as client:
+        started = time.monotonic()
+        with anyio.move_on_after(0.5):
+            await client.call_tool("consult", {"question": "@fake sleep 30"})
+        assert time.monotonic() - started < 5
+        result = await client.call_tool("consult", {"question": "@fake say after cancel"})
+    assert result.is_error is False
+    assert result.content[0].text.startswith("after cancel")  # type: ignore[union-attr]
+    assert len(fake.received("session/cancel")) == 1
