@@ -160,3 +160,23 @@ async def test_pause_and_permit_through_the_tools(fake: FakeAgentSetup) -> None:
     assert (fake.workspace / "via-mcp.txt").exists()
     assert "guardian decisions: allowed by Claude: 1, asked Claude: 1" in status
     assert "guardian flags: external reads off, writes off, commands off" in status
+
+
+async def test_a_20000_chunk_stream_arrives_intact_with_bounded_notifications(fake: FakeAgentSetup) -> None:
+    import time
+
+    count = 0
+
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        nonlocal count
+        count += 1
+
+    text = "".join(f"{i % 10}" for i in range(20_000))
+    async with Client(build_server(fake.config())) as client:
+        started = time.monotonic()
+        result = await client.call_tool(
+            "consult", {"question": f"@fake say {text}\n@fake chunks 20000"}, progress_callback=on_progress
+        )
+        elapsed = time.monotonic() - started
+    assert text_of(result).split("\n")[0] == text
+    assert 1 <= count <= 4 * elapsed + 3  # coalesced: a few per second, never one per chunk

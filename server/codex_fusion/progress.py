@@ -25,9 +25,9 @@ def describe_update(turn: Turn, update: SessionUpdate) -> str | None:
     """The progress line an update deserves, or None to keep the current one."""
     if isinstance(update, ContentChunk):
         if update.session_update == "agent_message_chunk":
-            return _tail(turn.text)
+            return _tail("".join(turn.text_parts[-64:]))  # the tail only: joining all is O(n²)
         if update.session_update == "agent_thought_chunk":
-            return "💭 " + _tail("".join(turn.thought_parts))
+            return "💭 " + _tail("".join(turn.thought_parts[-64:]))
         return None
     if isinstance(update, ToolCallInfo):
         tool = turn.tools.get(update.tool_call_id)
