@@ -220,7 +220,11 @@ def test_ask_with_missing_agent_exits_nonzero(fake: FakeAgentSetup) -> None:
 def test_ask_without_a_terminal_denies_and_continues(fake: FakeAgentSetup) -> None:
     out = subprocess.run(
         [str(ENTRY), "ask", "@fake permit execute rust_observed touch never.txt"],
-        capture_output=True, text=True, env=fake.env(), timeout=60, stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        env=fake.env(),
+        timeout=60,
+        stdin=subprocess.DEVNULL,
     )
     assert out.returncode == 0, out.stderr
     assert "Codex wants to: run `touch never.txt`" in out.stderr
@@ -234,7 +238,11 @@ def test_ask_on_a_terminal_asks_the_person(fake: FakeAgentSetup) -> None:
     try:
         proc = subprocess.Popen(
             [str(ENTRY), "ask", "@fake permit execute rust touch yes.txt\n@fake say thanks"],
-            stdin=slave, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=fake.env(), text=True,
+            stdin=slave,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=fake.env(),
+            text=True,
         )
         assert proc.stderr is not None
         seen = ""

@@ -55,6 +55,7 @@ async def test_reconnecting_updates_do_not_keep_a_turn_alive(fake: FakeAgentSetu
         outcome = await consultant.consult("@fake reconnect 60", timeout=0.6)
         assert isinstance(outcome, TurnOutcome)
         assert outcome.stop_reason == "timeout"
+        assert "Codex's last status: Reconnecting... waiting for network" in outcome.notes
         assert time.monotonic() - started < 10
 
 

@@ -595,6 +595,8 @@ class Consultant:
 
     def _outcome(self, turn: Turn, stop_reason: str, *, hard_stopped: bool = False) -> TurnOutcome:
         notes = list(turn.notes)
+        if stop_reason == "timeout" and turn.notice:
+            notes.append(f"Codex's last status: {turn.notice}")
         if hard_stopped:
             notes.append("Codex did not stop in time and was restarted; its session context is lost")
         return TurnOutcome(

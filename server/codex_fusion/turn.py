@@ -81,6 +81,7 @@ class Turn:
     notes: list[str] = field(default_factory=list)  # what happened to permissions, for the result
     paused_seconds: float = 0.0
     waiters: int = 0  # tool calls currently waiting on this turn
+    notice: str | None = None  # the agent's latest error status, e.g. "Reconnecting… waiting for network"
     tool: str = "consult"
     timeout: float = 300.0  # idle bound in seconds
     started: float = field(default_factory=time.monotonic)
@@ -142,6 +143,9 @@ class Turn:
             self.usage.context_size = update.size
         elif isinstance(update, RawUpdate):
             self.unknown_updates += 1
+            notice = _error_notice(update.raw)
+            if notice:
+                self.notice = notice
         if self.observer is not None:
             self.observer(self, update)
 
@@ -169,6 +173,15 @@ class TurnOutcome:
         if self.stop_reason != "end_turn":
             parts.append(f"stop: {self.stop_reason}")
         return "— codex · " + " · ".join(parts)
+
+
+def _error_notice(raw: dict[str, Any]) -> str | None:
+    """The TypeScript adapter's status error (``_meta.codex.error.message``), if any."""
+    meta = raw.get("_meta")
+    codex = meta.get("codex") if isinstance(meta, dict) else None
+    error = codex.get("error") if isinstance(codex, dict) else None
+    message = error.get("message") if isinstance(error, dict) else None
+    return message if isinstance(message, str) and message else None
 
 
 def format_tokens(count: int) -> str:

@@ -1,0 +1,742 @@
+"""A scripted mock of the OpenAI Responses API, good enough to drive the real Codex offline.
+
+Stdlib only. Every ``POST .../responses`` consumes the next scripted :class:`Step` (or answers a short
+default text when the script is exhausted) and streams it back as Server-Sent Events the way Codex parses
+them (``event: <type>`` + ``data: <json with the same "type">``). Every request is recorded.
+
+    with MockResponses() as mock:
+        mock.script([exec_cmd("touch made.txt"), say("done")])
+        ...  # point Codex at mock.base_url
+        assert "made.txt" in mock.last_input_text()
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+import json
+import select
+import socket
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+__all__ = [
+    "FunctionCall",
+    "MockResponses",
+    "Patch",
+    "Reasoning",
+    "RecordedRequest",
+    "Shell",
+    "Step",
+    "Text",
+    "apply_patch",
+    "error",
+    "exec_cmd",
+    "function_call",
+    "long",
+    "read_file",
+    "reason",
+    "say",
+    "slow",
+    "then",
+]
+
+DEFAULT_USAGE: dict[str, Any] = {
+    "input_tokens": 120,
+    "input_tokens_details": {"cached_tokens": 20},
+    "output_tokens": 30,
+    "output_tokens_details": {"reasoning_tokens": 5},
+    "total_tokens": 150,
+}
+
+# Shell tool names Codex may offer, in order of preference when several are offered.
+SHELL_TOOLS = ("exec_command", "shell_command", "shell")
+
+
+# --------------------------------------------------------------------------------------------------
+# Script items and steps
+
+
+@dataclass(frozen=True)
+class Text:
+    """An assistant message streamed as ``chunks`` ``response.output_text.delta`` events."""
+
+    text: str
+    chunks: int = 1
+    delay: float = 0.0  # seconds before each delta
+
+
+@dataclass(frozen=True)
+class Reasoning:
+    """A reasoning item whose summary is streamed as ``response.reasoning_summary_text.delta``."""
+
+    text: str
+    chunks: int = 1
+    delay: float = 0.0
+
+
+@dataclass(frozen=True)
+class Shell:
+    """A command, sent with whichever shell tool the request offers."""
+
+    cmd: str
+    escalate: bool = False
+    justification: str | None = None
+    workdir: str | None = None
+    tool: str | None = None  # force a tool name instead of picking from the request's tools
+
+
+@dataclass(frozen=True)
+class Patch:
+    """An ``apply_patch`` call (custom tool call or function call, whichever the request offers)."""
+
+    patch: str
+
+
+@dataclass(frozen=True)
+class FunctionCall:
+    """A raw function call with explicit name and arguments."""
+
+    name: str
+    arguments: dict[str, Any]
+
+
+Item = Text | Reasoning | Shell | Patch | FunctionCall
+
+
+@dataclass(frozen=True)
+class Step:
+    """What to answer to one POST. Either ``items`` (streamed), or an error."""
+
+    items: tuple[Item, ...] = ()
+    usage: dict[str, Any] | None = None  # None -> DEFAULT_USAGE
+    http_status: int | None = None  # answer a plain HTTP error instead of a stream
+    failed_message: str | None = None  # stream ``response.failed`` with this message
+    error_code: str | None = None
+    complete: bool = True  # False: end the stream without response.completed
+
+
+def say(text: str, chunks: int = 1, delay: float = 0.0) -> Step:
+    """Plain assistant text, streamed in ``chunks`` deltas with ``delay`` seconds before each."""
+    return Step(items=(Text(text, chunks=max(1, chunks), delay=delay),))
+
+
+def reason(thought: str, text: str = "ok", chunks: int = 1) -> Step:
+    """A reasoning summary (-> ACP ``agent_thought_chunk``) followed by assistant text."""
+    return Step(items=(Reasoning(thought, chunks=max(1, chunks)), Text(text)))
+
+
+def exec_cmd(
+    cmd: str,
+    escalate: bool = True,
+    justification: str | None = "Needed for the test",
+    workdir: str | None = None,
+    tool: str | None = None,
+) -> Step:
+    """A shell command. ``escalate`` asks for ``sandbox_permissions: require_escalated``, which makes
+    Codex request an approval (in an on-request approval mode)."""
+    return Step(
+        items=(Shell(cmd, escalate=escalate, justification=justification, workdir=workdir, tool=tool),)
+    )
+
+
+def apply_patch(patch_text: str) -> Step:
+    """An ``apply_patch`` edit (``*** Begin Patch`` ... ``*** End Patch``)."""
+    return Step(items=(Patch(patch_text),))
+
+
+def read_file(path: str) -> Step:
+    """Make Codex read a file: Codex has no dedicated read tool in these versions; it classifies a
+    ``cat``/``sed -n`` command as a read (ACP tool kind ``read``)."""
+    return Step(items=(Shell(f"cat {path}", escalate=False, justification=None),))
+
+
+def function_call(name: str, **arguments: Any) -> Step:
+    return Step(items=(FunctionCall(name, arguments),))
+
+
+def slow(text: str, chunk_delay: float, chunks: int | None = None) -> Step:
+    """Text streamed slowly: one delta per word (or ``chunks`` deltas), ``chunk_delay`` s apart."""
+    n = chunks if chunks is not None else max(1, len(text.split()))
+    return Step(items=(Text(text, chunks=n, delay=chunk_delay),))
+
+
+def long(n_chunks: int, word: str = "lorem") -> Step:
+    """A long answer made of ``n_chunks`` deltas."""
+    return Step(items=(Text(" ".join(f"{word}{i}" for i in range(n_chunks)), chunks=n_chunks),))
+
+
+def error(
+    status: int = 500, message: str = "mock failure", sse: bool = False, code: str | None = None
+) -> Step:
+    """An HTTP error (``sse=False``) or a ``response.failed`` event inside a 200 stream (``sse=True``)."""
+    if sse:
+        return Step(failed_message=message, error_code=code)
+    return Step(http_status=status, failed_message=message, error_code=code)
+
+
+def then(*steps: Step) -> Step:
+    """Concatenate the items of several steps into one response (e.g. text + a tool call)."""
+    return Step(items=tuple(itertools.chain.from_iterable(s.items for s in steps)))
+
+
+# --------------------------------------------------------------------------------------------------
+# Recording
+
+
+@dataclass
+class RecordedRequest:
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: Any  # parsed JSON, or None
+    raw: bytes = b""
+    step: Step | None = None  # the step that answered it
+    aborted: bool = False  # the client went away before the stream finished
+    received_at: float = field(default_factory=time.monotonic)
+    side: bool = False  # an auxiliary request (e.g. title generation) answered outside the script
+
+    def tools(self) -> list[dict[str, Any]]:
+        """Every offered tool: top-level ``tools`` plus ``additional_tools`` input items, with namespaces
+        flattened (bundled Codex 0.166 puts some tools inside ``input``)."""
+        out: list[dict[str, Any]] = []
+
+        def walk(tools: Any) -> None:
+            for t in tools if isinstance(tools, list) else []:
+                if not isinstance(t, dict):
+                    continue
+                if t.get("type") == "namespace":
+                    walk(t.get("tools"))
+                else:
+                    out.append(t)
+
+        walk((self.body or {}).get("tools"))
+        for item in self.input_items():
+            if isinstance(item, dict) and item.get("type") == "additional_tools":
+                walk(item.get("tools"))
+        return out
+
+    @property
+    def tool_names(self) -> list[str]:
+        return [name for name in (_tool_name(t) for t in self.tools()) if name]
+
+    def tool(self, name: str) -> dict[str, Any] | None:
+        return next((t for t in self.tools() if _tool_name(t) == name), None)
+
+    @property
+    def output_schema(self) -> dict[str, Any] | None:
+        """The JSON schema of a structured-output request (``text.format.type == "json_schema"``)."""
+        fmt = ((self.body or {}).get("text") or {}).get("format") or {}
+        if fmt.get("type") == "json_schema" and isinstance(fmt.get("schema"), dict):
+            return fmt["schema"]
+        return None
+
+    def input_items(self) -> list[dict[str, Any]]:
+        items = (self.body or {}).get("input", [])
+        return items if isinstance(items, list) else []
+
+    def input_text(self) -> str:
+        """All text in ``input`` (messages, tool outputs, tool call arguments), newline-joined."""
+        return "\n".join(_texts(self.input_items()))
+
+    def user_texts(self) -> list[str]:
+        out: list[str] = []
+        for item in self.input_items():
+            if item.get("type", "message") == "message" and item.get("role") == "user":
+                out.extend(_texts([item]))
+        return out
+
+
+def _is_responses(rec: RecordedRequest) -> bool:
+    return rec.method == "POST" and rec.path.rstrip("/").endswith("/responses")
+
+
+def _tool_name(tool: dict[str, Any]) -> str:
+    if "name" in tool:
+        return str(tool["name"])
+    fn = tool.get("function")
+    if isinstance(fn, dict) and "name" in fn:
+        return str(fn["name"])
+    return str(tool.get("type", ""))
+
+
+def _texts(items: Iterable[Any]) -> Iterator[str]:
+    for item in items:
+        if isinstance(item, str):
+            yield item
+        elif isinstance(item, dict):
+            for key in ("text", "output", "input", "arguments"):
+                value = item.get(key)
+                if isinstance(value, str):
+                    yield value
+                elif isinstance(value, list):
+                    yield from _texts(value)
+            content = item.get("content")
+            if isinstance(content, str):
+                yield content
+            elif isinstance(content, list):
+                yield from _texts(content)
+            summary = item.get("summary")
+            if isinstance(summary, list):
+                yield from _texts(summary)
+
+
+# --------------------------------------------------------------------------------------------------
+# Server
+
+
+class _ClientGone(Exception):
+    pass
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    mock: MockResponses
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+    protocol_version = "HTTP/1.1"
+    timeout = 30  # socket timeout for reads: never hang a handler thread forever
+
+    def log_message(self, format: str, *args: Any) -> None:  # silence stderr access log
+        return
+
+    # -- plumbing
+
+    def _read_body(self) -> bytes:
+        length = int(self.headers.get("Content-Length") or 0)
+        if length:
+            return self.rfile.read(length)
+        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+            chunks = []
+            while True:
+                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
+                if size == 0:
+                    self.rfile.readline()
+                    break
+                chunks.append(self.rfile.read(size))
+                self.rfile.readline()
+            return b"".join(chunks)
+        return b""
+
+    def _send_json(self, status: int, payload: Any) -> None:
+        data = json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _record(self, body: bytes) -> RecordedRequest:
+        parsed: Any = None
+        if body:
+            try:
+                parsed = json.loads(body)
+            except ValueError:
+                parsed = None
+        rec = RecordedRequest(
+            method=self.command,
+            path=self.path,
+            headers={k.lower(): v for k, v in self.headers.items()},
+            body=parsed,
+            raw=body,
+        )
+        # Structured-output requests are side requests (TS: thread title generation, model gpt-5.6-luna).
+        # They race with the turn's own request, so they never consume a scripted step.
+        rec.side = self.command == "POST" and rec.output_schema is not None
+        self.server.mock._add(rec)
+        return rec
+
+    # -- verbs
+
+    def do_GET(self) -> None:
+        self._record(b"")
+        self._send_json(200, {"object": "list", "data": [], "models": []})
+
+    def do_POST(self) -> None:
+        rec = self._record(self._read_body())
+        mock = self.server.mock
+        if not self.path.rstrip("/").endswith("/responses"):
+            self._send_json(404, {"error": {"message": f"mock: no route {self.path}", "type": "not_found"}})
+            return
+        step = mock._step_for(rec)
+        rec.step = step
+        if step.http_status is not None:
+            self._send_json(
+                step.http_status,
+                {
+                    "error": {
+                        "message": step.failed_message or "mock failure",
+                        "type": "server_error",
+                        "code": step.error_code,
+                    }
+                },
+            )
+            return
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Cache-Control", "no-cache")
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.close_connection = True
+        mock._stream_started.set()
+        try:
+            for event_type, data, delay in _render(step, rec, next(mock._ids)):
+                if delay:
+                    self._sleep_watching(delay)
+                payload = {"type": event_type, **data}
+                self.wfile.write(f"event: {event_type}\ndata: {json.dumps(payload)}\n\n".encode())
+                self.wfile.flush()
+        except (_ClientGone, BrokenPipeError, ConnectionResetError, TimeoutError, OSError):
+            rec.aborted = True
+            mock._aborted.set()
+
+    def _sleep_watching(self, seconds: float) -> None:
+        """Sleep, but notice at once when the client disconnects or the mock stops."""
+        deadline = time.monotonic() + seconds
+        mock = self.server.mock
+        sock = self.connection
+        while True:
+            if mock._stopping.is_set():
+                raise _ClientGone
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return
+            readable, _, _ = select.select([sock], [], [], min(left, 0.05))
+            if readable:
+                try:
+                    peek = sock.recv(1, socket.MSG_PEEK)
+                except OSError as exc:
+                    raise _ClientGone from exc
+                if not peek:
+                    raise _ClientGone
+                # The client sent something (unexpected for SSE); avoid a busy loop.
+                time.sleep(min(left, 0.05))
+
+
+def _render(step: Step, rec: RecordedRequest, n: int) -> Iterator[tuple[str, dict[str, Any], float]]:
+    """Yield (event type, data, delay before sending) for one response."""
+    resp_id = f"resp_mock_{n}"
+    yield "response.created", {"response": {"id": resp_id, "status": "in_progress"}}, 0.0
+    if step.failed_message is not None:
+        yield (
+            "response.failed",
+            {
+                "response": {
+                    "id": resp_id,
+                    "status": "failed",
+                    "error": {
+                        "type": "server_error",
+                        "code": step.error_code,
+                        "message": step.failed_message,
+                    },
+                }
+            },
+            0.0,
+        )
+        return
+    for index, item in enumerate(step.items):
+        item_id = f"{n}_{index}"
+        if isinstance(item, Text):
+            msg_id = f"msg_{item_id}"
+            yield (
+                "response.output_item.added",
+                {
+                    "output_index": index,
+                    "item": {"type": "message", "role": "assistant", "id": msg_id, "content": []},
+                },
+                0.0,
+            )
+            for piece in _split(item.text, item.chunks):
+                yield (
+                    "response.output_text.delta",
+                    {"delta": piece, "item_id": msg_id, "output_index": index, "content_index": 0},
+                    item.delay,
+                )
+            yield (
+                "response.output_item.done",
+                {
+                    "output_index": index,
+                    "item": {
+                        "type": "message",
+                        "role": "assistant",
+                        "id": msg_id,
+                        "content": [{"type": "output_text", "text": item.text}],
+                    },
+                },
+                0.0,
+            )
+        elif isinstance(item, Reasoning):
+            rs_id = f"rs_{item_id}"
+            yield (
+                "response.output_item.added",
+                {"output_index": index, "item": {"type": "reasoning", "id": rs_id, "summary": []}},
+                0.0,
+            )
+            yield (
+                "response.reasoning_summary_part.added",
+                {
+                    "item_id": rs_id,
+                    "output_index": index,
+                    "summary_index": 0,
+                    "part": {"type": "summary_text", "text": ""},
+                },
+                0.0,
+            )
+            for piece in _split(item.text, item.chunks):
+                yield (
+                    "response.reasoning_summary_text.delta",
+                    {"delta": piece, "item_id": rs_id, "output_index": index, "summary_index": 0},
+                    item.delay,
+                )
+            yield (
+                "response.output_item.done",
+                {
+                    "output_index": index,
+                    "item": {
+                        "type": "reasoning",
+                        "id": rs_id,
+                        "summary": [{"type": "summary_text", "text": item.text}],
+                    },
+                },
+                0.0,
+            )
+        else:
+            yield (
+                "response.output_item.done",
+                {"output_index": index, "item": _call_item(item, rec, item_id)},
+                0.0,
+            )
+    if step.complete:
+        usage = step.usage if step.usage is not None else DEFAULT_USAGE
+        yield "response.completed", {"response": {"id": resp_id, "status": "completed", "usage": usage}}, 0.0
+
+
+def _call_item(item: Shell | Patch | FunctionCall, rec: RecordedRequest, item_id: str) -> dict[str, Any]:
+    call_id = f"call_{item_id}"
+    if isinstance(item, FunctionCall):
+        return _function_call(item.name, item.arguments, call_id, item_id)
+    if isinstance(item, Patch):
+        tool = rec.tool("apply_patch")
+        if tool is not None and tool.get("type") == "custom":
+            return {
+                "type": "custom_tool_call",
+                "id": f"ctc_{item_id}",
+                "call_id": call_id,
+                "name": "apply_patch",
+                "input": item.patch,
+            }
+        return _function_call("apply_patch", {"input": item.patch}, call_id, item_id)
+    # Shell
+    offered = rec.tool_names
+    name = item.tool or next((t for t in SHELL_TOOLS if t in offered), "shell_command")
+    args: dict[str, Any]
+    if name == "exec_command":
+        args = {"cmd": item.cmd}
+    elif name == "shell":
+        args = {"command": ["bash", "-lc", item.cmd]}
+    else:
+        args = {"command": item.cmd}
+    if item.workdir:
+        args["workdir"] = item.workdir
+    if item.escalate:
+        args["sandbox_permissions"] = "require_escalated"
+        if item.justification:
+            args["justification"] = item.justification
+    return _function_call(name, args, call_id, item_id)
+
+
+def _function_call(name: str, args: dict[str, Any], call_id: str, item_id: str) -> dict[str, Any]:
+    return {
+        "type": "function_call",
+        "id": f"fc_{item_id}",
+        "call_id": call_id,
+        "name": name,
+        "arguments": json.dumps(args),
+    }
+
+
+def _split(text: str, n: int) -> list[str]:
+    """Split ``text`` into ``n`` non-empty pieces (fewer if the text is shorter), keeping words whole
+    when possible."""
+    if n <= 1 or len(text) <= 1:
+        return [text]
+    words = text.split(" ")
+    if len(words) >= n:
+        per = len(words) / n
+        bounds = [round(i * per) for i in range(n + 1)]
+        pieces = [" ".join(words[bounds[i] : bounds[i + 1]]) for i in range(n)]
+        return [p + (" " if i < n - 1 else "") for i, p in enumerate(pieces)]
+    n = min(n, len(text))
+    size = len(text) / n
+    return [text[round(i * size) : round((i + 1) * size)] for i in range(n)]
+
+
+def _example(schema: dict[str, Any]) -> Any:
+    """A small value satisfying a (simple) JSON schema."""
+    kind = schema.get("type")
+    if "enum" in schema:
+        return schema["enum"][0]
+    if kind == "object":
+        props = schema.get("properties") or {}
+        return {k: _example(v) if isinstance(v, dict) else "mock" for k, v in props.items()}
+    if kind == "array":
+        return []
+    if kind in ("integer", "number"):
+        return 0
+    if kind == "boolean":
+        return False
+    return "Mock title"
+
+
+class MockResponses:
+    """Scripted Responses API on ``127.0.0.1:<ephemeral port>``, served from a background thread."""
+
+    def __init__(self, steps: Iterable[Step] = (), default_text: str = "ok") -> None:
+        self.default_text = default_text
+        self.requests: list[RecordedRequest] = []
+        self._lock = threading.Lock()
+        self._script: list[Step] = list(steps)
+        self._ids = itertools.count(1)
+        self._stopping = threading.Event()
+        self._stream_started = threading.Event()
+        self._aborted = threading.Event()
+        self._new_request = threading.Condition(self._lock)
+        self._server: _Server | None = None
+        self._thread: threading.Thread | None = None
+        self.port = 0
+
+    # -- lifecycle
+
+    def start(self) -> MockResponses:
+        if self._server is not None:
+            return self
+        server = _Server(("127.0.0.1", 0), _Handler)
+        server.mock = self
+        self._server = server
+        self.port = server.server_address[1]
+        self._thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="mock-openai", daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        server, self._server = self._server, None
+        if server is None:
+            return
+        self._stopping.set()
+        server.shutdown()
+        server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+            self._thread = None
+
+    def __enter__(self) -> MockResponses:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def base_url(self) -> str:
+        if not self.port:
+            raise RuntimeError("MockResponses not started")
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    # -- script
+
+    def script(self, steps: Iterable[Step]) -> None:
+        """Replace the remaining script."""
+        with self._lock:
+            self._script = list(steps)
+            self._stream_started.clear()
+            self._aborted.clear()
+
+    def add(self, *steps: Step) -> None:
+        """Append to the remaining script."""
+        with self._lock:
+            self._script.extend(steps)
+
+    @property
+    def remaining(self) -> int:
+        with self._lock:
+            return len(self._script)
+
+    def _step_for(self, rec: RecordedRequest) -> Step:
+        schema = rec.output_schema
+        if rec.side and schema is not None:
+            return say(json.dumps(_example(schema)))
+        with self._lock:
+            if self._script:
+                return self._script.pop(0)
+        return say(self.default_text)
+
+    # -- recording
+
+    def _add(self, rec: RecordedRequest) -> None:
+        with self._new_request:
+            self.requests.append(rec)
+            self._new_request.notify_all()
+
+    @property
+    def responses_requests(self) -> list[RecordedRequest]:
+        """The recorded ``POST .../responses`` requests (side requests included), in order."""
+        with self._lock:
+            return [r for r in self.requests if _is_responses(r)]
+
+    @property
+    def turn_requests(self) -> list[RecordedRequest]:
+        """The ``POST .../responses`` requests that consumed the script (no side requests), in order."""
+        with self._lock:
+            return [r for r in self.requests if _is_responses(r) and not r.side]
+
+    def last_request(self) -> RecordedRequest:
+        reqs = self.turn_requests
+        if not reqs:
+            raise AssertionError("the mock received no (non-side) POST /responses")
+        return reqs[-1]
+
+    def last_input_text(self) -> str:
+        return self.last_request().input_text()
+
+    def wait_for_requests(self, n: int, timeout: float = 10.0) -> bool:
+        """Wait until at least ``n`` (non-side) POST /responses requests were received."""
+        deadline = time.monotonic() + timeout
+        with self._new_request:
+            while True:
+                count = sum(1 for r in self.requests if _is_responses(r) and not r.side)
+                if count >= n:
+                    return True
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._new_request.wait(left)
+
+    def wait_stream_started(self, timeout: float = 10.0) -> bool:
+        return self._stream_started.wait(timeout)
+
+    def wait_aborted(self, timeout: float = 10.0) -> bool:
+        """Wait until a stream was cut short because the client disconnected."""
+        return self._aborted.wait(timeout)
+
+    def reset(self) -> None:
+        with self._lock:
+            self.requests.clear()
+            self._script.clear()
+            self._stream_started.clear()
+            self._aborted.clear()
+
+
+if __name__ == "__main__":  # manual poking: python tests/e2e/mock_openai.py
+    with MockResponses([say("hello from the mock", chunks=3)]) as m:
+        print(m.base_url, flush=True)
+        with contextlib.suppress(KeyboardInterrupt):
+            while True:
+                time.sleep(1)
