@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import shlex
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -21,10 +20,11 @@ from mcp import Client
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from tests.test_cli import StdioPeer  # noqa: E402
+
 from codex_fusion.config import Config  # noqa: E402
 from codex_fusion.consultant import Consultant  # noqa: E402
 from codex_fusion.server import build_server  # noqa: E402
-from tests.test_cli import StdioPeer  # noqa: E402
 
 FAKE = ROOT / "tests" / "fake_agent.py"
 
@@ -101,15 +101,19 @@ async def bench_flood(workspace: Path, chunks: int = 20_000) -> None:
         elapsed = time.perf_counter() - started
         cpu = time.process_time() - cpu
     assert result.content[0].text.startswith(text)  # type: ignore[union-attr]
-    print(f"{'flood: ' + str(chunks) + ' chunks':<52} {elapsed:8.2f} s, {notifications} notifications "
-          f"({notifications / elapsed:.1f}/s), server CPU {cpu / chunks * 10_000:.2f} s per 10k chunks")
+    print(
+        f"{'flood: ' + str(chunks) + ' chunks':<52} {elapsed:8.2f} s, {notifications} notifications "
+        f"({notifications / elapsed:.1f}/s), server CPU {cpu / chunks * 10_000:.2f} s per 10k chunks"
+    )
 
 
 def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         workspace = Path(tmp)
-        print(f"codex-fusion benchmarks · {time.strftime('%Y-%m-%d')} · {os.cpu_count()} cores · "
-              f"Python {sys.version.split()[0]}")
+        print(
+            f"codex-fusion benchmarks · {time.strftime('%Y-%m-%d')} · {os.cpu_count()} cores · "
+            f"Python {sys.version.split()[0]}"
+        )
         bench_cold_start(workspace)
         bench_round_trip(workspace)
         anyio.run(bench_cancel, workspace, "@fake sleep 30", "cooperative agent")
