@@ -6,7 +6,7 @@ import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 import anyio
 from mcp.server.mcpserver import Context, MCPServer
@@ -36,7 +36,6 @@ class ServerState:
     config: Config | None = None
     config_error: str | None = None
     consultant: Consultant | None = None
-    extras: dict[str, Any] = field(default_factory=dict)
     #: Set once the lifespan has stopped the consultant and every agent process.
     closed: anyio.Event = field(default_factory=anyio.Event)
 

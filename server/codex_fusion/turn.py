@@ -79,7 +79,6 @@ class Turn:
     cancel_requested: str | None = None  # why: "cancelled" or "timeout"
     continuation: str | None = None  # a prompt to send if a deny ends Codex's turn
     notes: list[str] = field(default_factory=list)  # what happened to permissions, for the result
-    paused_seconds: float = 0.0
     waiters: int = 0  # tool calls currently waiting on this turn
     notice: str | None = None  # the agent's latest error status, e.g. "Reconnecting… waiting for network"
     tool: str = "consult"
