@@ -11,6 +11,7 @@ Start-up behaviour comes from the ``FAKE_ACP`` environment variable, a comma-sep
   auth=ts|rust     session/new fails -32000 until `authenticate` with an API-key method succeeds
                    (which needs OPENAI_API_KEY or CODEX_API_KEY in the agent's environment)
   modes            session/new offers modes (current "agent"); set_mode is recorded
+  config_mode      session/new offers no modes, only a "mode" config option (grouped options)
   uuid_ids         our requests use UUID string ids (Rust adapter style) instead of ints from 0
   stderr_flood=N   write N bytes to stderr at start-up
   grandchild       spawn a `sleep` grandchild in our process group (for orphan tests)
@@ -197,7 +198,25 @@ def on_session_new(msg: dict[str, Any]) -> None:
                 {"id": "agent", "name": "Auto review"},
             ],
         }
+    if "config_mode" in FLAGS:
+        body["configOptions"] = [
+            {
+                "id": "mode",
+                "name": "Mode",
+                "category": "mode",
+                "type": "select",
+                "currentValue": "agent",
+                "options": [
+                    {"group": "safe", "options": [{"value": "read-only", "name": "Read only"}]},
+                    {"value": "agent", "name": "Auto review"},
+                ],
+            }
+        ]
     result(msg["id"], body)
+
+
+def on_set_config_option(msg: dict[str, Any]) -> None:
+    result(msg["id"], {"configOptions": []})
 
 
 def on_authenticate(msg: dict[str, Any]) -> None:
@@ -442,6 +461,7 @@ HANDLERS = {
     "session/new": on_session_new,
     "authenticate": on_authenticate,
     "session/set_mode": on_set_mode,
+    "session/set_config_option": on_set_config_option,
     "session/prompt": on_prompt,
 }
 

@@ -55,6 +55,16 @@ async def test_configured_mode_is_set_when_offered(fake: FakeAgentSetup) -> None
     assert [c["params"]["modeId"] for c in calls] == ["read-only"]
 
 
+async def test_mode_is_set_through_the_config_option_when_there_are_no_modes(fake: FakeAgentSetup) -> None:
+    async with Consultant(fake.config("config_mode")) as consultant:
+        await consultant.consult("hi")
+        assert consultant.mode_note == "read-only"
+    calls = fake.received("session/set_config_option")
+    assert [c["params"] for c in calls] == [
+        {"sessionId": calls[0]["params"]["sessionId"], "configId": "mode", "value": "read-only"}
+    ]
+
+
 async def test_mode_not_offered_is_reported(fake: FakeAgentSetup) -> None:
     async with Consultant(fake.config()) as consultant:
         await consultant.consult("hi")

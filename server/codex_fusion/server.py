@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Annotated, Literal
 
 import anyio
@@ -36,8 +36,6 @@ class ServerState:
     config: Config | None = None
     config_error: str | None = None
     consultant: Consultant | None = None
-    #: Set once the lifespan has stopped the consultant and every agent process.
-    closed: anyio.Event = field(default_factory=anyio.Event)
 
 
 def format_pause(pause: Pause) -> str:
@@ -160,20 +158,14 @@ def build_server(config: Config | None = None) -> MCPServer[ServerState]:
         except ConfigError as exc:
             state.config_error = str(exc)
             log.error("configuration error: %s", exc)
+            yield state
+            return
+        async with Consultant(state.config) as consultant:
+            state.consultant = consultant
             try:
                 yield state
             finally:
-                state.closed.set()
-            return
-        try:
-            async with Consultant(state.config) as consultant:
-                state.consultant = consultant
-                try:
-                    yield state
-                finally:
-                    state.consultant = None
-        finally:
-            state.closed.set()
+                state.consultant = None
 
     server: MCPServer[ServerState] = MCPServer(
         name="codex-fusion",
@@ -211,12 +203,8 @@ def build_server(config: Config | None = None) -> MCPServer[ServerState]:
         if failure is not None:
             raise _fail(str(failure))
         await pump.flush()
-        if isinstance(result, Pause):
+        if isinstance(result, Pause):  # finished turns are logged once, by the consultant
             log.info("%s: paused for permit after %.1fs: %s", tool, result.elapsed, result.summary)
-        else:
-            log.info(
-                "%s: %.1fs stop=%s tokens=%s", tool, result.elapsed, result.stop_reason, result.usage.tokens
-            )
         return format_result(result)
 
     async def run_prompt(ctx: Context, prompt: str, timeout_s: float | None) -> str:
