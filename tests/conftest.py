@@ -1,4 +1,9 @@
-"""Shared fixtures: the anyio backend and a factory for configs that run the scripted fake agent."""
+"""Shared fixtures: the anyio backend and the scripted fake agent, in memory or as a subprocess.
+
+``fake.consultant()`` / ``fake.server()`` run the agent in-process through the ``spawn`` seam (fast;
+the ACP stack above the process is the real one). ``fake.config()`` with the default spawn runs it as
+a real subprocess, for what only a process can show (pipes, signals, process groups).
+"""
 
 from __future__ import annotations
 
@@ -10,9 +15,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
+from mcp.server.mcpserver import MCPServer
 
 from codex_fusion.config import Config
+from codex_fusion.consultant import Consultant
+from codex_fusion.server import build_server
+
+from .memory_host import MemoryHost, memory_spawn
 
 FAKE_AGENT = Path(__file__).with_name("fake_agent.py")
 
@@ -29,6 +40,8 @@ class FakeAgentSetup:
         self.workspace = tmp_path / "workspace"
         self.workspace.mkdir()
         self.log = tmp_path / "fake-agent.jsonl"
+        self.hosts: list[MemoryHost] = []
+        self.gates: dict[str, anyio.Event] = {}
 
     def env(self, flags: str = "", **extra: str) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if k not in ("OPENAI_API_KEY", "CODEX_API_KEY")}
@@ -44,12 +57,35 @@ class FakeAgentSetup:
     def config(self, flags: str = "", **extra: str) -> Config:
         return Config.from_env(self.env(flags, **extra))
 
+    def gate(self, name: str) -> anyio.Event:
+        """The gate ``@fake wait NAME`` waits on (in-memory agents only); ``.set()`` opens it."""
+        return self.gates.setdefault(name, anyio.Event())
+
+    def consultant(self, flags: str = "", **extra: str) -> Consultant:
+        """A Consultant whose agent runs in memory."""
+        return Consultant(self.config(flags, **extra), spawn=memory_spawn(self.hosts, _Gates(self)))
+
+    def server(self, flags: str = "", **extra: str) -> MCPServer[Any]:
+        """The MCP server, its agent in memory."""
+        return build_server(self.config(flags, **extra), spawn=memory_spawn(self.hosts, _Gates(self)))
+
     def received(self, method: str | None = None) -> list[dict[str, Any]]:
         """Messages the fake agent received, optionally only those of one method."""
         if not self.log.exists():
             return []
         msgs = [json.loads(line) for line in self.log.read_text().splitlines() if line.strip()]
         return [m for m in msgs if method is None or m.get("method") == method]
+
+
+class _Gates(dict[str, anyio.Event]):
+    """Gates created on first use, shared between the test and its agents."""
+
+    def __init__(self, setup: FakeAgentSetup) -> None:
+        super().__init__()
+        self._setup = setup
+
+    def __getitem__(self, name: str) -> anyio.Event:
+        return self._setup.gate(name)
 
 
 @pytest.fixture

@@ -1,4 +1,8 @@
-"""The ACP client, supervisor and consultant against the scripted fake agent (a real subprocess)."""
+"""The ACP client, supervisor and consultant against the scripted fake agent.
+
+The agent runs in memory (``fake.consultant()``) unless the test is about the process itself:
+stderr through a real pipe, a missing command, process groups.
+"""
 
 from __future__ import annotations
 
@@ -8,26 +12,32 @@ import time
 import anyio
 import pytest
 
-from codex_fusion.acp.agent import AgentError, AuthRequired
+from codex_fusion import render
 from codex_fusion.config import Config
-from codex_fusion.consultant import Consultant, ConsultError
-from codex_fusion.turn import Turn
+from codex_fusion.consultant import Consultant
+from codex_fusion.errors import AgentError, AuthRequired, ConsultError
+from codex_fusion.turn import Turn, TurnOutcome
 
 from .conftest import FakeAgentSetup, group_alive, wait_until
 
 pytestmark = pytest.mark.anyio
 
 
+async def consult(consultant: Consultant, prompt: str, **kwargs: object) -> TurnOutcome:
+    outcome = await consultant.consult(prompt, **kwargs)  # type: ignore[arg-type]
+    assert isinstance(outcome, TurnOutcome)
+    return outcome
+
+
 async def test_handshake_then_answer_with_usage(fake: FakeAgentSetup) -> None:
-    async with Consultant(fake.config()) as consultant:
-        outcome = await consultant.consult("@fake say hello there\n@fake chunks 3\n@fake usage 4321")
+    async with fake.consultant() as consultant:
+        outcome = await consult(consultant, "@fake say hello there\n@fake chunks 3\n@fake usage 4321")
         assert outcome.text == "hello there"
         assert outcome.stop_reason == "end_turn"
         assert outcome.usage.total_tokens == 4321
         assert outcome.usage.context_used == 1234
         assert outcome.elapsed > 0
-        assert consultant.agent is not None
-        assert consultant.agent.name == "fake-acp 9.9.9"
+        assert consultant.status().agent_name == "fake-acp 9.9.9"
     init = fake.received("initialize")[0]["params"]
     assert init["protocolVersion"] == 1
     assert init["clientInfo"]["name"] == "codex-fusion"
@@ -38,9 +48,9 @@ async def test_handshake_then_answer_with_usage(fake: FakeAgentSetup) -> None:
 
 
 async def test_session_persists_across_consults(fake: FakeAgentSetup) -> None:
-    async with Consultant(fake.config()) as consultant:
-        first = await consultant.consult("@fake say one")
-        second = await consultant.consult("@fake say two")
+    async with fake.consultant() as consultant:
+        first = await consult(consultant, "@fake say one")
+        second = await consult(consultant, "@fake say two")
     assert (first.text, second.text) == ("one", "two")
     assert first.session_id == second.session_id
     assert len(fake.received("session/new")) == 1
@@ -48,17 +58,17 @@ async def test_session_persists_across_consults(fake: FakeAgentSetup) -> None:
 
 
 async def test_configured_mode_is_set_when_offered(fake: FakeAgentSetup) -> None:
-    async with Consultant(fake.config("modes")) as consultant:
+    async with fake.consultant("modes") as consultant:
         await consultant.consult("hi")
-        assert consultant.mode_note == "read-only"
+        assert consultant.status().mode_note == "read-only"
     calls = fake.received("session/set_mode")
     assert [c["params"]["modeId"] for c in calls] == ["read-only"]
 
 
 async def test_mode_is_set_through_the_config_option_when_there_are_no_modes(fake: FakeAgentSetup) -> None:
-    async with Consultant(fake.config("config_mode")) as consultant:
+    async with fake.consultant("config_mode") as consultant:
         await consultant.consult("hi")
-        assert consultant.mode_note == "read-only"
+        assert consultant.status().mode_note == "read-only"
     calls = fake.received("session/set_config_option")
     assert [c["params"] for c in calls] == [
         {"sessionId": calls[0]["params"]["sessionId"], "configId": "mode", "value": "read-only"}
@@ -66,30 +76,30 @@ async def test_mode_is_set_through_the_config_option_when_there_are_no_modes(fak
 
 
 async def test_mode_not_offered_is_reported(fake: FakeAgentSetup) -> None:
-    async with Consultant(fake.config()) as consultant:
+    async with fake.consultant() as consultant:
         await consultant.consult("hi")
-        assert consultant.mode_note is not None
-        assert "not offered" in consultant.mode_note
+        mode_note = consultant.status().mode_note
+        assert mode_note is not None
+        assert "not offered" in mode_note
     assert fake.received("session/set_mode") == []
 
 
 async def test_version_mismatch_is_a_clear_error(fake: FakeAgentSetup) -> None:
-    async with Consultant(fake.config("version=2")) as consultant:
+    async with fake.consultant("version=2") as consultant:
         with pytest.raises(AgentError, match="speaks ACP protocol version 2; codex-fusion speaks version 1"):
             await consultant.consult("hi")
-        assert consultant.agent is None
+        assert consultant.status().agent_name is None
         assert consultant.last_error is not None
 
 
 async def test_initialize_error_1001_quotes_the_agent(fake: FakeAgentSetup) -> None:
-    async with Consultant(fake.config("init_error=1001")) as consultant:
+    async with fake.consultant("init_error=1001") as consultant:
         with pytest.raises(AgentError, match=r"refused to start: Codex process has exited .*code 1001"):
             await consultant.consult("hi")
 
 
 async def test_initialize_timeout_names_the_command(fake: FakeAgentSetup) -> None:
-    config = fake.config("no_init", CODEX_FUSION_STARTUP_TIMEOUT_MS="500")
-    async with Consultant(config) as consultant:
+    async with fake.consultant("no_init", CODEX_FUSION_STARTUP_TIMEOUT_MS="500") as consultant:
         started = time.monotonic()
         with pytest.raises(AgentError, match=r"did not answer `initialize` within 0\.5 s") as info:
             await consultant.consult("hi")
@@ -97,8 +107,11 @@ async def test_initialize_timeout_names_the_command(fake: FakeAgentSetup) -> Non
         assert "fake_agent.py" in str(info.value)
 
 
-async def test_agent_dying_at_start_quotes_stderr(fake: FakeAgentSetup) -> None:
-    async with Consultant(fake.config("die_at_start")) as consultant:
+@pytest.mark.parametrize("where", ["memory", "process"])
+async def test_agent_dying_at_start_quotes_stderr(fake: FakeAgentSetup, where: str) -> None:
+    flags = "die_at_start"
+    consultant = fake.consultant(flags) if where == "memory" else Consultant(fake.config(flags))
+    async with consultant:
         with pytest.raises(AgentError) as info:
             await consultant.consult("hi")
     message = str(info.value)
@@ -116,19 +129,18 @@ async def test_missing_command_says_how_to_install(fake: FakeAgentSetup) -> None
 
 
 async def test_next_call_retries_from_scratch_after_a_start_failure(fake: FakeAgentSetup) -> None:
-    env = fake.env("die_at_start")
-    async with Consultant(Config.from_env(env)) as consultant:
+    async with fake.consultant("die_at_start") as consultant:
         with pytest.raises(AgentError):
             await consultant.consult("hi")
-        # "fix" the agent: the next call spawns a fresh process with the new flags
+        # "fix" the agent: the next call spawns a fresh agent with the new flags
         consultant.config.agent_env["FAKE_ACP"] = ""
-        outcome = await consultant.consult("@fake say recovered")
+        outcome = await consult(consultant, "@fake say recovered")
     assert outcome.text == "recovered"
 
 
 @pytest.mark.parametrize("style", ["ts", "rust"])
 async def test_auth_required_without_key_says_how_to_log_in(fake: FakeAgentSetup, style: str) -> None:
-    async with Consultant(fake.config(f"auth={style}")) as consultant:
+    async with fake.consultant(f"auth={style}") as consultant:
         with pytest.raises(
             AuthRequired, match=r"Codex is not logged in: run `codex login`, or set OPENAI_API_KEY"
         ):
@@ -147,9 +159,8 @@ async def test_auth_required_without_key_says_how_to_log_in(fake: FakeAgentSetup
 async def test_auth_with_key_authenticates_once_and_retries(
     fake: FakeAgentSetup, style: str, key: str, method: str
 ) -> None:
-    config = fake.config(f"auth={style}", **{key: "sk-test-0123456789abcdef"})
-    async with Consultant(config) as consultant:
-        outcome = await consultant.consult("@fake say authed")
+    async with fake.consultant(f"auth={style}", **{key: "sk-test-0123456789abcdef"}) as consultant:
+        outcome = await consult(consultant, "@fake say authed")
     assert outcome.text == "authed"
     assert [m["params"]["methodId"] for m in fake.received("authenticate")] == [method]
     assert len(fake.received("session/new")) == 2
@@ -161,10 +172,11 @@ async def test_unknown_updates_and_malformed_lines_do_not_break_the_turn(fake: F
     def observer(turn: Turn, update: object) -> None:
         seen.append(getattr(update, "session_update", "?"))
 
-    async with Consultant(fake.config()) as consultant:
-        outcome = await consultant.consult("@fake unknown_update\n@fake say still fine", observer=observer)
-        assert consultant.agent is not None
-        assert consultant.agent.connection.malformed_lines == 1
+    async with fake.consultant() as consultant:
+        outcome = await consult(consultant, "@fake unknown_update\n@fake say still fine", observer=observer)
+        assert consultant.session is not None
+        assert consultant.session.agent is not None
+        assert consultant.session.agent.connection.malformed_lines == 1
     assert outcome.text == "still fine"
     assert "brand_new_kind" in seen
     assert seen.count("tool_call") == 1  # the update without toolCallId arrives raw, not dropped
@@ -172,53 +184,53 @@ async def test_unknown_updates_and_malformed_lines_do_not_break_the_turn(fake: F
 
 async def test_agent_request_ids_may_be_uuid_strings(fake: FakeAgentSetup) -> None:
     # Unknown agent→client requests must be answered -32601 whatever their id looks like.
-    async with Consultant(fake.config("uuid_ids")) as consultant:
-        outcome = await consultant.consult("@fake say ok")
+    async with fake.consultant("uuid_ids") as consultant:
+        outcome = await consult(consultant, "@fake say ok")
     assert outcome.text == "ok"
 
 
 async def test_tool_activity_and_thoughts_are_collected(fake: FakeAgentSetup) -> None:
-    async with Consultant(fake.config()) as consultant:
-        outcome = await consultant.consult("@fake think hmm\n@fake tool read src/app.py\n@fake say done")
-    assert outcome.activity == ["read src/app.py (completed)"]
+    async with fake.consultant() as consultant:
+        outcome = await consult(consultant, "@fake think hmm\n@fake tool read src/app.py\n@fake say done")
+    assert [render.activity(tool) for tool in outcome.activity] == ["read src/app.py (completed)"]
 
 
 async def test_rpc_error_mid_turn_keeps_the_session(fake: FakeAgentSetup) -> None:
-    async with Consultant(fake.config()) as consultant:
+    async with fake.consultant() as consultant:
         with pytest.raises(ConsultError, match="usage_limit_exceeded"):
             await consultant.consult("@fake error")
-        outcome = await consultant.consult("@fake say after")
+        outcome = await consult(consultant, "@fake say after")
         assert outcome.text == "after"
     assert len(fake.received("initialize")) == 1
 
 
 async def test_agent_exit_mid_turn_fails_at_once_and_respawns(fake: FakeAgentSetup) -> None:
-    async with Consultant(fake.config()) as consultant:
+    async with fake.consultant() as consultant:
         started = time.monotonic()
         with pytest.raises(AgentError) as info:
             await consultant.consult("@fake exit 3")
         assert time.monotonic() - started < 10  # not a timeout: the exit is noticed at once
         assert "exited with code 3" in str(info.value)
         assert "the fake agent exits mid-turn" in str(info.value)
-        outcome = await consultant.consult("@fake say back")
+        outcome = await consult(consultant, "@fake say back")
     assert outcome.text == "back"
     assert len(fake.received("initialize")) == 2
 
 
 async def test_concurrent_consults_run_one_at_a_time_in_order(fake: FakeAgentSetup) -> None:
     results: list[str] = []
-    async with Consultant(fake.config()) as consultant:
+    async with fake.consultant() as consultant:
         async with anyio.create_task_group() as tg:
             for i in range(6):
 
                 async def one(i: int = i) -> None:
-                    outcome = await consultant.consult(f"@fake say answer {i}\n@fake sleep 0.05")
+                    outcome = await consult(consultant, f"@fake say answer {i}\n@fake wait go")
                     results.append(outcome.text)
 
                 tg.start_soon(one)
-                await anyio.sleep(0.01)  # fix the arrival order
-            await anyio.sleep(0.02)
-            assert consultant.queue_length >= 1
+                await anyio.wait_all_tasks_blocked()  # queued (or running) before the next arrives
+            assert consultant.queue_length == 5
+            fake.gate("go").set()
         assert consultant.queue_length == 0
     assert results == [f"answer {i}" for i in range(6)]
     prompts = [m["params"]["prompt"][0]["text"] for m in fake.received("session/prompt")]
@@ -228,11 +240,13 @@ async def test_concurrent_consults_run_one_at_a_time_in_order(fake: FakeAgentSet
 async def test_stderr_flood_does_not_deadlock(fake: FakeAgentSetup) -> None:
     async with Consultant(fake.config(f"stderr_flood={2 * 1024 * 1024}")) as consultant:
         with anyio.fail_after(30):
-            outcome = await consultant.consult(f"@fake stderr_flood {1024 * 1024}\n@fake say survived")
+            outcome = await consult(consultant, f"@fake stderr_flood {1024 * 1024}\n@fake say survived")
         assert outcome.text == "survived"
-        assert consultant.agent is not None
-        assert consultant.agent.process.stderr.total_bytes > 3 * 1024 * 1024
-        assert len(consultant.agent.process.stderr.text(100_000)) <= 64 * 1024
+        assert consultant.session is not None
+        agent = consultant.session.agent
+        assert agent is not None
+        assert agent.process.stderr.total_bytes > 3 * 1024 * 1024
+        assert len(agent.process.stderr.text(100_000)) <= 64 * 1024
 
 
 @pytest.mark.parametrize(
@@ -241,18 +255,25 @@ async def test_stderr_flood_does_not_deadlock(fake: FakeAgentSetup) -> None:
 async def test_no_process_survives_the_consultant(fake: FakeAgentSetup, flags: str) -> None:
     async with Consultant(fake.config(flags)) as consultant:
         await consultant.consult("hi")
-        assert consultant.agent is not None
-        pgid = consultant.agent.process.pid
+        pgid = consultant.status().agent_pid
+        assert pgid is not None
         assert os.getpgid(pgid) == pgid  # the agent leads its own group
         assert group_alive(pgid)
     assert wait_until(lambda: not group_alive(pgid), timeout=5)
 
 
 async def test_cancelled_consult_sends_session_cancel_and_next_works(fake: FakeAgentSetup) -> None:
-    async with Consultant(fake.config()) as consultant:
-        with anyio.move_on_after(0.5):
-            await consultant.consult("@fake sleep 30")
-        outcome = await consultant.consult("@fake say next")
+    async with fake.consultant() as consultant:
+        with anyio.CancelScope() as scope:
+
+            async def cancel_when_blocked() -> None:
+                await anyio.wait_all_tasks_blocked()  # the prompt is with Codex
+                scope.cancel()
+
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(cancel_when_blocked)
+                await consultant.consult("@fake sleep 30")
+        outcome = await consult(consultant, "@fake say next")
     assert outcome.text == "next"
     assert len(fake.received("session/cancel")) == 1
     assert len(fake.received("initialize")) == 1  # the cooperative agent was not killed

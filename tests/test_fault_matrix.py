@@ -8,8 +8,9 @@ import time
 
 import pytest
 
-from codex_fusion.acp.agent import AgentError
-from codex_fusion.consultant import Consultant, ConsultError
+from codex_fusion import render
+from codex_fusion.consultant import Consultant
+from codex_fusion.errors import FusionError
 from codex_fusion.turn import TurnOutcome
 
 from .conftest import FakeAgentSetup, group_alive, wait_until
@@ -36,7 +37,7 @@ FAULTS = [
 
 def describe(result: object) -> str:
     if isinstance(result, TurnOutcome):
-        return f"{result.text} stop={result.stop_reason}; " + "; ".join(result.notes)
+        return f"{result.text} stop={result.stop_reason}; " + "; ".join(render.note(n) for n in result.notes)
     return str(result)
 
 
@@ -47,12 +48,11 @@ async def test_fault(fake: FakeAgentSetup, prompt: str, timeout: float | None, e
     groups: set[int] = set()
     async with Consultant(fake.config(CODEX_FUSION_CANCEL_GRACE_MS="300")) as consultant:
         await consultant.consult("warm up")
-        assert consultant.agent is not None
-        groups.add(consultant.agent.process.pid)
+        groups.add(_pid(consultant))
         started = time.monotonic()
         try:
             result: object = await consultant.consult(prompt, timeout=timeout)
-        except (AgentError, ConsultError) as exc:
+        except FusionError as exc:
             result = exc
         assert time.monotonic() - started < 15  # behaviour, not speed: it ends by itself
         for part in expected.split("; "):
@@ -60,9 +60,14 @@ async def test_fault(fake: FakeAgentSetup, prompt: str, timeout: float | None, e
         after = await consultant.consult("@fake say next")
         assert isinstance(after, TurnOutcome)
         assert after.text == "next"
-        assert consultant.agent is not None
-        groups.add(consultant.agent.process.pid)
+        groups.add(_pid(consultant))
     assert wait_until(lambda: not any(group_alive(g) for g in groups), timeout=5)
+
+
+def _pid(consultant: Consultant) -> int:
+    pid = consultant.status().agent_pid
+    assert pid is not None
+    return pid
 
 
 def test_claude_code_shutdown_sequence_cleans_up_before_sigkill(fake: FakeAgentSetup) -> None:

@@ -20,7 +20,7 @@ def text_of(result: object) -> str:
 
 
 async def test_tools_are_listed_with_compact_descriptions(fake: FakeAgentSetup) -> None:
-    async with Client(build_server(fake.config())) as client:
+    async with Client(fake.server()) as client:
         tools = {tool.name: tool for tool in (await client.list_tools()).tools}
     assert {"consult", "status"} <= set(tools)
     consult = tools["consult"]
@@ -34,7 +34,7 @@ async def test_tools_are_listed_with_compact_descriptions(fake: FakeAgentSetup) 
 
 
 async def test_consult_returns_the_answer_and_a_footer(fake: FakeAgentSetup) -> None:
-    async with Client(build_server(fake.config())) as client:
+    async with Client(fake.server()) as client:
         result = await client.call_tool(
             "consult", {"question": "@fake say Use a queue.\n@fake usage 2500", "context": "we use anyio"}
         )
@@ -54,7 +54,7 @@ async def test_progress_reaches_the_client(fake: FakeAgentSetup) -> None:
     async def on_progress(progress: float, total: float | None, message: str | None) -> None:
         messages.append(message or "")
 
-    async with Client(build_server(fake.config())) as client:
+    async with Client(fake.server()) as client:
         result = await client.call_tool(
             "consult",
             {
@@ -70,7 +70,7 @@ async def test_progress_reaches_the_client(fake: FakeAgentSetup) -> None:
 
 
 async def test_agent_failure_is_an_error_result_and_server_stays_up(fake: FakeAgentSetup) -> None:
-    async with Client(build_server(fake.config("auth=ts"))) as client:
+    async with Client(fake.server("auth=ts")) as client:
         result = await client.call_tool("consult", {"question": "hi"})
         assert result.is_error is True
         assert "Codex is not logged in: run `codex login`, or set OPENAI_API_KEY" in text_of(result)
@@ -79,7 +79,7 @@ async def test_agent_failure_is_an_error_result_and_server_stays_up(fake: FakeAg
 
 
 async def test_empty_question_and_bad_arguments_are_clear_errors(fake: FakeAgentSetup) -> None:
-    async with Client(build_server(fake.config())) as client:
+    async with Client(fake.server()) as client:
         empty = await client.call_tool("consult", {"question": "   "})
         wrong = await client.call_tool("consult", {"question": 42})
         missing = await client.call_tool("consult", {})
@@ -105,7 +105,7 @@ async def test_missing_workspace_is_said_in_every_result(fake: FakeAgentSetup) -
 
 
 async def test_status_shows_session_and_agent(fake: FakeAgentSetup) -> None:
-    async with Client(build_server(fake.config())) as client:
+    async with Client(fake.server()) as client:
         before = text_of(await client.call_tool("status", {}))
         await client.call_tool("consult", {"question": "hi"})
         after = text_of(await client.call_tool("status", {}))
@@ -118,7 +118,7 @@ async def test_status_shows_session_and_agent(fake: FakeAgentSetup) -> None:
 
 async def test_concurrent_tool_calls_are_all_answered(fake: FakeAgentSetup) -> None:
     answers: dict[int, str] = {}
-    async with Client(build_server(fake.config())) as client, anyio.create_task_group() as tg:
+    async with Client(fake.server()) as client, anyio.create_task_group() as tg:
         for i in range(4):
 
             async def call(i: int = i) -> None:
@@ -130,7 +130,7 @@ async def test_concurrent_tool_calls_are_all_answered(fake: FakeAgentSetup) -> N
 
 
 async def test_pause_and_permit_through_the_tools(fake: FakeAgentSetup) -> None:
-    async with Client(build_server(fake.config())) as client:
+    async with Client(fake.server()) as client:
         tools = {tool.name for tool in (await client.list_tools()).tools}
         assert "permit" in tools
         paused = await client.call_tool(
@@ -172,7 +172,7 @@ async def test_a_20000_chunk_stream_arrives_intact_with_bounded_notifications(fa
         count += 1
 
     text = "".join(f"{i % 10}" for i in range(20_000))
-    async with Client(build_server(fake.config())) as client:
+    async with Client(fake.server()) as client:
         started = time.monotonic()
         result = await client.call_tool(
             "consult", {"question": f"@fake say {text}\n@fake chunks 20000"}, progress_callback=on_progress

@@ -9,8 +9,9 @@ import time
 import anyio
 import pytest
 
-from codex_fusion.consultant import Consultant, Pause
-from codex_fusion.turn import TurnOutcome
+from codex_fusion import render
+from codex_fusion.consultant import Consultant
+from codex_fusion.turn import Pause, TurnOutcome
 
 from .conftest import FakeAgentSetup, group_alive, wait_until
 
@@ -18,7 +19,7 @@ pytestmark = pytest.mark.anyio
 
 
 async def test_idle_timeout_cancels_cooperatively_and_keeps_the_session(fake: FakeAgentSetup) -> None:
-    async with Consultant(fake.config()) as consultant:
+    async with fake.consultant() as consultant:
         started = time.monotonic()
         outcome = await consultant.consult("@fake think partial thought\n@fake sleep 30", timeout=0.5)
         assert isinstance(outcome, TurnOutcome)
@@ -34,13 +35,13 @@ async def test_idle_timeout_cancels_cooperatively_and_keeps_the_session(fake: Fa
 async def test_wedged_agent_is_killed_and_respawned(fake: FakeAgentSetup) -> None:
     async with Consultant(fake.config(CODEX_FUSION_CANCEL_GRACE_MS="300")) as consultant:
         await consultant.consult("warm up")
-        assert consultant.agent is not None
-        pgid = consultant.agent.process.pid
+        pgid = consultant.status().agent_pid
+        assert pgid is not None
         started = time.monotonic()
         outcome = await consultant.consult("@fake hang 60", timeout=0.4)
         assert isinstance(outcome, TurnOutcome)
         assert outcome.stop_reason == "timeout"
-        assert any("restarted" in note for note in outcome.notes)
+        assert any("restarted" in render.note(note) for note in outcome.notes)
         assert time.monotonic() - started < 10
         assert wait_until(lambda: not group_alive(pgid), timeout=5)
         after = await consultant.consult("@fake say respawned")
@@ -50,27 +51,26 @@ async def test_wedged_agent_is_killed_and_respawned(fake: FakeAgentSetup) -> Non
 
 
 async def test_reconnecting_updates_do_not_keep_a_turn_alive(fake: FakeAgentSetup) -> None:
-    async with Consultant(fake.config()) as consultant:
+    async with fake.consultant() as consultant:
         started = time.monotonic()
         outcome = await consultant.consult("@fake reconnect 60", timeout=0.6)
         assert isinstance(outcome, TurnOutcome)
         assert outcome.stop_reason == "timeout"
-        assert "Codex's last status: Reconnecting... waiting for network" in outcome.notes
+        shown = [render.note(note) for note in outcome.notes]
+        assert "Codex's last status: Reconnecting... waiting for network" in shown
         assert time.monotonic() - started < 10
 
 
 async def test_progress_resets_the_idle_timer(fake: FakeAgentSetup) -> None:
-    # 20 chunks over ~1 s with a 0.5 s idle bound: never idle that long, so no timeout.
-    async with Consultant(fake.config()) as consultant:
-        outcome = await consultant.consult(
-            "@fake think a\n@fake tool read a.py\n@fake sleep 0.3\n@fake say done", timeout=0.5
-        )
+    # A thought every 0.1 s for ~2 s with a 1 s idle bound: longer than the bound, never idle that long.
+    async with fake.consultant() as consultant:
+        outcome = await consultant.consult("@fake drip 20 0.1\n@fake say done", timeout=1.0)
     assert isinstance(outcome, TurnOutcome)
     assert outcome.stop_reason == "end_turn"
 
 
 async def test_time_paused_for_permit_does_not_count(fake: FakeAgentSetup) -> None:
-    async with Consultant(fake.config()) as consultant:
+    async with fake.consultant() as consultant:
         pause = await consultant.consult("@fake permit execute rust true\n@fake say ok", timeout=0.5)
         assert isinstance(pause, Pause)
         await anyio.sleep(1.0)  # Claude takes its time; the idle bound is not running
@@ -81,8 +81,7 @@ async def test_time_paused_for_permit_does_not_count(fake: FakeAgentSetup) -> No
 
 async def test_turn_log_is_private_redacted_and_complete(fake: FakeAgentSetup) -> None:
     log = fake.workspace.parent / "logs" / "turns.jsonl"
-    config = fake.config(CODEX_FUSION_LOG=str(log))
-    async with Consultant(config) as consultant:
+    async with fake.consultant(CODEX_FUSION_LOG=str(log)) as consultant:
         await consultant.consult("@fake tool read a.py\n@fake say key sk-abcdefghijklmnop1234 end")
         pause = await consultant.consult("@fake permit execute rust true")
         assert isinstance(pause, Pause)
@@ -101,13 +100,15 @@ async def test_turn_log_is_private_redacted_and_complete(fake: FakeAgentSetup) -
 
 
 async def test_cancelling_a_queued_consult_sends_nothing(fake: FakeAgentSetup) -> None:
-    async with Consultant(fake.config()) as consultant:
+    async with fake.consultant() as consultant:
         async with anyio.create_task_group() as tg:
-            tg.start_soon(consultant.consult, "@fake sleep 0.5\n@fake say first")
-            await anyio.sleep(0.1)
-            with anyio.move_on_after(0.1):
+            tg.start_soon(consultant.consult, "@fake wait first\n@fake say first")
+            await anyio.wait_all_tasks_blocked()
+            with anyio.CancelScope() as queued:
+                tg.start_soon(_cancel_when_blocked, queued)
                 await consultant.consult("@fake say never sent")
             assert consultant.queue_length == 0
+            fake.gate("first").set()
         outcome = await consultant.consult("@fake say third")
         assert isinstance(outcome, TurnOutcome)
         assert outcome.text == "third"
@@ -119,14 +120,19 @@ async def test_cancelling_a_queued_consult_sends_nothing(fake: FakeAgentSetup) -
 async def test_mcp_cancel_reaches_codex_and_the_server_stays_usable(fake: FakeAgentSetup) -> None:
     from mcp import Client
 
-    from codex_fusion.server import build_server
-
-    async with Client(build_server(fake.config())) as client:
+    async with Client(fake.server()) as client:
         started = time.monotonic()
-        with anyio.move_on_after(0.5):
-            await client.call_tool("consult", {"question": "@fake sleep 30"})
+        with anyio.CancelScope() as call:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(_cancel_when_blocked, call)
+                await client.call_tool("consult", {"question": "@fake sleep 30"})
         assert time.monotonic() - started < 5
         result = await client.call_tool("consult", {"question": "@fake say after cancel"})
     assert result.is_error is False
     assert result.content[0].text.startswith("after cancel")  # type: ignore[union-attr]
     assert len(fake.received("session/cancel")) == 1
+
+
+async def _cancel_when_blocked(scope: anyio.CancelScope) -> None:
+    await anyio.wait_all_tasks_blocked()
+    scope.cancel()

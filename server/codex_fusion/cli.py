@@ -13,10 +13,9 @@ from typing import Literal
 
 import anyio
 
-from . import __version__
+from . import __version__, render
 from .acp.schema import ContentChunk, SessionUpdate, ToolCallInfo
-from .consultant import Pause
-from .turn import Turn
+from .turn import Pause, Turn
 
 log = logging.getLogger("codex_fusion")
 
@@ -104,10 +103,10 @@ class _TerminalView:
                 sys.stderr.write(update.text)
                 sys.stderr.flush()
         elif isinstance(update, ToolCallInfo):
-            tool = turn.tools.get(update.tool_call_id)
+            tool = turn.transcript.tools.get(update.tool_call_id)
             if tool is None:
                 return
-            line = f"↳ {tool.kind} {tool.title} ({tool.status})"
+            line = "↳ " + render.activity(tool)
             if self._last_tool_line.get(tool.tool_call_id) != line:
                 self._last_tool_line[tool.tool_call_id] = line
                 self._end_thinking()
@@ -121,9 +120,9 @@ class _TerminalView:
 
 
 async def _ask(question: str, context: str | None) -> int:
-    from .acp.agent import AgentError
-    from .config import Config, ConfigError
-    from .consultant import Consultant, ConsultError
+    from .config import Config
+    from .consultant import Consultant
+    from .errors import ConfigError, FusionError
     from .prompts import consult_prompt
 
     try:
@@ -141,7 +140,7 @@ async def _ask(question: str, context: str | None) -> int:
             while isinstance(result, Pause):
                 decision, note = await _ask_person(result)
                 result = await consultant.permit(decision, note, observer=view)
-        except (AgentError, ConsultError) as exc:
+        except FusionError as exc:
             print(f"codex-fusion: {exc}", file=sys.stderr)
             return EXIT_FAILURE
     outcome = result
@@ -149,9 +148,9 @@ async def _ask(question: str, context: str | None) -> int:
         sys.stdout.write(outcome.text)
     sys.stdout.write("\n")
     sys.stdout.flush()
-    for note in outcome.notes:
-        print(f"[{note}]", file=sys.stderr)
-    print(outcome.footer(), file=sys.stderr)
+    for item in outcome.notes:
+        print(f"[{render.note(item)}]", file=sys.stderr)
+    print(render.footer(outcome), file=sys.stderr)
     return 0 if outcome.stop_reason in ("end_turn", "max_tokens") else EXIT_FAILURE
 
 

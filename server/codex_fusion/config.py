@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .errors import ConfigError
 from .guardian import GuardianFlags
 
 #: The codex-acp major version codex-fusion is tested against (used for the npx fallback).
@@ -18,10 +19,6 @@ DEFAULT_MODE = "read-only"
 DEFAULT_STARTUP_TIMEOUT_MS = 120_000
 DEFAULT_TURN_TIMEOUT_MS = 300_000
 DEFAULT_CANCEL_GRACE_MS = 1_500
-
-
-class ConfigError(ValueError):
-    pass
 
 
 @dataclass(frozen=True)

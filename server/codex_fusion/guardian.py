@@ -29,6 +29,11 @@ ask
     ``fetch``              fetch, allow_external_reads is off
     ``other-kind``         kind ``other`` / ``switch_mode``
     ``unknown-kind``       kind missing, not a string, or not an ACP ToolKind
+    ``only-lasting-allow`` the request would be allowed, but the agent offered no allow-once option:
+                           auto-approval never picks an option that persists a policy
+                           (set by :meth:`Decision.escalated`, not by :func:`decide`)
+
+:class:`Rule` lists them; the table above is the documentation of each.
 """
 
 from __future__ import annotations
@@ -37,11 +42,12 @@ import os
 import re
 import shlex
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from enum import StrEnum
 from pathlib import Path
 from typing import Any, Final, Literal
 
-__all__ = ["Decision", "GuardianFlags", "decide", "describe_command", "resolve_inside"]
+__all__ = ["Decision", "GuardianFlags", "Rule", "decide", "describe_command", "resolve_inside"]
 
 _TRUTHY: Final = frozenset({"1", "true", "yes", "on"})
 
@@ -85,6 +91,26 @@ _VERBS: Final = {
 _UNSAFE_CHARS: Final = re.compile("[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2066-\u2069\ufeff]")
 
 
+class Rule(StrEnum):
+    """Why the guardian decided as it did (see the module docstring for each)."""
+
+    READ_INSIDE = "read-inside"
+    READ_OUTSIDE_FLAG = "read-outside-flag"
+    FETCH_FLAG = "fetch-flag"
+    WRITE_INSIDE_FLAG = "write-inside-flag"
+    EXECUTE_FLAG = "execute-flag"
+    MALFORMED = "malformed"
+    UNRESOLVABLE_PATH = "unresolvable-path"
+    NO_LOCATIONS = "no-locations"
+    OUTSIDE_WORKSPACE = "outside-workspace"
+    WRITE = "write"
+    EXECUTE = "execute"
+    FETCH = "fetch"
+    OTHER_KIND = "other-kind"
+    UNKNOWN_KIND = "unknown-kind"
+    ONLY_LASTING_ALLOW = "only-lasting-allow"
+
+
 @dataclass(frozen=True)
 class GuardianFlags:
     """What the user opted in to auto-approving (everything else is asked)."""
@@ -113,10 +139,14 @@ class Decision:
     """The guardian's verdict on one permission request."""
 
     action: Literal["allow", "ask"]
-    rule: str
+    rule: Rule
     kind: str
     summary: str
     paths: tuple[str, ...]
+
+    def escalated(self, rule: Rule) -> Decision:
+        """The same request, handed to Claude for ``rule`` instead of allowed."""
+        return replace(self, action="ask", rule=rule)
 
 
 # --------------------------------------------------------------------------------------------
@@ -397,12 +427,12 @@ def decide(tool_call: Mapping[str, Any], workspace: Path, flags: GuardianFlags) 
     try:
         return _decide(tool_call, workspace, flags)
     except Exception:  # defensive: a guardian bug must never turn into an approval
-        return Decision("ask", "malformed", "other", "unreadable permission request", ())
+        return Decision("ask", Rule.MALFORMED, "other", "unreadable permission request", ())
 
 
 def _decide(tool_call: Mapping[str, Any], workspace: Path, flags: GuardianFlags) -> Decision:
     if not isinstance(tool_call, Mapping):
-        return Decision("ask", "malformed", "other", "malformed permission request (not an object)", ())
+        return Decision("ask", Rule.MALFORMED, "other", "malformed permission request (not an object)", ())
 
     kind, kind_given = _kind_of(tool_call)
     title = _title_of(tool_call)
@@ -416,12 +446,12 @@ def _decide(tool_call: Mapping[str, Any], workspace: Path, flags: GuardianFlags)
             paths.append(shown)
     paths_tuple = tuple(paths)
 
-    def verdict(action: Literal["allow", "ask"], rule: str, summary: str) -> Decision:
+    def verdict(action: Literal["allow", "ask"], rule: Rule, summary: str) -> Decision:
         return Decision(action, rule, kind, _clean(summary), paths_tuple)
 
     label = f"{kind}: {title}" if title else kind
     if problems:
-        return verdict("ask", "malformed", f"{label} (malformed request: {problems[0]})")
+        return verdict("ask", Rule.MALFORMED, f"{label} (malformed request: {problems[0]})")
 
     targets: list[_Target] = []
     for target in collected:
@@ -433,7 +463,7 @@ def _decide(tool_call: Mapping[str, Any], workspace: Path, flags: GuardianFlags)
         head = f"{_VERBS[kind]} " if kind in _VERBS else f"{label} — "
         return verdict(
             "ask",
-            "unresolvable-path",
+            Rule.UNRESOLVABLE_PATH,
             f"{head}{_join_shown(unresolvable, workspace_real)} — path cannot be resolved",
         )
 
@@ -452,7 +482,7 @@ def _decide(tool_call: Mapping[str, Any], workspace: Path, flags: GuardianFlags)
 
     if (kind in READ_KINDS and not as_command) or kind in WRITE_KINDS:
         if not scoped:
-            return verdict("ask", "no-locations", f"{label} (no locations given)")
+            return verdict("ask", Rule.NO_LOCATIONS, f"{label} (no locations given)")
         summary = f"{_VERBS[kind]} {_join_shown(scoped, workspace_real)}"
         outside_cwds = [t for t in cwds if not t.inside]
         if outside_cwds:
@@ -460,15 +490,15 @@ def _decide(tool_call: Mapping[str, Any], workspace: Path, flags: GuardianFlags)
         summary += outside_note
         if kind in READ_KINDS:
             if not outside:
-                return verdict("allow", "read-inside", summary)
+                return verdict("allow", Rule.READ_INSIDE, summary)
             if flags.allow_external_reads:
-                return verdict("allow", "read-outside-flag", summary)
-            return verdict("ask", "outside-workspace", summary)
+                return verdict("allow", Rule.READ_OUTSIDE_FLAG, summary)
+            return verdict("ask", Rule.OUTSIDE_WORKSPACE, summary)
         if outside:
-            return verdict("ask", "outside-workspace", summary)
+            return verdict("ask", Rule.OUTSIDE_WORKSPACE, summary)
         if flags.allow_writes:
-            return verdict("allow", "write-inside-flag", summary)
-        return verdict("ask", "write", summary)
+            return verdict("allow", Rule.WRITE_INSIDE_FLAG, summary)
+        return verdict("ask", Rule.WRITE, summary)
 
     if kind == "execute" or as_command:
         summary = f"run `{command}`" if command else f"run {title or '(unknown command)'}"
@@ -480,19 +510,20 @@ def _decide(tool_call: Mapping[str, Any], workspace: Path, flags: GuardianFlags)
             summary += f" (touches {_join_shown(others, workspace_real)})"
         summary += outside_note
         if outside:
-            return verdict("ask", "outside-workspace", summary)
+            return verdict("ask", Rule.OUTSIDE_WORKSPACE, summary)
         if flags.allow_commands:
-            return verdict("allow", "execute-flag", summary)
-        return verdict("ask", "execute", summary)
+            return verdict("allow", Rule.EXECUTE_FLAG, summary)
+        return verdict("ask", Rule.EXECUTE, summary)
 
     if kind == "fetch":
         summary = f"fetch {_fetch_detail(tool_call)}"
         if flags.allow_external_reads:
-            return verdict("allow", "fetch-flag", summary)
-        return verdict("ask", "fetch", summary)
+            return verdict("allow", Rule.FETCH_FLAG, summary)
+        return verdict("ask", Rule.FETCH, summary)
 
     if targets:
         label += f" ({_join_shown(targets, workspace_real)})"
     if kind_given and kind in OTHER_KINDS:
-        return verdict("ask", "other-kind", label)
-    return verdict("ask", "unknown-kind", label if kind_given else f"unknown kind: {title or '(no title)'}")
+        return verdict("ask", Rule.OTHER_KIND, label)
+    unknown = label if kind_given else f"unknown kind: {title or '(no title)'}"
+    return verdict("ask", Rule.UNKNOWN_KIND, unknown)

@@ -86,7 +86,7 @@ def reason_of(tool_call: dict[str, Any]) -> str | None:
     return None
 
 
-@dataclass
+@dataclass(eq=False)
 class PendingPermission:
     """A ``session/request_permission`` held open until Claude answers it."""
 
@@ -94,18 +94,26 @@ class PendingPermission:
     tool_call: dict[str, Any]
     options: list[PermissionOption]
     decision: Decision
-    created: float = field(default_factory=time.monotonic)
+    since: float = field(default_factory=time.monotonic)  # when Claude was first shown it
     answered: anyio.Event = field(default_factory=anyio.Event)
     outcome: dict[str, Any] = field(default_factory=lambda: dict(PERMISSION_CANCELLED))
     verdict: Literal["allow", "deny", "cancelled"] | None = None
 
     @property
     def waited(self) -> float:
-        return time.monotonic() - self.created
+        return time.monotonic() - self.since
 
     @property
     def command(self) -> str | None:
         return describe_command(self.tool_call.get("rawInput"))
+
+    @property
+    def reason(self) -> str | None:
+        return reason_of(self.tool_call)
+
+    def shown(self) -> None:
+        """The request is now the one Claude is asked about: its wait starts now."""
+        self.since = time.monotonic()
 
     def answer(self, outcome: dict[str, Any], verdict: Literal["allow", "deny", "cancelled"]) -> None:
         if self.answered.is_set():

@@ -8,35 +8,11 @@ from collections.abc import Awaitable, Callable
 
 import anyio
 
-from .acp.schema import ContentChunk, PlanUpdate, SessionUpdate, ToolCallInfo
+from . import render
+from .acp.schema import SessionUpdate
 from .turn import Turn
 
 SendProgress = Callable[[float, str], Awaitable[None]]
-
-TAIL_CHARS = 140
-
-
-def _tail(text: str, limit: int = TAIL_CHARS) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= limit else "…" + text[-limit:]
-
-
-def describe_update(turn: Turn, update: SessionUpdate) -> str | None:
-    """The progress line an update deserves, or None to keep the current one."""
-    if isinstance(update, ContentChunk):
-        if update.session_update == "agent_message_chunk":
-            return _tail("".join(turn.text_parts[-64:]))  # the tail only: joining all is O(n²)
-        if update.session_update == "agent_thought_chunk":
-            return "💭 " + _tail("".join(turn.thought_parts[-64:]))
-        return None
-    if isinstance(update, ToolCallInfo):
-        tool = turn.tools.get(update.tool_call_id)
-        if tool is None:
-            return None
-        return _tail(f"↳ {tool.kind} {tool.title} ({tool.status})")
-    if isinstance(update, PlanUpdate) and turn.plan:
-        return _tail("plan: " + "; ".join(turn.plan))
-    return None
 
 
 class ProgressPump:
@@ -59,7 +35,7 @@ class ProgressPump:
         self.status = "waiting for Codex"
 
     def observe(self, turn: Turn, update: SessionUpdate) -> None:
-        message = describe_update(turn, update)
+        message = render.progress_line(turn, update)
         if message is not None:
             self.set(message)
 
@@ -77,10 +53,6 @@ class ProgressPump:
         self.sent += 1
         self._last_sent = message
 
-    def _heartbeat_message(self) -> str:
-        elapsed = time.monotonic() - self._started
-        return f"⏳ {elapsed:.0f}s · {self.status}" + (f" · {self._latest}" if self._latest else "")
-
     async def run(self) -> None:
         """Send until cancelled. Cancel it when the turn ends, then call :meth:`flush`."""
         while True:
@@ -91,7 +63,7 @@ class ProgressPump:
                 assert self._latest is not None
                 await self._emit(self._latest)
             else:
-                await self._emit(self._heartbeat_message())
+                await self._emit(render.heartbeat(self._started, self.status, self._latest))
             await anyio.sleep(self._interval)
 
     async def flush(self) -> None:

@@ -38,3 +38,27 @@ def consult_prompt(question: str, context: str | None = None) -> str:
         DEBATE,
     ]
     return "\n\n".join(part for part in parts if part)
+
+
+def with_notes(prompt: str, notes: list[str]) -> str:
+    """Claude's notes about earlier permission decisions, ahead of the next prompt (ACP has no field
+    for them on the permission answer itself)."""
+    if not notes:
+        return prompt
+    return "<notes_from_claude>\n" + "\n".join(notes) + "\n</notes_from_claude>\n\n" + prompt
+
+
+def decision_note(what: str, approved: bool, note: str) -> str:
+    return f"About your request to {what}, which I {'approved' if approved else 'denied'}: {note}"
+
+
+def denied_continuation(what: str, note: str) -> str:
+    """The prompt that continues a consultation after a deny ended Codex's turn."""
+    text = (
+        f"Claude, who approves your actions in this consultation, denied your request to {what}. "
+        "Do not retry it or work around it. Continue the consultation without it, and say briefly "
+        "what you could not check because of it."
+    )
+    if note:
+        text += f"\n\nClaude's note: {note}"
+    return text

@@ -1,155 +1,163 @@
-"""One Codex turn as it streams in: text, thoughts, tool activity, plan and usage."""
+"""One Codex turn: its state machine, what Codex streamed, and the permission requests it holds.
+
+Everything that changes a turn's state lives in this file, as in h11's ``_state.py``: the rules
+first, then the transition table, then :class:`Turn`, whose methods are the only writers of its
+fields. The runner drives a turn (it sends prompts and reports answers); the ACP client feeds it
+updates and permission requests; ``permit`` answers what it holds. Nobody else assigns to it.
+
+The rules
+---------
+
+- A turn starts ``running``: a ``session/prompt`` is in flight.
+- A permission request the guardian cannot allow is *held*: ``running → paused``. More requests
+  may be held behind the first (``paused → paused``). When the last held request is answered or
+  withdrawn, the turn runs again (``paused → running``) and its idle clock restarts.
+- When Claude denies a request with an option that ends Codex's prompt, the turn keeps a
+  continuation; if Codex's prompt then ends ``cancelled``, the continuation is sent as a new prompt
+  and the same turn goes on (``running → running``, event ``resend``).
+- Cancel and the idle timeout stop a live turn (``cancelling`` / ``timing out``); every held
+  request is answered ``cancelled`` at once. Codex's answer ends it ``cancelled`` / ``timed out``;
+  if Codex does not answer within the grace, the agent is killed (``hard_stop``).
+- Codex's answer ends a running turn ``done``. Requests still held then are answered ``cancelled``
+  first (an agent may end its prompt without withdrawing them).
+- An error (the agent died, the prompt failed) ends any unfinished turn ``failed``.
+- Anything else is a bug and raises :class:`IllegalTransition`.
+"""
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from collections import Counter
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 import anyio
 
-from .acp.schema import ContentChunk, PlanUpdate, RawUpdate, SessionUpdate, ToolCallInfo, UsageUpdate
+from .acp.schema import PERMISSION_CANCELLED, PromptResult, SessionUpdate
+from .guardian import Decision, Rule
+from .transcript import ToolActivity, Transcript, Usage
 
 if TYPE_CHECKING:
-    from .permissions import PendingPermission
+    from .permissions import Choice, PendingPermission
+
+
+class TurnState(StrEnum):
+    RUNNING = "running"
+    PAUSED = "paused"
+    CANCELLING = "cancelling"
+    TIMING_OUT = "timing out"
+    DONE = "done"
+    CANCELLED = "cancelled"
+    TIMED_OUT = "timed out"
+    FAILED = "failed"
+
+
+class Event(StrEnum):
+    HOLD = "hold"  # a permission request is held for Claude
+    RELEASE = "release"  # the last held request was answered or withdrawn
+    RESEND = "resend"  # a deny ended Codex's prompt: the continuation prompt goes out
+    CANCEL = "cancel"  # Claude (or a reset) cancelled the turn
+    TIME_OUT = "time_out"  # no progress from Codex within the idle bound
+    END = "end"  # Codex answered the prompt
+    HARD_STOP = "hard_stop"  # Codex did not stop within the grace; its process group was killed
+    FAIL = "fail"  # the agent died or failed the prompt
+
+
+S, E = TurnState, Event
+
+TRANSITIONS: Final[Mapping[tuple[TurnState, Event], TurnState]] = MappingProxyType(
+    {
+        (S.RUNNING, E.HOLD): S.PAUSED,
+        (S.PAUSED, E.HOLD): S.PAUSED,
+        (S.PAUSED, E.RELEASE): S.RUNNING,
+        (S.RUNNING, E.RESEND): S.RUNNING,
+        (S.RUNNING, E.CANCEL): S.CANCELLING,
+        (S.PAUSED, E.CANCEL): S.CANCELLING,
+        (S.RUNNING, E.TIME_OUT): S.TIMING_OUT,
+        (S.RUNNING, E.END): S.DONE,
+        (S.CANCELLING, E.END): S.CANCELLED,
+        (S.TIMING_OUT, E.END): S.TIMED_OUT,
+        (S.CANCELLING, E.HARD_STOP): S.CANCELLED,
+        (S.TIMING_OUT, E.HARD_STOP): S.TIMED_OUT,
+        (S.RUNNING, E.FAIL): S.FAILED,
+        (S.PAUSED, E.FAIL): S.FAILED,
+        (S.CANCELLING, E.FAIL): S.FAILED,
+        (S.TIMING_OUT, E.FAIL): S.FAILED,
+    }
+)
+
+LIVE: Final = frozenset({S.RUNNING, S.PAUSED})
+STOPPING: Final = frozenset({S.CANCELLING, S.TIMING_OUT})
+FINISHED: Final = frozenset({S.DONE, S.CANCELLED, S.TIMED_OUT, S.FAILED})
+
+#: The stop reason a stopped turn reports (a finished one reports Codex's own).
+_STOP_REASONS: Final = {S.CANCELLED: "cancelled", S.TIMED_OUT: "timeout"}
+
+
+class IllegalTransition(RuntimeError):
+    """A transition the table does not allow: a bug in codex-fusion, never the agent's fault."""
+
+    def __init__(self, state: TurnState, event: Event) -> None:
+        super().__init__(f"a {state} turn cannot take the event {event!r}")
+        self.state = state
+        self.event = event
+
+
+# -- what happened to permission requests --------------------------------------------------------
+
+
+class NoteKind(StrEnum):
+    AUTO_ALLOWED = "auto-allowed"
+    ASKED = "asked Claude"
+    ALLOWED = "allowed by Claude"
+    DENIED = "denied by Claude"
+    WITHDRAWN = "withdrawn by Codex"
+    DROPPED = "answered cancelled"  # still held when the turn stopped or ended
+    REFUSED_READ = "refused read outside workspace"
+    LAST_STATUS = "last status"  # the agent's last status line, on a timeout
+    RESTARTED = "restarted"  # the agent was killed after a stop
+
+
+#: Kinds that are guardian decisions (counted in the audit and written to the turn log).
+GUARDIAN_KINDS: Final = frozenset(
+    {
+        NoteKind.AUTO_ALLOWED,
+        NoteKind.ASKED,
+        NoteKind.ALLOWED,
+        NoteKind.DENIED,
+        NoteKind.WITHDRAWN,
+        NoteKind.DROPPED,
+        NoteKind.REFUSED_READ,
+    }
+)
+
+
+@dataclass(frozen=True)
+class Note:
+    kind: NoteKind
+    subject: str = ""  # the request's summary, or the status text
+    rule: Rule | None = None  # the guardian rule, for auto-allowed requests
+    detail: str = ""
+
+
+class Audit:
+    """How many requests the guardian allowed, asked about, … across the server's life."""
+
+    def __init__(self) -> None:
+        self.counts: Counter[tuple[NoteKind, Rule | None]] = Counter()
+
+    def count(self, note: Note) -> None:
+        self.counts[note.kind, note.rule] += 1
+
 
 TurnObserver = Callable[["Turn", SessionUpdate], None]
+Verdict = Literal["allow", "deny"]
 
 
-@dataclass
-class Usage:
-    total_tokens: int | None = None
-    input_tokens: int | None = None
-    output_tokens: int | None = None
-    context_used: int | None = None
-    context_size: int | None = None
-
-    def merge_prompt_usage(self, raw: dict[str, Any] | None) -> None:
-        if not raw:
-            return
-        for attr, key in (
-            ("total_tokens", "totalTokens"),
-            ("input_tokens", "inputTokens"),
-            ("output_tokens", "outputTokens"),
-        ):
-            value = raw.get(key)
-            if isinstance(value, int) and not isinstance(value, bool):
-                setattr(self, attr, value)
-
-    @property
-    def tokens(self) -> int | None:
-        """Best single number for "tokens this turn": the prompt total, else context in use."""
-        return self.total_tokens if self.total_tokens is not None else self.context_used
-
-
-@dataclass
-class ToolActivity:
-    tool_call_id: str
-    title: str = ""
-    kind: str = "other"
-    status: str = "pending"
-    fields: dict[str, Any] = field(default_factory=dict)
-
-    def merge(self, update: ToolCallInfo) -> None:
-        if update.title is not None:
-            self.title = update.title
-        if update.kind is not None:
-            self.kind = update.kind
-        if update.status is not None:
-            self.status = update.status
-        self.fields.update(update.wire())
-
-
-@dataclass
-class Turn:
-    """The live state of one turn (a ``session/prompt``, plus any continuation after a deny).
-
-    Fed by session updates and permission requests; waited on by the tool call that owns it
-    (``consult``, then ``permit`` after each pause). :attr:`wake` fires on every pause and at the end.
-    """
-
-    session_id: str
-    observer: TurnObserver | None = None
-    pending: list[PendingPermission] = field(default_factory=list)
-    outcome: TurnOutcome | None = None
-    error: Exception | None = None
-    finished: anyio.Event = field(default_factory=anyio.Event)
-    wake: anyio.Event = field(default_factory=anyio.Event)
-    cancel_requested: str | None = None  # why: "cancelled" or "timeout"
-    continuation: str | None = None  # a prompt to send if a deny ends Codex's turn
-    notes: list[str] = field(default_factory=list)  # what happened to permissions, for the result
-    waiters: int = 0  # tool calls currently waiting on this turn
-    notice: str | None = None  # the agent's latest error status, e.g. "Reconnecting… waiting for network"
-    tool: str = "consult"
-    timeout: float = 300.0  # idle bound in seconds
-    started: float = field(default_factory=time.monotonic)
-    text_parts: list[str] = field(default_factory=list)
-    thought_parts: list[str] = field(default_factory=list)
-    tools: dict[str, ToolActivity] = field(default_factory=dict)
-    plan: list[str] = field(default_factory=list)
-    usage: Usage = field(default_factory=Usage)
-    updates: int = 0
-    unknown_updates: int = 0
-    last_update: float = field(default_factory=time.monotonic)
-    #: When Codex last made real progress; the idle timeout counts from here (see ADR 0004).
-    last_progress: float = field(default_factory=time.monotonic)
-
-    @property
-    def text(self) -> str:
-        return "".join(self.text_parts)
-
-    @property
-    def done(self) -> bool:
-        return self.finished.is_set()
-
-    def signal(self) -> None:
-        """Wake whoever waits on this turn (a pause appeared or the turn ended)."""
-        self.wake.set()
-        self.wake = anyio.Event()
-
-    def finish(self, outcome: TurnOutcome | None = None, error: Exception | None = None) -> None:
-        self.outcome, self.error = outcome, error
-        self.finished.set()
-        self.signal()
-
-    @property
-    def elapsed(self) -> float:
-        return time.monotonic() - self.started
-
-    def apply(self, update: SessionUpdate) -> None:
-        self.updates += 1
-        self.last_update = time.monotonic()
-        if not isinstance(update, RawUpdate):
-            # Message, thought, tool, plan and usage updates are progress. session_info_update
-            # ("Reconnecting… waiting for network"), command lists and unknown kinds are not,
-            # so an agent retrying forever still times out.
-            self.last_progress = self.last_update
-        if isinstance(update, ContentChunk):
-            if update.session_update == "agent_message_chunk":
-                self.text_parts.append(update.text)
-            elif update.session_update == "agent_thought_chunk":
-                self.thought_parts.append(update.text)
-        elif isinstance(update, ToolCallInfo):
-            activity = self.tools.get(update.tool_call_id)
-            if activity is None:
-                activity = self.tools[update.tool_call_id] = ToolActivity(update.tool_call_id)
-            activity.merge(update)
-        elif isinstance(update, PlanUpdate):
-            self.plan = [f"[{entry.status}] {entry.content}" for entry in update.entries]
-        elif isinstance(update, UsageUpdate):
-            self.usage.context_used = update.used
-            self.usage.context_size = update.size
-        elif isinstance(update, RawUpdate):
-            self.unknown_updates += 1
-            notice = _error_notice(update.raw)
-            if notice:
-                self.notice = notice
-        if self.observer is not None:
-            self.observer(self, update)
-
-    def activity_trail(self) -> list[str]:
-        return [f"{tool.kind} {tool.title}".strip() + f" ({tool.status})" for tool in self.tools.values()]
+# -- results --------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -160,32 +168,236 @@ class TurnOutcome:
     stop_reason: str
     elapsed: float
     usage: Usage
-    activity: list[str]
+    activity: list[ToolActivity]
     session_id: str
-    notes: tuple[str, ...] = ()
-
-    def footer(self) -> str:
-        parts = [f"{self.elapsed:.1f}s"]
-        tokens = self.usage.tokens
-        if tokens is not None:
-            parts.append(f"{format_tokens(tokens)} tokens")
-        if self.stop_reason != "end_turn":
-            parts.append(f"stop: {self.stop_reason}")
-        return "— codex · " + " · ".join(parts)
+    notes: tuple[Note, ...] = ()
 
 
-def _error_notice(raw: dict[str, Any]) -> str | None:
-    """The TypeScript adapter's status error (``_meta.codex.error.message``), if any."""
-    meta = raw.get("_meta")
-    codex = meta.get("codex") if isinstance(meta, dict) else None
-    error = codex.get("error") if isinstance(codex, dict) else None
-    message = error.get("message") if isinstance(error, dict) else None
-    return message if isinstance(message, str) and message else None
+@dataclass(frozen=True)
+class Pause:
+    """A turn paused on a permission request that only Claude may answer."""
+
+    request: PendingPermission
+    text_so_far: str
+    elapsed: float
+    waiting_behind: int  # further requests held behind this one
+
+    @property
+    def decision(self) -> Decision:
+        return self.request.decision
+
+    @property
+    def kind(self) -> str:
+        return self.request.decision.kind
+
+    @property
+    def summary(self) -> str:
+        return self.request.decision.summary
+
+    @property
+    def rule(self) -> Rule:
+        return self.request.decision.rule
+
+    @property
+    def reason(self) -> str | None:
+        return self.request.reason
+
+    @property
+    def command(self) -> str | None:
+        return self.request.command
 
 
-def format_tokens(count: int) -> str:
-    if count < 1000:
-        return str(count)
-    if count < 100_000:
-        return f"{count / 1000:.1f}k"
-    return f"{count // 1000}k"
+TurnResult = TurnOutcome | Pause
+
+
+# -- the turn ---------------------------------------------------------------------------------------
+
+
+class Turn:
+    """The live state of one turn (a ``session/prompt``, plus any continuation after a deny)."""
+
+    def __init__(
+        self, session_id: str, *, tool: str = "consult", timeout: float = 300.0, audit: Audit | None = None
+    ) -> None:
+        self.session_id = session_id
+        self.tool = tool
+        self.timeout = timeout  # idle bound in seconds; ``permit`` may change it for the rest of the turn
+        self.audit = audit if audit is not None else Audit()
+        self.transcript = Transcript()
+        self.notes: list[Note] = []
+        self.observer: TurnObserver | None = None  # set by whoever waits on the turn
+        self.started = time.monotonic()
+        #: When Codex last made progress; the idle timeout counts from here (see ADR 0004).
+        self.last_progress = self.started
+        self.outcome: TurnOutcome | None = None
+        self.error: Exception | None = None
+        self.finished = anyio.Event()
+        self._state = TurnState.RUNNING
+        self._held: list[PendingPermission] = []
+        self._continuation: str | None = None
+        self._changed = anyio.Event()
+
+    # -- reading ---------------------------------------------------------------------------------
+
+    @property
+    def state(self) -> TurnState:
+        return self._state
+
+    @property
+    def live(self) -> bool:
+        """Running or paused: Codex may still send requests, and a stop is possible."""
+        return self._state in LIVE
+
+    @property
+    def done(self) -> bool:
+        return self._state in FINISHED
+
+    @property
+    def held(self) -> tuple[PendingPermission, ...]:
+        return tuple(self._held)
+
+    @property
+    def text(self) -> str:
+        return self.transcript.text
+
+    @property
+    def elapsed(self) -> float:
+        return time.monotonic() - self.started
+
+    def pause(self) -> Pause | None:
+        """The pause Claude should see now, or None when nothing is held."""
+        if not self._held:
+            return None
+        return Pause(self._held[0], self.text, self.elapsed, len(self._held) - 1)
+
+    async def wait_changed(self) -> None:
+        """Wait until the turn's state changes (a pause appears, it ends, …)."""
+        await self._changed.wait()
+
+    # -- the stream ------------------------------------------------------------------------------
+
+    def apply(self, update: SessionUpdate) -> None:
+        if self.transcript.apply(update):
+            self.last_progress = time.monotonic()
+        if self.observer is not None:
+            self.observer(self, update)
+
+    def tool_fields(self, tool_call_id: object) -> dict[str, Any]:
+        """What the stream said about a tool call so far (a request may follow its ``tool_call``)."""
+        activity = self.transcript.tools.get(str(tool_call_id))
+        return dict(activity.fields) if activity is not None else {}
+
+    # -- permission requests ---------------------------------------------------------------------
+
+    def auto_allowed(self, decision: Decision) -> None:
+        self._note(Note(NoteKind.AUTO_ALLOWED, decision.summary, decision.rule))
+
+    def hold(self, request: PendingPermission) -> None:
+        """Hold a request for Claude: the turn pauses on the first one held."""
+        self._go(Event.HOLD)
+        self._held.append(request)
+        self.audit.count(Note(NoteKind.ASKED, request.decision.summary))
+        if len(self._held) == 1:
+            request.shown()
+
+    def answer(self, request: PendingPermission, verdict: Verdict, choice: Choice) -> None:
+        """Claude's answer to a held request; the next held one (if any) is shown, else the turn runs."""
+        request.answer(choice.outcome, verdict)
+        kind = NoteKind.ALLOWED if verdict == "allow" else NoteKind.DENIED
+        self._note(Note(kind, request.decision.summary, detail=choice.note))
+        self._release(request)
+
+    def continue_after(self, prompt: str) -> None:
+        """Send ``prompt`` if Codex's prompt ends ``cancelled`` (a deny that ends Codex's turn)."""
+        self._continuation = prompt
+
+    def withdraw(self, request: PendingPermission) -> None:
+        """Codex withdrew a held request (``$/cancel_request``) before anyone answered it."""
+        if request in self._held:
+            self._note(Note(NoteKind.WITHDRAWN, request.decision.summary))
+            self._release(request)
+
+    def _release(self, request: PendingPermission) -> None:
+        self._held.remove(request)
+        if self._held:
+            self._held[0].shown()
+            self._wake()  # a new request to show
+        else:
+            self.last_progress = time.monotonic()  # time spent waiting for Claude does not count
+            self._go(Event.RELEASE)
+
+    def _drop_held(self) -> None:
+        """Answer every held request ``cancelled`` (the turn is stopping or over)."""
+        for request in self._held:
+            request.answer(PERMISSION_CANCELLED, "cancelled")
+            self._note(Note(NoteKind.DROPPED, request.decision.summary))
+        self._held.clear()
+
+    # -- the end ---------------------------------------------------------------------------------
+
+    def stop(self, event: Literal[Event.CANCEL, Event.TIME_OUT]) -> None:
+        """Cancel or time out a live turn; held requests are answered ``cancelled`` at once."""
+        self._go(event)
+        self._drop_held()
+
+    def prompt_ended(self, result: PromptResult) -> str | None:
+        """Codex answered a prompt. Returns the continuation to send, or None: the turn is over."""
+        self.transcript.usage.merge_prompt_usage(result.usage)
+        if self._held:
+            self._drop_held()
+            self._go(Event.RELEASE)
+        continuation, self._continuation = self._continuation, None
+        if continuation and result.stop_reason == "cancelled" and self._state is TurnState.RUNNING:
+            self._go(Event.RESEND)
+            self.transcript.text_parts.append("\n\n")
+            return continuation
+        self._go(Event.END)
+        if self._state is TurnState.TIMED_OUT and self.transcript.notice:
+            self.notes.append(Note(NoteKind.LAST_STATUS, self.transcript.notice))
+        self._finish(_STOP_REASONS.get(self._state, result.stop_reason))
+        return None
+
+    def hard_stop(self) -> None:
+        """Codex did not stop in time and its agent was killed: end with what it said so far."""
+        self._go(Event.HARD_STOP)
+        if self._state is TurnState.TIMED_OUT and self.transcript.notice:
+            self.notes.append(Note(NoteKind.LAST_STATUS, self.transcript.notice))
+        self.notes.append(Note(NoteKind.RESTARTED))
+        self._finish(_STOP_REASONS[self._state])
+
+    def fail(self, error: Exception) -> None:
+        self._drop_held()
+        self._go(Event.FAIL)
+        self.error = error
+        self.finished.set()
+        self._wake()
+
+    def _finish(self, stop_reason: str) -> None:
+        self.outcome = TurnOutcome(
+            text=self.text,
+            stop_reason=stop_reason,
+            elapsed=self.elapsed,
+            usage=self.transcript.usage,
+            activity=list(self.transcript.tools.values()),
+            session_id=self.session_id,
+            notes=tuple(self.notes),
+        )
+        self.finished.set()
+        self._wake()
+
+    # -- internals -------------------------------------------------------------------------------
+
+    def _go(self, event: Event) -> None:
+        target = TRANSITIONS.get((self._state, event))
+        if target is None:
+            raise IllegalTransition(self._state, event)
+        self._state = target
+        self._wake()
+
+    def _wake(self) -> None:
+        self._changed.set()
+        self._changed = anyio.Event()
+
+    def _note(self, note: Note) -> None:
+        self.notes.append(note)
+        self.audit.count(note)

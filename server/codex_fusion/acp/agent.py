@@ -1,10 +1,15 @@
-"""The agent supervisor: one spawned ACP agent, its connection, its handshake and its session calls."""
+"""The agent supervisor: one spawned ACP agent, its connection, its handshake and its session calls.
+
+Everything above this module talks to Codex through :class:`Agent`; nothing reaches past it to the
+connection or the process. Failures leave this module as :class:`AgentError` with the agent's exit
+status and stderr tail attached, or as :class:`RpcError` for an error answer mid-turn.
+"""
 
 from __future__ import annotations
 
 import logging
 import shlex
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,16 +18,10 @@ from typing import Any
 import anyio
 
 from .. import __version__
+from ..errors import AgentError, AuthRequired, ConnectionClosed, RequestTimeout, RpcError
 from . import jsonrpc
-from .connection import (
-    Connection,
-    ConnectionClosed,
-    NotificationHandler,
-    RequestHandler,
-    RequestTimeout,
-    RpcError,
-)
-from .process import AgentProcess, AgentSpawnError
+from .connection import Connection, NotificationHandler, RequestHandler
+from .process import AgentHost, AgentProcess
 from .schema import (
     PROTOCOL_VERSION,
     ClientCapabilities,
@@ -39,68 +38,39 @@ log = logging.getLogger(__name__)
 NOT_LOGGED_IN = "Codex is not logged in: run `codex login`, or set OPENAI_API_KEY"
 
 
-class AgentError(Exception):
-    """A failure talking to the agent, phrased for the person or model who has to act on it."""
-
-    def __init__(self, message: str, *, stderr_tail: str = "", code: int | None = None) -> None:
-        hint = hint_for(message + "\n" + stderr_tail)
-        if hint and hint not in message:
-            message = f"{message} {hint}"
-        self.summary = message
-        self.stderr_tail = stderr_tail
-        self.code = code
-        text = message
-        if stderr_tail:
-            text += "\nAgent stderr (last lines):\n" + _indent(stderr_tail)
-        super().__init__(text)
-
-
-class AuthRequired(AgentError):
-    """Codex needs a login or an API key."""
-
-
-_HINTS = (
-    ("CODEX_HOME points to", "Fix: create that directory, or unset CODEX_HOME to use ~/.codex."),
-    ("bubblewrap is unavailable", "Fix: install bubblewrap (`bwrap`) so Codex can sandbox commands."),
-    ("usage_limit_exceeded", "Your Codex usage limit is reached: wait for the reset or use an API key."),
-    ("rate_limit", "Codex is rate-limited: wait a minute and try again."),
-)
-
-
-def hint_for(text: str) -> str | None:
-    """What to do about a failure, when its text says something we recognise."""
-    for needle, hint in _HINTS:
-        if needle in text:
-            return hint
-    return None
-
-
-def _first_lines(text: str) -> str:
-    """An error message without the backtrace some agents append."""
-    return text.split("Stack backtrace:", 1)[0].strip()
-
-
-def _indent(text: str) -> str:
-    return "\n".join("  " + line for line in text.splitlines())
-
-
 @dataclass(frozen=True)
 class StartOptions:
     argv: Sequence[str]
     cwd: Path
     env: Mapping[str, str]
     startup_timeout: float = 120.0
-    read_text_file: bool = False
+
+
+#: Starts an agent host; the default runs the command as an OS process. Tests pass an in-memory one.
+Spawn = Callable[[StartOptions], Awaitable[AgentHost]]
+
+
+async def spawn_process(options: StartOptions) -> AgentHost:
+    return await AgentProcess.spawn(options.argv, cwd=options.cwd, env=options.env)
+
+
+@dataclass(frozen=True)
+class OpenedSession:
+    """A session ready for prompts, in the mode we asked for (or a note saying why not)."""
+
+    session_id: str
+    mode_note: str
+    result: NewSessionResult
 
 
 class Agent:
     """A started and initialized agent. Created by :func:`run_agent`, valid inside its block."""
 
-    def __init__(self, process: AgentProcess, connection: Connection, info: InitializeResult) -> None:
+    def __init__(self, process: AgentHost, connection: Connection, options: StartOptions) -> None:
         self.process = process
         self.connection = connection
-        self.info = info
-        self.env: Mapping[str, str] = {}
+        self.options = options
+        self.info = InitializeResult()
         #: Set before leaving :func:`run_agent` to skip the graceful stdin-EOF wait (server shutdown).
         self.fast_stop = False
 
@@ -119,14 +89,16 @@ class Agent:
             return "agent"
         return f"{info.name} {info.version}" if info.version else info.name
 
+    def stderr_tail(self, max_chars: int = 2000) -> str:
+        return self.process.stderr.text(max_chars)
+
     async def failure(self, what: str) -> AgentError:
         """An AgentError for a dead connection, with exit status and stderr once they are known."""
         with anyio.move_on_after(1.0):
             await self.process.exited.wait()
-        status = self.process.describe_exit()
         return AgentError(
-            f"{what}: the agent ({self.command}) {status}.",
-            stderr_tail=self.process.stderr.text(),
+            f"{what}: the agent ({self.command}) {self.process.describe_exit()}.",
+            stderr_tail=self.stderr_tail(),
         )
 
     async def call(self, method: str, params: Any, *, timeout: float | None = None) -> Any:
@@ -134,12 +106,31 @@ class Agent:
         try:
             return await self.connection.request(method, params, timeout=timeout)
         except ConnectionClosed:
-            raise await self.failure(f"{method} failed") from None
+            raise await self.failure(f"Codex stopped during {method}") from None
+
+    # -- sessions ----------------------------------------------------------------------------
+
+    async def open_session(self, cwd: Path, *, mode: str, timeout: float) -> OpenedSession:
+        """``session/new`` (authenticating with an API key once if asked to), then the mode."""
+        try:
+            result = await self._new_session(cwd, timeout=timeout)
+            mode_note = await self._apply_mode(result, mode, timeout=timeout)
+        except RequestTimeout as exc:
+            tail = self.stderr_tail()
+            raise AgentError(f"Codex did not open a session: {exc}.", stderr_tail=tail) from None
+        except RpcError as exc:
+            raise AgentError(
+                f"Codex could not open a session: {exc.describe()} (code {exc.code}).",
+                stderr_tail=self.stderr_tail(),
+                code=exc.code,
+            ) from None
+        return OpenedSession(result.session_id, mode_note, result)
 
     def _api_key_method(self) -> str | None:
         """The auth method to use with an API key from the environment, if any."""
-        have_openai = bool(self.env.get("OPENAI_API_KEY"))
-        have_codex = bool(self.env.get("CODEX_API_KEY"))
+        env = self.options.env
+        have_openai = bool(env.get("OPENAI_API_KEY"))
+        have_codex = bool(env.get("CODEX_API_KEY"))
         if not (have_openai or have_codex):
             return None
         for method in self.info.auth_methods:
@@ -152,8 +143,7 @@ class Agent:
                 return method.id
         return None
 
-    async def new_session(self, cwd: Path, *, timeout: float) -> NewSessionResult:
-        """``session/new``; on "authentication required" authenticate with an API key once and retry."""
+    async def _new_session(self, cwd: Path, *, timeout: float) -> NewSessionResult:
         params = {"cwd": str(cwd), "mcpServers": []}
         try:
             raw = await self.call("session/new", params, timeout=timeout)
@@ -174,48 +164,69 @@ class Agent:
                 ) from None
         return NewSessionResult.model_validate(raw)
 
-    async def set_mode(self, session_id: str, mode_id: str, *, timeout: float) -> None:
-        await self.call("session/set_mode", {"sessionId": session_id, "modeId": mode_id}, timeout=timeout)
+    async def _apply_mode(self, session: NewSessionResult, wanted: str, *, timeout: float) -> str:
+        """Put the session in ``wanted`` mode so approvals come to us (ADR 0002); say what happened."""
+        modes = session.modes
+        sid = session.session_id
+        if modes is not None and any(mode.id == wanted for mode in modes.available_modes):
+            if modes.current_mode_id != wanted:
+                await self.call("session/set_mode", {"sessionId": sid, "modeId": wanted}, timeout=timeout)
+            return wanted
+        for option in session.config_options or []:
+            if option.get("id") == "mode" and wanted in _option_values(option.get("options")):
+                params = {"sessionId": sid, "configId": "mode", "value": wanted}
+                await self.call("session/set_config_option", params, timeout=timeout)
+                return wanted
+        offered = [mode.id for mode in modes.available_modes] if modes is not None else []
+        note = f"mode {wanted!r} not offered by the agent (offers: {', '.join(offered) or 'none'})"
+        log.warning("%s", note)
+        return note
 
-    async def set_config_option(self, session_id: str, config_id: str, value: str, *, timeout: float) -> None:
-        params = {"sessionId": session_id, "configId": config_id, "value": value}
-        await self.call("session/set_config_option", params, timeout=timeout)
+    # -- turns -------------------------------------------------------------------------------
 
-    async def prompt(self, session_id: str, blocks: list[dict[str, Any]]) -> PromptResult:
-        raw = await self.call("session/prompt", {"sessionId": session_id, "prompt": blocks})
+    async def prompt(self, session_id: str, text: str) -> PromptResult:
+        """One ``session/prompt``; returns when Codex ends the turn (updates stream meanwhile)."""
+        params = {"sessionId": session_id, "prompt": [{"type": "text", "text": text}]}
+        try:
+            raw = await self.connection.request("session/prompt", params)
+        except ConnectionClosed:
+            raise await self.failure("Codex stopped in the middle of the turn") from None
         return PromptResult.model_validate(raw if isinstance(raw, dict) else {})
 
     async def cancel(self, session_id: str) -> None:
         await self.connection.notify("session/cancel", {"sessionId": session_id})
 
 
-def _describe_rpc_error(exc: RpcError) -> str:
-    text = _first_lines(exc.error_message)
-    if isinstance(exc.data, dict):
-        detail = exc.data.get("message") or exc.data.get("details")
-        if isinstance(detail, str) and detail not in text:
-            text += f": {detail}"
-    return text
+def _option_values(options: Any) -> list[str]:
+    """Every ``value`` in a config option's options, flat or grouped."""
+    values: list[str] = []
+    for option in options if isinstance(options, list) else []:
+        if not isinstance(option, dict):
+            continue
+        if isinstance(option.get("value"), str):
+            values.append(option["value"])
+        values.extend(_option_values(option.get("options")))
+    return values
 
 
-async def _initialize(agent: Agent, options: StartOptions) -> InitializeResult:
+async def _initialize(agent: Agent) -> InitializeResult:
+    timeout = agent.options.startup_timeout
     params = InitializeParams(
-        client_capabilities=ClientCapabilities(fs=FsCapabilities(read_text_file=options.read_text_file)),
+        client_capabilities=ClientCapabilities(fs=FsCapabilities(read_text_file=True)),
         client_info=Implementation(name="codex-fusion", title="codex-fusion", version=__version__),
     ).wire()
     try:
-        raw = await agent.call("initialize", params, timeout=options.startup_timeout)
+        raw = await agent.call("initialize", params, timeout=timeout)
     except RequestTimeout:
         raise AgentError(
-            f"The agent ({agent.command}) did not answer `initialize` within "
-            f"{options.startup_timeout:g} s. Check that it is an ACP agent, or raise "
-            "CODEX_FUSION_STARTUP_TIMEOUT_MS if it is slow to install (npx).",
-            stderr_tail=agent.process.stderr.text(),
+            f"The agent ({agent.command}) did not answer `initialize` within {timeout:g} s. Check that "
+            "it is an ACP agent, or raise CODEX_FUSION_STARTUP_TIMEOUT_MS if it is slow to install (npx).",
+            stderr_tail=agent.stderr_tail(),
         ) from None
     except RpcError as exc:
         raise AgentError(
-            f"The agent ({agent.command}) refused to start: {_describe_rpc_error(exc)} (code {exc.code}).",
-            stderr_tail=agent.process.stderr.text(),
+            f"The agent ({agent.command}) refused to start: {exc.describe()} (code {exc.code}).",
+            stderr_tail=agent.stderr_tail(),
             code=exc.code,
         ) from None
     info = InitializeResult.model_validate(raw if isinstance(raw, dict) else {})
@@ -234,23 +245,17 @@ async def run_agent(
     *,
     on_request: RequestHandler,
     on_notification: NotificationHandler,
+    spawn: Spawn = spawn_process,
 ) -> AsyncIterator[Agent]:
     """Spawn the agent, initialize it, yield it; stop its whole process group on the way out.
 
     Must be entered and left in the same task (it owns a task group): run it inside a task of its own.
     """
-    try:
-        process = await AgentProcess.spawn(options.argv, cwd=options.cwd, env=options.env)
-    except AgentSpawnError as exc:
-        raise AgentError(
-            f"Cannot start the Codex ACP agent: {exc}. Install it (`npm install -g "
-            "@agentclientprotocol/codex-acp`) or set CODEX_FUSION_ACP_COMMAND to a working command."
-        ) from None
+    process = await spawn(options)
     connection = Connection(
         process.stdin, process.stdout, on_request=on_request, on_notification=on_notification
     )
-    agent = Agent(process, connection, InitializeResult())
-    agent.env = options.env
+    agent = Agent(process, connection, options)
     failure: AgentError | None = None
     try:
         async with anyio.create_task_group() as tg:
@@ -258,7 +263,7 @@ async def run_agent(
             tg.start_soon(process.watch_exit)
             tg.start_soon(connection.run)
             try:
-                agent.info = await _initialize(agent, options)
+                agent.info = await _initialize(agent)
             except AgentError as exc:
                 # Raised outside the task group, so callers see the error, not an ExceptionGroup.
                 failure = exc

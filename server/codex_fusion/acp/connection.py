@@ -17,8 +17,9 @@ from typing import Any
 import anyio
 from anyio.abc import ByteReceiveStream, ByteSendStream, TaskGroup
 
+from ..errors import ConnectionClosed, HandlerError, RequestTimeout, RpcError
 from . import jsonrpc
-from .jsonrpc import ErrorObject, Malformed, Notification, Request, RequestId, Response
+from .jsonrpc import Malformed, Notification, Request, RequestId, Response
 
 log = logging.getLogger(__name__)
 
@@ -26,61 +27,14 @@ RequestHandler = Callable[[str, Any], Awaitable[Any]]
 NotificationHandler = Callable[[str, Any], None]
 
 
-class RpcError(Exception):
-    """The peer answered a request with a JSON-RPC error."""
+class _Call:
+    """A request we sent and have not had an answer to yet."""
 
-    def __init__(self, method: str, error: ErrorObject) -> None:
-        super().__init__(f"{method} failed: {error.message} (code {error.code})")
-        self.method = method
-        self.code = error.code
-        self.error_message = error.message
-        self.data = error.data
-
-
-class HandlerError(Exception):
-    """Raised by a request handler to answer with a specific JSON-RPC error."""
-
-    def __init__(self, code: int, message: str, data: Any = None) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.data = data
-
-
-class ConnectionClosed(Exception):
-    """The connection ended (the agent closed its stdout or exited) before an answer arrived."""
-
-
-class RequestTimeout(Exception):
-    def __init__(self, method: str, seconds: float) -> None:
-        super().__init__(f"{method} got no answer within {seconds:g} s")
-        self.method = method
-        self.seconds = seconds
-
-
-class OutgoingCall:
-    """A request we sent; :meth:`result` waits for its answer."""
-
-    def __init__(self, connection: Connection, request_id: int, method: str) -> None:
-        self._connection = connection
+    def __init__(self, request_id: int, method: str) -> None:
         self.id = request_id
         self.method = method
         self.done = anyio.Event()
         self.response: Response | None = None
-
-    async def result(self) -> Any:
-        """Wait for the answer. RpcError for an error answer, ConnectionClosed if none can come."""
-        await self.done.wait()
-        response = self.response
-        if response is None:
-            raise ConnectionClosed(self._connection.closed or "connection closed")
-        if response.error is not None:
-            raise RpcError(self.method, response.error)
-        return response.result
-
-    def forget(self) -> None:
-        """Stop tracking the call; a late answer is ignored."""
-        self._connection._pending.pop(self.id, None)
 
 
 async def _method_not_found(method: str, params: Any) -> Any:
@@ -107,7 +61,7 @@ class Connection:
         self._on_notification = on_notification
         self._name = name
         self._ids = itertools.count(1)
-        self._pending: dict[RequestId, OutgoingCall] = {}
+        self._pending: dict[RequestId, _Call] = {}
         self._incoming: dict[RequestId, anyio.CancelScope] = {}
         self._write_lock = anyio.Lock()
         self._closed: str | None = None
@@ -222,31 +176,32 @@ class Connection:
     async def notify(self, method: str, params: Any = None) -> None:
         await self._write(jsonrpc.encode_notification(method, params))
 
-    async def start_request(self, method: str, params: Any = None) -> OutgoingCall:
-        """Send a request and return at once; the caller owns waiting for (and forgetting) it."""
-        if self._closed is not None:
-            raise ConnectionClosed(self._closed)
-        call = OutgoingCall(self, next(self._ids), method)
-        self._pending[call.id] = call
-        await self._write(jsonrpc.encode_request(call.id, method, params))
-        if self._closed is not None:
-            call.done.set()
-        return call
-
     async def request(self, method: str, params: Any = None, *, timeout: float | None = None) -> Any:
         """Send a request and wait for its answer.
 
         Raises RpcError for an error answer, ConnectionClosed if the connection ends first and
         RequestTimeout when ``timeout`` (seconds) passes; a cancelled caller sends ``$/cancel_request``.
         """
-        call = await self.start_request(method, params)
+        if self._closed is not None:
+            raise ConnectionClosed(self._closed)
+        call = _Call(next(self._ids), method)
+        self._pending[call.id] = call
         try:
+            await self._write(jsonrpc.encode_request(call.id, method, params))
             with anyio.move_on_after(math.inf if timeout is None else timeout):
-                return await call.result()
-            raise RequestTimeout(method, timeout or 0.0)
+                await call.done.wait()
+            if not call.done.is_set():
+                raise RequestTimeout(method, timeout or 0.0)
         except anyio.get_cancelled_exc_class():
             with anyio.CancelScope(shield=True):
                 await self.notify("$/cancel_request", {"requestId": call.id})
             raise
         finally:
-            call.forget()
+            self._pending.pop(call.id, None)
+        response = call.response
+        if response is None:
+            raise ConnectionClosed(self._closed or "connection closed")
+        if response.error is not None:
+            error = response.error
+            raise RpcError(method, error.code, error.message, error.data)
+        return response.result

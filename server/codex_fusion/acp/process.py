@@ -1,4 +1,9 @@
-"""The agent's OS process: spawn in its own process group, drain stderr, stop, kill the whole tree."""
+"""The agent's OS process: spawn in its own process group, drain stderr, stop, kill the whole tree.
+
+:class:`AgentHost` is what the layers above need from a running agent; :class:`AgentProcess` is the
+real one. Tests substitute an in-memory host (``tests/fake_agent.py``), as httpx tests substitute a
+transport.
+"""
 
 from __future__ import annotations
 
@@ -10,10 +15,12 @@ import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 import anyio
 from anyio.abc import ByteReceiveStream, ByteSendStream, Process
 
+from ..errors import AgentError
 from ..redact import redact
 
 log = logging.getLogger(__name__)
@@ -57,8 +64,37 @@ class StderrTail:
         return redact(text.strip())
 
 
-class AgentSpawnError(Exception):
-    """The agent command could not be started at all."""
+class AgentHost(Protocol):
+    """A running agent: its byte streams, its stderr tail, and how to stop it."""
+
+    argv: list[str]
+    pid: int
+    stderr: StderrTail
+    exited: anyio.Event
+
+    @property
+    def stdin(self) -> ByteSendStream: ...
+
+    @property
+    def stdout(self) -> ByteReceiveStream: ...
+
+    def describe_exit(self) -> str: ...
+
+    async def drain_stderr(self) -> None: ...
+
+    async def watch_exit(self) -> None: ...
+
+    async def stop(self, grace: float = 2.0) -> None: ...
+
+    async def terminate(self) -> None: ...
+
+    def kill(self) -> None: ...
+
+
+_INSTALL = (
+    "Install it (`npm install -g @agentclientprotocol/codex-acp`) or set CODEX_FUSION_ACP_COMMAND "
+    "to a working command."
+)
 
 
 class AgentProcess:
@@ -83,15 +119,17 @@ class AgentProcess:
                 stderr=subprocess.PIPE,
                 start_new_session=True,  # its own process group, so the whole tree can be stopped
             )
-        except FileNotFoundError as exc:
-            raise AgentSpawnError(f"command not found: {argv[0]}") from exc
+        except FileNotFoundError:
+            reason = f"command not found: {argv[0]}"
         except PermissionError as exc:
-            raise AgentSpawnError(f"not executable: {argv[0]} ({exc.strerror})") from exc
+            reason = f"not executable: {argv[0]} ({exc.strerror})"
         except OSError as exc:
-            raise AgentSpawnError(f"cannot start {argv[0]}: {exc}") from exc
-        log.debug("started agent pid %d: %s", process.pid, " ".join(argv))
-        _LIVE_GROUPS.add(process.pid)
-        return cls(process, argv)
+            reason = f"cannot start {argv[0]}: {exc}"
+        else:
+            log.debug("started agent pid %d: %s", process.pid, " ".join(argv))
+            _LIVE_GROUPS.add(process.pid)
+            return cls(process, argv)
+        raise AgentError(f"Cannot start the Codex ACP agent: {reason}. {_INSTALL}")
 
     @property
     def stdin(self) -> ByteSendStream:

@@ -1,0 +1,190 @@
+"""Every text Claude or a person at a terminal reads: results, pauses, notes, status, progress lines.
+
+Pure functions of the values they render; no other module formats text for a reader.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+from .acp.schema import ContentChunk, PlanUpdate, SessionUpdate, ToolCallInfo
+from .transcript import ToolActivity
+from .turn import Note, NoteKind, Pause, Turn, TurnOutcome, TurnResult
+
+if TYPE_CHECKING:
+    from .consultant import Status
+
+PROGRESS_TAIL = 140
+
+# -- small pieces ------------------------------------------------------------------------------------
+
+
+def tail(text: str, limit: int, *, one_line: bool = False) -> str:
+    """The end of ``text``, at most ``limit`` characters, marked with … when cut."""
+    text = " ".join(text.split()) if one_line else text.strip()
+    return text if len(text) <= limit else "…" + text[-limit:]
+
+
+def format_tokens(count: int) -> str:
+    if count < 1000:
+        return str(count)
+    if count < 100_000:
+        return f"{count / 1000:.1f}k"
+    return f"{count // 1000}k"
+
+
+def activity(tool: ToolActivity) -> str:
+    """One tool call Codex made: ``read src/app.py (completed)``."""
+    return f"{tool.kind} {tool.title}".strip() + f" ({tool.status})"
+
+
+def note(item: Note) -> str:
+    kind = item.kind
+    if kind is NoteKind.AUTO_ALLOWED:
+        return f"auto-allowed: {item.subject}"
+    if kind is NoteKind.ALLOWED:
+        return f"allowed by Claude: {item.subject}" + (f" ({item.detail})" if item.detail else "")
+    if kind is NoteKind.DENIED:
+        return f"denied by Claude: {item.subject}"
+    if kind is NoteKind.WITHDRAWN:
+        return f"Codex withdrew its request to {item.subject}"
+    if kind is NoteKind.DROPPED:
+        return f"Codex's request to {item.subject} was answered `cancelled` because the turn ended"
+    if kind is NoteKind.LAST_STATUS:
+        return f"Codex's last status: {item.subject}"
+    if kind is NoteKind.RESTARTED:
+        return "Codex did not stop in time and was restarted; its session context is lost"
+    return f"{kind}: {item.subject}"
+
+
+#: Notes worth Claude's attention in a result (auto-allowed reads are routine).
+_SHOWN = frozenset(NoteKind) - {NoteKind.AUTO_ALLOWED, NoteKind.ASKED, NoteKind.REFUSED_READ}
+
+
+# -- results -----------------------------------------------------------------------------------------
+
+
+def footer(outcome: TurnOutcome) -> str:
+    parts = [f"{outcome.elapsed:.1f}s"]
+    tokens = outcome.usage.tokens
+    if tokens is not None:
+        parts.append(f"{format_tokens(tokens)} tokens")
+    if outcome.stop_reason != "end_turn":
+        parts.append(f"stop: {outcome.stop_reason}")
+    return "— codex · " + " · ".join(parts)
+
+
+def outcome(result: TurnOutcome) -> str:
+    text = result.text.strip() or "(Codex returned no text.)"
+    shown = [note(item) for item in result.notes if item.kind in _SHOWN]
+    if shown:
+        text += "\n\n[" + "; ".join(shown) + "]"
+    if result.stop_reason == "timeout":
+        text += (
+            "\n\n[Timed out: Codex made no progress for the turn's idle limit. The answer above is what "
+            "it had said so far. Ask again with a larger `timeout_s`, or narrow the question.]"
+        )
+    elif result.stop_reason == "cancelled":
+        text += "\n\n[The turn was cancelled; the answer above is partial.]"
+    elif result.stop_reason not in ("end_turn", ""):
+        text += f"\n\n[Codex stopped early: {result.stop_reason}.]"
+    return f"{text}\n\n{footer(result)}"
+
+
+def pause(paused: Pause) -> str:
+    lines = [
+        "⏸ Codex is paused, waiting for your decision. Nothing has run yet.",
+        f"Codex wants to: {paused.summary}",
+        f"Kind: {paused.kind} (guardian rule: {paused.rule})",
+    ]
+    if paused.reason:
+        lines.append(f"Codex's reason: {paused.reason}")
+    if paused.text_so_far.strip():
+        lines.append("Codex so far: " + tail(paused.text_so_far, 600))
+    lines.append(
+        'Answer with `permit` {"decision": "allow"} to let it proceed once, or '
+        '{"decision": "deny", "note": "<why, or what to do instead>"}. Either way the same turn resumes.'
+    )
+    if paused.waiting_behind:
+        lines.append(f"({paused.waiting_behind} more request(s) from Codex are queued behind this one.)")
+    return "\n".join(lines)
+
+
+def result(value: TurnResult) -> str:
+    return pause(value) if isinstance(value, Pause) else outcome(value)
+
+
+# -- status ------------------------------------------------------------------------------------------
+
+
+def audit(status: Status) -> str:
+    counts = {f"{kind} ({rule})" if rule else str(kind): n for (kind, rule), n in status.audit.items()}
+    return ", ".join(f"{key}: {n}" for key, n in sorted(counts.items()))
+
+
+def status(state: Status) -> str:
+    config = state.config
+    lines = [f"codex-fusion {state.version}"]
+    workspace = config.workspace
+    lines.append(f"workspace: {workspace.path}" if workspace.path else f"workspace: ERROR {workspace.error}")
+    lines.append(f"agent command: {config.agent_command} (from {config.agent_source})")
+    lines.append(f"agent mode: {config.agent_mode}")
+    if state.agent_alive:
+        lines.append(f"agent: alive, {state.agent_name}, pid {state.agent_pid}")
+    elif state.agent_exit is not None:
+        lines.append(f"agent: not alive ({state.agent_exit})")
+    else:
+        lines.append("agent: not started (starts on the first consult)")
+    lines.append(f"session: {state.session_id or 'none'} · state: {state.state}")
+    if state.mode_note:
+        lines.append(f"mode: {state.mode_note}")
+    if state.turn_elapsed is not None:
+        lines.append(f"turn running for {state.turn_elapsed:.0f}s, {state.turn_updates} updates")
+    if state.pending is not None:
+        lines.append(
+            f"PAUSED for permit {state.pending_waited:.0f}s: {state.pending} "
+            "(answer with `permit` allow or deny)"
+        )
+    flags = config.flags
+    lines.append(
+        "guardian flags: "
+        f"external reads {'on' if flags.allow_external_reads else 'off'}, "
+        f"writes {'on' if flags.allow_writes else 'off'}, "
+        f"commands {'on' if flags.allow_commands else 'off'}"
+    )
+    if state.audit:
+        lines.append("guardian decisions: " + audit(state))
+    lines.append(f"queue: {state.queue_length} waiting · turns completed: {state.turns_completed}")
+    if state.context_used is not None:
+        lines.append(f"context: {state.context_used} of {state.context_size} tokens")
+    lines.append(f"last error: {state.last_error or 'none'}")
+    if state.stderr_tail is not None:
+        lines.append("agent stderr (tail):\n" + (state.stderr_tail or "(empty)"))
+    return "\n".join(lines)
+
+
+# -- progress ----------------------------------------------------------------------------------------
+
+
+def progress_line(turn: Turn, update: SessionUpdate) -> str | None:
+    """The progress message an update deserves, or None to keep the current one."""
+    transcript = turn.transcript
+    if isinstance(update, ContentChunk):
+        # Only the tail is joined: joining the whole answer on every chunk is quadratic.
+        if update.session_update == "agent_message_chunk":
+            return tail("".join(transcript.text_parts[-64:]), PROGRESS_TAIL, one_line=True)
+        if update.session_update == "agent_thought_chunk":
+            return "💭 " + tail("".join(transcript.thought_parts[-64:]), PROGRESS_TAIL, one_line=True)
+        return None
+    if isinstance(update, ToolCallInfo):
+        tool = transcript.tools.get(update.tool_call_id)
+        return None if tool is None else tail("↳ " + activity(tool), PROGRESS_TAIL, one_line=True)
+    if isinstance(update, PlanUpdate) and transcript.plan:
+        return tail("plan: " + "; ".join(transcript.plan), PROGRESS_TAIL, one_line=True)
+    return None
+
+
+def heartbeat(started: float, doing: str, latest: str | None) -> str:
+    elapsed = time.monotonic() - started
+    return f"⏳ {elapsed:.0f}s · {doing}" + (f" · {latest}" if latest else "")

@@ -1,0 +1,178 @@
+"""The agent process and its one ACP session for the workspace: ensure, stop, kill.
+
+The agent lives in a task of the Consultant's task group (``run_agent`` must be entered and left in
+one task). :meth:`Session.ensure` starts it and opens the session on first use, and again after the
+agent died or was killed; every replaced agent's client is retired so its late messages are ignored.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import anyio
+from anyio.abc import TaskGroup, TaskStatus
+
+from .acp.agent import Agent, Spawn, StartOptions, run_agent
+from .acp.schema import UsageUpdate
+from .client import AcpClient
+from .config import Config
+from .errors import FusionError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class _Slot:
+    """One started agent and the events that stop it and report it stopped."""
+
+    agent: Agent
+    client: AcpClient
+    stop: anyio.Event = field(default_factory=anyio.Event)
+    finished: anyio.Event = field(default_factory=anyio.Event)
+
+
+@dataclass(frozen=True)
+class Live:
+    """An agent with an open session, ready for prompts."""
+
+    agent: Agent
+    session_id: str
+
+
+class Session:
+    def __init__(
+        self,
+        config: Config,
+        workspace: Path,
+        tg: TaskGroup,
+        *,
+        spawn: Spawn,
+        make_client: Callable[[], AcpClient],
+    ) -> None:
+        self._config = config
+        self._workspace = workspace
+        self._tg = tg
+        self._spawn = spawn
+        self._make_client = make_client
+        self._slot: _Slot | None = None
+        self._live: Live | None = None
+        self._lock = anyio.Lock()
+        self.mode_note: str | None = None
+
+    # -- reading ---------------------------------------------------------------------------------
+
+    @property
+    def agent(self) -> Agent | None:
+        """The current agent (alive or not), if one was started and not yet stopped."""
+        return self._slot.agent if self._slot is not None else None
+
+    @property
+    def session_id(self) -> str | None:
+        return self._live.session_id if self._live is not None else None
+
+    @property
+    def context_usage(self) -> UsageUpdate | None:
+        return self._slot.client.context_usage if self._slot is not None else None
+
+    @property
+    def state(self) -> Literal["idle", "starting", "ready"]:
+        if self._live is not None and self._live.agent.alive:
+            return "ready"
+        return "starting" if self._lock.locked() else "idle"
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    async def ensure(self) -> Live:
+        """The live session, starting the agent and opening the session first if needed."""
+        async with self._lock:
+            live = self._live
+            if live is not None and live.agent.alive:
+                return live
+            await self.stop()
+            client = self._make_client()
+            slot: _Slot = await self._tg.start(self._agent_main, client)
+            self._slot = slot
+            try:
+                opened = await slot.agent.open_session(
+                    self._workspace, mode=self._config.agent_mode, timeout=self._config.startup_timeout
+                )
+            except FusionError:
+                await self.stop()
+                raise
+            client.bind(opened.session_id)
+            self.mode_note = opened.mode_note
+            self._live = Live(slot.agent, opened.session_id)
+            log.info("Codex session %s ready in %s", opened.session_id, self._workspace)
+            return self._live
+
+    async def stop(self, *, fast: bool = False) -> None:
+        """Stop the agent (gracefully unless ``fast``) and forget the session."""
+        slot = self._forget()
+        if slot is None:
+            return
+        slot.agent.fast_stop = fast
+        slot.stop.set()
+        await slot.finished.wait()
+
+    def kill(self) -> None:
+        """Kill the agent's process group now and forget the session (the next call respawns)."""
+        slot = self._forget()
+        if slot is not None:
+            slot.agent.process.kill()
+            slot.agent.fast_stop = True
+            slot.stop.set()
+
+    def lost(self, agent: Agent) -> None:
+        """``agent`` died under us: if it is still the current one, clear it away."""
+        if self._slot is not None and self._slot.agent is agent:
+            self.kill()
+
+    def agent_for(self, session_id: str) -> Agent | None:
+        """The agent serving ``session_id``, if it is the current one."""
+        live = self._live
+        return live.agent if live is not None and live.session_id == session_id else None
+
+    def _forget(self) -> _Slot | None:
+        slot, self._slot, self._live = self._slot, None, None
+        if slot is not None:
+            slot.client.retire()
+        return slot
+
+    async def _agent_main(self, client: AcpClient, *, task_status: TaskStatus[_Slot]) -> None:
+        options = StartOptions(
+            argv=self._config.agent_argv,
+            cwd=self._workspace,
+            env=self._config.agent_env,
+            startup_timeout=self._config.startup_timeout,
+        )
+        slot: _Slot | None = None
+        try:
+            async with run_agent(
+                options,
+                on_request=client.on_request,
+                on_notification=client.on_notification,
+                spawn=self._spawn,
+            ) as agent:
+                slot = _Slot(agent, client)
+                task_status.started(slot)
+                async with anyio.create_task_group() as tg:
+
+                    async def on_exit() -> None:
+                        await agent.process.exited.wait()
+                        tg.cancel_scope.cancel()
+
+                    tg.start_soon(on_exit)
+                    await slot.stop.wait()
+                    tg.cancel_scope.cancel()
+        except Exception:
+            if slot is None:
+                raise
+            log.exception("stopping the agent failed")
+        finally:
+            if slot is not None:
+                slot.finished.set()
+                log.info("agent stopped: %s", slot.agent.process.describe_exit())

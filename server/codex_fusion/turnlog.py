@@ -1,0 +1,59 @@
+"""What is recorded about each finished turn: one stderr line, and one JSON line in CODEX_FUSION_LOG."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+from pathlib import Path
+
+from . import render
+from .redact import redact
+from .turn import GUARDIAN_KINDS, NoteKind, Turn
+
+log = logging.getLogger(__name__)
+
+
+def record_turn(turn: Turn, path: Path | None) -> None:
+    outcome, error = turn.outcome, turn.error
+    stop = outcome.stop_reason if outcome is not None else "failed"
+    tokens = turn.transcript.usage.tokens
+    decided = sum(1 for note in turn.notes if note.kind in (NoteKind.ALLOWED, NoteKind.DENIED))
+    log.info(
+        "turn: %s %.1fs stop=%s tokens=%s asked=%d",
+        turn.tool,
+        turn.elapsed,
+        stop,
+        tokens if tokens is not None else "-",
+        decided,
+    )
+    if path is None:
+        return
+    entry = {
+        "at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "tool": turn.tool,
+        "session": turn.session_id,
+        "elapsed_s": round(turn.elapsed, 3),
+        "stop_reason": stop,
+        "tokens": tokens,
+        "activity": [redact(render.activity(tool)) for tool in turn.transcript.tools.values()],
+        "guardian": [redact(render.note(note)) for note in turn.notes if note.kind in GUARDIAN_KINDS],
+        "answer": redact(turn.text),
+        "error": redact(str(error)) if error is not None else None,
+    }
+    try:
+        append_private(path, json.dumps(entry, ensure_ascii=False) + "\n")
+    except OSError as exc:
+        log.warning("cannot write the turn log %s: %s", path, exc)
+
+
+def append_private(path: Path, text: str) -> None:
+    """Append to a file only the user can read (0600; its new parent directory 0700)."""
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    try:
+        os.fchmod(fd, 0o600)
+        os.write(fd, text.encode("utf-8"))
+    finally:
+        os.close(fd)
