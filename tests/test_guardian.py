@@ -32,13 +32,9 @@ import pytest
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
-from codex_fusion.guardian import (
-    Decision,
-    GuardianFlags,
-    decide,
-    describe_command,
-    resolve_inside,
-)
+from codex_fusion.guardian import Decision, GuardianFlags, decide
+from codex_fusion.paths import resolve_inside
+from codex_fusion.toolcall import describe_command
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,8 @@ import anyio
 from .acp import jsonrpc
 from .acp.schema import PERMISSION_CANCELLED, RequestPermissionParams, UsageUpdate, parse_update
 from .errors import HandlerError
-from .guardian import GuardianFlags, Rule, decide, resolve_inside
+from .guardian import GuardianFlags, Rule, decide
+from .paths import resolve_inside
 from .permissions import PendingPermission, choose_allow
 from .turn import Audit, Note, NoteKind, Turn
 

@@ -9,7 +9,8 @@ from typing import Any, Literal
 import anyio
 
 from .acp.schema import PERMISSION_CANCELLED, PermissionOption, permission_selected
-from .guardian import Decision, describe_command
+from .guardian import Decision
+from .toolcall import describe_command
 
 #: Reject options after which Codex carries on with its turn (Rust `denied`, TS `decline`, …).
 CONTINUING_REJECT_IDS = ("denied", "decline", "reject_permissions", "reject", "deny")

@@ -106,6 +106,14 @@ class IllegalTransition(RuntimeError):
         self.event = event
 
 
+def next_state(state: TurnState, event: Event) -> TurnState:
+    """The state ``event`` leads to from ``state``, per :data:`TRANSITIONS`; anything else raises."""
+    target = TRANSITIONS.get((state, event))
+    if target is None:
+        raise IllegalTransition(state, event)
+    return target
+
+
 # -- what happened to permission requests --------------------------------------------------------
 
 
@@ -388,10 +396,7 @@ class Turn:
     # -- internals -------------------------------------------------------------------------------
 
     def _go(self, event: Event) -> None:
-        target = TRANSITIONS.get((self._state, event))
-        if target is None:
-            raise IllegalTransition(self._state, event)
-        self._state = target
+        self._state = next_state(self._state, event)
         self._wake()
 
     def _wake(self) -> None:
