@@ -42,6 +42,9 @@ Each turn obeys ``@fake`` directive lines found in the prompt text (first match 
   @fake reconnect SECONDS  send "Reconnecting…" session_info_update every 0.1 s meanwhile (honours cancel)
   @fake order after        send the tool_call before its permission request (default: request first)
   @fake withdraw           after asking, withdraw the request with $/cancel_request
+  @fake ask STYLE JSON     ask permission for this exact tool call (JSON on one line); the answer says
+                           "[asked: <optionId or cancelled>]"
+  @fake flood N STYLE      ask to run `echo <i>` N times, one after another, going on after a deny
   @fake wait NAME          (in-process only) wait until the test opens the gate NAME
   @fake drip N SECONDS     send N thought chunks, one every SECONDS, before answering
 
@@ -89,6 +92,9 @@ OPTION_SETS: dict[str, list[tuple[str, str]]] = {
         ("cancel", "reject_once"),
     ],
     "always_only": [("allow_always", "allow_always"), ("reject_always", "reject_always")],
+    # ids that lie about what they do: only the kind tells
+    "approved_always": [("approved", "allow_always"), ("denied", "reject_once")],
+    "denied_allows": [("denied", "allow_once"), ("abort", "reject_once")],
 }
 CONTINUING = {"denied", "decline"}
 ALLOWING = {"approved", "allow_once", "allow_always", "approved-for-session"}
@@ -466,6 +472,25 @@ class ScriptedAgent:
             return
         if "permit" in d and await self.run_permissions(msg, sid, d):
             return
+        if "ask" in d:
+            style, _, tool_call = d["ask"].partition(" ")
+            options = [{"optionId": o, "name": o, "kind": k} for o, k in OPTION_SETS[style]]
+            params = {"sessionId": sid, "toolCall": json.loads(tool_call), "options": options}
+            reply = await self.request("session/request_permission", params)
+            outcome = (reply.get("result") or {}).get("outcome") or {}
+            chosen = outcome.get("optionId") or outcome.get("outcome")
+            chunk = {"type": "text", "text": f"[asked: {chosen}] "}
+            await self.update(sid, {"sessionUpdate": "agent_message_chunk", "content": chunk})
+            if chosen not in ALLOWING | CONTINUING:
+                await self.result(msg["id"], {"stopReason": "cancelled"})
+                return
+        if "flood" in d:
+            count, style = d["flood"].split()
+            for i in range(int(count)):
+                outcome = await self.ask_permission(sid, i, "execute", style, f"echo {i}", d)
+                if outcome in ("ended", "cancelled"):
+                    await self.result(msg["id"], {"stopReason": "cancelled"})
+                    return
         default = "ok"
         if "Claude's note:" in prompt:
             default = "acknowledged: " + prompt.split("Claude's note:", 1)[1].strip()

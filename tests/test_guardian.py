@@ -131,6 +131,9 @@ UNRESOLVABLE = always("ask", "unresolvable-path")
 MALFORMED = always("ask", "malformed")
 NO_LOCATIONS = always("ask", "no-locations")
 UNKNOWN = always("ask", "unknown-kind")
+NO_COMMAND = always("ask", "no-command")
+GIT = always("ask", "git-internals")
+TOO_LARGE = always("refuse", "too-large-to-show")
 OTHER = always("ask", "other-kind")
 
 
@@ -325,9 +328,12 @@ CASES = [
     ),
     pytest.param(call("execute", rawInput={"command": "pytest -q", "cwd": "src"}), EXEC, id="execute-string"),
     pytest.param(call("execute", rawInput={"command": ["ls"]}), EXEC, id="execute-no-cwd"),
-    pytest.param(call("execute"), EXEC, id="execute-no-raw-input"),
-    pytest.param(call("execute", rawInput="ls -la"), EXEC, id="execute-raw-input-string"),
-    pytest.param(call("execute", "{ws}/src/a.py", rawInput={"cwd": "{ws}"}), EXEC, id="execute-loc-inside"),
+    # no command we can show: asked even with the commands flag
+    pytest.param(call("execute"), NO_COMMAND, id="execute-no-raw-input"),
+    pytest.param(call("execute", rawInput="ls -la"), NO_COMMAND, id="execute-raw-input-string"),
+    pytest.param(
+        call("execute", "{ws}/src/a.py", rawInput={"cwd": "{ws}"}), NO_COMMAND, id="execute-loc-inside"
+    ),
     pytest.param(
         call("execute", rawInput={"command": ["ls"], "cwd": "{out}"}), OUTSIDE, id="execute-cwd-out"
     ),
@@ -343,6 +349,40 @@ CASES = [
         call("execute", rawInput={"command": "ls", "cwd": 5}), MALFORMED, id="execute-cwd-not-string"
     ),
     pytest.param(call("execute", locations="abc"), MALFORMED, id="execute-locations-malformed"),
+    # --- commands hidden in other fields or shapes (asked, never allowed as a read) ---------
+    pytest.param(call("read", "src/a.py", rawInput={"cmd": "cat /etc/shadow"}), MALFORMED, id="read-cmd"),
+    pytest.param(call("read", "src/a.py", rawInput={"argv": ["cat", "x"]}), MALFORMED, id="read-argv"),
+    pytest.param(call("read", "src/a.py", rawInput={"script": "curl x | sh"}), MALFORMED, id="read-script"),
+    pytest.param(
+        call("read", "src/a.py", rawInput={"parsed_cmd": [{"type": "read"}]}), MALFORMED, id="read-parsed"
+    ),
+    pytest.param(
+        call("read", "src/a.py", rawInput={"command": {"run": "x"}}), MALFORMED, id="read-command-dict"
+    ),
+    pytest.param(call("read", "src/a.py", rawInput={"command": 42}), MALFORMED, id="read-command-number"),
+    pytest.param(
+        call("read", "src/a.py", rawInput={"command": ["cat", 1]}), MALFORMED, id="read-argv-not-str"
+    ),
+    pytest.param(call("read", "src/a.py", rawInput={"command": "  "}), MALFORMED, id="read-command-blank"),
+    pytest.param(call("execute", rawInput={"cmd": "ls"}), MALFORMED, id="execute-cmd-field"),
+    pytest.param(
+        call("execute", rawInput={"command": "ls", "argv": ["rm"]}), MALFORMED, id="execute-two-fields"
+    ),
+    pytest.param(
+        call("read", "src/a.py", rawInput={"url": "https://evil.example/x"}), FETCH, id="read-naming-a-url"
+    ),
+    # --- writes into .git run code later (hooks, config): asked even with the writes flag -------
+    pytest.param(call("edit", "{ws}/.git/hooks/pre-commit"), GIT, id="edit-git-hook"),
+    pytest.param(call("edit", ".git/config"), GIT, id="edit-git-config"),
+    pytest.param(call("edit", "src/a.py", ".git/hooks/post-checkout"), GIT, id="edit-with-a-git-hook"),
+    pytest.param(call("delete", ".git"), GIT, id="delete-git-dir"),
+    pytest.param(call("move", "src/.git/HEAD"), GIT, id="move-nested-git"),
+    pytest.param(call("edit", ".github/workflows/ci.yml"), WRITE_IN, id="edit-dot-github-is-not-git"),
+    # --- too large to show whole: refused with the reason ------------------------------------
+    pytest.param(
+        call("execute", rawInput={"command": "echo " + "x" * 10_000}), TOO_LARGE, id="execute-huge-command"
+    ),
+    pytest.param(call("read", *[f"src/f{i}.py" for i in range(201)]), TOO_LARGE, id="read-201-paths"),
     # --- fetch -------------------------------------------------------------------------------
     pytest.param(
         call("fetch", title="https://example.com", rawInput={"url": "https://example.com"}), FETCH, id="fetch"
@@ -407,6 +447,8 @@ def test_kind_paths_and_summary_of_an_edit(tree: Tree) -> None:
         kind="edit",
         summary="edit src/a.py, src/b.py",
         paths=(f"{tree.ws}/src/a.py", "src/b.py", str(tree.ws)),
+        resolved=("src/a.py", "src/b.py"),
+        cwd="the workspace root",
     )
 
 
@@ -421,8 +463,6 @@ def test_kind_paths_and_summary_of_an_edit(tree: Tree) -> None:
         ({"command": "pytest -q", "cwd": "src"}, "run `pytest -q` (cwd src)"),
         ({"command": ["echo", "a b"]}, "run `echo 'a b'`"),
         ({"command": ["bash", "-lc", "ls\nrm -rf x"]}, "run `ls⏎rm -rf x`"),
-        ({"cwd": "{ws}"}, "run ls -la (in the workspace root)"),
-        (None, "run ls -la"),
     ],
 )
 def test_execute_summary(tree: Tree, raw_input: Any, summary: str) -> None:
@@ -430,6 +470,34 @@ def test_execute_summary(tree: Tree, raw_input: Any, summary: str) -> None:
     decision = decide(tool_call, tree.ws, GuardianFlags())
     assert (decision.action, decision.rule, decision.kind) == ("ask", "execute", "execute")
     assert decision.summary == summary
+
+
+@pytest.mark.parametrize(
+    ("raw_input", "summary"),
+    [({"cwd": "{ws}"}, "run ls -la (in the workspace root)"), (None, "run ls -la")],
+)
+def test_execute_without_a_command_names_the_title(tree: Tree, raw_input: Any, summary: str) -> None:
+    tool_call = render({"kind": "execute", "title": "ls -la", "rawInput": raw_input}, tree)
+    decision = decide(tool_call, tree.ws, GuardianFlags(allow_commands=True))
+    assert (decision.action, decision.rule) == ("ask", "no-command")
+    assert decision.summary == summary
+
+
+def test_the_decision_carries_the_whole_request(tree: Tree) -> None:
+    padded = "ls" + " " * 500 + "; touch MARK"
+    tool_call = render(
+        {"kind": "execute", "rawInput": {"command": ["/bin/bash", "-lc", padded], "cwd": "{ws}/src"}}, tree
+    )
+    decision = decide(tool_call, tree.ws, GuardianFlags())
+    assert decision.command is not None
+    assert decision.command.text == padded  # never cut: the summary is, the request is not
+    assert decision.command.via == "bash -lc"
+    assert decision.cwd == "src"
+    assert decision.summary.endswith("…")
+    edits = [f"src/f{i}.py" for i in range(6)] + [".git/hooks/pre-commit"]
+    decision = decide(render(call("edit", *edits), tree), tree.ws, GuardianFlags(allow_writes=True))
+    assert decision.resolved == (*edits,)
+    assert "(+4 more)" in decision.summary
 
 
 def test_execute_outside_summary_names_the_real_cwd(tree: Tree) -> None:
@@ -831,13 +899,15 @@ def test_inside_paths_follow_the_flags(
     elif kind in WRITE_KINDS:
         expected = ("allow", "write-inside-flag") if flags.allow_writes else ("ask", "write")
     elif kind == "execute":
-        expected = ("allow", "execute-flag") if flags.allow_commands else ("ask", "execute")
+        expected = ("ask", "no-command")  # locations but nothing to run that Claude could read
     elif kind == "fetch":
         expected = ("allow", "fetch-flag") if flags.allow_external_reads else ("ask", "fetch")
     elif kind in ("other", "switch_mode"):
         expected = ("ask", "other-kind")
     else:
         expected = ("ask", "unknown-kind")
+    if kind in WRITE_KINDS and ".git" in Path(path).parts:
+        expected = ("ask", "git-internals")
     assert (decision.action, decision.rule) == expected, (path, decision)
 
 

@@ -9,24 +9,29 @@ from __future__ import annotations
 
 import itertools
 import logging
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import anyio
 
+from . import prompts
 from .acp import jsonrpc
 from .acp.schema import PERMISSION_CANCELLED, RequestPermissionParams, UsageUpdate, parse_update
 from .errors import HandlerError
 from .guardian import GuardianFlags, Rule, decide
-from .paths import resolve_inside
-from .permissions import PendingPermission, choose_allow
-from .turn import Audit, Note, NoteKind, Turn
+from .paths import NotInside, open_inside
+from .permissions import PendingPermission, choose_allow, choose_deny
+from .turn import Audit, Event, Note, NoteKind, Turn
 
 log = logging.getLogger(__name__)
 
 #: Largest file ``fs/read_text_file`` serves, so a stray read cannot exhaust memory.
 MAX_READ_BYTES = 10 * 1024 * 1024
+READ_TIMEOUT = 10.0
+#: Requests one turn may put to Claude; the next one stops the turn (a flood must not trap Claude).
+MAX_ASKS_PER_TURN = 20
 
 
 class AcpClient:
@@ -101,6 +106,13 @@ class AcpClient:
         # The tool_call may have come first: merge what it said, the request's own fields win.
         tool_call = {**turn.tool_fields(request.tool_call.get("toolCallId")), **request.tool_call}
         decision = decide(tool_call, self._workspace, self._flags)
+        if decision.action == "refuse":
+            log.info("guardian: refused %s (%s)", decision.summary, decision.rule)
+            refusal = choose_deny(request.options)
+            turn.refused(decision)
+            if refusal.ends_turn:
+                turn.continue_after(prompts.refused_continuation(decision.summary))
+            return refusal.outcome
         if decision.action == "allow":
             choice = choose_allow(request.options, claude_decided=False)
             if choice is not None:
@@ -108,6 +120,10 @@ class AcpClient:
                 turn.auto_allowed(decision)
                 return choice.outcome
             decision = decision.escalated(Rule.ONLY_LASTING_ALLOW)
+        if turn.asked >= MAX_ASKS_PER_TURN:
+            log.warning("Codex asked %d times in one turn: stopping it", turn.asked + 1)
+            turn.stop(Event.CANCEL, Note(NoteKind.CAPPED, detail=str(MAX_ASKS_PER_TURN)))
+            return PERMISSION_CANCELLED
         held = PendingPermission(next(self._request_ids), tool_call, request.options, decision)
         log.info("guardian: asking Claude about %s (rule %s)", decision.summary, decision.rule)
         turn.hold(held)
@@ -121,19 +137,30 @@ class AcpClient:
     async def _on_read_text_file(self, params: Any) -> Any:
         if not isinstance(params, dict) or not isinstance(params.get("path"), str):
             raise HandlerError(jsonrpc.INVALID_PARAMS, "fs/read_text_file needs a string `path`")
-        real = resolve_inside(params["path"], self._workspace)
-        if real is None:
-            self._audit.count(Note(NoteKind.REFUSED_READ, params["path"]))
-            raise HandlerError(jsonrpc.INVALID_PARAMS, f"{params['path']} is outside the workspace")
+        path: str = params["path"]
         line, limit = params.get("line"), params.get("limit")
         try:
-            return {"content": await anyio.to_thread.run_sync(_read_lines, real, line, limit)}
+            with anyio.fail_after(READ_TIMEOUT):
+                text = await anyio.to_thread.run_sync(
+                    _read_inside, path, self._workspace, line, limit, abandon_on_cancel=True
+                )
+        except NotInside as exc:
+            self._audit.count(Note(NoteKind.REFUSED_READ, path))
+            raise HandlerError(jsonrpc.INVALID_PARAMS, str(exc)) from None
+        except TimeoutError:
+            raise HandlerError(
+                jsonrpc.INTERNAL_ERROR, f"reading {path} took over {READ_TIMEOUT:g} s"
+            ) from None
         except OSError as exc:
-            raise HandlerError(jsonrpc.RESOURCE_NOT_FOUND, f"cannot read {params['path']}: {exc}") from None
+            raise HandlerError(
+                jsonrpc.RESOURCE_NOT_FOUND, f"cannot read {path}: {exc.strerror or exc}"
+            ) from None
+        return {"content": text}
 
 
-def _read_lines(path: Path, line: Any, limit: Any) -> str:
-    with path.open("rb") as fh:
+def _read_inside(path: str, workspace: Path, line: Any, limit: Any) -> str:
+    fd = open_inside(path, workspace)
+    with os.fdopen(fd, "rb") as fh:
         data = fh.read(MAX_READ_BYTES + 1)
     if len(data) > MAX_READ_BYTES:
         raise OSError(f"file larger than {MAX_READ_BYTES} bytes")

@@ -35,7 +35,7 @@ from .guardian import Rule
 from .permissions import choose_allow, choose_deny
 from .runner import Runner
 from .session import Session
-from .turn import Audit, Event, NoteKind, Turn, TurnObserver, TurnResult, TurnState
+from .turn import Audit, Event, Note, NoteKind, Turn, TurnObserver, TurnResult, TurnState
 from .turnlog import record_turn
 
 log = logging.getLogger(__name__)
@@ -163,7 +163,7 @@ class Consultant:
 
     async def permit(
         self,
-        decision: Literal["allow", "deny"],
+        decision: Literal["allow", "deny", "cancel"],
         note: str | None = None,
         *,
         observer: TurnObserver | None = None,
@@ -178,6 +178,10 @@ class Consultant:
                 return await runner.wait(runner.unclaimed, observer)
             raise ConsultError("No pending permission — it may have completed or been cancelled.")
         request = pause.request
+        if decision == "cancel":
+            log.info("guardian: Claude stopped the turn paused on %s", pause.summary)
+            await runner.stop(turn, Event.CANCEL, Note(NoteKind.STOPPED))
+            return await runner.wait(turn, observer)
         if decision == "allow":
             choice = choose_allow(request.options, claude_decided=True)
             if choice is None:

@@ -18,7 +18,8 @@ allow
     ``execute-flag``       execute (cwd, if any, inside the workspace), allowed by allow_commands;
                            a read/search carrying ``rawInput.command`` is judged as an execute
 ask
-    ``malformed``          the request (or a path field in it) has the wrong shape
+    ``malformed``          the request (or a path or command field in it) has the wrong shape, or a
+                           command sits in a field or shape we do not recognise
     ``unresolvable-path``  a path string that cannot be resolved (NUL, empty, too long, dangling
                            symlink, ``..`` after a missing component, OS error ...)
     ``no-locations``       read/search/think/edit/delete/move without any target path
@@ -29,6 +30,13 @@ ask
     ``fetch``              fetch, allow_external_reads is off
     ``other-kind``         kind ``other`` / ``switch_mode``
     ``unknown-kind``       kind missing, not a string, or not an ACP ToolKind
+    ``git-internals``      an edit/delete/move inside a ``.git`` directory (hooks, config): writing
+                           there runs code later, so ALLOW_WRITES does not cover it
+    ``no-command``         execute (or a read asking to run something) without a command we can show
+refuse
+    ``too-large-to-show``  a command over 10,000 characters or over 200 paths: Claude could not
+                           judge it whole, so it is denied with that reason instead of offered
+other
     ``only-lasting-allow`` the request would be allowed, but the agent offered no allow-once option:
                            auto-approval never picks an option that persists a policy
                            (set by :meth:`Decision.escalated`, not by :func:`decide`)
@@ -38,6 +46,7 @@ ask
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from enum import StrEnum
@@ -45,7 +54,18 @@ from pathlib import Path
 from typing import Any, Final, Literal
 
 from .paths import real_workspace, realpath, within
-from .toolcall import Target, clean, collect, command_for_display, display_path, join_shown, raw_inputs
+from .toolcall import (
+    Command,
+    Target,
+    all_shown,
+    clean,
+    collect,
+    command_in,
+    display_path,
+    join_shown,
+    raw_inputs,
+    url_in,
+)
 
 __all__ = ["Decision", "GuardianFlags", "Rule", "decide"]
 
@@ -54,6 +74,10 @@ _TRUTHY: Final = frozenset({"1", "true", "yes", "on"})
 READ_KINDS: Final = frozenset({"read", "search", "think"})
 WRITE_KINDS: Final = frozenset({"edit", "delete", "move"})
 OTHER_KINDS: Final = frozenset({"other", "switch_mode"})
+
+#: Past these, a request is refused instead of shown: Claude must be able to read it whole.
+MAX_COMMAND_CHARS: Final = 10_000
+MAX_PATHS: Final = 200
 
 _VERBS: Final = {
     "read": "read",
@@ -85,6 +109,9 @@ class Rule(StrEnum):
     OTHER_KIND = "other-kind"
     UNKNOWN_KIND = "unknown-kind"
     ONLY_LASTING_ALLOW = "only-lasting-allow"
+    GIT_INTERNALS = "git-internals"
+    NO_COMMAND = "no-command"
+    TOO_LARGE = "too-large-to-show"
 
 
 @dataclass(frozen=True)
@@ -110,15 +137,22 @@ class GuardianFlags:
         )
 
 
+Action = Literal["allow", "ask", "refuse"]
+
+
 @dataclass(frozen=True)
 class Decision:
-    """The guardian's verdict on one permission request."""
+    """The guardian's verdict on one permission request, and what Claude must see to judge it."""
 
-    action: Literal["allow", "ask"]
+    action: Action
     rule: Rule
     kind: str
-    summary: str
-    paths: tuple[str, ...]
+    summary: str  # one safe line (≤ 200 characters) for notes, logs and status
+    paths: tuple[str, ...] = ()  # every path the request names, exactly as given
+    resolved: tuple[str, ...] = ()  # the paths it acts on, as Claude should read them (relative/real)
+    command: Command | None = None  # what it runs, exactly
+    cwd: str | None = None
+    url: str | None = None
 
     def escalated(self, rule: Rule) -> Decision:
         """The same request, handed to Claude for ``rule`` instead of allowed."""
@@ -142,16 +176,21 @@ def _title_of(tool_call: Mapping[str, Any]) -> str:
     return title if isinstance(title, str) else ""
 
 
-def _fetch_detail(tool_call: Mapping[str, Any]) -> str:
+def _fetch_detail(tool_call: Mapping[str, Any], url: str | None) -> str:
+    if url:
+        return url
     for raw_input in raw_inputs(tool_call):
-        for key in ("url", "uri"):
-            value = raw_input.get(key)
-            if isinstance(value, str) and value:
-                return value
         query = raw_input.get("query")
         if isinstance(query, str) and query:
             return f"search: {query}"
     return _title_of(tool_call) or "(no details)"
+
+
+def _in_git_dir(target: Target, workspace_real: str | None) -> bool:
+    """A path inside a ``.git`` directory (hooks, config): writing there is running code later."""
+    if target.real is None or workspace_real is None:
+        return False
+    return ".git" in Path(os.path.relpath(target.real, workspace_real)).parts
 
 
 def decide(tool_call: Mapping[str, Any], workspace: Path, flags: GuardianFlags) -> Decision:
@@ -159,37 +198,44 @@ def decide(tool_call: Mapping[str, Any], workspace: Path, flags: GuardianFlags) 
     try:
         return _decide(tool_call, workspace, flags)
     except Exception:  # defensive: a guardian bug must never turn into an approval
-        return Decision("ask", Rule.MALFORMED, "other", "unreadable permission request", ())
+        return Decision("ask", Rule.MALFORMED, "other", "unreadable permission request")
 
 
 def _decide(tool_call: Mapping[str, Any], workspace: Path, flags: GuardianFlags) -> Decision:
     if not isinstance(tool_call, Mapping):
-        return Decision("ask", Rule.MALFORMED, "other", "malformed permission request (not an object)", ())
+        return Decision("ask", Rule.MALFORMED, "other", "malformed permission request (not an object)")
 
     kind, kind_given = _kind_of(tool_call)
     title = _title_of(tool_call)
     workspace_real = real_workspace(workspace)
     collected, problems = collect(tool_call)
-
-    paths: list[str] = []
-    for target in collected:
-        shown = display_path(target.raw)
-        if shown not in paths:
-            paths.append(shown)
-    paths_tuple = tuple(paths)
-
-    def verdict(action: Literal["allow", "ask"], rule: Rule, summary: str) -> Decision:
-        return Decision(action, rule, kind, clean(summary), paths_tuple)
-
-    label = f"{kind}: {title}" if title else kind
-    if problems:
-        return verdict("ask", Rule.MALFORMED, f"{label} (malformed request: {problems[0]})")
+    inputs = raw_inputs(tool_call)
+    command, command_problem = command_in(inputs)
+    if command_problem:
+        problems.append(command_problem)
+    url = url_in(inputs)
 
     targets: list[Target] = []
     for target in collected:
         real = realpath(target.raw, workspace_real)
         inside = real is not None and within(real, workspace_real)
         targets.append(Target(target.raw, target.scopes, real, inside))
+    cwds = [t for t in targets if not t.scopes]
+    paths = tuple(dict.fromkeys(display_path(t.raw) for t in targets))
+    resolved = tuple(all_shown([t for t in targets if t.scopes], workspace_real))
+    cwd = cwds[0].shown(workspace_real) if cwds else None
+
+    def verdict(action: Action, rule: Rule, summary: str) -> Decision:
+        return Decision(action, rule, kind, clean(summary), paths, resolved, command, cwd, url)
+
+    label = f"{kind}: {title}" if title else kind
+    if problems:
+        return verdict("ask", Rule.MALFORMED, f"{label} (malformed request: {problems[0]})")
+    size = len(command.text) if command else 0
+    if size > MAX_COMMAND_CHARS or len(targets) > MAX_PATHS:
+        what = f"a {size}-character command" if size > MAX_COMMAND_CHARS else f"{len(targets)} paths"
+        return verdict("refuse", Rule.TOO_LARGE, f"{label} — too large to show Claude ({what})")
+
     unresolvable = [t for t in targets if t.real is None]
     if unresolvable:
         head = f"{_VERBS[kind]} " if kind in _VERBS else f"{label} — "
@@ -201,18 +247,14 @@ def _decide(tool_call: Mapping[str, Any], workspace: Path, flags: GuardianFlags)
 
     outside = [t for t in targets if not t.inside]
     scoped = [t for t in targets if t.scopes]
-    cwds = [t for t in targets if not t.scopes]
     outside_note = " — outside the workspace" if outside else ""
-
-    inputs = raw_inputs(tool_call)
-    command = command_for_display(inputs[0]) if inputs else None
     # A "read" or "search" that asks permission to run a shell command is a command: the adapters
     # classify commands like `sed -n '1e …' file` as reads, and a permission request means Codex
-    # wants to run it outside its sandbox. Judge it as a command (Claude decides unless the
-    # commands flag is on).
+    # wants to run it outside its sandbox. One that names a URL is a fetch.
     as_command = kind in READ_KINDS and command is not None
+    as_fetch = kind in READ_KINDS and not as_command and url is not None
 
-    if (kind in READ_KINDS and not as_command) or kind in WRITE_KINDS:
+    if (kind in READ_KINDS and not (as_command or as_fetch)) or kind in WRITE_KINDS:
         if not scoped:
             return verdict("ask", Rule.NO_LOCATIONS, f"{label} (no locations given)")
         summary = f"{_VERBS[kind]} {join_shown(scoped, workspace_real)}"
@@ -228,12 +270,14 @@ def _decide(tool_call: Mapping[str, Any], workspace: Path, flags: GuardianFlags)
             return verdict("ask", Rule.OUTSIDE_WORKSPACE, summary)
         if outside:
             return verdict("ask", Rule.OUTSIDE_WORKSPACE, summary)
+        if any(_in_git_dir(t, workspace_real) for t in scoped):
+            return verdict("ask", Rule.GIT_INTERNALS, summary)
         if flags.allow_writes:
             return verdict("allow", Rule.WRITE_INSIDE_FLAG, summary)
         return verdict("ask", Rule.WRITE, summary)
 
     if kind == "execute" or as_command:
-        summary = f"run `{command}`" if command else f"run {title or '(unknown command)'}"
+        summary = f"run `{command.text}`" if command else f"run {title or '(unknown command)'}"
         if cwds:
             where = join_shown(cwds, workspace_real)
             summary += " (in the workspace root)" if where == "the workspace root" else f" (cwd {where})"
@@ -243,12 +287,14 @@ def _decide(tool_call: Mapping[str, Any], workspace: Path, flags: GuardianFlags)
         summary += outside_note
         if outside:
             return verdict("ask", Rule.OUTSIDE_WORKSPACE, summary)
+        if command is None:
+            return verdict("ask", Rule.NO_COMMAND, summary)
         if flags.allow_commands:
             return verdict("allow", Rule.EXECUTE_FLAG, summary)
         return verdict("ask", Rule.EXECUTE, summary)
 
-    if kind == "fetch":
-        summary = f"fetch {_fetch_detail(tool_call)}"
+    if kind == "fetch" or as_fetch:
+        summary = f"fetch {_fetch_detail(tool_call, url)}"
         if flags.allow_external_reads:
             return verdict("allow", Rule.FETCH_FLAG, summary)
         return verdict("ask", Rule.FETCH, summary)

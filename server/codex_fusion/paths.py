@@ -6,7 +6,10 @@ Real-path containment: symlinks and ``..`` are resolved, relative paths are take
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import os
+import stat
 from pathlib import Path
 from typing import Final
 
@@ -87,3 +90,53 @@ def resolve_inside(path: str, workspace: Path) -> Path | None:
     if real is None or not within(real, workspace_real):
         return None
     return Path(real)
+
+
+class NotInside(Exception):
+    """The path is outside the workspace, or not a regular file we may read."""
+
+
+def open_inside(path: str, workspace: Path) -> int:
+    """Open ``path`` for reading only if it is a regular file inside the workspace; return the fd.
+
+    Not raceable: the last component is opened without following a symlink and without blocking (a
+    FIFO cannot hang us), and the real path *of the opened descriptor* is checked, so swapping a
+    directory or symlink between the check and the open is caught.
+    """
+    workspace_real = real_workspace(workspace)
+    real = realpath(path, workspace_real)
+    if real is None or not within(real, workspace_real):
+        raise NotInside(f"{path} is outside the workspace")
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(real, flags)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise NotInside(f"{path} changed into a symlink while it was opened") from None
+        raise
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise NotInside(f"{path} is not a regular file")
+        opened = _fd_path(fd)
+        if opened is None or not within(opened, workspace_real):
+            raise NotInside(f"{path} is outside the workspace")
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _fd_path(fd: int) -> str | None:
+    """Where an open descriptor really points (Linux: /proc/self/fd; macOS: F_GETPATH)."""
+    try:
+        return os.readlink(f"/proc/self/fd/{fd}")
+    except OSError:
+        pass
+    get_path = getattr(fcntl, "F_GETPATH", None)
+    if get_path is None:
+        return None
+    try:
+        raw = fcntl.fcntl(fd, get_path, b"\0" * 1024)
+    except OSError:
+        return None
+    return os.path.realpath(raw.split(b"\0", 1)[0].decode())

@@ -12,11 +12,9 @@ from .acp.schema import PERMISSION_CANCELLED, PermissionOption, permission_selec
 from .guardian import Decision
 from .toolcall import describe_command
 
-#: Reject options after which Codex carries on with its turn (Rust `denied`, TS `decline`, …).
+#: Reject ids after which Codex carries on with its turn (Rust `denied`, TS `decline`, …).
 CONTINUING_REJECT_IDS = ("denied", "decline", "reject_permissions", "reject", "deny")
-#: Reject options that end Codex's turn.
-TURN_ENDING_REJECT_IDS = ("abort", "cancel")
-#: Allow ids that only approve this one action (never the ones that persist a policy).
+#: Allow ids that only approve this one action, in order of preference.
 ALLOW_ONCE_IDS = ("approved", "allow_once", "allow", "allow-once")
 
 
@@ -30,23 +28,33 @@ class Choice:
     note: str = ""
 
 
-def _persistent(option: PermissionOption) -> bool:
+def lasting(option: PermissionOption) -> bool:
+    """An option that persists a policy (approve "always", for the session, amend the exec policy…).
+
+    Judged by its kind first: an id that looks harmless (``approved``) with kind ``allow_always`` is
+    lasting."""
     ident = option.option_id.lower()
     return option.kind.endswith("always") or any(
         word in ident for word in ("always", "session", "amendment", "policy")
     )
 
 
-def choose_allow(options: list[PermissionOption], *, claude_decided: bool) -> Choice | None:
-    """The option that approves this action once. None when only policy-changing allows exist
-    and nobody (Claude or a person) decided: auto-approval must never persist a policy."""
-    for ident in ALLOW_ONCE_IDS:
+def _preferred(options: list[PermissionOption], ids: tuple[str, ...]) -> PermissionOption | None:
+    for ident in ids:
         for option in options:
             if option.option_id == ident:
-                return Choice(permission_selected(option.option_id), option.option_id)
-    for option in options:
-        if option.kind == "allow_once" and not _persistent(option):
-            return Choice(permission_selected(option.option_id), option.option_id)
+                return option
+    return options[0] if options else None
+
+
+def choose_allow(options: list[PermissionOption], *, claude_decided: bool) -> Choice | None:
+    """The option that approves this action once, chosen by kind (``allow_once``).
+
+    None when only lasting allows exist and nobody (Claude or a person) decided: auto-approval never
+    persists a policy. When Claude decided and only a lasting allow exists, it is used with a note."""
+    once = _preferred([o for o in options if o.kind == "allow_once" and not lasting(o)], ALLOW_ONCE_IDS)
+    if once is not None:
+        return Choice(permission_selected(once.option_id), once.option_id)
     if not claude_decided:
         return None
     for option in options:
@@ -59,20 +67,27 @@ def choose_allow(options: list[PermissionOption], *, claude_decided: bool) -> Ch
     return None
 
 
+def only_lasting_allow(options: list[PermissionOption]) -> bool:
+    """Claude's `allow` would persist a policy: the only allow options are lasting ones."""
+    allows = [o for o in options if o.kind.startswith("allow")]
+    return bool(allows) and all(lasting(o) for o in allows)
+
+
 def choose_deny(options: list[PermissionOption]) -> Choice:
-    """Prefer a reject that lets Codex continue; else one that ends its turn; else `cancelled`."""
-    for ident in CONTINUING_REJECT_IDS:
-        for option in options:
-            if option.option_id == ident:
-                return Choice(permission_selected(option.option_id), option.option_id)
-    for ident in TURN_ENDING_REJECT_IDS:
-        for option in options:
-            if option.option_id == ident:
-                return Choice(permission_selected(option.option_id), option.option_id, ends_turn=True)
-    for option in options:
-        if option.kind.startswith("reject"):
-            # Unknown reject id: the Rust adapter treats unknown answers as abort, so assume it ends.
-            return Choice(permission_selected(option.option_id), option.option_id, ends_turn=True)
+    """A ``reject_once`` that lets Codex continue if offered, else one that ends its turn.
+
+    Chosen by kind: an option is a reject only if its kind says so. A lasting reject (persisting a
+    deny rule) is never picked; without a ``reject_once``, the answer is ``cancelled`` (which ends
+    Codex's turn, like the turn-ending rejects)."""
+    once = [o for o in options if o.kind == "reject_once" and not lasting(o)]
+    for option in once:
+        if option.option_id in CONTINUING_REJECT_IDS:
+            return Choice(permission_selected(option.option_id), option.option_id)
+    if once:
+        # `abort` (Rust), `cancel` (TS), or an id we do not know: the adapters end the turn.
+        chosen = _preferred(once, ("abort", "cancel"))
+        assert chosen is not None
+        return Choice(permission_selected(chosen.option_id), chosen.option_id, ends_turn=True)
     return Choice(PERMISSION_CANCELLED, None, ends_turn=True)
 
 

@@ -62,3 +62,11 @@ def denied_continuation(what: str, note: str) -> str:
     if note:
         text += f"\n\nClaude's note: {note}"
     return text
+
+
+def refused_continuation(what: str) -> str:
+    """The prompt that continues after codex-fusion refused a request it could not show Claude whole."""
+    return (
+        f"codex-fusion refused your request to {what}: it was too large for Claude to review. "
+        "Continue the consultation without it; if you need something run, ask for a short command."
+    )

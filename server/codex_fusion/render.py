@@ -5,10 +5,12 @@ Pure functions of the values they render; no other module formats text for a rea
 
 from __future__ import annotations
 
+import re
 import time
 from typing import TYPE_CHECKING
 
 from .acp.schema import ContentChunk, PlanUpdate, SessionUpdate, ToolCallInfo
+from .permissions import only_lasting_allow
 from .transcript import ToolActivity
 from .turn import Note, NoteKind, Pause, Turn, TurnOutcome, TurnResult
 
@@ -55,6 +57,15 @@ def note(item: Note) -> str:
         return f"Codex's last status: {item.subject}"
     if kind is NoteKind.RESTARTED:
         return "Codex did not stop in time and was restarted; its session context is lost"
+    if kind is NoteKind.REFUSED:
+        return f"refused without asking you, too large to show whole: {item.subject}"
+    if kind is NoteKind.CAPPED:
+        return (
+            f"Codex asked for permission more than {item.detail} times in this turn, so codex-fusion "
+            "stopped it. Ask a narrower question, or deny with a note saying what to do instead"
+        )
+    if kind is NoteKind.STOPPED:
+        return "you stopped this turn with `permit` cancel"
     return f"{kind}: {item.subject}"
 
 
@@ -93,22 +104,62 @@ def outcome(result: TurnOutcome) -> str:
 
 
 def pause(paused: Pause) -> str:
+    decision = paused.decision
     lines = [
         "⏸ Codex is paused, waiting for your decision. Nothing has run yet.",
         f"Codex wants to: {paused.summary}",
         f"Kind: {paused.kind} (guardian rule: {paused.rule})",
     ]
+    command = decision.command
+    if command is not None:
+        source = f"the script of `{command.via}`" if command.via else "exactly as it would run"
+        lines.append(f"Command ({source}; ⟨…⟩ marks characters made visible):")
+        lines.append(fenced(visible(command.text)))
+    if decision.cwd is not None:
+        lines.append(f"Working directory: {visible(decision.cwd)}")
+    if decision.url is not None:
+        lines.append(f"URL: {visible(decision.url)}")
+    if len(decision.resolved) > 1 or paused.summary.endswith("…"):
+        lines.append(f"Paths ({len(decision.resolved)}):")
+        lines.extend(f"- {visible(path)}" for path in decision.resolved)
     if paused.reason:
-        lines.append(f"Codex's reason: {paused.reason}")
+        lines.append(f"Codex's reason: {visible(paused.reason)}")
+    if only_lasting_allow(paused.request.options):
+        lines.append(
+            "Note: Codex offered only a lasting approval; `allow` would let it do this again without asking."
+        )
     if paused.text_so_far.strip():
-        lines.append("Codex so far: " + tail(paused.text_so_far, 600))
+        lines.append("Codex so far: " + visible(tail(paused.text_so_far, 600)))
     lines.append(
-        'Answer with `permit` {"decision": "allow"} to let it proceed once, or '
-        '{"decision": "deny", "note": "<why, or what to do instead>"}. Either way the same turn resumes.'
+        'Answer with `permit` {"decision": "allow"} to let it proceed once, '
+        '{"decision": "deny", "note": "<why, or what to do instead>"} (the same turn resumes), or '
+        '{"decision": "cancel"} to stop the turn.'
     )
     if paused.waiting_behind:
         lines.append(f"({paused.waiting_behind} more request(s) from Codex are queued behind this one.)")
     return "\n".join(lines)
+
+
+_INVISIBLE = re.compile(
+    "[\x00-\x08\x0b-\x1f\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u206f"
+    "\ufe00-\ufe0f\ufeff\ufff9-\ufffb\U000e0000-\U000e007f]"
+)
+_BLANK_RUN = re.compile("[ \t]{8,}")
+
+
+def visible(text: str) -> str:
+    """``text`` with nothing hidden: control, invisible and bidi characters as ⟨U+XXXX⟩ (a carriage
+    return as ⟨CR⟩), and runs of eight or more blanks as ⟨N blanks⟩, so padding cannot push part of
+    a command out of sight."""
+    text = _BLANK_RUN.sub(lambda m: f"⟨{len(m.group())} blanks⟩", text)
+    return _INVISIBLE.sub(lambda m: "⟨CR⟩" if m.group() == "\r" else f"⟨U+{ord(m.group()):04X}⟩", text)
+
+
+def fenced(text: str) -> str:
+    """A code block whose fence no backtick run inside ``text`` can close."""
+    longest = max((len(run) for run in re.findall("`+", text)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return f"{fence}\n{text}\n{fence}"
 
 
 def result(value: TurnResult) -> str:

@@ -20,7 +20,7 @@ from anyio.abc import TaskGroup
 
 from .errors import AgentError, ConsultError, RpcError
 from .session import Live, Session
-from .turn import Audit, Event, Turn, TurnObserver, TurnResult, TurnState
+from .turn import Audit, Event, Note, Turn, TurnObserver, TurnResult, TurnState
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +56,7 @@ class Runner:
         self._busy = False
         self._queue: deque[_Ticket] = deque()
         self._waiters = 0
+        self._stopping: set[Turn] = set()
         #: The turn admitted and not yet finished.
         self.current: Turn | None = None
         #: A turn that ended with nobody waiting (its pause was withdrawn): ``permit`` returns it.
@@ -184,8 +185,9 @@ class Runner:
                 if pause is not None:
                     self._bounce_queue()
                     return pause
-                if not turn.live:  # stopping: whoever stopped it sees it to the end
-                    await turn.wait_changed()
+                if not turn.live:  # stopped (by us, by a cap, by a reset): see it to the end
+                    with anyio.CancelScope(shield=True):
+                        await self._complete_stop(turn)
                     continue
                 idle_left = turn.last_progress + turn.timeout - time.monotonic()
                 if idle_left <= 0:
@@ -203,30 +205,46 @@ class Runner:
             self._waiters -= 1
             turn.observer = None
 
-    async def stop(self, turn: Turn, event: Literal[Event.CANCEL, Event.TIME_OUT]) -> None:
-        """Ask Codex to stop a live turn; if it has not answered within the grace, kill it."""
-        if not turn.live:
+    async def stop(
+        self, turn: Turn, event: Literal[Event.CANCEL, Event.TIME_OUT], why: Note | None = None
+    ) -> None:
+        """Stop a live turn: held requests are answered, Codex is told, and killed if it does not stop."""
+        if turn.live:
+            turn.stop(event, why)
+        await self._complete_stop(turn)
+
+    async def _complete_stop(self, turn: Turn) -> None:
+        """Send ``session/cancel`` for a stopped turn and wait the grace; then kill the agent.
+
+        Whoever waits on a stopped turn calls this; the first caller does the work, others wait for it."""
+        if turn.done or turn.live:
             return
-        turn.stop(event)
-        started = time.monotonic()
-        agent = self._session.agent_for(turn.session_id)
-        if agent is not None:
-            try:
-                await agent.cancel(turn.session_id)
-            except Exception:  # a dead connection: the driver notices on its own
-                log.debug("session/cancel could not be sent", exc_info=True)
-            if not self._closing.is_set():
-                with anyio.move_on_after(self._grace):
-                    await _first(turn.finished, self._closing)
-        if turn.done:
-            log.info("turn %s; Codex stopped in %.2fs", turn.state, time.monotonic() - started)
+        if turn in self._stopping:
+            await turn.finished.wait()
             return
-        log.warning("Codex did not stop within %.1fs; killing the agent", self._grace)
-        self._session.kill()
-        with anyio.move_on_after(2.0):
-            await turn.finished.wait()  # the driver sees the connection close and ends the turn
-        if not turn.done:
-            turn.hard_stop()
+        self._stopping.add(turn)
+        try:
+            started = time.monotonic()
+            agent = self._session.agent_for(turn.session_id)
+            if agent is not None:
+                try:
+                    await agent.cancel(turn.session_id)
+                except Exception:  # a dead connection: the driver notices on its own
+                    log.debug("session/cancel could not be sent", exc_info=True)
+                if not self._closing.is_set():
+                    with anyio.move_on_after(self._grace):
+                        await _first(turn.finished, self._closing)
+            if turn.done:
+                log.info("turn %s; Codex stopped in %.2fs", turn.state, time.monotonic() - started)
+                return
+            log.warning("Codex did not stop within %.1fs; killing the agent", self._grace)
+            self._session.kill()
+            with anyio.move_on_after(2.0):
+                await turn.finished.wait()  # the driver sees the connection close and ends the turn
+            if not turn.done:
+                turn.hard_stop()
+        finally:
+            self._stopping.discard(turn)
 
 
 async def _first(*events: anyio.Event) -> None:

@@ -1,7 +1,9 @@
 """Reading a permission request's tool call: the paths it names and the command it runs.
 
 The guardian decides on what these functions find; they never decide anything themselves. A field
-with the wrong shape is reported as a problem (the guardian then asks), never skipped.
+with the wrong shape is reported as a problem (the guardian then asks), never skipped: a command in a
+field or shape we do not know (``cmd``, ``argv``, ``script``, a dict, a number) is a problem, not
+"no command".
 """
 
 from __future__ import annotations
@@ -28,6 +30,14 @@ _RAW_PATH_KEYS: Final = (
 )
 # Fields of a ``changes`` entry (Codex FileChange) that name a second path.
 _CHANGE_PATH_KEYS: Final = ("move_path", "movePath", "path")
+# rawInput fields that carry something to execute. Only ``command`` (a string, or an argv list of
+# strings) is understood; ``parsed_cmd`` is the adapters' own annotation of it.
+_COMMAND_KEYS: Final = frozenset(
+    {"command", "cmd", "argv", "args", "script", "code", "shell", "program", "executable", "commands"}
+)
+_UNDERSTOOD_COMMAND_KEYS: Final = frozenset({"command"})
+_URL_KEYS: Final = ("url", "uri")
+_SHELLS: Final = frozenset({"bash", "sh", "zsh", "dash"})
 
 _SUMMARY_LIMIT: Final = 200
 _MAX_LISTED_PATHS: Final = 3
@@ -38,10 +48,19 @@ _UNSAFE_CHARS: Final = re.compile("[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e
 
 
 def clean(text: str, limit: int = _SUMMARY_LIMIT) -> str:
+    """One safe line for summaries: controls and invisible characters blanked, cut with … at ``limit``."""
     text = _UNSAFE_CHARS.sub(lambda m: "⏎" if m.group() in "\r\n" else " ", text)
     if len(text) > limit:
         text = text[: limit - 1] + "…"
     return text
+
+
+@dataclass(frozen=True)
+class Command:
+    """What a tool call runs: ``text`` exactly (a shell wrapper's script, or argv joined shell-style)."""
+
+    text: str
+    via: str | None = None  # "bash -lc" when ``text`` is the script of a shell wrapper
 
 
 def describe_command(raw_input: Any) -> str | None:
@@ -59,26 +78,48 @@ def describe_command(raw_input: Any) -> str | None:
     return None
 
 
-def command_for_display(raw_input: Any) -> str | None:
-    """Like describe_command, but shows just the script of ``bash -lc <script>`` wrappers."""
-    if isinstance(raw_input, Mapping):
-        command = raw_input.get("command")
-        if (
-            isinstance(command, list)
-            and len(command) == 3
-            and all(isinstance(part, str) for part in command)
-            and os.path.basename(command[0]) in ("bash", "sh", "zsh")
-            and command[1] in ("-c", "-lc")
-        ):
-            script: str = command[2]
-            return script if script.strip() else None
-    return describe_command(raw_input)
+def command_in(inputs: list[Mapping[str, Any]]) -> tuple[Command | None, str | None]:
+    """(the command the call runs, or None) and a problem when a command is there in a shape we do not
+    understand — another field than ``command``, or a ``command`` that is not a string or a list of
+    strings."""
+    found: Command | None = None
+    for raw_input in inputs:
+        keys = _COMMAND_KEYS & set(raw_input)
+        if not keys:
+            if "parsed_cmd" in raw_input:
+                return None, "a parsed command without the command itself"
+            continue
+        strange = sorted(keys - _UNDERSTOOD_COMMAND_KEYS)
+        if strange:
+            return None, f"a command in an unrecognised field ({', '.join(strange)})"
+        command = raw_input["command"]
+        if isinstance(command, str) and command.strip():
+            found = Command(command)
+        elif isinstance(command, list) and command and all(isinstance(part, str) for part in command):
+            found = _unwrap(command)
+        else:
+            return None, f"a command of an unrecognised shape ({type(command).__name__})"
+    return found, None
+
+
+def _unwrap(argv: list[str]) -> Command:
+    """``["/bin/bash", "-lc", script]`` shows as its script; any other argv joined shell-style."""
+    if len(argv) == 3 and os.path.basename(argv[0]) in _SHELLS and argv[1] in ("-c", "-lc"):
+        return Command(argv[2], via=f"{os.path.basename(argv[0])} {argv[1]}")
+    return Command(shlex.join(argv))
+
+
+def url_in(inputs: list[Mapping[str, Any]]) -> str | None:
+    for raw_input in inputs:
+        for key in _URL_KEYS:
+            value = raw_input.get(key)
+            if value is not None:
+                return value if isinstance(value, str) else repr(value)
+    return None
 
 
 def display_path(raw: object) -> str:
-    if isinstance(raw, str):
-        return clean(raw, 300)
-    return clean(repr(raw), 100)
+    return raw if isinstance(raw, str) else repr(raw)
 
 
 @dataclass(frozen=True)
@@ -89,6 +130,7 @@ class Target:
     inside: bool = False
 
     def shown(self, workspace_real: str | None) -> str:
+        """The path as Claude should read it: relative inside the workspace, real outside it."""
         if self.real is None:
             return display_path(self.raw)
         if self.inside and workspace_real is not None:
@@ -99,12 +141,19 @@ class Target:
         return self.real
 
 
-def join_shown(targets: list[Target], workspace_real: str | None) -> str:
+def all_shown(targets: list[Target], workspace_real: str | None) -> list[str]:
+    """Every target as shown, once each, in order."""
     shown: list[str] = []
     for target in targets:
         text = target.shown(workspace_real)
         if text not in shown:
             shown.append(text)
+    return shown
+
+
+def join_shown(targets: list[Target], workspace_real: str | None) -> str:
+    """A short list for one-line summaries; the pause shows every path (``all_shown``)."""
+    shown = [clean(text, 300) for text in all_shown(targets, workspace_real)]
     listed = ", ".join(shown[:_MAX_LISTED_PATHS])
     if len(shown) > _MAX_LISTED_PATHS:
         listed += f" (+{len(shown) - _MAX_LISTED_PATHS} more)"

@@ -120,7 +120,10 @@ async def consult(
 
 
 async def permit(
-    decision: Annotated[Literal["allow", "deny"], Field(description="allow or deny the paused request")],
+    decision: Annotated[
+        Literal["allow", "deny", "cancel"],
+        Field(description="allow or deny the paused request; cancel stops the whole turn"),
+    ],
     ctx: Context,
     note: Annotated[str | None, Field(description="A note for Codex about your decision.")] = None,
     timeout_s: TimeoutArg = None,
@@ -167,8 +170,8 @@ TOOLS: tuple[Tool, ...] = (
         "permit",
         "Answer Codex's paused permission request (after a result saying Codex is paused) and "
         "resume the same turn. `allow` lets Codex do exactly what it asked, once; `deny` refuses "
-        "and Codex carries on without it. `note` (optional) is passed to Codex: why, or what to "
-        "do instead. Judge the request itself: what it runs or writes, and where.",
+        "and Codex carries on without it; `cancel` stops the turn. `note` (optional) is passed to "
+        "Codex: why, or what to do instead. Judge the request itself: what it runs or writes, and where.",
         ToolAnnotations(read_only_hint=False, destructive_hint=True, open_world_hint=True),
         permit,
     ),

@@ -124,7 +124,10 @@ class NoteKind(StrEnum):
     DENIED = "denied by Claude"
     WITHDRAWN = "withdrawn by Codex"
     DROPPED = "answered cancelled"  # still held when the turn stopped or ended
+    REFUSED = "refused by the guardian"  # e.g. too large to show Claude whole
     REFUSED_READ = "refused read outside workspace"
+    CAPPED = "too many requests"  # the turn asked Claude too often and was stopped
+    STOPPED = "stopped by Claude"  # `permit` with decision `cancel`
     LAST_STATUS = "last status"  # the agent's last status line, on a timeout
     RESTARTED = "restarted"  # the agent was killed after a stop
 
@@ -138,6 +141,7 @@ GUARDIAN_KINDS: Final = frozenset(
         NoteKind.DENIED,
         NoteKind.WITHDRAWN,
         NoteKind.DROPPED,
+        NoteKind.REFUSED,
         NoteKind.REFUSED_READ,
     }
 )
@@ -149,6 +153,7 @@ class Note:
     subject: str = ""  # the request's summary, or the status text
     rule: Rule | None = None  # the guardian rule, for auto-allowed requests
     detail: str = ""
+    decision: Decision | None = None  # the whole request, for the turn log
 
 
 class Audit:
@@ -240,6 +245,7 @@ class Turn:
         self.outcome: TurnOutcome | None = None
         self.error: Exception | None = None
         self.finished = anyio.Event()
+        self.asked = 0  # requests held for Claude in this turn
         self._state = TurnState.RUNNING
         self._held: list[PendingPermission] = []
         self._continuation: str | None = None
@@ -298,12 +304,17 @@ class Turn:
     # -- permission requests ---------------------------------------------------------------------
 
     def auto_allowed(self, decision: Decision) -> None:
-        self._note(Note(NoteKind.AUTO_ALLOWED, decision.summary, decision.rule))
+        self._note(Note(NoteKind.AUTO_ALLOWED, decision.summary, decision.rule, decision=decision))
+
+    def refused(self, decision: Decision) -> None:
+        """The guardian refused a request without asking Claude (it could not be shown whole)."""
+        self._note(Note(NoteKind.REFUSED, decision.summary, decision.rule, decision=decision))
 
     def hold(self, request: PendingPermission) -> None:
         """Hold a request for Claude: the turn pauses on the first one held."""
         self._go(Event.HOLD)
         self._held.append(request)
+        self.asked += 1
         self.audit.count(Note(NoteKind.ASKED, request.decision.summary))
         if len(self._held) == 1:
             request.shown()
@@ -312,7 +323,7 @@ class Turn:
         """Claude's answer to a held request; the next held one (if any) is shown, else the turn runs."""
         request.answer(choice.outcome, verdict)
         kind = NoteKind.ALLOWED if verdict == "allow" else NoteKind.DENIED
-        self._note(Note(kind, request.decision.summary, detail=choice.note))
+        self._note(Note(kind, request.decision.summary, detail=choice.note, decision=request.decision))
         self._release(request)
 
     def continue_after(self, prompt: str) -> None:
@@ -322,7 +333,7 @@ class Turn:
     def withdraw(self, request: PendingPermission) -> None:
         """Codex withdrew a held request (``$/cancel_request``) before anyone answered it."""
         if request in self._held:
-            self._note(Note(NoteKind.WITHDRAWN, request.decision.summary))
+            self._note(Note(NoteKind.WITHDRAWN, request.decision.summary, decision=request.decision))
             self._release(request)
 
     def _release(self, request: PendingPermission) -> None:
@@ -338,14 +349,18 @@ class Turn:
         """Answer every held request ``cancelled`` (the turn is stopping or over)."""
         for request in self._held:
             request.answer(PERMISSION_CANCELLED, "cancelled")
-            self._note(Note(NoteKind.DROPPED, request.decision.summary))
+            self._note(Note(NoteKind.DROPPED, request.decision.summary, decision=request.decision))
         self._held.clear()
 
     # -- the end ---------------------------------------------------------------------------------
 
-    def stop(self, event: Literal[Event.CANCEL, Event.TIME_OUT]) -> None:
-        """Cancel or time out a live turn; held requests are answered ``cancelled`` at once."""
+    def stop(self, event: Literal[Event.CANCEL, Event.TIME_OUT], why: Note | None = None) -> None:
+        """Cancel or time out a live turn; held requests are answered ``cancelled`` at once.
+
+        The runner then tells Codex and, if Codex does not stop within the grace, kills it."""
         self._go(event)
+        if why is not None:
+            self.notes.append(why)
         self._drop_held()
 
     def prompt_ended(self, result: PromptResult) -> str | None:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from . import render
 from .redact import redact
-from .turn import GUARDIAN_KINDS, NoteKind, Turn
+from .turn import GUARDIAN_KINDS, Note, NoteKind, Turn
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +39,7 @@ def record_turn(turn: Turn, path: Path | None) -> None:
         "tokens": tokens,
         "activity": [redact(render.activity(tool)) for tool in turn.transcript.tools.values()],
         "guardian": [redact(render.note(note)) for note in turn.notes if note.kind in GUARDIAN_KINDS],
+        "requests": [_request(note) for note in turn.notes if note.decision is not None],
         "answer": redact(turn.text),
         "error": redact(str(error)) if error is not None else None,
     }
@@ -46,6 +47,22 @@ def record_turn(turn: Turn, path: Path | None) -> None:
         append_private(path, json.dumps(entry, ensure_ascii=False) + "\n")
     except OSError as exc:
         log.warning("cannot write the turn log %s: %s", path, exc)
+
+
+def _request(note: Note) -> dict[str, object]:
+    """The whole request behind a guardian note (the result shows a summary; the log keeps all)."""
+    decision = note.decision
+    assert decision is not None
+    return {
+        "what": str(note.kind),
+        "rule": str(decision.rule),
+        "kind": decision.kind,
+        "command": redact(decision.command.text) if decision.command else None,
+        "via": decision.command.via if decision.command else None,
+        "cwd": decision.cwd,
+        "paths": [redact(path) for path in decision.paths],
+        "url": redact(decision.url) if decision.url else None,
+    }
 
 
 def append_private(path: Path, text: str) -> None:
