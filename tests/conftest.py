@@ -40,6 +40,7 @@ class FakeAgentSetup:
         self.workspace = tmp_path / "workspace"
         self.workspace.mkdir()
         self.log = tmp_path / "fake-agent.jsonl"
+        self.pids_file = tmp_path / "fake-agent.pids"
         self.hosts: list[MemoryHost] = []
         self.gates: dict[str, anyio.Event] = {}
 
@@ -50,6 +51,7 @@ class FakeAgentSetup:
             CODEX_FUSION_WORKSPACE=str(self.workspace),
             FAKE_ACP=flags,
             FAKE_ACP_LOG=str(self.log),
+            FAKE_ACP_PIDS=str(self.pids_file),
         )
         env.update(extra)
         return env
@@ -68,6 +70,12 @@ class FakeAgentSetup:
     def server(self, flags: str = "", **extra: str) -> MCPServer[Any]:
         """The MCP server, its agent in memory."""
         return build_server(self.config(flags, **extra), spawn=memory_spawn(self.hosts, _Gates(self)))
+
+    def pids(self) -> list[int]:
+        """Pids of subprocess agents started with ``setsid_child`` and of their escaped children."""
+        if not self.pids_file.exists():
+            return []
+        return [int(line) for line in self.pids_file.read_text().split()]
 
     def received(self, method: str | None = None) -> list[dict[str, Any]]:
         """Messages the fake agent received, optionally only those of one method."""
@@ -108,6 +116,15 @@ def group_alive(pgid: int) -> bool:
         if pgrp == pgid and state != "Z":
             return True
     return False
+
+
+def alive(pid: int) -> bool:
+    """True while the process exists and is not a zombie."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 def wait_until(predicate: Callable[[], bool], timeout: float = 10.0) -> bool:

@@ -17,6 +17,8 @@ Start-up behaviour comes from the ``FAKE_ACP`` environment variable, a comma-sep
   uuid_ids         our requests use UUID string ids (Rust adapter style) instead of ints from 0
   stderr_flood=N   write N bytes to stderr at start-up
   grandchild       (subprocess only) spawn a `sleep` grandchild in our process group
+  setsid_child     (subprocess only) spawn a `sleep` grandchild in a session of its own (it leaves
+                   our process group); its pid and ours are appended to FAKE_ACP_PIDS
   ignore_eof       (subprocess only) keep running after stdin EOF (the Rust adapter does)
   ignore_term      (subprocess only) ignore SIGTERM too (only SIGKILL works)
 
@@ -32,6 +34,7 @@ Each turn obeys ``@fake`` directive lines found in the prompt text (first match 
   @fake exit CODE          exit mid-turn with CODE after writing to stderr
   @fake usage N            report PromptResponse.usage.totalTokens = N
   @fake stderr_flood N     write N bytes to stderr mid-turn
+  @fake stderr TEXT        write TEXT (and a newline) to stderr
   @fake permit KIND STYLE CMDS   ask permission to run CMDS (shell; several separated by ";" are
                            asked one after another, by "|" all at once, in order) with the option set
                            STYLE: rust (approved/denied/abort), rust_observed (approved/…/abort),
@@ -412,6 +415,8 @@ class ScriptedAgent:
             d.setdefault(match.group(1), match.group(2).strip())
         if "stderr_flood" in d:
             self.stderr("x" * int(d["stderr_flood"]) + "\n")
+        if "stderr" in d:
+            self.stderr(d["stderr"] + "\n")
         if "exit" in d:
             self.stderr("fatal: the fake agent exits mid-turn\n")
             raise AgentExit(int(d["exit"] or "3"))
@@ -519,6 +524,10 @@ def main() -> None:
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
     if "grandchild" in flags:
         subprocess.Popen(["sleep", "1000"])  # inherits our process group
+    if "setsid_child" in flags:
+        escaped = subprocess.Popen(["sleep", "1000"], start_new_session=True)
+        with open(os.environ["FAKE_ACP_PIDS"], "a", encoding="utf-8") as fh:
+            fh.write(f"{os.getpid()}\n{escaped.pid}\n")
 
     async def receive_line() -> bytes | None:
         line = await anyio.to_thread.run_sync(sys.stdin.buffer.readline, abandon_on_cancel=True)

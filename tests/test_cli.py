@@ -16,7 +16,7 @@ import pytest
 
 from codex_fusion import __version__
 
-from .conftest import FakeAgentSetup, group_alive, wait_until
+from .conftest import FakeAgentSetup, alive, group_alive, wait_until
 
 ENTRY = Path(sys.executable).with_name("codex-fusion")
 
@@ -259,3 +259,97 @@ def test_ask_on_a_terminal_asks_the_person(fake: FakeAgentSetup) -> None:
     assert "Codex wants to: run `touch yes.txt`" in seen
     assert out == "[ran touch yes.txt] thanks\n"
     assert (fake.workspace / "yes.txt").exists()
+
+
+def test_secrets_never_reach_stderr_status_errors_or_the_log(
+    fake: FakeAgentSetup, peer_factory, tmp_path: Path
+) -> None:
+    key, password = "sk-proj-SECRETSECRET0123456789", "correct horse battery"
+    log = tmp_path / "turns.jsonl"
+    env = fake.env(
+        CODEX_FUSION_LOG=str(log), CODEX_FUSION_LOG_LEVEL="DEBUG", OPENAI_API_KEY=key, DB_PASSWORD=password
+    )
+    peer = peer_factory(env)
+    peer.initialize()
+    request = {
+        "toolCallId": "c1",
+        "kind": "execute",
+        "rawInput": {"command": f"curl -H 'Bearer {key}' -u app:{password}"},
+    }
+    texts = []
+    for question in (
+        f"@fake stderr agent says {key} / {password}\n@fake ask ts {json.dumps(request)}",
+        None,  # permit deny
+        f"@fake stderr dying with {password}\n@fake exit 3",
+    ):
+        if question is None:
+            reply = peer.call("tools/call", {"name": "permit", "arguments": {"decision": "deny"}})
+        else:
+            reply = peer.call("tools/call", {"name": "consult", "arguments": {"question": question}})
+        texts.append(reply["result"]["content"][0]["text"])
+    texts.append(_status(peer))
+    assert "exited with code 3" in texts[2]
+    assert "curl -H 'Bearer [redacted]' -u app:[redacted]" in texts[0]  # Claude still sees where
+    assert peer.proc.stdin is not None
+    peer.proc.stdin.close()
+    peer.proc.wait(timeout=15)
+    stderr = peer.stderr()
+    assert "guardian: asking Claude about run `curl" in stderr  # the line is there, the secret is not
+    for sink in (*texts, stderr, log.read_text()):
+        assert key not in sink
+        assert password not in sink
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGHUP])
+def test_nothing_survives_the_server_however_it_ends(
+    fake: FakeAgentSetup, peer_factory, sig: signal.Signals
+) -> None:
+    """SIGKILL leaves the server no chance to clean up (the reaper's parent-death signal does it);
+    SIGHUP (a closed terminal) is handled like SIGTERM. The agent ignores EOF and SIGTERM, and has a
+    grandchild in its group and one that left it."""
+    peer = peer_factory(fake.env("grandchild,setsid_child,ignore_eof,ignore_term"))
+    peer.initialize()
+    peer.call("tools/call", {"name": "consult", "arguments": {"question": "warm up"}})
+    pgid = int(
+        next(line for line in _status(peer).splitlines() if line.startswith("agent: alive")).split("pid ")[1]
+    )
+    agent, escaped = fake.pids()
+    assert alive(agent)
+    assert alive(escaped)
+    assert group_alive(pgid)
+    peer.proc.send_signal(sig)
+    peer.proc.wait(timeout=10)
+    assert wait_until(lambda: not group_alive(pgid) and not alive(agent) and not alive(escaped), timeout=5)
+
+
+@pytest.mark.parametrize("interrupts", [1, 2])
+def test_ctrl_c_at_the_terminal_prompt_exits_at_once_and_cleanly(
+    fake: FakeAgentSetup, interrupts: int
+) -> None:
+    master, slave = os.openpty()
+    try:
+        proc = subprocess.Popen(
+            [str(ENTRY), "ask", "@fake permit execute rust touch never.txt"],
+            stdin=slave,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=fake.env(),
+            text=True,
+        )
+        assert proc.stderr is not None
+        seen = ""
+        while "allow? [y/N]" not in seen:
+            char = proc.stderr.read(1)
+            assert char, f"ask exited before prompting: {seen}"
+            seen += char
+        for _ in range(interrupts):
+            proc.send_signal(signal.SIGINT)  # what the terminal sends on Ctrl-C
+        _, err = proc.communicate(timeout=10)  # no Enter is ever typed
+    finally:
+        os.close(master)
+        os.close(slave)
+    assert proc.returncode == 130
+    assert "Traceback" not in err
+    if interrupts == 1:
+        assert "codex-fusion: interrupted" in err
+    assert not (fake.workspace / "never.txt").exists()

@@ -18,7 +18,7 @@ from codex_fusion.consultant import Consultant
 from codex_fusion.errors import AgentError, AuthRequired, ConsultError
 from codex_fusion.turn import Turn, TurnOutcome
 
-from .conftest import FakeAgentSetup, group_alive, wait_until
+from .conftest import FakeAgentSetup, alive, group_alive, wait_until
 
 pytestmark = pytest.mark.anyio
 
@@ -285,3 +285,12 @@ async def test_bad_workspace_is_reported(fake: FakeAgentSetup) -> None:
     async with Consultant(config) as consultant:
         with pytest.raises(ConsultError, match="is not an existing directory"):
             await consultant.consult("hi")
+
+
+async def test_a_grandchild_that_left_the_process_group_is_collected(fake: FakeAgentSetup) -> None:
+    async with Consultant(fake.config("setsid_child")) as consultant:
+        await consultant.consult("hi")
+        agent, escaped = fake.pids()
+        assert os.getpgid(escaped) != os.getpgid(agent)  # killpg alone would miss it
+        assert alive(escaped)
+    assert wait_until(lambda: not alive(escaped) and not alive(agent), timeout=5)

@@ -136,3 +136,20 @@ async def test_mcp_cancel_reaches_codex_and_the_server_stays_usable(fake: FakeAg
 async def _cancel_when_blocked(scope: anyio.CancelScope) -> None:
     await anyio.wait_all_tasks_blocked()
     scope.cancel()
+
+
+async def test_a_planted_symlink_at_the_log_path_is_not_followed(
+    fake: FakeAgentSetup, caplog: pytest.LogCaptureFixture
+) -> None:
+    target = fake.workspace.parent / "victim.txt"
+    target.write_text("untouched\n")
+    target.chmod(0o644)
+    log = fake.workspace.parent / "turns.jsonl"
+    log.symlink_to(target)
+    async with fake.consultant(CODEX_FUSION_LOG=str(log)) as consultant:
+        outcome = await consultant.consult("@fake say still answered")
+    assert isinstance(outcome, TurnOutcome)
+    assert outcome.text == "still answered"
+    assert target.read_text() == "untouched\n"
+    assert stat.S_IMODE(target.stat().st_mode) == 0o644
+    assert "is a symlink; refusing to follow it" in caplog.text

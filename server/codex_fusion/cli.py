@@ -15,6 +15,7 @@ import anyio
 
 from . import __version__, render
 from .acp.schema import ContentChunk, SessionUpdate, ToolCallInfo
+from .redact import RedactingFormatter, redact
 from .turn import Pause, Turn
 
 log = logging.getLogger("codex_fusion")
@@ -26,7 +27,7 @@ EXIT_USAGE = 2
 def _setup_logging(default: str) -> None:
     level = os.environ.get("CODEX_FUSION_LOG_LEVEL", default).upper()
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("codex-fusion %(levelname)s %(name)s: %(message)s"))
+    handler.setFormatter(RedactingFormatter("codex-fusion %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger("codex_fusion")
     root.handlers[:] = [handler]
     root.setLevel(level if level in logging.getLevelNamesMapping() else default)
@@ -37,20 +38,21 @@ def _setup_logging(default: str) -> None:
 
 
 async def _serve() -> None:
-    from .acp.process import kill_all_groups
+    from .acp.process import stop_all_groups
     from .server import build_server
 
     server = build_server()
     async with anyio.create_task_group() as tg:
 
         async def on_signal() -> None:
-            with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+            with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM, signal.SIGHUP) as signals:
                 async for signum in signals:
                     log.info("received %s; shutting down", signal.Signals(signum).name)
                     # Claude Code follows SIGINT with SIGTERM ~100 ms later and SIGKILL ~400 ms after
-                    # that: kill the agents first, then unwind. The SDK reads stdin in a worker thread
-                    # that only returns at the next line or EOF, so exit for sure a little later.
-                    kill_all_groups()
+                    # that; a closed terminal sends SIGHUP. Tell the agents' reapers first (they finish
+                    # cleaning up even if we are killed), then unwind. The SDK reads stdin in a worker
+                    # thread that only returns at the next line or EOF, so exit for sure a little later.
+                    stop_all_groups()
                     threading.Timer(1.0, _exit_now, args=(128 + signum,)).start()
                     tg.cancel_scope.cancel()
                     return
@@ -61,6 +63,9 @@ async def _serve() -> None:
 
 
 def _exit_now(code: int) -> None:
+    from .acp.process import kill_all_groups
+
+    kill_all_groups()
     sys.stderr.flush()
     os._exit(code)
 
@@ -120,6 +125,35 @@ class _TerminalView:
 
 
 async def _ask(question: str, context: str | None) -> int:
+    """Consult once at the terminal. The first Ctrl-C (or SIGTERM/SIGHUP) stops Codex and exits 130;
+    a second one during that clean-up exits at once."""
+    from .acp.process import kill_all_groups, stop_all_groups
+
+    codes: list[int] = []
+    interrupted = False
+    async with anyio.create_task_group() as tg:
+
+        async def on_signal() -> None:
+            nonlocal interrupted
+            with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM, signal.SIGHUP) as signals:
+                async for _ in signals:
+                    if interrupted:
+                        kill_all_groups()
+                        os._exit(130)
+                    interrupted = True
+                    stop_all_groups()
+                    tg.cancel_scope.cancel()
+
+        tg.start_soon(on_signal)
+        codes.append(await _consult_at_terminal(question, context))
+        tg.cancel_scope.cancel()
+    if interrupted:
+        print("\ncodex-fusion: interrupted", file=sys.stderr)
+        return 130
+    return codes[0]
+
+
+async def _consult_at_terminal(question: str, context: str | None) -> int:
     from .config import Config
     from .consultant import Consultant
     from .errors import ConfigError, FusionError
@@ -141,7 +175,7 @@ async def _ask(question: str, context: str | None) -> int:
                 decision, note = await _ask_person(result)
                 result = await consultant.permit(decision, note, observer=view)
         except FusionError as exc:
-            print(f"codex-fusion: {exc}", file=sys.stderr)
+            print(f"codex-fusion: {redact(str(exc))}", file=sys.stderr)
             return EXIT_FAILURE
     outcome = result
     if not view.printed and outcome.text:
@@ -156,18 +190,29 @@ async def _ask(question: str, context: str | None) -> int:
 
 async def _ask_person(pause: Pause) -> tuple[Literal["allow", "deny"], str | None]:
     """There is no Claude in a terminal: ask the person, or deny when nobody can answer."""
-    print(f"\n⏸ Codex wants to: {pause.summary}", file=sys.stderr)
-    if pause.reason:
-        print(f"  reason: {pause.reason}", file=sys.stderr)
+    print("\n" + redact("\n".join(render.request_lines(pause))), file=sys.stderr)
     if not sys.stdin.isatty():
         print("  denied: stdin is not a terminal, so nobody can approve it", file=sys.stderr)
         return "deny", "Nobody is at the terminal to approve this; continue without it."
     sys.stderr.write("  allow? [y/N] ")
     sys.stderr.flush()
-    answer = await anyio.to_thread.run_sync(sys.stdin.readline)
+    answer = await _read_line()
     if answer.strip().lower() in ("y", "yes"):
         return "allow", None
     return "deny", "The person at the terminal declined."
+
+
+async def _read_line() -> str:
+    """One line from stdin, cancellable (a blocking readline in a thread would hold Ctrl-C until Enter)."""
+    fd = sys.stdin.fileno()
+    line = b""
+    while not line.endswith(b"\n"):
+        await anyio.wait_readable(fd)
+        chunk = os.read(fd, 1024)
+        if not chunk:
+            break
+        line += chunk
+    return line.decode(errors="replace")
 
 
 def ask(question: str, context: str | None) -> int:
@@ -181,7 +226,7 @@ def ask(question: str, context: str | None) -> int:
         return EXIT_USAGE
     try:
         return anyio.run(_ask, question, context)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # a signal before our handlers were in place
         print("\ncodex-fusion: interrupted", file=sys.stderr)
         return 130
     finally:

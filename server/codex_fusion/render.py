@@ -104,12 +104,23 @@ def outcome(result: TurnOutcome) -> str:
 
 
 def pause(paused: Pause) -> str:
+    lines = ["⏸ Codex is paused, waiting for your decision. Nothing has run yet.", *request_lines(paused)]
+    if paused.text_so_far.strip():
+        lines.append("Codex so far: " + visible(tail(paused.text_so_far, 600)))
+    lines.append(
+        'Answer with `permit` {"decision": "allow"} to let it proceed once, '
+        '{"decision": "deny", "note": "<why, or what to do instead>"} (the same turn resumes), or '
+        '{"decision": "cancel"} to stop the turn.'
+    )
+    if paused.waiting_behind:
+        lines.append(f"({paused.waiting_behind} more request(s) from Codex are queued behind this one.)")
+    return "\n".join(lines)
+
+
+def request_lines(paused: Pause) -> list[str]:
+    """The request whole, as a person or Claude must see it to judge it."""
     decision = paused.decision
-    lines = [
-        "⏸ Codex is paused, waiting for your decision. Nothing has run yet.",
-        f"Codex wants to: {paused.summary}",
-        f"Kind: {paused.kind} (guardian rule: {paused.rule})",
-    ]
+    lines = [f"Codex wants to: {paused.summary}", f"Kind: {paused.kind} (guardian rule: {paused.rule})"]
     command = decision.command
     if command is not None:
         source = f"the script of `{command.via}`" if command.via else "exactly as it would run"
@@ -128,16 +139,7 @@ def pause(paused: Pause) -> str:
         lines.append(
             "Note: Codex offered only a lasting approval; `allow` would let it do this again without asking."
         )
-    if paused.text_so_far.strip():
-        lines.append("Codex so far: " + visible(tail(paused.text_so_far, 600)))
-    lines.append(
-        'Answer with `permit` {"decision": "allow"} to let it proceed once, '
-        '{"decision": "deny", "note": "<why, or what to do instead>"} (the same turn resumes), or '
-        '{"decision": "cancel"} to stop the turn.'
-    )
-    if paused.waiting_behind:
-        lines.append(f"({paused.waiting_behind} more request(s) from Codex are queued behind this one.)")
-    return "\n".join(lines)
+    return lines
 
 
 _INVISIBLE = re.compile(

@@ -77,7 +77,7 @@ async def _answer(ctx: Context, step: Callable[[ProgressPump], Awaitable[TurnRes
     await pump.flush()
     if isinstance(result, Pause):  # finished turns are logged once, by the consultant
         log.info("paused for permit after %.1fs: %s", result.elapsed, result.summary)
-    return render.result(result)
+    return redact(render.result(result))  # Claude's transcript is kept on disk: no credentials in it
 
 
 async def ask(ctx: Context, tool: str, prompt: str, timeout_s: float | None) -> str:

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
+import stat
 import time
 from pathlib import Path
 
@@ -66,11 +68,26 @@ def _request(note: Note) -> dict[str, object]:
 
 
 def append_private(path: Path, text: str) -> None:
-    """Append to a file only the user can read (0600; its new parent directory 0700)."""
+    """Append to a file only the user can read: 0600, its new parent directory 0700.
+
+    Refuses a symlink (a planted link would send the log elsewhere) and a file owned by someone else
+    (it would not be private, and we must not chmod it)."""
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
     try:
-        os.fchmod(fd, 0o600)
+        fd = os.open(path, flags, 0o600)
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise OSError(f"{path} is a symlink; refusing to follow it") from None
+        raise
+    try:
+        info = os.fstat(fd)
+        if info.st_uid != os.getuid():
+            raise OSError(f"{path} belongs to another user; refusing to write to it")
+        if not stat.S_ISREG(info.st_mode):
+            raise OSError(f"{path} is not a regular file")
+        if stat.S_IMODE(info.st_mode) != 0o600:
+            os.fchmod(fd, 0o600)
         os.write(fd, text.encode("utf-8"))
     finally:
         os.close(fd)

@@ -1,5 +1,10 @@
 """The agent's OS process: spawn in its own process group, drain stderr, stop, kill the whole tree.
 
+The agent runs under ``reaper.py`` (a small stdlib-only parent, leader of the agent's process
+group): it cleans up descendants that left the group (``setsid``) and, through ``PR_SET_PDEATHSIG``,
+everything when the server dies without a chance to clean up (SIGKILL). ``pid`` is the reaper's;
+it exits with the agent's own status.
+
 :class:`AgentHost` is what the layers above need from a running agent; :class:`AgentProcess` is the
 real one. Tests substitute an in-memory host (``tests/fake_agent.py``), as httpx tests substitute a
 transport.
@@ -10,8 +15,11 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import shutil
 import signal
 import subprocess
+import sys
+import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,16 +35,54 @@ log = logging.getLogger(__name__)
 
 STDERR_TAIL_BYTES = 64 * 1024
 
-#: Process groups we started and have not yet killed: the last-resort cleanup kills them all.
+REAPER = Path(__file__).resolve().parent.parent / "reaper.py"
+#: How long the reaper may take to clean up after SIGTERM before its group is SIGKILLed.
+REAPER_GRACE = 0.5
+
+#: Process groups we started that have not exited: the last-resort cleanup stops them all.
 _LIVE_GROUPS: set[int] = set()
 
 
-def kill_all_groups() -> None:
-    """SIGKILL every agent process group still alive. Synchronous; for exit paths and signal handlers."""
+def _signal_groups(sig: signal.Signals) -> None:
     for pgid in list(_LIVE_GROUPS):
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(pgid, signal.SIGKILL)
-        _LIVE_GROUPS.discard(pgid)
+        try:
+            os.killpg(pgid, sig)
+        except (ProcessLookupError, PermissionError):
+            _LIVE_GROUPS.discard(pgid)
+
+
+def stop_all_groups() -> None:
+    """SIGTERM every live agent group: each reaper then cleans up its whole tree by itself.
+
+    Synchronous and non-blocking, for signal handlers: the reapers finish even if we are killed."""
+    _signal_groups(signal.SIGTERM)
+
+
+def kill_all_groups() -> None:
+    """The last resort on the way out: SIGTERM every live group, give the reapers a moment, SIGKILL."""
+    if not _LIVE_GROUPS:
+        return
+    _signal_groups(signal.SIGTERM)
+    deadline = time.monotonic() + REAPER_GRACE
+    while _LIVE_GROUPS and time.monotonic() < deadline:
+        time.sleep(0.02)
+        for pgid in list(_LIVE_GROUPS):
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pgid, os.WNOHANG)
+            if not _group_exists(pgid):
+                _LIVE_GROUPS.discard(pgid)
+    _signal_groups(signal.SIGKILL)
+    _LIVE_GROUPS.clear()
+
+
+def _group_exists(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 @dataclass
@@ -97,6 +143,20 @@ _INSTALL = (
 )
 
 
+def _resolve(argv: Sequence[str], env: Mapping[str, str]) -> str:
+    """The agent's executable as an absolute path, or an AgentError saying what is wrong with it."""
+    if not argv:
+        raise AgentError(f"Cannot start the Codex ACP agent: the command is empty. {_INSTALL}")
+    found = shutil.which(argv[0], path=env.get("PATH", os.defpath))
+    if found is not None:
+        return os.path.abspath(found)
+    if os.sep in argv[0] and os.path.exists(argv[0]):
+        reason = f"not executable: {argv[0]}"
+    else:
+        reason = f"command not found: {argv[0]}"
+    raise AgentError(f"Cannot start the Codex ACP agent: {reason}. {_INSTALL}")
+
+
 class AgentProcess:
     """One running agent command. Use :meth:`spawn`; always :meth:`stop` (or :meth:`kill`) it."""
 
@@ -109,9 +169,11 @@ class AgentProcess:
 
     @classmethod
     async def spawn(cls, argv: Sequence[str], *, cwd: Path, env: Mapping[str, str]) -> AgentProcess:
+        resolved = _resolve(argv, env)
+        launch = [sys.executable, "-S", "-E", "-s", str(REAPER), "--", resolved, *argv[1:]]
         try:
             process = await anyio.open_process(
-                list(argv),
+                launch,
                 cwd=cwd,
                 env=dict(env),
                 stdin=subprocess.PIPE,
@@ -119,12 +181,8 @@ class AgentProcess:
                 stderr=subprocess.PIPE,
                 start_new_session=True,  # its own process group, so the whole tree can be stopped
             )
-        except FileNotFoundError:
-            reason = f"command not found: {argv[0]}"
-        except PermissionError as exc:
-            reason = f"not executable: {argv[0]} ({exc.strerror})"
         except OSError as exc:
-            reason = f"cannot start {argv[0]}: {exc}"
+            reason = f"cannot start {argv[0]}: {exc.strerror or exc}"
         else:
             log.debug("started agent pid %d: %s", process.pid, " ".join(argv))
             _LIVE_GROUPS.add(process.pid)
@@ -196,18 +254,23 @@ class AgentProcess:
             if not await self._wait(grace):
                 self._signal_group(signal.SIGTERM)
                 await self._wait(grace)
-            self.kill()
+            self._signal_group(signal.SIGKILL)
+            _LIVE_GROUPS.discard(self.pid)
             await self._wait(grace)
 
     async def terminate(self) -> None:
-        """The fast path for server shutdown: SIGTERM the group now, SIGKILL it ~50 ms later."""
+        """The fast path for server shutdown: SIGTERM the group now (the reaper cleans up its tree);
+        SIGKILL the group once the reaper is done, or after REAPER_GRACE."""
         with anyio.CancelScope(shield=True):
             self._signal_group(signal.SIGTERM)
-            await self._wait(0.05)
-            self.kill()
+            await self._wait(REAPER_GRACE)
+            self._signal_group(signal.SIGKILL)
+            _LIVE_GROUPS.discard(self.pid)
             await self._wait(1.0)
 
     def kill(self) -> None:
-        """SIGKILL the whole process group at once (synchronous; safe in any cleanup path)."""
-        self._signal_group(signal.SIGKILL)
-        _LIVE_GROUPS.discard(self.pid)
+        """Stop the whole tree now, without waiting (synchronous; safe in any cleanup path).
+
+        SIGTERM to the group: the reaper SIGKILLs whatever does not stop within its grace, including
+        descendants that left the group; :meth:`terminate` SIGKILLs the group as the backstop."""
+        self._signal_group(signal.SIGTERM)
