@@ -1,0 +1,796 @@
+"""collect_diff against real temporary git repositories, hostile ones included."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pty
+import shlex
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import anyio
+import pytest
+
+from codex_fusion.diffs import DiffMaterial, DiffRequest, FileSummary, collect_diff, patch, untracked
+from codex_fusion.diffs import git as git_runner
+from codex_fusion.errors import DiffError
+
+from .conftest import group_alive, wait_until
+
+pytestmark = pytest.mark.anyio
+
+GIT_ENV = {
+    "GIT_CONFIG_GLOBAL": "/dev/null",
+    "GIT_CONFIG_NOSYSTEM": "1",
+    "GIT_AUTHOR_NAME": "Test",
+    "GIT_AUTHOR_EMAIL": "test@example.invalid",
+    "GIT_COMMITTER_NAME": "Test",
+    "GIT_COMMITTER_EMAIL": "test@example.invalid",
+}
+
+
+def isolated_env(**extra: str) -> dict[str, str]:
+    """Our environment without any GIT_* variable, plus the isolating ones."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_") and k not in ("PAGER",)}
+    return {**env, **GIT_ENV, **extra}
+
+
+def git(repo: Path, *args: str, check: bool = True, **env: str) -> str:
+    """Run git in ``repo`` with an isolated configuration; stdout as text."""
+    result = subprocess.run(
+        ["git", *args], cwd=repo, env=isolated_env(**env), capture_output=True, text=True, check=False
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(f"git {' '.join(args)} failed: {result.stderr}")
+    return result.stdout
+
+
+def write(path: Path, text: str | bytes) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(text, bytes):
+        path.write_bytes(text)
+    else:
+        path.write_text(text)
+    return path
+
+
+def init(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    git(path, "init", "-q", "-b", "main")
+    return path
+
+
+def commit(repo: Path, message: str = "commit") -> None:
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", message)
+
+
+@pytest.fixture(autouse=True)
+def _isolated_git_config(monkeypatch: pytest.MonkeyPatch) -> None:
+    """collect_diff honours GIT_CONFIG_GLOBAL: keep the developer's ~/.gitconfig out of the tests."""
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", "/dev/null")
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    """A repository with one commit: a.txt and b.txt, three lines each."""
+    path = init(tmp_path / "repo")
+    write(path / "a.txt", "a1\na2\na3\n")
+    write(path / "b.txt", "b1\nb2\nb3\n")
+    commit(path, "initial")
+    return path
+
+
+def by_path(material: DiffMaterial) -> dict[str, FileSummary]:
+    return {summary.path: summary for summary in material.files}
+
+
+def sections(text: str) -> dict[str, str]:
+    """Split a unified diff into per-file sections, keyed by the ``b/`` path of their header."""
+    result: dict[str, str] = {}
+    for chunk in text.split("diff --git ")[1:]:
+        header = chunk.split("\n", 1)[0]
+        result[header.split(" b/", 1)[1]] = "diff --git " + chunk
+    return result
+
+
+# -- what is compared ------------------------------------------------------------------------
+
+
+async def test_working_tree_shows_staged_and_unstaged_changes(repo: Path) -> None:
+    write(repo / "a.txt", "a1\nA2\na3\n")  # unstaged
+    write(repo / "b.txt", "b1\nb2\nb3\nb4\n")
+    git(repo, "add", "b.txt")  # staged
+
+    material = await collect_diff(repo, DiffRequest())
+
+    files = by_path(material)
+    assert set(files) == {"a.txt", "b.txt"}
+    assert files["a.txt"] == FileSummary("a.txt", "modified", 1, 1, binary=False, included=True)
+    assert files["b.txt"] == FileSummary("b.txt", "modified", 1, 0, binary=False, included=True)
+    assert "-a2\n+A2\n" in material.text
+    assert "+b4\n" in material.text
+    assert material.description == "working tree vs HEAD (2 files, +2 −1)"
+    assert material.omitted_note is None
+
+
+async def test_staged_only_leaves_out_unstaged_and_untracked(repo: Path) -> None:
+    write(repo / "a.txt", "a1\nA2\na3\n")
+    write(repo / "b.txt", "b1\nb2\nb3\nb4\n")
+    git(repo, "add", "b.txt")
+    write(repo / "new.txt", "untracked\n")
+
+    material = await collect_diff(repo, DiffRequest(staged=True))
+
+    assert [summary.path for summary in material.files] == ["b.txt"]
+    assert "+b4" in material.text
+    assert "A2" not in material.text
+    assert "untracked" not in material.text
+    assert material.description == "staged changes vs HEAD (1 file, +1 −0)"
+
+
+async def test_base_ref_compares_with_the_merge_base(repo: Path) -> None:
+    git(repo, "checkout", "-q", "-b", "feature")
+    write(repo / "feature.txt", "on the branch\n")
+    commit(repo, "feature work")
+    git(repo, "checkout", "-q", "main")
+    write(repo / "a.txt", "a1\na2\na3\nmain moved on\n")
+    commit(repo, "main moves on")
+    git(repo, "checkout", "-q", "feature")
+    write(repo / "b.txt", "b1\nb2\nb3\nstaged\n")
+    git(repo, "add", "b.txt")
+    write(repo / "wip.txt", "not committed\n")
+    merge_base = git(repo, "merge-base", "main", "HEAD").strip()
+
+    material = await collect_diff(repo, DiffRequest(base="main"))
+
+    files = by_path(material)
+    assert set(files) == {"feature.txt", "b.txt", "wip.txt"}  # main's own change is not reverted
+    assert "main moved on" not in material.text
+    assert material.description == (
+        f"working tree vs the merge base {merge_base[:7]} of main and HEAD (3 files, +3 −0)"
+    )
+
+    staged = await collect_diff(repo, DiffRequest(base="main", staged=True))
+    assert set(by_path(staged)) == {"feature.txt", "b.txt"}
+    assert staged.description.startswith(f"staged changes vs the merge base {merge_base[:7]} of main")
+
+
+async def test_base_without_common_history_compares_with_the_ref_itself(repo: Path) -> None:
+    git(repo, "checkout", "-q", "--orphan", "other")
+    git(repo, "rm", "-q", "-rf", ".")
+    write(repo / "other.txt", "unrelated\n")
+    commit(repo, "unrelated root")
+    git(repo, "checkout", "-q", "main")
+
+    material = await collect_diff(repo, DiffRequest(base="other"))
+
+    assert set(by_path(material)) == {"a.txt", "b.txt", "other.txt"}
+    assert "other, which shares no history with HEAD" in material.description
+
+
+async def test_paths_are_taken_literally(repo: Path) -> None:
+    write(repo / "x.py", "x\n")
+    write(repo / "*.py", "star\n")
+    write(repo / ":(exclude)y", "magic\n")
+    commit(repo, "python files")
+    write(repo / "x.py", "x changed\n")
+    write(repo / "*.py", "star changed\n")
+    write(repo / ":(exclude)y", "magic changed\n")
+    write(repo / "a.txt", "a changed\n")
+
+    material = await collect_diff(repo, DiffRequest(paths=("*.py",)))
+    assert [summary.path for summary in material.files] == ["*.py"]
+    assert "x changed" not in material.text
+    assert material.description == "working tree vs HEAD in *.py (1 file, +1 −1)"
+
+    magic = await collect_diff(repo, DiffRequest(paths=("./:(exclude)y",)))
+    assert [summary.path for summary in magic.files] == [":(exclude)y"]
+
+
+async def test_a_deleted_path_is_a_valid_filter(repo: Path) -> None:
+    (repo / "a.txt").unlink()
+
+    material = await collect_diff(repo, DiffRequest(paths=("a.txt",)))
+
+    assert material.files == (FileSummary("a.txt", "deleted", 0, 3, binary=False, included=True),)
+
+
+async def test_workspace_below_the_repository_top_sees_only_its_own_changes(repo: Path) -> None:
+    write(repo / "sub" / "inner.txt", "inner\n")
+    commit(repo, "sub")
+    write(repo / "sub" / "inner.txt", "inner changed\n")
+    write(repo / "sub" / "new.txt", "new\n")
+    write(repo / "a.txt", "outside changed\n")
+    write(repo / "outside-new.txt", "outside\n")
+
+    material = await collect_diff(repo / "sub", DiffRequest())
+
+    assert [summary.path for summary in material.files] == ["inner.txt", "new.txt"]
+    assert "outside" not in material.text
+    assert "diff --git a/inner.txt b/inner.txt" in material.text
+
+
+# -- what kinds of change look like ----------------------------------------------------------
+
+
+async def test_untracked_text_files_are_new_files_and_ignored_ones_are_not_listed(repo: Path) -> None:
+    write(repo / ".gitignore", "*.log\n")
+    commit(repo, "ignore logs")
+    write(repo / "notes" / "new.txt", "first\nsecond")  # no final newline
+    write(repo / "debug.log", "ignored\n")
+
+    material = await collect_diff(repo, DiffRequest())
+
+    assert material.files == (FileSummary("notes/new.txt", "untracked", 2, 0, binary=False, included=True),)
+    assert material.text == (
+        "diff --git a/notes/new.txt b/notes/new.txt\n"
+        "new file mode 100644\n"
+        "--- /dev/null\n"
+        "+++ b/notes/new.txt\n"
+        "@@ -0,0 +1,2 @@\n"
+        "+first\n"
+        "+second\n"
+        "\\ No newline at end of file\n"
+    )
+    assert "ignored" not in material.text
+
+
+async def test_untracked_rendering_matches_git_for_odd_names(repo: Path) -> None:
+    """Our new-file diff of an untracked file is byte for byte what git would show once it is added."""
+    for name in ("plain.txt", "with space.txt", 'quo"te\\.txt', "tab\there.txt", "é.txt", "empty"):
+        write(repo / name, "" if name == "empty" else "one\ntwo\n")
+    (repo / "run.sh").write_text("#!/bin/sh\n")
+    (repo / "run.sh").chmod(0o755)
+
+    ours = await collect_diff(repo, DiffRequest())
+    git(repo, "add", "-A")
+    theirs = await collect_diff(repo, DiffRequest(staged=True))
+
+    without_index = "\n".join(line for line in theirs.text.splitlines() if not line.startswith("index "))
+    assert ours.text.rstrip("\n") == without_index
+    assert all(summary.included for summary in ours.files)
+
+
+async def test_binary_files_are_listed_without_their_content(repo: Path) -> None:
+    write(repo / "image.bin", b"\x89PNG\0SECRET-OLD\0")
+    write(repo / ".gitattributes", "forced.dat diff\n")  # forces a text diff of binary content
+    write(repo / "forced.dat", b"\0FORCED-OLD\0")
+    commit(repo, "binaries")
+    write(repo / "image.bin", b"\x89PNG\0SECRET-NEW\0")
+    write(repo / "forced.dat", b"\0FORCED-NEW\0")
+    write(repo / "untracked.bin", b"\0UNTRACKED-CONTENT\0")
+
+    material = await collect_diff(repo, DiffRequest())
+
+    files = by_path(material)
+    assert set(files) == {"image.bin", "forced.dat", "untracked.bin"}
+    assert all(summary.binary for summary in material.files)
+    assert files["image.bin"].added is None
+    assert files["forced.dat"].added is None
+    for content in ("SECRET", "FORCED", "UNTRACKED-CONTENT", "\0"):
+        assert content not in material.text
+    assert "Binary files /dev/null and b/untracked.bin differ" in material.text
+
+
+async def test_rename_is_shown_as_a_rename(repo: Path) -> None:
+    git(repo, "mv", "a.txt", "renamed.txt")
+
+    material = await collect_diff(repo, DiffRequest())
+
+    assert material.files == (
+        FileSummary("renamed.txt", "renamed", 0, 0, binary=False, included=True, old_path="a.txt"),
+    )
+    assert "rename from a.txt\nrename to renamed.txt\n" in material.text
+
+
+async def test_type_change_and_conflict(repo: Path) -> None:
+    git(repo, "checkout", "-q", "-b", "other")
+    write(repo / "a.txt", "other side\n")
+    git(repo, "commit", "-q", "-am", "other")
+    git(repo, "checkout", "-q", "main")
+    write(repo / "a.txt", "main side\n")
+    git(repo, "commit", "-q", "-am", "main")
+    git(repo, "merge", "-q", "other", check=False)  # a conflict in a.txt
+    (repo / "b.txt").unlink()
+    (repo / "b.txt").symlink_to("a.txt")  # a file becomes a symlink
+
+    material = await collect_diff(repo, DiffRequest())
+    files = by_path(material)
+    assert files["b.txt"].status == "type changed"
+    assert files["b.txt"].included
+    assert "deleted file mode 100644" in material.text
+    assert "new file mode 120000" in material.text
+    assert "+<<<<<<< HEAD" in material.text
+
+    staged = await collect_diff(repo, DiffRequest(staged=True))
+    assert by_path(staged)["a.txt"].status == "unmerged"
+    assert "* Unmerged path a.txt" in staged.text
+
+
+async def test_odd_file_names_keep_their_sections(repo: Path) -> None:
+    names = ["with space.txt", 'quo"te.txt', "back\\slash.txt", "tab\there.txt", "new\nline.txt", "é.txt"]
+    for name in names:
+        write(repo / name, "old\n")
+    commit(repo, "odd names")
+    for name in names:
+        write(repo / name, "new\n")
+
+    material = await collect_diff(repo, DiffRequest())
+
+    assert sorted(summary.path for summary in material.files) == sorted(names)
+    assert all(summary.included and summary.added == 1 for summary in material.files)
+    assert material.text.count("+new\n") == len(names)
+
+
+async def test_untracked_symlink_and_fifo_never_read_their_target(repo: Path, tmp_path: Path) -> None:
+    secret = write(tmp_path / "secret.txt", "TOP SECRET\n")
+    (repo / "link").symlink_to(secret)
+    os.mkfifo(repo / "pipe")
+
+    material = await collect_diff(repo, DiffRequest())
+
+    assert [summary.path for summary in material.files] == ["link"]  # git does not list a FIFO
+    assert material.files[0].included
+    assert "TOP SECRET" not in material.text
+    assert f"new file mode 120000\n--- /dev/null\n+++ b/link\n@@ -0,0 +1 @@\n+{secret}\n" in material.text
+
+    # had git listed it (a file replaced by a FIFO meanwhile), reading it would neither block nor fail
+    entries = untracked.read_untracked(os.fsencode(repo), [b"pipe"], patch.Budget(1000))
+    assert [entry.summary() for entry in entries] == [
+        FileSummary("pipe", "untracked", None, None, binary=False, included=False)
+    ]
+
+
+# -- size ------------------------------------------------------------------------------------
+
+
+async def test_a_huge_diff_is_cut_at_whole_files_smallest_first(repo: Path) -> None:
+    sizes = {"f1.txt": 40, "f2.txt": 5, "f3.txt": 120, "f4.txt": 20, "f5.txt": 80, "f6.txt": 10}
+    for name in sizes:
+        write(repo / name, "old\n")
+    commit(repo, "files")
+    for name, lines in sizes.items():
+        write(repo / name, "".join(f"{name} line {i}\n" for i in range(lines)))
+    full = await collect_diff(repo, DiffRequest())
+    parts = sections(full.text)
+    smallest = sorted(parts, key=lambda name: len(parts[name]))
+    budget = sum(len(parts[name]) for name in smallest[:3]) + 10
+
+    material = await collect_diff(repo, DiffRequest(), max_chars=budget)
+
+    kept = sorted(smallest[:3])
+    assert material.text == "".join(parts[name] for name in kept)
+    assert len(material.text) <= budget
+    assert [summary.path for summary in material.files] == sorted(sizes)  # all files still summarised
+    assert {summary.path: summary.added for summary in material.files} == sizes
+    assert {summary.path for summary in material.files if summary.included} == set(kept)
+    assert material.omitted_note is not None
+    for name in smallest[3:]:
+        assert name in material.omitted_note
+    assert material.omitted_note.startswith("3 files left out of the diff")
+    assert material.omitted_note.endswith("read them in the workspace")
+    assert material.description == full.description
+
+
+async def test_a_single_file_larger_than_the_limit_is_left_out_whole(repo: Path) -> None:
+    write(repo / "a.txt", "".join(f"line {i}\n" for i in range(10_000)))
+    write(repo / "b.txt", "b1\nb2 changed\nb3\n")
+
+    material = await collect_diff(repo, DiffRequest(), max_chars=2_000)
+
+    assert list(sections(material.text)) == ["b.txt"]
+    assert by_path(material)["a.txt"] == FileSummary("a.txt", "modified", 10_000, 3, False, included=False)
+    assert material.omitted_note is not None
+    assert "1 file left out" in material.omitted_note
+
+
+async def test_a_large_untracked_file_is_listed_not_read(repo: Path) -> None:
+    write(repo / "big.txt", "x" * (untracked.UNTRACKED_MAX_BYTES + 1))
+    write(repo / "small.txt", "small\n")
+
+    material = await collect_diff(repo, DiffRequest(), max_chars=10_000_000)
+
+    files = by_path(material)
+    assert files["big.txt"] == FileSummary("big.txt", "untracked", None, None, binary=False, included=False)
+    assert files["small.txt"].included
+    assert material.omitted_note is not None
+    assert "big.txt" in material.omitted_note
+
+
+# -- nothing to review -----------------------------------------------------------------------
+
+
+async def test_no_changes_is_not_an_error(repo: Path) -> None:
+    material = await collect_diff(repo, DiffRequest())
+    assert material == DiffMaterial("", (), "no changes: the working tree matches HEAD", None)
+
+    staged = await collect_diff(repo, DiffRequest(staged=True))
+    assert staged.description == "no changes: the index matches HEAD"
+
+    only = await collect_diff(repo, DiffRequest(paths=("a.txt",)))
+    assert only.description == "no changes in a.txt: the working tree matches HEAD"
+
+
+async def test_repository_without_commits(tmp_path: Path) -> None:
+    repo = init(tmp_path / "fresh")
+    material = await collect_diff(repo, DiffRequest())
+    assert material.description == "no changes: the working tree matches the empty tree, no commits yet"
+
+    write(repo / "staged.txt", "staged\n")
+    git(repo, "add", "staged.txt")
+    write(repo / "untracked.txt", "untracked\n")
+
+    material = await collect_diff(repo, DiffRequest())
+    files = by_path(material)
+    assert files["staged.txt"].status == "added"
+    assert files["untracked.txt"].status == "untracked"
+    assert material.description == "working tree vs the empty tree, no commits yet (2 files, +2 −0)"
+
+    staged = await collect_diff(repo, DiffRequest(staged=True))
+    assert [summary.path for summary in staged.files] == ["staged.txt"]
+
+
+# -- errors ----------------------------------------------------------------------------------
+
+
+async def test_not_a_repository(tmp_path: Path) -> None:
+    plain = tmp_path / "plain"
+    plain.mkdir()
+    with pytest.raises(DiffError, match="not inside a git repository") as caught:
+        await collect_diff(plain, DiffRequest())
+    assert "Pass the diff text to review_diff yourself" in str(caught.value)
+
+
+async def test_git_not_installed(repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    empty = tmp_path / "empty-bin"
+    empty.mkdir()
+    monkeypatch.setenv("PATH", str(empty))
+    with pytest.raises(DiffError, match=r"git is not installed or not on PATH\. Install git"):
+        await collect_diff(repo, DiffRequest())
+
+
+async def test_unknown_base_ref(repo: Path, tmp_path: Path) -> None:
+    with pytest.raises(DiffError, match="Unknown base ref 'no-such-branch'") as caught:
+        await collect_diff(repo, DiffRequest(base="no-such-branch"))
+    assert "git branch -a" in str(caught.value)
+
+    target = tmp_path / "written-by-git"
+    with pytest.raises(DiffError, match="Unknown base ref"):
+        await collect_diff(repo, DiffRequest(base=f"--output={target}"))
+    assert not target.exists()
+
+
+@pytest.mark.parametrize(
+    ("path", "message"),
+    [
+        ("../outside.txt", "outside the workspace"),
+        ("sub/../../outside.txt", "outside the workspace"),
+        ("/etc/passwd", "is absolute"),
+        ("no-such-file.txt", "No such path"),
+        ("", "empty"),
+    ],
+)
+async def test_bad_paths_are_refused(repo: Path, path: str, message: str) -> None:
+    with pytest.raises(DiffError, match=message):
+        await collect_diff(repo, DiffRequest(paths=(path,)))
+
+
+async def test_a_path_through_a_symlink_out_of_the_workspace_is_refused(repo: Path, tmp_path: Path) -> None:
+    write(tmp_path / "outside" / "secret.txt", "TOP SECRET\n")
+    (repo / "escape").symlink_to(tmp_path / "outside")
+
+    with pytest.raises(DiffError, match="outside the workspace"):
+        await collect_diff(repo, DiffRequest(paths=("escape/secret.txt",)))
+
+
+async def test_a_work_tree_outside_the_workspace_is_refused(repo: Path, tmp_path: Path) -> None:
+    elsewhere = tmp_path / "elsewhere"
+    write(elsewhere / "private.txt", "private\n")
+    git(repo, "config", "core.worktree", str(elsewhere))
+
+    with pytest.raises(DiffError, match="does not contain the workspace"):
+        await collect_diff(repo, DiffRequest())
+
+
+async def test_collecting_writes_nothing_and_ignores_stat_only_changes(repo: Path) -> None:
+    """git diff would refresh the index for a file touched but unchanged; the review writes nothing."""
+    write(repo / "b.txt", "b1\nb2\nb3\nb4\n")
+    later = (repo / "a.txt").stat().st_mtime + 100
+    os.utime(repo / "a.txt", (later, later))  # stat data changed, content not
+    index = repo / ".git" / "index"
+    before = (index.read_bytes(), index.stat().st_mtime_ns)
+
+    for request in (DiffRequest(), DiffRequest(staged=True), DiffRequest(base="main")):
+        material = await collect_diff(repo, request)
+        assert "a.txt" not in by_path(material)
+
+    assert (index.read_bytes(), index.stat().st_mtime_ns) == before
+    assert sorted(path.name for path in (repo / ".git").iterdir() if path.name.endswith(".lock")) == []
+
+
+# -- the process ----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def slow_git(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A `git` first on PATH that records its pid, starts a child and waits forever.
+
+    Returns the file holding the pid: it appears once the child runs.
+    """
+    bin_dir = tmp_path / "slow-bin"
+    pid_file = tmp_path / "slow-git.pid"
+    script = f"""#!/bin/sh
+sleep 600 &
+echo $$ > {shlex.quote(str(pid_file))}.tmp && mv {shlex.quote(str(pid_file))}.tmp {shlex.quote(str(pid_file))}
+wait
+"""
+    write(bin_dir / "git", script).chmod(0o755)
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    return pid_file
+
+
+async def wait_for_file(path: Path) -> None:
+    while not path.exists():
+        await anyio.sleep(0.01)
+
+
+async def test_cancelling_the_caller_leaves_no_git_behind(tmp_path: Path, slow_git: Path) -> None:
+    workspace = tmp_path / "ws"
+    workspace.mkdir()
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(collect_diff, workspace, DiffRequest())
+        await wait_for_file(slow_git)
+        tg.cancel_scope.cancel()
+    group = int(slow_git.read_text())
+    assert wait_until(lambda: not group_alive(group))
+
+
+async def test_timeout_kills_git_and_says_what_to_do(tmp_path: Path, slow_git: Path) -> None:
+    workspace = tmp_path / "ws"
+    workspace.mkdir()
+    with pytest.raises(DiffError, match=r"did not finish within 0.5 s.*Pass `paths` to narrow"):
+        await collect_diff(workspace, DiffRequest(), timeout=0.5)
+    group = int(slow_git.read_text())
+    assert wait_until(lambda: not group_alive(group))
+
+
+# -- a hostile repository ------------------------------------------------------------------
+
+MODES = {
+    "working tree": DiffRequest(),
+    "staged": DiffRequest(staged=True),
+    "base": DiffRequest(base="base"),
+    "base staged": DiffRequest(base="base", staged=True),
+    "paths": DiffRequest(paths=("cmd.txt", "clean.txt", "lazy.txt", "untracked.txt")),
+}
+
+
+@dataclass
+class Vector:
+    """One way a repository (or our own environment) can make git run a program.
+
+    ``config`` values and ``env`` values may use ``{cmd}`` (touch this vector's marker) and
+    ``{hooks}`` (a hooks directory whose hooks all touch it). ``control`` is how plain git is shown
+    to run it: "diff" (``git diff HEAD``), "tty" (the same on a terminal, for pagers), or "" when no
+    git command a review could use runs it.
+    """
+
+    name: str
+    config: dict[str, str] = field(default_factory=dict)
+    env: dict[str, str] = field(default_factory=dict)
+    lazy_remote: str | None = None  # a partial clone with a missing blob, fetching from here
+    control: str = "diff"
+
+
+VECTORS = [
+    Vector("fsmonitor", {"core.fsmonitor": "{cmd}"}),
+    Vector("external-diff", {"diff.external": "{cmd}"}),
+    Vector("driver-command", {"diff.evilcmd.command": "{cmd}"}),
+    Vector("textconv", {"diff.evilconv.textconv": "{cmd}"}),
+    Vector("clean-filter", {"filter.evilclean.clean": "{cmd}", "filter.evilclean.required": "true"}),
+    Vector("process-filter", {"filter.evilproc.process": "{cmd}", "filter.evilproc.required": "true"}),
+    Vector("smudge-filter", {"filter.evilclean.smudge": "{cmd}"}, control=""),
+    Vector("hooks", {"core.hooksPath": "{hooks}"}),
+    Vector("pager-diff", {"pager.diff": "{cmd}"}, control="tty"),
+    Vector("core-pager", {"core.pager": "{cmd}", "pager.diff": "true"}, control="tty"),
+    Vector("env-pager", env={"GIT_PAGER": "{cmd}", "PAGER": "{cmd}"}, control="tty"),
+    Vector("env-external-diff", env={"GIT_EXTERNAL_DIFF": "{cmd}"}),
+    # -c config in our environment would even beat the overrides collect_diff gives git
+    Vector("env-config", env={"GIT_CONFIG_PARAMETERS": "'core.fsmonitor'='{cmd}'"}),
+    Vector("lazy-ssh", {"core.sshCommand": "{cmd}"}, lazy_remote="ssh://example.invalid/repo.git"),
+    Vector("lazy-env-ssh", env={"GIT_SSH_COMMAND": "{cmd}"}, lazy_remote="ssh://example.invalid/repo.git"),
+    Vector("lazy-ext", {"protocol.ext.allow": "always"}, lazy_remote="ext::sh -c touch% {marker}"),
+    Vector("lazy-upload-pack", {"remote.origin.uploadpack": "{cmd}"}, lazy_remote="file:///nonexistent"),
+]
+
+HOOKS = ("post-index-change", "reference-transaction", "pre-commit", "post-checkout", "fsmonitor-watchman")
+
+
+class Hostile:
+    """A repository where every kind of collection has something to diff with every attribute."""
+
+    def __init__(self, tmp_path: Path) -> None:
+        self.markers = tmp_path / "markers"
+        self.markers.mkdir()
+        self.hooks = tmp_path / "hooks"
+        self.repo = init(tmp_path / "hostile")
+        repo = self.repo
+        write(
+            repo / ".gitattributes",
+            "cmd.txt diff=evilcmd\nconv.txt diff=evilconv\nclean.txt filter=evilclean\n"
+            "proc.txt filter=evilproc\n",
+        )
+        for name in ("cmd.txt", "conv.txt", "clean.txt", "proc.txt", "lazy.txt", "same.txt"):
+            write(repo / name, f"{name} v1\n")
+        commit(repo, "v1")
+        git(repo, "branch", "base")
+        write(repo / "later.txt", "after the base\n")
+        commit(repo, "later")
+        for version in ("v2", "v3"):  # staged v2, then v3 in the working tree only
+            for name in ("cmd.txt", "conv.txt", "clean.txt", "proc.txt", "lazy.txt"):
+                write(repo / name, f"{name} v1\n{name} {version}\n")
+            if version == "v2":
+                git(repo, "add", "-u")
+        write(repo / "untracked.txt", "untracked\n")
+
+    def command(self, name: str) -> str:
+        return f"touch {shlex.quote(str(self.markers / name))} #"
+
+    def arm(self, vector: Vector) -> dict[str, str]:
+        """Apply ``vector`` to the repository; returns the environment variables it needs."""
+        values = {
+            "cmd": self.command(vector.name),
+            "hooks": str(self.hooks),
+            "marker": self.markers / vector.name,
+        }
+        for key, value in vector.config.items():
+            git(self.repo, "config", key, value.format(**values))
+        if "{hooks}" in str(vector.config):
+            for hook in HOOKS:
+                write(self.hooks / hook, f"#!/bin/sh\n{self.command(vector.name)}\n").chmod(0o755)
+        if vector.lazy_remote:
+            self.lose_a_blob(vector.lazy_remote.format(**values))
+        # a file whose stat data changed but not its content: git refreshes (and rewrites) the index
+        stat = (self.repo / "same.txt").stat()
+        os.utime(self.repo / "same.txt", (stat.st_atime + 100, stat.st_mtime + 100))
+        return {key: value.format(**values) for key, value in vector.env.items()}
+
+    def lose_a_blob(self, url: str) -> None:
+        """Make this a partial clone missing lazy.txt's committed blob, so git would fetch it."""
+        blob = git(self.repo, "rev-parse", "HEAD:lazy.txt").strip()
+        (self.repo / ".git" / "objects" / blob[:2] / blob[2:]).unlink()
+        for key, value in {
+            "core.repositoryformatversion": "1",
+            "extensions.partialClone": "origin",
+            "remote.origin.promisor": "true",
+            "remote.origin.url": url,
+        }.items():
+            git(self.repo, "config", key, value)
+
+    def fired(self) -> list[str]:
+        return sorted(path.name for path in self.markers.iterdir())
+
+
+def run_on_terminal(repo: Path, *args: str, **env: str) -> None:
+    """Run git with a terminal as stdout, as a person would: that is when git starts a pager."""
+    controller, terminal = pty.openpty()
+    try:
+        subprocess.run(
+            ["git", *args],
+            cwd=repo,
+            env=isolated_env(**env),
+            stdin=terminal,
+            stdout=terminal,
+            stderr=terminal,
+            timeout=60,
+            check=False,
+        )
+    finally:
+        os.close(controller)
+        os.close(terminal)
+
+
+@contextlib.contextmanager
+def environment(monkeypatch: pytest.MonkeyPatch, env: dict[str, str]) -> Iterator[None]:
+    with monkeypatch.context() as patch:
+        for key, value in env.items():
+            patch.setenv(key, value)
+        yield
+
+
+async def collect_every_way(repo: Path, *, may_fail: bool) -> None:
+    for mode, request in MODES.items():
+        try:
+            material = await collect_diff(repo, request)
+        except DiffError:
+            if not may_fail:
+                raise
+        else:
+            assert material.files, mode
+
+
+@pytest.mark.parametrize("vector", VECTORS, ids=lambda vector: vector.name)
+async def test_hostile_repository_runs_nothing(
+    vector: Vector, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each way to make git run a program, armed: collecting in every mode runs none of them; plain
+    git, run the way a person would, does (so the trap is real)."""
+    hostile = Hostile(tmp_path)
+    env = hostile.arm(vector)
+
+    with environment(monkeypatch, env):
+        # a lazy fetch cannot succeed (the object is gone and fetching is refused): an error, not a run
+        await collect_every_way(hostile.repo, may_fail=vector.lazy_remote is not None)
+    assert hostile.fired() == []
+
+    if vector.control == "diff":
+        git(hostile.repo, "diff", "HEAD", check=False, **env)
+    elif vector.control == "tty":
+        run_on_terminal(hostile.repo, "diff", "HEAD", **env)
+    if vector.control:
+        assert hostile.fired() == [vector.name]
+
+
+@pytest.mark.parametrize("vector", [v for v in VECTORS if v.lazy_remote], ids=lambda vector: vector.name)
+async def test_refusing_every_protocol_alone_stops_a_lazy_fetch(
+    vector: Vector, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """For gits without GIT_NO_LAZY_FETCH (before 2.39.4), GIT_ALLOW_PROTOCOL="" is enough."""
+    monkeypatch.delitem(git_runner._SAFE_ENV, "GIT_NO_LAZY_FETCH")
+    hostile = Hostile(tmp_path)
+    env = hostile.arm(vector)
+    with environment(monkeypatch, env):
+        await collect_every_way(hostile.repo, may_fail=True)
+    assert hostile.fired() == []
+
+
+async def test_hostile_repository_with_every_trap_at_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hostile = Hostile(tmp_path)
+    env: dict[str, str] = {}
+    for vector in VECTORS:
+        if not vector.lazy_remote:  # a missing object would stop git before the other traps
+            env.update(hostile.arm(vector))
+
+    with environment(monkeypatch, env):
+        await collect_every_way(hostile.repo, may_fail=False)
+        material = await collect_diff(hostile.repo, DiffRequest())
+
+    assert hostile.fired() == []
+    assert "clean.txt v3" in material.text  # filters off: the file as it is on disk
+    assert by_path(material)["untracked.txt"].included
+
+
+async def test_hostile_submodule_runs_nothing(tmp_path: Path) -> None:
+    """Finding whether a submodule is dirty runs git inside it, under the submodule's own config,
+    whose filters the superproject's config does not name."""
+    markers = tmp_path / "markers"
+    markers.mkdir()
+    source = init(tmp_path / "source")
+    write(source / "s.txt", "s1\n")
+    commit(source, "sub")
+    top = init(tmp_path / "top")
+    write(top / "top.txt", "top\n")
+    git(top, "-c", "protocol.file.allow=always", "submodule", "-q", "add", str(source), "sub")
+    commit(top, "with submodule")
+    sub = top / "sub"
+    write(sub / ".gitattributes", "s.txt filter=subevil\n")
+    git(sub, "config", "filter.subevil.clean", f"touch {shlex.quote(str(markers / 'clean'))} #")
+    git(sub, "config", "core.fsmonitor", f"touch {shlex.quote(str(markers / 'fsmonitor'))} #")
+    git(top, "config", "diff.submodule", "diff")  # would show the submodule's own diff, run in it
+    write(sub / "s.txt", "s2\n")  # same size: git must read (and clean) it to know it changed
+    later = (sub / "s.txt").stat().st_mtime + 100
+    os.utime(sub / "s.txt", (later, later))
+    write(top / "top.txt", "top changed\n")
+
+    for request in (DiffRequest(), DiffRequest(staged=True), DiffRequest(paths=("sub",))):
+        await collect_diff(top, request)
+    assert list(markers.iterdir()) == []
+
+    git(top, "diff", "HEAD", check=False)
+    assert sorted(path.name for path in markers.iterdir()) == ["clean", "fsmonitor"]
