@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import errno
 import json
 import logging
-import os
-import stat
 import time
 from pathlib import Path
 
-from . import render
+from . import private, render
 from .redact import redact
 from .turn import GUARDIAN_KINDS, Note, NoteKind, Turn
 
@@ -46,7 +43,7 @@ def record_turn(turn: Turn, path: Path | None) -> None:
         "error": redact(str(error)) if error is not None else None,
     }
     try:
-        append_private(path, json.dumps(entry, ensure_ascii=False) + "\n")
+        private.append(path, json.dumps(entry, ensure_ascii=False) + "\n")
     except OSError as exc:
         log.warning("cannot write the turn log %s: %s", path, exc)
 
@@ -65,29 +62,3 @@ def _request(note: Note) -> dict[str, object]:
         "paths": [redact(path) for path in decision.paths],
         "url": redact(decision.url) if decision.url else None,
     }
-
-
-def append_private(path: Path, text: str) -> None:
-    """Append to a file only the user can read: 0600, its new parent directory 0700.
-
-    Refuses a symlink (a planted link would send the log elsewhere) and a file owned by someone else
-    (it would not be private, and we must not chmod it)."""
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | getattr(os, "O_CLOEXEC", 0)
-    try:
-        fd = os.open(path, flags, 0o600)
-    except OSError as exc:
-        if exc.errno == errno.ELOOP:
-            raise OSError(f"{path} is a symlink; refusing to follow it") from None
-        raise
-    try:
-        info = os.fstat(fd)
-        if info.st_uid != os.getuid():
-            raise OSError(f"{path} belongs to another user; refusing to write to it")
-        if not stat.S_ISREG(info.st_mode):
-            raise OSError(f"{path} is not a regular file")
-        if stat.S_IMODE(info.st_mode) != 0o600:
-            os.fchmod(fd, 0o600)
-        os.write(fd, text.encode("utf-8"))
-    finally:
-        os.close(fd)

@@ -1,0 +1,174 @@
+"""codex-fusion's Claude Code hook: SessionStart, PreCompact and SessionEnd write a reset record.
+
+The MCP server keeps one Codex session per workspace and cannot see ``/clear``, ``/resume``, forks or
+compaction; this hook records each of them (see ``server/codex_fusion/nonce.py`` for the layout) and
+the server watches the record to reset or keep Codex in step with Claude's conversation. After a
+compaction it also reminds Claude of the Codex debate state the server left behind.
+
+Runs under whatever ``python3`` the user has (3.9+), standard library only, in tens of milliseconds.
+It always exits 0; stdout carries nothing but the one SessionStart JSON object after a compaction, and
+problems go to stderr as one line starting with ``codex-fusion hook:``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import sys
+import time
+
+MAX_STDIN_BYTES = 1024 * 1024
+STDIN_TIMEOUT = 0.5  # seconds in all: Claude Code writes the payload at once, a hang must not block it
+SESSION_START_SOURCES = ("startup", "resume", "clear", "compact", "fork")
+MAX_DETAIL_CHARS = 200
+
+
+def _problem(message: str) -> None:
+    line = " ".join(str(message).split())[:300]
+    try:
+        sys.stderr.write(f"codex-fusion hook: {line}\n")
+        sys.stderr.flush()
+    except Exception:  # stderr closed: nothing left to tell
+        return
+
+
+def _read_stdin() -> tuple[object, str | None]:
+    """(payload, problem): the parsed stdin JSON, read with a size and time bound."""
+    stream = sys.stdin
+    if stream is None:
+        return None, "no stdin"
+    try:
+        # select() cannot wait on a pipe on Windows: read there without a deadline.
+        data = stream.buffer.read(MAX_STDIN_BYTES + 1) if os.name == "nt" else _read_fd(stream.fileno())
+    except Exception as exc:
+        return None, f"cannot read stdin: {exc}"
+    if data is None or len(data) > MAX_STDIN_BYTES:
+        return None, f"stdin is larger than {MAX_STDIN_BYTES} bytes; ignored"
+    if not data.strip():
+        return None, "no hook input on stdin"
+    try:
+        return json.loads(data.decode("utf-8")), None
+    except (UnicodeDecodeError, RecursionError, ValueError):
+        return None, "stdin is not JSON"
+
+
+def _read_fd(fd: int) -> bytes | None:
+    """Up to MAX_STDIN_BYTES + 1 bytes, stopping at EOF, at a complete JSON object, or at the deadline."""
+    deadline = time.monotonic() + STDIN_TIMEOUT
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            break
+        ready, _, _ = select.select([fd], [], [], remaining)
+        if not ready:
+            break
+        try:
+            chunk = os.read(fd, 65536)
+        except BlockingIOError:
+            continue
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > MAX_STDIN_BYTES:
+            return None
+        if chunk.rstrip().endswith(b"}"):  # Claude Code may leave stdin open after the payload
+            try:
+                json.loads(b"".join(chunks).decode("utf-8"))
+            except (UnicodeDecodeError, RecursionError, ValueError):
+                continue
+            break
+    return b"".join(chunks)
+
+
+def _text(payload: dict[str, object], key: str) -> str | None:
+    value = payload.get(key)
+    return value if isinstance(value, str) and value else None
+
+
+def _event(payload: dict[str, object]) -> tuple[str, str | None, str] | None:
+    """(event, detail, hook event name) for the record, or None for a hook we do not handle."""
+    name = payload.get("hook_event_name")
+    if name == "SessionStart":
+        source = _text(payload, "source")
+        event = source if source in SESSION_START_SOURCES else "startup"
+        return event, source[:MAX_DETAIL_CHARS] if source else None, name
+    if name == "PreCompact":
+        trigger = _text(payload, "trigger")
+        return "compact", trigger[:MAX_DETAIL_CHARS] if trigger else None, name
+    if name == "SessionEnd":
+        reason = _text(payload, "reason")
+        return "end", reason[:MAX_DETAIL_CHARS] if reason else None, name
+    return None
+
+
+def run() -> None:
+    payload, problem = _read_stdin()
+    if problem is not None:
+        _problem(f"{problem}; nothing recorded")
+        return
+    if not isinstance(payload, dict):
+        _problem("stdin is not a JSON object; nothing recorded")
+        return
+    what = _event(payload)
+    if what is None:
+        name = payload.get("hook_event_name")
+        if name is None:
+            _problem("no hook_event_name in the hook input; nothing recorded")
+        else:
+            _problem(f"unexpected hook_event_name {str(name)[:60]!r}; nothing recorded")
+        return
+    event, detail, hook_name = what
+
+    here = os.path.dirname(os.path.abspath(__file__))
+    sys.path.insert(0, os.path.normpath(os.path.join(here, os.pardir, "server")))
+    from codex_fusion import nonce
+
+    nonce.set_warning_sink(_problem)
+    env = os.environ
+    session_id = _text(payload, "session_id") or env.get("CLAUDE_CODE_SESSION_ID", "")
+    workspace = env.get("CLAUDE_PROJECT_DIR") or _text(payload, "cwd") or os.getcwd()
+    claude_pid = nonce.parse_pid(env.get("CLAUDE_PID", ""))
+    try:
+        state = nonce.state_dir(env)
+    except OSError as exc:
+        _problem(f"could not write the reset record: {exc}")
+        return
+    try:
+        record = nonce.new_record(
+            session_id=session_id[: nonce.MAX_TEXT_CHARS],
+            event=event,
+            workspace=workspace,
+            claude_pid=claude_pid,
+            detail=detail,
+        )
+        nonce.write_record(state, record)
+    except (OSError, ValueError) as exc:
+        _problem(f"could not write the reset record: {exc}")
+
+    if hook_name == "SessionStart" and event == "compact":
+        summary = nonce.read_debate_state(state, workspace, claude_pid, session_id)
+        if summary:
+            context = (
+                f"codex-fusion: state of the Codex debate before compaction: {summary}\n"
+                "Codex kept its own session; continue the debate with the codex-fusion tools."
+            )
+            output = {"hookSpecificOutput": {"hookEventName": "SessionStart", "additionalContext": context}}
+            sys.stdout.write(json.dumps(output) + "\n")
+            sys.stdout.flush()
+
+
+def main() -> int:
+    try:
+        run()
+    except BaseException as exc:  # whatever happens, never fail (or block) Claude Code
+        _problem(f"unexpected {type(exc).__name__}: {exc}")
+    return 0
+
+
+if __name__ == "__main__":
+    main()
+    os._exit(0)  # skip interpreter teardown: faster, and a closed stdout cannot turn into exit code 120

@@ -1,0 +1,495 @@
+"""Reset-nonce records: how Claude Code's hooks tell the MCP server what happened to the conversation.
+
+Codex's context lives in the MCP server process, which Claude Code does not restart on ``/clear`` or
+compaction. The plugin's hook (``hooks/codex_fusion_hook.py``) therefore writes a small JSON record on
+every SessionStart / PreCompact / SessionEnd, and the server watches the records to reset or keep its
+Codex session in step with Claude's conversation.
+
+Layout (all private: directories 0700, files 0600, owned by us, never symlinks)::
+
+    <state>/windows/<ws_key>/pid-<claude_pid>.json        this Claude Code window's latest event
+    <state>/windows/<ws_key>/workspace.json               latest event of any window (fallback)
+    <state>/windows/<ws_key>/pid-<claude_pid>.debate.json  one-line debate state left by the server
+    <state>/windows/<ws_key>/workspace.debate.json         same, for a server that knows no window
+
+A debate state is ``{"version": 1, "summary": <one line>, "at": <epoch seconds>, "claude_pid": int |
+null, "workspace": <realpath>, "session_id": <Claude's session id, or null if the server did not know>}``.
+
+``<state>`` is :func:`state_dir` (``$CLAUDE_PLUGIN_DATA/state``, else ``$XDG_STATE_HOME/codex-fusion``,
+else ``~/.local/state/codex-fusion``; never the temp dir). ``<ws_key>`` is the first 16 hex digits of the
+sha256 of the workspace's realpath, so every spelling of a workspace (symlinks, ``..``) maps to one key.
+Files are replaced atomically (``.<name>.<random>.tmp`` in the same directory, fsync, ``os.replace``);
+a watcher should ignore names starting with ``.`` and tell records from debate states by name.
+
+A record is ``{"version": 1, "nonce": <fresh random hex>, "session_id": str, "event": one of EVENTS,
+"detail": <raw source/trigger/reason or null>, "at": <epoch seconds>, "claude_pid": int | null,
+"workspace": <realpath>}``. The nonce changes on every write, so "the nonce changed" means "an event
+happened"; ``event`` says which.
+
+Which record the server watches: it calls :func:`ancestor_pids` and :func:`choose_window_pid` to find
+the Claude Code process it belongs to (``CLAUDE_PID`` from its environment if that pid is one of its
+ancestors, else the nearest ancestor that already has a pid record) and watches that window's
+``pid-<pid>.json``. When neither works (``CLAUDE_PID`` missing or not an ancestor, no pid record yet,
+no ``/proc`` and no ``ps``), :func:`choose_window_pid` returns ``None`` and the server watches
+``workspace.json`` instead, which every hook run also writes: it then follows the latest event of *any*
+window on the workspace, which is the old per-workspace behaviour, degraded but never stuck.
+
+Reading never raises: a missing file is ``None``; a corrupt, truncated, foreign, oversized, symlinked,
+non-regular or foreign-owned file is ``None`` plus a warning. Writing raises :class:`NonceStoreError`
+(an ``OSError``) when it refuses a path, or the underlying ``OSError``.
+
+Standard library only, importable on Python 3.9: the hook imports this module with the user's
+``python3`` and must start in tens of milliseconds (``logging`` and ``subprocess`` load lazily).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import math
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from .private import MAX_FILE_BYTES, PrivateFileError, dumps, read_json, write_files
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # pragma: no cover - typing only, keeps `typing` off the hook's start-up path
+    from collections.abc import Callable, Iterable, Mapping, Sequence
+
+__all__ = [
+    "EVENTS",
+    "MAX_FILE_BYTES",
+    "MAX_SUMMARY_CHARS",
+    "VERSION",
+    "NonceStoreError",
+    "Record",
+    "RecordPaths",
+    "ancestor_pids",
+    "choose_window_pid",
+    "new_record",
+    "parse_pid",
+    "read_debate_state",
+    "read_record",
+    "record_paths",
+    "record_pids",
+    "set_warning_sink",
+    "state_dir",
+    "window_dir",
+    "workspace_key",
+    "write_debate_state",
+    "write_record",
+]
+
+VERSION = 1
+EVENTS = ("startup", "resume", "clear", "compact", "fork", "end")
+MAX_SUMMARY_CHARS = 500
+MAX_TEXT_CHARS = 4096  # session_id / detail / workspace in a record; keeps records far below MAX_FILE_BYTES
+
+_warning_sink: Callable[[str], None] | None = None
+
+
+#: What writing raises for a path it refuses (a symlink, not a directory/file, owned by another user).
+NonceStoreError = PrivateFileError
+
+
+def set_warning_sink(sink: Callable[[str], None] | None) -> None:
+    """Route warnings to ``sink`` (the hook prints them to stderr); ``None`` = the ``logging`` module."""
+    global _warning_sink
+    _warning_sink = sink
+
+
+def _warn(message: str) -> None:
+    if _warning_sink is not None:
+        with contextlib.suppress(Exception):  # a warning must never become the failure
+            _warning_sink(message)
+        return
+    import logging  # lazily: logging costs the hook several milliseconds of start-up
+
+    logging.getLogger(__name__).warning("%s", message)
+
+
+# --- where things live ---------------------------------------------------------------------------
+
+
+def state_dir(env: Mapping[str, str]) -> Path:
+    """The private state directory: ``$CLAUDE_PLUGIN_DATA/state``, ``$XDG_STATE_HOME/codex-fusion``,
+    else ``~/.local/state/codex-fusion``. Relative values are ignored (they would resolve against the
+    user's project); the temp dir is never used."""
+    data = env.get("CLAUDE_PLUGIN_DATA", "")
+    if data and os.path.isabs(data):
+        # Claude Code creates the data dir 0755, so our private records get their own 0700 folder.
+        return Path(data) / "state"
+    xdg = env.get("XDG_STATE_HOME", "")
+    if xdg and os.path.isabs(xdg):
+        return Path(xdg) / "codex-fusion"
+    home = env.get("HOME", "")
+    if not (home and os.path.isabs(home)):
+        home = os.path.expanduser("~")
+    if not os.path.isabs(home):
+        raise NonceStoreError("cannot find a state directory: no CLAUDE_PLUGIN_DATA, XDG_STATE_HOME or HOME")
+    return Path(home) / ".local" / "state" / "codex-fusion"
+
+
+def workspace_key(workspace: str | os.PathLike[str]) -> str:
+    """First 16 hex digits of sha256(realpath(workspace))."""
+    real = os.path.realpath(os.fspath(workspace))
+    return hashlib.sha256(real.encode("utf-8", "surrogateescape")).hexdigest()[:16]
+
+
+def window_dir(state: Path, workspace: str | os.PathLike[str]) -> Path:
+    """``<state>/windows/<ws_key>``: the directory holding a workspace's records."""
+    return Path(state) / "windows" / workspace_key(workspace)
+
+
+@dataclass(frozen=True)
+class RecordPaths:
+    """Where one window's records live. ``window`` is ``None`` when the Claude pid is unknown."""
+
+    directory: Path
+    window: Path | None
+    workspace: Path
+    window_debate: Path | None
+    workspace_debate: Path
+
+
+def record_paths(state: Path, workspace: str | os.PathLike[str], claude_pid: int | None) -> RecordPaths:
+    directory = window_dir(state, workspace)
+    pid = claude_pid if _valid_pid(claude_pid) else None
+    return RecordPaths(
+        directory=directory,
+        window=directory / f"pid-{pid}.json" if pid is not None else None,
+        workspace=directory / "workspace.json",
+        window_debate=directory / f"pid-{pid}.debate.json" if pid is not None else None,
+        workspace_debate=directory / "workspace.debate.json",
+    )
+
+
+def record_pids(state: Path, workspace: str | os.PathLike[str]) -> list[int]:
+    """Pids that have a ``pid-<pid>.json`` record for this workspace (sorted; ``[]`` on any error)."""
+    try:
+        names = os.listdir(window_dir(state, workspace))
+    except OSError:
+        return []
+    pids = set()
+    for name in names:
+        if name.startswith("pid-") and name.endswith(".json"):
+            pid = parse_pid(name[4:-5])
+            if pid is not None:
+                pids.add(pid)
+    return sorted(pids)
+
+
+def parse_pid(value: object) -> int | None:
+    """A positive decimal pid from ``value`` (str or int), else ``None``."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value if value > 0 else None
+    if isinstance(value, str):
+        text = value.strip()
+        if text.isascii() and text.isdigit() and len(text) <= 10:
+            pid = int(text)
+            return pid if pid > 0 else None
+    return None
+
+
+def _valid_pid(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
+# --- records -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Record:
+    version: int
+    nonce: str
+    session_id: str
+    event: str
+    detail: str | None
+    at: float
+    claude_pid: int | None
+    workspace: str
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "version": self.version,
+            "nonce": self.nonce,
+            "session_id": self.session_id,
+            "event": self.event,
+            "detail": self.detail,
+            "at": self.at,
+            "claude_pid": self.claude_pid,
+            "workspace": self.workspace,
+        }
+
+
+def new_record(
+    *,
+    session_id: str,
+    event: str,
+    workspace: str | os.PathLike[str],
+    claude_pid: int | None = None,
+    detail: str | None = None,
+    at: float | None = None,
+) -> Record:
+    """A record with a fresh nonce, the current time and the workspace's realpath."""
+    return Record(
+        version=VERSION,
+        nonce=os.urandom(16).hex(),
+        session_id=session_id,
+        event=event,
+        detail=detail,
+        at=time.time() if at is None else float(at),
+        claude_pid=claude_pid,
+        workspace=os.path.realpath(os.fspath(workspace)),
+    )
+
+
+def _opt_text(obj: dict[str, object], key: str) -> str | None:
+    if key in obj and obj[key] is None:
+        return None
+    return _text(obj, key)
+
+
+def _text(obj: dict[str, object], key: str, *, nonempty: bool = False) -> str:
+    value = obj.get(key)
+    if not isinstance(value, str):
+        raise ValueError(f"{key!r} is not a string")
+    if nonempty and not value:
+        raise ValueError(f"{key!r} is empty")
+    if len(value) > MAX_TEXT_CHARS:
+        raise ValueError(f"{key!r} is too long")
+    return value
+
+
+def _number(obj: dict[str, object], key: str) -> float:
+    value = obj.get(key)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"{key!r} is not a number")
+    result = float(value)
+    if not math.isfinite(result):
+        raise ValueError(f"{key!r} is not finite")
+    return result
+
+
+def _check_version(obj: object) -> dict[str, object]:
+    if not isinstance(obj, dict):
+        raise ValueError("not a JSON object")
+    version = obj.get("version")
+    if isinstance(version, bool) or version != VERSION:
+        raise ValueError(f"unknown version {version!r}")
+    return obj
+
+
+def _record_from_json(raw: object) -> Record:
+    obj = _check_version(raw)
+    event = _text(obj, "event")
+    if event not in EVENTS:
+        raise ValueError(f"unknown event {event!r}")
+    pid = obj.get("claude_pid")
+    if pid is not None and not _valid_pid(pid):
+        raise ValueError("'claude_pid' is not a positive integer")
+    nonce = _text(obj, "nonce", nonempty=True)
+    session_id = _text(obj, "session_id")
+    workspace = _text(obj, "workspace", nonempty=True)
+    return Record(
+        version=VERSION,
+        nonce=nonce,
+        session_id=session_id,
+        event=event,
+        detail=_opt_text(obj, "detail"),
+        at=_number(obj, "at"),
+        claude_pid=pid if isinstance(pid, int) else None,
+        workspace=workspace,
+    )
+
+
+def write_record(state: Path, record: Record) -> list[Path]:
+    """Write ``record`` as this window's record (when ``claude_pid`` is set) and as the workspace record.
+
+    Returns the paths written, window record first. Raises ``ValueError`` for an invalid record,
+    :class:`NonceStoreError` for a path it refuses, ``OSError`` when the disk says no.
+    """
+    _record_from_json(record.to_json())  # the same rules as reading: never write what we would reject
+    data = dumps(record.to_json())
+    paths = record_paths(state, record.workspace, record.claude_pid)
+    targets = [p for p in (paths.window, paths.workspace) if p is not None]
+    write_files(Path(state), paths.directory, [(p.name, data) for p in targets])
+    return targets
+
+
+def read_record(path: str | os.PathLike[str]) -> Record | None:
+    """The record at ``path``; ``None`` if missing, or (with a warning) if unusable. Never raises."""
+    try:
+        raw = read_json(Path(path), "reset record")
+        if raw is None:
+            return None
+        return _record_from_json(raw)
+    except ValueError as exc:
+        _warn(f"ignoring reset record {path}: {exc}")
+    except Exception as exc:  # a reader must never take the hook or the server down
+        _warn(f"ignoring reset record {path}: {type(exc).__name__}: {exc}")
+    return None
+
+
+# --- debate state --------------------------------------------------------------------------------
+
+
+def _one_line(text: str) -> str:
+    line = " ".join(text.split())
+    if len(line) > MAX_SUMMARY_CHARS:
+        line = line[: MAX_SUMMARY_CHARS - 1].rstrip() + "…"
+    return line
+
+
+def write_debate_state(
+    state: Path,
+    workspace: str | os.PathLike[str],
+    claude_pid: int | None,
+    summary: str,
+    session_id: str | None = None,
+) -> Path:
+    """Leave a one-line debate summary for the hook to show Claude after compaction.
+
+    Written for this window (``claude_pid`` set) or, for a server that knows no window, for the whole
+    workspace. The summary is collapsed to one line of at most ``MAX_SUMMARY_CHARS``; an empty summary
+    clears the state (:func:`read_debate_state` then returns ``None``). ``session_id`` (Claude's, from
+    the latest record, when known) keeps a summary from showing up in a later conversation of the window.
+    """
+    real = os.path.realpath(os.fspath(workspace))
+    paths = record_paths(state, real, claude_pid)
+    target = paths.window_debate or paths.workspace_debate
+    pid = claude_pid if paths.window_debate is not None else None
+    obj = {
+        "version": VERSION,
+        "summary": _one_line(summary),
+        "at": time.time(),
+        "claude_pid": pid,
+        "workspace": real,
+        "session_id": session_id or None,
+    }
+    write_files(Path(state), paths.directory, [(target.name, dumps(obj))])
+    return target
+
+
+def read_debate_state(
+    state: Path, workspace: str | os.PathLike[str], claude_pid: int | None, session_id: str | None = None
+) -> str | None:
+    """This window's debate summary, else the workspace-level one, else ``None``. Never raises.
+
+    When both this ``session_id`` and the stored one are known and differ, the summary belongs to an
+    earlier conversation and is skipped.
+    """
+    try:
+        real = os.path.realpath(os.fspath(workspace))
+        paths = record_paths(state, real, claude_pid)
+    except Exception as exc:
+        _warn(f"ignoring debate state: {type(exc).__name__}: {exc}")
+        return None
+    for path, pid in ((paths.window_debate, claude_pid), (paths.workspace_debate, None)):
+        if path is None:
+            continue
+        try:
+            raw = read_json(path, "debate state")
+            if raw is None:
+                continue
+            obj = _check_version(raw)
+            summary = _text(obj, "summary")
+            _number(obj, "at")
+            stored_session = _opt_text(obj, "session_id") if "session_id" in obj else None
+            if obj.get("workspace") != real or obj.get("claude_pid") != pid:
+                raise ValueError("it belongs to another workspace or window")
+        except Exception as exc:
+            _warn(f"ignoring debate state {path}: {exc}")
+            continue
+        if session_id and stored_session and stored_session != session_id:
+            continue  # left for an earlier conversation of this window: stale, not broken
+        return _one_line(summary) or None
+    return None
+
+
+# --- which Claude Code window are we? ------------------------------------------------------------
+
+
+def _parse_proc_stat(data: bytes) -> int:
+    """The ppid field of ``/proc/<pid>/stat``; the comm field may hold spaces and parentheses."""
+    fields = data[data.rindex(b")") + 1 :].split()
+    return int(fields[1])  # fields[0] is the state letter
+
+
+def _proc_ppid(pid: int) -> int:
+    with open(f"/proc/{pid}/stat", "rb") as f:
+        return _parse_proc_stat(f.read())
+
+
+def _ps_ppids() -> dict[int, int]:
+    import subprocess  # lazily: only the server needs this, and only without /proc
+
+    out = subprocess.run(
+        ["ps", "-A", "-o", "pid=,ppid="],
+        capture_output=True,
+        timeout=5,
+        check=True,
+        stdin=subprocess.DEVNULL,
+    ).stdout
+    table: dict[int, int] = {}
+    for line in out.decode("ascii", "replace").splitlines():
+        cols = line.split()
+        if len(cols) == 2 and cols[0].isdigit() and cols[1].isdigit():
+            table[int(cols[0])] = int(cols[1])
+    return table
+
+
+def ancestor_pids(pid: int | None = None) -> list[int]:
+    """Parent, grandparent, … of ``pid`` (default: this process), up to and including 1.
+
+    Linux reads ``/proc/<pid>/stat``; elsewhere one ``ps -A -o pid=,ppid=`` call. Never raises: on any
+    failure it returns what it found so far (possibly ``[]``).
+    """
+    chain: list[int] = []
+    try:
+        current = os.getpid() if pid is None else pid
+        if not _valid_pid(current):
+            return []
+        lookup: Callable[[int], int | None]
+        if os.path.exists("/proc/self/stat"):
+            lookup = _proc_ppid
+        else:
+            table = _ps_ppids()
+            if current not in table:
+                return []
+            lookup = table.get
+        seen = {current}
+        for _ in range(4096):
+            parent = lookup(current)
+            if parent is None or parent <= 0 or parent in seen:
+                break
+            chain.append(parent)
+            if parent == 1:
+                break
+            seen.add(parent)
+            current = parent
+    except Exception:  # a vanished process, no /proc, no ps: degrade, never raise
+        return chain
+    return chain
+
+
+def choose_window_pid(
+    env: Mapping[str, str], ancestors: Sequence[int], existing_record_pids: Iterable[int]
+) -> int | None:
+    """The Claude Code window this server belongs to, or ``None`` (then watch ``workspace.json``).
+
+    ``CLAUDE_PID`` from ``env`` when it is one of ``ancestors``; else the nearest ancestor with a pid
+    record (``existing_record_pids``, e.g. from :func:`record_pids`); else ``None``.
+    """
+    claimed = parse_pid(env.get("CLAUDE_PID", ""))
+    if claimed is not None and claimed in ancestors:
+        return claimed
+    existing = set(existing_record_pids)
+    for pid in ancestors:
+        if pid in existing:
+            return pid
+    return None
