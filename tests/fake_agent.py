@@ -21,10 +21,18 @@ Start-up behaviour comes from the ``FAKE_ACP`` environment variable, a comma-sep
                    our process group); its pid and ours are appended to FAKE_ACP_PIDS
   ignore_eof       (subprocess only) keep running after stdin EOF (the Rust adapter does)
   ignore_term      (subprocess only) ignore SIGTERM too (only SIGKILL works)
+  load             advertise loadSession and serve session/load (replays the history first)
+  resume, close, fork, system_prompt
+                   advertise sessionCapabilities.<name> and serve session/resume, session/close,
+                   session/fork; system_prompt keeps the session's systemPrompt
+  ts_sessions      all of load, resume, close, fork, system_prompt (the TS adapter advertises them)
+
+Sessions live in memory, or in the JSON file ``FAKE_ACP_STORE`` when it is set (so a "restarted"
+agent still knows them, as Codex keeps its sessions on disk).
 
 Each turn obeys ``@fake`` directive lines found in the prompt text (first match wins per verb):
 
-  @fake say TEXT           answer TEXT (default: "ok")
+  @fake say TEXT           answer TEXT (default: "ok"); a literal \\n in TEXT is a line break
   @fake chunks N           split the answer into N chunks
   @fake think TEXT         send a thought chunk first
   @fake tool KIND TITLE    send a tool_call + completed tool_call_update first
@@ -50,6 +58,8 @@ Each turn obeys ``@fake`` directive lines found in the prompt text (first match 
   @fake flood N STYLE      ask to run `echo <i>` N times, one after another, going on after a deny
   @fake wait NAME          (in-process only) wait until the test opens the gate NAME
   @fake drip N SECONDS     send N thought chunks, one every SECONDS, before answering
+  @fake recall             answer "recall: N earlier prompt(s); first: <its first line>" from the
+                           session's history (proves that context survived a load or resume)
 
 A prompt with no ``say`` that contains "Claude's note:" is answered "acknowledged: <the note>".
 
@@ -140,12 +150,17 @@ class ScriptedAgent:
         self._send_line = send_line
         self.stderr = write_stderr
         self.gates = gates if gates is not None else {}
-        self.session = "sess-" + uuid.uuid4().hex[:8]
+        self.session = "sess-" + uuid.uuid4().hex[:8]  # the latest session opened
+        self.store_path = env.get("FAKE_ACP_STORE")
+        if "ts_sessions" in self.flags:
+            for name in ("load", "resume", "close", "fork", "system_prompt"):
+                self.flags.setdefault(name, "")
         self.authenticated = False
         self.mode = "agent"
         self._next_id = 0
         self._waiting: dict[Any, tuple[anyio.Event, list[dict[str, Any]]]] = {}
         self._cancelled = anyio.Event()
+        self._memory_sessions: dict[str, Any] = {}
 
     # -- wire ----------------------------------------------------------------------------------------
 
@@ -198,6 +213,10 @@ class ScriptedAgent:
             "authenticate": self.on_authenticate,
             "session/set_mode": self.on_set_mode,
             "session/set_config_option": self.on_set_config_option,
+            "session/load": self.on_session_load,
+            "session/resume": self.on_session_resume,
+            "session/close": self.on_session_close,
+            "session/fork": self.on_session_fork,
         }
         async with anyio.create_task_group() as tg:
             while (line := await self._receive_line()) is not None:
@@ -249,7 +268,20 @@ class ScriptedAgent:
             msg["id"],
             {
                 "protocolVersion": int(self.flags.get("version", "1")),
-                "agentCapabilities": {"loadSession": True, "futureCapability": {"x": 1}},
+                "agentCapabilities": {
+                    "loadSession": "load" in self.flags,
+                    "futureCapability": {"x": 1},
+                    "sessionCapabilities": {
+                        wire: {}
+                        for flag, wire in (
+                            ("resume", "resume"),
+                            ("close", "close"),
+                            ("fork", "fork"),
+                            ("system_prompt", "systemPrompt"),
+                        )
+                        if flag in self.flags
+                    },
+                },
                 "authMethods": self.auth_methods(),
                 "agentInfo": {"name": "fake-acp", "title": "Fake", "version": "9.9.9"},
                 "_meta": {"something": "unknown"},
@@ -260,6 +292,11 @@ class ScriptedAgent:
         if "auth" in self.flags and not self.authenticated:
             await self.error(msg["id"], -32000, "Authentication required")
             return
+        params = msg.get("params") or {}
+        self.session = "sess-" + uuid.uuid4().hex[:8]
+        sessions = self.sessions()
+        sessions[self.session] = {"history": [], "systemPrompt": params.get("systemPrompt")}
+        self.save_sessions(sessions)
         body: dict[str, Any] = {"sessionId": self.session, "unknownField": True}
         if "modes" in self.flags:
             body["modes"] = {
@@ -285,6 +322,78 @@ class ScriptedAgent:
                 }
             ]
         await self.result(msg["id"], body)
+
+    # -- sessions --------------------------------------------------------------------------------------
+
+    def sessions(self) -> dict[str, Any]:
+        if self.store_path is None:
+            return self._memory_sessions
+        try:
+            with open(self.store_path, encoding="utf-8") as fh:
+                loaded: dict[str, Any] = json.load(fh)
+                return loaded
+        except (OSError, ValueError):
+            return {}
+
+    def save_sessions(self, sessions: dict[str, Any]) -> None:
+        if self.store_path is None:
+            self._memory_sessions = sessions
+            return
+        with open(self.store_path, "w", encoding="utf-8") as fh:
+            json.dump(sessions, fh)
+
+    async def _known(self, msg: dict[str, Any], capability: str) -> str | None:
+        """The session a load/resume/close/fork names, or None after answering with an error."""
+        if capability not in self.flags:
+            await self.error(msg["id"], -32601, f"method not found: {msg.get('method')}")
+            return None
+        sid = (msg.get("params") or {}).get("sessionId")
+        if sid not in self.sessions():
+            await self.error(msg["id"], -32002, f"Resource not found: session {sid}")
+            return None
+        return str(sid)
+
+    async def on_session_load(self, msg: dict[str, Any]) -> None:
+        sid = await self._known(msg, "load")
+        if sid is None:
+            return
+        for role, text in self.sessions()[sid]["history"]:
+            kind = "user_message_chunk" if role == "user" else "agent_message_chunk"
+            await self.update(sid, {"sessionUpdate": kind, "content": {"type": "text", "text": text}})
+        self.session = sid
+        await self.result(msg["id"], {})
+
+    async def on_session_resume(self, msg: dict[str, Any]) -> None:
+        sid = await self._known(msg, "resume")
+        if sid is not None:
+            self.session = sid
+            await self.result(msg["id"], {})
+
+    async def on_session_close(self, msg: dict[str, Any]) -> None:
+        sid = await self._known(msg, "close")
+        if sid is not None:
+            await self.result(msg["id"], {})
+
+    async def on_session_fork(self, msg: dict[str, Any]) -> None:
+        sid = await self._known(msg, "fork")
+        if sid is None:
+            return
+        sessions = self.sessions()
+        self.session = "sess-" + uuid.uuid4().hex[:8]
+        sessions[self.session] = json.loads(json.dumps(sessions[sid]))
+        self.save_sessions(sessions)
+        await self.result(msg["id"], {"sessionId": self.session})
+
+    def remember(self, sid: str, prompt: str, answer: str) -> None:
+        sessions = self.sessions()
+        entry = sessions.setdefault(sid, {"history": [], "systemPrompt": None})
+        entry["history"] += [["user", prompt], ["agent", answer]]
+        self.save_sessions(sessions)
+
+    def recall(self, sid: str) -> str:
+        history = [text for role, text in self.sessions().get(sid, {}).get("history", []) if role == "user"]
+        first = history[0].strip().splitlines()[0] if history and history[0].strip() else ""
+        return f"recall: {len(history)} earlier prompt(s); first: {first}"
 
     async def on_set_config_option(self, msg: dict[str, Any]) -> None:
         await self.result(msg["id"], {"configOptions": []})
@@ -499,7 +608,10 @@ class ScriptedAgent:
         default = "ok"
         if "Claude's note:" in prompt:
             default = "acknowledged: " + prompt.split("Claude's note:", 1)[1].strip()
-        text = d.get("say", default)
+        if "recall" in d:
+            default = self.recall(sid)
+        text = d.get("say", default).replace("\\n", "\n")
+        self.remember(sid, prompt, text)
         chunks = max(1, int(d.get("chunks", "1")))
         size = max(1, -(-len(text) // chunks))
         for start in range(0, len(text), size):

@@ -157,7 +157,7 @@ async def _consult_at_terminal(question: str, context: str | None) -> int:
     from .config import Config
     from .consultant import Consultant
     from .errors import ConfigError, FusionError
-    from .prompts import consult_prompt
+    from .prompts import consult
 
     try:
         config = Config.from_env()
@@ -170,7 +170,7 @@ async def _consult_at_terminal(question: str, context: str | None) -> int:
     view = _TerminalView()
     async with Consultant(config) as consultant:
         try:
-            result = await consultant.consult(consult_prompt(question, context), observer=view)
+            result = await consultant.consult(consult(question, context), observer=view)
             while isinstance(result, Pause):
                 decision, note = await _ask_person(result)
                 result = await consultant.permit(decision, note, observer=view)

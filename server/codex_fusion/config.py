@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from . import nonce
 from .errors import ConfigError
 from .guardian import GuardianFlags
 
@@ -19,6 +20,8 @@ DEFAULT_MODE = "read-only"
 DEFAULT_STARTUP_TIMEOUT_MS = 120_000
 DEFAULT_TURN_TIMEOUT_MS = 300_000
 DEFAULT_CANCEL_GRACE_MS = 1_500
+#: About 8k tokens: under Claude Code's 10k-token warning for one tool result.
+DEFAULT_MAX_ANSWER_CHARS = 32_000
 
 
 @dataclass(frozen=True)
@@ -63,6 +66,22 @@ def _ms(env: Mapping[str, str], name: str, default: int) -> float:
     return value / 1000
 
 
+def _count(env: Mapping[str, str], name: str, default: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit() or int(raw) < 1000:
+        raise ConfigError(f"{name} must be a whole number of at least 1000, not {raw!r}")
+    return int(raw)
+
+
+def _state_dir(env: Mapping[str, str]) -> Path | None:
+    try:
+        return nonce.state_dir(env)
+    except OSError:
+        return None  # no HOME at all: features that keep files say so when used
+
+
 def resolve_agent_command(env: Mapping[str, str]) -> tuple[list[str], str]:
     """The agent argv and where it came from: the env override, ``codex-acp`` on PATH, or npx."""
     override = env.get("CODEX_FUSION_ACP_COMMAND", "").strip()
@@ -92,6 +111,10 @@ class Config:
     turn_timeout: float = DEFAULT_TURN_TIMEOUT_MS / 1000
     cancel_grace: float = DEFAULT_CANCEL_GRACE_MS / 1000
     log_path: Path | None = None
+    #: The plugin's private data directory (see :func:`codex_fusion.nonce.state_dir`), if there is one.
+    state_dir: Path | None = None
+    #: Longest answer returned whole; longer ones are cut and saved in full (see ``overflow.py``).
+    max_answer_chars: int = DEFAULT_MAX_ANSWER_CHARS
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, cwd: Path | None = None) -> Config:
@@ -113,6 +136,8 @@ class Config:
             flags=GuardianFlags.from_env(source),
             turn_timeout=_ms(source, "CODEX_FUSION_TURN_TIMEOUT_MS", DEFAULT_TURN_TIMEOUT_MS),
             cancel_grace=_ms(source, "CODEX_FUSION_CANCEL_GRACE_MS", DEFAULT_CANCEL_GRACE_MS),
+            state_dir=_state_dir(source),
+            max_answer_chars=_count(source, "CODEX_FUSION_MAX_ANSWER_CHARS", DEFAULT_MAX_ANSWER_CHARS),
             log_path=Path(source["CODEX_FUSION_LOG"]).expanduser()
             if source.get("CODEX_FUSION_LOG")
             else None,

@@ -29,12 +29,13 @@ from . import __version__
 from .acp.agent import Spawn, spawn_process
 from .client import AcpClient
 from .config import Config
-from .debate import Debate
+from .debate import Debate, VerdictLine
 from .errors import AgentError, ConsultError
 from .guardian import Rule
-from .permissions import choose_allow, choose_deny
+from .permissions import choose_allow, choose_deny, parse_ref
+from .prompts import FRAME, Brief
 from .runner import Runner
-from .session import Session
+from .session import Live, Session
 from .turn import Audit, Event, Note, NoteKind, Turn, TurnObserver, TurnResult, TurnState
 from .turnlog import record_turn
 
@@ -63,10 +64,21 @@ class Status:
     audit: Mapping[tuple[NoteKind, Rule | None], int] = field(default_factory=dict)
     queue_length: int = 0
     turns_completed: int = 0
+    debate_round: int = 0
+    last_verdict: VerdictLine | None = None
     context_used: int | None = None
     context_size: int | None = None
     last_error: str | None = None
     stderr_tail: str | None = None
+
+
+@dataclass(frozen=True)
+class ResetReport:
+    """What a reset dropped."""
+
+    session_id: str | None  # the Codex session closed, if one was open
+    rounds: int  # answers in the debate it ended
+    stopped_turn: str | None  # the tool whose turn was stopped, if one was running
 
 
 class Consultant:
@@ -100,7 +112,14 @@ class Consultant:
                     request_ids=self._request_ids,
                 )
 
-            session = Session(self.config, workspace, tg, spawn=self._spawn, make_client=make_client)
+            session = Session(
+                self.config,
+                workspace,
+                tg,
+                spawn=self._spawn,
+                make_client=make_client,
+                system_prompt=FRAME,
+            )
             runner = Runner(
                 session,
                 tg,
@@ -139,22 +158,32 @@ class Consultant:
 
     async def consult(
         self,
-        prompt: str,
+        prompt: Brief | str,
         *,
-        tool: str = "consult",
         observer: TurnObserver | None = None,
         on_start: Callable[[], None] | None = None,
         timeout: float | None = None,
     ) -> TurnResult:
         """Run one prompt as a turn, after every turn queued before it.
 
-        Returns the outcome, or a :class:`~codex_fusion.turn.Pause` when Codex waits for ``permit``.
+        A ``str`` is sent exactly as given (as a ``consult``). Returns the outcome, or a
+        :class:`~codex_fusion.turn.Pause` when Codex waits for ``permit``.
         """
+        brief = prompt if isinstance(prompt, Brief) else Brief.raw(prompt)
         runner = self._ready()
+        if brief.tool == "reply" and not self._debate.open:
+            raise ConsultError(
+                "There is no debate to reply to: Codex has not answered a consult, review or brainstorm "
+                "in its current session (a reset or a restart starts a fresh one). Start with `consult`."
+            )
         bound = self.config.turn_timeout if timeout is None else timeout
+
+        def compose(live: Live) -> str:
+            return self._debate.prompt(brief, live.session_id, system_prompt=live.framed)
+
         try:
             turn = await runner.start(
-                lambda: self._debate.framed(prompt), tool=tool, timeout=bound, on_start=on_start
+                compose, tool=brief.tool, timeout=bound, on_start=on_start, judge=self._debate.answered
             )
         except AgentError as exc:
             self.last_error = exc.summary
@@ -166,35 +195,52 @@ class Consultant:
         decision: Literal["allow", "deny", "cancel"],
         note: str | None = None,
         *,
+        request: str | None = None,
         observer: TurnObserver | None = None,
         timeout: float | None = None,
     ) -> TurnResult:
-        """Answer the held permission request and wait for the same turn's next pause or end."""
+        """Answer the held permission request and wait for the same turn's next pause or end.
+
+        ``request`` (the pause's id, ``r3``) makes sure the answer goes to the request Claude judged:
+        a late or repeated ``permit`` for another one is refused, saying what is pending now."""
         runner = self._ready()
+        wanted = parse_ref(request) if request is not None else None
+        if request is not None and wanted is None:
+            raise ConsultError(
+                f"`request` {request!r} is not a request id: pass the id the pause showed (r3)."
+            )
         turn = runner.current
         pause = turn.pause() if turn is not None else None
         if turn is None or pause is None:
             if runner.unclaimed is not None:
                 return await runner.wait(runner.unclaimed, observer)
-            raise ConsultError("No pending permission — it may have completed or been cancelled.")
-        request = pause.request
+            raise ConsultError(
+                "No pending permission — it may have completed or been cancelled. Nothing to answer; "
+                "`status` shows what Codex is doing."
+            )
+        held = pause.request
+        if wanted is not None and wanted != held.request_id:
+            raise ConsultError(
+                f"Request r{wanted} is not pending any more. Pending now: {held.ref} — {pause.summary}. "
+                f"Judge that one, then call `permit` with request {held.ref}."
+            )
         if decision == "cancel":
             log.info("guardian: Claude stopped the turn paused on %s", pause.summary)
             await runner.stop(turn, Event.CANCEL, Note(NoteKind.STOPPED))
             return await runner.wait(turn, observer)
         if decision == "allow":
-            choice = choose_allow(request.options, claude_decided=True)
+            choice = choose_allow(held.options, claude_decided=True)
             if choice is None:
-                offered = ", ".join(option.option_id for option in request.options) or "no options"
+                offered = ", ".join(option.option_id for option in held.options) or "no options"
                 raise ConsultError(
                     f"Codex offered no way to approve this request ({offered}); "
                     "call `permit` with decision `deny`."
                 )
         else:
-            choice = choose_deny(request.options)
+            choice = choose_deny(held.options)
         note = (note or "").strip()
         self._debate.decided(turn, pause.summary, decision, choice, note)
-        turn.answer(request, decision, choice)
+        turn.answer(held, decision, choice)
         log.info(
             "guardian: Claude %s %s (option %s)%s",
             "allowed" if decision == "allow" else "denied",
@@ -205,6 +251,26 @@ class Consultant:
         if timeout is not None:
             turn.timeout = timeout
         return await runner.wait(turn, observer)
+
+    async def reset(self) -> ResetReport:
+        """Drop Codex's context: stop the turn in flight (held requests are answered ``cancelled``),
+        close the session and forget the debate. The agent stays up; the next call opens a new session."""
+        runner = self._ready()
+        assert self._session is not None
+        session_id, rounds = self._session.session_id, self._debate.rounds
+        turn, stopped = runner.current, None
+        if turn is not None and not turn.done:
+            stopped = turn.tool
+            await runner.stop(turn, Event.CANCEL, Note(NoteKind.RESET))
+        closed = await self._session.reset()
+        self._debate.reset()
+        log.info("reset: dropped session %s after %d round(s)", closed or session_id, rounds)
+        return ResetReport(session_id=closed or session_id, rounds=rounds, stopped_turn=stopped)
+
+    @property
+    def debate_round(self) -> int:
+        """Codex's answers in the debate now open (0: none)."""
+        return self._debate.rounds
 
     async def cancel(self) -> None:
         """Cancel the turn in flight (held requests are answered `cancelled`)."""
@@ -273,6 +339,8 @@ class Consultant:
             audit=dict(self._audit.counts),
             queue_length=runner.queue_length if runner is not None else 0,
             turns_completed=self.turns_completed,
+            debate_round=self._debate.rounds,
+            last_verdict=self._debate.last.verdict if self._debate.last is not None else None,
             context_used=usage.used if usage is not None else None,
             context_size=usage.size if usage is not None else None,
             last_error=self.last_error,

@@ -1,4 +1,9 @@
-"""The consultation as a debate, without I/O: what Claude told Codex between turns.
+"""The consultation as a debate, without I/O: verdicts, rounds, and what Claude told Codex between turns.
+
+The deliberative tools (consult, review_plan, review_diff, brainstorm) open a debate; ``reply``
+continues it. Codex ends every answer with ``VERDICT: CONSENSUS — …`` or ``VERDICT: OPEN — …``;
+:func:`parse_verdict` reads it (``missing`` when there is none: never guessed). After round
+:data:`MAX_ROUNDS` without consensus, Claude is told to stop arguing and decide.
 
 The Consultant owns one :class:`Debate` per Codex session. Prompt *text* comes from
 :mod:`codex_fusion.prompts`; this module decides what goes into the next prompt.
@@ -6,19 +11,101 @@ The Consultant owns one :class:`Debate` per Codex session. Prompt *text* comes f
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Final
+
 from . import prompts
 from .permissions import Choice
+from .prompts import Brief
 from .turn import Turn, Verdict
+
+MAX_ROUNDS: Final = prompts.MAX_EXCHANGES
+
+#: The tools that open a debate; ``reply`` continues one; the others (explore) stand alone.
+DELIBERATIVE: Final = frozenset({"consult", "review_plan", "review_diff", "brainstorm"})
+
+_VERDICT_LINE = re.compile(
+    r"^[\s>*_`#-]*VERDICT[\s*_`]*[:：][\s*_`]*(CONSENSUS|OPEN)\b[\s*_`]*(?:[—–\-:=|]+)?\s*(.*?)[\s*_`]*$",
+    re.IGNORECASE | re.MULTILINE,
+)
+
+
+class Standing(StrEnum):
+    CONSENSUS = "consensus"
+    OPEN = "open"
+    MISSING = "missing"
+
+
+@dataclass(frozen=True)
+class VerdictLine:
+    standing: Standing
+    summary: str = ""
+
+
+def parse_verdict(answer: str) -> VerdictLine:
+    """The last ``VERDICT:`` line of an answer, however it is dashed, spaced or emphasised."""
+    matches = list(_VERDICT_LINE.finditer(answer))
+    if not matches:
+        return VerdictLine(Standing.MISSING)
+    last = matches[-1]
+    summary = last.group(2).strip().rstrip("*_` ").strip()
+    return VerdictLine(Standing(last.group(1).lower()), summary)
+
+
+@dataclass(frozen=True)
+class Round:
+    """Where the debate stands after one answer."""
+
+    number: int  # 1, 2, …; 0 for a stand-alone turn (explore)
+    verdict: VerdictLine
+
+    @property
+    def limit_reached(self) -> bool:
+        return self.number >= MAX_ROUNDS and self.verdict.standing is not Standing.CONSENSUS
 
 
 class Debate:
     def __init__(self) -> None:
         self._notes: list[str] = []
+        self.rounds = 0  # answers in the current debate
+        self.last: Round | None = None
+        self._seen: tuple[str, set[str]] = ("", set())  # (session id, frame blocks sent in it)
 
-    def framed(self, prompt: str) -> str:
-        """The next prompt, preceded by the notes Claude left since the last one (which are consumed)."""
+    @property
+    def open(self) -> bool:
+        """A debate Codex has answered at least once, that ``reply`` can continue."""
+        return self.rounds > 0
+
+    def reset(self) -> None:
+        """A new Codex session knows nothing of earlier debates or notes."""
+        self._notes.clear()
+        self.rounds = 0
+        self.last = None
+
+    def prompt(self, brief: Brief, session_id: str, *, system_prompt: bool) -> str:
+        """The next prompt for ``session_id``: the frame blocks it has not seen yet (none when the
+        session carries the frame as its system prompt), the notes Claude left since the last prompt
+        (consumed), then the brief."""
+        if self._seen[0] != session_id:
+            self._seen = (session_id, set())
+        seen = self._seen[1]
+        frame = () if system_prompt else tuple(part for part in brief.frame if part not in seen)
+        seen.update(frame)
         notes, self._notes = self._notes, []
-        return prompts.with_notes(prompt, notes)
+        return prompts.with_notes(brief.text(frame), notes)
+
+    def answered(self, tool: str, answer: str) -> Round:
+        """Count Codex's answer to ``tool``: a deliberative tool starts round 1, ``reply`` the next."""
+        if tool in DELIBERATIVE:
+            self.rounds = 1
+        elif tool == "reply":
+            self.rounds += 1
+        else:
+            return Round(0, VerdictLine(Standing.MISSING))
+        self.last = Round(self.rounds, parse_verdict(answer))
+        return self.last
 
     def decided(self, turn: Turn, what: str, verdict: Verdict, choice: Choice, note: str) -> None:
         """Carry Claude's note on a permission decision to Codex.

@@ -91,6 +91,12 @@ def choose_deny(options: list[PermissionOption]) -> Choice:
     return Choice(PERMISSION_CANCELLED, None, ends_turn=True)
 
 
+def parse_ref(value: str) -> int | None:
+    """The request number in ``r3``, ``R3``, ``#3`` or ``3``; None when it is not one."""
+    text = value.strip().lower().removeprefix("r").removeprefix("#")
+    return int(text) if text.isascii() and text.isdigit() else None
+
+
 def reason_of(tool_call: dict[str, Any]) -> str | None:
     """Codex's stated reason for the request, if it gave one."""
     raw = tool_call.get("rawInput")
@@ -114,6 +120,11 @@ class PendingPermission:
     answered: anyio.Event = field(default_factory=anyio.Event)
     outcome: dict[str, Any] = field(default_factory=lambda: dict(PERMISSION_CANCELLED))
     verdict: Literal["allow", "deny", "cancelled"] | None = None
+
+    @property
+    def ref(self) -> str:
+        """The short id Claude passes back to ``permit`` (``r3``)."""
+        return f"r{self.request_id}"
 
     @property
     def waited(self) -> float:

@@ -1,43 +1,209 @@
-"""Prompt builders: one pure function per tool, block-structured, with the debate frame."""
+"""Every prompt codex-fusion sends Codex: pure functions of their inputs.
+
+Each tool has a builder returning a :class:`Brief` (the task, the material, what a good answer
+contains). The *frame* — Codex's role, grounding rules and, for the deliberative tools, the debate
+contract with its VERDICT line — is set once per Codex session: as the session's system prompt
+where the agent supports it (the TypeScript adapter makes it a developer message), else in front of
+the first brief that needs each block (:class:`~codex_fusion.debate.Debate` keeps track).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .diffs import DiffMaterial
+
 ROLE = """<role>
-You are Codex, consulted by Claude (another coding agent) who is in the middle of a task in this
-workspace. You are an independent peer, not an assistant to please: agree where Claude is right,
-disagree plainly where it is not, and say which points matter most.
+You are Codex, consulted by Claude, another coding agent working in this workspace. You are an
+independent peer, not an assistant to please: your value is catching what Claude missed. Agree where
+Claude is right, push back plainly where it is not, and say which points matter most.
 </role>"""
 
 GROUNDING = """<grounding>
 - Read the code before you claim anything about it; cite files as path:line.
-- Label guesses as hypotheses. If you lack context you cannot read yourself, say exactly what is missing.
-- You are advising: do not edit files or run commands that change anything unless Claude asked for it.
+- Label guesses as hypotheses, and say what you did not check.
+- You advise; Claude decides and acts. Do not edit files or run commands that change anything.
 </grounding>"""
 
 DEBATE = """<debate>
-This is a short debate (about three exchanges): Claude may reply to your answer. Converge; do not
-repeat yourself. End every answer with one line:
-VERDICT: CONSENSUS — <the agreed point>   or   VERDICT: OPEN — <what is still disputed>
+Claude may reply to your answer; the debate should converge within about three exchanges. Do not
+repeat yourself; concede what is right. End every answer in a debate with exactly one line:
+VERDICT: CONSENSUS — <the conclusion you both can act on>
+or
+VERDICT: OPEN — <the main point still disputed>
 </debate>"""
 
+#: Set once per session when the agent supports a system prompt; else sent with every brief.
+FRAME = "\n\n".join((ROLE, GROUNDING, DEBATE))
 
-def _block(tag: str, body: str | None) -> str:
+#: The debate should converge within this many answers from Codex (see :mod:`codex_fusion.debate`).
+MAX_EXCHANGES = 3
+
+SURVEY = "This is a survey, not a debate: no VERDICT line. Be concrete and brief; prefer paths to prose."
+
+
+@dataclass(frozen=True)
+class Brief:
+    """What one turn asks of Codex, before the frame is applied."""
+
+    tool: str
+    blocks: tuple[str, ...]
+    debate: bool = True
+    framed: bool = True  # False: sent exactly as given (``Brief.raw``)
+
+    @classmethod
+    def raw(cls, text: str, tool: str = "consult") -> Brief:
+        """A prompt sent as it is, without the frame (tests, benchmarks, the terminal's own wording)."""
+        return cls(tool, (text,), framed=False)
+
+    @property
+    def frame(self) -> tuple[str, ...]:
+        """The frame blocks this brief needs Codex to have seen: role and grounding, and the debate
+        contract for a deliberative tool."""
+        if not self.framed:
+            return ()
+        return (ROLE, GROUNDING, DEBATE) if self.debate else (ROLE, GROUNDING)
+
+    def text(self, frame: Sequence[str] = ()) -> str:
+        """The prompt: ``frame`` (the blocks the session has not seen yet), then the brief."""
+        return "\n\n".join([*frame, *(block for block in self.blocks if block)])
+
+
+def block(tag: str, body: str | None) -> str:
     body = (body or "").strip()
     return f"<{tag}>\n{body}\n</{tag}>" if body else ""
 
 
-def consult_prompt(question: str, context: str | None = None) -> str:
-    """A second opinion on a question, with optional context from Claude."""
-    parts = [
-        ROLE,
-        GROUNDING,
-        _block("context", context),
-        _block("question", question),
-        "<answer_format>\nA direct answer first (a few sentences), then the reasons as short bullets."
-        "\n</answer_format>",
-        DEBATE,
-    ]
-    return "\n\n".join(part for part in parts if part)
+def _format(text: str) -> str:
+    return block("answer_format", text)
+
+
+# -- the tools -----------------------------------------------------------------------------------------
+
+
+def consult(question: str, context: str | None = None) -> Brief:
+    """A second opinion on a question or decision."""
+    return Brief(
+        "consult",
+        (
+            block("context", context),
+            block("question", question),
+            _format("A direct answer first (a few sentences), then the reasons as short bullets."),
+        ),
+    )
+
+
+def review_plan(plan: str, context: str | None = None) -> Brief:
+    """A critique of a plan before it is implemented."""
+    return Brief(
+        "review_plan",
+        (
+            "<task>\nReview this plan before Claude implements it. Check it against the code: will it "
+            "work, what does it miss, what is riskier or simpler than it looks?\n</task>",
+            block("context", context),
+            block("plan", plan),
+            _format(
+                "1. Overall: sound, sound with changes, or rethink — in one sentence.\n"
+                "2. Problems by severity (blocker, major, minor), each with the fix.\n"
+                "3. Blind spots: what the plan does not consider (tests, migration, failure modes).\n"
+                "4. What is good and should stay."
+            ),
+        ),
+    )
+
+
+def review_diff(material: DiffMaterial | None, diff: str | None, focus: str | None) -> Brief:
+    """A code review of changes: collected by the server (``material``) or passed by Claude (``diff``)."""
+    if material is not None:
+        summary = "\n".join(
+            f"- {f.path} ({f.status}"
+            + (f", +{f.added} −{f.removed}" if f.added is not None and f.removed is not None else "")
+            + (", binary" if f.binary else "")
+            + ("" if f.included else ", not shown below")
+            + ")"
+            for f in material.files
+        )
+        changes = block("changes", f"{material.description}\n{summary}")
+        note = block("left_out", material.omitted_note)
+        text = material.text
+    else:
+        changes, note, text = "", "", diff or ""
+    return Brief(
+        "review_diff",
+        (
+            "<task>\nReview these changes as a careful senior reviewer. Read the surrounding code "
+            "where the diff alone does not tell you enough.\n</task>",
+            changes,
+            block("diff", text),
+            note,
+            block("focus", focus),
+            _format(
+                "Findings by severity (blocker, major, minor), each with file:line, what is wrong and "
+                "the fix. If there are no real issues, say so plainly; do not invent nits."
+            ),
+        ),
+    )
+
+
+def brainstorm(problem: str, constraints: str | None = None) -> Brief:
+    """Alternative approaches with trade-offs and a recommendation."""
+    return Brief(
+        "brainstorm",
+        (
+            block("problem", problem),
+            block("constraints", constraints),
+            _format(
+                "2–4 genuinely different approaches: for each, how it works in this codebase, its "
+                "costs and risks. Then your recommendation and why."
+            ),
+        ),
+    )
+
+
+def explore(focus: str | None = None, paths: Sequence[str] = ()) -> Brief:
+    """A map of an unfamiliar codebase (a survey, not a debate)."""
+    where = "\n".join(f"- {path}" for path in paths)
+    return Brief(
+        "explore",
+        (
+            "<task>\nMap this codebase for Claude, who is new to it. Read what you need; do not guess.\n"
+            + SURVEY
+            + "\n</task>",
+            block("focus", focus),
+            block("start_with", where),
+            _format(
+                "1. What it is, in two sentences.\n2. The main components, each with its path and job.\n"
+                "3. How a typical request or command flows through them.\n"
+                "4. Conventions, gotchas and where the tests are.\n5. Where to start for the focus given."
+            ),
+        ),
+        debate=False,
+    )
+
+
+def reply(message: str, exchange: int) -> Brief:
+    """Claude's answer to Codex's last answer, in the same debate; ``exchange`` is the round to come."""
+    last = exchange >= MAX_EXCHANGES
+    pace = (
+        f"This is exchange {exchange}, the last: converge. State what you both can act on, or the one "
+        "point still open and why."
+        if last
+        else f"This is exchange {exchange} of about {MAX_EXCHANGES}."
+    )
+    return Brief(
+        "reply",
+        (
+            block("claude_replies", message),
+            "<task>\nAnswer Claude's points: concede what is right, hold what is not, and say why. "
+            f"{pace} End with exactly one VERDICT line.\n</task>",
+        ),
+    )
+
+
+# -- between turns ----------------------------------------------------------------------------------
 
 
 def with_notes(prompt: str, notes: list[str]) -> str:

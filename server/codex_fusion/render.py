@@ -7,15 +7,17 @@ from __future__ import annotations
 
 import re
 import time
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from .acp.schema import ContentChunk, PlanUpdate, SessionUpdate, ToolCallInfo
+from .debate import MAX_ROUNDS, Round, Standing, VerdictLine
 from .permissions import only_lasting_allow
 from .transcript import ToolActivity
 from .turn import Note, NoteKind, Pause, Turn, TurnOutcome, TurnResult
 
 if TYPE_CHECKING:
-    from .consultant import Status
+    from .consultant import ResetReport, Status
 
 PROGRESS_TAIL = 140
 
@@ -66,6 +68,8 @@ def note(item: Note) -> str:
         )
     if kind is NoteKind.STOPPED:
         return "you stopped this turn with `permit` cancel"
+    if kind is NoteKind.RESET:
+        return "Codex's session was reset while this turn ran, so it was stopped"
     return f"{kind}: {item.subject}"
 
 
@@ -76,8 +80,25 @@ _SHOWN = frozenset(NoteKind) - {NoteKind.AUTO_ALLOWED, NoteKind.ASKED, NoteKind.
 # -- results -----------------------------------------------------------------------------------------
 
 
+def verdict(line: VerdictLine) -> str:
+    if line.standing is Standing.MISSING:
+        return "verdict: missing (no VERDICT line)"
+    return f"verdict: {line.standing}" + (f" — {clip(line.summary, 160)}" if line.summary else "")
+
+
+def clip(text: str, limit: int) -> str:
+    """The start of ``text`` on one line, at most ``limit`` characters, marked with … when cut."""
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
 def footer(outcome: TurnOutcome) -> str:
-    parts = [f"{outcome.elapsed:.1f}s"]
+    parts: list[str] = []
+    debate = outcome.round
+    if debate is not None and debate.number > 0:
+        parts.append(f"round {debate.number}/{MAX_ROUNDS}")
+        parts.append(verdict(debate.verdict))
+    parts.append(f"{outcome.elapsed:.1f}s")
     tokens = outcome.usage.tokens
     if tokens is not None:
         parts.append(f"{format_tokens(tokens)} tokens")
@@ -86,7 +107,16 @@ def footer(outcome: TurnOutcome) -> str:
     return "— codex · " + " · ".join(parts)
 
 
-def outcome(result: TurnOutcome) -> str:
+@dataclass(frozen=True)
+class Saved:
+    """An answer too long for Claude's tool-output budget, cut, with the whole of it in a file."""
+
+    path: str
+    shown: int
+    total: int
+
+
+def outcome(result: TurnOutcome, saved: Saved | None = None) -> str:
     text = result.text.strip() or "(Codex returned no text.)"
     shown = [note(item) for item in result.notes if item.kind in _SHOWN]
     if shown:
@@ -100,17 +130,46 @@ def outcome(result: TurnOutcome) -> str:
         text += "\n\n[The turn was cancelled; the answer above is partial.]"
     elif result.stop_reason not in ("end_turn", ""):
         text += f"\n\n[Codex stopped early: {result.stop_reason}.]"
+    if saved is not None:
+        text += (
+            f"\n\n[Answer cut at {saved.shown:,} of {saved.total:,} characters to fit your tool-output "
+            f"budget. The whole answer is in {saved.path}: read it if you need the rest.]"
+        )
+    advice = next_step(result.round)
+    if advice:
+        text += f"\n\n[{advice}]"
     return f"{text}\n\n{footer(result)}"
 
 
+def next_step(debate: Round | None) -> str | None:
+    """What Claude should do with a debate answer, when it is not obvious."""
+    if debate is None or debate.number == 0:
+        return None
+    if debate.limit_reached:
+        return (
+            f"Round {debate.number} of {MAX_ROUNDS} without consensus: stop debating. Decide yourself, "
+            "and tell the user where you and Codex still disagree."
+        )
+    if debate.verdict.standing is Standing.OPEN:
+        return "Still open: `reply` with your concrete counter-argument, or decide."
+    if debate.verdict.standing is Standing.MISSING:
+        return "Codex gave no VERDICT line: weigh the answer yourself, or `reply` asking for one."
+    return None
+
+
 def pause(paused: Pause) -> str:
-    lines = ["⏸ Codex is paused, waiting for your decision. Nothing has run yet.", *request_lines(paused)]
+    ref = paused.request.ref
+    lines = [
+        f"⏸ Codex is paused, waiting for your decision. Nothing has run yet. Request id: {ref}.",
+        *request_lines(paused),
+    ]
     if paused.text_so_far.strip():
         lines.append("Codex so far: " + visible(tail(paused.text_so_far, 600)))
     lines.append(
         'Answer with `permit` {"decision": "allow"} to let it proceed once, '
         '{"decision": "deny", "note": "<why, or what to do instead>"} (the same turn resumes), or '
-        '{"decision": "cancel"} to stop the turn.'
+        f'{{"decision": "cancel"}} to stop the turn; add "request": "{ref}" so the answer cannot reach '
+        "another request."
     )
     if paused.waiting_behind:
         lines.append(f"({paused.waiting_behind} more request(s) from Codex are queued behind this one.)")
@@ -164,8 +223,26 @@ def fenced(text: str) -> str:
     return f"{fence}\n{text}\n{fence}"
 
 
-def result(value: TurnResult) -> str:
-    return pause(value) if isinstance(value, Pause) else outcome(value)
+def result(value: TurnResult, saved: Saved | None = None) -> str:
+    return pause(value) if isinstance(value, Pause) else outcome(value, saved)
+
+
+def reset(report: ResetReport) -> str:
+    if report.session_id is None:
+        head = "Codex had no open session: nothing to drop."
+    else:
+        rounds = f"{report.rounds} debate round{'s' if report.rounds != 1 else ''}"
+        head = f"Dropped Codex's session {report.session_id} ({rounds})."
+    if report.stopped_turn is not None:
+        head += f" Its running {report.stopped_turn} turn was stopped."
+    return head + " The next call starts Codex fresh: brief it as you would a new colleague."
+
+
+def nothing_to_review(description: str) -> str:
+    return (
+        f"Nothing to review: {description}. No turn was spent. Pass `base` (a branch or commit) to "
+        "review committed work, `staged` for the index only, or the `diff` text itself."
+    )
 
 
 # -- status ------------------------------------------------------------------------------------------
@@ -209,6 +286,9 @@ def status(state: Status) -> str:
     if state.audit:
         lines.append("guardian decisions: " + audit(state))
     lines.append(f"queue: {state.queue_length} waiting · turns completed: {state.turns_completed}")
+    if state.debate_round:
+        last = f" · last {verdict(state.last_verdict)}" if state.last_verdict is not None else ""
+        lines.append(f"debate: round {state.debate_round}/{MAX_ROUNDS}{last}")
     if state.context_used is not None:
         lines.append(f"context: {state.context_used} of {state.context_size} tokens")
     lines.append(f"last error: {state.last_error or 'none'}")

@@ -18,6 +18,7 @@ from typing import Literal
 import anyio
 from anyio.abc import TaskGroup
 
+from .debate import Round
 from .errors import AgentError, ConsultError, RpcError
 from .session import Live, Session
 from .turn import Audit, Event, Note, Turn, TurnObserver, TurnResult, TurnState
@@ -71,13 +72,14 @@ class Runner:
 
     async def start(
         self,
-        compose: Callable[[], str],
+        compose: Callable[[Live], str],
         *,
         tool: str,
         timeout: float,
         on_start: Callable[[], None] | None = None,
+        judge: Callable[[str, str], Round] | None = None,
     ) -> Turn:
-        """Admit a turn after every turn before it, open the session, and send ``compose()``."""
+        """Admit a turn after every turn before it, open the session, and send ``compose(live)``."""
         current = self.current
         if current is not None and current.state is TurnState.PAUSED:
             pause = current.pause()
@@ -91,9 +93,10 @@ class Runner:
             if on_start is not None:
                 on_start()
             live = await self._session.ensure()
-            turn = Turn(live.session_id, tool=tool, timeout=timeout, audit=self._audit)
+            prompt = compose(live)
+            turn = Turn(live.session_id, tool=tool, timeout=timeout, audit=self._audit, judge=judge)
             self.current, self.unclaimed = turn, None
-            self._tg.start_soon(self._drive, live, turn, compose())
+            self._tg.start_soon(self._drive, live, turn, prompt)
         except BaseException:
             self._release()
             raise

@@ -18,9 +18,10 @@ from .tools import ServerState
 log = logging.getLogger(__name__)
 
 INSTRUCTIONS = (
-    "codex-fusion lets you consult OpenAI Codex, a peer reviewer with its own persistent session in "
-    "this workspace. Use `consult` for a second opinion. When a result says Codex is paused, decide "
-    "with `permit`. `status` when something fails."
+    "Codex (OpenAI) is a peer reviewer with its own persistent session in this workspace: `consult`, "
+    "`review_plan`, `review_diff`, `brainstorm` open a short debate, `reply` continues it (decide by "
+    "round 3); `explore` maps a codebase. Codex advises, you decide. A paused result waits for "
+    "`permit`. `status` when something fails."
 )
 
 
@@ -50,6 +51,6 @@ def build_server(config: Config | None = None, *, spawn: Spawn = spawn_process) 
         instructions=INSTRUCTIONS,
         lifespan=lifespan,
         log_level="WARNING",
+        tools=tools.build_tools(),
     )
-    tools.register(server)
     return server

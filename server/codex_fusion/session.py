@@ -41,6 +41,7 @@ class Live:
 
     agent: Agent
     session_id: str
+    framed: bool = False  # the session carries the prompt frame as its system prompt
 
 
 class Session:
@@ -52,7 +53,9 @@ class Session:
         *,
         spawn: Spawn,
         make_client: Callable[[], AcpClient],
+        system_prompt: str | None = None,
     ) -> None:
+        self._system_prompt = system_prompt
         self._config = config
         self._workspace = workspace
         self._tg = tg
@@ -87,27 +90,47 @@ class Session:
     # -- lifecycle -------------------------------------------------------------------------------
 
     async def ensure(self) -> Live:
-        """The live session, starting the agent and opening the session first if needed."""
+        """The live session, starting the agent and opening the session first if needed.
+
+        After :meth:`reset` the agent is kept and only a new session is opened."""
         async with self._lock:
             live = self._live
             if live is not None and live.agent.alive:
                 return live
-            await self.stop()
-            client = self._make_client()
-            slot: _Slot = await self._tg.start(self._agent_main, client)
-            self._slot = slot
+            slot = self._slot
+            if slot is None or not slot.agent.alive:
+                await self.stop()
+                slot = self._slot = await self._tg.start(self._agent_main, self._make_client())
             try:
                 opened = await slot.agent.open_session(
-                    self._workspace, mode=self._config.agent_mode, timeout=self._config.startup_timeout
+                    self._workspace,
+                    mode=self._config.agent_mode,
+                    timeout=self._config.startup_timeout,
+                    system_prompt=self._system_prompt,
                 )
             except FusionError:
                 await self.stop()
                 raise
-            client.bind(opened.session_id)
+            slot.client.bind(opened.session_id)
             self.mode_note = opened.mode_note
-            self._live = Live(slot.agent, opened.session_id)
+            self._live = Live(slot.agent, opened.session_id, opened.system_prompt)
             log.info("Codex session %s ready in %s", opened.session_id, self._workspace)
             return self._live
+
+    async def reset(self) -> str | None:
+        """Forget the session (closing it where the agent can); keep the agent for the next one.
+
+        Returns the id of the session dropped, if there was one."""
+        async with self._lock:
+            live, self._live = self._live, None
+            if live is None:
+                return None
+            if live.agent.alive:
+                try:
+                    await live.agent.close_session(live.session_id, timeout=5.0)
+                except FusionError as exc:  # an agent that cannot close it: it is forgotten anyway
+                    log.info("session/close failed: %s", exc.summary)
+            return live.session_id
 
     async def stop(self, *, fast: bool = False) -> None:
         """Stop the agent (gracefully unless ``fast``) and forget the session."""

@@ -41,6 +41,7 @@ from .guardian import Decision, Rule
 from .transcript import ToolActivity, Transcript, Usage
 
 if TYPE_CHECKING:
+    from .debate import Round
     from .permissions import Choice, PendingPermission
 
 
@@ -128,6 +129,7 @@ class NoteKind(StrEnum):
     REFUSED_READ = "refused read outside workspace"
     CAPPED = "too many requests"  # the turn asked Claude too often and was stopped
     STOPPED = "stopped by Claude"  # `permit` with decision `cancel`
+    RESET = "reset"  # the session was reset (the `reset` tool, or Claude's /clear) while it ran
     LAST_STATUS = "last status"  # the agent's last status line, on a timeout
     RESTARTED = "restarted"  # the agent was killed after a stop
 
@@ -184,6 +186,7 @@ class TurnOutcome:
     activity: list[ToolActivity]
     session_id: str
     notes: tuple[Note, ...] = ()
+    round: Round | None = None  # where the debate stands after this answer (None: not a debate turn)
 
 
 @dataclass(frozen=True)
@@ -230,9 +233,16 @@ class Turn:
     """The live state of one turn (a ``session/prompt``, plus any continuation after a deny)."""
 
     def __init__(
-        self, session_id: str, *, tool: str = "consult", timeout: float = 300.0, audit: Audit | None = None
+        self,
+        session_id: str,
+        *,
+        tool: str = "consult",
+        timeout: float = 300.0,
+        audit: Audit | None = None,
+        judge: Callable[[str, str], Round] | None = None,
     ) -> None:
         self.session_id = session_id
+        self._judge = judge  # reads a finished answer's verdict and counts the debate round
         self.tool = tool
         self.timeout = timeout  # idle bound in seconds; ``permit`` may change it for the rest of the turn
         self.audit = audit if audit is not None else Audit()
@@ -396,6 +406,7 @@ class Turn:
         self._wake()
 
     def _finish(self, stop_reason: str) -> None:
+        judged = self._judge is not None and self._state is TurnState.DONE
         self.outcome = TurnOutcome(
             text=self.text,
             stop_reason=stop_reason,
@@ -404,6 +415,7 @@ class Turn:
             activity=list(self.transcript.tools.values()),
             session_id=self.session_id,
             notes=tuple(self.notes),
+            round=self._judge(self.tool, self.text) if judged and self._judge else None,
         )
         self.finished.set()
         self._wake()

@@ -10,11 +10,11 @@ import shlex
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import anyio
 import pytest
 from e2e_adapters import Adapter
+from fusion_fixtures import anyio_backend, fusion, text_of
 from mcp import Client
 from mock_openai import MockResponses, apply_patch, exec_cmd, read_file, say, slow
 
@@ -22,34 +22,7 @@ from codex_fusion.config import Config
 from codex_fusion.server import build_server
 
 pytestmark = pytest.mark.anyio
-
-
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
-def fusion(
-    adapter: Adapter, codex_home: Path, workspace: Path, adapter_env: Callable[..., dict[str, str]]
-) -> Callable[..., Config]:
-    """``fusion(**env)`` -> a Config that runs the adapter in the workspace, plus env overrides."""
-
-    def make(**extra: str) -> Config:
-        env = adapter_env(adapter, codex_home)
-        env.update(
-            CODEX_FUSION_ACP_COMMAND=shlex.join(adapter.argv),
-            CODEX_FUSION_WORKSPACE=str(workspace),
-            CODEX_FUSION_STARTUP_TIMEOUT_MS="60000",
-        )
-        env.update(extra)
-        return Config.from_env(env)
-
-    return make
-
-
-def text_of(result: Any) -> str:
-    return "\n".join(getattr(block, "text", "") for block in result.content)
+__all__ = ["anyio_backend", "fusion"]  # fixtures, used by name
 
 
 async def test_consult_answer_comes_back_verbatim(

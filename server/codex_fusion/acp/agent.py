@@ -61,6 +61,7 @@ class OpenedSession:
     session_id: str
     mode_note: str
     result: NewSessionResult
+    system_prompt: bool  # the session carries the system prompt we asked for
 
 
 class Agent:
@@ -110,10 +111,22 @@ class Agent:
 
     # -- sessions ----------------------------------------------------------------------------
 
-    async def open_session(self, cwd: Path, *, mode: str, timeout: float) -> OpenedSession:
-        """``session/new`` (authenticating with an API key once if asked to), then the mode."""
+    def supports(self, session_capability: str) -> bool:
+        """Whether the agent advertised ``sessionCapabilities.<name>`` (``close``, ``systemPrompt``, …)."""
+        capabilities = self.info.agent_capabilities.get("sessionCapabilities")
+        return isinstance(capabilities, dict) and capabilities.get(session_capability) is not None
+
+    async def open_session(
+        self, cwd: Path, *, mode: str, timeout: float, system_prompt: str | None = None
+    ) -> OpenedSession:
+        """``session/new`` (authenticating with an API key once if asked to), then the mode.
+
+        ``system_prompt`` is appended to Codex's instructions where the agent supports it."""
+        extra: dict[str, Any] = {}
+        if system_prompt and self.supports("systemPrompt"):
+            extra["systemPrompt"] = {"mode": "append", "content": [{"type": "text", "text": system_prompt}]}
         try:
-            result = await self._new_session(cwd, timeout=timeout)
+            result = await self._new_session(cwd, timeout=timeout, extra=extra)
             mode_note = await self._apply_mode(result, mode, timeout=timeout)
         except RequestTimeout as exc:
             tail = self.stderr_tail()
@@ -124,7 +137,14 @@ class Agent:
                 stderr_tail=self.stderr_tail(),
                 code=exc.code,
             ) from None
-        return OpenedSession(result.session_id, mode_note, result)
+        return OpenedSession(result.session_id, mode_note, result, system_prompt="systemPrompt" in extra)
+
+    async def close_session(self, session_id: str, *, timeout: float) -> bool:
+        """``session/close`` where advertised; False when the agent cannot close sessions."""
+        if not self.supports("close"):
+            return False
+        await self.call("session/close", {"sessionId": session_id}, timeout=timeout)
+        return True
 
     def _api_key_method(self) -> str | None:
         """The auth method to use with an API key from the environment, if any."""
@@ -143,8 +163,8 @@ class Agent:
                 return method.id
         return None
 
-    async def _new_session(self, cwd: Path, *, timeout: float) -> NewSessionResult:
-        params = {"cwd": str(cwd), "mcpServers": []}
+    async def _new_session(self, cwd: Path, *, timeout: float, extra: dict[str, Any]) -> NewSessionResult:
+        params = {"cwd": str(cwd), "mcpServers": [], **extra}
         try:
             raw = await self.call("session/new", params, timeout=timeout)
         except RpcError as exc:

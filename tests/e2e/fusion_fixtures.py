@@ -1,0 +1,44 @@
+"""The codex-fusion side of the end-to-end tests: a Config that runs a real adapter in the workspace.
+
+Imported by the test modules that drive our MCP tools (the fixtures are used by name).
+"""
+
+from __future__ import annotations
+
+import shlex
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from e2e_adapters import Adapter
+
+from codex_fusion.config import Config
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture
+def fusion(
+    adapter: Adapter, codex_home: Path, workspace: Path, adapter_env: Callable[..., dict[str, str]]
+) -> Callable[..., Config]:
+    """``fusion(**env)`` -> a Config that runs the adapter in the workspace, plus env overrides."""
+
+    def make(**extra: str) -> Config:
+        env = adapter_env(adapter, codex_home)
+        env.update(
+            CODEX_FUSION_ACP_COMMAND=shlex.join(adapter.argv),
+            CODEX_FUSION_WORKSPACE=str(workspace),
+            CODEX_FUSION_STARTUP_TIMEOUT_MS="60000",
+        )
+        env.update(extra)
+        return Config.from_env(env)
+
+    return make
+
+
+def text_of(result: Any) -> str:
+    return "\n".join(getattr(block, "text", "") for block in result.content)
