@@ -148,14 +148,13 @@ def run() -> None:
         nonce.write_record(state, record)
     except (OSError, ValueError) as exc:
         _problem(f"could not write the reset record: {exc}")
+    if event == "end" and detail == "clear" and session_id:
+        nonce.forget_link(state, workspace, session_id)  # a /clear-ed conversation is never restored
 
     if hook_name == "SessionStart" and event == "compact":
         summary = nonce.read_debate_state(state, workspace, claude_pid, session_id)
         if summary:
-            context = (
-                f"codex-fusion: state of the Codex debate before compaction: {summary}\n"
-                "Codex kept its own session; continue the debate with the codex-fusion tools."
-            )
+            context = "codex-fusion: " + summary  # the server says there whether Codex was reset
             output = {"hookSpecificOutput": {"hookEventName": "SessionStart", "additionalContext": context}}
             sys.stdout.write(json.dumps(output) + "\n")
             sys.stdout.flush()

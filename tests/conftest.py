@@ -41,12 +41,17 @@ class FakeAgentSetup:
         self.workspace.mkdir()
         self.log = tmp_path / "fake-agent.jsonl"
         self.pids_file = tmp_path / "fake-agent.pids"
+        self.data = tmp_path / "plugin-data"  # CLAUDE_PLUGIN_DATA: records, links, long answers
         self.hosts: list[MemoryHost] = []
         self.gates: dict[str, anyio.Event] = {}
 
     def env(self, flags: str = "", **extra: str) -> dict[str, str]:
-        env = {k: v for k, v in os.environ.items() if k not in ("OPENAI_API_KEY", "CODEX_API_KEY")}
+        env = {
+            k: v for k, v in os.environ.items() if k not in ("OPENAI_API_KEY", "CODEX_API_KEY", "CLAUDE_PID")
+        }
         env.update(
+            CLAUDE_PLUGIN_DATA=str(self.data),
+            CODEX_FUSION_WARM="0",  # tests about warm-up turn it on
             CODEX_FUSION_ACP_COMMAND=shlex.join([sys.executable, str(FAKE_AGENT)]),
             CODEX_FUSION_WORKSPACE=str(self.workspace),
             FAKE_ACP=flags,

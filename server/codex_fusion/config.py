@@ -20,6 +20,8 @@ DEFAULT_MODE = "read-only"
 DEFAULT_STARTUP_TIMEOUT_MS = 120_000
 DEFAULT_TURN_TIMEOUT_MS = 300_000
 DEFAULT_CANCEL_GRACE_MS = 1_500
+RESETTABLE = ("clear", "compact")
+DEFAULT_RESET_ON = frozenset(RESETTABLE)
 #: About 8k tokens: under Claude Code's 10k-token warning for one tool result.
 DEFAULT_MAX_ANSWER_CHARS = 32_000
 
@@ -75,6 +77,20 @@ def _count(env: Mapping[str, str], name: str, default: int) -> int:
     return int(raw)
 
 
+def _reset_on(env: Mapping[str, str]) -> frozenset[str]:
+    raw = env.get("CODEX_FUSION_RESET_ON")
+    if raw is None:
+        return DEFAULT_RESET_ON
+    events = {item.strip().lower() for item in raw.split(",") if item.strip()}
+    unknown = events - set(RESETTABLE)
+    if unknown:
+        raise ConfigError(
+            f"CODEX_FUSION_RESET_ON may list {' and '.join(RESETTABLE)} (comma-separated), not "
+            f"{', '.join(sorted(unknown))}; empty means never reset automatically"
+        )
+    return frozenset(events)
+
+
 def _state_dir(env: Mapping[str, str]) -> Path | None:
     try:
         return nonce.state_dir(env)
@@ -115,6 +131,12 @@ class Config:
     state_dir: Path | None = None
     #: Longest answer returned whole; longer ones are cut and saved in full (see ``overflow.py``).
     max_answer_chars: int = DEFAULT_MAX_ANSWER_CHARS
+    #: Which of Claude's events reset Codex's session (``CODEX_FUSION_RESET_ON``).
+    reset_on: frozenset[str] = DEFAULT_RESET_ON
+    #: Start the agent and open the session as soon as the server starts (``CODEX_FUSION_WARM``).
+    warm: bool = True
+    #: The Claude Code process the server belongs to, as the environment says (``CLAUDE_PID``).
+    claude_pid: int | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, cwd: Path | None = None) -> Config:
@@ -137,6 +159,9 @@ class Config:
             turn_timeout=_ms(source, "CODEX_FUSION_TURN_TIMEOUT_MS", DEFAULT_TURN_TIMEOUT_MS),
             cancel_grace=_ms(source, "CODEX_FUSION_CANCEL_GRACE_MS", DEFAULT_CANCEL_GRACE_MS),
             state_dir=_state_dir(source),
+            reset_on=_reset_on(source),
+            claude_pid=nonce.parse_pid(source.get("CLAUDE_PID", "")),
+            warm=source.get("CODEX_FUSION_WARM", "1").strip().lower() not in ("0", "false", "no", "off"),
             max_answer_chars=_count(source, "CODEX_FUSION_MAX_ANSWER_CHARS", DEFAULT_MAX_ANSWER_CHARS),
             log_path=Path(source["CODEX_FUSION_LOG"]).expanduser()
             if source.get("CODEX_FUSION_LOG")

@@ -16,69 +16,29 @@ from __future__ import annotations
 
 import itertools
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from contextlib import AsyncExitStack
-from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Literal
 
 import anyio
 from anyio.abc import TaskGroup
 
-from . import __version__
+from . import snapshot
 from .acp.agent import Spawn, spawn_process
 from .client import AcpClient
 from .config import Config
-from .debate import Debate, VerdictLine
-from .errors import AgentError, ConsultError
-from .guardian import Rule
-from .permissions import choose_allow, choose_deny, parse_ref
+from .debate import Debate, Round, VerdictLine
+from .errors import AgentError, ConsultError, FusionError
+from .permissions import check_ref, choose_for, parse_ref
 from .prompts import FRAME, Brief
 from .runner import Runner
 from .session import Live, Session
+from .snapshot import ResetReport, State, Status
 from .turn import Audit, Event, Note, NoteKind, Turn, TurnObserver, TurnResult, TurnState
 from .turnlog import record_turn
 
 log = logging.getLogger(__name__)
-
-State = Literal["idle", "starting", "ready", "running", "paused", "stopping", "stopped"]
-
-
-@dataclass(frozen=True)
-class Status:
-    """A snapshot of everything ``status`` shows; computed on demand, never stored."""
-
-    version: str
-    config: Config
-    state: State
-    agent_name: str | None = None
-    agent_pid: int | None = None
-    agent_alive: bool = False
-    agent_exit: str | None = None
-    session_id: str | None = None
-    mode_note: str | None = None
-    turn_elapsed: float | None = None
-    turn_updates: int = 0
-    pending: str | None = None
-    pending_waited: float = 0.0
-    audit: Mapping[tuple[NoteKind, Rule | None], int] = field(default_factory=dict)
-    queue_length: int = 0
-    turns_completed: int = 0
-    debate_round: int = 0
-    last_verdict: VerdictLine | None = None
-    context_used: int | None = None
-    context_size: int | None = None
-    last_error: str | None = None
-    stderr_tail: str | None = None
-
-
-@dataclass(frozen=True)
-class ResetReport:
-    """What a reset dropped."""
-
-    session_id: str | None  # the Codex session closed, if one was open
-    rounds: int  # answers in the debate it ended
-    stopped_turn: str | None  # the tool whose turn was stopped, if one was running
 
 
 class Consultant:
@@ -96,6 +56,7 @@ class Consultant:
         self._runner: Runner | None = None
         self.turns_completed = 0
         self.last_error: str | None = None
+        self._listeners: list[Callable[[Turn], None]] = []
 
     async def __aenter__(self) -> Consultant:
         tg = self._tg = await self._stack.enter_async_context(anyio.create_task_group())
@@ -197,18 +158,13 @@ class Consultant:
         *,
         request: str | None = None,
         observer: TurnObserver | None = None,
-        timeout: float | None = None,
     ) -> TurnResult:
         """Answer the held permission request and wait for the same turn's next pause or end.
 
         ``request`` (the pause's id, ``r3``) makes sure the answer goes to the request Claude judged:
         a late or repeated ``permit`` for another one is refused, saying what is pending now."""
         runner = self._ready()
-        wanted = parse_ref(request) if request is not None else None
-        if request is not None and wanted is None:
-            raise ConsultError(
-                f"`request` {request!r} is not a request id: pass the id the pause showed (r3)."
-            )
+        wanted = parse_ref(request)
         turn = runner.current
         pause = turn.pause() if turn is not None else None
         if turn is None or pause is None:
@@ -219,37 +175,17 @@ class Consultant:
                 "`status` shows what Codex is doing."
             )
         held = pause.request
-        if wanted is not None and wanted != held.request_id:
-            raise ConsultError(
-                f"Request r{wanted} is not pending any more. Pending now: {held.ref} — {pause.summary}. "
-                f"Judge that one, then call `permit` with request {held.ref}."
-            )
+        check_ref(wanted, held, pause.summary)
         if decision == "cancel":
             log.info("guardian: Claude stopped the turn paused on %s", pause.summary)
             await runner.stop(turn, Event.CANCEL, Note(NoteKind.STOPPED))
             return await runner.wait(turn, observer)
-        if decision == "allow":
-            choice = choose_allow(held.options, claude_decided=True)
-            if choice is None:
-                offered = ", ".join(option.option_id for option in held.options) or "no options"
-                raise ConsultError(
-                    f"Codex offered no way to approve this request ({offered}); "
-                    "call `permit` with decision `deny`."
-                )
-        else:
-            choice = choose_deny(held.options)
+        choice = choose_for(decision, held.options)
         note = (note or "").strip()
         self._debate.decided(turn, pause.summary, decision, choice, note)
         turn.answer(held, decision, choice)
-        log.info(
-            "guardian: Claude %s %s (option %s)%s",
-            "allowed" if decision == "allow" else "denied",
-            pause.summary,
-            choice.option_id,
-            f"; note: {note}" if note else "",
-        )
-        if timeout is not None:
-            turn.timeout = timeout
+        verb = "allowed" if decision == "allow" else "denied"
+        log.info("guardian: Claude %s %s (option %s)", verb, pause.summary, choice.option_id)
         return await runner.wait(turn, observer)
 
     async def reset(self) -> ResetReport:
@@ -266,6 +202,51 @@ class Consultant:
         self._debate.reset()
         log.info("reset: dropped session %s after %d round(s)", closed or session_id, rounds)
         return ResetReport(session_id=closed or session_id, rounds=rounds, stopped_turn=stopped)
+
+    def restore_later(self, codex_session: str, rounds: int, verdict: VerdictLine | None) -> None:
+        """The next session opened is ``codex_session`` again, if the agent can bring it back, with
+        its debate at ``rounds`` (after a restart, or when Claude resumes another conversation)."""
+        assert self._session is not None
+        self._session.reopen(codex_session)
+        last = Round(rounds, verdict) if verdict is not None else None
+        self._debate.expect(codex_session, rounds, last)
+
+    async def warm(self) -> None:
+        """Start the agent and open (or reopen) the session now, so the first consult does not wait.
+
+        Failures are kept for ``status`` and surface on the first consult (which tries again)."""
+        if self._session is None:
+            return
+        try:
+            await self._session.ensure()
+        except FusionError as exc:
+            self.last_error = exc.summary
+            log.info("warm-up failed (the first consult will try again): %s", exc.summary)
+
+    async def fork(self) -> str | None:
+        """Claude forked the conversation: go on in a fork of Codex's session (its context copied),
+        leaving the original as it was. None when there is no session or the agent cannot fork;
+        then the next call starts fresh and says so."""
+        runner = self._ready()
+        assert self._session is not None
+        turn = runner.current
+        if turn is not None and not turn.done:
+            await runner.stop(turn, Event.CANCEL, Note(NoteKind.RESET))
+        forked = await self._session.fork()
+        if forked is None:
+            self._debate.reset()
+        else:
+            self._debate.expect(forked, self._debate.rounds, self._debate.last)
+        return forked
+
+    def on_turn_finished(self, listener: Callable[[Turn], None]) -> None:
+        """Call ``listener`` after every turn that ends (it must be quick and not raise)."""
+        self._listeners.append(listener)
+
+    @property
+    def codex_session(self) -> str | None:
+        """The Codex session now open, if any."""
+        return self._session.session_id if self._session is not None else None
 
     @property
     def debate_round(self) -> int:
@@ -290,6 +271,8 @@ class Consultant:
         if turn.error is None:
             self.turns_completed += 1
         record_turn(turn, self.config.log_path)
+        for listener in self._listeners:
+            listener(turn)
 
     # -- status ----------------------------------------------------------------------------------
 
@@ -317,32 +300,13 @@ class Consultant:
         return self._session
 
     def status(self) -> Status:
-        session, runner = self._session, self._runner
-        agent = session.agent if session is not None else None
-        turn = runner.current if runner is not None else None
-        pause = turn.pause() if turn is not None else None
-        usage = session.context_usage if session is not None else None
-        return Status(
-            version=__version__,
+        return snapshot.take(
             config=self.config,
             state=self.state,
-            agent_name=agent.name if agent is not None else None,
-            agent_pid=agent.process.pid if agent is not None else None,
-            agent_alive=agent is not None and agent.alive,
-            agent_exit=agent.process.describe_exit() if agent is not None and not agent.alive else None,
-            session_id=session.session_id if session is not None else None,
-            mode_note=session.mode_note if session is not None else None,
-            turn_elapsed=turn.elapsed if turn is not None else None,
-            turn_updates=turn.transcript.updates if turn is not None else 0,
-            pending=pause.summary if pause is not None else None,
-            pending_waited=pause.request.waited if pause is not None else 0.0,
-            audit=dict(self._audit.counts),
-            queue_length=runner.queue_length if runner is not None else 0,
+            session=self._session,
+            runner=self._runner,
+            audit=self._audit,
+            debate=self._debate,
             turns_completed=self.turns_completed,
-            debate_round=self._debate.rounds,
-            last_verdict=self._debate.last.verdict if self._debate.last is not None else None,
-            context_used=usage.used if usage is not None else None,
-            context_size=usage.size if usage is not None else None,
             last_error=self.last_error,
-            stderr_tail=agent.stderr_tail(1200) if agent is not None else None,
         )

@@ -67,32 +67,52 @@ class Round:
 
 
 class Debate:
+    """The debate in the current Codex session: its rounds, the frame it has seen, and Claude's notes.
+
+    It follows the session: a prompt for another session id starts over (a respawned agent, a
+    reset), unless :meth:`expect` said that session is an earlier one coming back with its debate."""
+
     def __init__(self) -> None:
         self._notes: list[str] = []
         self.rounds = 0  # answers in the current debate
         self.last: Round | None = None
-        self._seen: tuple[str, set[str]] = ("", set())  # (session id, frame blocks sent in it)
+        self._session: str | None = None
+        self._seen: set[str] = set()  # frame blocks sent in the session
+        self._expected: tuple[str, int, Round | None] | None = None
 
     @property
     def open(self) -> bool:
         """A debate Codex has answered at least once, that ``reply`` can continue."""
-        return self.rounds > 0
+        return self.rounds > 0 or self._expected is not None
 
     def reset(self) -> None:
         """A new Codex session knows nothing of earlier debates or notes."""
         self._notes.clear()
-        self.rounds = 0
-        self.last = None
+        self.rounds, self.last, self._session, self._expected = 0, None, None, None
+        self._seen = set()
+
+    def expect(self, session_id: str, rounds: int, last: Round | None) -> None:
+        """``session_id`` is an earlier session being reopened: its debate stood at ``rounds``."""
+        self._expected = (session_id, rounds, last)
+
+    def _follow(self, session_id: str) -> None:
+        if session_id == self._session:
+            return
+        expected, self._expected = self._expected, None
+        self._session = session_id
+        if expected is not None and expected[0] == session_id:
+            self.rounds, self.last = expected[1], expected[2]
+            self._seen = set(prompts.FRAME_BLOCKS)  # it had the frame before the restart
+        else:
+            self.rounds, self.last, self._seen = 0, None, set()
 
     def prompt(self, brief: Brief, session_id: str, *, system_prompt: bool) -> str:
         """The next prompt for ``session_id``: the frame blocks it has not seen yet (none when the
         session carries the frame as its system prompt), the notes Claude left since the last prompt
         (consumed), then the brief."""
-        if self._seen[0] != session_id:
-            self._seen = (session_id, set())
-        seen = self._seen[1]
-        frame = () if system_prompt else tuple(part for part in brief.frame if part not in seen)
-        seen.update(frame)
+        self._follow(session_id)
+        frame = () if system_prompt else tuple(part for part in brief.frame if part not in self._seen)
+        self._seen.update(frame)
         notes, self._notes = self._notes, []
         return prompts.with_notes(brief.text(frame), notes)
 

@@ -166,6 +166,23 @@ def record_paths(state: Path, workspace: str | os.PathLike[str], claude_pid: int
     )
 
 
+def link_path(state: Path, workspace: str | os.PathLike[str], claude_session: str) -> Path:
+    """Where the server keeps the Codex session of one Claude conversation (``continuity.py``)."""
+    name = hashlib.sha256(claude_session.encode("utf-8", "surrogateescape")).hexdigest()[:16]
+    return Path(state) / "links" / workspace_key(workspace) / f"{name}.json"
+
+
+def forget_link(state: Path, workspace: str | os.PathLike[str], claude_session: str) -> None:
+    """Drop a conversation's Codex session link: after ``/clear`` it is never restored. Never raises."""
+    path = link_path(state, workspace, claude_session)
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        return
+    except OSError as exc:
+        _warn(f"cannot remove the session link {path}: {exc}")
+
+
 def record_pids(state: Path, workspace: str | os.PathLike[str]) -> list[int]:
     """Pids that have a ``pid-<pid>.json`` record for this workspace (sorted; ``[]`` on any error)."""
     try:

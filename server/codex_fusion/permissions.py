@@ -9,6 +9,7 @@ from typing import Any, Literal
 import anyio
 
 from .acp.schema import PERMISSION_CANCELLED, PermissionOption, permission_selected
+from .errors import ConsultError
 from .guardian import Decision
 from .toolcall import describe_command
 
@@ -91,10 +92,37 @@ def choose_deny(options: list[PermissionOption]) -> Choice:
     return Choice(PERMISSION_CANCELLED, None, ends_turn=True)
 
 
-def parse_ref(value: str) -> int | None:
-    """The request number in ``r3``, ``R3``, ``#3`` or ``3``; None when it is not one."""
+def choose_for(decision: Literal["allow", "deny"], options: list[PermissionOption]) -> Choice:
+    """The option for Claude's decision; ConsultError when Codex offered no way to approve."""
+    if decision == "deny":
+        return choose_deny(options)
+    choice = choose_allow(options, claude_decided=True)
+    if choice is None:
+        offered = ", ".join(option.option_id for option in options) or "no options"
+        raise ConsultError(
+            f"Codex offered no way to approve this request ({offered}); call `permit` with decision `deny`."
+        )
+    return choice
+
+
+def parse_ref(value: str | None) -> int | None:
+    """The request number in ``r3``, ``R3``, ``#3`` or ``3`` (None when no id was given);
+    ConsultError when ``value`` is not a request id."""
+    if value is None:
+        return None
     text = value.strip().lower().removeprefix("r").removeprefix("#")
-    return int(text) if text.isascii() and text.isdigit() else None
+    if not (text.isascii() and text.isdigit()):
+        raise ConsultError(f"`request` {value!r} is not a request id: pass the id the pause showed (r3).")
+    return int(text)
+
+
+def check_ref(wanted: int | None, held: PendingPermission, summary: str) -> None:
+    """Refuse an answer meant for another request than the one held now."""
+    if wanted is not None and wanted != held.request_id:
+        raise ConsultError(
+            f"Request r{wanted} is not pending any more. Pending now: {held.ref} — {summary}. "
+            f"Judge that one, then call `permit` with request {held.ref}."
+        )
 
 
 def reason_of(tool_call: dict[str, Any]) -> str | None:

@@ -36,8 +36,9 @@ or
 VERDICT: OPEN — <the main point still disputed>
 </debate>"""
 
-#: Set once per session when the agent supports a system prompt; else sent with every brief.
-FRAME = "\n\n".join((ROLE, GROUNDING, DEBATE))
+FRAME_BLOCKS = (ROLE, GROUNDING, DEBATE)
+#: The session's system prompt where the agent supports one (else each block goes once per session).
+FRAME = "\n\n".join(FRAME_BLOCKS)
 
 #: The debate should converge within this many answers from Codex (see :mod:`codex_fusion.debate`).
 MAX_EXCHANGES = 3

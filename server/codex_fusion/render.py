@@ -17,7 +17,7 @@ from .transcript import ToolActivity
 from .turn import Note, NoteKind, Pause, Turn, TurnOutcome, TurnResult
 
 if TYPE_CHECKING:
-    from .consultant import ResetReport, Status
+    from .snapshot import ResetReport, Status
 
 PROGRESS_TAIL = 140
 
@@ -70,6 +70,17 @@ def note(item: Note) -> str:
         return "you stopped this turn with `permit` cancel"
     if kind is NoteKind.RESET:
         return "Codex's session was reset while this turn ran, so it was stopped"
+    if kind is NoteKind.RESTORED:
+        return f"Codex's earlier session {item.subject} was restored, with its context"
+    if kind is NoteKind.NOT_RESTORED:
+        return (
+            f"Codex's previous context (session {item.subject}) could not be restored: this answer "
+            "comes from a fresh session; re-brief Codex"
+        )
+    if kind is NoteKind.NOT_FORKED:
+        return (
+            "Codex cannot fork its session, so the forked conversation got a fresh Codex session: re-brief it"
+        )
     return f"{kind}: {item.subject}"
 
 
@@ -266,7 +277,8 @@ def status(state: Status) -> str:
         lines.append(f"agent: not alive ({state.agent_exit})")
     else:
         lines.append("agent: not started (starts on the first consult)")
-    lines.append(f"session: {state.session_id or 'none'} · state: {state.state}")
+    origin = f" ({state.session_origin})" if state.session_id and state.session_origin else ""
+    lines.append(f"session: {state.session_id or 'none'}{origin} · state: {state.state}")
     if state.mode_note:
         lines.append(f"mode: {state.mode_note}")
     if state.turn_elapsed is not None:
@@ -295,6 +307,29 @@ def status(state: Status) -> str:
     if state.stderr_tail is not None:
         lines.append("agent stderr (tail):\n" + (state.stderr_tail or "(empty)"))
     return "\n".join(lines)
+
+
+def debate_state(state: Status, reset_on: frozenset[str]) -> str:
+    """One line the hook shows Claude after a compaction: where the Codex debate stands."""
+    after = (
+        "Codex is reset when the conversation is compacted: re-brief it before consulting again."
+        if "compact" in reset_on
+        else "Codex keeps its session across compaction: continue with `reply` or a new consult."
+    )
+    if state.session_id is None:
+        return f"Codex (codex-fusion) has no open session; its next call starts fresh. {after}"
+    where = f"Codex (codex-fusion) session {state.session_id}"
+    if state.debate_round and state.last_verdict is not None:
+        where += f": debate at round {state.debate_round}/{MAX_ROUNDS}, last {verdict(state.last_verdict)}"
+    return f"{where}. {after}"
+
+
+def following(window: int | None, followed: str | None, reset_on: frozenset[str]) -> str:
+    """The status line about Claude's conversation as the hooks report it."""
+    which = f"window pid {window}" if window is not None else "the workspace record (no window found)"
+    session = followed or "not seen yet"
+    resets = ", ".join(sorted(reset_on)) or "nothing"
+    return f"claude: {which} · conversation {session} · resets on: {resets}"
 
 
 # -- progress ----------------------------------------------------------------------------------------

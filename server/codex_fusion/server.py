@@ -6,6 +6,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import anyio
 from mcp.server.mcpserver import MCPServer
 
 from . import __version__, tools
@@ -13,6 +14,7 @@ from .acp.agent import Spawn, spawn_process
 from .config import Config
 from .consultant import Consultant
 from .errors import ConfigError
+from .follow import Follower
 from .tools import ServerState
 
 log = logging.getLogger(__name__)
@@ -23,6 +25,18 @@ INSTRUCTIONS = (
     "round 3); `explore` maps a codebase. Codex advises, you decide. A paused result waits for "
     "`permit`. `status` when something fails."
 )
+
+
+def _follower(consultant: Consultant, config: Config) -> Follower | None:
+    """The follower of Claude's conversation, when there is a workspace and a data directory."""
+    workspace, data = config.workspace.path, config.state_dir
+    if workspace is None:
+        return None
+    if data is None:
+        log.warning("no data directory (CLAUDE_PLUGIN_DATA or HOME): /clear and resumes are not followed")
+        return None
+    env = {"CLAUDE_PID": str(config.claude_pid)} if config.claude_pid is not None else {}
+    return Follower(consultant, config, data, workspace, env=env)
 
 
 def build_server(config: Config | None = None, *, spawn: Spawn = spawn_process) -> MCPServer[ServerState]:
@@ -38,12 +52,19 @@ def build_server(config: Config | None = None, *, spawn: Spawn = spawn_process) 
             log.error("configuration error: %s", exc)
             yield state
             return
-        async with Consultant(state.config, spawn=spawn) as consultant:
+        async with Consultant(state.config, spawn=spawn) as consultant, anyio.create_task_group() as tg:
             state.consultant = consultant
+            state.follower = _follower(consultant, state.config)
+            if state.follower is not None:
+                state.follower.start()
+                tg.start_soon(state.follower.run)
+            elif state.config.warm and state.config.workspace.path is not None:
+                tg.start_soon(consultant.warm)
             try:
                 yield state
             finally:
-                state.consultant = None
+                tg.cancel_scope.cancel()
+                state.consultant = state.follower = None
 
     server: MCPServer[ServerState] = MCPServer(
         name="codex-fusion",

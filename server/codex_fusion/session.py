@@ -16,11 +16,12 @@ from typing import Literal
 import anyio
 from anyio.abc import TaskGroup, TaskStatus
 
-from .acp.agent import Agent, Spawn, StartOptions, run_agent
+from .acp.agent import Agent, OpenedSession, Spawn, StartOptions, run_agent
 from .acp.schema import UsageUpdate
 from .client import AcpClient
 from .config import Config
 from .errors import FusionError
+from .turn import Note, NoteKind
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +65,11 @@ class Session:
         self._slot: _Slot | None = None
         self._live: Live | None = None
         self._lock = anyio.Lock()
+        self._reopen: str | None = None  # an earlier Codex session the next ensure() opens again
+        self._notice: Note | None = None  # what the next turn should tell Claude about the session
         self.mode_note: str | None = None
+        #: How the current session came to be: "new", "restored", "forked" (for ``status``).
+        self.origin: str | None = None
 
     # -- reading ---------------------------------------------------------------------------------
 
@@ -102,20 +107,78 @@ class Session:
                 await self.stop()
                 slot = self._slot = await self._tg.start(self._agent_main, self._make_client())
             try:
-                opened = await slot.agent.open_session(
-                    self._workspace,
-                    mode=self._config.agent_mode,
-                    timeout=self._config.startup_timeout,
-                    system_prompt=self._system_prompt,
-                )
+                opened = await self._reopened(slot.agent)
+                if opened is None:
+                    opened = await slot.agent.open_session(
+                        self._workspace,
+                        mode=self._config.agent_mode,
+                        timeout=self._config.startup_timeout,
+                        system_prompt=self._system_prompt,
+                    )
+                    self.origin = "new"
             except FusionError:
                 await self.stop()
                 raise
-            slot.client.bind(opened.session_id)
-            self.mode_note = opened.mode_note
-            self._live = Live(slot.agent, opened.session_id, opened.system_prompt)
-            log.info("Codex session %s ready in %s", opened.session_id, self._workspace)
-            return self._live
+            return self._go_live(slot, opened)
+
+    async def _reopened(self, agent: Agent) -> OpenedSession | None:
+        """The earlier session :meth:`reopen` asked for, opened again; None (with a notice for the
+        next turn) when there is none or the agent cannot bring it back."""
+        target, self._reopen = self._reopen, None
+        if target is None:
+            return None
+        opened = await agent.reopen_session(
+            target,
+            self._workspace,
+            mode=self._config.agent_mode,
+            timeout=self._config.startup_timeout,
+            system_prompt=self._system_prompt,
+        )
+        if opened is None:
+            self._notice = Note(NoteKind.NOT_RESTORED, target)
+            return None
+        self.origin = "restored"
+        self._notice = Note(NoteKind.RESTORED, target)
+        return opened
+
+    def _go_live(self, slot: _Slot, opened: OpenedSession) -> Live:
+        slot.client.bind(opened.session_id)
+        self.mode_note = opened.mode_note
+        self._live = Live(slot.agent, opened.session_id, opened.system_prompt)
+        log.info("Codex session %s ready in %s (%s)", opened.session_id, self._workspace, self.origin)
+        return self._live
+
+    def reopen(self, session_id: str | None) -> None:
+        """Open ``session_id`` again (with its context) instead of a new session on the next
+        :meth:`ensure` — after a restart, or for a conversation Claude resumed."""
+        self._reopen = session_id
+
+    def take_notice(self) -> Note | None:
+        """What the next turn's result should say about how its session was opened (once)."""
+        notice, self._notice = self._notice, None
+        return notice
+
+    async def fork(self) -> str | None:
+        """Replace the session with a fork of it (``session/fork``): the new one starts with the old
+        one's context, which stays as it was. Returns the new id, or None (with a notice for the next
+        turn) when there is no session or the agent cannot fork; then the next call starts fresh."""
+        async with self._lock:
+            live, slot = self._live, self._slot
+            if live is None or slot is None or not live.agent.alive:
+                return None
+            opened = await live.agent.fork_session(
+                live.session_id,
+                self._workspace,
+                mode=self._config.agent_mode,
+                timeout=self._config.startup_timeout,
+                system_prompt=self._system_prompt,
+            )
+            if opened is None:
+                self._live, self._notice = None, Note(NoteKind.NOT_FORKED, live.session_id)
+                return None
+            self.origin = "forked"
+            self._go_live(slot, opened)
+            return opened.session_id
 
     async def reset(self) -> str | None:
         """Forget the session (closing it where the agent can); keep the agent for the next one.
@@ -123,6 +186,7 @@ class Session:
         Returns the id of the session dropped, if there was one."""
         async with self._lock:
             live, self._live = self._live, None
+            self._reopen, self._notice, self.origin = None, None, None
             if live is None:
                 return None
             if live.agent.alive:

@@ -30,6 +30,7 @@ from .config import Config
 from .consultant import Consultant
 from .diffs import DiffRequest, collect_diff
 from .errors import FusionError
+from .follow import Follower
 from .progress import ProgressPump
 from .redact import redact
 from .turn import Pause, TurnOutcome, TurnResult
@@ -44,6 +45,7 @@ class ServerState:
     config: Config | None = None
     config_error: str | None = None
     consultant: Consultant | None = None
+    follower: Follower | None = None
 
 
 def _state(ctx: Context) -> ServerState:
@@ -115,6 +117,9 @@ async def _fit(outcome: TurnOutcome, config: Config) -> tuple[TurnOutcome, rende
 async def ask(ctx: Context, brief: prompts.Brief, timeout_s: float | None = None) -> str:
     """Send ``brief`` to Codex as one turn (queued behind any other) and answer with its result."""
     consultant = _consultant(ctx)
+    follower = _state(ctx).follower
+    if follower is not None:
+        await follower.check()  # a /clear whose watch event has not arrived yet still resets first
 
     async def step(pump: ProgressPump) -> TurnResult:
         if consultant.queue_length or consultant.current_turn is not None:
@@ -237,7 +242,10 @@ async def status(ctx: Context) -> str:
         return f"codex-fusion {__version__}: configuration error: {state.config_error}"
     if state.consultant is None:
         return f"codex-fusion {__version__}: not running"
-    return redact(render.status(state.consultant.status()))
+    text = render.status(state.consultant.status())
+    if state.follower is not None and state.config.state_dir is not None:
+        text += "\n" + render.following(state.follower.window, state.follower.followed, state.config.reset_on)
+    return redact(text)
 
 
 @dataclass(frozen=True)

@@ -130,6 +130,9 @@ class NoteKind(StrEnum):
     CAPPED = "too many requests"  # the turn asked Claude too often and was stopped
     STOPPED = "stopped by Claude"  # `permit` with decision `cancel`
     RESET = "reset"  # the session was reset (the `reset` tool, or Claude's /clear) while it ran
+    RESTORED = "restored"  # Codex's earlier session (subject) was opened again, with its context
+    NOT_RESTORED = "not restored"  # … could not be: this turn ran in a fresh session
+    NOT_FORKED = "not forked"  # Claude forked the conversation; Codex could not fork (subject)
     LAST_STATUS = "last status"  # the agent's last status line, on a timeout
     RESTARTED = "restarted"  # the agent was killed after a stop
 
@@ -312,6 +315,10 @@ class Turn:
         return dict(activity.fields) if activity is not None else {}
 
     # -- permission requests ---------------------------------------------------------------------
+
+    def session_notice(self, note: Note) -> None:
+        """How this turn's Codex session was opened (restored, or not), for Claude to read."""
+        self.notes.append(note)
 
     def auto_allowed(self, decision: Decision) -> None:
         self._note(Note(NoteKind.AUTO_ALLOWED, decision.summary, decision.rule, decision=decision))

@@ -33,6 +33,8 @@ def fusion(
             CODEX_FUSION_ACP_COMMAND=shlex.join(adapter.argv),
             CODEX_FUSION_WORKSPACE=str(workspace),
             CODEX_FUSION_STARTUP_TIMEOUT_MS="60000",
+            CODEX_FUSION_WARM="0",  # tests about warm-up turn it on
+            CLAUDE_PLUGIN_DATA=str(codex_home.parent / "plugin-data"),
         )
         env.update(extra)
         return Config.from_env(env)

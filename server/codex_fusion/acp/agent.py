@@ -122,9 +122,7 @@ class Agent:
         """``session/new`` (authenticating with an API key once if asked to), then the mode.
 
         ``system_prompt`` is appended to Codex's instructions where the agent supports it."""
-        extra: dict[str, Any] = {}
-        if system_prompt and self.supports("systemPrompt"):
-            extra["systemPrompt"] = {"mode": "append", "content": [{"type": "text", "text": system_prompt}]}
+        extra = self._frame(system_prompt)
         try:
             result = await self._new_session(cwd, timeout=timeout, extra=extra)
             mode_note = await self._apply_mode(result, mode, timeout=timeout)
@@ -138,6 +136,56 @@ class Agent:
                 code=exc.code,
             ) from None
         return OpenedSession(result.session_id, mode_note, result, system_prompt="systemPrompt" in extra)
+
+    def can_reopen(self) -> bool:
+        """Whether the agent can open an earlier session again (``session/resume`` or ``session/load``)."""
+        return self.supports("resume") or self.info.agent_capabilities.get("loadSession") is True
+
+    async def reopen_session(
+        self, session_id: str, cwd: Path, *, mode: str, timeout: float, system_prompt: str | None = None
+    ) -> OpenedSession | None:
+        """Open an earlier session again, with its context: ``session/resume`` where advertised (no
+        replay), else ``session/load`` (the agent replays the history first; nobody listens to it).
+
+        None when the agent cannot, or says the session is gone; a dead agent raises AgentError."""
+        method = "session/resume" if self.supports("resume") else "session/load"
+        if not self.can_reopen():
+            return None
+        params = {"sessionId": session_id, "cwd": str(cwd), "mcpServers": [], **self._frame(system_prompt)}
+        try:
+            raw = await self.call(method, params, timeout=timeout)
+            result = NewSessionResult.model_validate(
+                {**(raw if isinstance(raw, dict) else {}), "sessionId": session_id}
+            )
+            mode_note = await self._apply_mode(result, mode, timeout=timeout)
+        except (RpcError, RequestTimeout, ValueError) as exc:
+            log.info("%s %s failed: %s", method, session_id, exc)
+            return None
+        return OpenedSession(session_id, mode_note, result, system_prompt="systemPrompt" in params)
+
+    async def fork_session(
+        self, session_id: str, cwd: Path, *, mode: str, timeout: float, system_prompt: str | None = None
+    ) -> OpenedSession | None:
+        """``session/fork``: a new session that starts with a copy of ``session_id``'s context.
+
+        None when the agent does not advertise it or refuses; a dead agent raises AgentError."""
+        if not self.supports("fork"):
+            return None
+        params = {"sessionId": session_id, "cwd": str(cwd), "mcpServers": [], **self._frame(system_prompt)}
+        try:
+            raw = await self.call("session/fork", params, timeout=timeout)
+            result = NewSessionResult.model_validate(raw if isinstance(raw, dict) else {})
+            mode_note = await self._apply_mode(result, mode, timeout=timeout)
+        except (RpcError, RequestTimeout, ValueError) as exc:
+            log.info("session/fork %s failed: %s", session_id, exc)
+            return None
+        return OpenedSession(result.session_id, mode_note, result, system_prompt="systemPrompt" in params)
+
+    def _frame(self, system_prompt: str | None) -> dict[str, Any]:
+        """The ``systemPrompt`` parameter, where the agent supports one."""
+        if not system_prompt or not self.supports("systemPrompt"):
+            return {}
+        return {"systemPrompt": {"mode": "append", "content": [{"type": "text", "text": system_prompt}]}}
 
     async def close_session(self, session_id: str, *, timeout: float) -> bool:
         """``session/close`` where advertised; False when the agent cannot close sessions."""

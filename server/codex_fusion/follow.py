@@ -1,0 +1,223 @@
+"""Keep Codex in step with Claude's conversation, from the records the hooks write (``nonce.py``).
+
+Claude Code does not restart the MCP server on ``/clear``, ``/resume``, a fork or a compaction; the
+plugin's hook records each event, and the :class:`Follower` reacts at once (it watches the record
+with ``watchfiles``, and checks again before every new turn in case an event was missed):
+
+- a new conversation (``/clear``, or any event under a new Claude session id — some clients report
+  ``startup`` after ``/clear``), and a compaction when ``CODEX_FUSION_RESET_ON`` lists ``compact``
+  (the default): reset — the turn in flight stops, Codex's session closes, the next call starts fresh;
+  the old conversation's link is dropped, so it is never restored;
+- ``resume`` of another conversation: switch to that conversation's Codex session, if it had one;
+- ``fork``: fork Codex's session too (``session/fork``), so both conversations keep their context;
+- SessionEnd: close Codex's session; its link stays, so a later ``--resume`` brings it back.
+
+After every turn the follower saves the *link* (:mod:`codex_fusion.continuity`) from Claude's
+session id to Codex's, and a one-line debate state the hook shows Claude after a compaction.
+
+Which record: this window's (``pid-<pid>.json``, where ``pid`` is ``CLAUDE_PID`` if that is one of
+the server's ancestors, else the nearest ancestor with a record — looked up again until one appears,
+as the server may start before the hook first runs). Without one, the workspace record, but only
+when it names no window or the server cannot see its ancestors: the documented fallback, which
+follows the latest event of any window on the workspace.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from enum import StrEnum
+from pathlib import Path
+
+import anyio
+
+from . import continuity, nonce, private, render
+from .config import Config
+from .consultant import Consultant
+from .debate import Standing, VerdictLine
+from .errors import FusionError
+from .nonce import Record
+from .turn import Turn
+
+log = logging.getLogger(__name__)
+
+#: When the watcher cannot run (no inotify, a watch limit), the record is polled this often.
+POLL_SECONDS = 1.0
+
+
+class Action(StrEnum):
+    NONE = "none"  # nothing changes for Codex
+    ADOPT = "adopt"  # the first record of the conversation we serve: restore its Codex session
+    RESET = "reset"  # a new conversation, /clear, or a compaction under CODEX_FUSION_RESET_ON
+    SWITCH = "switch"  # Claude resumed another conversation: reopen its Codex session, if any
+    FORK = "fork"  # Claude forked the conversation: fork Codex's session too
+    CLOSE = "close"  # the conversation ended: close Codex's session (its link stays)
+
+
+def react(followed: str | None, record: Record, reset_on: frozenset[str]) -> Action:
+    """What one new record means for Codex, given the Claude session we follow (None: none yet).
+
+    The session id changing is the signal for a new conversation; the event is a hint."""
+    event, session = record.event, record.session_id
+    if event == "end":
+        return Action.CLOSE if followed in (None, session) else Action.NONE
+    if event == "clear" or (event == "compact" and "compact" in reset_on):
+        return Action.RESET
+    if followed is None:
+        return Action.ADOPT
+    if session == followed:
+        return Action.NONE
+    if event == "fork":
+        return Action.FORK
+    if event == "resume":
+        return Action.SWITCH
+    return Action.RESET  # startup or compact under a new session id: a new conversation
+
+
+class Follower:
+    """Follows one window's records for one Consultant; runs in the server's task group."""
+
+    def __init__(
+        self,
+        consultant: Consultant,
+        config: Config,
+        state: Path,
+        workspace: Path,
+        *,
+        env: Mapping[str, str],
+        ancestors: Sequence[int] | None = None,
+    ) -> None:
+        self._consultant = consultant
+        self._config = config
+        self._state = state
+        self._workspace = workspace
+        self._env = env
+        self._ancestors = list(nonce.ancestor_pids() if ancestors is None else ancestors)
+        self._lock = anyio.Lock()
+        self._dirty = anyio.Event()
+        self._nonce: str | None = None
+        #: The Claude Code window (pid) whose record we follow; None until one is found.
+        self.window: int | None = None
+        #: The Claude session id of the conversation we serve, once a record named it.
+        self.followed: str | None = None
+        consultant.on_turn_finished(self._turn_finished)
+
+    # -- reading the record ----------------------------------------------------------------------
+
+    def _record(self) -> Record | None:
+        if self.window is None:
+            pids = nonce.record_pids(self._state, self._workspace)
+            self.window = nonce.choose_window_pid(self._env, self._ancestors, pids)
+        paths = nonce.record_paths(self._state, self._workspace, self.window)
+        if paths.window is not None:
+            return nonce.read_record(paths.window)
+        record = nonce.read_record(paths.workspace)
+        if record is None or (record.claude_pid is not None and self._ancestors):
+            return None  # another window's event: not ours to follow
+        return record
+
+    def start(self) -> None:
+        """Take the current record as the conversation we serve, and schedule its Codex session to
+        be reopened (synchronous and quick: called before the server answers anything)."""
+        record = self._record()
+        if record is None:
+            return
+        self._nonce, self.followed = record.nonce, record.session_id
+        if record.event not in ("clear", "end"):
+            self._restore(record.session_id)
+
+    # -- running ---------------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Watch the record and save links until cancelled; warm the session first if configured."""
+        async with anyio.create_task_group() as tg:
+            if self._config.warm:
+                tg.start_soon(self._consultant.warm)
+            tg.start_soon(self._save_loop)
+            await self._watch()
+
+    async def _watch(self) -> None:
+        directory = nonce.window_dir(self._state, self._workspace)
+        try:
+            await anyio.to_thread.run_sync(private.write_files, self._state, directory, [])
+            import watchfiles  # lazily: off the server's start-up path
+
+            async for _ in watchfiles.awatch(directory, debounce=50, step=25, recursive=False):
+                await self.check()
+        except (OSError, RuntimeError) as exc:  # no inotify, a watch limit, an unusable directory
+            log.warning("cannot watch %s (%s); polling every %gs", directory, exc, POLL_SECONDS)
+            while True:
+                await anyio.sleep(POLL_SECONDS)
+                await self.check()
+
+    async def check(self) -> None:
+        """Read the record and act on what changed (the watcher calls it; so does every new turn)."""
+        async with self._lock:
+            record = self._record()
+            if record is None or record.nonce == self._nonce:
+                return
+            self._nonce = record.nonce
+            action = react(self.followed, record, self._config.reset_on)
+            log.info("Claude %s (session %s): %s", record.event, record.session_id, action)
+            try:
+                await self._apply(action, record)
+            except FusionError as exc:  # e.g. the agent died while forking: the next call says so
+                log.warning("could not follow Claude's %s: %s", record.event, exc.summary)
+            self._dirty.set()
+
+    async def _apply(self, action: Action, record: Record) -> None:
+        previous, self.followed = self.followed, record.session_id
+        if action is Action.RESET:
+            await self._consultant.reset()
+            if previous is not None:
+                await anyio.to_thread.run_sync(continuity.drop, self._state, self._workspace, previous)
+        elif action is Action.SWITCH:
+            await self._consultant.reset()  # the other conversation's link stays for a resume back
+            self._restore(record.session_id)
+        elif action is Action.FORK:
+            await self._consultant.fork()
+        elif action is Action.CLOSE:
+            self.followed = previous or record.session_id
+            await self._consultant.reset()  # the link stays: `claude --resume` brings Codex back
+        elif action is Action.ADOPT and self._consultant.codex_session is None:
+            self._restore(record.session_id)
+
+    def _restore(self, claude_session: str) -> None:
+        link = continuity.load(self._state, self._workspace, claude_session)
+        if link is not None:
+            verdict = VerdictLine(Standing(link.verdict), link.summary) if link.verdict else None
+            log.info(
+                "will restore Codex session %s for Claude session %s", link.codex_session, claude_session
+            )
+            self._consultant.restore_later(link.codex_session, link.rounds, verdict)
+
+    # -- saving ----------------------------------------------------------------------------------
+
+    def _turn_finished(self, turn: Turn) -> None:
+        self._dirty.set()
+
+    async def _save_loop(self) -> None:
+        while True:
+            await self._dirty.wait()
+            self._dirty = anyio.Event()
+            try:
+                await anyio.to_thread.run_sync(self._save)
+            except (OSError, ValueError) as exc:
+                log.warning("cannot save Codex's session link: %s", exc)
+
+    def _save(self) -> None:
+        """Write the link and the debate state for the hook, from the Consultant's status now."""
+        status = self._consultant.status()
+        if self.followed is not None and status.session_id is not None:
+            verdict = status.last_verdict
+            link = continuity.Link(
+                claude_session=self.followed,
+                codex_session=status.session_id,
+                agent=status.agent_name or "",
+                rounds=status.debate_round,
+                verdict=str(verdict.standing) if verdict is not None else None,
+                summary=verdict.summary if verdict is not None else "",
+            )
+            continuity.save(self._state, self._workspace, link)
+        summary = render.debate_state(status, self._config.reset_on)
+        nonce.write_debate_state(self._state, self._workspace, self.window, summary, self.followed)
