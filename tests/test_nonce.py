@@ -571,33 +571,3 @@ def test_parse_pid() -> None:
 @pytest.mark.parametrize("path", [NONCE_PY, HOOK_PY], ids=["nonce.py", "hook"])
 def test_parses_as_python_3_9(path: Path) -> None:
     ast.parse(path.read_text(encoding="utf-8"), filename=str(path), feature_version=(3, 9))
-
-
-def _python39() -> str | None:
-    for name in ("python3.9",):
-        exe = shutil.which(name)
-        if exe is None:
-            continue
-        probe = subprocess.run(
-            [exe, "-c", "import sys; assert sys.version_info[:2] == (3, 9)"], capture_output=True
-        )
-        if probe.returncode == 0:
-            return exe
-    return None
-
-
-def test_imports_and_runs_on_python_3_9(tmp_path: Path, workspace: Path) -> None:
-    exe = _python39()
-    if exe is None:
-        pytest.skip("no python3.9 on PATH")
-    code = (
-        "import sys; sys.path.insert(0, sys.argv[1]); from codex_fusion import nonce\n"
-        "st = nonce.state_dir({'CLAUDE_PLUGIN_DATA': sys.argv[2]})\n"
-        "r = nonce.new_record(session_id='s', event='clear', workspace=sys.argv[3], claude_pid=7)\n"
-        "p = nonce.write_record(st, r)\n"
-        "assert nonce.read_record(p[0]) == r\n"
-        "assert nonce.ancestor_pids()\n"
-    )
-    subprocess.run(
-        [exe, "-c", code, str(NONCE_PY.parents[1]), str(tmp_path / "d"), str(workspace)], check=True
-    )
