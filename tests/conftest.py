@@ -47,7 +47,9 @@ class FakeAgentSetup:
 
     def env(self, flags: str = "", **extra: str) -> dict[str, str]:
         env = {
-            k: v for k, v in os.environ.items() if k not in ("OPENAI_API_KEY", "CODEX_API_KEY", "CLAUDE_PID")
+            k: v
+            for k, v in os.environ.items()
+            if k not in ("OPENAI_API_KEY", "CODEX_API_KEY", "CLAUDE_PID", "CLAUDE_CODE_SESSION_ID")
         }
         env.update(
             CLAUDE_PLUGIN_DATA=str(self.data),
@@ -57,6 +59,10 @@ class FakeAgentSetup:
             FAKE_ACP=flags,
             FAKE_ACP_LOG=str(self.log),
             FAKE_ACP_PIDS=str(self.pids_file),
+            # The agent gets only an allowlisted environment (boundary.agent_env): let the fake's
+            # settings through, and its API-key login (it stores nothing).
+            CODEX_FUSION_AGENT_ENV="FAKE_ACP*",
+            CODEX_FUSION_STORE_API_KEY="1",
         )
         env.update(extra)
         return env

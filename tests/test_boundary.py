@@ -92,7 +92,7 @@ async def test_a_command_too_large_to_show_is_refused_with_the_reason(fake: Fake
         outcome = await consultant.consult(ask("ts", tool_call))
     assert isinstance(outcome, TurnOutcome)  # no pause: nothing Claude could judge whole was offered
     assert chosen(fake) == ["decline"]
-    assert [note.kind for note in outcome.notes] == [NoteKind.REFUSED]
+    assert [note.kind for note in outcome.notes if note.kind is not NoteKind.BOUNDARY] == [NoteKind.REFUSED]
     assert "refused without asking you, too large to show whole" in render.outcome(outcome)
 
 

@@ -30,7 +30,8 @@ def audit(consultant: Consultant) -> dict[tuple[NoteKind, Rule | None], int]:
 
 
 def notes(outcome: TurnOutcome) -> list[str]:
-    return [render.note(note) for note in outcome.notes]
+    """The guardian's notes on the turn (the fake agent's sessions also carry a boundary notice)."""
+    return [render.note(note) for note in outcome.notes if note.kind is not NoteKind.BOUNDARY]
 
 
 def chosen(fake: FakeAgentSetup) -> list[str]:

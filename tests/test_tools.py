@@ -141,7 +141,8 @@ async def test_consensus_ends_quietly_and_a_missing_verdict_is_reported(fake: Fa
         )
         silent = text_of(await client.call_tool("review_plan", {"plan": "@fake say Looks fine."}))
     assert "verdict: consensus — ship" in footer(agreed)
-    assert "[" not in agreed.split("\n\n— codex")[0].replace("VERDICT", "")  # no advice line
+    for advice in ("Still open", "stop debating", "no VERDICT line"):
+        assert advice not in agreed  # consensus needs no advice
     assert "round 1/3 · verdict: missing (no VERDICT line)" in footer(silent)
     assert "Codex gave no VERDICT line" in silent
 
@@ -317,3 +318,18 @@ async def test_review_diff_with_nothing_to_review_or_no_repository_spends_no_tur
     assert "Unknown base ref 'no-such-branch'" in text_of(bad_ref)
     assert prompts_sent(fake) == []
     assert fake.received("session/new") == []
+
+
+async def test_an_unconfined_agent_is_said_in_status_and_once_per_session(fake: FakeAgentSetup) -> None:
+    """The fake agent is not codex-acp, so codex-fusion cannot give its sandbox the profile."""
+    async with Client(fake.server("close")) as client:
+        first = text_of(await client.call_tool("consult", {"question": "@fake say one"}))
+        second = text_of(await client.call_tool("consult", {"question": "@fake say two"}))
+        await client.call_tool("reset", {})
+        fresh = text_of(await client.call_tool("consult", {"question": "@fake say three"}))
+        shown = text_of(await client.call_tool("status", {}))
+    warning = "[Codex can read outside the workspace with this agent: codex-fusion does not recognise"
+    assert warning in first
+    assert warning not in second
+    assert warning in fresh  # a new session says it again
+    assert "boundary: Codex can read outside the workspace with this agent" in shown

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import shlex
 import shutil
@@ -9,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import nonce
+from . import boundary, nonce
 from .errors import ConfigError
 from .guardian import GuardianFlags
 
@@ -115,6 +116,38 @@ def resolve_agent_command(env: Mapping[str, str]) -> tuple[list[str], str]:
     return [npx, "-y", TESTED_ADAPTER], "npx fallback"
 
 
+def _launch(
+    source: Mapping[str, str], argv: list[str], flags: GuardianFlags, state: Path | None
+) -> tuple[boundary.Plan, dict[str, str]]:
+    """The agent's launch with codex-fusion's sandbox profile, command environment and login store
+    (``boundary.plan``), and its environment; the TypeScript adapter's start-up shim is written here."""
+    launch = boundary.detect(argv, source)
+    home = boundary.codex_home(source)
+
+    def make(shim_ok: bool) -> boundary.Plan:
+        return boundary.plan(
+            source,
+            argv,
+            launch,
+            mode=source.get("CODEX_FUSION_AGENT_MODE", "").strip() or None,
+            external_reads=flags.allow_external_reads,
+            logged_in=(home / "auth.json").is_file(),
+            provider_key=boundary.provider_key_var(home),
+            shim_ok=shim_ok,
+        )
+
+    plan = make(os.name == "posix" and state is not None)
+    env = dict(plan.env)
+    if plan.shim is not None and state is not None:
+        try:
+            env["CODEX_PATH"] = str(boundary.write_shim(state, plan.shim))
+        except OSError as exc:
+            logging.getLogger(__name__).warning("cannot write the Codex start-up shim: %s", exc)
+            plan = make(False)
+            env = dict(plan.env)
+    return plan, env
+
+
 @dataclass(frozen=True)
 class Config:
     workspace: Workspace
@@ -131,36 +164,48 @@ class Config:
     state_dir: Path | None = None
     #: Longest answer returned whole; longer ones are cut and saved in full (see ``overflow.py``).
     max_answer_chars: int = DEFAULT_MAX_ANSWER_CHARS
+    #: Which codex-acp the agent command starts: ``ts``, ``rust`` or ``unknown`` (``boundary.detect``).
+    adapter: str = "unknown"
+    #: Codex's sandbox is held to the workspace by codex-fusion's permission profile (docs/security.md).
+    boundary_enforced: bool = False
+    #: What Claude must be told when it is not (fully): "Codex can read outside the workspace …".
+    boundary_note: str | None = None
     #: Which of Claude's events reset Codex's session (``CODEX_FUSION_RESET_ON``).
     reset_on: frozenset[str] = DEFAULT_RESET_ON
     #: Start the agent and open the session as soon as the server starts (``CODEX_FUSION_WARM``).
     warm: bool = True
     #: The Claude Code process the server belongs to, as the environment says (``CLAUDE_PID``).
     claude_pid: int | None = None
+    #: The Claude conversation the server was started in (``CLAUDE_CODE_SESSION_ID``; Claude Code
+    #: sets it for MCP servers). The hook's records are authoritative once one is seen.
+    claude_session: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, cwd: Path | None = None) -> Config:
         source = dict(os.environ if env is None else env)
         argv, where = resolve_agent_command(source)
-        mode = source.get("CODEX_FUSION_AGENT_MODE", "").strip() or DEFAULT_MODE
-        agent_env = dict(source)
-        # The TypeScript adapter's default mode sends approvals to Codex's own reviewer, never to us.
-        agent_env["INITIAL_AGENT_MODE"] = mode
-        # Nobody can complete a browser login from inside an MCP server.
-        agent_env.setdefault("NO_BROWSER", "1")
+        flags = GuardianFlags.from_env(source)
+        state = _state_dir(source)
+        plan, agent_env = _launch(source, argv, flags, state)
         return cls(
             workspace=Workspace.from_env(source, cwd),
-            agent_argv=argv,
+            agent_argv=list(plan.argv),
             agent_source=where,
-            agent_mode=mode,
+            # INITIAL_AGENT_MODE: the TypeScript adapter's default mode sends approvals to Codex's own
+            # reviewer, never to us (ADR 0002); with the permission profile it is the profile's mode.
+            agent_mode=agent_env["INITIAL_AGENT_MODE"],
             startup_timeout=_ms(source, "CODEX_FUSION_STARTUP_TIMEOUT_MS", DEFAULT_STARTUP_TIMEOUT_MS),
             agent_env=agent_env,
-            flags=GuardianFlags.from_env(source),
+            flags=flags,
             turn_timeout=_ms(source, "CODEX_FUSION_TURN_TIMEOUT_MS", DEFAULT_TURN_TIMEOUT_MS),
             cancel_grace=_ms(source, "CODEX_FUSION_CANCEL_GRACE_MS", DEFAULT_CANCEL_GRACE_MS),
-            state_dir=_state_dir(source),
+            state_dir=state,
+            adapter=plan.launch.adapter,
+            boundary_enforced=plan.profile and not flags.allow_external_reads,
+            boundary_note=plan.note,
             reset_on=_reset_on(source),
             claude_pid=nonce.parse_pid(source.get("CLAUDE_PID", "")),
+            claude_session=source.get("CLAUDE_CODE_SESSION_ID", "").strip()[: nonce.MAX_TEXT_CHARS] or None,
             warm=source.get("CODEX_FUSION_WARM", "1").strip().lower() not in ("0", "false", "no", "off"),
             max_answer_chars=_count(source, "CODEX_FUSION_MAX_ANSWER_CHARS", DEFAULT_MAX_ANSWER_CHARS),
             log_path=Path(source["CODEX_FUSION_LOG"]).expanduser()

@@ -77,6 +77,8 @@ def note(item: Note) -> str:
             f"Codex's previous context (session {item.subject}) could not be restored: this answer "
             "comes from a fresh session; re-brief Codex"
         )
+    if kind is NoteKind.BOUNDARY:
+        return item.subject
     if kind is NoteKind.NOT_FORKED:
         return (
             "Codex cannot fork its session, so the forked conversation got a fresh Codex session: re-brief it"
@@ -84,6 +86,8 @@ def note(item: Note) -> str:
     return f"{kind}: {item.subject}"
 
 
+#: Notes about the session rather than the turn's requests.
+_SESSION = frozenset({NoteKind.BOUNDARY, NoteKind.RESTORED, NoteKind.NOT_RESTORED, NoteKind.NOT_FORKED})
 #: Notes worth Claude's attention in a result (auto-allowed reads are routine).
 _SHOWN = frozenset(NoteKind) - {NoteKind.AUTO_ALLOWED, NoteKind.ASKED, NoteKind.REFUSED_READ}
 
@@ -129,9 +133,17 @@ class Saved:
 
 def outcome(result: TurnOutcome, saved: Saved | None = None) -> str:
     text = result.text.strip() or "(Codex returned no text.)"
-    shown = [note(item) for item in result.notes if item.kind in _SHOWN]
+    if saved is not None:
+        text += (
+            f"\n\n[Answer cut at {saved.shown:,} of {saved.total:,} characters to fit your tool-output "
+            f"budget. The whole answer is in {saved.path}: read it if you need the rest.]"
+        )
+    shown = [note(item) for item in result.notes if item.kind in _SHOWN - _SESSION]
     if shown:
         text += "\n\n[" + "; ".join(shown) + "]"
+    for item in result.notes:  # how the session came to be: each on a line of its own
+        if item.kind in _SESSION:
+            text += f"\n\n[{note(item)}]"
     if result.stop_reason == "timeout":
         text += (
             "\n\n[Timed out: Codex made no progress for the turn's idle limit. The answer above is what "
@@ -141,11 +153,6 @@ def outcome(result: TurnOutcome, saved: Saved | None = None) -> str:
         text += "\n\n[The turn was cancelled; the answer above is partial.]"
     elif result.stop_reason not in ("end_turn", ""):
         text += f"\n\n[Codex stopped early: {result.stop_reason}.]"
-    if saved is not None:
-        text += (
-            f"\n\n[Answer cut at {saved.shown:,} of {saved.total:,} characters to fit your tool-output "
-            f"budget. The whole answer is in {saved.path}: read it if you need the rest.]"
-        )
     advice = next_step(result.round)
     if advice:
         text += f"\n\n[{advice}]"
@@ -271,6 +278,13 @@ def status(state: Status) -> str:
     lines.append(f"workspace: {workspace.path}" if workspace.path else f"workspace: ERROR {workspace.error}")
     lines.append(f"agent command: {config.agent_command} (from {config.agent_source})")
     lines.append(f"agent mode: {config.agent_mode}")
+    if config.boundary_enforced:
+        lines.append(
+            "boundary: enforced — Codex's sandbox reads the workspace and the system's minimal set, "
+            "writes nothing, no network (codex-fusion's permission profile)"
+        )
+    if config.boundary_note:
+        lines.append(f"boundary: {config.boundary_note}")
     if state.agent_alive:
         lines.append(f"agent: alive, {state.agent_name}, pid {state.agent_pid}")
     elif state.agent_exit is not None:

@@ -95,8 +95,7 @@ class Runner:
             live = await self._session.ensure()
             prompt = compose(live)
             turn = Turn(live.session_id, tool=tool, timeout=timeout, audit=self._audit, judge=judge)
-            notice = self._session.take_notice()
-            if notice is not None:
+            for notice in self._session.take_notices():
                 turn.session_notice(notice)
             self.current, self.unclaimed = turn, None
             self._tg.start_soon(self._drive, live, turn, prompt)

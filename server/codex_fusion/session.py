@@ -66,7 +66,7 @@ class Session:
         self._live: Live | None = None
         self._lock = anyio.Lock()
         self._reopen: str | None = None  # an earlier Codex session the next ensure() opens again
-        self._notice: Note | None = None  # what the next turn should tell Claude about the session
+        self._notices: list[Note] = []  # what the next turn should tell Claude about the session
         self.mode_note: str | None = None
         #: How the current session came to be: "new", "restored", "forked" (for ``status``).
         self.origin: str | None = None
@@ -135,13 +135,15 @@ class Session:
             system_prompt=self._system_prompt,
         )
         if opened is None:
-            self._notice = Note(NoteKind.NOT_RESTORED, target)
+            self._notices.append(Note(NoteKind.NOT_RESTORED, target))
             return None
         self.origin = "restored"
-        self._notice = Note(NoteKind.RESTORED, target)
+        self._notices.append(Note(NoteKind.RESTORED, target))
         return opened
 
     def _go_live(self, slot: _Slot, opened: OpenedSession) -> Live:
+        if self._config.boundary_note:  # said once per session, in its first result
+            self._notices.append(Note(NoteKind.BOUNDARY, self._config.boundary_note))
         slot.client.bind(opened.session_id)
         self.mode_note = opened.mode_note
         self._live = Live(slot.agent, opened.session_id, opened.system_prompt)
@@ -153,10 +155,10 @@ class Session:
         :meth:`ensure` — after a restart, or for a conversation Claude resumed."""
         self._reopen = session_id
 
-    def take_notice(self) -> Note | None:
+    def take_notices(self) -> list[Note]:
         """What the next turn's result should say about how its session was opened (once)."""
-        notice, self._notice = self._notice, None
-        return notice
+        notices, self._notices = self._notices, []
+        return notices
 
     async def fork(self) -> str | None:
         """Replace the session with a fork of it (``session/fork``): the new one starts with the old
@@ -174,7 +176,8 @@ class Session:
                 system_prompt=self._system_prompt,
             )
             if opened is None:
-                self._live, self._notice = None, Note(NoteKind.NOT_FORKED, live.session_id)
+                self._live = None
+                self._notices.append(Note(NoteKind.NOT_FORKED, live.session_id))
                 return None
             self.origin = "forked"
             self._go_live(slot, opened)
@@ -186,7 +189,7 @@ class Session:
         Returns the id of the session dropped, if there was one."""
         async with self._lock:
             live, self._live = self._live, None
-            self._reopen, self._notice, self.origin = None, None, None
+            self._reopen, self._notices, self.origin = None, [], None
             if live is None:
                 return None
             if live.agent.alive:

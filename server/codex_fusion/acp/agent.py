@@ -245,6 +245,10 @@ class Agent:
                 params = {"sessionId": sid, "configId": "mode", "value": wanted}
                 await self.call("session/set_config_option", params, timeout=timeout)
                 return wanted
+        if wanted.startswith("permission-profile:") and not (modes and modes.available_modes):
+            # The Rust adapter offers no modes when a permission profile is its default: the profile
+            # was set at launch (`-c default_permissions=…`), so there is nothing to select.
+            return wanted
         offered = [mode.id for mode in modes.available_modes] if modes is not None else []
         note = f"mode {wanted!r} not offered by the agent (offers: {', '.join(offered) or 'none'})"
         log.warning("%s", note)

@@ -1,0 +1,214 @@
+"""The workspace boundary where Codex executes, with both real codex-acp adapters and the mock model.
+
+Codex's sandbox runs commands without asking anyone; codex-fusion gives it a permission profile
+(boundary.py). What "reached the model" is what the mock received: the request after a tool call carries
+that call's output. Each test plants its secrets outside the workspace, in HOME and in the server's
+environment, and checks that none of them is in any request.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+import struct
+import subprocess
+import zlib
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from e2e_adapters import MOCK_MODEL, Adapter
+from mcp import Client
+from mock_openai import MockResponses, exec_cmd, function_call, say
+
+from codex_fusion import boundary
+from codex_fusion.config import Config
+from codex_fusion.server import build_server
+
+pytestmark = pytest.mark.anyio
+
+OUTSIDE = "OUTSIDE-SECRET-7f3a"
+HOME_SECRET = "HOME-SECRET-91c2"
+BASHRC = "BASHRC-SECRET-5d0e"
+DB_PASSWORD = "DB-PASSWORD-c8b4"
+API_KEY = "sk-test-APIKEY-2e6f0123456789"
+IMAGE = b"IMAGE-SECRET-a1b9"
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@pytest.fixture
+def secrets(tmp_path: Path, workspace: Path) -> Path:
+    """Secrets outside the workspace, links to them inside it, and a HOME with keys and a .bashrc."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "secret.txt").write_text(OUTSIDE + "\n")
+    (outside / "pic.png").write_bytes(png(IMAGE))
+    (workspace / "link-file").symlink_to(outside / "secret.txt")
+    (workspace / "link-dir").symlink_to(outside)
+    home = tmp_path / "home"
+    (home / ".ssh").mkdir(parents=True)
+    (home / ".ssh" / "id_rsa").write_text(HOME_SECRET + "\n")
+    (home / ".bashrc").write_text(f"export BASHRC_TOKEN_X={BASHRC}\n")
+    return outside
+
+
+def png(text: bytes) -> bytes:
+    """A 1x1 PNG carrying ``text`` in a tEXt chunk."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", 1, 1, 8, 2, 0, 0, 0)
+    pixels = zlib.compress(b"\x00\xff\x00\x00")
+    return b"\x89PNG\r\n\x1a\n" + b"".join(
+        chunk(k, d)
+        for k, d in ((b"IHDR", header), (b"tEXt", b"Comment\x00" + text), (b"IDAT", pixels), (b"IEND", b""))
+    )
+
+
+@pytest.fixture
+def fusion(
+    adapter: Adapter, workspace: Path, adapter_env: Callable[..., dict[str, str]]
+) -> Callable[..., Config]:
+    """``fusion(codex_home, **env)`` -> the server's Config for ``adapter`` in ``workspace``."""
+
+    def make(codex_home: Path, **extra: str) -> Config:
+        env = adapter_env(adapter, codex_home)
+        env.update(
+            CODEX_FUSION_ACP_COMMAND=shlex.join(adapter.argv),
+            CODEX_FUSION_WORKSPACE=str(workspace),
+            CODEX_FUSION_STARTUP_TIMEOUT_MS="60000",
+        )
+        env.update(extra)
+        config = Config.from_env(env)
+        assert config.adapter == adapter.name
+        return config
+
+    return make
+
+
+def text_of(result: Any) -> str:
+    return "\n".join(getattr(block, "text", "") for block in result.content)
+
+
+def tool_outputs(mock: MockResponses) -> dict[str, str]:
+    """What each tool call gave the model, by its command (or view_image path)."""
+    calls: dict[str, str] = {}
+    outputs: dict[str, str] = {}
+    for request in mock.turn_requests:
+        for item in request.input_items():
+            if item.get("type") == "function_call":
+                args = json.loads(item.get("arguments") or "{}")
+                calls[item["call_id"]] = str(args.get("cmd") or args.get("command") or args.get("path"))
+            elif item.get("type") == "function_call_output":
+                output = item.get("output")
+                outputs[item["call_id"]] = output if isinstance(output, str) else json.dumps(output)
+    return {calls[call_id]: text for call_id, text in outputs.items() if call_id in calls}
+
+
+def everything_sent(mock: MockResponses) -> str:
+    return "\n".join(request.raw.decode(errors="replace") for request in mock.requests)
+
+
+async def test_outside_reads_and_server_secrets_never_reach_the_model(
+    fusion: Callable[..., Config], codex_home: Path, mock_model: MockResponses, secrets: Path
+) -> None:
+    absolute = f"cat {secrets / 'secret.txt'}"
+    reads = [
+        absolute,
+        "cat ../outside/secret.txt",
+        "cat link-file",
+        "cat link-dir/secret.txt",
+        "cat ~/.ssh/id_rsa",
+    ]
+    environ = "env; echo ==; cat /proc/$PPID/environ | tr '\\0' '\\n'"
+    mock_model.script(
+        [
+            exec_cmd("cat README.md", escalate=False),
+            exec_cmd("git status --short", escalate=False),
+            *(exec_cmd(cmd, escalate=False) for cmd in reads),
+            exec_cmd(environ, escalate=False),
+            function_call("view_image", path=str(secrets / "pic.png")),
+            exec_cmd(absolute + " # escalated"),  # asks for the sandbox to be lifted: Claude decides
+            say("Understood."),
+        ]
+    )
+    config = fusion(codex_home, OPENAI_API_KEY=API_KEY, DATABASE_PASSWORD=DB_PASSWORD)
+    assert config.boundary_enforced, config.boundary_note
+    async with Client(build_server(config)) as client:
+        paused = await client.call_tool("consult", {"question": "Read what you can."})
+        pause = text_of(paused)
+        assert pause.startswith("⏸ Codex is paused"), pause  # the guardian asks, it does not allow
+        assert str(secrets / "secret.txt") in pause
+        done = await client.call_tool("permit", {"decision": "deny"})
+        assert done.is_error is False, text_of(done)
+
+    outputs = tool_outputs(mock_model)
+    assert "# demo" in outputs["cat README.md"]  # reading inside the workspace still works
+    assert "?? link-file" in outputs["git status --short"], outputs["git status --short"]
+    for cmd in reads:  # each outside read ran in the sandbox, and found nothing
+        assert "No such file or directory" in outputs[cmd], (cmd, outputs[cmd])
+    assert "HOME=" in outputs[environ]
+    assert "unable to locate image" in outputs[str(secrets / "pic.png")]
+    sent = everything_sent(mock_model)
+    for secret in (OUTSIDE, HOME_SECRET, BASHRC, DB_PASSWORD, API_KEY):
+        assert secret not in sent, secret
+    assert "input_image" not in sent
+
+
+async def test_an_api_key_login_is_never_written_to_codex_home(
+    fusion: Callable[..., Config], tmp_path: Path, mock_model: MockResponses
+) -> None:
+    codex_home = tmp_path / "openai_home"  # the built-in OpenAI provider: Codex asks for a login
+    codex_home.mkdir()
+    (codex_home / "config.toml").write_text(
+        f'model = "{MOCK_MODEL}"\nopenai_base_url = "{mock_model.base_url}"\n'
+    )
+    mock_model.script([exec_cmd("env", escalate=False), say("Logged in with the key.")])
+    async with Client(build_server(fusion(codex_home, OPENAI_API_KEY=API_KEY))) as client:
+        result = await client.call_tool("consult", {"question": "hello"})
+    # (with the built-in provider Codex tries a websocket first; the mock only speaks HTTP)
+    assert "Logged in with the key." in text_of(result), text_of(result)
+    assert all(r.headers.get("authorization") == f"Bearer {API_KEY}" for r in mock_model.turn_requests)
+    assert not (codex_home / "auth.json").exists()
+    holders = [p for p in codex_home.rglob("*") if p.is_file() and API_KEY.encode() in p.read_bytes()]
+    assert holders == []
+    assert "HOME=" in tool_outputs(mock_model)["env"]
+    assert API_KEY not in everything_sent(mock_model)
+
+
+async def test_allow_external_reads_widens_the_profile(
+    fusion: Callable[..., Config], codex_home: Path, mock_model: MockResponses, secrets: Path
+) -> None:
+    mock_model.script([exec_cmd("cat link-file", escalate=False), say("Read it.")])
+    config = fusion(codex_home, CODEX_FUSION_ALLOW_EXTERNAL_READS="1")
+    assert config.boundary_note is not None
+    assert config.boundary_note.startswith("Codex can read outside the workspace")
+    async with Client(build_server(config)) as client:
+        result = await client.call_tool("consult", {"question": "Read the link."})
+    assert text_of(result).startswith("Read it."), text_of(result)
+    assert OUTSIDE in tool_outputs(mock_model)["cat link-file"]
+
+
+def test_the_shim_starts_the_codex_npx_put_first_on_path(tmp_path: Path) -> None:
+    shim = tmp_path / "shim"
+    shim.write_text(boundary.shim_text(None, ["-c", 'default_permissions="codex-fusion"']))
+    shim.chmod(0o700)
+    decoy, npx_bin = tmp_path / "elsewhere", tmp_path / "npx" / "node_modules" / ".bin"
+    for directory, names in ((decoy, ["codex"]), (npx_bin, ["codex", "codex-acp"])):
+        directory.mkdir(parents=True)
+        for name in names:
+            (directory / name).write_text(f'#!/bin/sh\necho "{directory.name}/{name}" "$@"\n')
+            (directory / name).chmod(0o700)
+    env = {"PATH": f"{decoy}{os.pathsep}{npx_bin}{os.pathsep}/usr/bin:/bin"}
+    ran = subprocess.run([str(shim), "app-server"], env=env, capture_output=True, text=True, check=True)
+    assert ran.stdout == '.bin/codex app-server -c default_permissions="codex-fusion"\n'
+    missing = subprocess.run([str(shim)], env={"PATH": str(decoy)}, capture_output=True, text=True)
+    assert missing.returncode == 127
+    assert "cannot find the Codex of the codex-acp adapter" in missing.stderr

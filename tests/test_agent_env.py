@@ -1,0 +1,336 @@
+"""The pure parts of the workspace boundary (boundary.py): the agent's environment allowlist, the Codex
+config overrides, adapter detection on fake package trees, the launch plan, and how Config uses them.
+No processes; the real adapters are driven in tests/e2e/test_boundary_e2e.py."""
+
+from __future__ import annotations
+
+import json
+import stat
+import tomllib
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from codex_fusion import boundary
+from codex_fusion.boundary import PROFILE, PROFILE_MODE, Launch
+from codex_fusion.config import Config
+
+SERVER_ENV = {
+    "PATH": "/usr/bin:/bin",
+    "HOME": "/home/u",
+    "LANG": "C.UTF-8",
+    "LC_ALL": "C.UTF-8",
+    "TERM": "xterm",
+    "HTTPS_PROXY": "http://proxy:3128",
+    "SSL_CERT_FILE": "/etc/ssl/cert.pem",
+    "CODEX_HOME": "/home/u/.codex",
+    "OPENAI_API_KEY": "sk-proj-abc123",
+    "DATABASE_PASSWORD": "hunter2",
+    "AWS_SECRET_ACCESS_KEY": "aws-secret",
+    "GITHUB_TOKEN": "ghp_token",
+    "JAVA_HOME": "/opt/java",
+}
+
+
+def values(args: list[str]) -> dict[str, object]:
+    """``-c key=value`` arguments parsed the way Codex parses them (the value as TOML)."""
+    assert args[::2] == ["-c"] * (len(args) // 2)
+    parsed: dict[str, object] = {}
+    for pair in args[1::2]:
+        key, _, value = pair.partition("=")
+        parsed[key] = tomllib.loads(f"v = {value}")["v"]
+    return parsed
+
+
+# --- the environment -------------------------------------------------------------------------------
+
+
+def test_agent_env_keeps_only_what_the_agent_needs() -> None:
+    env = boundary.agent_env(SERVER_ENV)
+    assert env == {
+        name: SERVER_ENV[name]
+        for name in ("PATH", "HOME", "LANG", "LC_ALL", "TERM", "HTTPS_PROXY", "SSL_CERT_FILE", "CODEX_HOME")
+    }
+
+
+def test_agent_env_adds_extra_names_prefixes_and_asked_for_keys() -> None:
+    source = {**SERVER_ENV, "FAKE_ACP": "x", "FAKE_ACP_LOG": "/l", "FAKEX": "no"}
+    env = boundary.agent_env(source, extra=["JAVA_HOME", "FAKE_ACP*", ""], keys=["OPENAI_API_KEY"])
+    assert {"JAVA_HOME", "FAKE_ACP", "FAKE_ACP_LOG", "OPENAI_API_KEY"} <= env.keys()
+    assert not {"FAKEX", "DATABASE_PASSWORD", "GITHUB_TOKEN", "AWS_SECRET_ACCESS_KEY"} & env.keys()
+
+
+def test_command_excludes_name_keys_secrets_and_proxies_with_credentials() -> None:
+    excludes = boundary.command_excludes(
+        {"HTTPS_PROXY": "http://user:pw@proxy:3128", "http_proxy": "http://proxy:3128", "NO_PROXY": "x"}
+    )
+    assert {"OPENAI_API_KEY", "CODEX_API_KEY", "*PASSWORD*", "HTTPS_PROXY"} <= set(excludes)
+    assert "http_proxy" not in excludes
+
+
+def test_provider_key_var_follows_the_selected_provider(tmp_path: Path) -> None:
+    (tmp_path / "config.toml").write_text(
+        'model_provider = "b"\n[model_providers.a]\nenv_key = "A_KEY"\n[model_providers.b]\nenv_key = "B_KEY"\n'
+    )
+    assert boundary.provider_key_var(tmp_path) == "B_KEY"
+    (tmp_path / "config.toml").write_text('model_provider = "a"\n[model_providers.a]\nname = "A"\n')
+    assert boundary.provider_key_var(tmp_path) is None
+    (tmp_path / "config.toml").write_text("not = [toml")
+    assert boundary.provider_key_var(tmp_path) is None
+    assert boundary.provider_key_var(tmp_path / "missing") is None
+
+
+# --- the overrides ---------------------------------------------------------------------------------
+
+
+@given(st.text())
+def test_toml_strings_round_trip(text: str) -> None:
+    assert tomllib.loads(f"v = {boundary.toml(text)}")["v"] == text
+
+
+def test_toml_tables_lists_and_booleans() -> None:
+    value = {'a "b"\\': ["x", True], ".": {"c": False}}
+    assert tomllib.loads(f"v = {boundary.toml(value)}")["v"] == value
+
+
+def test_overrides_give_the_profile_and_keep_secrets_out_of_commands() -> None:
+    helper = Path("/opt/codex/bin/codex")
+    args = boundary.overrides(
+        profile=True, external_reads=False, helper=helper, excludes=["OPENAI_API_KEY"], ephemeral=False
+    )
+    parsed = values(args)
+    assert parsed["default_permissions"] == PROFILE
+    assert parsed[f"permissions.{PROFILE}.filesystem"] == {
+        ":minimal": "read",
+        ":workspace_roots": {".": "read"},
+        str(helper): "read",
+    }
+    assert parsed[f"permissions.{PROFILE}.network.enabled"] is False
+    assert parsed["approval_policy"] == "on-request"
+    assert parsed["shell_environment_policy.exclude"] == ["OPENAI_API_KEY"]
+    assert parsed["shell_environment_policy.ignore_default_excludes"] is False
+    assert parsed["features.shell_snapshot"] is False
+    assert "cli_auth_credentials_store" not in parsed
+    assert not any(key.startswith("sandbox") for key in parsed)  # sandbox_mode would disable profiles
+
+
+def test_external_reads_widen_the_profile_to_the_root_and_ephemeral_sets_the_store() -> None:
+    parsed = values(
+        boundary.overrides(profile=True, external_reads=True, helper=None, excludes=[], ephemeral=True)
+    )
+    assert parsed[f"permissions.{PROFILE}.filesystem"] == {":root": "read", ":workspace_roots": {".": "read"}}
+    assert parsed["cli_auth_credentials_store"] == "ephemeral"
+    without = values(
+        boundary.overrides(profile=False, external_reads=False, helper=None, excludes=[], ephemeral=False)
+    )
+    assert "default_permissions" not in without
+    assert "shell_environment_policy.inherit" in without
+
+
+# --- which adapter ---------------------------------------------------------------------------------
+
+
+def package(root: Path, name: str, files: dict[str, str]) -> Path:
+    directory = root / "node_modules" / name
+    directory.mkdir(parents=True)
+    (directory / "package.json").write_text(json.dumps({"name": name}))
+    for relative, text in files.items():
+        path = directory / relative
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+        path.chmod(0o755)
+    return directory
+
+
+def test_detect_the_typescript_adapter_and_its_codex(tmp_path: Path) -> None:
+    ts = package(tmp_path, boundary.TS_PACKAGE, {"dist/index.js": ""})
+    platform = package(
+        tmp_path, "@openai/codex-linux-x64", {"vendor/x86_64-unknown-linux-musl/bin/codex": ""}
+    )
+    vendor = platform / "vendor" / "x86_64-unknown-linux-musl"
+    found = boundary.detect(["node", str(ts / "dist" / "index.js")], {"PATH": "/usr/bin"})
+    assert found == Launch("ts", vendor / "bin" / "codex", vendor)
+    own = boundary.detect(["node", str(ts / "dist" / "index.js")], {"CODEX_PATH": "/opt/codex"})
+    assert own == Launch("ts", Path("/opt/codex"), Path("/opt/codex"))
+
+
+def test_detect_the_rust_adapter_by_launcher_binary_and_link(tmp_path: Path) -> None:
+    launcher = package(tmp_path, boundary.RUST_PACKAGE, {"bin/codex-acp.js": ""})
+    binary = (
+        package(tmp_path, boundary.RUST_PACKAGE + "-linux-x64", {"bin/codex-acp": ""}) / "bin" / "codex-acp"
+    )
+    link = tmp_path / "bin" / "codex-acp"
+    link.parent.mkdir()
+    link.symlink_to(launcher / "bin" / "codex-acp.js")
+    assert boundary.detect([str(binary)], {}) == Launch("rust", binary, binary)
+    assert boundary.detect(["codex-acp"], {"PATH": str(link.parent)}) == Launch("rust", binary, binary)
+
+
+def test_detect_npx_and_unknown_commands(tmp_path: Path) -> None:
+    env = {"HOME": str(tmp_path), "PATH": "/nonexistent"}
+    npx = tmp_path / ".npm" / "_npx"
+    assert boundary.detect(["npx", "-y", "@agentclientprotocol/codex-acp@2"], env) == Launch("ts", None, npx)
+    assert boundary.detect(["npx", "-y", "@zed-industries/codex-acp"], env) == Launch("rust", None, npx)
+    assert boundary.detect(["npx", "-y", "cowsay"], env).adapter == "unknown"
+    assert boundary.detect(["python3", "fake_agent.py"], env).adapter == "unknown"
+    assert boundary.detect([], env).adapter == "unknown"
+
+
+# --- the plan --------------------------------------------------------------------------------------
+
+TS = Launch("ts", Path("/nm/codex"), Path("/nm/vendor"))
+RUST = Launch("rust", Path("/nm/codex-acp"), Path("/nm/codex-acp"))
+
+
+def make_plan(launch: Launch, env: dict[str, str] | None = None, **kwargs: object) -> boundary.Plan:
+    options: dict[str, object] = {
+        "mode": None,
+        "external_reads": False,
+        "logged_in": False,
+        "provider_key": None,
+        "shim_ok": True,
+    }
+    options.update(kwargs)
+    return boundary.plan(SERVER_ENV if env is None else env, ["codex-acp"], launch, **options)  # type: ignore[arg-type]
+
+
+def test_rust_gets_overrides_on_its_command_line_and_the_key_for_an_ephemeral_login() -> None:
+    plan = make_plan(RUST)
+    parsed = values(list(plan.argv[1:]))
+    assert plan.argv[0] == "codex-acp"
+    assert parsed["default_permissions"] == PROFILE
+    assert parsed["cli_auth_credentials_store"] == "ephemeral"
+    assert plan.env["OPENAI_API_KEY"] == "sk-proj-abc123"
+    assert "DATABASE_PASSWORD" not in plan.env
+    assert plan.env["INITIAL_AGENT_MODE"] == PROFILE_MODE
+    assert (plan.profile, plan.ephemeral_login, plan.note, plan.shim) == (True, True, None, None)
+
+
+def test_typescript_gets_a_shim_that_starts_its_codex_with_the_same_overrides() -> None:
+    plan = make_plan(TS)
+    assert plan.argv == ("codex-acp",)
+    assert plan.shim is not None
+    assert plan.shim.startswith("#!/bin/sh\n")
+    assert "codex=/nm/codex\n" in plan.shim
+    assert 'exec "$codex" "$@" -c ' in plan.shim
+    assert "'default_permissions=\"codex-fusion\"'" in plan.shim
+    assert plan.env["INITIAL_AGENT_MODE"] == PROFILE_MODE
+    assert plan.note is None
+
+
+def test_logged_in_users_keys_stay_with_the_server() -> None:
+    plan = make_plan(RUST, logged_in=True)
+    assert "OPENAI_API_KEY" not in plan.env
+    assert "cli_auth_credentials_store" not in values(list(plan.argv[1:]))
+    assert not plan.ephemeral_login
+
+
+def test_the_configured_providers_env_key_is_passed_without_a_login() -> None:
+    plan = make_plan(RUST, env={**SERVER_ENV, "AZURE_KEY": "az"}, logged_in=True, provider_key="AZURE_KEY")
+    assert plan.env["AZURE_KEY"] == "az"
+    assert not plan.ephemeral_login
+
+
+def test_an_unknown_agent_gets_no_overrides_no_key_and_a_plain_note() -> None:
+    plan = make_plan(Launch("unknown"))
+    assert plan.argv == ("codex-acp",)
+    assert plan.shim is None
+    assert "OPENAI_API_KEY" not in plan.env
+    assert plan.note is not None
+    assert plan.note.startswith("Codex can read outside the workspace with this agent")
+    assert "CODEX_FUSION_STORE_API_KEY=1" in plan.note
+    opted_in = make_plan(Launch("unknown"), env={**SERVER_ENV, "CODEX_FUSION_STORE_API_KEY": "1"})
+    assert opted_in.env["OPENAI_API_KEY"] == "sk-proj-abc123"
+    assert opted_in.note is not None
+    assert "CODEX_FUSION_STORE_API_KEY" not in opted_in.note
+
+
+def test_typescript_without_a_shim_is_said_plainly() -> None:
+    plan = make_plan(TS, shim_ok=False)
+    assert plan.shim is None
+    assert not plan.profile
+    assert plan.note is not None
+    assert "Codex can read outside the workspace with this adapter" in plan.note
+
+
+@pytest.mark.parametrize("mode", [None, "read-only", PROFILE_MODE])
+def test_the_default_modes_use_the_profile(mode: str | None) -> None:
+    assert make_plan(TS, mode=mode).profile
+
+
+def test_another_mode_drops_the_profile_but_keeps_the_environment_policy() -> None:
+    plan = make_plan(RUST, mode="auto")
+    parsed = values(list(plan.argv[1:]))
+    assert not plan.profile
+    assert "default_permissions" not in parsed
+    assert parsed["shell_environment_policy.exclude"]
+    assert plan.env["INITIAL_AGENT_MODE"] == "auto"
+    assert plan.note is not None
+    assert "CODEX_FUSION_AGENT_MODE=auto" in plan.note
+
+
+def test_external_reads_are_said_too() -> None:
+    plan = make_plan(RUST, external_reads=True)
+    assert values(list(plan.argv[1:]))[f"permissions.{PROFILE}.filesystem"] == {
+        ":root": "read",
+        ":workspace_roots": {".": "read"},
+        "/nm/codex-acp": "read",
+    }
+    assert plan.note is not None
+    assert "CODEX_FUSION_ALLOW_EXTERNAL_READS" in plan.note
+
+
+# --- Config ----------------------------------------------------------------------------------------
+
+
+def test_config_writes_a_private_shim_for_the_typescript_adapter(tmp_path: Path) -> None:
+    ts = package(tmp_path, boundary.TS_PACKAGE, {"dist/index.js": ""})
+    package(tmp_path, "@openai/codex-linux-x64", {"vendor/t/bin/codex": ""})
+    workspace = tmp_path / "ws"
+    workspace.mkdir()
+    env = {
+        **SERVER_ENV,
+        "HOME": str(tmp_path / "home"),
+        "CODEX_HOME": str(tmp_path / "codex"),
+        "XDG_STATE_HOME": str(tmp_path / "state"),
+        "CODEX_FUSION_ACP_COMMAND": f"node {ts / 'dist' / 'index.js'}",
+        "CODEX_FUSION_WORKSPACE": str(workspace),
+    }
+    config = Config.from_env(env)
+    shim = Path(config.agent_env["CODEX_PATH"])
+    assert shim.parent == tmp_path / "state" / "codex-fusion" / "bin"
+    assert stat.S_IMODE(shim.stat().st_mode) == 0o700
+    assert stat.S_IMODE(shim.parent.stat().st_mode) == 0o700
+    assert "default_permissions" in shim.read_text()
+    assert (config.adapter, config.agent_mode, config.boundary_enforced) == ("ts", PROFILE_MODE, True)
+    assert config.boundary_note is None
+    assert "DATABASE_PASSWORD" not in config.agent_env
+    assert Config.from_env(env).agent_env["CODEX_PATH"] == str(shim)  # the same text, the same file
+
+
+def test_config_for_an_unknown_agent_says_so(tmp_path: Path) -> None:
+    env = {**SERVER_ENV, "HOME": str(tmp_path), "CODEX_HOME": str(tmp_path / "codex")}
+    config = Config.from_env({**env, "CODEX_FUSION_ACP_COMMAND": "python3 my_agent.py"}, cwd=tmp_path)
+    assert config.adapter == "unknown"
+    assert not config.boundary_enforced
+    assert config.boundary_note is not None
+    assert "my_agent.py" in config.boundary_note
+    assert config.agent_argv == ["python3", "my_agent.py"]
+    assert set(config.agent_env) <= set(SERVER_ENV) | {"INITIAL_AGENT_MODE", "NO_BROWSER"}
+
+
+def test_a_withheld_key_is_not_passed_as_the_providers_key_either() -> None:
+    plan = make_plan(Launch("unknown"), provider_key="OPENAI_API_KEY")
+    assert "OPENAI_API_KEY" not in plan.env
+
+
+def test_a_native_codex_acp_binary_is_the_rust_adapter_a_script_is_not(tmp_path: Path) -> None:
+    (tmp_path / "package.json").write_text('{"name": "my-home"}')  # a package.json above does not matter
+    built = tmp_path / "bin" / "codex-acp"
+    built.parent.mkdir()
+    built.write_bytes(b"\x7fELF\x02\x01\x01")
+    assert boundary.detect([str(built)], {}) == Launch("rust", built, built)
+    built.write_text("#!/bin/sh\nexec something\n")
+    assert boundary.detect([str(built)], {}).adapter == "unknown"
