@@ -353,3 +353,32 @@ def test_ctrl_c_at_the_terminal_prompt_exits_at_once_and_cleanly(
     if interrupts == 1:
         assert "codex-fusion: interrupted" in err
     assert not (fake.workspace / "never.txt").exists()
+
+
+def test_the_reaper_survives_signals_arriving_together(tmp_path: Path) -> None:
+    """When the server stops, its SIGTERM to the agent's group and the kernel's parent-death signal
+    reach the reaper almost at once; only the first may count, or the reaper dies mid-clean-up and
+    leaves the agent behind. Here two signals are sent back to back to an agent that ignores SIGTERM."""
+    from codex_fusion.acp.process import REAPER
+
+    pids = tmp_path / "pids"
+    agent = (
+        "import os, signal, subprocess, time\n"
+        "signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+        "child = subprocess.Popen(['sleep', '1000'])\n"
+        f"open({str(pids)!r}, 'w').write(f'{{os.getpid()}} {{child.pid}}')\n"
+        "time.sleep(1000)\n"
+    )
+    reaper = subprocess.Popen(
+        [sys.executable, "-S", "-E", "-s", str(REAPER), "--", sys.executable, "-c", agent],
+        stderr=subprocess.PIPE,
+        start_new_session=True,
+    )
+    assert wait_until(lambda: pids.exists() and len(pids.read_text().split()) == 2)
+    agent_pid, child_pid = map(int, pids.read_text().split())
+    for sig in (signal.SIGTERM, signal.SIGTERM, signal.SIGINT):
+        os.kill(reaper.pid, sig)
+    _, err = reaper.communicate(timeout=10)
+    assert b"Traceback" not in err, err.decode()
+    assert reaper.returncode in (128 + signal.SIGTERM, 128 + signal.SIGINT)  # pending: lowest number first
+    assert wait_until(lambda: not alive(agent_pid) and not alive(child_pid))

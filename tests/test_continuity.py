@@ -226,3 +226,17 @@ async def test_a_warm_start_that_cannot_log_in_stays_quiet_until_the_first_consu
     assert len(tools.tools) == 9
     assert result.is_error
     assert "Codex is not logged in" in text_of(result)
+
+
+async def test_before_any_record_the_servers_own_session_id_finds_the_link(fake: FakeAgentSetup) -> None:
+    """Claude Code starts MCP servers in parallel with the SessionStart hook, and tells them the
+    conversation in CLAUDE_CODE_SESSION_ID: enough to restore Codex before the first record exists."""
+    before = await first_run(fake)
+    records = fake.data / "state" / "windows"
+    for record in records.rglob("*.json"):
+        record.unlink()  # as if the hook had not run yet in the new Claude Code process
+    async with Client(server(fake, CLAUDE_CODE_SESSION_ID="S1")) as client:
+        recalled = text_of(await client.call_tool("consult", {"question": "@fake recall"}))
+        after = await session_line(client)
+    assert after.split(" ")[1] == before.split(" ")[1]
+    assert "first: <role>" in recalled

@@ -7,7 +7,6 @@ import logging
 import os
 import signal
 import sys
-import threading
 from collections.abc import Sequence
 from typing import Literal
 
@@ -38,34 +37,33 @@ def _setup_logging(default: str) -> None:
 
 
 async def _serve() -> None:
-    from .acp.process import stop_all_groups
+    """Serve until stdin closes; a signal ends the process at once (see :func:`_on_signal`)."""
     from .server import build_server
 
     server = build_server()
     async with anyio.create_task_group() as tg:
-
-        async def on_signal() -> None:
-            with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM, signal.SIGHUP) as signals:
-                async for signum in signals:
-                    log.info("received %s; shutting down", signal.Signals(signum).name)
-                    # Claude Code follows SIGINT with SIGTERM ~100 ms later and SIGKILL ~400 ms after
-                    # that; a closed terminal sends SIGHUP. Tell the agents' reapers first (they finish
-                    # cleaning up even if we are killed), then unwind. The SDK reads stdin in a worker
-                    # thread that only returns at the next line or EOF, so exit for sure a little later.
-                    stop_all_groups()
-                    threading.Timer(1.0, _exit_now, args=(128 + signum,)).start()
-                    tg.cancel_scope.cancel()
-                    return
-
-        tg.start_soon(on_signal)
+        tg.start_soon(_on_signal)
         await server.run_stdio_async()
         tg.cancel_scope.cancel()
 
 
-def _exit_now(code: int) -> None:
-    from .acp.process import kill_all_groups
+async def _on_signal() -> None:
+    """SIGINT, SIGTERM, SIGHUP: tell the agents' reapers to stop their trees, then leave at once.
 
-    kill_all_groups()
+    Claude Code follows SIGINT with SIGTERM ~100 ms later and SIGKILL ~400 ms after that (to `uv`,
+    our parent). A graceful unwind cannot finish in time: the SDK reads stdin in a worker thread that
+    returns only at the next line or EOF, which Claude Code does not send. It is not needed either:
+    each reaper, once told, cleans up its agent's whole tree by itself (and would on our death)."""
+    from .acp.process import stop_all_groups
+
+    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM, signal.SIGHUP) as signals:
+        async for signum in signals:
+            log.info("received %s; stopping the agents and exiting", signal.Signals(signum).name)
+            stop_all_groups()
+            _exit_now(128 + signum)
+
+
+def _exit_now(code: int) -> None:
     sys.stderr.flush()
     os._exit(code)
 

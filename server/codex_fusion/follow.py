@@ -63,10 +63,10 @@ def react(followed: str | None, record: Record, reset_on: frozenset[str]) -> Act
         return Action.CLOSE if followed in (None, session) else Action.NONE
     if event == "clear" or (event == "compact" and "compact" in reset_on):
         return Action.RESET
-    if followed is None:
-        return Action.ADOPT
     if session == followed:
         return Action.NONE
+    if followed is None:
+        return Action.ADOPT
     if event == "fork":
         return Action.FORK
     if event == "resume":
@@ -117,10 +117,14 @@ class Follower:
         return record
 
     def start(self) -> None:
-        """Take the current record as the conversation we serve, and schedule its Codex session to
-        be reopened (synchronous and quick: called before the server answers anything)."""
+        """Take the current record as the conversation we serve — or, before the hook has written one,
+        the session Claude Code started the server in — and schedule its Codex session to be reopened
+        (synchronous and quick: called before the server answers anything)."""
         record = self._record()
         if record is None:
+            self.followed = self._config.claude_session
+            if self.followed is not None:
+                self._restore(self.followed)
             return
         self._nonce, self.followed = record.nonce, record.session_id
         if record.event not in ("clear", "end"):

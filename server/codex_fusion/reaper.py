@@ -132,14 +132,25 @@ def main(argv: list[str]) -> None:
     server = os.getppid()
     watched_by_kernel = _prctl(PR_SET_PDEATHSIG, signal.SIGTERM) and _prctl(PR_SET_CHILD_SUBREAPER, 1)
 
-    def stop(signum: int, frame: object) -> None:
-        raise _Stop(signum)
+    stopping = False
+
+    def begin_stop(signum: int) -> None:
+        # Only the first stop counts. Several signals come at once when the server is stopped: its
+        # SIGTERM to our group and, as it exits, the kernel's parent-death signal; a second _Stop
+        # raised inside the clean-up would end us before the agent's tree is killed.
+        nonlocal stopping
+        if not stopping:
+            stopping = True
+            raise _Stop(signum)
+
+    def on_signal(signum: int, frame: object) -> None:
+        begin_stop(signum)
 
     for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
-        signal.signal(sig, stop)
+        signal.signal(sig, on_signal)
     try:
         if os.getppid() != server:  # the server died before we could ask to be told
-            raise _Stop(signal.SIGTERM)
+            begin_stop(signal.SIGTERM)
         try:
             agent = subprocess.Popen(argv, restore_signals=True)  # inherits our stdin/stdout/stderr
         except OSError as exc:
@@ -153,7 +164,7 @@ def main(argv: list[str]) -> None:
             if pid:
                 break
             if os.getppid() != server:
-                raise _Stop(signal.SIGTERM)
+                begin_stop(signal.SIGTERM)
             time.sleep(POLL)
     except _Stop as stopped:
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
