@@ -1,4 +1,4 @@
-"""Command line: ``codex-fusion [serve]`` (stdio MCP server), ``ask QUESTION``, ``--version``."""
+"""Command line: ``codex-fusion [serve]`` (stdio MCP server), ``ask QUESTION``, ``doctor``, ``setup``."""
 
 from __future__ import annotations
 
@@ -231,6 +231,56 @@ def ask(question: str, context: str | None) -> int:
         kill_all_groups()
 
 
+# -- doctor and setup --------------------------------------------------------------------------
+
+
+def doctor() -> int:
+    """Check everything codex-fusion needs; exit 1 if something must be fixed."""
+    _setup_logging("ERROR")
+    from . import doctor as checks
+    from .config import Config
+    from .errors import ConfigError
+
+    try:
+        config = Config.from_env()
+    except ConfigError as exc:
+        print(f"✗ configuration: {exc}")
+        return EXIT_FAILURE
+    report = anyio.run(checks.diagnose, config, dict(os.environ))
+    print(redact(render.doctor(report)))
+    return EXIT_FAILURE if any(check.status == "fail" for check in report) else 0
+
+
+def setup() -> int:
+    """Install the pinned codex-acp into the data directory (unless another is configured), then doctor."""
+    _setup_logging("WARNING")
+    from . import installer
+    from .config import NPX_FALLBACK, Config
+    from .errors import ConfigError
+
+    try:
+        config = Config.from_env()
+    except ConfigError as exc:
+        print(f"codex-fusion: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    if config.agent_source != NPX_FALLBACK:
+        print(f"Using {config.agent_command} (from {config.agent_source}); nothing to install.")
+    elif config.state_dir is None:
+        print(
+            "codex-fusion: no data directory to install into: set CLAUDE_PLUGIN_DATA or HOME", file=sys.stderr
+        )
+        return EXIT_FAILURE
+    else:
+        print(f"Installing {installer.PACKAGE}@{installer.PINNED} (about 450 MB, once)…", flush=True)
+        try:
+            where = anyio.run(installer.install, config.state_dir, dict(os.environ))
+        except OSError as exc:
+            print(f"codex-fusion: {exc}", file=sys.stderr)
+            return EXIT_FAILURE
+        print(f"Installed into {where}.")
+    return doctor()
+
+
 # -- entry point -------------------------------------------------------------------------------
 
 
@@ -245,6 +295,8 @@ def _parser() -> argparse.ArgumentParser:
     ask_parser = sub.add_parser("ask", help="ask Codex one question; the answer streams to stdout")
     ask_parser.add_argument("question", nargs="+", help="the question ('-' reads it from stdin)")
     ask_parser.add_argument("--context", help="background Codex cannot read in the workspace")
+    sub.add_parser("doctor", help="check uv, Node, the agent, the Codex login, the data dir and hooks")
+    sub.add_parser("setup", help="install the pinned codex-acp into the data directory, then run doctor")
     return parser
 
 
@@ -252,6 +304,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "ask":
         return ask(" ".join(args.question), args.context)
+    if args.command == "doctor":
+        return doctor()
+    if args.command == "setup":
+        return setup()
     return serve()
 
 

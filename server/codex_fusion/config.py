@@ -10,12 +10,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import boundary, nonce
+from . import boundary, installer, nonce
 from .errors import ConfigError
 from .guardian import GuardianFlags
 
 #: The codex-acp major version codex-fusion is tested against (used for the npx fallback).
 TESTED_ADAPTER = "@agentclientprotocol/codex-acp@2"
+NPX_FALLBACK = "npx fallback"
 
 DEFAULT_MODE = "read-only"
 DEFAULT_STARTUP_TIMEOUT_MS = 120_000
@@ -99,8 +100,9 @@ def _state_dir(env: Mapping[str, str]) -> Path | None:
         return None  # no HOME at all: features that keep files say so when used
 
 
-def resolve_agent_command(env: Mapping[str, str]) -> tuple[list[str], str]:
-    """The agent argv and where it came from: the env override, ``codex-acp`` on PATH, or npx."""
+def resolve_agent_command(env: Mapping[str, str], state: Path | None = None) -> tuple[list[str], str]:
+    """The agent argv and where it came from: the env override, ``codex-acp`` on PATH, the pinned
+    release installed in the data directory (``installer.py``), or npx."""
     override = env.get("CODEX_FUSION_ACP_COMMAND", "").strip()
     if override:
         try:
@@ -112,8 +114,11 @@ def resolve_agent_command(env: Mapping[str, str]) -> tuple[list[str], str]:
     found = shutil.which("codex-acp", path=path)
     if found:
         return [found], "PATH"
+    pinned = installer.installed_command(state, path)
+    if pinned is not None:
+        return pinned, f"installed {installer.PACKAGE}@{installer.PINNED}"
     npx = shutil.which("npx", path=path) or "npx"
-    return [npx, "-y", TESTED_ADAPTER], "npx fallback"
+    return [npx, "-y", TESTED_ADAPTER], NPX_FALLBACK
 
 
 def _launch(
@@ -183,9 +188,9 @@ class Config:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, cwd: Path | None = None) -> Config:
         source = dict(os.environ if env is None else env)
-        argv, where = resolve_agent_command(source)
-        flags = GuardianFlags.from_env(source)
         state = _state_dir(source)
+        argv, where = resolve_agent_command(source, state)
+        flags = GuardianFlags.from_env(source)
         plan, agent_env = _launch(source, argv, flags, state)
         return cls(
             workspace=Workspace.from_env(source, cwd),

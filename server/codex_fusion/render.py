@@ -17,6 +17,7 @@ from .transcript import ToolActivity
 from .turn import Note, NoteKind, Pause, Turn, TurnOutcome, TurnResult
 
 if TYPE_CHECKING:
+    from .doctor import Check
     from .snapshot import ResetReport, Status
 
 PROGRESS_TAIL = 140
@@ -344,6 +345,25 @@ def following(window: int | None, followed: str | None, reset_on: frozenset[str]
     session = followed or "not seen yet"
     resets = ", ".join(sorted(reset_on)) or "nothing"
     return f"claude: {which} · conversation {session} · resets on: {resets}"
+
+
+_MARKS = {"ok": "✓", "warn": "!", "fail": "✗"}
+
+
+def doctor(checks: list[Check]) -> str:
+    """The doctor's report: one line per check, the fix indented under each that is not ✓."""
+    lines = []
+    for check in checks:
+        lines.append(f"{_MARKS[check.status]} {check.what}: {check.detail}")
+        if check.fix and check.status != "ok":
+            lines.append(f"    fix: {check.fix}")
+    failed = sum(check.status == "fail" for check in checks)
+    lines.append(
+        "All checks passed."
+        if not failed
+        else f"{failed} problem(s): fix them, then run `codex-fusion doctor` again."
+    )
+    return "\n".join(lines)
 
 
 # -- progress ----------------------------------------------------------------------------------------

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 import anyio
 from mcp.server.mcpserver import MCPServer
 
-from . import __version__, tools
+from . import __version__, installer, tools
 from .acp.agent import Spawn, spawn_process
-from .config import Config
+from .config import NPX_FALLBACK, Config
 from .consultant import Consultant
 from .errors import ConfigError
 from .follow import Follower
@@ -60,6 +61,9 @@ def build_server(config: Config | None = None, *, spawn: Spawn = spawn_process) 
                 tg.start_soon(state.follower.run)
             elif state.config.warm and state.config.workspace.path is not None:
                 tg.start_soon(consultant.warm)
+            if state.config.agent_source == NPX_FALLBACK and state.config.state_dir is not None:
+                # npx resolves the adapter on every start: install the pinned one for the next start
+                tg.start_soon(installer.install_in_background, state.config.state_dir, dict(os.environ))
             try:
                 yield state
             finally:

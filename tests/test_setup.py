@@ -1,0 +1,170 @@
+"""The pinned codex-acp in the data directory (installer.py) and the doctor, without the network.
+
+A scripted ``npm`` stands in for the real one here (it lays out what npm would); the real install and
+doctor run against the real adapter in ``tests/e2e/test_setup_e2e.py``.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import anyio
+import pytest
+from mcp import Client
+
+from codex_fusion import doctor, installer, render
+from codex_fusion.config import NPX_FALLBACK, Config
+from codex_fusion.server import build_server
+
+from .conftest import FakeAgentSetup
+
+pytestmark = pytest.mark.anyio
+
+ENTRY = Path(sys.executable).with_name("codex-fusion")
+
+FAKE_NPM = """#!/bin/sh
+# npm install --prefix DIR ... PACKAGE@VERSION: lay out what npm would, or fail on request
+echo "$@" >> "$NPM_LOG"
+if [ -n "$NPM_FAIL" ]; then echo "npm ERR! 404 Not Found" >&2; exit 1; fi
+prefix=$3
+package="$prefix/node_modules/@agentclientprotocol/codex-acp"
+mkdir -p "$package/dist"
+echo '{"name": "@agentclientprotocol/codex-acp", "version": "2.6.0"}' > "$package/package.json"
+echo "// codex-acp" > "$package/dist/index.js"
+"""
+
+
+@pytest.fixture
+def tools(tmp_path: Path) -> Path:
+    """A PATH directory with a scripted npm and npx and a real node (no codex-acp on it)."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for name, text in (("npm", FAKE_NPM), ("npx", "#!/bin/sh\nexit 3\n")):
+        (bin_dir / name).write_text(text)
+        (bin_dir / name).chmod(0o755)
+    node = subprocess.run(["sh", "-c", "command -v node"], capture_output=True, text=True).stdout.strip()
+    (bin_dir / "node").symlink_to(node or "/usr/bin/node")
+    return bin_dir
+
+
+def env_for(tmp_path: Path, tools: Path, **extra: str) -> dict[str, str]:
+    env = {
+        "PATH": f"{tools}:/usr/bin:/bin",
+        "HOME": str(tmp_path / "home"),
+        "CLAUDE_PLUGIN_DATA": str(tmp_path / "data"),
+        "NPM_LOG": str(tmp_path / "npm.log"),
+        "CODEX_FUSION_WORKSPACE": str(tmp_path),
+        "CODEX_FUSION_WARM": "0",
+    }
+    env.update(extra)
+    return env
+
+
+async def test_without_an_install_the_agent_is_npx_and_setup_installs_the_pinned_release(
+    tmp_path: Path, tools: Path
+) -> None:
+    env = env_for(tmp_path, tools)
+    before = Config.from_env(env)
+    assert before.agent_source == NPX_FALLBACK
+    assert before.agent_argv[1:] == ["-y", "@agentclientprotocol/codex-acp@2"]
+    assert before.state_dir is not None
+    where = await installer.install(before.state_dir, env)
+    assert where == before.state_dir / "agent" / f"codex-acp-{installer.PINNED}"
+    assert stat.S_IMODE(where.parent.stat().st_mode) == 0o700
+    assert f"@agentclientprotocol/codex-acp@{installer.PINNED}" in (tmp_path / "npm.log").read_text()
+    after = Config.from_env(env)
+    assert after.agent_source == f"installed @agentclientprotocol/codex-acp@{installer.PINNED}"
+    assert after.agent_argv[1] == str(where / "node_modules/@agentclientprotocol/codex-acp/dist/index.js")
+    assert after.adapter == "ts"  # recognised, so its sandbox gets codex-fusion's profile
+    assert await installer.install(before.state_dir, env) == where  # already there: npm is not run again
+    assert len((tmp_path / "npm.log").read_text().splitlines()) == 1
+    assert [p.name for p in where.parent.iterdir()] == [where.name]  # no temporary or lock left
+
+
+async def test_a_failed_install_says_why_and_leaves_nothing_half_done(tmp_path: Path, tools: Path) -> None:
+    env = env_for(tmp_path, tools, NPM_FAIL="1")
+    state = Config.from_env(env).state_dir
+    assert state is not None
+    with pytest.raises(installer.InstallError, match=r"failed \(exit 1\): npm ERR! 404 Not Found"):
+        await installer.install(state, env)
+    assert list((state / "agent").iterdir()) == []
+    assert Config.from_env(env).agent_source == NPX_FALLBACK
+
+
+async def test_an_install_in_progress_elsewhere_is_not_duplicated_but_a_stale_lock_is_cleared(
+    tmp_path: Path, tools: Path
+) -> None:
+    env = env_for(tmp_path, tools)
+    state = Config.from_env(env).state_dir
+    assert state is not None
+    lock = state / "agent" / f".install-{installer.PINNED}.lock"
+    lock.parent.mkdir(parents=True, mode=0o700)
+    lock.write_text("12345")
+    with pytest.raises(installer.InstallError, match="another codex-fusion is installing"):
+        await installer.install(state, env)
+    old = lock.stat().st_mtime - installer.STALE_LOCK - 10
+    os.utime(lock, (old, old))
+    assert (await installer.install(state, env)).is_dir()
+    assert not lock.exists()
+
+
+async def test_the_first_start_on_npx_installs_the_pinned_release_in_the_background(
+    tmp_path: Path, tools: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env = env_for(tmp_path, tools)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)  # npm is run with the server's own environment
+    config = Config.from_env(env)
+    assert config.state_dir is not None
+    async with Client(build_server(config)) as client:
+        assert len((await client.list_tools()).tools) == 9  # not held up by the install
+        with anyio.fail_after(30):
+            while installer.installed_command(config.state_dir, env["PATH"]) is None:
+                await anyio.sleep(0.05)
+    assert Config.from_env(env).agent_source.startswith("installed ")
+
+
+def test_npm_missing_is_a_clear_error(tmp_path: Path) -> None:
+    env = {"PATH": str(tmp_path), "HOME": str(tmp_path)}
+    with pytest.raises(installer.InstallError, match=r"npm is not on PATH: install Node\.js 20 or newer"):
+        anyio.run(installer.install, tmp_path / "state", env)
+
+
+async def test_doctor_reports_each_part_with_its_fix(fake: FakeAgentSetup) -> None:
+    report = await doctor.diagnose(fake.config(), fake.env())
+    by_name = {check.what: check for check in report}
+    assert by_name["agent answers"].status == "ok"
+    assert "fake-acp 9.9.9" in by_name["agent answers"].detail
+    assert by_name["Codex login"].status == "ok"
+    assert by_name["workspace"].detail == str(fake.workspace.resolve())
+    assert by_name["workspace boundary"].status == "warn"  # the fake agent is not codex-acp
+    text = render.doctor(report)
+    assert text.splitlines()[-1] == "All checks passed."
+    not_logged_in = await doctor.diagnose(fake.config("auth=ts"), fake.env())
+    login = next(check for check in not_logged_in if check.what == "Codex login")
+    assert login.status == "fail"
+    assert "npx -y @openai/codex login" in login.fix
+    assert "1 problem(s)" in render.doctor(not_logged_in)
+
+
+async def test_doctor_never_hangs_on_an_agent_that_does_not_answer(
+    fake: FakeAgentSetup, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(doctor, "AGENT_PROBE", 0.5)
+    report = await doctor.check_agent(fake.config("no_init"))
+    assert report[0].status == "fail"
+    assert "codex-fusion setup" in report[0].fix
+
+
+def test_the_doctor_command_exits_non_zero_on_a_problem(fake: FakeAgentSetup) -> None:
+    ok = subprocess.run([str(ENTRY), "doctor"], env=fake.env(), capture_output=True, text=True, timeout=60)
+    bad = subprocess.run(
+        [str(ENTRY), "doctor"], env=fake.env("auth=ts"), capture_output=True, text=True, timeout=60
+    )
+    assert "✓ agent answers: fake-acp 9.9.9" in ok.stdout
+    assert bad.returncode == 1
+    assert "✗ Codex login: Codex is not logged in" in bad.stdout
