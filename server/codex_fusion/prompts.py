@@ -26,6 +26,9 @@ GROUNDING = """<grounding>
 - Read the code before you claim anything about it; cite files as path:line.
 - Label guesses as hypotheses, and say what you did not check.
 - You advise; Claude decides and acts. Do not edit files or run commands that change anything.
+- Your sandbox sees only this workspace and system files, without network: a path outside it looks
+  missing. If you need one, or the network, request escalated permissions with a justification;
+  Claude decides.
 </grounding>"""
 
 DEBATE = """<debate>
