@@ -19,7 +19,8 @@ from codex_fusion.client import MAX_ASKS_PER_TURN, AcpClient
 from codex_fusion.consultant import Consultant
 from codex_fusion.errors import HandlerError
 from codex_fusion.guardian import GuardianFlags
-from codex_fusion.turn import Audit, NoteKind, Pause, TurnOutcome
+from codex_fusion.notes import Audit, NoteKind
+from codex_fusion.turn import Pause, TurnOutcome
 
 from .conftest import FakeAgentSetup
 

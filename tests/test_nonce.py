@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from codex_fusion import nonce, private
+from codex_fusion import nonce, private, windows
 from codex_fusion.nonce import NonceStoreError, Record
 
 NONCE_PY = Path(nonce.__file__)
@@ -493,7 +493,7 @@ def test_corrupt_or_foreign_debate_state_is_ignored(state: Path, workspace: Path
 
 
 def test_ancestor_pids_of_this_process() -> None:
-    chain = nonce.ancestor_pids()
+    chain = windows.ancestor_pids()
     assert chain
     assert chain[0] == os.getppid()
     assert os.getpid() not in chain
@@ -512,7 +512,7 @@ def test_ancestor_pids_of_a_child_with_an_awkward_comm() -> None:
     try:
         assert child.stdout is not None
         assert child.stdout.readline() == b"ready\n"
-        chain = nonce.ancestor_pids(child.pid)
+        chain = windows.ancestor_pids(child.pid)
         assert chain[:2] == [os.getpid(), os.getppid()]
     finally:
         assert child.stdin is not None
@@ -521,33 +521,33 @@ def test_ancestor_pids_of_a_child_with_an_awkward_comm() -> None:
 
 
 def test_parse_proc_stat_with_parentheses_and_spaces_in_comm() -> None:
-    assert nonce._parse_proc_stat(b"123 (a) b (c) 1 2) S 77 123 123 0 -1") == 77
+    assert windows._parse_proc_stat(b"123 (a) b (c) 1 2) S 77 123 123 0 -1") == 77
 
 
 @pytest.mark.skipif(shutil.which("ps") is None, reason="needs ps")
 def test_ancestor_pids_without_proc_uses_ps(monkeypatch: pytest.MonkeyPatch) -> None:
     real_exists = os.path.exists
     monkeypatch.setattr(os.path, "exists", lambda p: False if str(p).startswith("/proc") else real_exists(p))
-    chain = nonce.ancestor_pids()
+    chain = windows.ancestor_pids()
     assert chain
     assert chain[0] == os.getppid()
 
 
 def test_ancestor_pids_never_raises(monkeypatch: pytest.MonkeyPatch) -> None:
-    assert nonce.ancestor_pids(-5) == []
-    assert nonce.ancestor_pids(2**22 + 12345) == []
+    assert windows.ancestor_pids(-5) == []
+    assert windows.ancestor_pids(2**22 + 12345) == []
     monkeypatch.setattr(os.path, "exists", lambda p: False)
 
     def no_ps() -> dict[int, int]:
         raise FileNotFoundError("ps")
 
-    monkeypatch.setattr(nonce, "_ps_ppids", no_ps)
-    assert nonce.ancestor_pids() == []
+    monkeypatch.setattr(windows, "_ps_ppids", no_ps)
+    assert windows.ancestor_pids() == []
 
 
 def test_choose_window_pid() -> None:
     ancestors = [300, 200, 100, 1]
-    choose = nonce.choose_window_pid
+    choose = windows.choose_window_pid
     assert choose({"CLAUDE_PID": "200"}, ancestors, []) == 200
     assert choose({"CLAUDE_PID": " 200\n"}, ancestors, [300]) == 200  # the env wins over records
     assert choose({"CLAUDE_PID": "999"}, ancestors, [100, 200]) == 200  # not an ancestor: nearest record

@@ -13,7 +13,8 @@ from codex_fusion.client import AcpClient
 from codex_fusion.consultant import Consultant
 from codex_fusion.errors import ConsultError, HandlerError
 from codex_fusion.guardian import GuardianFlags, Rule
-from codex_fusion.turn import Audit, NoteKind, Pause, TurnOutcome
+from codex_fusion.notes import Audit, NoteKind
+from codex_fusion.turn import Pause, TurnOutcome
 
 from .conftest import FakeAgentSetup
 

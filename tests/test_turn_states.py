@@ -12,16 +12,9 @@ import pytest
 from codex_fusion.acp.schema import PromptResult, permission_selected
 from codex_fusion.errors import ConsultError
 from codex_fusion.guardian import Decision, Rule
+from codex_fusion.notes import NoteKind
 from codex_fusion.permissions import Choice, PendingPermission
-from codex_fusion.turn import (
-    TRANSITIONS,
-    Event,
-    IllegalTransition,
-    NoteKind,
-    Turn,
-    TurnState,
-    next_state,
-)
+from codex_fusion.turn import TRANSITIONS, Event, IllegalTransition, Turn, TurnState, next_state
 
 S = TurnState
 

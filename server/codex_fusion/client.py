@@ -21,9 +21,10 @@ from .acp import jsonrpc
 from .acp.schema import PERMISSION_CANCELLED, RequestPermissionParams, UsageUpdate, parse_update
 from .errors import HandlerError
 from .guardian import GuardianFlags, Rule, decide
+from .notes import Audit, Note, NoteKind
 from .paths import NotInside, open_inside
 from .permissions import PendingPermission, choose_allow, choose_deny
-from .turn import Audit, Event, Note, NoteKind, Turn
+from .turn import Event, Turn
 
 log = logging.getLogger(__name__)
 

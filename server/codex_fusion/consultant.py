@@ -30,12 +30,13 @@ from .client import AcpClient
 from .config import Config
 from .debate import Debate, Round, VerdictLine
 from .errors import AgentError, ConsultError, FusionError
+from .notes import Audit, Note, NoteKind
 from .permissions import check_ref, choose_for, parse_ref
 from .prompts import FRAME, Brief
 from .runner import Runner
 from .session import Live, Session
 from .snapshot import ResetReport, State, Status
-from .turn import Audit, Event, Note, NoteKind, Turn, TurnObserver, TurnResult, TurnState
+from .turn import Event, Turn, TurnObserver, TurnResult, TurnState
 from .turnlog import record_turn
 
 log = logging.getLogger(__name__)

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import anyio
 
-from . import continuity, nonce, private, render
+from . import continuity, nonce, private, render, windows
 from .config import Config
 from .consultant import Consultant
 from .debate import Standing, VerdictLine
@@ -92,7 +92,7 @@ class Follower:
         self._state = state
         self._workspace = workspace
         self._env = env
-        self._ancestors = list(nonce.ancestor_pids() if ancestors is None else ancestors)
+        self._ancestors = list(windows.ancestor_pids() if ancestors is None else ancestors)
         self._lock = anyio.Lock()
         self._dirty = anyio.Event()
         self._nonce: str | None = None
@@ -107,7 +107,7 @@ class Follower:
     def _record(self) -> Record | None:
         if self.window is None:
             pids = nonce.record_pids(self._state, self._workspace)
-            self.window = nonce.choose_window_pid(self._env, self._ancestors, pids)
+            self.window = windows.choose_window_pid(self._env, self._ancestors, pids)
         paths = nonce.record_paths(self._state, self._workspace, self.window)
         if paths.window is not None:
             return nonce.read_record(paths.window)

@@ -26,20 +26,15 @@ A record is ``{"version": 1, "nonce": <fresh random hex>, "session_id": str, "ev
 "workspace": <realpath>}``. The nonce changes on every write, so "the nonce changed" means "an event
 happened"; ``event`` says which.
 
-Which record the server watches: it calls :func:`ancestor_pids` and :func:`choose_window_pid` to find
-the Claude Code process it belongs to (``CLAUDE_PID`` from its environment if that pid is one of its
-ancestors, else the nearest ancestor that already has a pid record) and watches that window's
-``pid-<pid>.json``. When neither works (``CLAUDE_PID`` missing or not an ancestor, no pid record yet,
-no ``/proc`` and no ``ps``), :func:`choose_window_pid` returns ``None`` and the server watches
-``workspace.json`` instead, which every hook run also writes: it then follows the latest event of *any*
-window on the workspace, which is the old per-workspace behaviour, degraded but never stuck.
+Which record a server follows (its own window's, else ``workspace.json`` as a documented fallback)
+is decided in :mod:`codex_fusion.windows` and :mod:`codex_fusion.follow`.
 
 Reading never raises: a missing file is ``None``; a corrupt, truncated, foreign, oversized, symlinked,
 non-regular or foreign-owned file is ``None`` plus a warning. Writing raises :class:`NonceStoreError`
 (an ``OSError``) when it refuses a path, or the underlying ``OSError``.
 
 Standard library only, importable on Python 3.9: the hook imports this module with the user's
-``python3`` and must start in tens of milliseconds (``logging`` and ``subprocess`` load lazily).
+``python3`` and must start in tens of milliseconds (``logging`` loads lazily).
 """
 
 from __future__ import annotations
@@ -56,7 +51,7 @@ from .private import MAX_FILE_BYTES, PrivateFileError, dumps, read_json, write_f
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # pragma: no cover - typing only, keeps `typing` off the hook's start-up path
-    from collections.abc import Callable, Iterable, Mapping, Sequence
+    from collections.abc import Callable, Mapping
 
 __all__ = [
     "EVENTS",
@@ -66,8 +61,6 @@ __all__ = [
     "NonceStoreError",
     "Record",
     "RecordPaths",
-    "ancestor_pids",
-    "choose_window_pid",
     "new_record",
     "parse_pid",
     "read_debate_state",
@@ -425,88 +418,4 @@ def read_debate_state(
         if session_id and stored_session and stored_session != session_id:
             continue  # left for an earlier conversation of this window: stale, not broken
         return _one_line(summary) or None
-    return None
-
-
-# --- which Claude Code window are we? ------------------------------------------------------------
-
-
-def _parse_proc_stat(data: bytes) -> int:
-    """The ppid field of ``/proc/<pid>/stat``; the comm field may hold spaces and parentheses."""
-    fields = data[data.rindex(b")") + 1 :].split()
-    return int(fields[1])  # fields[0] is the state letter
-
-
-def _proc_ppid(pid: int) -> int:
-    with open(f"/proc/{pid}/stat", "rb") as f:
-        return _parse_proc_stat(f.read())
-
-
-def _ps_ppids() -> dict[int, int]:
-    import subprocess  # lazily: only the server needs this, and only without /proc
-
-    out = subprocess.run(
-        ["ps", "-A", "-o", "pid=,ppid="],
-        capture_output=True,
-        timeout=5,
-        check=True,
-        stdin=subprocess.DEVNULL,
-    ).stdout
-    table: dict[int, int] = {}
-    for line in out.decode("ascii", "replace").splitlines():
-        cols = line.split()
-        if len(cols) == 2 and cols[0].isdigit() and cols[1].isdigit():
-            table[int(cols[0])] = int(cols[1])
-    return table
-
-
-def ancestor_pids(pid: int | None = None) -> list[int]:
-    """Parent, grandparent, … of ``pid`` (default: this process), up to and including 1.
-
-    Linux reads ``/proc/<pid>/stat``; elsewhere one ``ps -A -o pid=,ppid=`` call. Never raises: on any
-    failure it returns what it found so far (possibly ``[]``).
-    """
-    chain: list[int] = []
-    try:
-        current = os.getpid() if pid is None else pid
-        if not _valid_pid(current):
-            return []
-        lookup: Callable[[int], int | None]
-        if os.path.exists("/proc/self/stat"):
-            lookup = _proc_ppid
-        else:
-            table = _ps_ppids()
-            if current not in table:
-                return []
-            lookup = table.get
-        seen = {current}
-        for _ in range(4096):
-            parent = lookup(current)
-            if parent is None or parent <= 0 or parent in seen:
-                break
-            chain.append(parent)
-            if parent == 1:
-                break
-            seen.add(parent)
-            current = parent
-    except Exception:  # a vanished process, no /proc, no ps: degrade, never raise
-        return chain
-    return chain
-
-
-def choose_window_pid(
-    env: Mapping[str, str], ancestors: Sequence[int], existing_record_pids: Iterable[int]
-) -> int | None:
-    """The Claude Code window this server belongs to, or ``None`` (then watch ``workspace.json``).
-
-    ``CLAUDE_PID`` from ``env`` when it is one of ``ancestors``; else the nearest ancestor with a pid
-    record (``existing_record_pids``, e.g. from :func:`record_pids`); else ``None``.
-    """
-    claimed = parse_pid(env.get("CLAUDE_PID", ""))
-    if claimed is not None and claimed in ancestors:
-        return claimed
-    existing = set(existing_record_pids)
-    for pid in ancestors:
-        if pid in existing:
-            return pid
     return None

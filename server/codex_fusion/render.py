@@ -12,9 +12,10 @@ from typing import TYPE_CHECKING
 
 from .acp.schema import ContentChunk, PlanUpdate, SessionUpdate, ToolCallInfo
 from .debate import MAX_ROUNDS, Round, Standing, VerdictLine
+from .notes import Note, NoteKind
 from .permissions import only_lasting_allow
 from .transcript import ToolActivity
-from .turn import Note, NoteKind, Pause, Turn, TurnOutcome, TurnResult
+from .turn import Pause, Turn, TurnOutcome, TurnResult
 
 if TYPE_CHECKING:
     from .doctor import Check

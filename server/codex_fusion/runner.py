@@ -20,8 +20,9 @@ from anyio.abc import TaskGroup
 
 from .debate import Round
 from .errors import AgentError, ConsultError, RpcError
+from .notes import Audit, Note
 from .session import Live, Session
-from .turn import Audit, Event, Note, Turn, TurnObserver, TurnResult, TurnState
+from .turn import Event, Turn, TurnObserver, TurnResult, TurnState
 
 log = logging.getLogger(__name__)
 

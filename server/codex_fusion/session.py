@@ -21,7 +21,7 @@ from .acp.schema import UsageUpdate
 from .client import AcpClient
 from .config import Config
 from .errors import FusionError
-from .turn import Note, NoteKind
+from .notes import Note, NoteKind
 
 log = logging.getLogger(__name__)
 

@@ -14,9 +14,9 @@ from . import __version__
 from .config import Config
 from .debate import Debate, VerdictLine
 from .guardian import Rule
+from .notes import Audit, NoteKind
 from .runner import Runner
 from .session import Session
-from .turn import Audit, NoteKind
 
 State = Literal["idle", "starting", "ready", "running", "paused", "stopping", "stopped"]
 

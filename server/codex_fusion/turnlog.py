@@ -8,8 +8,9 @@ import time
 from pathlib import Path
 
 from . import private, render
+from .notes import GUARDIAN_KINDS, Note, NoteKind
 from .redact import redact
-from .turn import GUARDIAN_KINDS, Note, NoteKind, Turn
+from .turn import Turn
 
 log = logging.getLogger(__name__)
 
