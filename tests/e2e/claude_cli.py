@@ -8,13 +8,16 @@ skips the tests, or fails them when ``CI=true``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import shutil
 import subprocess
 import sys
-from collections.abc import Mapping, Sequence
+import threading
+import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn
@@ -249,17 +252,14 @@ class ClaudeSandbox:
         assert entry is not None, f"{PLUGIN}@{MARKETPLACE} not in plugin list: {listed}"
         return entry
 
-    def ask(
+    def _headless(
         self,
-        prompt: str,
-        *,
         base_url: str,
-        allowed_tools: list[str] | tuple[str, ...] = (),
-        extra_env: Mapping[str, str] | None = None,
-        extra_args: Sequence[str] = (),
-        timeout: float = 240,
-    ) -> ClaudeRun:
-        """``claude -p <prompt> --output-format stream-json --verbose`` against the mock at ``base_url``."""
+        allowed_tools: Sequence[str],
+        extra_env: Mapping[str, str] | None,
+        extra_args: Sequence[str],
+    ) -> tuple[list[str], dict[str, str], Path]:
+        """The arguments after ``-p …``, the environment and the debug log of a run against the mock."""
         self._runs += 1
         debug_file = self.logs / f"debug-{self._runs}.log"
         env = {
@@ -274,13 +274,105 @@ class ClaudeSandbox:
             "MCP_TIMEOUT": "120000",
             **(extra_env or {}),
         }
-        args = ["-p", prompt, "--output-format", "stream-json", "--verbose", "--debug-file", str(debug_file)]
+        args = ["--output-format", "stream-json", "--verbose", "--debug-file", str(debug_file)]
         if allowed_tools:
             args += ["--allowedTools", ",".join(allowed_tools)]
         args += list(extra_args)
-        done = self.run(*args, extra_env=env, timeout=timeout)
+        return args, self.env(env), debug_file
+
+    def ask(
+        self,
+        prompt: str,
+        *,
+        base_url: str,
+        allowed_tools: list[str] | tuple[str, ...] = (),
+        extra_env: Mapping[str, str] | None = None,
+        extra_args: Sequence[str] = (),
+        timeout: float = 240,
+    ) -> ClaudeRun:
+        """``claude -p <prompt> --output-format stream-json --verbose`` against the mock at ``base_url``."""
+        args, env, debug_file = self._headless(base_url, allowed_tools, extra_env, extra_args)
+        done = subprocess.run(
+            [str(self.claude), "-p", prompt, *args],
+            cwd=self.project,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            stdin=subprocess.DEVNULL,
+        )
         debug_log = debug_file.read_text(errors="replace") if debug_file.exists() else ""
         return ClaudeRun.parse(done.returncode, done.stdout, done.stderr, debug_log)
+
+    def converse(
+        self,
+        prompt: str,
+        *,
+        base_url: str,
+        until: Callable[[list[dict[str, Any]]], bool],
+        allowed_tools: Sequence[str] = (),
+        extra_env: Mapping[str, str] | None = None,
+        extra_args: Sequence[str] = (),
+        timeout: float = 240,
+    ) -> ClaudeRun:
+        """Like :meth:`ask`, but the prompt goes in as ``--input-format stream-json`` and stdin stays
+        open until ``until(events so far)`` is true (or ``timeout``): the session lives on after the
+        model's turn, as an interactive one does, so background tasks can still report back. ``-p``
+        alone winds down a few seconds after the model's last turn and drops them."""
+        args, env, debug_file = self._headless(base_url, allowed_tools, extra_env, extra_args)
+        args = ["-p", "--input-format", "stream-json", *args]
+        process = subprocess.Popen(
+            [str(self.claude), *args],
+            cwd=self.project,
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        stdin, stdout, stderr_pipe = process.stdin, process.stdout, process.stderr
+        assert stdin is not None
+        assert stdout is not None
+        assert stderr_pipe is not None
+        lines: list[str] = []
+        events: list[dict[str, Any]] = []
+        changed = threading.Condition()
+        stderr: list[str] = []
+
+        def read_stdout() -> None:
+            for line in stdout:
+                with changed:
+                    lines.append(line)
+                    if line.lstrip().startswith("{"):
+                        with contextlib.suppress(ValueError):
+                            events.append(json.loads(line))
+                    changed.notify_all()
+            with changed:
+                changed.notify_all()
+
+        readers = [
+            threading.Thread(target=read_stdout, daemon=True),
+            threading.Thread(target=lambda: stderr.extend(stderr_pipe), daemon=True),
+        ]
+        for reader in readers:
+            reader.start()
+        message = {"type": "user", "message": {"role": "user", "content": [{"type": "text", "text": prompt}]}}
+        stdin.write(json.dumps(message) + "\n")
+        stdin.flush()
+        deadline = time.monotonic() + timeout
+        with changed:
+            while not until(list(events)) and process.poll() is None and time.monotonic() < deadline:
+                changed.wait(timeout=0.5)
+        stdin.close()
+        try:
+            returncode = process.wait(timeout=max(5.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            process.kill()
+            returncode = process.wait()
+        for reader in readers:
+            reader.join(timeout=5)
+        debug_log = debug_file.read_text(errors="replace") if debug_file.exists() else ""
+        return ClaudeRun.parse(returncode, "".join(lines), "".join(stderr), debug_log)
 
 
 def which_uv() -> str | None:

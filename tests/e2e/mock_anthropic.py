@@ -9,7 +9,9 @@ conversation) consumes the next one:
         assert "answer" in mock.tool_results()[0].text
 
 Requests without tools (title generation, summaries and other side requests) get a short text and
-leave the script alone; so does any request once the script is exhausted. ``POST /v1/messages``
+leave the script alone; so does any request once the script is exhausted. A conversation of its own
+(a subagent's) gets its own queue with :meth:`MockAnthropic.script_for` and a predicate such as
+:func:`system_contains`, so its turns never take the main conversation's steps. ``POST /v1/messages``
 answers as Server-Sent Events when the body says ``"stream": true``, else as one JSON message;
 ``/v1/messages/count_tokens`` estimates; every ``GET`` gets an empty page. Every request is recorded
 (:attr:`MockAnthropic.requests`), so a test can read exactly what the model was given: the tool list,
@@ -36,6 +38,7 @@ __all__ = [
     "ToolResult",
     "call_tool",
     "say",
+    "system_contains",
 ]
 
 SIDE_TEXT = "ok"
@@ -63,6 +66,12 @@ def say(text: str) -> Step:
 def call_tool(name_contains: str, arguments: dict[str, Any], preface: str = "") -> Step:
     """Call the first offered tool whose name contains ``name_contains`` (after an optional text)."""
     return Step(text=preface, tool_substring=name_contains, arguments=dict(arguments))
+
+
+def system_contains(text: str) -> Callable[[RecordedRequest], bool]:
+    """A :meth:`MockAnthropic.script_for` predicate: the request's system prompt contains ``text``
+    (a subagent's system prompt is its definition's body)."""
+    return lambda request: text in request.system_text
 
 
 # --------------------------------------------------------------------------------------------------
@@ -187,6 +196,7 @@ class MockAnthropic:
         #: lets a test look at the world while Claude Code waits for the model.
         self.on_request: Callable[[RecordedRequest], None] | None = None
         self._steps: list[Step] = []
+        self._routes: list[tuple[Callable[[RecordedRequest], bool], list[Step]]] = []
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
         self._httpd: ThreadingHTTPServer | None = None
@@ -225,10 +235,26 @@ class MockAnthropic:
         with self._lock:
             self._steps.extend(steps)
 
+    def script_for(self, predicate: Callable[[RecordedRequest], bool], *steps: Step) -> None:
+        """Queue steps for the requests ``predicate`` picks (checked in the order the routes were
+        added); the main script answers every other request that offers tools."""
+        with self._lock:
+            for known, queue in self._routes:
+                if known is predicate:
+                    queue.extend(steps)
+                    return
+            self._routes.append((predicate, list(steps)))
+
     @property
     def steps_left(self) -> int:
         with self._lock:
-            return len(self._steps)
+            return len(self._steps) + sum(len(queue) for _, queue in self._routes)
+
+    def _queue_for(self, request: RecordedRequest) -> list[Step]:
+        for predicate, queue in self._routes:
+            if predicate(request):
+                return queue
+        return self._steps
 
     # --- what was received
 
@@ -268,7 +294,8 @@ class MockAnthropic:
         step: Step | None = None
         if request.tools:
             with self._lock:
-                step = self._steps.pop(0) if self._steps else None
+                queue = self._queue_for(request)
+                step = queue.pop(0) if queue else None
         content: list[dict[str, Any]] = []
         stop_reason = "end_turn"
         if step is None:
