@@ -161,6 +161,7 @@ async def test_reply_needs_a_debate(fake: FakeAgentSetup) -> None:
 async def test_reset_drops_the_session_and_the_debate(fake: FakeAgentSetup) -> None:
     async with Client(fake.server("close")) as client:
         await client.call_tool("consult", {"question": "@fake say VERDICT: OPEN — a"})
+        await client.call_tool("reply", {"message": "@fake say VERDICT: OPEN — b"})  # round 2
         first = fake.received("session/new")
         report = text_of(await client.call_tool("reset", {}))
         refused = await client.call_tool("reply", {"message": "and?"})
@@ -169,11 +170,12 @@ async def test_reset_drops_the_session_and_the_debate(fake: FakeAgentSetup) -> N
         thrice = text_of(await client.call_tool("reset", {}))
         status = text_of(await client.call_tool("status", {}))
     closed, closed_again = fake.received("session/close")
-    assert report.startswith(f"Dropped Codex's session {closed['params']['sessionId']} (1 debate round).")
+    assert report.startswith(f"Dropped Codex's session {closed['params']['sessionId']} (2 debate rounds).")
     assert "The next call starts Codex fresh" in report
     assert refused.is_error
     assert "There is no debate to reply to" in text_of(refused)
     assert again.is_error is False
+    assert "round 1/3" in footer(text_of(again))  # the counter started over
     sessions = fake.received("session/new")
     assert len(first) == 1
     assert len(sessions) == 2

@@ -238,7 +238,8 @@ def test_codex_setup_runs_doctor_in_its_preamble_under_dont_ask(installed: Insta
     assert found, prompt
     output, _, _ = rest.partition("Show the user the ✗ lines")
     assert "codex-fusion doctor" not in output  # the command itself is gone …
-    assert "codex-fusion" in output  # … and what it printed is there
+    assert "✓ python:" in output  # … and the doctor's report is there
+    assert "✓ agent answers: fake-acp 9.9.9" in output
     assert (installed.sandbox.plugin_data / "venv").is_dir()  # the server's venv, not a second one
 
 
@@ -492,7 +493,9 @@ def test_review_diff_forks_into_the_debater_with_its_allowed_tools(installed: In
     assert '`{"base": "lock"}`' in task_text
     result = _result_for(mock, REVIEW_DIFF)
     assert result.is_error is False, result.text
-    assert f"{marker} is my answer." in result.text
+    assert f"{marker} is my answer." in result.text  # what the model receives: the answer, …
+    footer = result.text.splitlines()[-1]  # … and the footer with the round and the parsed verdict
+    assert footer.startswith(f"— codex · round 1/3 · verdict: consensus — {marker} holds · "), footer
     assert run.result.get("permission_denials") == [], run.result
     assert run.result.get("result") == f"Accepted: none. Verdict: consensus (round 1/3). {marker}"
     prompts = installed.fake_received("session/prompt")
