@@ -25,6 +25,7 @@ follows the latest event of any window on the workspace.
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Mapping, Sequence
 from enum import StrEnum
 from pathlib import Path
@@ -95,7 +96,14 @@ class Follower:
         self._ancestors = list(windows.ancestor_pids() if ancestors is None else ancestors)
         self._lock = anyio.Lock()
         self._dirty = anyio.Event()
+        self._stopped = anyio.Event()
         self._nonce: str | None = None
+        self._paths = nonce.record_paths(state, workspace, None)  # realpath and hash computed once
+        self._directory_seen: int | None = -1  # the records directory's mtime when last looked at
+        self._file_seen: tuple[tuple[int, ...] | None, Path | None] = (None, None)
+        self._last_read: Record | None = None
+        self._saved_link: continuity.Link | None = None
+        self._saved_state: tuple[str, int | None, str | None] | None = None
         #: The Claude Code window (pid) whose record we follow; None until one is found.
         self.window: int | None = None
         #: The Claude session id of the conversation we serve, once a record named it.
@@ -105,16 +113,37 @@ class Follower:
     # -- reading the record ----------------------------------------------------------------------
 
     def _record(self) -> Record | None:
+        """The record we follow now. Cheap when nothing changed (every new turn calls it): the
+        window is looked up again only when the records directory changed, and a record file is
+        read only when it was replaced."""
+        directory = self._paths.directory
         if self.window is None:
-            pids = nonce.record_pids(self._state, self._workspace)
-            self.window = windows.choose_window_pid(self._env, self._ancestors, pids)
-        paths = nonce.record_paths(self._state, self._workspace, self.window)
-        if paths.window is not None:
-            return nonce.read_record(paths.window)
-        record = nonce.read_record(paths.workspace)
+            try:
+                seen = os.stat(directory).st_mtime_ns
+            except OSError:
+                seen = None
+            if seen is None or seen != self._directory_seen:
+                self._directory_seen = seen
+                pids = nonce.record_pids(self._state, self._workspace)
+                self.window = windows.choose_window_pid(self._env, self._ancestors, pids)
+                self._paths = nonce.record_paths(self._state, self._workspace, self.window)
+        if self._paths.window is not None:
+            return self._read(self._paths.window)
+        record = self._read(self._paths.workspace)
         if record is None or (record.claude_pid is not None and self._ancestors):
             return None  # another window's event: not ours to follow
         return record
+
+    def _read(self, path: Path) -> Record | None:
+        try:
+            info = os.stat(path)
+            identity: tuple[int, ...] | None = (info.st_ino, info.st_mtime_ns, info.st_size)
+        except OSError:
+            identity = None
+        if identity is None or identity != self._file_seen[0] or path != self._file_seen[1]:
+            self._file_seen = (identity, path)
+            self._last_read = nonce.read_record(path)
+        return self._last_read
 
     def start(self) -> None:
         """Take the current record as the conversation we serve — or, before the hook has written one,
@@ -146,13 +175,27 @@ class Follower:
             await anyio.to_thread.run_sync(private.write_files, self._state, directory, [])
             import watchfiles  # lazily: off the server's start-up path
 
-            async for _ in watchfiles.awatch(directory, debounce=50, step=25, recursive=False):
+            # watchfiles' thread notices a cancel only at its stop event or its timeout: the event is
+            # set by stop() before the server cancels us, the 1 s timeout is the backstop.
+            async for _ in watchfiles.awatch(
+                directory,
+                debounce=50,
+                step=25,
+                recursive=False,
+                watch_filter=_is_record,
+                stop_event=self._stopped,
+                rust_timeout=1000,
+            ):
                 await self.check()
         except (OSError, RuntimeError) as exc:  # no inotify, a watch limit, an unusable directory
             log.warning("cannot watch %s (%s); polling every %gs", directory, exc, POLL_SECONDS)
             while True:
                 await anyio.sleep(POLL_SECONDS)
                 await self.check()
+
+    def stop(self) -> None:
+        """Let the watcher's thread go (call it before cancelling :meth:`run`)."""
+        self._stopped.set()
 
     async def check(self) -> None:
         """Read the record and act on what changed (the watcher calls it; so does every new turn)."""
@@ -204,14 +247,19 @@ class Follower:
         while True:
             await self._dirty.wait()
             self._dirty = anyio.Event()
+            link, state = self._to_save()
+            if link is None and state is None:
+                continue  # nothing changed: a steady run of consults writes nothing
             try:
-                await anyio.to_thread.run_sync(self._save)
+                await anyio.to_thread.run_sync(self._write, link, state)
             except (OSError, ValueError) as exc:
                 log.warning("cannot save Codex's session link: %s", exc)
 
-    def _save(self) -> None:
-        """Write the link and the debate state for the hook, from the Consultant's status now."""
+    def _to_save(self) -> tuple[continuity.Link | None, tuple[str, int | None, str | None] | None]:
+        """The link and the debate state for the hook, from the Consultant's status now, each only
+        if it changed since the last save."""
         status = self._consultant.status()
+        link = None
         if self.followed is not None and status.session_id is not None:
             verdict = status.last_verdict
             link = continuity.Link(
@@ -222,6 +270,21 @@ class Follower:
                 verdict=str(verdict.standing) if verdict is not None else None,
                 summary=verdict.summary if verdict is not None else "",
             )
+        state = (render.debate_state(status, self._config.reset_on), self.window, self.followed)
+        return (link if link != self._saved_link else None), (state if state != self._saved_state else None)
+
+    def _write(self, link: continuity.Link | None, state: tuple[str, int | None, str | None] | None) -> None:
+        if link is not None:
             continuity.save(self._state, self._workspace, link)
-        summary = render.debate_state(status, self._config.reset_on)
-        nonce.write_debate_state(self._state, self._workspace, self.window, summary, self.followed)
+            self._saved_link = link
+        if state is not None:
+            summary, window, followed = state
+            nonce.write_debate_state(self._state, self._workspace, window, summary, followed)
+            self._saved_state = state
+
+
+def _is_record(change: object, path: str) -> bool:
+    """The files worth a look: records (``pid-*.json``, ``workspace.json``), not our debate states or
+    the hook's temporary files."""
+    name = os.path.basename(path)
+    return name.endswith(".json") and not name.endswith(".debate.json") and not name.startswith(".")

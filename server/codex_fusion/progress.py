@@ -67,6 +67,9 @@ class ProgressPump:
             await anyio.sleep(self._interval)
 
     async def flush(self) -> None:
-        """Send the final state if it has not gone out yet (the pump may have been cancelled mid-send)."""
-        if self._latest is not None and self._latest != self._last_sent:
+        """Send the final state if it has not gone out yet (the pump may have been cancelled mid-send).
+
+        Not when nothing was shown yet: a turn that ended before its first progress message was due
+        would only send it a moment before the result itself."""
+        if self.sent and self._latest is not None and self._latest != self._last_sent:
             await self._emit(self._latest)

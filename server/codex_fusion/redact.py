@@ -51,9 +51,21 @@ def secret_values(env: Mapping[str, str]) -> list[str]:
     return sorted(values, key=len, reverse=True)
 
 
+_process_secrets: tuple[int, list[str]] = (-1, [])
+
+
+def _environment_secrets() -> list[str]:
+    """:func:`secret_values` of this process's environment, computed again only when it changed size
+    (the server's environment is fixed once it runs; tests and the CLI may add variables)."""
+    global _process_secrets
+    if _process_secrets[0] != len(os.environ):
+        _process_secrets = (len(os.environ), secret_values(os.environ))
+    return _process_secrets[1]
+
+
 def redact(text: str, env: Mapping[str, str] | None = None) -> str:
     """Replace anything that looks like a credential, or is one from the environment, with [redacted]."""
-    for value in secret_values(os.environ if env is None else env):
+    for value in _environment_secrets() if env is None else secret_values(env):
         text = text.replace(value, REDACTED)
     for pattern in _SHAPES:
         text = pattern.sub(REDACTED, text)

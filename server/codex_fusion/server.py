@@ -67,6 +67,8 @@ def build_server(config: Config | None = None, *, spawn: Spawn = spawn_process) 
             try:
                 yield state
             finally:
+                if state.follower is not None:
+                    state.follower.stop()
                 tg.cancel_scope.cancel()
                 state.consultant = state.follower = None
 
