@@ -44,7 +44,6 @@ import hashlib
 import math
 import os
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 from .private import MAX_FILE_BYTES, PrivateFileError, dumps, read_json, write_files
@@ -136,15 +135,58 @@ def window_dir(state: Path, workspace: str | os.PathLike[str]) -> Path:
     return Path(state) / "windows" / workspace_key(workspace)
 
 
-@dataclass(frozen=True)
-class RecordPaths:
+class _Value:
+    """A small immutable value (as a frozen dataclass is, without importing ``dataclasses``: with
+    ``inspect`` and ``ast`` it would cost the hook ~10 ms of its start-up)."""
+
+    __slots__: tuple[str, ...] = ()
+
+    def __init__(self, **values: object) -> None:
+        for name in self.__slots__:
+            object.__setattr__(self, name, values[name])
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"{type(self).__name__} is immutable")
+
+    def _values(self) -> tuple[object, ...]:
+        return tuple(getattr(self, name) for name in self.__slots__)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Value) and type(other) is type(self) and self._values() == other._values()
+
+    def __hash__(self) -> int:
+        return hash(self._values())
+
+    def __repr__(self) -> str:
+        fields = ", ".join(f"{name}={getattr(self, name)!r}" for name in self.__slots__)
+        return f"{type(self).__name__}({fields})"
+
+
+class RecordPaths(_Value):
     """Where one window's records live. ``window`` is ``None`` when the Claude pid is unknown."""
 
+    __slots__ = ("directory", "window", "window_debate", "workspace", "workspace_debate")
     directory: Path
     window: Path | None
     workspace: Path
     window_debate: Path | None
     workspace_debate: Path
+
+    def __init__(
+        self,
+        directory: Path,
+        window: Path | None,
+        workspace: Path,
+        window_debate: Path | None,
+        workspace_debate: Path,
+    ) -> None:
+        super().__init__(
+            directory=directory,
+            window=window,
+            workspace=workspace,
+            window_debate=window_debate,
+            workspace_debate=workspace_debate,
+        )
 
 
 def record_paths(state: Path, workspace: str | os.PathLike[str], claude_pid: int | None) -> RecordPaths:
@@ -212,8 +254,8 @@ def _valid_pid(value: object) -> bool:
 # --- records -------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Record:
+class Record(_Value):
+    __slots__ = ("at", "claude_pid", "detail", "event", "nonce", "session_id", "version", "workspace")
     version: int
     nonce: str
     session_id: str
@@ -222,6 +264,28 @@ class Record:
     at: float
     claude_pid: int | None
     workspace: str
+
+    def __init__(
+        self,
+        version: int,
+        nonce: str,
+        session_id: str,
+        event: str,
+        detail: str | None,
+        at: float,
+        claude_pid: int | None,
+        workspace: str,
+    ) -> None:
+        super().__init__(
+            version=version,
+            nonce=nonce,
+            session_id=session_id,
+            event=event,
+            detail=detail,
+            at=at,
+            claude_pid=claude_pid,
+            workspace=workspace,
+        )
 
     def to_json(self) -> dict[str, object]:
         return {
