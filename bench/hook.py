@@ -1,0 +1,137 @@
+"""The hook figure: ``python3 hooks/codex_fusion_hook.py`` as Claude Code runs it, start to exit."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.common import ROOT, Lab, base_environ, clean_env, med, ms, summary
+from bench.report import Figure
+
+HOOK = ROOT / "hooks" / "codex_fusion_hook.py"
+PID = 4242
+SESSION = "bench-session"
+
+#: label, hook_event_name, extra payload fields
+EVENTS: tuple[tuple[str, str, dict[str, str]], ...] = (
+    ("SessionStart startup", "SessionStart", {"source": "startup"}),
+    ("SessionStart clear", "SessionStart", {"source": "clear"}),
+    ("PreCompact", "PreCompact", {"trigger": "auto"}),
+    ("SessionStart compact (reads the debate state)", "SessionStart", {"source": "compact"}),
+    ("SessionEnd", "SessionEnd", {"reason": "clear"}),
+)
+
+
+def interpreters() -> list[tuple[str, str]]:
+    """(label, path): ``python3`` as found on PATH, and the system one when it is another file."""
+    found: list[tuple[str, str]] = []
+    on_path = shutil.which("python3", path=base_environ().get("PATH"))
+    if on_path:
+        found.append((f"python3 on PATH ({on_path})", on_path))
+    system = "/usr/bin/python3"
+    if os.path.exists(system) and (not on_path or os.path.realpath(on_path) != os.path.realpath(system)):
+        found.append((f"system python3 ({system})", system))
+    return found
+
+
+def _run(
+    python: str, payload: bytes, env: dict[str, str], cwd: Path
+) -> tuple[float, subprocess.CompletedProcess[bytes]]:
+    started = time.perf_counter()
+    done = subprocess.run(
+        [python, str(HOOK)], input=payload, capture_output=True, env=env, cwd=cwd, check=False
+    )
+    return time.perf_counter() - started, done
+
+
+def hook(lab: Lab) -> Figure:
+    sys.path.insert(0, str(ROOT / "server"))
+    from codex_fusion import nonce
+
+    n = lab.n(40, 1)
+    base = lab.fresh_dir("hook")
+    data = base / "plugin-data"
+    data.mkdir(mode=0o755)
+    workspace = base / "workspace"
+    workspace.mkdir()
+    env = clean_env(
+        CLAUDE_PLUGIN_ROOT=str(ROOT),
+        CLAUDE_PLUGIN_DATA=str(data),
+        CLAUDE_PROJECT_DIR=str(workspace),
+        CLAUDE_PID=str(PID),
+        CLAUDE_CODE_SESSION_ID=SESSION,
+    )
+    state = nonce.state_dir(env)
+    nonce.write_debate_state(state, workspace, PID, "Round 2: Codex objects to the cache; reply due", SESSION)
+    fig = Figure()
+    for label, python in interpreters():
+        results: dict[str, Any] = {}
+        floor = [_run_floor(python, env, base) for _ in range(n)]
+        results["python -c pass"] = summary(floor)
+        for event_label, event, fields in EVENTS:
+            payload = json.dumps(
+                {
+                    "session_id": SESSION,
+                    "transcript_path": str(base / "t.jsonl"),
+                    "cwd": str(workspace),
+                    "hook_event_name": event,
+                    **fields,
+                }
+            ).encode()
+            samples = []
+            for _ in range(n + 1):
+                elapsed, done = _run(python, payload, env, base)
+                if done.returncode != 0 or done.stderr:
+                    raise RuntimeError(
+                        f"hook {event_label} failed: rc {done.returncode}, {done.stderr[-500:]!r}"
+                    )
+                if "compact" in event_label and "Codex objects to the cache" not in done.stdout.decode():
+                    raise RuntimeError(f"the compact hook did not show the debate state: {done.stdout!r}")
+                samples.append(elapsed)
+            results[event_label] = summary(samples[1:])  # the first run writes the hook's bytecode
+        fig.data[label] = results
+        fig.row(f"{label}: floor `python3 -c pass`", med(results["python -c pass"], p95=True))
+        for event_label, _, _ in EVENTS:
+            fig.row(f"  hook {event_label}", med(results[event_label], p95=True))
+    imports = _hook_imports(interpreters()[-1][1], env, base)
+    fig.data["imports"] = imports
+    fig.row(
+        f"  -X importtime of the SessionStart hook ({imports['python']})",
+        f"total {ms(imports['total_s'])}: " + ", ".join(f"{m} {ms(s)}" for m, s in imports["top"][:5]),
+    )
+    if any("shims" in label for label, _ in interpreters()):
+        fig.note(
+            "python3 on PATH is a pyenv shim here (a bash script that execs pyenv): the system row is "
+            "what a plain python3 costs"
+        )
+    fig.note("start to exit, payload on stdin, CLAUDE_PLUGIN_DATA/CLAUDE_PROJECT_DIR/CLAUDE_PID set")
+    return fig
+
+
+def _run_floor(python: str, env: dict[str, str], cwd: Path) -> float:
+    started = time.perf_counter()
+    subprocess.run([python, "-c", "pass"], env=env, cwd=cwd, check=True, capture_output=True)
+    return time.perf_counter() - started
+
+
+def _hook_imports(python: str, env: dict[str, str], cwd: Path) -> dict[str, Any]:
+    """What the hook imports (``-X importtime``, top-level imports by cumulative time)."""
+    from bench.startup import parse_importtime
+
+    payload = json.dumps({"session_id": SESSION, "hook_event_name": "SessionStart", "source": "startup"})
+    done = subprocess.run(
+        [python, "-X", "importtime", str(HOOK)], input=payload.encode(), capture_output=True, env=env, cwd=cwd
+    )
+    rows = parse_importtime(done.stderr.decode(errors="replace"))
+    top = sorted(((m, c / 1e6) for m, _, c, depth in rows if depth == 0), key=lambda mc: -mc[1])
+    return {
+        "python": python,
+        "total_s": sum(c for _, c in top),
+        "top": top[:12],
+    }
