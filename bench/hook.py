@@ -135,3 +135,44 @@ def _hook_imports(python: str, env: dict[str, str], cwd: Path) -> dict[str, Any]
         "total_s": sum(c for _, c in top),
         "top": top[:12],
     }
+
+
+def reset(lab: Lab) -> Figure:
+    """A /clear, end to end on the server side: the real hook writes the record, the server's watcher
+    sees it and resets Codex (the fake agent in memory; the server is not asked anything meanwhile,
+    so only the watcher can have done it: ``status`` never checks the record)."""
+    import anyio
+    from mcp import Client
+    from tests.conftest import FakeAgentSetup
+    from tests.test_follow import WINDOW, run_hook
+
+    n = lab.n(10, 1)
+    samples: list[float] = []
+
+    async def measure() -> None:
+        fake = FakeAgentSetup(lab.fresh_dir("reset"))
+        run_hook(fake, "SessionStart", "S0")
+        async with Client(fake.server("close", CLAUDE_PID=str(WINDOW))) as client:
+            for i in range(n):
+                await client.call_tool("consult", {"question": "@fake say hi"})
+                run_hook(fake, "SessionStart", f"S{i + 1}", source="clear")
+                started = time.perf_counter()
+                with anyio.fail_after(10):
+                    # Polling is the measurement: nothing outside the server can be awaited for it.
+                    while "session: none" not in await _status(client):  # noqa: ASYNC110
+                        await anyio.sleep(0.002)
+                samples.append(time.perf_counter() - started)
+
+    anyio.run(measure)
+    fig = Figure(data={"hook_exit_to_reset": summary(samples)})
+    fig.row(
+        "hook exit (SessionStart clear) → Codex's session reset",
+        med(fig.data["hook_exit_to_reset"], p95=True),
+    )
+    fig.note("the real hook script; the server in memory with the fake agent; status polled every 2 ms")
+    return fig
+
+
+async def _status(client: Any) -> str:
+    result = await client.call_tool("status", {})
+    return str(result.content[0].text)

@@ -81,6 +81,7 @@ FIGURES: dict[str, tuple[str, Callable[[Lab], Figure]]] = {
     "shutdown": ("Shutdown", lifecycle.shutdown),
     "memory": ("Memory", calls.memory_figure),
     "hook": ("Hook process, start to exit", hook.hook),
+    "reset": ("A /clear reaching the server: hook exit → reset", hook.reset),
     "context_cost": ("Always-on context cost", context_cost),
     "real_acp": ("Real codex-acp (TypeScript) + mock model: first consult", startup.real_acp),
 }

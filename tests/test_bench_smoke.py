@@ -25,6 +25,7 @@ FIGURES = (
     "shutdown",
     "memory",
     "hook",
+    "reset",
     "context_cost",
     "real_acp",
 )
