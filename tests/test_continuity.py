@@ -7,9 +7,6 @@ second server process — here a second in-memory server — can reopen them.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from typing import Any
 
 import pytest
@@ -18,7 +15,7 @@ from mcp import Client
 from codex_fusion import continuity, nonce
 
 from .conftest import FakeAgentSetup
-from .test_follow import HOOK, WINDOW, eventually, run_hook, session_line, status, text_of
+from .test_follow import WINDOW, eventually, run_hook, session_line, status, text_of
 
 pytestmark = pytest.mark.anyio
 
@@ -167,20 +164,7 @@ async def test_after_compaction_the_hook_tells_claude_where_the_debate_stands(fa
             return "round 1/3" in (nonce.read_debate_state(state, fake.workspace, WINDOW, "S1") or "")
 
         await eventually(saved)
-    payload = {"session_id": "S1", "hook_event_name": "SessionStart", "source": "compact", "cwd": "/"}
-    env = {
-        "PATH": os.environ.get("PATH", os.defpath),
-        "CLAUDE_PLUGIN_DATA": str(fake.data),
-        "CLAUDE_PROJECT_DIR": str(fake.workspace),
-        "CLAUDE_PID": str(WINDOW),
-    }
-    done = subprocess.run(
-        [sys.executable, str(HOOK)],
-        input=json.dumps(payload).encode(),
-        env=env,
-        capture_output=True,
-        check=True,
-    )
+    done = run_hook(fake, "SessionStart", "S1", source="compact")
     context = json.loads(done.stdout)["hookSpecificOutput"]["additionalContext"]
     assert "debate at round 1/3, last verdict: open — retries" in context
     assert "Codex keeps its session across compaction" in context

@@ -36,7 +36,9 @@ def text_of(result: object) -> str:
     return "\n".join(getattr(block, "text", "") for block in getattr(result, "content", []))
 
 
-def run_hook(fake: FakeAgentSetup, event: str, session: str, *, pid: int = WINDOW, **fields: Any) -> None:
+def run_hook(
+    fake: FakeAgentSetup, event: str, session: str, *, pid: int = WINDOW, **fields: Any
+) -> subprocess.CompletedProcess[bytes]:
     """Run the real hook script as Claude Code would."""
     payload: dict[str, Any] = {"session_id": session, "hook_event_name": event, "cwd": str(fake.workspace)}
     if event == "SessionStart":
@@ -56,6 +58,7 @@ def run_hook(fake: FakeAgentSetup, event: str, session: str, *, pid: int = WINDO
         check=True,
     )
     assert done.stderr == b"", done.stderr
+    return done
 
 
 async def status(client: Client) -> str:
