@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib.metadata
-import importlib.util
 import json
 import os
 import platform
@@ -31,24 +30,16 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench import calls, hook, lifecycle, startup  # noqa: E402
+from bench import context_cost as context_cost_module  # noqa: E402
 from bench.common import Lab, strip_none, uv_path  # noqa: E402
-from bench.report import Figure, render, skipped  # noqa: E402
+from bench.report import Figure, render  # noqa: E402
 
 DEFAULT_JSON = ROOT / "bench" / "results" / "latest.json"
 
 
 def context_cost(lab: Lab) -> Figure:
-    """The always-on context cost, from bench/context_cost.py (written separately) when it exists."""
-    path = ROOT / "bench" / "context_cost.py"
-    if not path.exists():
-        return skipped("bench/context_cost.py does not exist yet")
-    spec = importlib.util.spec_from_file_location("context_cost", path)
-    if spec is None or spec.loader is None:
-        return skipped("bench/context_cost.py cannot be loaded")
-    module = sys.modules.setdefault(spec.name, importlib.util.module_from_spec(spec))
-    spec.loader.exec_module(module)
-    if not (hasattr(module, "measure") and hasattr(module, "totals")):
-        return skipped("bench/context_cost.py has no measure()/totals()")
+    """The always-on context cost (bench/context_cost.py)."""
+    module = context_cost_module
     items = module.measure()
     totals = module.totals(items)
     budget = getattr(module, "BUDGET_TOKENS", None)

@@ -7,27 +7,13 @@ and schemas, the server instructions, and the skill, command and agent listing l
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
+from bench import context_cost
 
 REPO = Path(__file__).resolve().parents[1]
-
-
-def _load() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("context_cost", REPO / "bench" / "context_cost.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = sys.modules.setdefault(spec.name, importlib.util.module_from_spec(spec))
-    spec.loader.exec_module(module)
-    return module
-
-
-context_cost = _load()
 
 
 @pytest.fixture(scope="module")

@@ -14,20 +14,18 @@ Times are recorded as test properties, never asserted.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
+from bench import context_cost
 from claude_cli import REPO, TOOL_PREFIX, ClaudeRun, ClaudeSandbox
 from mock_anthropic import MockAnthropic, RecordedRequest, ToolResult, call_tool, say, system_contains
 from test_claude_e2e import (  # noqa: F401  (fixtures, used by name)
@@ -51,18 +49,6 @@ USER_ONLY = {"codex-status", "codex-reset", "codex-setup"}
 LONG_S = float(os.environ.get("CODEX_FUSION_E2E_LONG_S", "4"))
 AUTO_BACKGROUND = {"CLAUDE_AUTO_BACKGROUND_TASKS": "1", "CLAUDE_CODE_MCP_AUTO_BACKGROUND_MS": "1000"}
 FINAL = "FINAL-ANSWER"
-
-
-def _load_context_cost() -> ModuleType:
-    spec = importlib.util.spec_from_file_location("context_cost", REPO / "bench" / "context_cost.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = sys.modules.setdefault(spec.name, importlib.util.module_from_spec(spec))
-    spec.loader.exec_module(module)
-    return module
-
-
-context_cost = _load_context_cost()
 
 
 def _body(path: Path) -> str:
