@@ -10,9 +10,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import boundary, installer, nonce
+from . import boundary, installer, members, nonce
 from .errors import ConfigError
 from .guardian import GuardianFlags
+from .members import MemberSpec
 
 #: The codex-acp major version codex-fusion is tested against (used for the npx fallback).
 TESTED_ADAPTER = "@agentclientprotocol/codex-acp@2"
@@ -153,6 +154,28 @@ def _launch(
     return plan, env
 
 
+def _member(entry: members.MemberConfig, source: Mapping[str, str]) -> MemberSpec:
+    """A member other than Codex, from the user's entry."""
+    if entry.command is None:
+        return MemberSpec(
+            entry.name, entry.name, (), "built-in", error=f"no default command for {entry.name} yet"
+        )
+    env = {**boundary.agent_env(source), **entry.env}
+    return MemberSpec(
+        name=entry.name,
+        kind="unknown",
+        argv=entry.command,
+        source="CODEX_FUSION_MEMBERS",
+        env=env,
+        boundary_note=(
+            f"{entry.name} is an agent codex-fusion does not know: nothing confines what it reads or runs "
+            "on its own; only the requests it asks about reach the guardian."
+        ),
+        model=entry.model,
+        effort=entry.effort,
+    )
+
+
 @dataclass(frozen=True)
 class Config:
     workspace: Workspace
@@ -184,6 +207,8 @@ class Config:
     #: The Claude conversation the server was started in (``CLAUDE_CODE_SESSION_ID``; Claude Code
     #: sets it for MCP servers). The hook's records are authoritative once one is seen.
     claude_session: str | None = None
+    #: The council: every member by name, Codex first (``members.py``; ``CODEX_FUSION_MEMBERS``).
+    members: Mapping[str, MemberSpec] = field(default_factory=dict)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, cwd: Path | None = None) -> Config:
@@ -191,7 +216,30 @@ class Config:
         state = _state_dir(source)
         argv, where = resolve_agent_command(source, state)
         flags = GuardianFlags.from_env(source)
+        entries, problems = members.parse(source.get("CODEX_FUSION_MEMBERS"))
+        codex_entry = next((e for e in entries if e.name == members.CODEX), None)
+        if codex_entry is not None and codex_entry.command is not None:
+            argv, where = list(codex_entry.command), "CODEX_FUSION_MEMBERS"
         plan, agent_env = _launch(source, argv, flags, state)
+        codex = MemberSpec(
+            name=members.CODEX,
+            kind="codex",
+            argv=tuple(plan.argv),
+            source=where,
+            env={**agent_env, **(codex_entry.env if codex_entry else {})},
+            mode=agent_env["INITIAL_AGENT_MODE"],
+            adapter=plan.launch.adapter,
+            boundary_enforced=plan.profile and not flags.allow_external_reads,
+            boundary_note=plan.note,
+            model=codex_entry.model if codex_entry else None,
+            effort=codex_entry.effort if codex_entry else None,
+        )
+        council: dict[str, MemberSpec] = {members.CODEX: codex}
+        for entry in entries:
+            if entry.name != members.CODEX:
+                council[entry.name] = _member(entry, source)
+        for name, problem in problems:
+            council.setdefault(name, MemberSpec(name, "unknown", (), "CODEX_FUSION_MEMBERS", error=problem))
         return cls(
             workspace=Workspace.from_env(source, cwd),
             agent_argv=list(plan.argv),
@@ -209,6 +257,7 @@ class Config:
             boundary_enforced=plan.profile and not flags.allow_external_reads,
             boundary_note=plan.note,
             reset_on=_reset_on(source),
+            members=council,
             claude_pid=nonce.parse_pid(source.get("CLAUDE_PID", "")),
             claude_session=source.get("CLAUDE_CODE_SESSION_ID", "").strip()[: nonce.MAX_TEXT_CHARS] or None,
             warm=source.get("CODEX_FUSION_WARM", "1").strip().lower() not in ("0", "false", "no", "off"),

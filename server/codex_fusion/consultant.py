@@ -29,10 +29,11 @@ from .acp.agent import Spawn, spawn_process
 from .client import AcpClient
 from .config import Config
 from .debate import Debate, Round, VerdictLine
-from .errors import AgentError, ConsultError, FusionError
+from .errors import AgentError, ConfigError, ConsultError, FusionError
+from .members import CODEX, MemberSpec
 from .notes import Audit, Note, NoteKind
 from .permissions import check_ref, choose_for, parse_ref
-from .prompts import FRAME, Brief
+from .prompts import Brief, Frame
 from .runner import Runner
 from .session import Live, Session
 from .snapshot import ResetReport, State, Status
@@ -43,15 +44,26 @@ log = logging.getLogger(__name__)
 
 
 class Consultant:
-    def __init__(self, config: Config, *, spawn: Spawn = spawn_process) -> None:
+    def __init__(
+        self,
+        config: Config,
+        *,
+        spawn: Spawn = spawn_process,
+        member: MemberSpec | None = None,
+        request_ids: itertools.count[int] | None = None,
+    ) -> None:
         self.config = config
+        #: Which council member this is (Codex unless told otherwise).
+        self.member = member if member is not None else config.members[CODEX]
         self._spawn = spawn
         self._stack = AsyncExitStack()
         self._closing = anyio.Event()
         self._closed = False
         self._audit = Audit()
-        self._debate = Debate()
-        self._request_ids = itertools.count(1)
+        self._frame = Frame.for_member(self.member.display, self.member.kind)
+        self._debate = Debate(self._frame)
+        # Shared by every member of a council, so a pause's id names one request across all of them.
+        self._request_ids = request_ids if request_ids is not None else itertools.count(1)
         self._tg: TaskGroup | None = None
         self._session: Session | None = None
         self._runner: Runner | None = None
@@ -62,7 +74,7 @@ class Consultant:
     async def __aenter__(self) -> Consultant:
         tg = self._tg = await self._stack.enter_async_context(anyio.create_task_group())
         workspace = self.config.workspace.path
-        if workspace is not None:
+        if workspace is not None and self.member.error is None:
             flags = self.config.flags
 
             def make_client() -> AcpClient:
@@ -76,11 +88,12 @@ class Consultant:
 
             session = Session(
                 self.config,
+                self.member,
                 workspace,
                 tg,
                 spawn=self._spawn,
                 make_client=make_client,
-                system_prompt=FRAME,
+                system_prompt=self._frame.system_prompt,
             )
             runner = Runner(
                 session,
@@ -115,6 +128,11 @@ class Consultant:
 
     def _ready(self) -> Runner:
         if self._runner is None:
+            if self.member.error is not None:
+                raise ConfigError(
+                    f"The council member {self.member.name} cannot start: {self.member.error}. Fix its entry "
+                    "in CODEX_FUSION_MEMBERS (or the plugin's members option) and restart."
+                )
             raise ConsultError(self.config.workspace.error or "No workspace.")
         return self._runner
 
@@ -248,6 +266,16 @@ class Consultant:
     def codex_session(self) -> str | None:
         """The Codex session now open, if any."""
         return self._session.session_id if self._session is not None else None
+
+    @property
+    def debate_open(self) -> bool:
+        """A debate this member answered, that ``reply`` can continue."""
+        return self._debate.open
+
+    @property
+    def unclaimed(self) -> Turn | None:
+        """A turn that ended while nobody waited on it (its pause was withdrawn)."""
+        return self._runner.unclaimed if self._runner is not None else None
 
     @property
     def debate_round(self) -> int:

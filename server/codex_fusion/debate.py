@@ -72,7 +72,8 @@ class Debate:
     It follows the session: a prompt for another session id starts over (a respawned agent, a
     reset), unless :meth:`expect` said that session is an earlier one coming back with its debate."""
 
-    def __init__(self) -> None:
+    def __init__(self, frame: prompts.Frame | None = None) -> None:
+        self._frame = frame if frame is not None else prompts.Frame()
         self._notes: list[str] = []
         self.rounds = 0  # answers in the current debate
         self.last: Round | None = None
@@ -114,7 +115,7 @@ class Debate:
         frame = () if system_prompt else tuple(part for part in brief.frame if part not in self._seen)
         self._seen.update(frame)
         notes, self._notes = self._notes, []
-        return prompts.with_notes(brief.text(frame), notes)
+        return prompts.with_notes(brief.text([self._frame.text_of(part) for part in frame]), notes)
 
     def answered(self, tool: str, answer: str) -> Round:
         """Count Codex's answer to ``tool``: a deliberative tool starts round 1, ``reply`` the next."""

@@ -29,16 +29,19 @@ import os
 from collections.abc import Mapping, Sequence
 from enum import StrEnum
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import anyio
 
 from . import continuity, nonce, private, render, windows
 from .config import Config
-from .consultant import Consultant
 from .debate import Standing, VerdictLine
 from .errors import FusionError
 from .nonce import Record
 from .turn import Turn
+
+if TYPE_CHECKING:
+    from .council import Council
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +83,7 @@ class Follower:
 
     def __init__(
         self,
-        consultant: Consultant,
+        consultant: Council,
         config: Config,
         state: Path,
         workspace: Path,

@@ -13,7 +13,7 @@ from mcp.server.mcpserver import MCPServer
 from . import __version__, installer, tools
 from .acp.agent import Spawn, spawn_process
 from .config import NPX_FALLBACK, Config
-from .consultant import Consultant
+from .council import Council
 from .errors import ConfigError
 from .follow import Follower
 from .tools import ServerState
@@ -28,7 +28,7 @@ INSTRUCTIONS = (
 )
 
 
-def _follower(consultant: Consultant, config: Config) -> Follower | None:
+def _follower(consultant: Council, config: Config) -> Follower | None:
     """The follower of Claude's conversation, when there is a workspace and a data directory."""
     workspace, data = config.workspace.path, config.state_dir
     if workspace is None:
@@ -53,14 +53,14 @@ def build_server(config: Config | None = None, *, spawn: Spawn = spawn_process) 
             log.error("configuration error: %s", exc)
             yield state
             return
-        async with Consultant(state.config, spawn=spawn) as consultant, anyio.create_task_group() as tg:
-            state.consultant = consultant
-            state.follower = _follower(consultant, state.config)
+        async with Council(state.config, spawn=spawn) as council, anyio.create_task_group() as tg:
+            state.council = council
+            state.follower = _follower(council, state.config)
             if state.follower is not None:
                 state.follower.start()
                 tg.start_soon(state.follower.run)
             elif state.config.warm and state.config.workspace.path is not None:
-                tg.start_soon(consultant.warm)
+                tg.start_soon(council.warm)
             if state.config.agent_source == NPX_FALLBACK and state.config.state_dir is not None:
                 # npx resolves the adapter on every start: install the pinned one for the next start
                 tg.start_soon(installer.install_in_background, state.config.state_dir, dict(os.environ))
@@ -70,7 +70,7 @@ def build_server(config: Config | None = None, *, spawn: Spawn = spawn_process) 
                 if state.follower is not None:
                     state.follower.stop()
                 tg.cancel_scope.cancel()
-                state.consultant = state.follower = None
+                state.council = state.follower = None
 
     server: MCPServer[ServerState] = MCPServer(
         name="codex-fusion",

@@ -21,6 +21,7 @@ from .acp.schema import UsageUpdate
 from .client import AcpClient
 from .config import Config
 from .errors import FusionError
+from .members import MemberSpec
 from .notes import Note, NoteKind
 
 log = logging.getLogger(__name__)
@@ -49,6 +50,7 @@ class Session:
     def __init__(
         self,
         config: Config,
+        member: MemberSpec,
         workspace: Path,
         tg: TaskGroup,
         *,
@@ -58,6 +60,7 @@ class Session:
     ) -> None:
         self._system_prompt = system_prompt
         self._config = config
+        self._member = member
         self._workspace = workspace
         self._tg = tg
         self._spawn = spawn
@@ -72,6 +75,10 @@ class Session:
         self.origin: str | None = None
 
     # -- reading ---------------------------------------------------------------------------------
+
+    @property
+    def member(self) -> MemberSpec:
+        return self._member
 
     @property
     def agent(self) -> Agent | None:
@@ -111,9 +118,10 @@ class Session:
                 if opened is None:
                     opened = await slot.agent.open_session(
                         self._workspace,
-                        mode=self._config.agent_mode,
+                        mode=self._member.mode,
                         timeout=self._config.startup_timeout,
                         system_prompt=self._system_prompt,
+                        meta=self._member.session_meta,
                     )
                     self.origin = "new"
             except FusionError:
@@ -130,9 +138,10 @@ class Session:
         opened = await agent.reopen_session(
             target,
             self._workspace,
-            mode=self._config.agent_mode,
+            mode=self._member.mode,
             timeout=self._config.startup_timeout,
             system_prompt=self._system_prompt,
+            meta=self._member.session_meta,
         )
         if opened is None:
             self._notices.append(Note(NoteKind.NOT_RESTORED, target))
@@ -142,8 +151,8 @@ class Session:
         return opened
 
     def _go_live(self, slot: _Slot, opened: OpenedSession) -> Live:
-        if self._config.boundary_note:  # said once per session, in its first result
-            self._notices.append(Note(NoteKind.BOUNDARY, self._config.boundary_note))
+        if self._member.boundary_note:  # said once per session, in its first result
+            self._notices.append(Note(NoteKind.BOUNDARY, self._member.boundary_note))
         slot.client.bind(opened.session_id)
         self.mode_note = opened.mode_note
         self._live = Live(slot.agent, opened.session_id, opened.system_prompt)
@@ -171,9 +180,10 @@ class Session:
             opened = await live.agent.fork_session(
                 live.session_id,
                 self._workspace,
-                mode=self._config.agent_mode,
+                mode=self._member.mode,
                 timeout=self._config.startup_timeout,
                 system_prompt=self._system_prompt,
+                meta=self._member.session_meta,
             )
             if opened is None:
                 self._live = None
@@ -234,10 +244,11 @@ class Session:
 
     async def _agent_main(self, client: AcpClient, *, task_status: TaskStatus[_Slot]) -> None:
         options = StartOptions(
-            argv=self._config.agent_argv,
+            argv=self._member.argv,
             cwd=self._workspace,
-            env=self._config.agent_env,
+            env=self._member.env,
             startup_timeout=self._config.startup_timeout,
+            advertise_fs=self._member.advertise_fs,
         )
         slot: _Slot | None = None
         try:

@@ -28,6 +28,7 @@ from pydantic import Field
 from . import __version__, overflow, prompts, render
 from .config import Config
 from .consultant import Consultant
+from .council import Council, CouncilResult
 from .diffs import DiffRequest, collect_diff
 from .errors import FusionError
 from .follow import Follower
@@ -44,8 +45,13 @@ class ServerState:
 
     config: Config | None = None
     config_error: str | None = None
-    consultant: Consultant | None = None
+    council: Council | None = None
     follower: Follower | None = None
+
+    @property
+    def consultant(self) -> Consultant | None:
+        """Codex's conversation: the default member, the one a call without ``members`` goes to."""
+        return self.council.codex if self.council is not None else None
 
 
 def _state(ctx: Context) -> ServerState:
@@ -54,15 +60,19 @@ def _state(ctx: Context) -> ServerState:
     return state
 
 
-def _consultant(ctx: Context) -> Consultant:
+def _council(ctx: Context) -> Council:
     state = _state(ctx)
     if state.config is None:
         raise ToolError(f"codex-fusion is misconfigured: {state.config_error}. Fix the variable and restart.")
     if state.config.workspace.path is None:
         raise ToolError(redact(state.config.workspace.error or "No workspace."))
-    if state.consultant is None:
+    if state.council is None:
         raise ToolError("codex-fusion is shutting down.")
-    return state.consultant
+    return state.council
+
+
+def _consultant(ctx: Context) -> Consultant:
+    return _council(ctx).codex
 
 
 def _required(value: str, name: str, what: str) -> str:
@@ -72,7 +82,9 @@ def _required(value: str, name: str, what: str) -> str:
 
 
 async def _answer(
-    ctx: Context, consultant: Consultant, step: Callable[[ProgressPump], Awaitable[TurnResult]]
+    ctx: Context,
+    consultant: Consultant,
+    step: Callable[[ProgressPump], Awaitable[TurnResult | CouncilResult]],
 ) -> str:
     """Run one consultant step with progress streaming; a FusionError becomes an error result."""
 
@@ -92,6 +104,8 @@ async def _answer(
     if failure is not None:
         raise ToolError(redact(str(failure)))
     await pump.flush()
+    if isinstance(result, CouncilResult):  # a permit that completed a council member's seat
+        return redact(await _render_council(result, consultant.config))
     saved = None
     if isinstance(result, Pause):  # finished turns are logged once, by the consultant
         log.info("paused for permit after %.1fs: %s", result.elapsed, result.summary)
@@ -100,10 +114,12 @@ async def _answer(
     return redact(render.result(result, saved))  # Claude's transcript is kept on disk: no credentials
 
 
-async def _fit(outcome: TurnOutcome, config: Config) -> tuple[TurnOutcome, render.Saved]:
-    """Cut an answer to Claude's budget; the whole of it goes to a private file."""
+async def _fit(
+    outcome: TurnOutcome, config: Config, limit: int | None = None
+) -> tuple[TurnOutcome, render.Saved]:
+    """Cut an answer to Claude's budget (or ``limit``); the whole of it goes to a private file."""
     whole = redact(outcome.text)
-    shown = overflow.cut(whole, config.max_answer_chars)
+    shown = overflow.cut(whole, config.max_answer_chars if limit is None else limit)
     where = "(not saved: codex-fusion has no data directory; set CLAUDE_PLUGIN_DATA or HOME)"
     if config.state_dir is not None:
         try:
@@ -114,12 +130,31 @@ async def _fit(outcome: TurnOutcome, config: Config) -> tuple[TurnOutcome, rende
     return dataclasses.replace(outcome, text=shown), render.Saved(where, len(shown), len(whole))
 
 
-async def ask(ctx: Context, brief: prompts.Brief, timeout_s: float | None = None) -> str:
-    """Send ``brief`` to Codex as one turn (queued behind any other) and answer with its result."""
-    consultant = _consultant(ctx)
+async def ask(
+    ctx: Context,
+    brief: prompts.Brief,
+    timeout_s: float | None = None,
+    members: MembersArg = None,
+    my_take: str | None = None,
+) -> str:
+    """Send ``brief`` to Codex as one turn (queued behind any other) and answer with its result; with
+    ``members``, to each of them as a council round."""
+    council = _council(ctx)
     follower = _state(ctx).follower
     if follower is not None:
         await follower.check()  # a /clear whose watch event has not arrived yet still resets first
+    if members is not None:
+        try:
+            names = council.select(members)
+        except FusionError as exc:
+            raise ToolError(redact(str(exc))) from None
+        return await _council_answer(
+            ctx,
+            council,
+            lambda progress: council.ask(brief, names, my_take or "", progress=progress, timeout=timeout_s),
+        )
+    consultant = council.codex
+    council.single()
 
     async def step(pump: ProgressPump) -> TurnResult:
         if consultant.queue_length or consultant.current_turn is not None:
@@ -134,11 +169,51 @@ async def ask(ctx: Context, brief: prompts.Brief, timeout_s: float | None = None
     return await _answer(ctx, consultant, step)
 
 
+async def _council_answer(
+    ctx: Context, council: Council, step: Callable[[Callable[[str], None]], Awaitable[CouncilResult]]
+) -> str:
+    """Run one council step with progress (one line per member); a FusionError becomes an error result."""
+
+    async def send(progress: float, message: str) -> None:
+        await ctx.report_progress(progress, None, message)
+
+    pump = ProgressPump(send)
+    pump.set_status("the council is working")
+    failure: FusionError | None = None
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(pump.run)
+        try:
+            result = await step(pump.set)
+        except FusionError as exc:
+            failure = exc
+        finally:
+            tg.cancel_scope.cancel()
+    if failure is not None:
+        raise ToolError(redact(str(failure)))
+    await pump.flush()
+    return redact(await _render_council(result, council.config))
+
+
+async def _render_council(result: CouncilResult, config: Config) -> str:
+    """The round's text, each member's answer cut to its share of the output budget (saved whole)."""
+    share = max(config.max_answer_chars // max(len(result.seats), 1), 4_000)
+    seats, saved = [], {}
+    for seat in result.seats:
+        answer = seat.answer
+        if isinstance(answer, TurnOutcome) and len(answer.text) > share:
+            answer, saved[seat.name] = await _fit(answer, config, share)
+            seat = dataclasses.replace(seat, answer=answer)
+        seats.append(seat)
+    return render.council(dataclasses.replace(result, seats=tuple(seats)), saved)
+
+
 # -- the tools ---------------------------------------------------------------------------------------
 
 TimeoutArg = Annotated[float | None, Field(gt=0, le=86_400, description="Idle limit, seconds.")]
 ContextArg = Annotated[str | None, Field(description="What Codex cannot read in the workspace.")]
 PathsArg = Annotated[list[str] | None, Field(description="Workspace-relative.")]
+MembersArg = Annotated[list[str] | None, Field(description='Council: names, or ["all"]; needs my_take.')]
+TakeArg = Annotated[str | None, Field(description="Your position, before the council answers.")]
 
 
 async def consult(
@@ -146,18 +221,22 @@ async def consult(
     ctx: Context,
     context: ContextArg = None,
     timeout_s: TimeoutArg = None,
+    members: MembersArg = None,
+    my_take: TakeArg = None,
 ) -> str:
     _required(question, "question", "say what you want Codex's opinion on")
-    return await ask(ctx, prompts.consult(question, context), timeout_s)
+    return await ask(ctx, prompts.consult(question, context), timeout_s, members, my_take)
 
 
 async def review_plan(
     plan: str,
     ctx: Context,
     context: ContextArg = None,
+    members: MembersArg = None,
+    my_take: TakeArg = None,
 ) -> str:
     _required(plan, "plan", "pass the plan to review")
-    return await ask(ctx, prompts.review_plan(plan, context))
+    return await ask(ctx, prompts.review_plan(plan, context), None, members, my_take)
 
 
 async def review_diff(
@@ -167,6 +246,8 @@ async def review_diff(
     staged: bool = False,
     paths: PathsArg = None,
     focus: str | None = None,
+    members: MembersArg = None,
+    my_take: TakeArg = None,
 ) -> str:
     consultant = _consultant(ctx)
     material = None
@@ -180,16 +261,18 @@ async def review_diff(
             raise ToolError(redact(str(exc))) from None
         if not material.files:
             return render.nothing_to_review(material.description)
-    return await ask(ctx, prompts.review_diff(material, diff, focus))
+    return await ask(ctx, prompts.review_diff(material, diff, focus), None, members, my_take)
 
 
 async def brainstorm(
     problem: str,
     ctx: Context,
     constraints: str | None = None,
+    members: MembersArg = None,
+    my_take: TakeArg = None,
 ) -> str:
     _required(problem, "problem", "describe the problem to brainstorm on")
-    return await ask(ctx, prompts.brainstorm(problem, constraints))
+    return await ask(ctx, prompts.brainstorm(problem, constraints), None, members, my_take)
 
 
 async def explore(
@@ -203,9 +286,15 @@ async def explore(
 async def reply(
     message: str,
     ctx: Context,
+    members: Annotated[list[str] | None, Field(description="Council: only these.")] = None,
 ) -> str:
     _required(message, "message", "say what you answer to Codex")
-    consultant = _consultant(ctx)
+    council = _council(ctx)
+    if council.last == "council":
+        return await _council_answer(
+            ctx, council, lambda progress: council.reply(message, members, progress=progress)
+        )
+    consultant = council.codex
     return await ask(ctx, prompts.reply(message, consultant.debate_round + 1))
 
 
@@ -218,19 +307,19 @@ async def permit(
     request: Annotated[str | None, Field(description="The pause's id, e.g. r3.")] = None,
     note: Annotated[str | None, Field(description="For Codex.")] = None,
 ) -> str:
-    consultant = _consultant(ctx)
+    council = _council(ctx)
 
-    async def step(pump: ProgressPump) -> TurnResult:
-        pump.set_status("Codex is working")
-        return await consultant.permit(decision, note, request=request, observer=pump.observe)
+    async def step(pump: ProgressPump) -> TurnResult | CouncilResult:
+        pump.set_status("working")
+        return await council.permit(decision, note, request=request, observer=pump.observe)
 
-    return await _answer(ctx, consultant, step)
+    return await _answer(ctx, council.codex, step)
 
 
 async def reset(ctx: Context) -> str:
-    consultant = _consultant(ctx)
+    council = _council(ctx)
     try:
-        report = await consultant.reset()
+        report = await council.reset()
     except FusionError as exc:
         raise ToolError(redact(str(exc))) from None
     return redact(render.reset(report))

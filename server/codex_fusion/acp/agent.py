@@ -44,6 +44,8 @@ class StartOptions:
     cwd: Path
     env: Mapping[str, str]
     startup_timeout: float = 120.0
+    #: Offer the agent our ``fs/read_text_file`` (some agents mishandle it: see docs/agent-behaviour.md).
+    advertise_fs: bool = True
 
 
 #: Starts an agent host; the default runs the command as an OS process. Tests pass an in-memory one.
@@ -117,12 +119,18 @@ class Agent:
         return isinstance(capabilities, dict) and capabilities.get(session_capability) is not None
 
     async def open_session(
-        self, cwd: Path, *, mode: str, timeout: float, system_prompt: str | None = None
+        self,
+        cwd: Path,
+        *,
+        mode: str | None,
+        timeout: float,
+        system_prompt: str | None = None,
+        meta: Mapping[str, Any] | None = None,
     ) -> OpenedSession:
         """``session/new`` (authenticating with an API key once if asked to), then the mode.
 
         ``system_prompt`` is appended to Codex's instructions where the agent supports it."""
-        extra = self._frame(system_prompt)
+        extra = {**self._frame(system_prompt), **({"_meta": dict(meta)} if meta else {})}
         try:
             result = await self._new_session(cwd, timeout=timeout, extra=extra)
             mode_note = await self._apply_mode(result, mode, timeout=timeout)
@@ -142,7 +150,14 @@ class Agent:
         return self.supports("resume") or self.info.agent_capabilities.get("loadSession") is True
 
     async def reopen_session(
-        self, session_id: str, cwd: Path, *, mode: str, timeout: float, system_prompt: str | None = None
+        self,
+        session_id: str,
+        cwd: Path,
+        *,
+        mode: str | None,
+        timeout: float,
+        system_prompt: str | None = None,
+        meta: Mapping[str, Any] | None = None,
     ) -> OpenedSession | None:
         """Open an earlier session again, with its context: ``session/resume`` where advertised (no
         replay), else ``session/load`` (the agent replays the history first; nobody listens to it).
@@ -152,6 +167,8 @@ class Agent:
         if not self.can_reopen():
             return None
         params = {"sessionId": session_id, "cwd": str(cwd), "mcpServers": [], **self._frame(system_prompt)}
+        if meta:
+            params["_meta"] = dict(meta)
         try:
             raw = await self.call(method, params, timeout=timeout)
             result = NewSessionResult.model_validate(
@@ -164,7 +181,14 @@ class Agent:
         return OpenedSession(session_id, mode_note, result, system_prompt="systemPrompt" in params)
 
     async def fork_session(
-        self, session_id: str, cwd: Path, *, mode: str, timeout: float, system_prompt: str | None = None
+        self,
+        session_id: str,
+        cwd: Path,
+        *,
+        mode: str | None,
+        timeout: float,
+        system_prompt: str | None = None,
+        meta: Mapping[str, Any] | None = None,
     ) -> OpenedSession | None:
         """``session/fork``: a new session that starts with a copy of ``session_id``'s context.
 
@@ -172,6 +196,8 @@ class Agent:
         if not self.supports("fork"):
             return None
         params = {"sessionId": session_id, "cwd": str(cwd), "mcpServers": [], **self._frame(system_prompt)}
+        if meta:
+            params["_meta"] = dict(meta)
         try:
             raw = await self.call("session/fork", params, timeout=timeout)
             result = NewSessionResult.model_validate(raw if isinstance(raw, dict) else {})
@@ -232,9 +258,12 @@ class Agent:
                 ) from None
         return NewSessionResult.model_validate(raw)
 
-    async def _apply_mode(self, session: NewSessionResult, wanted: str, *, timeout: float) -> str:
+    async def _apply_mode(self, session: NewSessionResult, wanted: str | None, *, timeout: float) -> str:
         """Put the session in ``wanted`` mode so approvals come to us (ADR 0002); say what happened."""
         modes = session.modes
+        if wanted is None:
+            current = modes.current_mode_id if modes is not None else None
+            return f"the agent's own mode ({current})" if current else "the agent's own mode"
         sid = session.session_id
         if modes is not None and any(mode.id == wanted for mode in modes.available_modes):
             if modes.current_mode_id != wanted:
@@ -284,7 +313,7 @@ def _option_values(options: Any) -> list[str]:
 async def _initialize(agent: Agent) -> InitializeResult:
     timeout = agent.options.startup_timeout
     params = InitializeParams(
-        client_capabilities=ClientCapabilities(fs=FsCapabilities(read_text_file=True)),
+        client_capabilities=ClientCapabilities(fs=FsCapabilities(read_text_file=agent.options.advertise_fs)),
         client_info=Implementation(name="codex-fusion", title="codex-fusion", version=__version__),
     ).wire()
     try:
