@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import shlex
 import shutil
 from collections.abc import Mapping
@@ -160,7 +161,8 @@ def _member(entry: members.MemberConfig, source: Mapping[str, str]) -> MemberSpe
         return MemberSpec(
             entry.name, entry.name, (), "built-in", error=f"no default command for {entry.name} yet"
         )
-    env = {**boundary.agent_env(source), **entry.env}
+    extra = re.split(r"[,\s]+", source.get("CODEX_FUSION_AGENT_ENV", ""))
+    env = {**boundary.agent_env(source, extra), **entry.env}
     return MemberSpec(
         name=entry.name,
         kind="unknown",

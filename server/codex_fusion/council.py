@@ -35,7 +35,7 @@ from .config import Config
 from .consultant import Consultant
 from .debate import MAX_ROUNDS, Standing, VerdictLine
 from .errors import ConsultError, FusionError
-from .members import CODEX
+from .members import CODEX, MemberSpec
 from .permissions import parse_ref
 from .prompts import Brief
 from .snapshot import ResetReport, Status
@@ -374,6 +374,10 @@ class Council:
 
     def status(self) -> Status:
         return self.codex.status()
+
+    def statuses(self) -> list[tuple[MemberSpec, Status]]:
+        """Every member's spec and status, in configured order (for ``status``)."""
+        return [(member.member, member.status()) for member in self.members.values()]
 
     def on_turn_finished(self, listener: Callable[[Turn], None]) -> None:
         self.codex.on_turn_finished(listener)

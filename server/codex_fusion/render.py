@@ -7,14 +7,14 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from . import agreement
 from .acp.schema import ContentChunk, PlanUpdate, SessionUpdate, ToolCallInfo
 from .debate import MAX_ROUNDS, Round, Standing, VerdictLine
-from .members import DISPLAY
+from .members import DISPLAY, MemberSpec
 from .notes import Note, NoteKind
 from .permissions import only_lasting_allow
 from .transcript import ToolActivity
@@ -331,6 +331,31 @@ def status(state: Status) -> str:
     lines.append(f"last error: {state.last_error or 'none'}")
     if state.stderr_tail is not None:
         lines.append("agent stderr (tail):\n" + (state.stderr_tail or "(empty)"))
+    return "\n".join(lines)
+
+
+def members(rows: Sequence[tuple[MemberSpec, Status]]) -> str:
+    """The council's members, one line each: agent, session, boundary, health."""
+    lines = [f"council members: {len(rows)} (a call with `members` asks several)"]
+    for spec, state in rows:
+        if spec.error is not None:
+            lines.append(f"- {spec.name}: cannot start — {spec.error}")
+            continue
+        agent = state.agent_name or spec.command
+        health: str = (
+            state.state if state.agent_alive or state.state != "idle" else "idle (starts when asked)"
+        )
+        if state.agent_exit is not None and not state.agent_alive:
+            health = f"not alive ({state.agent_exit})"
+        boundary = (
+            "boundary enforced" if spec.boundary_enforced else "boundary: NOT confined (see its first answer)"
+        )
+        parts = [agent, f"session {state.session_id or 'none'}", boundary, health]
+        if spec.model:
+            parts.append(f"model {spec.model}")
+        if state.last_error:
+            parts.append(f"last error: {clip(state.last_error, 160)}")
+        lines.append(f"- {spec.name}: " + " · ".join(parts))
     return "\n".join(lines)
 
 

@@ -332,6 +332,9 @@ async def status(ctx: Context) -> str:
     if state.consultant is None:
         return f"codex-fusion {__version__}: not running"
     text = render.status(state.consultant.status())
+    assert state.council is not None
+    if len(state.council.members) > 1:
+        text += "\n" + render.members(state.council.statuses())
     if state.follower is not None and state.config.state_dir is not None:
         text += "\n" + render.following(state.follower.window, state.follower.followed, state.config.reset_on)
     return redact(text)
