@@ -80,7 +80,8 @@ def test_an_unusable_variable_is_a_configuration_error() -> None:
 def test_a_bad_entry_breaks_only_its_member(entry: dict[str, Any], problem: str) -> None:
     entries, problems = parse(json.dumps(entry))
     assert entries == []
-    assert len(problems) == 1 and problem in problems[0][1]
+    assert len(problems) == 1
+    assert problem in problems[0][1]
 
 
 async def test_a_broken_member_says_what_to_fix_and_the_others_answer(fake: FakeAgentSetup) -> None:
@@ -92,7 +93,8 @@ async def test_a_broken_member_says_what_to_fix_and_the_others_answer(fake: Fake
         result = await broken.ask(brief("@fake say fine"), ["codex", "qwen"], TAKE)
     assert seat_text(result, "codex") == "fine"
     qwen = next(s for s in result.seats if s.name == "qwen")
-    assert isinstance(qwen.answer, ConfigError) and "unknown field" in str(qwen.answer)
+    assert isinstance(qwen.answer, ConfigError)
+    assert "unknown field" in str(qwen.answer)
     assert "CODEX_FUSION_MEMBERS" in str(qwen.answer)
 
 
@@ -102,7 +104,8 @@ async def test_a_broken_member_says_what_to_fix_and_the_others_answer(fake: Fake
 async def test_without_members_a_call_is_codex_alone(fake: FakeAgentSetup) -> None:
     async with fake.council({"gemini": {}}) as council:
         outcome = await council.codex.consult(brief("@fake say lone"))
-    assert isinstance(outcome, TurnOutcome) and outcome.text == "lone"
+    assert isinstance(outcome, TurnOutcome)
+    assert outcome.text == "lone"
     assert fake.received("initialize", agent="gemini") == []  # members start only when asked
 
 
@@ -152,7 +155,8 @@ async def test_one_member_failing_or_timing_out_never_sinks_the_others(fake: Fak
     gemini = next(s for s in result.seats if s.name == "gemini")
     assert "not logged in" in str(gemini.answer)
     qwen = next(s for s in result.seats if s.name == "qwen")
-    assert isinstance(qwen.answer, TurnOutcome) and qwen.answer.stop_reason == "timeout"
+    assert isinstance(qwen.answer, TurnOutcome)
+    assert qwen.answer.stop_reason == "timeout"
     assert dict(result.standings.absent) == {"gemini": "failed", "qwen": "timeout"}
 
 
@@ -188,10 +192,12 @@ async def test_pauses_of_two_members_have_their_own_ids_and_permit_reaches_the_r
         with pytest.raises(ConsultError, match="Several members are paused"):
             await council.permit("deny")
         after = await council.permit("deny", "no", request=refs["gemini"])
-        assert isinstance(after, CouncilResult) and [s.name for s in after.seats] == ["gemini"]
+        assert isinstance(after, CouncilResult)
+        assert [s.name for s in after.seats] == ["gemini"]
         assert not after.standings.complete  # codex is still paused
         final = await council.permit("deny", "no", request=refs["codex"])
-        assert isinstance(final, CouncilResult) and final.standings.complete
+        assert isinstance(final, CouncilResult)
+        assert final.standings.complete
     assert not (fake.workspace / "codex-ran").exists()
 
 
@@ -200,11 +206,15 @@ async def test_reply_reaches_every_member_with_the_take_and_the_others_answers(f
         first = brief("@fake[codex] say CODEX-R1", "@fake[gemini] say GEMINI-R1")
         await council.ask(first, ["codex", "gemini"], TAKE)
         second = await council.reply("@fake say agreed\\nVERDICT: CONSENSUS — done", None)
-        assert second.round == 2 and second.standings.unanimous
+        assert second.round == 2
+        assert second.standings.unanimous
         only = await council.reply("@fake say just you", ["gemini"])
-        assert [s.name for s in only.seats] == ["gemini"] and only.round == 3
+        assert [s.name for s in only.seats] == ["gemini"]
+        assert only.round == 3
     codex_two = prompts_of(fake, "codex")[1]
-    assert TAKE in codex_two and "GEMINI-R1" in codex_two and "CODEX-R1" not in codex_two
+    assert TAKE in codex_two
+    assert "GEMINI-R1" in codex_two
+    assert "CODEX-R1" not in codex_two
     assert '<answer from="gemini">' in codex_two
     gemini_three = prompts_of(fake, "gemini")[2]
     assert TAKE not in gemini_three  # shown once
@@ -215,7 +225,7 @@ async def test_a_call_names_only_configured_members(fake: FakeAgentSetup) -> Non
     async with fake.council({"gemini": {}}) as council:
         assert council.select(["all"]) == ["codex", "gemini"]
         assert council.select(["Gemini", "codex"]) == ["codex", "gemini"]
-        with pytest.raises(ConsultError, match="Unknown member.*qwen.*Configured: codex, gemini"):
+        with pytest.raises(ConsultError, match=r"Unknown member.*qwen.*Configured: codex, gemini"):
             council.select(["qwen"])
         with pytest.raises(ConsultError, match="my_take"):
             await council.ask(brief(), ["codex"], "  ")
@@ -241,7 +251,8 @@ def test_the_agreement_line_names_who_settled_who_holds_what_open_and_who_is_mis
     assert line == (
         "Council round 2 — agree: codex · open: gemini — writes · no verdict: qwen · no answer: goose (failed)"
     )
-    assert not state.unanimous and not state.complete
+    assert not state.unanimous
+    assert not state.complete
 
 
 def test_unanimity_needs_an_outside_voice() -> None:
@@ -254,12 +265,14 @@ def test_unanimity_needs_an_outside_voice() -> None:
         {},
         frozenset({"codex"}),
     )
-    assert both.unanimous and agreement.line(both).startswith("Council round 2: all 2 agree")
+    assert both.unanimous
+    assert agreement.line(both).startswith("Council round 2: all 2 agree")
 
 
 def test_round_one_says_settled_not_agree() -> None:
     state = agreement.standings(1, {"codex": V(Standing.CONSENSUS, "x")}, {}, frozenset({"codex"}))
-    assert "settled (blind" in agreement.line(state) and "agree:" not in agreement.line(state)
+    assert "settled (blind" in agreement.line(state)
+    assert "agree:" not in agreement.line(state)
 
 
 # -- through the MCP tools ----------------------------------------------------------------------------
@@ -275,7 +288,8 @@ async def test_the_tools_run_a_council_round_permit_and_reply(fake: FakeAgentSet
     config = fake.config("name=codex", CODEX_FUSION_MEMBERS=fake.members_json({"gemini": {}}))
     async with Client(build_server(config, spawn=fake.spawn())) as client:
         missing = await client.call_tool("consult", {"question": "q", "members": ["gemini"]})
-        assert missing.is_error and "my_take" in text_of(missing)
+        assert missing.is_error
+        assert "my_take" in text_of(missing)
         question = "\n".join(
             [
                 "Which cache?",
@@ -287,20 +301,27 @@ async def test_the_tools_run_a_council_round_permit_and_reply(fake: FakeAgentSet
         args = {"question": question, "members": ["all"], "my_take": TAKE}
         text = text_of(await client.call_tool("consult", args))
         assert text.startswith("Council · consult · round 1/3 · codex, gemini · blind")
-        assert TAKE in text and "━━ codex ━━" in text and "CODEX says per-process" in text
-        assert "⏸ Gemini is paused" in text and '"request": r' in text
+        assert TAKE in text
+        assert "━━ codex ━━" in text
+        assert "CODEX says per-process" in text
+        assert "⏸ Gemini is paused" in text
+        assert '"request": r' in text
         assert "no answer: gemini (paused on request r" in text
         ref = text.split("Request id: ")[1].split(".")[0]
         text = text_of(await client.call_tool("permit", {"decision": "allow", "request": ref}))
-        assert "after your permit" in text and "GEMINI says shared" in text
+        assert "after your permit" in text
+        assert "GEMINI says shared" in text
         assert "Council round 1 — settled (blind, compare their conclusions): codex · open: gemini" in text
         assert (fake.workspace / "gemini-ran").exists()
         status = text_of(await client.call_tool("status", {}))
-        assert "council members: 2" in status and "- gemini: " in status
+        assert "council members: 2" in status
+        assert "- gemini: " in status
         text = text_of(
             await client.call_tool("reply", {"message": "@fake say fine\\nVERDICT: CONSENSUS — x"})
         )
-        assert "Council · consult · round 2/3" in text and "all 2 agree" in text
+        assert "Council · consult · round 2/3" in text
+        assert "all 2 agree" in text
         lone = text_of(await client.call_tool("consult", {"question": "@fake say alone"}))
-        assert lone.startswith("alone") and "— codex · " in lone
+        assert lone.startswith("alone")
+        assert "— codex · " in lone
         assert "Council" not in text_of(await client.call_tool("reply", {"message": "@fake say back"}))
