@@ -26,6 +26,9 @@ Start-up behaviour comes from the ``FAKE_ACP`` environment variable, a comma-sep
                    advertise sessionCapabilities.<name> and serve session/resume, session/close,
                    session/fork; system_prompt keeps the session's systemPrompt
   ts_sessions      all of load, resume, close, fork, system_prompt (the TS adapter advertises them)
+  echo_diffs       answer a prompt without `say` with one "path:1 minor: reviewed" line per file in
+                   its diff (``diff --git a/<path>``) and a VERDICT line (a reviewer whose findings
+                   follow what it was shown)
   name=NAME        this agent's name among several (a council member): ``@fake[NAME] …`` directives
                    are for it alone and win over plain ``@fake …`` ones
 
@@ -619,6 +622,10 @@ class ScriptedAgent:
             default = "acknowledged: " + prompt.split("Claude's note:", 1)[1].strip()
         if "recall" in d:
             default = self.recall(sid)
+        if "echo_diffs" in self.flags:  # a reviewer: one finding per file in the prompt's diff
+            files = re.findall(r"^diff --git a/(\S+)", prompt, flags=re.M)
+            default = "\n".join(f"{path}:1 minor: reviewed" for path in files)
+            default += "\nVERDICT: CONSENSUS — no blockers" if files else "\nVERDICT: OPEN — no diff seen"
         text = d.get("say", default).replace("\\n", "\n")
         self.remember(sid, prompt, text)
         chunks = max(1, int(d.get("chunks", "1")))

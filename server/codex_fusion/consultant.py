@@ -14,6 +14,7 @@ Use as ``async with Consultant(config) as consultant:``; every agent it starts d
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import logging
 from collections.abc import Callable
@@ -37,7 +38,7 @@ from .prompts import Brief, Frame
 from .runner import Runner
 from .session import Live, Session
 from .snapshot import ResetReport, State, Status
-from .turn import Event, Turn, TurnObserver, TurnResult, TurnState
+from .turn import Event, Turn, TurnObserver, TurnOutcome, TurnResult, TurnState
 from .turnlog import record_turn
 
 log = logging.getLogger(__name__)
@@ -266,6 +267,20 @@ class Consultant:
     def codex_session(self) -> str | None:
         """The Codex session now open, if any."""
         return self._session.session_id if self._session is not None else None
+
+    def adopt(self, outcome: TurnOutcome, tool: str) -> TurnOutcome:
+        """A review done in parallel parts (``shards.py``) becomes this member's debate round 1."""
+        round_ = self._debate.adopt(tool, outcome.text)
+        return dataclasses.replace(outcome, round=round_, member=self.member.name)
+
+    @property
+    def request_ids(self) -> itertools.count[int]:
+        """The request-id counter this member shares with the rest of the council."""
+        return self._request_ids
+
+    @property
+    def spawn(self) -> Spawn:
+        return self._spawn
 
     @property
     def debate_open(self) -> bool:

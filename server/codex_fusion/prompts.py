@@ -250,6 +250,15 @@ def with_notes(prompt: str, notes: list[str]) -> str:
     return "<notes_from_claude>\n" + "\n".join(notes) + "\n</notes_from_claude>\n\n" + prompt
 
 
+def carried(answer: str) -> str:
+    """An answer given in parallel sessions, put in front of the next prompt of the main one."""
+    return block(
+        "your_review_so_far",
+        "You reviewed this change in parallel parts (other sessions of yours); Claude read this "
+        "merged review:\n" + answer,
+    )
+
+
 def decision_note(what: str, approved: bool, note: str) -> str:
     return f"About your request to {what}, which I {'approved' if approved else 'denied'}: {note}"
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
@@ -25,11 +26,11 @@ from mcp.server.mcpserver.tools import Tool
 from mcp_types import ToolAnnotations
 from pydantic import Field
 
-from . import __version__, overflow, prompts, render
+from . import __version__, overflow, prompts, render, shards
 from .config import Config
 from .consultant import Consultant
 from .council import Council, CouncilResult
-from .diffs import DiffRequest, collect_diff
+from .diffs import DiffMaterial, DiffRequest, collect_diff
 from .errors import FusionError
 from .follow import Follower
 from .progress import ProgressPump
@@ -251,17 +252,46 @@ async def review_diff(
 ) -> str:
     consultant = _consultant(ctx)
     material = None
+    limit = consultant.config.max_answer_chars
     if diff is None or not diff.strip():
         workspace = consultant.config.workspace.path
         assert workspace is not None
         request = DiffRequest(base=base, staged=staged, paths=tuple(paths or ()))
+        budget = limit if members is not None else limit * shards.MAX_SHARDS
         try:
-            material = await collect_diff(workspace, request, max_chars=consultant.config.max_answer_chars)
+            material = await collect_diff(workspace, request, max_chars=budget)
         except FusionError as exc:
             raise ToolError(redact(str(exc))) from None
         if not material.files:
             return render.nothing_to_review(material.description)
+        parts = shards.plan(material, limit) if members is None else None
+        if parts is not None:
+            return await _review_in_parts(ctx, parts, focus)
     return await ask(ctx, prompts.review_diff(material, diff, focus), None, members, my_take)
+
+
+async def _review_in_parts(ctx: Context, parts: list[DiffMaterial], focus: str | None) -> str:
+    """A diff too large for one session: its parts reviewed at once by sessions of Codex's own,
+    merged into one answer that opens Codex's debate."""
+    council = _council(ctx)
+    codex = council.codex
+    started = time.monotonic()
+
+    async def step(pump: ProgressPump) -> TurnResult:
+        pump.set_status(f"reviewing {len(parts)} parts at once")
+        reviews = await shards.review(
+            codex.config,
+            codex.member,
+            parts,
+            focus,
+            spawn=codex.spawn,
+            request_ids=codex.request_ids,
+            progress=pump.set,
+        )
+        council.single()
+        return codex.adopt(shards.merge(reviews, render.who(codex.member.name), started), "review_diff")
+
+    return await _answer(ctx, codex, step)
 
 
 async def brainstorm(
