@@ -24,7 +24,8 @@ INSTRUCTIONS = (
     "Codex (OpenAI) is a peer reviewer with its own persistent session in this workspace: `consult`, "
     "`review_plan`, `review_diff`, `brainstorm` open a short debate, `reply` continues it (decide by "
     "round 3); `explore` maps a codebase. Codex advises, you decide. A paused result waits for "
-    "`permit`. `status` when something fails."
+    '`permit`. For a costly decision, `members` ["all"] plus your own `my_take` asks every '
+    "configured agent at once (a council). `status` when something fails."
 )
 
 
