@@ -223,6 +223,7 @@ async def test_claude_cannot_switch_itself_out_of_manual_mode(
             "ToolSearch", {"query": "select:EnterPlanMode,ExitPlanMode,Monitor,CronCreate", "max_results": 9}
         ),
         call_tool("EnterPlanMode", {}),
+        call_tool("Read", {"file_path": str(sandbox.home / ".ssh" / "id_rsa")}),
         claude_says(ANSWER),
     )
     async with member_session(sandbox, Member("claude"), claude_source(sandbox, claude_mock)) as (
@@ -235,8 +236,11 @@ async def test_claude_cannot_switch_itself_out_of_manual_mode(
     assert {"Read", "Bash"} <= offered
     assert not offered & set(claude.DISALLOWED_TOOLS), offered
     assert any("no offered tool contains 'EnterPlanMode'" in e for e in claude_mock.errors)
-    modes = [u.get("currentModeId") for u in peer.updates() if u.get("sessionUpdate") == "current_mode_update"]
+    modes = [
+        u.get("currentModeId") for u in peer.updates() if u.get("sessionUpdate") == "current_mode_update"
+    ]
     assert set(modes) <= {"default"}, modes  # only codex-fusion's own switch to Manual
+    assert SECRET not in claude_mock.all_text()
 
 
 async def test_claude_ignores_a_hostile_workspace_and_the_users_own_settings(
