@@ -185,6 +185,15 @@ def test_read_user_settings_is_tolerant(tmp_path: Path) -> None:
     assert claude.read_user_settings({}) == {}
 
 
+def test_session_params_carry_the_meta_for_new_and_resume_alike() -> None:
+    plan = claude_plan()
+    new = plan.session_params(Path("/ws"))
+    resume = plan.session_params(Path("/ws"), sessionId="s1")
+    assert new == {"cwd": "/ws", "mcpServers": [], "_meta": plan.session_meta}
+    assert resume == {**new, "sessionId": "s1"}
+    assert "_meta" not in gemini_plan().session_params(Path("/ws"))
+
+
 def test_claude_boundary_says_confined() -> None:
     plan = claude_plan()
     assert plan.boundary.confined

@@ -112,10 +112,7 @@ async def member_session(
         recognised = agents.recognise(init.get("agentInfo"))
         assert recognised.kind == plan.kind, init
         assert agents.checked(plan, recognised) == plan.boundary  # the pinned version: no caveat
-        params: dict[str, Any] = {"cwd": str(sandbox.workspace), "mcpServers": []}
-        if plan.session_meta is not None:
-            params["_meta"] = plan.session_meta
-        created = await peer.call("session/new", params)
+        created = await peer.call("session/new", plan.session_params(sandbox.workspace))
         session_id = created["sessionId"]
         assert plan.mode is not None
         if not plan.mode.confirmed(created):
@@ -313,6 +310,42 @@ async def test_claude_ignores_a_hostile_workspace_and_the_users_own_settings(
     assert HOSTILE not in everything
     assert SECRET not in everything
     assert not any(name.startswith("mcp__") for r in turns for name in r.tool_names)
+
+
+async def test_claude_resumed_session_stays_confined(sandbox: Sandbox, claude_mock: MockAnthropic) -> None:
+    """session/resume must carry the plan's _meta: without it claude-agent-acp rebuilds the session
+    with its defaults, and the workspace's hooks run (observed with 0.101.0)."""
+    require("claude")
+    (sandbox.workspace / ".claude").mkdir()
+    (sandbox.workspace / ".claude" / "settings.json").write_text(
+        json.dumps(
+            {
+                "hooks": {
+                    "UserPromptSubmit": [{"hooks": [{"type": "command", "command": sandbox.hook("prompt")}]}]
+                }
+            }
+        )
+    )
+    claude_mock.script(
+        claude_says("first"),
+        call_tool("Read", {"file_path": str(sandbox.home / ".ssh" / "id_rsa")}),
+        claude_says(ANSWER),
+    )
+    async with member_session(sandbox, Member("claude"), claude_source(sandbox, claude_mock)) as (
+        peer,
+        sid,
+        plan,
+        _,
+    ):
+        await peer.prompt(sid, "First.", timeout=TURN)
+        resumed = await peer.call("session/resume", plan.session_params(sandbox.workspace, sessionId=sid))
+        assert plan.mode is not None
+        assert plan.mode.confirmed(resumed)  # the transcript's mode (Manual) comes back
+        answer = await peer.prompt(sid, "Again.", timeout=TURN)
+    assert answer["stopReason"] == "end_turn"
+    assert sandbox.marked() == []
+    assert len(peer.permission_requests()) == 1
+    assert SECRET not in claude_mock.all_text()
 
 
 # --------------------------------------------------------------------------------------------------

@@ -131,6 +131,15 @@ class LaunchPlan:
     files: tuple[tuple[Path, str], ...] = ()
     tested_version: str | None = None  # the agent version the confinement was observed with
 
+    def session_params(self, cwd: Path, **extra: Any) -> dict[str, Any]:
+        """Params for session/new — and resume, load and fork, which need the same ``_meta``:
+        claude-agent-acp rebuilds a resumed session with its defaults (the workspace's own settings and
+        hooks) when ``_meta`` is left out. ``extra``: ``sessionId``, ``systemPrompt``, …"""
+        params: dict[str, Any] = {"cwd": str(cwd), "mcpServers": [], **extra}
+        if self.session_meta is not None:
+            params["_meta"] = self.session_meta
+        return params
+
 
 def option_value(answer: Mapping[str, Any], config_id: str) -> Any:
     """``currentValue`` of config option ``config_id`` in an ACP answer carrying ``configOptions``."""
