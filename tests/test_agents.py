@@ -255,8 +255,12 @@ def test_gemini_without_a_private_directory_is_not_confined_and_says_why() -> No
 
 
 def test_gemini_env_untrusts_the_workspace_whatever_the_member_says() -> None:
-    plan = gemini_plan(Member("gemini", env={"GEMINI_CLI_TRUST_WORKSPACE": "true"}))
+    plan = gemini_plan(
+        Member("gemini", env={"GEMINI_CLI_TRUST_WORKSPACE": "true", "GEMINI_CLI_NO_RELAUNCH": ""})
+    )
     assert plan.env["GEMINI_CLI_TRUST_WORKSPACE"] == "false"
+    assert plan.env["GEMINI_CLI_NO_RELAUNCH"] == ""  # a default the member may change
+    assert gemini_plan().env["GEMINI_CLI_NO_RELAUNCH"] == "true"
     assert plan.env["GEMINI_API_KEY"] == "gem-user"
     for name in ("ANTHROPIC_API_KEY", "DATABASE_PASSWORD", "OPENAI_API_KEY"):
         assert name not in plan.env

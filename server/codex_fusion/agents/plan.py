@@ -180,14 +180,16 @@ def member_env(
     workspace: Path | None,
     *,
     passed: Iterable[str] = (),
+    defaults: Mapping[str, str] | None = None,
     fixed: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
     """The member's environment: the allowlist (``boundary.agent_env``, ``CODEX_FUSION_AGENT_ENV``), the
-    kind's own variables in ``passed`` that are set, the member's configured ``env``, then ``fixed`` — the
-    variables that confine it, which nothing above may change — and a ``PATH`` that cannot reach into the
-    workspace."""
+    kind's own variables in ``passed`` that are set, its ``defaults``, the member's configured ``env``,
+    then ``fixed`` — the variables that confine it, which nothing above may change — and a ``PATH`` that
+    cannot reach into the workspace."""
     extra = re.split(r"[,\s]+", source.get("CODEX_FUSION_AGENT_ENV", ""))
     env = boundary.agent_env(source, extra, [name for name in passed if source.get(name)])
+    env.update(defaults or {})
     env.update({str(k): str(v) for k, v in member.env.items()})
     env.update(fixed or {})
     env["PATH"] = safe_path(env.get("PATH", os.defpath), workspace)
