@@ -513,10 +513,13 @@ def test_provision_agents_check_reports_the_pinned_versions() -> None:
     env = {**os.environ, "CODEX_FUSION_AGENTS_DIR": str(AGENTS_DIR)}
     done = subprocess.run([str(script), "--check"], env=env, capture_output=True, text=True, timeout=60)
     summary = dict(line.split("=", 1) for line in done.stdout.splitlines() if "=" in line)
+    if "claude_version" not in summary:  # it could not even look (no node or npm)
+        unavailable(f"scripts/provision-agents --check: {done.stderr.strip()[-300:]}")
     assert summary["claude_version"] == claude.TESTED_VERSION
     assert summary["gemini_version"] == gemini.TESTED_VERSION
     assert summary["dir"] == str(AGENTS_DIR)
     if done.returncode != 0:
+        assert "is NOT installed" in done.stderr
         unavailable("agents not provisioned; run scripts/provision-agents")
     assert summary["claude"].endswith(
         f"claude-{claude.TESTED_VERSION}/node_modules/{claude.PACKAGE}/dist/index.js"
