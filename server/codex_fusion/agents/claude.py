@@ -37,9 +37,9 @@ from .plan import (
     LaunchPlan,
     Member,
     ModeStep,
-    _truthy,
     check_choice,
     member_env,
+    truthy,
 )
 
 PACKAGE = "@agentclientprotocol/claude-agent-acp"
@@ -180,9 +180,9 @@ def plan(
     check_choice(member, "effort", member.effort, EFFORTS)
     switches = {**source, **member.env}
     passed = [*LOGIN_VARS]
-    if _truthy(switches.get("CLAUDE_CODE_USE_BEDROCK")):
+    if truthy(switches.get("CLAUDE_CODE_USE_BEDROCK")):
         passed += BEDROCK_VARS
-    if _truthy(switches.get("CLAUDE_CODE_USE_VERTEX")):
+    if truthy(switches.get("CLAUDE_CODE_USE_VERTEX")):
         passed += VERTEX_VARS
     env = member_env(source, member, workspace, passed=passed, fixed=FIXED_ENV)
     return LaunchPlan(

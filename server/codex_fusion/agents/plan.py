@@ -170,7 +170,7 @@ def safe_path(value: str, workspace: Path | None) -> str:
     return os.pathsep.join(kept)
 
 
-def _truthy(value: str | None) -> bool:
+def truthy(value: str | None) -> bool:
     return (value or "").strip().lower() in ("1", "true", "yes", "on")
 
 
