@@ -88,7 +88,7 @@ class RecordedRequest:
     index: int
     method: str
     path: str  # with the query string
-    headers: dict[str, str]
+    headers: dict[str, str]  # names in lower case
     body: Any  # parsed JSON, or the raw text if it was not JSON
 
     @property
@@ -376,7 +376,7 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(status, json.dumps(payload).encode(), "application/json; charset=UTF-8")
 
     def do_GET(self) -> None:
-        self.owner._record("GET", self.path, dict(self.headers.items()), None)
+        self.owner._record("GET", self.path, {k.lower(): v for k, v in self.headers.items()}, None)
         self._send_json(200, {"models": []})
 
     def do_POST(self) -> None:
@@ -385,7 +385,7 @@ class _Handler(BaseHTTPRequestHandler):
             body: Any = json.loads(raw) if raw else None
         except ValueError:
             body = raw.decode("utf-8", "replace")
-        request = self.owner._record("POST", self.path, dict(self.headers.items()), body)
+        request = self.owner._record("POST", self.path, {k.lower(): v for k, v in self.headers.items()}, body)
         if request.rpc == "countTokens":
             self._send_json(200, {"totalTokens": max(1, len(raw) // 4)})
             return
