@@ -64,7 +64,8 @@ def say(text: str) -> Step:
 
 
 def call_tool(name_contains: str, arguments: dict[str, Any], preface: str = "") -> Step:
-    """Call the first offered tool whose name contains ``name_contains`` (after an optional text)."""
+    """Call the offered tool named exactly ``name_contains``, else the first whose name contains it
+    (after an optional text)."""
     return Step(text=preface, tool_substring=name_contains, arguments=dict(arguments))
 
 
@@ -119,6 +120,15 @@ class RecordedRequest:
     @property
     def is_messages(self) -> bool:
         return self.method == "POST" and self.path.split("?")[0].rstrip("/").endswith("/v1/messages")
+
+    @property
+    def model(self) -> str:
+        """The model the request asked for (``""`` when it names none)."""
+        return str(self.body.get("model") or "") if isinstance(self.body, dict) else ""
+
+    def raw_text(self) -> str:
+        """The whole body as JSON text: every block, tool results included (headers are not in it)."""
+        return self.body if isinstance(self.body, str) else json.dumps(self.body, ensure_ascii=False)
 
     @property
     def tools(self) -> list[dict[str, Any]]:
@@ -268,6 +278,10 @@ class MockAnthropic:
             out = [r for r in out if bool(r.tools) == with_tools]
         return out
 
+    def all_text(self) -> str:
+        """Every request's whole body as text (for asserting what never reached the model)."""
+        return "\n".join(request.raw_text() for request in self.snapshot())
+
     def tool_results(self) -> list[ToolResult]:
         """Every distinct tool_result the model received (the first request that carried each)."""
         seen: set[str] = set()
@@ -304,7 +318,12 @@ class MockAnthropic:
             if step.text:
                 content.append({"type": "text", "text": step.text})
             if step.tool_substring is not None:
-                name = next((n for n in request.tool_names if step.tool_substring in n), None)
+                names = request.tool_names
+                name = (
+                    step.tool_substring
+                    if step.tool_substring in names
+                    else next((n for n in names if step.tool_substring in n), None)
+                )
                 if name is None:
                     problem = (
                         f"request {request.index}: no offered tool contains {step.tool_substring!r}; "
