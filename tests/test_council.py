@@ -316,6 +316,7 @@ async def test_the_tools_run_a_council_round_permit_and_reply(fake: FakeAgentSet
         status = text_of(await client.call_tool("status", {}))
         assert "council members: 2" in status
         assert "- gemini: " in status
+        assert "boundary: NOT confined" in status  # an unknown agent: the fake is not Gemini
         text = text_of(
             await client.call_tool("reply", {"message": "@fake say fine\\nVERDICT: CONSENSUS — x"})
         )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import shlex
 import shutil
 from collections.abc import Mapping
@@ -155,26 +154,44 @@ def _launch(
     return plan, env
 
 
-def _member(entry: members.MemberConfig, source: Mapping[str, str]) -> MemberSpec:
-    """A member other than Codex, from the user's entry."""
-    if entry.command is None:
-        return MemberSpec(
-            entry.name, entry.name, (), "built-in", error=f"no default command for {entry.name} yet"
-        )
-    extra = re.split(r"[,\s]+", source.get("CODEX_FUSION_AGENT_ENV", ""))
-    env = {**boundary.agent_env(source, extra), **entry.env}
+def _member(
+    entry: members.MemberConfig, source: Mapping[str, str], workspace: Path | None, state: Path | None
+) -> MemberSpec:
+    """A member other than Codex, from the user's entry and its kind's launch plan (``agents/``)."""
+    from . import agents  # only when the council has other members
+
+    wanted = agents.Member(
+        entry.name,
+        shlex.join(entry.command) if entry.command is not None else None,
+        entry.env,
+        entry.model,
+        entry.effort,
+    )
+    source_label = "CODEX_FUSION_MEMBERS" if entry.command is not None else "built-in"
+    try:
+        plan = agents.plan_member(source, wanted, workspace=workspace, state_dir=state)
+        if plan.files and state is not None:
+            try:
+                agents.write_files(plan, state)
+            except OSError as exc:
+                logging.getLogger(__name__).warning("cannot write %s's files: %s", entry.name, exc)
+                plan = agents.plan_member(source, wanted, workspace=workspace, state_dir=None)
+    except ConfigError as exc:
+        return MemberSpec(entry.name, "unknown", entry.command or (), source_label, error=str(exc))
     return MemberSpec(
         name=entry.name,
-        kind="unknown",
-        argv=entry.command,
-        source="CODEX_FUSION_MEMBERS",
-        env=env,
-        boundary_note=(
-            f"{entry.name} is an agent codex-fusion does not know: nothing confines what it reads or runs "
-            "on its own; only the requests it asks about reach the guardian."
-        ),
+        kind=plan.kind,
+        argv=plan.argv,
+        source=source_label,
+        env=plan.env,
+        adapter=plan.kind,
+        boundary_enforced=plan.boundary.confined,
+        boundary_note=None if plan.boundary.confined else plan.boundary.note,
         model=entry.model,
         effort=entry.effort,
+        session_meta=plan.session_meta or {},
+        capabilities=plan.client_capabilities,
+        launch=plan,
     )
 
 
@@ -237,13 +254,14 @@ class Config:
             effort=codex_entry.effort if codex_entry else None,
         )
         council: dict[str, MemberSpec] = {members.CODEX: codex}
+        workspace = Workspace.from_env(source, cwd)
         for entry in entries:
             if entry.name != members.CODEX:
-                council[entry.name] = _member(entry, source)
+                council[entry.name] = _member(entry, source, workspace.path, state)
         for name, problem in problems:
             council.setdefault(name, MemberSpec(name, "unknown", (), "CODEX_FUSION_MEMBERS", error=problem))
         return cls(
-            workspace=Workspace.from_env(source, cwd),
+            workspace=workspace,
             agent_argv=list(plan.argv),
             agent_source=where,
             # INITIAL_AGENT_MODE: the TypeScript adapter's default mode sends approvals to Codex's own

@@ -24,7 +24,7 @@ from collections.abc import Callable, Mapping, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import anyio
 
@@ -36,6 +36,9 @@ from .consultant import Consultant
 from .debate import MAX_ROUNDS, Standing, VerdictLine
 from .errors import ConsultError, FusionError
 from .members import CODEX, MemberSpec
+
+if TYPE_CHECKING:
+    from .agents import Boundary
 from .permissions import parse_ref
 from .prompts import Brief
 from .snapshot import ResetReport, Status
@@ -375,9 +378,12 @@ class Council:
     def status(self) -> Status:
         return self.codex.status()
 
-    def statuses(self) -> list[tuple[MemberSpec, Status]]:
-        """Every member's spec and status, in configured order (for ``status``)."""
-        return [(member.member, member.status()) for member in self.members.values()]
+    def statuses(self) -> list[tuple[MemberSpec, Status, Boundary | None]]:
+        """Every member's spec, status and checked boundary, in configured order (for ``status``)."""
+        return [
+            (m.member, m.status(), m.session.checked_boundary if m.session is not None else None)
+            for m in self.members.values()
+        ]
 
     def on_turn_finished(self, listener: Callable[[Turn], None]) -> None:
         self.codex.on_turn_finished(listener)

@@ -19,9 +19,12 @@ import re
 import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from .errors import ConfigError
+
+if TYPE_CHECKING:
+    from .agents import LaunchPlan
 
 CODEX: Final = "codex"
 #: Names with built-in defaults; any other name needs a ``command``.
@@ -63,8 +66,11 @@ class MemberSpec:
     effort: str | None = None
     #: ``_meta`` for ``session/new`` (claude-agent-acp reads its SDK options there).
     session_meta: Mapping[str, Any] = field(default_factory=dict, repr=False)
-    #: Advertise the client's ``fs/read_text_file`` (Gemini mishandles it: never for it).
-    advertise_fs: bool = True
+    #: ``initialize``'s ``clientCapabilities`` (None: codex-fusion's default, ``fs.readTextFile``).
+    capabilities: Mapping[str, Any] | None = None
+    #: How a member other than Codex is launched, put in its mode and given model and effort
+    #: (``agents/``); None for Codex, which ``boundary.py`` plans.
+    launch: LaunchPlan | None = field(default=None, repr=False)
     #: Why this member cannot start (its configuration is unusable); None when it can.
     error: str | None = None
 

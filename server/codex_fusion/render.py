@@ -21,6 +21,7 @@ from .transcript import ToolActivity
 from .turn import Pause, Turn, TurnOutcome, TurnResult
 
 if TYPE_CHECKING:
+    from .agents import Boundary
     from .council import CouncilResult, Seat
     from .doctor import Check
     from .snapshot import ResetReport, Status
@@ -334,10 +335,10 @@ def status(state: Status) -> str:
     return "\n".join(lines)
 
 
-def members(rows: Sequence[tuple[MemberSpec, Status]]) -> str:
+def members(rows: Sequence[tuple[MemberSpec, Status, Boundary | None]]) -> str:
     """The council's members, one line each: agent, session, boundary, health."""
     lines = [f"council members: {len(rows)} (a call with `members` asks several)"]
-    for spec, state in rows:
+    for spec, state, checked in rows:
         if spec.error is not None:
             lines.append(f"- {spec.name}: cannot start — {spec.error}")
             continue
@@ -347,9 +348,8 @@ def members(rows: Sequence[tuple[MemberSpec, Status]]) -> str:
         )
         if state.agent_exit is not None and not state.agent_alive:
             health = f"not alive ({state.agent_exit})"
-        boundary = (
-            "boundary enforced" if spec.boundary_enforced else "boundary: NOT confined (see its first answer)"
-        )
+        confined = checked.confined if checked is not None else spec.boundary_enforced
+        boundary = "boundary: confined" if confined else "boundary: NOT confined (its first answer says why)"
         parts = [agent, f"session {state.session_id or 'none'}", boundary, health]
         if spec.model:
             parts.append(f"model {spec.model}")

@@ -11,7 +11,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import anyio
 from anyio.abc import TaskGroup, TaskStatus
@@ -22,6 +22,9 @@ from .client import AcpClient
 from .config import Config
 from .errors import FusionError
 from .members import MemberSpec
+
+if TYPE_CHECKING:
+    from .agents import Boundary
 from .notes import Note, NoteKind
 
 log = logging.getLogger(__name__)
@@ -61,6 +64,7 @@ class Session:
         self._system_prompt = system_prompt
         self._config = config
         self._member = member
+        self._step = member.launch.mode if member.launch is not None else None
         self._workspace = workspace
         self._tg = tg
         self._spawn = spawn
@@ -73,6 +77,8 @@ class Session:
         self.mode_note: str | None = None
         #: How the current session came to be: "new", "restored", "forked" (for ``status``).
         self.origin: str | None = None
+        #: A council member's boundary as checked against the agent that answered (None: not yet).
+        self.checked_boundary: Boundary | None = None
 
     # -- reading ---------------------------------------------------------------------------------
 
@@ -122,6 +128,7 @@ class Session:
                         timeout=self._config.startup_timeout,
                         system_prompt=self._system_prompt,
                         meta=self._member.session_meta,
+                        step=self._step,
                     )
                     self.origin = "new"
             except FusionError:
@@ -142,6 +149,7 @@ class Session:
             timeout=self._config.startup_timeout,
             system_prompt=self._system_prompt,
             meta=self._member.session_meta,
+            step=self._step,
         )
         if opened is None:
             self._notices.append(Note(NoteKind.NOT_RESTORED, target))
@@ -151,8 +159,16 @@ class Session:
         return opened
 
     def _go_live(self, slot: _Slot, opened: OpenedSession) -> Live:
-        if self._member.boundary_note:  # said once per session, in its first result
-            self._notices.append(Note(NoteKind.BOUNDARY, self._member.boundary_note))
+        note = self._member.boundary_note
+        if self._member.launch is not None:  # a council member: is it the agent its plan is for?
+            from .agents import checked, recognise
+
+            info = slot.agent.info.agent_info
+            seen = checked(self._member.launch, recognise(info.wire() if info is not None else None))
+            self.checked_boundary = seen
+            note = None if seen.confined else seen.note
+        if note:  # said once per session, in its first result
+            self._notices.append(Note(NoteKind.BOUNDARY, note))
         slot.client.bind(opened.session_id)
         self.mode_note = opened.mode_note
         self._live = Live(slot.agent, opened.session_id, opened.system_prompt)
@@ -184,6 +200,7 @@ class Session:
                 timeout=self._config.startup_timeout,
                 system_prompt=self._system_prompt,
                 meta=self._member.session_meta,
+                step=self._step,
             )
             if opened is None:
                 self._live = None
@@ -248,7 +265,7 @@ class Session:
             cwd=self._workspace,
             env=self._member.env,
             startup_timeout=self._config.startup_timeout,
-            advertise_fs=self._member.advertise_fs,
+            capabilities=self._member.capabilities,
         )
         slot: _Slot | None = None
         try:

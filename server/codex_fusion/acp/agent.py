@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequenc
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 
@@ -22,6 +22,10 @@ from ..errors import AgentError, AuthRequired, ConnectionClosed, RequestTimeout,
 from . import jsonrpc
 from .connection import Connection, NotificationHandler, RequestHandler
 from .process import AgentHost, AgentProcess
+
+if TYPE_CHECKING:
+    from ..agents import ModeStep
+
 from .schema import (
     PROTOCOL_VERSION,
     ClientCapabilities,
@@ -44,8 +48,9 @@ class StartOptions:
     cwd: Path
     env: Mapping[str, str]
     startup_timeout: float = 120.0
-    #: Offer the agent our ``fs/read_text_file`` (some agents mishandle it: see docs/agent-behaviour.md).
-    advertise_fs: bool = True
+    #: ``initialize``'s ``clientCapabilities`` as sent (None: ours, ``fs.readTextFile``); some agents
+    #: mishandle the client's fs (docs/agent-behaviour.md).
+    capabilities: Mapping[str, Any] | None = None
 
 
 #: Starts an agent host; the default runs the command as an OS process. Tests pass an in-memory one.
@@ -126,6 +131,7 @@ class Agent:
         timeout: float,
         system_prompt: str | None = None,
         meta: Mapping[str, Any] | None = None,
+        step: ModeStep | None = None,
     ) -> OpenedSession:
         """``session/new`` (authenticating with an API key once if asked to), then the mode.
 
@@ -133,7 +139,7 @@ class Agent:
         extra = {**self._frame(system_prompt), **({"_meta": dict(meta)} if meta else {})}
         try:
             result = await self._new_session(cwd, timeout=timeout, extra=extra)
-            mode_note = await self._apply_mode(result, mode, timeout=timeout)
+            mode_note = await self._apply_mode(result, mode, timeout=timeout, step=step)
         except RequestTimeout as exc:
             tail = self.stderr_tail()
             raise AgentError(f"Codex did not open a session: {exc}.", stderr_tail=tail) from None
@@ -158,6 +164,7 @@ class Agent:
         timeout: float,
         system_prompt: str | None = None,
         meta: Mapping[str, Any] | None = None,
+        step: ModeStep | None = None,
     ) -> OpenedSession | None:
         """Open an earlier session again, with its context: ``session/resume`` where advertised (no
         replay), else ``session/load`` (the agent replays the history first; nobody listens to it).
@@ -174,7 +181,7 @@ class Agent:
             result = NewSessionResult.model_validate(
                 {**(raw if isinstance(raw, dict) else {}), "sessionId": session_id}
             )
-            mode_note = await self._apply_mode(result, mode, timeout=timeout)
+            mode_note = await self._apply_mode(result, mode, timeout=timeout, step=step)
         except (RpcError, RequestTimeout, ValueError) as exc:
             log.info("%s %s failed: %s", method, session_id, exc)
             return None
@@ -189,6 +196,7 @@ class Agent:
         timeout: float,
         system_prompt: str | None = None,
         meta: Mapping[str, Any] | None = None,
+        step: ModeStep | None = None,
     ) -> OpenedSession | None:
         """``session/fork``: a new session that starts with a copy of ``session_id``'s context.
 
@@ -201,7 +209,7 @@ class Agent:
         try:
             raw = await self.call("session/fork", params, timeout=timeout)
             result = NewSessionResult.model_validate(raw if isinstance(raw, dict) else {})
-            mode_note = await self._apply_mode(result, mode, timeout=timeout)
+            mode_note = await self._apply_mode(result, mode, timeout=timeout, step=step)
         except (RpcError, RequestTimeout, ValueError) as exc:
             log.info("session/fork %s failed: %s", session_id, exc)
             return None
@@ -258,8 +266,27 @@ class Agent:
                 ) from None
         return NewSessionResult.model_validate(raw)
 
-    async def _apply_mode(self, session: NewSessionResult, wanted: str | None, *, timeout: float) -> str:
+    async def _apply_step(self, session: NewSessionResult, step: ModeStep, *, timeout: float) -> str:
+        """Put a council member's session in the mode that confines it, and check the agent says so;
+        an agent that does not is refused (AgentError), never run unconfined."""
+        if step.via == "launch" and step.confirmed(session.wire()):
+            return step.mode
+        method, params = step.request(session.session_id)
+        answer = await self.call(method, params, timeout=timeout)
+        if step.via == "launch" or step.confirmed(answer):
+            return step.mode
+        raise AgentError(
+            f"{self.name} did not confirm the mode {step.mode!r} that confines it ({method} answered "
+            f"{str(answer)[:300]}), so codex-fusion does not use it. Check the member's version against "
+            "docs/agent-behaviour.md, or remove it from CODEX_FUSION_MEMBERS."
+        )
+
+    async def _apply_mode(
+        self, session: NewSessionResult, wanted: str | None, *, timeout: float, step: ModeStep | None = None
+    ) -> str:
         """Put the session in ``wanted`` mode so approvals come to us (ADR 0002); say what happened."""
+        if step is not None:
+            return await self._apply_step(session, step, timeout=timeout)
         modes = session.modes
         if wanted is None:
             current = modes.current_mode_id if modes is not None else None
@@ -313,9 +340,11 @@ def _option_values(options: Any) -> list[str]:
 async def _initialize(agent: Agent) -> InitializeResult:
     timeout = agent.options.startup_timeout
     params = InitializeParams(
-        client_capabilities=ClientCapabilities(fs=FsCapabilities(read_text_file=agent.options.advertise_fs)),
+        client_capabilities=ClientCapabilities(fs=FsCapabilities(read_text_file=True)),
         client_info=Implementation(name="codex-fusion", title="codex-fusion", version=__version__),
     ).wire()
+    if agent.options.capabilities is not None:
+        params["clientCapabilities"] = dict(agent.options.capabilities)
     try:
         raw = await agent.call("initialize", params, timeout=timeout)
     except RequestTimeout:
