@@ -19,6 +19,7 @@ import itertools
 import logging
 from collections.abc import Callable
 from contextlib import AsyncExitStack
+from pathlib import Path
 from types import TracebackType
 from typing import Literal
 
@@ -52,11 +53,14 @@ class Consultant:
         spawn: Spawn = spawn_process,
         member: MemberSpec | None = None,
         request_ids: itertools.count[int] | None = None,
+        workspace: Path | None = None,
     ) -> None:
         self.config = config
         #: Which council member this is (Codex unless told otherwise).
         self.member = member if member is not None else config.members[CODEX]
         self._spawn = spawn
+        #: Where this member works: the configured workspace, or another root (a task's worktree).
+        self.workspace = workspace if workspace is not None else config.workspace.path
         self._stack = AsyncExitStack()
         self._closing = anyio.Event()
         self._closed = False
@@ -74,7 +78,7 @@ class Consultant:
 
     async def __aenter__(self) -> Consultant:
         tg = self._tg = await self._stack.enter_async_context(anyio.create_task_group())
-        workspace = self.config.workspace.path
+        workspace = self.workspace
         if workspace is not None and self.member.error is None:
             flags = self.config.flags
 
