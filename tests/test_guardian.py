@@ -462,7 +462,7 @@ def test_kind_paths_and_summary_of_an_edit(tree: Tree) -> None:
         ({"command": ["pytest", "-q"], "cwd": "{ws}/src"}, "run `pytest -q` (cwd src)"),
         ({"command": "pytest -q", "cwd": "src"}, "run `pytest -q` (cwd src)"),
         ({"command": ["echo", "a b"]}, "run `echo 'a b'`"),
-        ({"command": ["bash", "-lc", "ls\nrm -rf x"]}, "run `ls⏎rm -rf x`"),
+        ({"command": ["bash", "-lc", "ls\nrm -rf x"]}, "run `ls⟨LF⟩rm -rf x`"),
     ],
 )
 def test_execute_summary(tree: Tree, raw_input: Any, summary: str) -> None:
@@ -493,6 +493,13 @@ def test_the_decision_carries_the_whole_request(tree: Tree) -> None:
     assert decision.command.text == padded  # never cut: the summary is, the request is not
     assert decision.command.via == "bash -lc"
     assert decision.cwd == "src"
+    assert decision.summary == "run `ls⟨500 blanks⟩; touch MARK` (cwd src)"  # padding shows as padding
+    long = "echo " + "x" * 500 + "; touch MARK"
+    decision = decide(
+        render({"kind": "execute", "rawInput": {"command": long}}, tree), tree.ws, GuardianFlags()
+    )
+    assert decision.command is not None
+    assert decision.command.text == long  # never cut: the summary is, the request is not
     assert decision.summary.endswith("…")
     edits = [f"src/f{i}.py" for i in range(6)] + [".git/hooks/pre-commit"]
     decision = decide(render(call("edit", *edits), tree), tree.ws, GuardianFlags(allow_writes=True))
@@ -539,7 +546,7 @@ def test_summary_is_one_short_line_without_invisible_tricks(tree: Tree) -> None:
 
 
 def test_kind_is_reported_as_seen(tree: Tree) -> None:
-    assert decide({"kind": "weird\nkind"}, tree.ws, GuardianFlags()).kind == "weird⏎kind"
+    assert decide({"kind": "weird\nkind"}, tree.ws, GuardianFlags()).kind == "weird⟨LF⟩kind"
     assert decide({"kind": 3}, tree.ws, GuardianFlags()).kind == "other"
     assert decide({}, tree.ws, GuardianFlags()).kind == "other"
 

@@ -16,6 +16,7 @@ from .notes import Note, NoteKind
 from .permissions import only_lasting_allow
 from .transcript import ToolActivity
 from .turn import Pause, Turn, TurnOutcome, TurnResult
+from .visible import visible
 
 if TYPE_CHECKING:
     from .doctor import Check
@@ -184,7 +185,7 @@ def pause(paused: Pause) -> str:
         *request_lines(paused),
     ]
     if paused.text_so_far.strip():
-        lines.append("Codex so far: " + visible(tail(paused.text_so_far, 600)))
+        lines.append("Codex so far: " + visible(tail(paused.text_so_far, 600), multiline=True))
     lines.append(
         'Answer with `permit` {"decision": "allow"} to let it proceed once, '
         '{"decision": "deny", "note": "<why, or what to do instead>"} (the same turn resumes), or '
@@ -204,7 +205,7 @@ def request_lines(paused: Pause) -> list[str]:
     if command is not None:
         source = f"the script of `{command.via}`" if command.via else "exactly as it would run"
         lines.append(f"Command ({source}; ⟨…⟩ marks characters made visible):")
-        lines.append(fenced(visible(command.text)))
+        lines.append(fenced(visible(command.text, multiline=True)))
     if decision.cwd is not None:
         lines.append(f"Working directory: {visible(decision.cwd)}")
     if decision.url is not None:
@@ -219,21 +220,6 @@ def request_lines(paused: Pause) -> list[str]:
             "Note: Codex offered only a lasting approval; `allow` would let it do this again without asking."
         )
     return lines
-
-
-_INVISIBLE = re.compile(
-    "[\x00-\x08\x0b-\x1f\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u206f"
-    "\ufe00-\ufe0f\ufeff\ufff9-\ufffb\U000e0000-\U000e007f]"
-)
-_BLANK_RUN = re.compile("[ \t]{8,}")
-
-
-def visible(text: str) -> str:
-    """``text`` with nothing hidden: control, invisible and bidi characters as ⟨U+XXXX⟩ (a carriage
-    return as ⟨CR⟩), and runs of eight or more blanks as ⟨N blanks⟩, so padding cannot push part of
-    a command out of sight."""
-    text = _BLANK_RUN.sub(lambda m: f"⟨{len(m.group())} blanks⟩", text)
-    return _INVISIBLE.sub(lambda m: "⟨CR⟩" if m.group() == "\r" else f"⟨U+{ord(m.group()):04X}⟩", text)
 
 
 def fenced(text: str) -> str:

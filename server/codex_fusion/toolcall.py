@@ -9,11 +9,12 @@ field or shape we do not know (``cmd``, ``argv``, ``script``, a dict, a number) 
 from __future__ import annotations
 
 import os
-import re
 import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
+
+from .visible import one_line
 
 # rawInput fields that name the files/directories a tool call targets.
 _RAW_PATH_KEYS: Final = (
@@ -42,17 +43,10 @@ _SHELLS: Final = frozenset({"bash", "sh", "zsh", "dash"})
 _SUMMARY_LIMIT: Final = 200
 _MAX_LISTED_PATHS: Final = 3
 
-# Line breaks, other control characters, and invisible/bidi formatting characters that could
-# disguise what a summary says.
-_UNSAFE_CHARS: Final = re.compile("[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2066-\u2069\ufeff]")
-
 
 def clean(text: str, limit: int = _SUMMARY_LIMIT) -> str:
-    """One safe line for summaries: controls and invisible characters blanked, cut with … at ``limit``."""
-    text = _UNSAFE_CHARS.sub(lambda m: "⏎" if m.group() in "\r\n" else " ", text)
-    if len(text) > limit:
-        text = text[: limit - 1] + "…"
-    return text
+    """One safe line for summaries: every hidden character as a visible token, cut with … at ``limit``."""
+    return one_line(text, limit)
 
 
 @dataclass(frozen=True)
