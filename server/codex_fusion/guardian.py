@@ -64,7 +64,6 @@ from .toolcall import (
     display_path,
     join_shown,
     raw_inputs,
-    url_in,
 )
 
 __all__ = ["Decision", "GuardianFlags", "Rule", "decide"]
@@ -193,6 +192,28 @@ def _in_git_dir(target: Target, workspace_real: str | None) -> bool:
     return ".git" in Path(os.path.relpath(target.real, workspace_real)).parts
 
 
+def _resolved(found: list[Target], workspace_real: str | None) -> list[Target]:
+    """Each target with its real path: a working directory from the workspace, any other relative
+    path from its own request's working directory (unresolvable when that cannot be resolved)."""
+    bases: dict[str, str | None] = {}
+    targets: list[Target] = []
+    seen: set[tuple[str, str, bool]] = set()
+    for target in found:
+        key = (display_path(target.raw), display_path(target.base), target.scopes)
+        if key in seen:
+            continue
+        seen.add(key)
+        base = workspace_real
+        if isinstance(target.base, str):
+            if target.base not in bases:
+                bases[target.base] = realpath(target.base, workspace_real)
+            base = bases[target.base]
+        real = realpath(target.raw, base) if base is not None else None
+        inside = real is not None and within(real, workspace_real)
+        targets.append(replace(target, real=real, inside=inside))
+    return targets
+
+
 def decide(tool_call: Mapping[str, Any], workspace: Path, flags: GuardianFlags) -> Decision:
     """Decide one ``session/request_permission`` tool call; never raises, asks when unsure."""
     try:
@@ -208,18 +229,14 @@ def _decide(tool_call: Mapping[str, Any], workspace: Path, flags: GuardianFlags)
     kind, kind_given = _kind_of(tool_call)
     title = _title_of(tool_call)
     workspace_real = real_workspace(workspace)
-    collected, problems = collect(tool_call)
-    inputs = raw_inputs(tool_call)
-    command, command_problem = command_in(inputs)
+    found = collect(tool_call)
+    problems = found.problems
+    command, command_problem = command_in(raw_inputs(tool_call))
     if command_problem:
         problems.append(command_problem)
-    url = url_in(inputs)
+    url = found.urls[0] if found.urls else None
 
-    targets: list[Target] = []
-    for target in collected:
-        real = realpath(target.raw, workspace_real)
-        inside = real is not None and within(real, workspace_real)
-        targets.append(Target(target.raw, target.scopes, real, inside))
+    targets = _resolved(found.targets, workspace_real)
     cwds = [t for t in targets if not t.scopes]
     paths = tuple(dict.fromkeys(display_path(t.raw) for t in targets))
     resolved = tuple(all_shown([t for t in targets if t.scopes], workspace_real))
