@@ -33,6 +33,7 @@ import pytest
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
+from codex_fusion.autorun import by_name, normalised
 from codex_fusion.guardian import Decision, GuardianFlags, decide
 from codex_fusion.paths import realpath, within
 from codex_fusion.toolcall import describe_command
@@ -137,6 +138,8 @@ NO_COMMAND = always("ask", "no-command")
 GIT = always("ask", "git-internals")
 TOO_LARGE = always("refuse", "too-large-to-show")
 OTHER = always("ask", "other-kind")
+RUNS = always("ask", "execution-bearing")
+ROOT = always("ask", "workspace-root")
 
 
 def call(kind: Any, *paths: Any, **extra: Any) -> dict[str, Any]:
@@ -251,7 +254,13 @@ CASES = [
     pytest.param(call("edit", "{ws}/src/brand_new.py"), WRITE_IN, id="edit-create-inside"),
     pytest.param(call("edit", "link_in/a.py"), WRITE_IN, id="edit-symlink-in-to-in"),
     pytest.param(call("edit", "{out}/link_in/a.py"), WRITE_IN, id="edit-symlink-out-to-in"),
-    pytest.param(call("delete", "{ws}"), WRITE_IN, id="delete-workspace-root"),
+    pytest.param(call("delete", "{ws}"), ROOT, id="delete-workspace-root"),
+    pytest.param(call("delete", "."), ROOT, id="delete-dot"),
+    pytest.param(call("move", "{ws}/", rawInput={"destination": "src/ws"}), ROOT, id="move-workspace-root"),
+    pytest.param(call("move", "src/a.py", rawInput={"to": "{root}/ws_link"}), ROOT, id="move-onto-the-root"),
+    pytest.param(call("edit", rawInput={"changes": {"{ws}": {"type": "delete"}}}), ROOT, id="changes-root"),
+    pytest.param(call("delete", "{root}"), OUTSIDE, id="delete-an-ancestor"),
+    pytest.param(call("move", "{ws}", rawInput={"dest": "{root}/elsewhere"}), OUTSIDE, id="move-root-out"),
     pytest.param(call("edit", "{out}/secret.txt"), OUTSIDE, id="edit-outside"),
     pytest.param(call("delete", "/etc/hosts"), OUTSIDE, id="delete-outside"),
     pytest.param(call("move", "src/a.py", "{out}/a.py"), OUTSIDE, id="move-to-outside"),
@@ -379,7 +388,43 @@ CASES = [
     pytest.param(call("edit", "src/a.py", ".git/hooks/post-checkout"), GIT, id="edit-with-a-git-hook"),
     pytest.param(call("delete", ".git"), GIT, id="delete-git-dir"),
     pytest.param(call("move", "src/.git/HEAD"), GIT, id="move-nested-git"),
-    pytest.param(call("edit", ".github/workflows/ci.yml"), WRITE_IN, id="edit-dot-github-is-not-git"),
+    pytest.param(call("edit", ".GIT/hooks/pre-commit"), GIT, id="git-upper-case"),
+    pytest.param(call("edit", ".Git./config"), GIT, id="git-trailing-dot"),
+    pytest.param(call("edit", ".git \u200c/hooks/x"), GIT, id="git-with-ignorable-characters"),
+    pytest.param(call("edit", "GIT~1/hooks/x"), GIT, id="git-dos-short-name"),
+    pytest.param(call("edit", ".git::$INDEX_ALLOCATION/hooks/x"), GIT, id="git-ntfs-stream"),
+    pytest.param(call("edit", ".ｇｉｔ/config"), GIT, id="git-fullwidth"),
+    pytest.param(
+        call("move", "src/a.py", rawInput={"destination": ".git/hooks/pre-push"}), GIT, id="move-into-git"
+    ),
+    pytest.param(call("move", ".git/hooks/pre-push", rawInput={"to": "src/x"}), GIT, id="move-out-of-git"),
+    *(
+        pytest.param(call("edit", path), RUNS, id=f"runs-{path}")
+        for path in (
+            *(".claude/settings.json", ".CLAUDE/settings.local.json", ".claude/hooks/x.sh", ".mcp.json"),
+            *(".MCP.JSON", ".codex/config.toml", ".envrc", "sub/.envrc", ".vscode/tasks.json"),
+            *(".VSCode/settings.json", ".idea/workspace.xml", ".gemini/settings.json", ".qwen/settings.json"),
+            *(".cursor/mcp.json", ".devcontainer/devcontainer.json", ".github/workflows/ci.yml"),
+            *(".GitHub/Workflows/x.yml", ".github/actions/a/action.yml", ".husky/pre-commit"),
+            *(".pre-commit-config.yaml", ".npmrc", ".yarnrc.yml", ".env", ".env.local", "CLAUDE.md"),
+            *("AGENTS.md", "node_modules/x/index.js", ".venv/lib/site.pth", ".gitlab-ci.yml", "MCP~1.JSO"),
+        )
+    ),
+    pytest.param(
+        call("move", "notes.md", rawInput={"new_path": ".claude/commands/x.md"}), RUNS, id="move-into-claude"
+    ),
+    pytest.param(
+        call("edit", rawInput={"changes": {"src/a.py": {"type": "update", "move_path": ".envrc"}}}),
+        RUNS,
+        id="changes-move-to-envrc",
+    ),
+    *(
+        pytest.param(call("edit", path), WRITE_IN, id=f"plain-{path}")
+        for path in (
+            *("src/claude.py", ".github/README.md", ".github/CODEOWNERS", ".gitignore", ".gitattributes"),
+            *("docs/env.md", "package.json", "Makefile", "src/agents.py", "environment.yml", ".gitmodules"),
+        )
+    ),
     # --- paths in fields the guardian does not know: found, resolved, asked about if outside ----
     *(
         pytest.param(
@@ -1080,8 +1125,10 @@ def test_inside_paths_follow_the_flags(
         expected = ("ask", "other-kind")
     else:
         expected = ("ask", "unknown-kind")
-    if kind in WRITE_KINDS and ".git" in Path(path).parts:
-        expected = ("ask", "git-internals")
+    found = by_name([normalised(part) for part in path.split("/")])
+    if kind in WRITE_KINDS and found is not None:  # names a tool runs: tested on their own below
+        rule = "git-internals" if found.owner == "git" else "execution-bearing"
+        expected = ("ask", rule)
     assert (decision.action, decision.rule) == expected, (path, decision)
 
 
@@ -1233,3 +1280,119 @@ def test_the_real_adapters_requests_are_decided_as_before(
     flags = GuardianFlags(allow_writes=True, allow_commands=True)
     decision = decide(render(template, tree), tree.ws, flags)
     assert (decision.action, decision.rule) == expected, decision
+
+
+# --------------------------------------------------------------------------------------------
+# Git directories found on disk: through gitfiles, commondir, their shape, and what their config
+# names (core.hooksPath, core.fsmonitor). Each layout is its own workspace.
+
+WRITES = GuardianFlags(allow_writes=True)
+
+
+def layout(tmp_path: Path, files: dict[str, str], dirs: tuple[str, ...] = ()) -> Path:
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    for name in dirs:
+        (ws / name).mkdir(parents=True, exist_ok=True)
+    for name, text in files.items():
+        (ws / name).parent.mkdir(parents=True, exist_ok=True)
+        (ws / name).write_text(text)
+    return ws
+
+
+def write_rule(ws: Path, path: str, kind: str = "edit") -> str:
+    decision = decide({"kind": kind, "locations": [{"path": path}]}, ws, WRITES)
+    return str(decision.rule)
+
+
+def test_a_gitfile_makes_the_directory_it_names_git_internals(tmp_path: Path) -> None:
+    ws = layout(tmp_path, {".git": "gitdir: vendor/gd\n", "vendor/gd/HEAD": "ref: x\n"}, ("vendor/gd/hooks",))
+    assert write_rule(ws, "vendor/gd/hooks/pre-commit") == "git-internals"
+    assert write_rule(ws, "vendor/gd/config") == "git-internals"
+    assert write_rule(ws, "vendor/other.txt") == "write-inside-flag"
+
+
+def test_commondir_is_git_internals_too(tmp_path: Path) -> None:
+    files = {".git": "gitdir: meta/wt\n", "meta/wt/commondir": "../common\n"}
+    ws = layout(tmp_path, files, ("meta/common/hooks",))
+    assert write_rule(ws, "meta/common/hooks/post-checkout") == "git-internals"
+
+
+def test_a_directory_shaped_like_a_git_dir_is_git_internals(tmp_path: Path) -> None:
+    ws = layout(
+        tmp_path, {"tools/bare/HEAD": "ref: refs/heads/main\n"}, ("tools/bare/objects", "tools/bare/refs")
+    )
+    assert write_rule(ws, "tools/bare/hooks/pre-commit") == "git-internals"
+    assert write_rule(ws, "tools/notes.txt") == "write-inside-flag"
+
+
+@pytest.mark.parametrize(
+    ("config", "target"),
+    [
+        ("[core]\n\thooksPath = tools/hooks\n", "tools/hooks/pre-commit"),
+        ('[CORE]\n  HooksPath = "tools/my hooks" ; a comment\n', "tools/my hooks/pre-push"),
+        ("[core]\n\tfsmonitor = tools/fsmon.sh\n", "tools/fsmon.sh"),
+        ("[include]\n\tpath = extra.config\n", "tools/hooks/pre-commit"),
+        ("[core]\n\thooksPath = tools/hooks\n", "tools"),  # moving or deleting what holds the hooks
+    ],
+)
+def test_what_the_git_config_names_is_git_internals(tmp_path: Path, config: str, target: str) -> None:
+    files = {".git/config": config, ".git/extra.config": "[core]\nhooksPath=tools/hooks\n"}
+    ws = layout(tmp_path, files, ("tools/hooks", "tools/my hooks"))
+    assert write_rule(ws, target, "delete") == "git-internals"
+    assert write_rule(ws, "tools/other.sh") == "write-inside-flag"
+
+
+def test_a_dot_git_symlink_is_followed(tmp_path: Path) -> None:
+    ws = layout(tmp_path, {}, ("meta/gitdir/hooks",))
+    (ws / ".git").symlink_to(ws / "meta" / "gitdir", target_is_directory=True)
+    assert write_rule(ws, "meta/gitdir/hooks/pre-commit") == "git-internals"
+
+
+def test_a_fifo_where_a_gitfile_would_be_does_not_hang(tmp_path: Path) -> None:
+    ws = layout(tmp_path, {}, ("src",))
+    os.mkfifo(ws / ".git")
+    os.mkfifo(ws / "src" / "commondir")
+    assert write_rule(ws, "src/a.py") == "write-inside-flag"
+
+
+def test_the_pause_says_why_a_write_is_asked(tree: Tree) -> None:
+    decision = decide(call("edit", ".claude/settings.json"), tree.ws, WRITES)
+    assert decision.detail is not None
+    assert (
+        ".claude/settings.json is in .claude (Claude Code's settings, hooks and commands)" in decision.detail
+    )
+    assert "CODEX_FUSION_ALLOW_WRITES does not cover it" in decision.detail
+
+
+# Names a tool runs or obeys on its own (an independent list, checked against docs/security.md's).
+EXECUTION_BEARING = [".git", ".claude", ".mcp.json", ".codex", ".envrc", ".vscode", ".idea", ".husky"]
+EXECUTION_BEARING += [".gemini", ".qwen", ".cursor", ".devcontainer", ".pre-commit-config.yaml", ".npmrc"]
+EXECUTION_BEARING += [".env", "claude.md", "agents.md", "node_modules", ".venv", ".yarnrc.yml"]
+disguises = st.sampled_from(["", ".", " ", "..", "\u200c", "\u200b", "\ufeff", "\u00ad", "::$DATA"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    name=st.sampled_from(EXECUTION_BEARING),
+    upper=st.lists(st.booleans(), min_size=30, max_size=30),
+    disguise=disguises,
+    before=st.lists(st.sampled_from(["src", "pkg", "a b", "ü"]), max_size=2),
+    after=st.lists(st.sampled_from(["hooks", "pre-commit", "settings.json", "x"]), max_size=2),
+    kind=st.sampled_from(WRITE_KINDS),
+)
+def test_execution_bearing_names_are_never_auto_allowed(
+    tree: Tree,
+    name: str,
+    upper: list[bool],
+    disguise: str,
+    before: list[str],
+    after: list[str],
+    kind: str,
+) -> None:
+    """However it is spelled for a case-insensitive or normalising filesystem."""
+    spelled = "".join(ch.upper() if up else ch for ch, up in zip(name, upper, strict=False)) + disguise
+    path = "/".join([*before, spelled, *after])
+    decision = decide({"kind": kind, "locations": [{"path": path}]}, tree.ws, GuardianFlags(True, True, True))
+    assert decision.action == "ask", (path, decision)
+    assert decision.rule in ("git-internals", "execution-bearing"), (path, decision)

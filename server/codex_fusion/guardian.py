@@ -5,8 +5,9 @@ ToolCallUpdate, as raw wire JSON).  :func:`decide` maps that object, the workspa
 user's opt-in flags to a :class:`Decision`: ``allow`` (answer without bothering anyone) or ``ask``
 (hand the request to Claude / the human).
 
-The function is pure apart from resolving real paths (``lstat``/``realpath``) and it never raises:
-whatever is missing, malformed or unclear leads to ``ask`` (fail closed).
+The function is pure apart from resolving real paths (``lstat``/``realpath``) and reading the small
+files that say where git's directories and hooks are (``autorun.py``), and it never raises: whatever
+is missing, malformed or unclear leads to ``ask`` (fail closed).
 
 Rule ids (``Decision.rule``):
 
@@ -30,8 +31,14 @@ ask
     ``fetch``              fetch, allow_external_reads is off
     ``other-kind``         kind ``other`` / ``switch_mode``
     ``unknown-kind``       kind missing, not a string, or not an ACP ToolKind
-    ``git-internals``      an edit/delete/move inside a ``.git`` directory (hooks, config): writing
-                           there runs code later, so ALLOW_WRITES does not cover it
+    ``git-internals``      an edit/delete/move in a git directory (a ``.git`` component in any case,
+                           one a gitfile or ``commondir`` names, one shaped like a git directory) or
+                           in the hooks directory / fsmonitor program its config names: git runs it
+                           later, so ALLOW_WRITES does not cover it
+    ``execution-bearing``  an edit/delete/move of a file a tool runs or obeys on its own
+                           (``.claude/``, ``.mcp.json``, ``.codex/``, ``.envrc``, ``.vscode/``, CI
+                           definitions … — ``autorun.py``): ALLOW_WRITES does not cover it
+    ``workspace-root``     an edit/delete/move of the workspace root itself (an ancestor is outside)
     ``no-command``         execute (or a read asking to run something) without a command we can show
 refuse
     ``too-large-to-show``  a command over 10,000 characters or over 200 paths: Claude could not
@@ -46,13 +53,13 @@ other
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, Final, Literal
 
+from .autorun import Places
 from .paths import real_workspace, realpath, within
 from .toolcall import (
     Command,
@@ -109,6 +116,8 @@ class Rule(StrEnum):
     UNKNOWN_KIND = "unknown-kind"
     ONLY_LASTING_ALLOW = "only-lasting-allow"
     GIT_INTERNALS = "git-internals"
+    EXECUTION_BEARING = "execution-bearing"
+    WORKSPACE_ROOT = "workspace-root"
     NO_COMMAND = "no-command"
     TOO_LARGE = "too-large-to-show"
 
@@ -152,6 +161,7 @@ class Decision:
     command: Command | None = None  # what it runs, exactly
     cwd: str | None = None
     url: str | None = None
+    detail: str | None = None  # why Claude is asked, when the rule alone does not say it
 
     def escalated(self, rule: Rule) -> Decision:
         """The same request, handed to Claude for ``rule`` instead of allowed."""
@@ -185,11 +195,24 @@ def _fetch_detail(tool_call: Mapping[str, Any], url: str | None) -> str:
     return _title_of(tool_call) or "(no details)"
 
 
-def _in_git_dir(target: Target, workspace_real: str | None) -> bool:
-    """A path inside a ``.git`` directory (hooks, config): writing there is running code later."""
-    if target.real is None or workspace_real is None:
-        return False
-    return ".git" in Path(os.path.relpath(target.real, workspace_real)).parts
+def _runs_later(scoped: list[Target], workspace_real: str | None) -> tuple[Rule, str] | None:
+    """The rule and the reason when a write touches the workspace root or a place that runs code."""
+    if workspace_real is None:
+        return None
+    if any(t.real == workspace_real for t in scoped):
+        return Rule.WORKSPACE_ROOT, "it moves, deletes or rewrites the workspace root itself"
+    places = Places(workspace_real)
+    for target in scoped:
+        if target.real is None or not isinstance(target.raw, str):
+            continue
+        found = places.finding(target.raw, target.real)
+        if found is not None:
+            rule = Rule.GIT_INTERNALS if found.owner == "git" else Rule.EXECUTION_BEARING
+            return rule, (
+                f"{target.shown(workspace_real)} is in {found.what} ({found.why}): writing there runs "
+                "code later, so CODEX_FUSION_ALLOW_WRITES does not cover it"
+            )
+    return None
 
 
 def _resolved(found: list[Target], workspace_real: str | None) -> list[Target]:
@@ -242,8 +265,8 @@ def _decide(tool_call: Mapping[str, Any], workspace: Path, flags: GuardianFlags)
     resolved = tuple(all_shown([t for t in targets if t.scopes], workspace_real))
     cwd = cwds[0].shown(workspace_real) if cwds else None
 
-    def verdict(action: Action, rule: Rule, summary: str) -> Decision:
-        return Decision(action, rule, kind, clean(summary), paths, resolved, command, cwd, url)
+    def verdict(action: Action, rule: Rule, summary: str, detail: str | None = None) -> Decision:
+        return Decision(action, rule, kind, clean(summary), paths, resolved, command, cwd, url, detail)
 
     label = f"{kind}: {title}" if title else kind
     if problems:
@@ -287,8 +310,9 @@ def _decide(tool_call: Mapping[str, Any], workspace: Path, flags: GuardianFlags)
             return verdict("ask", Rule.OUTSIDE_WORKSPACE, summary)
         if outside:
             return verdict("ask", Rule.OUTSIDE_WORKSPACE, summary)
-        if any(_in_git_dir(t, workspace_real) for t in scoped):
-            return verdict("ask", Rule.GIT_INTERNALS, summary)
+        runs_later = _runs_later(scoped, workspace_real)
+        if runs_later is not None:
+            return verdict("ask", runs_later[0], summary, runs_later[1])
         if flags.allow_writes:
             return verdict("allow", Rule.WRITE_INSIDE_FLAG, summary)
         return verdict("ask", Rule.WRITE, summary)

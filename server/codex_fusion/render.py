@@ -201,6 +201,8 @@ def request_lines(paused: Pause) -> list[str]:
     """The request whole, as a person or Claude must see it to judge it."""
     decision = paused.decision
     lines = [f"Codex wants to: {paused.summary}", f"Kind: {paused.kind} (guardian rule: {paused.rule})"]
+    if paused.decision.detail:
+        lines.append(f"Why you are asked: {visible(paused.decision.detail)}")
     command = decision.command
     if command is not None:
         source = f"the script of `{command.via}`" if command.via else "exactly as it would run"
