@@ -304,12 +304,22 @@ CASES = [
         id="changes-legacy-move-path-outside",
     ),
     pytest.param(
-        call("edit", rawInput={"changes": [{"path": "src/a.py"}, {"path": "{out}/b.py"}]}),
+        call("edit", rawInput={"changes": [{"path": "src/a.py", "type": "add"}, {"path": "{out}/b.py"}]}),
+        MALFORMED,  # a change without a type: what it writes cannot be shown
+        id="changes-list-untyped",
+    ),
+    pytest.param(
+        call(
+            "edit",
+            rawInput={
+                "changes": [{"path": "src/a.py", "type": "add"}, {"path": "{out}/b", "type": "delete"}]
+            },
+        ),
         OUTSIDE,
         id="changes-list-outside",
     ),
     pytest.param(
-        call("edit", rawInput={"changes": {"src/a.py": {}}, "grant_root": "/"}),
+        call("edit", rawInput={"changes": {"src/a.py": {"type": "delete"}}, "grant_root": "/"}),
         OUTSIDE,
         id="grant-root-outside",
     ),
@@ -580,6 +590,7 @@ def test_kind_paths_and_summary_of_an_edit(tree: Tree) -> None:
         paths=(f"{tree.ws}/src/a.py", "src/b.py", str(tree.ws)),
         resolved=("src/a.py", "src/b.py"),
         cwd="the workspace root",
+        unshown=("src/a.py", "src/b.py"),  # an edit that does not say what it writes
     )
 
 

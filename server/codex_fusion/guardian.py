@@ -41,8 +41,9 @@ ask
     ``workspace-root``     an edit/delete/move of the workspace root itself (an ancestor is outside)
     ``no-command``         execute (or a read asking to run something) without a command we can show
 refuse
-    ``too-large-to-show``  a command over 10,000 characters or over 200 paths: Claude could not
-                           judge it whole, so it is denied with that reason instead of offered
+    ``too-large-to-show``  a command over 10,000 characters, over 200 paths, or an edit whose change
+                           is over 20,000 characters of diff: Claude could not judge it whole, so it
+                           is denied with that reason instead of offered
 other
     ``only-lasting-allow`` the request would be allowed, but the agent offered no allow-once option:
                            auto-approval never picks an option that persists a policy
@@ -60,6 +61,8 @@ from pathlib import Path
 from typing import Any, Final, Literal
 
 from .autorun import Places
+from .edits import MAX_CHANGE_CHARS, Change, changes_in
+from .edits import size as change_size
 from .paths import real_workspace, realpath, within
 from .toolcall import (
     Command,
@@ -162,6 +165,8 @@ class Decision:
     cwd: str | None = None
     url: str | None = None
     detail: str | None = None  # why Claude is asked, when the rule alone does not say it
+    changes: tuple[Change, ...] = ()  # what an edit writes, paths as Claude should read them
+    unshown: tuple[str, ...] = ()  # paths of an edit for which Codex sent no change
 
     def escalated(self, rule: Rule) -> Decision:
         """The same request, handed to Claude for ``rule`` instead of allowed."""
@@ -215,6 +220,30 @@ def _runs_later(scoped: list[Target], workspace_real: str | None) -> tuple[Rule,
     return None
 
 
+def _shown_changes(
+    edits: list[Change], targets: list[Target], workspace_real: str | None, kind: str
+) -> tuple[tuple[Change, ...], tuple[str, ...]]:
+    """The changes with their paths as Claude should read them, and (for an edit) the paths Codex
+    named but sent no change for."""
+    shown: dict[str, str] = {}
+    for target in targets:
+        if target.scopes:
+            shown.setdefault(display_path(target.raw), target.shown(workspace_real))
+    changes = tuple(
+        replace(
+            change,
+            path=shown.get(change.path, change.path),
+            dest=None if change.dest is None else shown.get(change.dest, change.dest),
+        )
+        for change in edits
+    )
+    if kind != "edit":
+        return changes, ()
+    covered = {path for change in edits for path in change.paths}
+    unshown = [shown[raw] for raw in shown if raw not in covered]
+    return changes, tuple(dict.fromkeys(path for path in unshown if path not in {c.path for c in changes}))
+
+
 def _resolved(found: list[Target], workspace_real: str | None) -> list[Target]:
     """Each target with its real path: a working directory from the workspace, any other relative
     path from its own request's working directory (unresolvable when that cannot be resolved)."""
@@ -258,15 +287,20 @@ def _decide(tool_call: Mapping[str, Any], workspace: Path, flags: GuardianFlags)
     if command_problem:
         problems.append(command_problem)
     url = found.urls[0] if found.urls else None
+    edits, edit_problems = changes_in(tool_call)
+    problems.extend(edit_problems)
 
     targets = _resolved(found.targets, workspace_real)
     cwds = [t for t in targets if not t.scopes]
     paths = tuple(dict.fromkeys(display_path(t.raw) for t in targets))
     resolved = tuple(all_shown([t for t in targets if t.scopes], workspace_real))
     cwd = cwds[0].shown(workspace_real) if cwds else None
+    changes, unshown = _shown_changes(edits, targets, workspace_real, kind)
 
     def verdict(action: Action, rule: Rule, summary: str, detail: str | None = None) -> Decision:
-        return Decision(action, rule, kind, clean(summary), paths, resolved, command, cwd, url, detail)
+        return Decision(
+            action, rule, kind, clean(summary), paths, resolved, command, cwd, url, detail, changes, unshown
+        )
 
     label = f"{kind}: {title}" if title else kind
     if problems:
@@ -308,13 +342,21 @@ def _decide(tool_call: Mapping[str, Any], workspace: Path, flags: GuardianFlags)
             if flags.allow_external_reads:
                 return verdict("allow", Rule.READ_OUTSIDE_FLAG, summary)
             return verdict("ask", Rule.OUTSIDE_WORKSPACE, summary)
+        runs_later = _runs_later(scoped, workspace_real)
+        if not outside and runs_later is None and flags.allow_writes:
+            return verdict("allow", Rule.WRITE_INSIDE_FLAG, summary)
+        written = change_size(list(changes))
+        if written > MAX_CHANGE_CHARS:
+            what = (
+                f"a {written}-character change"
+                if written > MAX_CHANGE_CHARS + 1
+                else "a change too large to diff"
+            )
+            return verdict("refuse", Rule.TOO_LARGE, f"{summary} — too large to show Claude ({what})")
         if outside:
             return verdict("ask", Rule.OUTSIDE_WORKSPACE, summary)
-        runs_later = _runs_later(scoped, workspace_real)
         if runs_later is not None:
             return verdict("ask", runs_later[0], summary, runs_later[1])
-        if flags.allow_writes:
-            return verdict("allow", Rule.WRITE_INSIDE_FLAG, summary)
         return verdict("ask", Rule.WRITE, summary)
 
     if kind == "execute" or as_command:

@@ -20,6 +20,7 @@ from .visible import visible
 
 if TYPE_CHECKING:
     from .doctor import Check
+    from .guardian import Decision
     from .snapshot import ResetReport, Status
 
 PROGRESS_TAIL = 140
@@ -215,6 +216,7 @@ def request_lines(paused: Pause) -> list[str]:
     if len(decision.resolved) > 1 or paused.summary.endswith("…"):
         lines.append(f"Paths ({len(decision.resolved)}):")
         lines.extend(f"- {visible(path)}" for path in decision.resolved)
+    lines.extend(change_lines(decision))
     if paused.reason:
         lines.append(f"Codex's reason: {visible(paused.reason)}")
     if only_lasting_allow(paused.request.options):
@@ -224,11 +226,42 @@ def request_lines(paused: Pause) -> list[str]:
     return lines
 
 
-def fenced(text: str) -> str:
+def change_lines(decision: Decision) -> list[str]:
+    """What an edit writes, whole: each file's diff in a code block, or what moves where."""
+    lines: list[str] = []
+    if decision.changes:
+        count = len(decision.changes)
+        lines.append(
+            f"Changes ({count} file{'s' if count != 1 else ''}, exactly as Codex would write them; "
+            "⟨…⟩ marks characters made visible):"
+        )
+    for change in decision.changes:
+        path = visible(change.path)
+        if change.action == "delete":
+            lines.append(f"- delete {path}" + (f" ({change.lines} lines)" if change.lines else ""))
+        elif change.action == "move":
+            lines.append(f"- move {path} → {visible(change.dest or '')}" + (":" if change.diff else ""))
+        else:
+            lines.append(f"- {'new file' if change.action == 'add' else 'edit'} {path}:")
+        if change.diff:
+            lines.append(fenced(visible(change.diff, multiline=True), "diff"))
+        elif change.action in ("add", "update"):
+            lines.append("  (no content)")
+    if decision.unshown:
+        lines.append(
+            "Codex sent no change for: "
+            + ", ".join(visible(path) for path in decision.unshown)
+            + " — you cannot see what it would write there (a move's old name, or a change too large "
+            "for Codex to send); deny unless you know."
+        )
+    return lines
+
+
+def fenced(text: str, info: str = "") -> str:
     """A code block whose fence no backtick run inside ``text`` can close."""
     longest = max((len(run) for run in re.findall("`+", text)), default=0)
     fence = "`" * max(3, longest + 1)
-    return f"{fence}\n{text}\n{fence}"
+    return f"{fence}{info}\n{text}\n{fence}"
 
 
 def result(value: TurnResult, saved: Saved | None = None) -> str:

@@ -321,3 +321,29 @@ def _search_change(change: object, base: object, found: Found, depth: int) -> No
             _search_change(value, base, found, depth + 1)
         else:
             _search(value, base, found, depth + 1)
+
+
+def merged(reported: Mapping[str, Any], request: Mapping[str, Any]) -> dict[str, Any]:
+    """A permission request's tool call with what the stream already said about it.
+
+    The request's own fields win, except that nothing the stream reported is lost from ``locations``
+    and the ``content`` diffs: the TypeScript adapter's request carries only the paths, its diffs
+    came in the ``tool_call`` before it. A diff the stream sent for a path the request has its own
+    diff for is left out (the request's is the one being approved); every other reported path is
+    kept, so the guardian judges the union, never less.
+    """
+    tool_call = {**reported, **request}
+    locations, reported_locations = request.get("locations"), reported.get("locations")
+    if isinstance(locations, list) and isinstance(reported_locations, list):
+        tool_call["locations"] = locations + [item for item in reported_locations if item not in locations]
+    content, reported_content = request.get("content"), reported.get("content")
+    if isinstance(content, list) and isinstance(reported_content, list):
+        own = {
+            item.get("path") for item in content if isinstance(item, Mapping) and item.get("type") == "diff"
+        }
+        tool_call["content"] = content + [
+            item
+            for item in reported_content
+            if isinstance(item, Mapping) and item.get("type") == "diff" and item.get("path") not in own
+        ]
+    return tool_call
