@@ -1371,9 +1371,13 @@ def test_the_pause_says_why_a_write_is_asked(tree: Tree) -> None:
     decision = decide(call("edit", ".claude/settings.json"), tree.ws, WRITES)
     assert decision.detail is not None
     assert (
-        ".claude/settings.json is in .claude (Claude Code's settings, hooks and commands)" in decision.detail
+        ".claude/settings.json is under .claude (Claude Code's settings, hooks and commands)"
+        in decision.detail
     )
     assert "CODEX_FUSION_ALLOW_WRITES does not cover it" in decision.detail
+    decision = decide(call("edit", ".envrc"), tree.ws, WRITES)
+    assert decision.detail is not None
+    assert decision.detail.startswith(".envrc: direnv runs it when you enter the directory. Writing there")
 
 
 # Names a tool runs or obeys on its own (an independent list, checked against docs/security.md's).

@@ -35,6 +35,8 @@ MAX_DIFF_LINES: Final = 500
 MAX_INPUT_CHARS: Final = 4 * MAX_CHANGE_CHARS
 _CONTEXT: Final = 3
 _DELETED_MARK: Final = "[file deleted]"  # Rust's stream tool_call for a DeleteFile hunk
+#: A diff item is one hunk of unknown position (both adapters send hunks, not files): no line numbers.
+_HUNK: Final = "@@ … @@"
 
 Action = Literal["add", "update", "delete", "move"]
 
@@ -158,21 +160,18 @@ def _diff(old: str, new: str) -> str:
     a, b = _lines(old), _lines(new)
     if len(a) <= MAX_DIFF_LINES and len(b) <= MAX_DIFF_LINES:
         lines = difflib.unified_diff(a, b, n=_CONTEXT, lineterm="")
-        return "\n".join(line for line in lines if not line.startswith(("--- ", "+++ ")))
+        return "\n".join(_HUNK if line.startswith("@@ ") else line for line in list(lines)[2:])
     head = 0
     while head < min(len(a), len(b)) and a[head] == b[head]:
         head += 1
     tail = 0
     while tail < min(len(a), len(b)) - head and a[-1 - tail] == b[-1 - tail]:
         tail += 1
-    start = max(head - _CONTEXT, 0)
-    before = a[start:head]
+    before = a[max(head - _CONTEXT, 0) : head]
     after = a[len(a) - tail : len(a) - tail + _CONTEXT] if tail else []
     removed, added = a[head : len(a) - tail], b[head : len(b) - tail]
-    hunk = f"@@ -{start + 1},{len(before) + len(removed) + len(after)} "
-    hunk += f"+{start + 1},{len(before) + len(added) + len(after)} @@"
     body = [f" {x}" for x in before] + [f"-{x}" for x in removed] + [f"+{x}" for x in added]
-    return "\n".join([hunk, *body, *(f" {x}" for x in after)])
+    return "\n".join([_HUNK, *body, *(f" {x}" for x in after)])
 
 
 def _merge_hunks(changes: list[Change]) -> list[Change]:

@@ -54,13 +54,14 @@ other
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, Final, Literal
 
-from .autorun import Places
+from .autorun import Places, normalised
 from .edits import MAX_CHANGE_CHARS, Change, changes_in
 from .edits import size as change_size
 from .paths import real_workspace, realpath, within
@@ -213,9 +214,12 @@ def _runs_later(scoped: list[Target], workspace_real: str | None) -> tuple[Rule,
         found = places.finding(target.raw, target.real)
         if found is not None:
             rule = Rule.GIT_INTERNALS if found.owner == "git" else Rule.EXECUTION_BEARING
-            return rule, (
-                f"{target.shown(workspace_real)} is in {found.what} ({found.why}): writing there runs "
-                "code later, so CODEX_FUSION_ALLOW_WRITES does not cover it"
+            shown = target.shown(workspace_real)
+            same = normalised(os.path.basename(shown)) == found.what.rstrip("/")
+            where = f"{shown}: {found.why}" if same else f"{shown} is under {found.what} ({found.why})"
+            return (
+                rule,
+                f"{where}. Writing there runs code later, so CODEX_FUSION_ALLOW_WRITES does not cover it",
             )
     return None
 
