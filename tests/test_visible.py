@@ -170,3 +170,10 @@ def test_any_invisible_character_in_a_path_is_visible_in_the_pause(
     for char in name:
         if hidden(char):
             assert char not in text, (char, text)
+
+
+def test_every_url_of_a_request_is_in_the_pause(tmp_path: Path) -> None:
+    urls = ["https://a.example/x", "https://b.example/\u200by"]
+    tool_call = {"kind": "read", "locations": [{"path": str(tmp_path)}], "rawInput": {"urls": urls}}
+    text = pause_text(tool_call, tmp_path)
+    assert "URLs (2):\n- https://a.example/x\n- https://b.example/⟨U+200B⟩y" in text

@@ -168,6 +168,7 @@ class Decision:
     detail: str | None = None  # why Claude is asked, when the rule alone does not say it
     changes: tuple[Change, ...] = ()  # what an edit writes, paths as Claude should read them
     unshown: tuple[str, ...] = ()  # paths of an edit for which Codex sent no change
+    urls: tuple[str, ...] = ()  # every URL the request names (``url`` is the first)
 
     def escalated(self, rule: Rule) -> Decision:
         """The same request, handed to Claude for ``rule`` instead of allowed."""
@@ -303,7 +304,19 @@ def _decide(tool_call: Mapping[str, Any], workspace: Path, flags: GuardianFlags)
 
     def verdict(action: Action, rule: Rule, summary: str, detail: str | None = None) -> Decision:
         return Decision(
-            action, rule, kind, clean(summary), paths, resolved, command, cwd, url, detail, changes, unshown
+            action,
+            rule,
+            kind,
+            clean(summary),
+            paths,
+            resolved,
+            command,
+            cwd,
+            url,
+            detail,
+            changes,
+            unshown,
+            tuple(dict.fromkeys(found.urls)),
         )
 
     label = f"{kind}: {title}" if title else kind

@@ -211,7 +211,10 @@ def request_lines(paused: Pause) -> list[str]:
         lines.append(fenced(visible(command.text, multiline=True)))
     if decision.cwd is not None:
         lines.append(f"Working directory: {visible(decision.cwd)}")
-    if decision.url is not None:
+    if len(decision.urls) > 1:
+        lines.append(f"URLs ({len(decision.urls)}):")
+        lines.extend(f"- {visible(url)}" for url in decision.urls)
+    elif decision.url is not None:
         lines.append(f"URL: {visible(decision.url)}")
     if len(decision.resolved) > 1 or paused.summary.endswith("…"):
         lines.append(f"Paths ({len(decision.resolved)}):")
