@@ -1367,6 +1367,14 @@ def test_a_fifo_where_a_gitfile_would_be_does_not_hang(tmp_path: Path) -> None:
     assert write_rule(ws, "src/a.py") == "write-inside-flag"
 
 
+def test_a_hostile_git_config_cannot_hang_or_loop(tmp_path: Path) -> None:
+    config = "[include]\n\tpath = fifo\n[include]\n\tpath = config\n[core]\n\thooksPath = hooks\n"
+    ws = layout(tmp_path, {".git/config": config + "x" * 200_000}, ("hooks",))
+    os.mkfifo(ws / ".git" / "fifo")
+    assert write_rule(ws, "hooks/pre-commit") == "git-internals"  # read up to 64 KiB, includes bounded
+    assert write_rule(ws, "src/a.py") == "write-inside-flag"
+
+
 def test_the_pause_says_why_a_write_is_asked(tree: Tree) -> None:
     decision = decide(call("edit", ".claude/settings.json"), tree.ws, WRITES)
     assert decision.detail is not None

@@ -12,7 +12,7 @@ Two sources, as the adapters send them (docs/adapter-behaviour.md):
   where the text ends up (for a move, the new name).
 
 Each becomes a :class:`Change` with its diff as unified-diff lines (``@@``, ``-``, ``+``, context).
-Nothing is cut: :func:`size` lets the guardian refuse a change too large to show whole. Computing a
+Nothing is cut: the guardian refuses a change too large to show whole. Computing a
 diff is bounded (:data:`MAX_DIFF_LINES` per side with :mod:`difflib`, linear beyond it; inputs over
 :data:`MAX_INPUT_CHARS` are not diffed at all and count as too large).
 """
@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Final, Literal
 
-__all__ = ["MAX_CHANGE_CHARS", "Change", "changes_in", "size"]
+__all__ = ["MAX_CHANGE_CHARS", "Change", "changes_in"]
 
 #: Past this many characters of diff in one request, the change is refused instead of shown.
 MAX_CHANGE_CHARS: Final = 20_000
@@ -56,13 +56,6 @@ class Change:
     @property
     def paths(self) -> tuple[str, ...]:
         return (self.path,) if self.dest is None else (self.path, self.dest)
-
-
-def size(changes: list[Change]) -> int:
-    """Characters of diff Claude would read (a change too large to diff counts as over the limit)."""
-    if any(change.too_large for change in changes):
-        return MAX_CHANGE_CHARS + 1
-    return sum(len(change.diff) for change in changes)
 
 
 def changes_in(tool_call: Mapping[str, Any]) -> tuple[list[Change], list[str]]:

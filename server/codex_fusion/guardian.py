@@ -63,7 +63,6 @@ from typing import Any, Final, Literal
 
 from .autorun import Places, normalised
 from .edits import MAX_CHANGE_CHARS, Change, changes_in
-from .edits import size as change_size
 from .paths import real_workspace, realpath, within
 from .toolcall import (
     Command,
@@ -359,14 +358,14 @@ def _decide(tool_call: Mapping[str, Any], workspace: Path, flags: GuardianFlags)
             if flags.allow_external_reads:
                 return verdict("allow", Rule.READ_OUTSIDE_FLAG, summary)
             return verdict("ask", Rule.OUTSIDE_WORKSPACE, summary)
-        runs_later = _runs_later(scoped, workspace_real)
+        runs_later = _runs_later([t for t in scoped if t.inside], workspace_real)
         if not outside and runs_later is None and flags.allow_writes:
             return verdict("allow", Rule.WRITE_INSIDE_FLAG, summary)
-        written = change_size(list(changes))
-        if written > MAX_CHANGE_CHARS:
+        written = sum(len(change.diff) for change in changes)
+        if written > MAX_CHANGE_CHARS or any(change.too_large for change in changes):
             what = (
                 f"a {written}-character change"
-                if written > MAX_CHANGE_CHARS + 1
+                if written > MAX_CHANGE_CHARS
                 else "a change too large to diff"
             )
             return verdict("refuse", Rule.TOO_LARGE, f"{summary} — too large to show Claude ({what})")
