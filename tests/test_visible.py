@@ -177,3 +177,12 @@ def test_every_url_of_a_request_is_in_the_pause(tmp_path: Path) -> None:
     tool_call = {"kind": "read", "locations": [{"path": str(tmp_path)}], "rawInput": {"urls": urls}}
     text = pause_text(tool_call, tmp_path)
     assert "URLs (2):\n- https://a.example/x\n- https://b.example/⟨U+200B⟩y" in text
+
+
+def test_the_working_directory_and_the_summary_show_their_tokens(tmp_path: Path) -> None:
+    cwd = tmp_path / "a\u00a0b\u2028c"
+    cwd.mkdir()
+    text = pause_text({"kind": "execute", "rawInput": {"command": "ls\u3000-la", "cwd": str(cwd)}}, tmp_path)
+    assert "Working directory: a⟨U+00A0⟩b⟨U+2028⟩c" in text
+    assert "Codex wants to: run `ls⟨U+3000⟩-la` (cwd a⟨U+00A0⟩b⟨U+2028⟩c)" in text
+    assert not any(ch in text for ch in "\u00a0\u2028\u3000")
