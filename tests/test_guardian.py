@@ -689,6 +689,8 @@ def test_summary_is_one_short_line_without_invisible_tricks(tree: Tree) -> None:
 
 def test_kind_is_reported_as_seen(tree: Tree) -> None:
     assert decide({"kind": "weird\nkind"}, tree.ws, GuardianFlags()).kind == "weird⟨LF⟩kind"
+    weird = decide({"kind": "weird\nkind", "title": "a\u00a0b"}, tree.ws, GuardianFlags())
+    assert weird.summary == "weird⟨LF⟩kind: a⟨U+00A0⟩b"  # made visible once, never twice
     assert decide({"kind": 3}, tree.ws, GuardianFlags()).kind == "other"
     assert decide({}, tree.ws, GuardianFlags()).kind == "other"
 

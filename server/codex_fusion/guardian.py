@@ -179,10 +179,11 @@ class Decision:
 
 
 def _kind_of(tool_call: Mapping[str, Any]) -> tuple[str, bool]:
-    """(kind for display, whether a kind string was given at all)."""
+    """(the kind as given, whether a kind string was given at all). Made visible once, with the
+    summary it goes into, or as ``Decision.kind``."""
     kind = tool_call.get("kind")
     if isinstance(kind, str) and kind:
-        return clean(kind, 40), True
+        return kind, True
     return "other", False
 
 
@@ -305,7 +306,7 @@ def _decide(tool_call: Mapping[str, Any], workspace: Path, flags: GuardianFlags)
         return Decision(
             action,
             rule,
-            kind,
+            clean(kind, 40),
             clean(summary),
             paths,
             resolved,

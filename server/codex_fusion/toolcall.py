@@ -163,7 +163,8 @@ def all_shown(targets: list[Target], workspace_real: str | None) -> list[str]:
 
 def join_shown(targets: list[Target], workspace_real: str | None) -> str:
     """A short list for one-line summaries; the pause shows every path (``all_shown``)."""
-    shown = [clean(text, 300) for text in all_shown(targets, workspace_real)]
+    # cut only: the summary these go into is made visible once, as a whole (``clean``)
+    shown = [text if len(text) <= 300 else text[:299] + "…" for text in all_shown(targets, workspace_real)]
     listed = ", ".join(shown[:_MAX_LISTED_PATHS])
     if len(shown) > _MAX_LISTED_PATHS:
         listed += f" (+{len(shown) - _MAX_LISTED_PATHS} more)"
