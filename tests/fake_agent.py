@@ -41,6 +41,7 @@ Each turn obeys ``@fake`` directive lines found in the prompt text (first match 
   @fake chunks N           split the answer into N chunks
   @fake think TEXT         send a thought chunk first
   @fake tool KIND TITLE    send a tool_call + completed tool_call_update first
+  @fake report JSON        send this tool_call update (JSON on one line) first, as the stream would
   @fake sleep SECONDS      wait before answering (a cancel interrupts it)
   @fake unknown_update     send an update kind nobody knows, plus a malformed and a half line
   @fake error              answer the prompt with -32603 and codex_error_info (Rust style)
@@ -554,6 +555,8 @@ class ScriptedAgent:
             await self.update(
                 sid, {"sessionUpdate": "agent_thought_chunk", "content": {"type": "text", "text": d["think"]}}
             )
+        if "report" in d:
+            await self.update(sid, {"sessionUpdate": "tool_call", **json.loads(d["report"])})
         if "tool" in d:
             kind, _, title = d["tool"].partition(" ")
             await self.update(

@@ -19,11 +19,13 @@ from .notes import Note, NoteKind
 from .permissions import only_lasting_allow
 from .transcript import ToolActivity
 from .turn import Pause, Turn, TurnOutcome, TurnResult
+from .visible import visible
 
 if TYPE_CHECKING:
     from .agents import Boundary
     from .council import CouncilResult, Seat
     from .doctor import Check
+    from .guardian import Decision
     from .snapshot import ResetReport, Status
 
 PROGRESS_TAIL = 140
@@ -194,7 +196,9 @@ def pause(paused: Pause) -> str:
         *request_lines(paused),
     ]
     if paused.text_so_far.strip():
-        lines.append(f"{who(paused.member)} so far: " + visible(tail(paused.text_so_far, 600)))
+        lines.append(
+            f"{who(paused.member)} so far: " + visible(tail(paused.text_so_far, 600), multiline=True)
+        )
     lines.append(
         'Answer with `permit` {"decision": "allow"} to let it proceed once, '
         '{"decision": "deny", "note": "<why, or what to do instead>"} (the same turn resumes), or '
@@ -202,55 +206,80 @@ def pause(paused: Pause) -> str:
         "another request."
     )
     if paused.waiting_behind:
-        lines.append(f"({paused.waiting_behind} more request(s) from Codex are queued behind this one.)")
+        lines.append(
+            f"({paused.waiting_behind} more request(s) from {who(paused.member)} are queued behind this one.)"
+        )
     return "\n".join(lines)
 
 
 def request_lines(paused: Pause) -> list[str]:
     """The request whole, as a person or Claude must see it to judge it."""
     decision = paused.decision
-    lines = [f"Codex wants to: {paused.summary}", f"Kind: {paused.kind} (guardian rule: {paused.rule})"]
+    name = who(paused.member)
+    lines = [f"{name} wants to: {paused.summary}", f"Kind: {paused.kind} (guardian rule: {paused.rule})"]
+    if paused.decision.detail:
+        lines.append(f"Why you are asked: {visible(paused.decision.detail)}")
     command = decision.command
     if command is not None:
         source = f"the script of `{command.via}`" if command.via else "exactly as it would run"
         lines.append(f"Command ({source}; ⟨…⟩ marks characters made visible):")
-        lines.append(fenced(visible(command.text)))
+        lines.append(fenced(visible(command.text, multiline=True)))
     if decision.cwd is not None:
         lines.append(f"Working directory: {visible(decision.cwd)}")
-    if decision.url is not None:
+    if len(decision.urls) > 1:
+        lines.append(f"URLs ({len(decision.urls)}):")
+        lines.extend(f"- {visible(url)}" for url in decision.urls)
+    elif decision.url is not None:
         lines.append(f"URL: {visible(decision.url)}")
     if len(decision.resolved) > 1 or paused.summary.endswith("…"):
         lines.append(f"Paths ({len(decision.resolved)}):")
         lines.extend(f"- {visible(path)}" for path in decision.resolved)
+    lines.extend(change_lines(decision))
     if paused.reason:
-        lines.append(f"Codex's reason: {visible(paused.reason)}")
+        lines.append(f"{name}'s reason: {visible(paused.reason)}")
     if only_lasting_allow(paused.request.options):
         lines.append(
-            "Note: Codex offered only a lasting approval; `allow` would let it do this again without asking."
+            f"Note: {name} offered only a lasting approval; `allow` would let it do this again without asking."
         )
     return lines
 
 
-_INVISIBLE = re.compile(
-    "[\x00-\x08\x0b-\x1f\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u206f"
-    "\ufe00-\ufe0f\ufeff\ufff9-\ufffb\U000e0000-\U000e007f]"
-)
-_BLANK_RUN = re.compile("[ \t]{8,}")
+def change_lines(decision: Decision) -> list[str]:
+    """What an edit writes, whole: each file's diff in a code block, or what moves where."""
+    lines: list[str] = []
+    if decision.changes:
+        count = len(decision.changes)
+        lines.append(
+            f"Changes ({count} file{'s' if count != 1 else ''}, exactly as Codex would write them; "
+            "⟨…⟩ marks characters made visible):"
+        )
+    for change in decision.changes:
+        path = visible(change.path)
+        if change.action == "delete":
+            lines.append(f"- delete {path}" + (f" ({change.lines} lines)" if change.lines else ""))
+        elif change.action == "move":
+            lines.append(f"- move {path} → {visible(change.dest or '')}" + (":" if change.diff else ""))
+        else:
+            lines.append(f"- {'new file' if change.action == 'add' else 'edit'} {path}:")
+        if change.diff:
+            lines.append(fenced(visible(change.diff, multiline=True), "diff"))
+        elif change.action in ("add", "update"):
+            lines.append("  (no content)")
+    if decision.unshown:
+        lines.append(
+            "Codex sent no change for: "
+            + ", ".join(visible(path) for path in decision.unshown)
+            + " — you cannot see what it would write there (a move's old name, or a change too large "
+            "for Codex to send); deny unless you know."
+        )
+    return lines
 
 
-def visible(text: str) -> str:
-    """``text`` with nothing hidden: control, invisible and bidi characters as ⟨U+XXXX⟩ (a carriage
-    return as ⟨CR⟩), and runs of eight or more blanks as ⟨N blanks⟩, so padding cannot push part of
-    a command out of sight."""
-    text = _BLANK_RUN.sub(lambda m: f"⟨{len(m.group())} blanks⟩", text)
-    return _INVISIBLE.sub(lambda m: "⟨CR⟩" if m.group() == "\r" else f"⟨U+{ord(m.group()):04X}⟩", text)
-
-
-def fenced(text: str) -> str:
+def fenced(text: str, info: str = "") -> str:
     """A code block whose fence no backtick run inside ``text`` can close."""
     longest = max((len(run) for run in re.findall("`+", text)), default=0)
     fence = "`" * max(3, longest + 1)
-    return f"{fence}\n{text}\n{fence}"
+    return f"{fence}{info}\n{text}\n{fence}"
 
 
 def result(value: TurnResult, saved: Saved | None = None) -> str:
