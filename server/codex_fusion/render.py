@@ -239,7 +239,8 @@ def request_lines(paused: Pause) -> list[str]:
         lines.append(f"{name}'s reason: {visible(paused.reason)}")
     if only_lasting_allow(paused.request.options):
         lines.append(
-            f"Note: {name} offered only a lasting approval; `allow` would let it do this again without asking."
+            f"Note: {name} offered only a lasting approval; `allow` would let it do this again "
+            "without asking."
         )
     return lines
 
