@@ -58,6 +58,8 @@ Each turn obeys ``@fake`` directive lines found in the prompt text (first match 
   @fake flood N STYLE      ask to run `echo <i>` N times, one after another, going on after a deny
   @fake wait NAME          (in-process only) wait until the test opens the gate NAME
   @fake drip N SECONDS     send N thought chunks, one every SECONDS, before answering
+  @fake request METHOD JSON  send the client a request METHOD with params JSON (sessionId added when
+                           absent) and answer "[METHOD: ok]" or "[METHOD: error CODE]"
   @fake recall             answer "recall: N earlier prompt(s); first: <its first line>" from the
                            session's history (proves that context survived a load or resume)
 
@@ -598,6 +600,13 @@ class ScriptedAgent:
             if chosen not in ALLOWING | CONTINUING:
                 await self.result(msg["id"], {"stopReason": "cancelled"})
                 return
+        if "request" in d:
+            method, _, raw = d["request"].partition(" ")
+            params = {"sessionId": sid, **(json.loads(raw) if raw else {})}
+            reply = await self.request(method, params)
+            said = f"error {reply['error']['code']}" if "error" in reply else "ok"
+            chunk = {"type": "text", "text": f"[{method}: {said}] "}
+            await self.update(sid, {"sessionUpdate": "agent_message_chunk", "content": chunk})
         if "flood" in d:
             count, style = d["flood"].split()
             for i in range(int(count)):

@@ -300,7 +300,8 @@ async def test_review_diff_collects_the_changes_itself(fake: FakeAgentSetup) -> 
     assert "- new.txt (untracked" in prompt
     assert "<focus>\nthe return value\n@fake say" in prompt
     assert "verdict: open — why 2" in footer(text_of(result))
-    assert not fake.received("session/permission")
+    # That real Codex then answers without asking to run git itself (no pause) is shown against the
+    # real adapters: tests/e2e/test_tools_e2e.py::test_review_diff_hands_codex_the_diff_without_a_pause.
 
 
 async def test_review_diff_with_nothing_to_review_or_no_repository_spends_no_turn(
