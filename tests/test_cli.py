@@ -198,7 +198,10 @@ def test_ask_not_logged_in_exits_nonzero_with_the_message(fake: FakeAgentSetup) 
         stdin=subprocess.DEVNULL,
     )
     assert out.returncode == 1
-    assert "Codex is not logged in: run `codex login`, or set OPENAI_API_KEY" in out.stderr
+    assert (
+        "Codex is not logged in: run `npx -y @openai/codex login` in a terminal, or set OPENAI_API_KEY"
+        in out.stderr
+    )
     assert "Traceback" not in out.stderr
 
 

@@ -142,7 +142,8 @@ async def test_next_call_retries_from_scratch_after_a_start_failure(fake: FakeAg
 async def test_auth_required_without_key_says_how_to_log_in(fake: FakeAgentSetup, style: str) -> None:
     async with fake.consultant(f"auth={style}") as consultant:
         with pytest.raises(
-            AuthRequired, match=r"Codex is not logged in: run `codex login`, or set OPENAI_API_KEY"
+            AuthRequired,
+            match=r"Codex is not logged in: run `npx -y @openai/codex login` in a terminal, or set OPENAI_API_KEY",
         ):
             await consultant.consult("hi")
     assert fake.received("authenticate") == []

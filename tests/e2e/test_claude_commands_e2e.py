@@ -209,9 +209,8 @@ def test_without_the_command_dont_ask_denies_consult(installed: Installed) -> No
     assert not any(marker in json.dumps(p) for p in installed.fake_received("session/prompt"))
 
 
-def test_codex_setup_runs_doctor_in_its_preamble_under_dont_ask(installed: Installed) -> None:
-    """The command's shell preamble (``codex-fusion doctor``) is approved by its ``allowed-tools`` and
-    its output, whatever doctor prints, replaces the ``!`` line before the model reads the prompt."""
+def _setup_output(installed: Installed) -> tuple[ClaudeRun, str]:
+    """Run ``/codex-fusion:codex-setup`` headless under dontAsk; the doctor's report as the model got it."""
     with MockAnthropic() as mock:
         mock.script(say("Setup shown."))
         run = installed.sandbox.ask(
@@ -220,13 +219,61 @@ def test_codex_setup_runs_doctor_in_its_preamble_under_dont_ask(installed: Insta
     assert run.returncode == 0, run.describe()
     assert run.result.get("result") == "Setup shown.", run.result  # not a permission failure
     prompt = _message_text(mock.message_requests(with_tools=True)[0].messages[0])
-    _, found, rest = prompt.partition("(each line ✓ or ✗ with its fix):")
+    _, found, rest = prompt.partition("(each line ✓, ! or ✗ with its fix):")
     assert found, prompt
-    output, _, _ = rest.partition("Show the user the ✗ lines")
-    assert "codex-fusion doctor" not in output  # the command itself is gone …
+    output, _, _ = rest.partition("Show the user the ✗ and ! lines")
+    assert "bin/codex-fusion" not in output, output  # the command itself is gone …
+    return run, output
+
+
+def test_codex_setup_runs_doctor_in_its_preamble_under_dont_ask(installed: Installed) -> None:
+    """The command's shell preamble (the plugin's ``bin/codex-fusion doctor``) is approved by its
+    ``allowed-tools``; its report replaces the ``!`` line, and it looked where the server looks: the
+    plugin's data directory (Claude Code does not export CLAUDE_PLUGIN_DATA to that shell), where the
+    SessionStart hook has just written this workspace's record."""
+    _, output = _setup_output(installed)
+    state = installed.sandbox.plugin_data / "state"
     assert "✓ python:" in output  # … and the doctor's report is there
     assert "✓ agent answers: fake-acp 9.9.9" in output
+    assert f"✓ data directory: {state} (private, 0700)" in output, output
+    assert "✓ hooks: last record: startup" in output, output
+    assert "✓ Claude Code: plugin:codex-fusion:codex is not blocked" in output, output
     assert (installed.sandbox.plugin_data / "venv").is_dir()  # the server's venv, not a second one
+
+
+def test_the_plugins_cli_from_a_terminal_sees_what_the_server_sees(installed: Installed) -> None:
+    """``bin/codex-fusion`` of the installed copy, run from a terminal (no CLAUDE_PLUGIN_* variables):
+    the data directory it checks, and ``setup`` installs into, is the one Claude Code gave the plugin;
+    and a "needs authentication" entry Claude Code left for the server is found, with its fix.
+    (Headless 2.1.329 clears such an entry when it starts the server, so a ``/codex-fusion:codex-setup``
+    run never sees one: see docs/claude-code-behaviour.md.)"""
+    sandbox = installed.sandbox
+    listed = json.loads(sandbox.check("plugin", "list", "--json"))
+    [entry] = [p for p in listed if p.get("id") == "codex-fusion@codex-fusion"]
+    cli = Path(entry["installPath"]) / "bin" / "codex-fusion"
+    # The terminal has what the sandboxed user's settings give Claude Code (the fake agent), no more.
+    env = sandbox.env(json.loads(sandbox.settings_path.read_text())["env"])
+    assert not {"CLAUDE_PLUGIN_DATA", "CLAUDE_PLUGIN_ROOT", "CLAUDE_PROJECT_DIR"} & set(env)
+    cache = sandbox.home / ".claude" / "mcp-needs-auth-cache.json"
+
+    def doctor() -> str:
+        done = subprocess.run(
+            [str(cli), "doctor"], env=env, cwd=sandbox.project, capture_output=True, text=True, timeout=300
+        )
+        return done.stdout + done.stderr
+
+    clean = doctor()
+    cache.write_text(json.dumps({"plugin:codex-fusion:codex": {"timestamp": int(time.time() * 1000)}}))
+    try:
+        blocked = doctor()
+    finally:
+        cache.unlink(missing_ok=True)
+    assert f"✓ data directory: {sandbox.plugin_data / 'state'} (private, 0700)" in clean, clean
+    assert "✓ hooks: last record:" in clean, clean
+    assert "All checks passed." in clean, clean
+    assert f"✗ Claude Code: {cache} lists plugin:codex-fusion:codex as needing authentication" in blocked
+    assert f"fix: delete it (`rm {cache}`), then restart Claude Code" in blocked
+    assert "All checks passed." not in blocked
 
 
 # --------------------------------------------------------------------------------------------------
