@@ -60,6 +60,7 @@ Each turn obeys ``@fake`` directive lines found in the prompt text (first match 
   @fake drip N SECONDS     send N thought chunks, one every SECONDS, before answering
   @fake request METHOD JSON  send the client a request METHOD with params JSON (sessionId added when
                            absent) and answer "[METHOD: ok]" or "[METHOD: error CODE]"
+  @fake later SECONDS      wait (a cancel interrupts it) after the permission requests, before answering
   @fake recall             answer "recall: N earlier prompt(s); first: <its first line>" from the
                            session's history (proves that context survived a load or resume)
 
@@ -614,6 +615,9 @@ class ScriptedAgent:
                 if outcome in ("ended", "cancelled"):
                     await self.result(msg["id"], {"stopReason": "cancelled"})
                     return
+        if "later" in d and await self.interruptible_sleep(float(d["later"])):
+            await self.result(msg["id"], {"stopReason": "cancelled"})
+            return
         default = "ok"
         if "Claude's note:" in prompt:
             default = "acknowledged: " + prompt.split("Claude's note:", 1)[1].strip()
