@@ -194,6 +194,80 @@ def test_second_opinion_consult_is_approved_by_the_commands_allowed_tools(second
     assert run.result.get("result") == "Codex and I agree."
 
 
+PERMIT = TOOL_PREFIX + "permit"
+
+
+def _paused_second_opinion(
+    installed: Installed, permissions: dict[str, list[str]] | None = None
+) -> Commanded:
+    """``/codex-fusion:second-opinion`` under dontAsk whose Codex asks to run a command; the scripted
+    model answers the pause with ``permit`` allow, as the command tells Claude to. ``permissions`` are
+    the user's own rules in ``~/.claude/settings.json`` for this run."""
+    marker = f"PERMITTED-{uuid.uuid4().hex[:8]}"
+    target = f"{marker}.txt"
+    question = f"{QUESTION}\n@fake permit execute rust touch {target}\n@fake say {marker} after the run."
+    sandbox = installed.sandbox
+    before = json.loads(sandbox.settings_path.read_text())
+    if permissions is not None:
+        sandbox.update_settings(permissions=permissions)
+    try:
+        with MockAnthropic() as mock:
+            mock.script(
+                call_tool("consult", {"question": question}),
+                call_tool("permit", {"decision": "allow", "request": "r1"}),
+                say("Codex ran it and answered."),
+            )
+            run = sandbox.ask(
+                f"/codex-fusion:second-opinion {QUESTION}",
+                base_url=mock.base_url,
+                extra_args=["--permission-mode", "dontAsk"],
+            )
+    finally:
+        sandbox.settings_path.write_text(json.dumps(before, indent=2) + "\n")
+    return Commanded(run, mock, marker, question)
+
+
+def test_second_opinion_lets_claude_answer_a_pause_under_dont_ask(installed: Installed) -> None:
+    """The design is that Claude decides: the command pre-approves ``permit``, so in ``-p`` under
+    dontAsk a pause is answered and the same turn resumes (without it the pause could not be
+    answered at all, and interactively every decision would prompt the person)."""
+    done = _paused_second_opinion(installed)
+    run, mock = done.run, done.mock
+    assert run.returncode == 0, run.describe()
+    assert mock.errors == [], mock.errors
+    paused = _result_for(mock, CONSULT)
+    assert paused.text.startswith("⏸ Codex is paused"), paused.text
+    resumed = _result_for(mock, PERMIT)
+    assert resumed.is_error is False, resumed.text
+    assert f"[ran touch {done.marker}.txt] {done.marker} after the run." in resumed.text
+    assert (installed.sandbox.project / f"{done.marker}.txt").exists()
+    assert run.result.get("permission_denials") == [], run.result
+
+
+@pytest.mark.parametrize("rule", ["deny", "ask"])
+def test_a_users_own_rule_takes_permit_back_from_the_command(installed: Installed, rule: str) -> None:
+    """README: a person who wants to decide puts ``permit`` under ``permissions.deny`` (never) or
+    ``ask`` (prompt each time) in their settings; either wins over the command's ``allowed-tools``.
+    A denied tool is not even offered to Claude; under dontAsk an ``ask`` is a denial (the command's
+    approval did not count)."""
+    done = _paused_second_opinion(installed, {rule: [PERMIT]})
+    run, mock = done.run, done.mock
+    assert run.returncode == 0, run.describe()
+    assert _result_for(mock, CONSULT).text.startswith("⏸ Codex is paused")
+    assert not (installed.sandbox.project / f"{done.marker}.txt").exists()
+    offered = set(mock.message_requests(with_tools=True)[0].tool_names)
+    if rule == "deny":
+        assert CONSULT in offered
+        assert PERMIT not in offered
+        assert not [c for c in mock.tool_calls if c.name == PERMIT]
+        return
+    assert PERMIT in offered
+    refused = _result_for(mock, PERMIT)
+    assert refused.is_error is True, refused.text
+    assert "denied" in refused.text, refused.text
+    assert [d.get("tool_name") for d in run.result.get("permission_denials", [])] == [PERMIT], run.result
+
+
 def test_without_the_command_dont_ask_denies_consult(installed: Installed) -> None:
     """The control: the same call from a plain prompt is denied, and Codex never hears of it."""
     marker = f"DENIED-{uuid.uuid4().hex[:8]}"
