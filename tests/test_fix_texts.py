@@ -41,3 +41,15 @@ def test_the_doctors_last_line_says_what_works_in_claude_code() -> None:
         "1 problem(s): fix them, then check again with `/codex-fusion:codex-setup` in Claude Code "
         "(in a terminal: the plugin's `bin/codex-fusion doctor`)."
     )
+
+
+def test_the_readme_says_what_a_newcomer_needs() -> None:
+    """How to run the plugin's codex-fusion, what a TLS-intercepting proxy needs for uv, and how a
+    person takes the permit decision back from Claude."""
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    assert "bin/codex-fusion setup" in readme
+    assert "! codex-fusion setup" in readme
+    proxy = readme[readme.index("**Behind a proxy**") :].split("\n- **", 1)[0]
+    for needed in ("HTTPS_PROXY", "SSL_CERT_FILE", "UV_SYSTEM_CERTS", "UV_NATIVE_TLS", "NODE_EXTRA_CA_CERTS"):
+        assert needed in proxy, needed
+    assert '{"permissions": {"ask": ["mcp__plugin_codex-fusion_codex__permit"]}}' in readme
