@@ -155,9 +155,10 @@ async def review_plan(
     plan: str,
     ctx: Context,
     context: ContextArg = None,
+    timeout_s: TimeoutArg = None,
 ) -> str:
     _required(plan, "plan", "pass the plan to review")
-    return await ask(ctx, prompts.review_plan(plan, context))
+    return await ask(ctx, prompts.review_plan(plan, context), timeout_s)
 
 
 async def review_diff(
@@ -167,6 +168,7 @@ async def review_diff(
     staged: bool = False,
     paths: PathsArg = None,
     focus: str | None = None,
+    timeout_s: TimeoutArg = None,
 ) -> str:
     consultant = _consultant(ctx)
     material = None
@@ -180,33 +182,36 @@ async def review_diff(
             raise ToolError(redact(str(exc))) from None
         if not material.files:
             return render.nothing_to_review(material.description)
-    return await ask(ctx, prompts.review_diff(material, diff, focus))
+    return await ask(ctx, prompts.review_diff(material, diff, focus), timeout_s)
 
 
 async def brainstorm(
     problem: str,
     ctx: Context,
     constraints: str | None = None,
+    timeout_s: TimeoutArg = None,
 ) -> str:
     _required(problem, "problem", "describe the problem to brainstorm on")
-    return await ask(ctx, prompts.brainstorm(problem, constraints))
+    return await ask(ctx, prompts.brainstorm(problem, constraints), timeout_s)
 
 
 async def explore(
     ctx: Context,
     focus: Annotated[str | None, Field(description="A question or area.")] = None,
     paths: PathsArg = None,
+    timeout_s: TimeoutArg = None,
 ) -> str:
-    return await ask(ctx, prompts.explore(focus, paths or ()))
+    return await ask(ctx, prompts.explore(focus, paths or ()), timeout_s)
 
 
 async def reply(
     message: str,
     ctx: Context,
+    timeout_s: TimeoutArg = None,
 ) -> str:
     _required(message, "message", "say what you answer to Codex")
     consultant = _consultant(ctx)
-    return await ask(ctx, prompts.reply(message, consultant.debate_round + 1))
+    return await ask(ctx, prompts.reply(message, consultant.debate_round + 1), timeout_s)
 
 
 async def permit(
@@ -217,12 +222,15 @@ async def permit(
     ctx: Context,
     request: Annotated[str | None, Field(description="The pause's id, e.g. r3.")] = None,
     note: Annotated[str | None, Field(description="For Codex.")] = None,
+    timeout_s: TimeoutArg = None,
 ) -> str:
     consultant = _consultant(ctx)
 
     async def step(pump: ProgressPump) -> TurnResult:
         pump.set_status("Codex is working")
-        return await consultant.permit(decision, note, request=request, observer=pump.observe)
+        return await consultant.permit(
+            decision, note, request=request, observer=pump.observe, timeout=timeout_s
+        )
 
     return await _answer(ctx, consultant, step)
 
