@@ -2,7 +2,8 @@
 with the reason (what to run), outside CI; under ``CI=true`` they fail.
 
 The e2e finders look for the real programs through ``CODEX_FUSION_ADAPTERS_DIR`` and
-``CODEX_FUSION_CLAUDE_DIR`` (defaults under ``~/.cache/codex-fusion``); pointing both at a missing
+``CODEX_FUSION_CLAUDE_DIR`` and ``CODEX_FUSION_AGENTS_DIR`` (defaults under ``~/.cache/codex-fusion``);
+pointing them at a missing
 directory and HOME at an empty one is a fresh clone on a fresh machine, as far as they can tell.
 """
 
@@ -25,6 +26,7 @@ def _run_e2e(tmp_path: Path, **extra: str) -> subprocess.CompletedProcess[str]:
         HOME=str(home),
         CODEX_FUSION_ADAPTERS_DIR=str(tmp_path / "no-adapters"),
         CODEX_FUSION_CLAUDE_DIR=str(tmp_path / "no-claude"),
+        CODEX_FUSION_AGENTS_DIR=str(tmp_path / "no-agents"),
         **extra,
     )
     return subprocess.run(
@@ -44,7 +46,7 @@ def test_without_provisioning_the_e2e_tiers_skip_with_the_reason(tmp_path: Path)
     reasons = re.findall(r"^SKIPPED \[\d+\] [^:]+:\d+: (.*)$", done.stdout, flags=re.M)
     assert reasons, done.stdout[-3000:]
     for reason in reasons:
-        assert "provision-adapters" in reason or "provision-claude" in reason, reason
+        assert re.search(r"provision-(adapters|claude|agents)", reason), reason
 
 
 def test_under_ci_missing_programs_fail(tmp_path: Path) -> None:
