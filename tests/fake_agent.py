@@ -64,6 +64,9 @@ Each turn obeys ``@fake`` directive lines found in the prompt text (first match 
   @fake flood N STYLE      ask to run `echo <i>` N times, one after another, going on after a deny
   @fake wait NAME          (in-process only) wait until the test opens the gate NAME
   @fake drip N SECONDS     send N thought chunks, one every SECONDS, before answering
+  @fake request METHOD JSON  send the client a request METHOD with params JSON (sessionId added when
+                           absent) and answer "[METHOD: ok]" or "[METHOD: error CODE]"
+  @fake later SECONDS      wait (a cancel interrupts it) after the permission requests, before answering
   @fake recall             answer "recall: N earlier prompt(s); first: <its first line>" from the
                            session's history (proves that context survived a load or resume)
 
@@ -613,6 +616,13 @@ class ScriptedAgent:
             if chosen not in ALLOWING | CONTINUING:
                 await self.result(msg["id"], {"stopReason": "cancelled"})
                 return
+        if "request" in d:
+            method, _, raw = d["request"].partition(" ")
+            params = {"sessionId": sid, **(json.loads(raw) if raw else {})}
+            reply = await self.request(method, params)
+            said = f"error {reply['error']['code']}" if "error" in reply else "ok"
+            chunk = {"type": "text", "text": f"[{method}: {said}] "}
+            await self.update(sid, {"sessionUpdate": "agent_message_chunk", "content": chunk})
         if "flood" in d:
             count, style = d["flood"].split()
             for i in range(int(count)):
@@ -620,6 +630,9 @@ class ScriptedAgent:
                 if outcome in ("ended", "cancelled"):
                     await self.result(msg["id"], {"stopReason": "cancelled"})
                     return
+        if "later" in d and await self.interruptible_sleep(float(d["later"])):
+            await self.result(msg["id"], {"stopReason": "cancelled"})
+            return
         default = "ok"
         if "Claude's note:" in prompt:
             default = "acknowledged: " + prompt.split("Claude's note:", 1)[1].strip()

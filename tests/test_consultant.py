@@ -142,7 +142,8 @@ async def test_next_call_retries_from_scratch_after_a_start_failure(fake: FakeAg
 async def test_auth_required_without_key_says_how_to_log_in(fake: FakeAgentSetup, style: str) -> None:
     async with fake.consultant(f"auth={style}") as consultant:
         with pytest.raises(
-            AuthRequired, match=r"Codex is not logged in: run `codex login`, or set OPENAI_API_KEY"
+            AuthRequired,
+            match=r"Codex is not logged in: run `npx -y @openai/codex login` in a terminal, or set OPENAI_API_KEY",
         ):
             await consultant.consult("hi")
     assert fake.received("authenticate") == []
@@ -183,15 +184,36 @@ async def test_unknown_updates_and_malformed_lines_do_not_break_the_turn(fake: F
 
 
 async def test_agent_request_ids_may_be_uuid_strings(fake: FakeAgentSetup) -> None:
-    # Unknown agent→client requests must be answered -32601 whatever their id looks like.
+    """The agent's requests carry UUID string ids (the Rust adapter's style): a known one is
+    served and an unknown one answered -32601, each under the id it was asked with."""
+    readme = fake.workspace / "README.md"
+    readme.write_text("hello\n")
+    prompt = (
+        f'@fake ask ts {{"toolCallId": "c1", "kind": "read", "locations": [{{"path": "{readme}"}}]}}\n'
+        "@fake request terminal/create {}\n@fake say done"
+    )
     async with fake.consultant("uuid_ids") as consultant:
-        outcome = await consult(consultant, "@fake say ok")
-    assert outcome.text == "ok"
+        outcome = await consult(consultant, prompt, timeout=30)
+    assert outcome.text == "[asked: allow_once] [terminal/create: error -32601] done"
+    answers = [m for m in fake.received() if "method" not in m]
+    assert [type(m["id"]) for m in answers] == [str, str]
+    assert all(len(m["id"]) == 36 for m in answers)  # UUIDs, echoed as they came
+    assert answers[1]["error"]["code"] == -32601
 
 
 async def test_tool_activity_and_thoughts_are_collected(fake: FakeAgentSetup) -> None:
+    """Thoughts are kept apart from the answer (the progress line and the terminal show them);
+    tool activity is listed."""
+    transcripts = []
     async with fake.consultant() as consultant:
-        outcome = await consult(consultant, "@fake think hmm\n@fake tool read src/app.py\n@fake say done")
+        outcome = await consult(
+            consultant,
+            "@fake think hmm, the cache\n@fake tool read src/app.py\n@fake say done",
+            observer=lambda turn, update: transcripts.append(turn.transcript),
+        )
+    assert outcome.text == "done"  # the thought is not part of the answer
+    assert transcripts
+    assert transcripts[-1].thought_parts == ["hmm, the cache"]
     assert [render.activity(tool) for tool in outcome.activity] == ["read src/app.py (completed)"]
 
 

@@ -227,3 +227,26 @@ async def test_corrupt_or_foreign_records_are_ignored(
         run_hook(fake, "SessionStart", "S2", source="clear")  # a good record works again
         await follower.check()
         assert consultant.codex_session is None
+
+
+async def test_a_clear_written_while_the_watch_starts_is_not_lost(
+    fake: FakeAgentSetup, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The record changes after start-up read it but before inotify watches the directory (a slow
+    start under load): no event ever comes for it, yet the server follows it without a new turn."""
+    import watchfiles
+
+    real = watchfiles.awatch
+
+    def late(*paths: Any, **kwargs: Any) -> Any:
+        run_hook(fake, "SessionStart", "S2", source="clear")  # lands before the watch exists
+        return real(*paths, **kwargs)
+
+    monkeypatch.setattr(watchfiles, "awatch", late)
+    run_hook(fake, "SessionStart", "S1", source="startup")
+    async with Client(fake.server("close", CLAUDE_PID=str(WINDOW))) as client:
+
+        async def followed() -> bool:  # status never checks the record: only the watcher can
+            return "conversation S2" in await status(client)
+
+        await eventually(followed)

@@ -79,7 +79,10 @@ async def test_agent_failure_is_an_error_result_and_server_stays_up(fake: FakeAg
     async with Client(fake.server("auth=ts")) as client:
         result = await client.call_tool("consult", {"question": "hi"})
         assert result.is_error is True
-        assert "Codex is not logged in: run `codex login`, or set OPENAI_API_KEY" in text_of(result)
+        assert (
+            "Codex is not logged in: run `npx -y @openai/codex login` in a terminal, or set OPENAI_API_KEY"
+            in text_of(result)
+        )
         status = text_of(await client.call_tool("status", {}))
     assert "last error: Codex is not logged in" in status
 
@@ -120,6 +123,17 @@ async def test_status_shows_session_and_agent(fake: FakeAgentSetup) -> None:
     assert "agent: alive, fake-acp 9.9.9" in after
     assert "session: sess-" in after
     assert "queue: 0 waiting · turns completed: 1" in after
+
+
+async def test_status_says_starting_while_the_agent_warms_up(fake: FakeAgentSetup) -> None:
+    """Warm-up has started the agent, which has not answered ``initialize`` yet: not "not started"."""
+    async with Client(fake.server("no_init", CODEX_FUSION_WARM="1")) as client:
+        status = ""
+        with anyio.fail_after(30):
+            while "state: starting" not in status:
+                status = text_of(await client.call_tool("status", {}))
+    assert "agent: starting (the session opens in a moment" in status
+    assert "not started" not in status
 
 
 async def test_concurrent_tool_calls_are_all_answered(fake: FakeAgentSetup) -> None:

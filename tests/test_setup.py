@@ -6,6 +6,7 @@ doctor run against the real adapter in ``tests/e2e/test_setup_e2e.py``.
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 import subprocess
@@ -168,3 +169,42 @@ def test_the_doctor_command_exits_non_zero_on_a_problem(fake: FakeAgentSetup) ->
     assert "✓ agent answers: fake-acp 9.9.9" in ok.stdout
     assert bad.returncode == 1
     assert "✗ Codex login: Codex is not logged in" in bad.stdout
+
+
+async def test_doctor_checks_the_plugins_data_directory(fake: FakeAgentSetup, tmp_path: Path) -> None:
+    """Run as the plugin (CLAUDE_PLUGIN_DATA set) the data directory is the plugin's; without it,
+    what the doctor looks at is not what the server uses, and it says so."""
+    env = fake.env()
+    plugin = {check.what: check for check in doctor.check_places(Config.from_env(env), env)}
+    assert plugin["data directory"].status == "ok"
+    assert plugin["data directory"].detail.startswith(str(fake.data / "state"))
+    bare = {k: v for k, v in env.items() if k != "CLAUDE_PLUGIN_DATA"}
+    bare["XDG_STATE_HOME"] = str(tmp_path / "xdg")
+    outside = {check.what: check for check in doctor.check_places(Config.from_env(bare), bare)}
+    assert outside["data directory"].status == "warn"
+    assert "not the plugin's (CLAUDE_PLUGIN_DATA is not set)" in outside["data directory"].detail
+    assert "bin/codex-fusion" in outside["data directory"].fix
+
+
+@pytest.mark.parametrize("where", ["home", "config_dir"])
+async def test_doctor_finds_the_server_blocked_by_claude_codes_auth_cache(
+    fake: FakeAgentSetup, tmp_path: Path, where: str
+) -> None:
+    home = tmp_path / "home"
+    claude = tmp_path / "claude-config" if where == "config_dir" else home / ".claude"
+    claude.mkdir(parents=True)
+    env = fake.env(HOME=str(home))
+    if where == "config_dir":
+        env["CLAUDE_CONFIG_DIR"] = str(claude)
+    assert doctor.check_claude_code(env).status == "ok"  # no cache file
+    cache = claude / "mcp-needs-auth-cache.json"
+    cache.write_text(json.dumps({"plugin:other:thing": {"timestamp": 1}}))
+    assert doctor.check_claude_code(env).status == "ok"  # another server's entry
+    cache.write_text(json.dumps({"plugin:codex-fusion:codex": {"timestamp": 1}}))
+    report = await doctor.diagnose(fake.config(HOME=str(home)), env)
+    [blocked] = [check for check in report if check.what == "Claude Code"]
+    assert blocked.status == "fail"
+    assert "will not start the server again" in blocked.detail
+    assert f"`rm {cache}`" in blocked.fix
+    assert "restart Claude Code" in blocked.fix
+    assert "All checks passed." not in render.doctor(report)

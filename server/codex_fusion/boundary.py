@@ -22,6 +22,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from .errors import LOGIN_COMMAND
+
 PROFILE = "codex-fusion"
 #: The TypeScript adapter's session mode for a permission profile (``permission-profile:<name>``).
 PROFILE_MODE = f"permission-profile:{PROFILE}"
@@ -339,7 +341,7 @@ def plan(
         notes.append(
             f"{' and '.join(keys)} is set but not given to this agent: codex-fusion cannot keep it from "
             "storing a key it logs in with (codex-acp writes CODEX_HOME/auth.json). Log in with "
-            "`codex login`, or set CODEX_FUSION_STORE_API_KEY=1 to let it store the key."
+            f"`{LOGIN_COMMAND}`, or set CODEX_FUSION_STORE_API_KEY=1 to let it store the key."
         )
         keys, withheld = [], keys
     ephemeral = bool(keys) and inject

@@ -8,9 +8,10 @@ import os
 import signal
 import sys
 from collections.abc import Sequence
-from typing import Literal
+from typing import Literal, NoReturn
 
 import anyio
+import anyio.abc
 
 from . import __version__, render
 from .acp.schema import ContentChunk, SessionUpdate, ToolCallInfo
@@ -122,33 +123,50 @@ class _TerminalView:
             self._thinking = False
 
 
+SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+def _leave(code: int) -> NoReturn:
+    """Kill what is left of the agents and exit now, without unwinding the event loop (a signal
+    arriving while it unwinds would land in the default handler and print a traceback)."""
+    from .acp.process import kill_all_groups
+
+    kill_all_groups()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 async def _ask(question: str, context: str | None) -> int:
     """Consult once at the terminal. The first Ctrl-C (or SIGTERM/SIGHUP) stops Codex and exits 130;
-    a second one during that clean-up exits at once."""
-    from .acp.process import kill_all_groups, stop_all_groups
+    a second one during that clean-up exits at once. The signal receiver stays open until the process
+    leaves, so no later signal reaches Python's default handler."""
+    from .acp.process import stop_all_groups
 
-    codes: list[int] = []
     interrupted = False
+    code = EXIT_FAILURE
+    work = anyio.CancelScope()
+
+    async def on_signal(*, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        nonlocal interrupted
+        with anyio.open_signal_receiver(*SIGNALS) as signals:
+            task_status.started()
+            async for _ in signals:
+                if interrupted:
+                    _leave(130)
+                interrupted = True
+                stop_all_groups()
+                work.cancel()
+
     async with anyio.create_task_group() as tg:
-
-        async def on_signal() -> None:
-            nonlocal interrupted
-            with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM, signal.SIGHUP) as signals:
-                async for _ in signals:
-                    if interrupted:
-                        kill_all_groups()
-                        os._exit(130)
-                    interrupted = True
-                    stop_all_groups()
-                    tg.cancel_scope.cancel()
-
-        tg.start_soon(on_signal)
-        codes.append(await _consult_at_terminal(question, context))
+        await tg.start(on_signal)
+        with work:
+            code = await _consult_at_terminal(question, context)
+        if interrupted:
+            print("\ncodex-fusion: interrupted", file=sys.stderr)
+            _leave(130)
         tg.cancel_scope.cancel()
-    if interrupted:
-        print("\ncodex-fusion: interrupted", file=sys.stderr)
-        return 130
-    return codes[0]
+    return code
 
 
 async def _consult_at_terminal(question: str, context: str | None) -> int:

@@ -182,11 +182,13 @@ class Consultant:
         *,
         request: str | None = None,
         observer: TurnObserver | None = None,
+        timeout: float | None = None,
     ) -> TurnResult:
         """Answer the held permission request and wait for the same turn's next pause or end.
 
         ``request`` (the pause's id, ``r3``) makes sure the answer goes to the request Claude judged:
-        a late or repeated ``permit`` for another one is refused, saying what is pending now."""
+        a late or repeated ``permit`` for another one is refused, saying what is pending now.
+        ``timeout`` replaces the turn's idle bound for the rest of the turn."""
         runner = self._ready()
         wanted = parse_ref(request)
         turn = runner.current
@@ -200,6 +202,8 @@ class Consultant:
             )
         held = pause.request
         check_ref(wanted, held, pause.summary)
+        if timeout is not None:
+            turn.timeout = timeout
         if decision == "cancel":
             log.info("guardian: Claude stopped the turn paused on %s", pause.summary)
             await runner.stop(turn, Event.CANCEL, Note(NoteKind.STOPPED))

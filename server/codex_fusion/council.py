@@ -336,11 +336,12 @@ class Council:
         *,
         request: str | None = None,
         observer: TurnObserver | None = None,
+        timeout: float | None = None,
     ) -> TurnResult | CouncilResult:
         """Answer a held request of whichever member holds it; in a council round, the result is that
         member's seat and the round's agreement line."""
         member = self.holder(request)
-        result = await member.permit(decision, note, request=request, observer=observer)
+        result = await member.permit(decision, note, request=request, observer=observer, timeout=timeout)
         debate, name = self.debate, member.member.name
         if debate is not None and self.last == "council" and name in debate.seats:
             seat = debate.seats[name]

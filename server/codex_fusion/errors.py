@@ -23,6 +23,9 @@ from typing import Any
 
 from .redact import redact
 
+#: The one way to log Codex in that works wherever Node is, whether or not `codex` is installed.
+LOGIN_COMMAND = "npx -y @openai/codex login"
+
 
 class FusionError(Exception):
     """Base of every error codex-fusion raises on purpose."""

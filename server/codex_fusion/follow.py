@@ -179,8 +179,11 @@ class Follower:
             import watchfiles  # lazily: off the server's start-up path
 
             # watchfiles' thread notices a cancel only at its stop event or its timeout: the event is
-            # set by stop() before the server cancels us, the 1 s timeout is the backstop.
-            async for _ in watchfiles.awatch(
+            # set by stop() before the server cancels us, the 1 s timeout is the backstop. Its first
+            # timeout also checks once: a record written while the watch was being set up (after
+            # start-up read the record, before inotify watched) has no event of its own.
+            seen_timeout = False
+            async for changes in watchfiles.awatch(
                 directory,
                 debounce=50,
                 step=25,
@@ -188,8 +191,11 @@ class Follower:
                 watch_filter=_is_record,
                 stop_event=self._stopped,
                 rust_timeout=1000,
+                yield_on_timeout=True,
             ):
-                await self.check()
+                if changes or not seen_timeout:
+                    seen_timeout = seen_timeout or not changes
+                    await self.check()
         except (OSError, RuntimeError) as exc:  # no inotify, a watch limit, an unusable directory
             log.warning("cannot watch %s (%s); polling every %gs", directory, exc, POLL_SECONDS)
             while True:

@@ -331,6 +331,8 @@ def status(state: Status) -> str:
         lines.append(f"agent: alive, {state.agent_name}, pid {state.agent_pid}")
     elif state.agent_exit is not None:
         lines.append(f"agent: not alive ({state.agent_exit})")
+    elif state.state == "starting":
+        lines.append("agent: starting (the session opens in a moment; a consult now waits for it)")
     else:
         lines.append("agent: not started (starts on the first consult)")
     origin = f" ({state.session_origin})" if state.session_id and state.session_origin else ""
@@ -426,7 +428,8 @@ def doctor(checks: list[Check]) -> str:
     lines.append(
         "All checks passed."
         if not failed
-        else f"{failed} problem(s): fix them, then run `codex-fusion doctor` again."
+        else f"{failed} problem(s): fix them, then check again with `/codex-fusion:codex-setup` in Claude "
+        "Code (in a terminal: the plugin's `bin/codex-fusion doctor`)."
     )
     return "\n".join(lines)
 

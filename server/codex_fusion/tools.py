@@ -233,11 +233,12 @@ async def review_plan(
     plan: str,
     ctx: Context,
     context: ContextArg = None,
+    timeout_s: TimeoutArg = None,
     members: MembersArg = None,
     my_take: TakeArg = None,
 ) -> str:
     _required(plan, "plan", "pass the plan to review")
-    return await ask(ctx, prompts.review_plan(plan, context), None, members, my_take)
+    return await ask(ctx, prompts.review_plan(plan, context), timeout_s, members, my_take)
 
 
 async def review_diff(
@@ -247,6 +248,7 @@ async def review_diff(
     staged: bool = False,
     paths: PathsArg = None,
     focus: str | None = None,
+    timeout_s: TimeoutArg = None,
     members: MembersArg = None,
     my_take: TakeArg = None,
 ) -> str:
@@ -266,11 +268,13 @@ async def review_diff(
             return render.nothing_to_review(material.description)
         parts = shards.plan(material, limit) if members is None else None
         if parts is not None:
-            return await _review_in_parts(ctx, parts, focus)
-    return await ask(ctx, prompts.review_diff(material, diff, focus), None, members, my_take)
+            return await _review_in_parts(ctx, parts, focus, timeout_s)
+    return await ask(ctx, prompts.review_diff(material, diff, focus), timeout_s, members, my_take)
 
 
-async def _review_in_parts(ctx: Context, parts: list[DiffMaterial], focus: str | None) -> str:
+async def _review_in_parts(
+    ctx: Context, parts: list[DiffMaterial], focus: str | None, timeout_s: float | None
+) -> str:
     """A diff too large for one session: its parts reviewed at once by sessions of Codex's own,
     merged into one answer that opens Codex's debate."""
     council = _council(ctx)
@@ -287,6 +291,7 @@ async def _review_in_parts(ctx: Context, parts: list[DiffMaterial], focus: str |
             spawn=codex.spawn,
             request_ids=codex.request_ids,
             progress=pump.set,
+            timeout=timeout_s,
         )
         council.single()
         return codex.adopt(shards.merge(reviews, render.who(codex.member.name), started), "review_diff")
@@ -298,34 +303,39 @@ async def brainstorm(
     problem: str,
     ctx: Context,
     constraints: str | None = None,
+    timeout_s: TimeoutArg = None,
     members: MembersArg = None,
     my_take: TakeArg = None,
 ) -> str:
     _required(problem, "problem", "describe the problem to brainstorm on")
-    return await ask(ctx, prompts.brainstorm(problem, constraints), None, members, my_take)
+    return await ask(ctx, prompts.brainstorm(problem, constraints), timeout_s, members, my_take)
 
 
 async def explore(
     ctx: Context,
     focus: Annotated[str | None, Field(description="A question or area.")] = None,
     paths: PathsArg = None,
+    timeout_s: TimeoutArg = None,
 ) -> str:
-    return await ask(ctx, prompts.explore(focus, paths or ()))
+    return await ask(ctx, prompts.explore(focus, paths or ()), timeout_s)
 
 
 async def reply(
     message: str,
     ctx: Context,
+    timeout_s: TimeoutArg = None,
     members: Annotated[list[str] | None, Field(description="Council: only these.")] = None,
 ) -> str:
     _required(message, "message", "say what you answer to Codex")
     council = _council(ctx)
     if council.last == "council":
         return await _council_answer(
-            ctx, council, lambda progress: council.reply(message, members, progress=progress)
+            ctx,
+            council,
+            lambda progress: council.reply(message, members, progress=progress, timeout=timeout_s),
         )
     consultant = council.codex
-    return await ask(ctx, prompts.reply(message, consultant.debate_round + 1))
+    return await ask(ctx, prompts.reply(message, consultant.debate_round + 1), timeout_s)
 
 
 async def permit(
@@ -336,12 +346,13 @@ async def permit(
     ctx: Context,
     request: Annotated[str | None, Field(description="The pause's id, e.g. r3.")] = None,
     note: Annotated[str | None, Field(description="For Codex.")] = None,
+    timeout_s: TimeoutArg = None,
 ) -> str:
     council = _council(ctx)
 
     async def step(pump: ProgressPump) -> TurnResult | CouncilResult:
         pump.set_status("working")
-        return await council.permit(decision, note, request=request, observer=pump.observe)
+        return await council.permit(decision, note, request=request, observer=pump.observe, timeout=timeout_s)
 
     return await _answer(ctx, council.codex, step)
 

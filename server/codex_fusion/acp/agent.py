@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 import anyio
 
 from .. import __version__
-from ..errors import AgentError, AuthRequired, ConnectionClosed, RequestTimeout, RpcError
+from ..errors import LOGIN_COMMAND, AgentError, AuthRequired, ConnectionClosed, RequestTimeout, RpcError
 from . import jsonrpc
 from .connection import Connection, NotificationHandler, RequestHandler
 from .process import AgentHost, AgentProcess
@@ -39,7 +39,7 @@ from .schema import (
 
 log = logging.getLogger(__name__)
 
-NOT_LOGGED_IN = "Codex is not logged in: run `codex login`, or set OPENAI_API_KEY"
+NOT_LOGGED_IN = f"Codex is not logged in: run `{LOGIN_COMMAND}` in a terminal, or set OPENAI_API_KEY"
 
 
 @dataclass(frozen=True)
