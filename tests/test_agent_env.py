@@ -14,8 +14,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from codex_fusion import boundary
-from codex_fusion.boundary import PROFILE, PROFILE_MODE, Launch
+from codex_fusion.boundary import RELAY_SPEC, Launch, profile_mode
 from codex_fusion.config import Config
+
+PROFILE = "codex-fusion-0123456789abcdef"
+WORKSPACE = Path("/home/u/project")
 
 SERVER_ENV = {
     "PATH": "/usr/bin:/bin",
@@ -98,7 +101,12 @@ def test_toml_tables_lists_and_booleans() -> None:
 def test_overrides_give_the_profile_and_keep_secrets_out_of_commands() -> None:
     helper = Path("/opt/codex/bin/codex")
     args = boundary.overrides(
-        profile=True, external_reads=False, helper=helper, excludes=["OPENAI_API_KEY"], ephemeral=False
+        profile=PROFILE,
+        external_reads=False,
+        helper=helper,
+        excludes=["OPENAI_API_KEY"],
+        ephemeral=False,
+        workspace=None,
     )
     parsed = values(args)
     assert parsed["default_permissions"] == PROFILE
@@ -118,12 +126,16 @@ def test_overrides_give_the_profile_and_keep_secrets_out_of_commands() -> None:
 
 def test_external_reads_widen_the_profile_to_the_root_and_ephemeral_sets_the_store() -> None:
     parsed = values(
-        boundary.overrides(profile=True, external_reads=True, helper=None, excludes=[], ephemeral=True)
+        boundary.overrides(
+            profile=PROFILE, external_reads=True, helper=None, excludes=[], ephemeral=True, workspace=None
+        )
     )
     assert parsed[f"permissions.{PROFILE}.filesystem"] == {":root": "read", ":workspace_roots": {".": "read"}}
     assert parsed["cli_auth_credentials_store"] == "ephemeral"
     without = values(
-        boundary.overrides(profile=False, external_reads=False, helper=None, excludes=[], ephemeral=False)
+        boundary.overrides(
+            profile=None, external_reads=False, helper=None, excludes=[], ephemeral=False, workspace=None
+        )
     )
     assert "default_permissions" not in without
     assert "shell_environment_policy.inherit" in without
@@ -193,6 +205,8 @@ def make_plan(launch: Launch, env: dict[str, str] | None = None, **kwargs: objec
         "shim_ok": True,
     }
     options.update(kwargs)
+    options.setdefault("profile_name", PROFILE)
+    options.setdefault("workspace", WORKSPACE)
     return boundary.plan(SERVER_ENV if env is None else env, ["codex-acp"], launch, **options)  # type: ignore[arg-type]
 
 
@@ -204,19 +218,26 @@ def test_rust_gets_overrides_on_its_command_line_and_the_key_for_an_ephemeral_lo
     assert parsed["cli_auth_credentials_store"] == "ephemeral"
     assert plan.env["OPENAI_API_KEY"] == "sk-proj-abc123"
     assert "DATABASE_PASSWORD" not in plan.env
-    assert plan.env["INITIAL_AGENT_MODE"] == PROFILE_MODE
+    assert plan.env["INITIAL_AGENT_MODE"] == profile_mode(PROFILE)
     assert (plan.profile, plan.ephemeral_login, plan.note, plan.shim) == (True, True, None, None)
+    assert plan.isolated
+    assert RELAY_SPEC not in plan.env
 
 
-def test_typescript_gets_a_shim_that_starts_its_codex_with_the_same_overrides() -> None:
+def test_typescript_gets_the_shim_and_the_relay_its_overrides() -> None:
     plan = make_plan(TS)
     assert plan.argv == ("codex-acp",)
     assert plan.shim is not None
     assert plan.shim.startswith("#!/bin/sh\n")
-    assert "codex=/nm/codex\n" in plan.shim
-    assert 'exec "$codex" "$@" -c ' in plan.shim
-    assert "'default_permissions=\"codex-fusion\"'" in plan.shim
-    assert plan.env["INITIAL_AGENT_MODE"] == PROFILE_MODE
+    assert plan.shim.endswith(' -I -m codex_fusion.relay "$@"\n')  # the same text for every start
+    assert plan.shim == make_plan(TS, profile_name="codex-fusion-another").shim
+    spec = json.loads(plan.env[RELAY_SPEC])
+    assert spec["codex"] == "/nm/codex"
+    assert spec["workspace"] == str(WORKSPACE)
+    assert spec["profile"] == PROFILE
+    assert spec["args"] == list(plan.overrides)
+    assert values(spec["args"])["default_permissions"] == PROFILE
+    assert plan.env["INITIAL_AGENT_MODE"] == profile_mode(PROFILE)
     assert plan.note is None
 
 
@@ -255,7 +276,7 @@ def test_typescript_without_a_shim_is_said_plainly() -> None:
     assert "Codex can read outside the workspace with this adapter" in plan.note
 
 
-@pytest.mark.parametrize("mode", [None, "read-only", PROFILE_MODE])
+@pytest.mark.parametrize("mode", [None, "read-only", profile_mode("codex-fusion"), profile_mode(PROFILE)])
 def test_the_default_modes_use_the_profile(mode: str | None) -> None:
     assert make_plan(TS, mode=mode).profile
 
@@ -303,8 +324,13 @@ def test_config_writes_a_private_shim_for_the_typescript_adapter(tmp_path: Path)
     assert shim.parent == tmp_path / "state" / "codex-fusion" / "bin"
     assert stat.S_IMODE(shim.stat().st_mode) == 0o700
     assert stat.S_IMODE(shim.parent.stat().st_mode) == 0o700
-    assert "default_permissions" in shim.read_text()
-    assert (config.adapter, config.agent_mode, config.boundary_enforced) == ("ts", PROFILE_MODE, True)
+    assert "codex_fusion.relay" in shim.read_text()
+    profile = json.loads(config.agent_env[RELAY_SPEC])["profile"]
+    assert (config.adapter, config.agent_mode, config.boundary_enforced) == (
+        "ts",
+        profile_mode(profile),
+        True,
+    )
     assert config.boundary_note is None
     assert "DATABASE_PASSWORD" not in config.agent_env
     assert Config.from_env(env).agent_env["CODEX_PATH"] == str(shim)  # the same text, the same file
@@ -317,8 +343,8 @@ def test_config_for_an_unknown_agent_says_so(tmp_path: Path) -> None:
     assert not config.boundary_enforced
     assert config.boundary_note is not None
     assert "my_agent.py" in config.boundary_note
-    assert config.agent_argv == ["python3", "my_agent.py"]
     assert set(config.agent_env) <= set(SERVER_ENV) | {"INITIAL_AGENT_MODE", "NO_BROWSER"}
+    assert config.agent_argv[0] == "/usr/bin/python3"  # looked up once, on the PATH entries that count
 
 
 def test_a_withheld_key_is_not_passed_as_the_providers_key_either() -> None:

@@ -120,7 +120,8 @@ async def check_agent(config: Config) -> list[Check]:
     workspace = config.workspace.path
     if workspace is None:
         return [Check("fail", "agent", "not probed: no workspace")]
-    options = StartOptions(config.agent_argv, workspace, config.agent_env, startup_timeout=AGENT_PROBE)
+    check = config.launcher.check if config.launcher is not None else None
+    options = StartOptions(config.agent_argv, workspace, config.agent_env, AGENT_PROBE, check=check)
 
     async def refuse(method: str, params: Any) -> Any:
         raise HandlerError(-32601, "the doctor answers nothing")
