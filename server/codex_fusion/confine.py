@@ -52,6 +52,7 @@ class Confinement:
     evidence: str  # how that was verified
     note: str | None  # for Claude when the boundary is not (fully) enforced
     relaunched: bool = False  # started a second time once the handshake said which adapter it is
+    mode: str | None = None  # the session mode its plan asks for (``INITIAL_AGENT_MODE``)
 
     @property
     def enforced(self) -> bool:
@@ -176,7 +177,10 @@ class Launcher:
                     f"Codex can read outside the workspace with this agent: `{_command(plan)}` looks like "
                     f"codex-acp, but it says it is {agent}, so codex-fusion cannot tell what boundary it has."
                 )
-            return Confinement("unknown", agent, None, False, "the agent does not say it is codex-acp", note)
+            evidence = "the agent does not say it is codex-acp"
+            return Confinement(
+                "unknown", agent, None, False, evidence, note, mode=env.get("INITIAL_AGENT_MODE")
+            )
         if adapter != planned:
             if relaunched:
                 raise self._refuse(plan, agent, "it said something else the second time it started")
@@ -205,6 +209,7 @@ class Launcher:
             evidence,
             plan.note,
             relaunched=relaunched,
+            mode=env.get("INITIAL_AGENT_MODE"),
         )
 
     def _find(self, pid: int, adapter: str) -> boundary.Launch | None:

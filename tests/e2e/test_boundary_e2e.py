@@ -9,7 +9,6 @@ environment, and checks that none of them is in any request.
 from __future__ import annotations
 
 import json
-import os
 import shlex
 import struct
 import subprocess
@@ -24,7 +23,6 @@ from e2e_adapters import MOCK_MODEL, Adapter
 from mcp import Client
 from mock_openai import MockResponses, exec_cmd, function_call, say
 
-from codex_fusion import boundary
 from codex_fusion.config import Config
 from codex_fusion.server import build_server
 
@@ -199,24 +197,6 @@ async def test_allow_external_reads_widens_the_profile(
     assert OUTSIDE in tool_outputs(mock_model)["cat link-file"]
 
 
-def test_the_shim_starts_the_codex_npx_put_first_on_path(tmp_path: Path) -> None:
-    shim = tmp_path / "shim"
-    shim.write_text(boundary.shim_text(None, ["-c", 'default_permissions="codex-fusion"']))
-    shim.chmod(0o700)
-    decoy, npx_bin = tmp_path / "elsewhere", tmp_path / "npx" / "node_modules" / ".bin"
-    for directory, names in ((decoy, ["codex"]), (npx_bin, ["codex", "codex-acp"])):
-        directory.mkdir(parents=True)
-        for name in names:
-            (directory / name).write_text(f'#!/bin/sh\necho "{directory.name}/{name}" "$@"\n')
-            (directory / name).chmod(0o700)
-    env = {"PATH": f"{decoy}{os.pathsep}{npx_bin}{os.pathsep}/usr/bin:/bin"}
-    ran = subprocess.run([str(shim), "app-server"], env=env, capture_output=True, text=True, check=True)
-    assert ran.stdout == '.bin/codex app-server -c default_permissions="codex-fusion"\n'
-    missing = subprocess.run([str(shim)], env={"PATH": str(decoy)}, capture_output=True, text=True)
-    assert missing.returncode == 127
-    assert "cannot find the Codex of the codex-acp adapter" in missing.stderr
-
-
 # --- a hostile repository: its own Codex configuration ------------------------------------------------
 
 INSTRUCTIONS = "INSTRUCTIONS-FILE-SECRET-3b7d"
@@ -313,3 +293,67 @@ LEAKS = {
     "the AGENTS.md of the repository above the workspace": PARENT_AGENTS,
     "~/.bashrc-like file outside (the merged profile, the allow rule)": BASHRC,
 }
+
+
+# --- a wrapped agent command --------------------------------------------------------------------------
+
+
+def wrapper(tmp_path: Path, adapter: Adapter, line: str = 'exec {command} "$@"') -> Path:
+    """A shell script outside the workspace that starts ``adapter`` (codex-fusion cannot tell by its path)."""
+    script = tmp_path / "bin" / "run-agent"
+    script.parent.mkdir(exist_ok=True)
+    script.write_text("#!/bin/sh\n" + line.format(command=shlex.join(adapter.argv)) + "\n")
+    script.chmod(0o700)
+    return script
+
+
+async def test_a_wrapped_codex_acp_gets_the_boundary_all_the_same(
+    fusion: Callable[..., Config],
+    codex_home: Path,
+    mock_model: MockResponses,
+    secrets: Path,
+    tmp_path: Path,
+    adapter: Adapter,
+) -> None:
+    read = f"cat {secrets / 'secret.txt'}"
+    mock_model.script([exec_cmd(read, escalate=False), say("Read it.")])
+    command = str(wrapper(tmp_path, adapter))
+    config = fusion(codex_home, as_adapter="unknown", CODEX_FUSION_ACP_COMMAND=command)
+    async with Client(build_server(config)) as client:
+        result = await client.call_tool("consult", {"question": "Read the secret."})
+        status = text_of(await client.call_tool("status", {}))
+    assert text_of(result).startswith("Read it."), text_of(result)
+    assert "No such file or directory" in tool_outputs(mock_model)[read]
+    assert OUTSIDE not in everything_sent(mock_model)
+    assert "boundary: enforced" in status, status
+    assert "started again once it said what it is" in status, status
+
+
+@pytest.mark.parametrize(
+    "adapter",
+    [
+        pytest.param("rust", id="rust-arguments-dropped"),
+        pytest.param("ts", id="ts-environment-dropped"),
+    ],
+    indirect=True,
+)
+async def test_a_wrapper_that_drops_the_boundary_is_refused(
+    fusion: Callable[..., Config],
+    codex_home: Path,
+    mock_model: MockResponses,
+    secrets: Path,
+    tmp_path: Path,
+    adapter: Adapter,
+) -> None:
+    drops = "exec {command}" if adapter.name == "rust" else 'exec env -u CODEX_PATH {command} "$@"'
+    mock_model.script([exec_cmd(f"cat {secrets / 'secret.txt'}", escalate=False), say("Read it.")])
+    config = fusion(
+        codex_home, as_adapter="unknown", CODEX_FUSION_ACP_COMMAND=str(wrapper(tmp_path, adapter, drops))
+    )
+    async with Client(build_server(config)) as client:
+        result = await client.call_tool("consult", {"question": "Read the secret."})
+    text = text_of(result)
+    assert result.is_error, text
+    assert "codex-fusion refused to start the agent" in text, text
+    assert "a wrapper must pass its arguments and environment through" in text, text
+    assert mock_model.turn_requests == []  # nothing ran

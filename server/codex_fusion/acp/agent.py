@@ -242,7 +242,10 @@ class Agent:
         return NewSessionResult.model_validate(raw)
 
     async def _apply_mode(self, session: NewSessionResult, wanted: str, *, timeout: float) -> str:
-        """Put the session in ``wanted`` mode so approvals come to us (ADR 0002); say what happened."""
+        """Put the session in ``wanted`` mode so approvals come to us (ADR 0002); say what happened.
+
+        An agent started again for what its handshake said (``confine.py``) has its own plan's mode."""
+        wanted = getattr(self.confinement, "mode", None) or wanted
         modes = session.modes
         sid = session.session_id
         if modes is not None and any(mode.id == wanted for mode in modes.available_modes):
