@@ -177,19 +177,18 @@ class Launcher:
                     f"Codex can read outside the workspace with this agent: `{_command(plan)}` looks like "
                     f"codex-acp, but it says it is {agent}, so codex-fusion cannot tell what boundary it has."
                 )
-            evidence = "the agent does not say it is codex-acp"
-            return Confinement(
-                "unknown", agent, None, False, evidence, note, mode=env.get("INITIAL_AGENT_MODE")
-            )
+            why = "the agent does not say it is codex-acp"
+            return Confinement("unknown", agent, None, False, why, note, mode=env.get("INITIAL_AGENT_MODE"))
         if adapter != planned:
             if relaunched:
                 raise self._refuse(plan, agent, "it said something else the second time it started")
             found = await anyio.to_thread.run_sync(self._find, pid, adapter)
             if found is None:
                 raise self._refuse(plan, agent, "its program cannot be found among the processes it started")
-            again, env = self.replan(found)
-            return Relaunch(again, env)
-        evidence = await anyio.to_thread.run_sync(self._read_back, pid, plan, env, adapter)
+            again, again_env = self.replan(found)
+            return Relaunch(again, again_env)
+        read_back = functools.partial(self._read_back, pid, plan, env, adapter)
+        evidence: str | None = await anyio.to_thread.run_sync(read_back)
         if evidence is None:
             what = "its command line" if adapter == "rust" else "its environment"
             raise self._refuse(
