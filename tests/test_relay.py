@@ -114,7 +114,11 @@ for line in sys.stdin:
     if message.get("method") == "config/read":
         result = json.loads(os.environ["FAKE_CONFIG"])
     elif message.get("method") == "thread/start":
-        result = {"thread": {"id": "t1"}, "instructionSources": json.loads(os.environ.get("FAKE_SOURCES", "[]"))}
+        result = {
+            "thread": {"id": "t1"},
+            "instructionSources": json.loads(os.environ.get("FAKE_SOURCES", "[]")),
+            "sandbox": json.loads(os.environ.get("FAKE_SANDBOX", '{"type": "readOnly", "networkAccess": false}')),
+        }
     else:
         result = {"echo": message.get("method")}
     print(json.dumps({"id": message["id"], "result": result}), flush=True)
@@ -124,7 +128,13 @@ for line in sys.stdin:
 class Relayed:
     """The shim run as the TypeScript adapter runs it, with a fake app-server as the adapter's Codex."""
 
-    def __init__(self, tmp_path: Path, config: dict[str, Any], sources: list[str] | None = None) -> None:
+    def __init__(
+        self,
+        tmp_path: Path,
+        config: dict[str, Any],
+        sources: list[str] | None = None,
+        sandbox: dict[str, Any] | None = None,
+    ) -> None:
         self.workspace = tmp_path / "ws"
         self.log = tmp_path / "fake.log"
         npx_bin = tmp_path / "npx" / "node_modules" / ".bin"
@@ -153,6 +163,8 @@ class Relayed:
             "FAKE_CONFIG": json.dumps(config),
             "FAKE_SOURCES": json.dumps(sources or []),
         }
+        if sandbox is not None:
+            env["FAKE_SANDBOX"] = json.dumps(sandbox)
         self.process = subprocess.Popen(
             [str(shim), "app-server", "-c", "model_provider=mock"],
             cwd=self.workspace,  # the adapter runs in the workspace
@@ -238,6 +250,18 @@ def test_the_relay_refuses_a_thread_that_reads_instructions_from_outside(
         f"Codex reads instructions from {tmp_path / 'AGENTS.md'}, outside the workspace"
         in answer["error"]["message"]
     )
+
+
+def test_the_relay_refuses_a_thread_whose_sandbox_writes(
+    tmp_path: Path, clean_config: dict[str, Any]
+) -> None:
+    widened = {"type": "workspaceWrite", "writableRoots": [str(tmp_path / "outside")], "networkAccess": False}
+    relayed = Relayed(tmp_path, clean_config, sandbox=widened)
+    answer = relayed.call(4, "thread/start", {"cwd": str(relayed.workspace)})
+    relayed.close()
+    assert "error" in answer
+    assert "the thread's sandbox is" in answer["error"]["message"]
+    assert "not codex-fusion's read-only profile" in answer["error"]["message"]
 
 
 def test_the_relay_without_its_instructions_starts_nothing(tmp_path: Path) -> None:

@@ -14,7 +14,9 @@ Codex with codex-fusion's overrides and passes every line through unchanged, exc
   and the permission profile comes from codex-fusion's overrides alone. Otherwise the adapter gets an
   error with the reason, and no thread (no MCP server, no instructions file) starts.
 - **A check after.** The files the thread reads instructions from (``instructionSources``) must be in
-  the workspace, in ``CODEX_HOME``, or the instructions file the user's own configuration names.
+  the workspace, in ``CODEX_HOME``, or the instructions file the user's own configuration names, and
+  the sandbox it reports must write nothing and have no network. Otherwise the adapter gets an error
+  in place of the thread.
 
 Standard library only, besides :mod:`codex_fusion.boundary` (pure). Runs with ``-I``: the working
 directory is the workspace, and nothing from it may be imported.
@@ -136,6 +138,20 @@ def check_sources(result: Any, spec: Spec, named: set[Path]) -> str | None:
         path = _real(Path(str(source)))
         if not any(_inside(path, root) for root in roots) and path not in named:
             return f"Codex reads instructions from {source}, outside the workspace"
+    return None
+
+
+def check_sandbox(result: Any, spec: Spec) -> str | None:
+    """What is wrong with the sandbox a started thread reports, if anything: with codex-fusion's profile
+    it writes nothing and has no network (the thread's own overrides, which ``config/read`` cannot
+    show, are seen here)."""
+    if spec.profile is None:
+        return None
+    sandbox = result.get("sandbox") if isinstance(result, dict) else None
+    if not isinstance(sandbox, dict):
+        return "the app-server did not say which sandbox the thread has"
+    if sandbox.get("type") != "readOnly" or sandbox.get("networkAccess"):
+        return f"the thread's sandbox is {json.dumps(sandbox)}, not codex-fusion's read-only profile"
     return None
 
 
@@ -290,7 +306,8 @@ class Relay:
             check.put(message)  # the relay's own question: the adapter never sees it
             return
         if named is not None and "result" in message:
-            problem = check_sources(message["result"], self._spec, named)
+            result = message["result"]
+            problem = check_sources(result, self._spec, named) or check_sandbox(result, self._spec)
             if problem is not None:
                 self._refuse(message["id"], problem)
                 return
