@@ -109,6 +109,7 @@ async def test_a_wrapped_rust_adapter_is_started_again_with_its_overrides(fake: 
         "codex-acp's command line" in text
     )
     assert len(fake.received("initialize")) == 2
+    assert f"agent mode: permission-profile:{profile}" in text  # the running agent's, not the first plan's
 
 
 async def test_an_untested_release_is_said_in_the_check(fake: FakeAgentSetup) -> None:

@@ -304,7 +304,10 @@ def status(state: Status) -> str:
     workspace = config.workspace
     lines.append(f"workspace: {workspace.path}" if workspace.path else f"workspace: ERROR {workspace.error}")
     lines.append(f"agent command: {config.agent_command} (from {config.agent_source})")
-    lines.append(f"agent mode: {config.agent_mode}")
+    confined = state.confinement
+    lines.append(
+        f"agent mode: {confined.mode if confined is not None and confined.mode else config.agent_mode}"
+    )
     lines.extend(boundary(state))
     if state.agent_alive:
         lines.append(f"agent: alive, {state.agent_name}, pid {state.agent_pid}")
