@@ -142,8 +142,10 @@ class Session:
         return opened
 
     def _go_live(self, slot: _Slot, opened: OpenedSession) -> Live:
-        if self._config.boundary_note:  # said once per session, in its first result
-            self._notices.append(Note(NoteKind.BOUNDARY, self._config.boundary_note))
+        confinement = slot.agent.confinement  # what the started agent has (confine.py), else the plan
+        note = confinement.note if confinement is not None else self._config.boundary_note
+        if note:  # said once per session, in its first result
+            self._notices.append(Note(NoteKind.BOUNDARY, note))
         slot.client.bind(opened.session_id)
         self.mode_note = opened.mode_note
         self._live = Live(slot.agent, opened.session_id, opened.system_prompt)
@@ -233,11 +235,13 @@ class Session:
         return slot
 
     async def _agent_main(self, client: AcpClient, *, task_status: TaskStatus[_Slot]) -> None:
+        launcher = self._config.launcher
         options = StartOptions(
             argv=self._config.agent_argv,
             cwd=self._workspace,
             env=self._config.agent_env,
             startup_timeout=self._config.startup_timeout,
+            check=launcher.check if launcher is not None else None,
         )
         slot: _Slot | None = None
         try:
