@@ -7,6 +7,8 @@ Start-up behaviour comes from the ``FAKE_ACP`` environment variable, a comma-sep
 (``flag`` or ``flag=value``):
 
   version=N        answer initialize with protocolVersion N
+  name=NAME        say agentInfo.name NAME (e.g. codex-acp: the handshake of the Rust adapter)
+  agent_version=V  say agentInfo.version V
   init_error=CODE  answer initialize with this JSON-RPC error (1001 = TS codex-acp's dead Codex)
   no_init          never answer initialize
   die_at_start     write a fatal line to stderr and exit 1 before reading anything
@@ -293,7 +295,11 @@ class ScriptedAgent:
                     },
                 },
                 "authMethods": self.auth_methods(),
-                "agentInfo": {"name": "fake-acp", "title": "Fake", "version": "9.9.9"},
+                "agentInfo": {
+                    "name": self.flags.get("name", "fake-acp"),
+                    "title": "Fake",
+                    "version": self.flags.get("agent_version", "9.9.9"),
+                },
                 "_meta": {"something": "unknown"},
             },
         )

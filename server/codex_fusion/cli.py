@@ -291,7 +291,8 @@ def setup() -> int:
     else:
         print(f"Installing {installer.PACKAGE}@{installer.PINNED} (about 450 MB, once)…", flush=True)
         try:
-            where = anyio.run(installer.install, config.state_dir, dict(os.environ))
+            env = installer.install_env(os.environ, config.workspace.path)
+            where = anyio.run(installer.install, config.state_dir, env)
         except OSError as exc:
             print(f"codex-fusion: {exc}", file=sys.stderr)
             return EXIT_FAILURE

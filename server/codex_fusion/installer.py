@@ -18,12 +18,13 @@ import os
 import shutil
 import subprocess
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Final
 
 import anyio
 
-from . import private
+from . import boundary, private
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +53,11 @@ def installed_command(state: Path | None, path: str) -> list[str] | None:
     if node is None or not entry.is_file():
         return None
     return [node, str(entry)]
+
+
+def install_env(env: Mapping[str, str], workspace: Path | None) -> dict[str, str]:
+    """``env`` for npm, its ``PATH`` without the entries a workspace could plant ``npm`` or ``node`` in."""
+    return {**env, "PATH": boundary.search_path(env.get("PATH", os.defpath), workspace)}
 
 
 class InstallError(OSError):

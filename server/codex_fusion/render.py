@@ -313,20 +313,42 @@ def audit(status: Status) -> str:
     return ", ".join(f"{key}: {n}" for key, n in sorted(counts.items()))
 
 
+_CONFINED = (
+    "Codex's sandbox reads the workspace and the system's minimal set, writes nothing, no network; "
+    "the workspace's own Codex configuration (.codex/, AGENTS.md above it) is off"
+)
+
+
+def boundary(state: Status) -> list[str]:
+    """What ``status`` says about the boundary: what the running agent was checked to have, else the plan."""
+    config, confined = state.config, state.confinement
+    if confined is None:
+        if config.boundary_enforced:
+            return [f"boundary: planned — {_CONFINED} (checked when the agent starts)"]
+        return [f"boundary: {config.boundary_note or 'not enforced'}"]
+    if confined.enforced:
+        again = ", started again once it said what it is" if confined.relaunched else ""
+        return [
+            f"boundary: enforced — {_CONFINED} (profile {confined.profile})",
+            f"boundary check: {confined.agent}{again}: {confined.evidence}",
+        ]
+    return [
+        f"boundary: {confined.note or 'not enforced'}",
+        f"boundary check: {confined.agent}: {confined.evidence}",
+    ]
+
+
 def status(state: Status) -> str:
     config = state.config
     lines = [f"codex-fusion {state.version}"]
     workspace = config.workspace
     lines.append(f"workspace: {workspace.path}" if workspace.path else f"workspace: ERROR {workspace.error}")
     lines.append(f"agent command: {config.agent_command} (from {config.agent_source})")
-    lines.append(f"agent mode: {config.agent_mode}")
-    if config.boundary_enforced:
-        lines.append(
-            "boundary: enforced — Codex's sandbox reads the workspace and the system's minimal set, "
-            "writes nothing, no network (codex-fusion's permission profile)"
-        )
-    if config.boundary_note:
-        lines.append(f"boundary: {config.boundary_note}")
+    confined = state.confinement
+    lines.append(
+        f"agent mode: {confined.mode if confined is not None and confined.mode else config.agent_mode}"
+    )
+    lines.extend(boundary(state))
     if state.agent_alive:
         lines.append(f"agent: alive, {state.agent_name}, pid {state.agent_pid}")
     elif state.agent_exit is not None:

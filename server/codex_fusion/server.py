@@ -64,7 +64,8 @@ def build_server(config: Config | None = None, *, spawn: Spawn = spawn_process) 
                 tg.start_soon(council.warm)
             if state.config.agent_source == NPX_FALLBACK and state.config.state_dir is not None:
                 # npx resolves the adapter on every start: install the pinned one for the next start
-                tg.start_soon(installer.install_in_background, state.config.state_dir, dict(os.environ))
+                env = installer.install_env(os.environ, state.config.workspace.path)
+                tg.start_soon(installer.install_in_background, state.config.state_dir, env)
             try:
                 yield state
             finally:

@@ -159,7 +159,8 @@ class Session:
         return opened
 
     def _go_live(self, slot: _Slot, opened: OpenedSession) -> Live:
-        note = self._member.boundary_note
+        confinement = slot.agent.confinement  # what the started agent has (confine.py), else the plan
+        note = confinement.note if confinement is not None else self._member.boundary_note
         if self._member.launch is not None:  # a council member: is it the agent its plan is for?
             from .agents import checked, recognise
 
@@ -260,12 +261,14 @@ class Session:
         return slot
 
     async def _agent_main(self, client: AcpClient, *, task_status: TaskStatus[_Slot]) -> None:
+        launcher = self._member.launcher
         options = StartOptions(
             argv=self._member.argv,
             cwd=self._workspace,
             env=self._member.env,
             startup_timeout=self._config.startup_timeout,
             capabilities=self._member.capabilities,
+            check=launcher.check if launcher is not None else None,
         )
         slot: _Slot | None = None
         try:
