@@ -258,9 +258,6 @@ class Config:
     claude_session: str | None = None
     #: The council: every member by name, Codex first (``members.py``; ``CODEX_FUSION_MEMBERS``).
     members: Mapping[str, MemberSpec] = field(default_factory=dict)
-    #: Checks the started agent against the plan, and plans again for what its handshake says it is
-    #: (``confine.py``); ``Agent.confinement`` then says what is in force.
-    launcher: Launcher | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, cwd: Path | None = None) -> Config:
@@ -334,8 +331,14 @@ class Config:
             log_path=Path(source["CODEX_FUSION_LOG"]).expanduser()
             if source.get("CODEX_FUSION_LOG")
             else None,
-            launcher=launcher,
         )
+
+    @property
+    def launcher(self) -> Launcher | None:
+        """Codex's launcher: checks the started agent against the plan, and plans again for what its
+        handshake says it is (``confine.py``); ``Agent.confinement`` then says what is in force."""
+        codex = self.members.get(members.CODEX)
+        return codex.launcher if codex is not None else None
 
     @property
     def agent_command(self) -> str:
