@@ -3,16 +3,29 @@
 from __future__ import annotations
 
 import math
+import re
 import time
 from collections.abc import Awaitable, Callable
 
 import anyio
 
 from . import render
-from .acp.schema import SessionUpdate
+from .acp.schema import ContentChunk, SessionUpdate
+from .redact import redact_credentials
 from .turn import Turn
 
 SendProgress = Callable[[float, str], Awaitable[None]]
+
+_CUT_WORD = re.compile(r"^(💭 )?…\S*")
+_LAST_WORD = re.compile(r"\s*\S+$")
+
+
+def whole_words(message: str, *, open_end: bool) -> str:
+    """``message`` without the word a tail cut through (after its leading …) and, while the text is
+    still streaming (``open_end``), without its last word: a credential cut in two matches no rule,
+    so neither half may be shown."""
+    message = _CUT_WORD.sub(lambda m: (m.group(1) or "") + "…", message, count=1)
+    return _LAST_WORD.sub("", message) if open_end else message
 
 
 class ProgressPump:
@@ -37,7 +50,10 @@ class ProgressPump:
     def observe(self, turn: Turn, update: SessionUpdate) -> None:
         message = render.progress_line(turn, update)
         if message is not None:
-            self.set(message)
+            open_end = isinstance(update, ContentChunk) and not update.text[-1:].isspace()
+            shown = whole_words(message, open_end=open_end)
+            if shown.strip(" …💭"):
+                self.set(shown)
 
     def set_status(self, status: str) -> None:
         """What the heartbeat says Codex is doing (queued, starting, working, paused…)."""
@@ -48,8 +64,10 @@ class ProgressPump:
         self._dirty.set()
 
     async def _emit(self, message: str) -> None:
+        """Send one message, credentials redacted as in what Claude reads (at most a few a second,
+        so the redaction costs nothing per streamed chunk)."""
         self._count += 1
-        await self._send(float(self._count), message)
+        await self._send(float(self._count), redact_credentials(message))
         self.sent += 1
         self._last_sent = message
 

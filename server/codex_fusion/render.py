@@ -10,6 +10,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from . import redact
 from .acp.schema import ContentChunk, PlanUpdate, SessionUpdate, ToolCallInfo
 from .debate import MAX_ROUNDS, Round, Standing, VerdictLine
 from .notes import Note, NoteKind
@@ -205,6 +206,7 @@ def request_lines(paused: Pause) -> list[str]:
         source = f"the script of `{command.via}`" if command.via else "exactly as it would run"
         lines.append(f"Command ({source}; ⟨…⟩ marks characters made visible):")
         lines.append(fenced(visible(command.text)))
+        lines.extend(credential_warning(command.text))
     if decision.cwd is not None:
         lines.append(f"Working directory: {visible(decision.cwd)}")
     if decision.url is not None:
@@ -219,6 +221,14 @@ def request_lines(paused: Pause) -> list[str]:
             "Note: Codex offered only a lasting approval; `allow` would let it do this again without asking."
         )
     return lines
+
+
+def credential_warning(text: str) -> list[str]:
+    """A line naming the credentials in a command shown unredacted (it must be shown as it runs)."""
+    found = redact.credentials_in(text)
+    if not found:
+        return []
+    return [f"⚠ This command contains what looks like {', '.join(found)}, shown unredacted as it would run."]
 
 
 _INVISIBLE = re.compile(
