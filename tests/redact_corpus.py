@@ -36,11 +36,13 @@ _FIELD = re.compile(r"\{(?:(?P<cls>[a-zA-Z]):(?P<n>\d+)|(?P<word>pem:\d+|jwt|bas
 
 @dataclass(frozen=True)
 class Shape:
-    """One credential in context: ``text`` as it would appear, ``secrets`` the parts that must go."""
+    """One credential in context: ``text`` as it would appear, ``secrets`` the parts that must go (from
+    logs; from what Claude reads too when ``claude``)."""
 
     name: str
     text: str
     secrets: tuple[str, ...]
+    claude: bool
 
 
 def _b64(data: bytes, urlsafe: bool = False) -> str:
@@ -90,11 +92,12 @@ def secret_shapes() -> list[Shape]:
     for number, line in enumerate((DATA / "secret_shapes.txt").read_text().splitlines()):
         if not line.strip() or line.startswith("#"):
             continue
-        name, template = (part.strip() for part in line.split(" | ", 1))
+        name, tier, template = (part.strip() for part in line.split(" | ", 2))
+        assert tier in ("log", "both"), f"{name}: tier {tier!r}"
         text = _expand(template, random.Random(f"{number}:{name}"))
         secrets = tuple(re.findall(r"\[\[(.*?)\]\]", text, flags=re.S))
         assert secrets, f"{name}: no [[secret]] marked"
-        shapes.append(Shape(name, text.replace("[[", "").replace("]]", ""), secrets))
+        shapes.append(Shape(name, text.replace("[[", "").replace("]]", ""), secrets, tier == "both"))
     return shapes
 
 

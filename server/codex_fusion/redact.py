@@ -115,6 +115,8 @@ class Rule:
     #: The match must not follow a token character (checked here: a leading look-behind in the
     #: pattern would stop the regex engine from scanning for its literal prefix, 45 times slower).
     boundary: bool = False
+    #: The literal starts of its tokens (``ghp_``), to spot one still streaming.
+    prefixes: tuple[str, ...] = ()
     _groups: tuple[str, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -141,8 +143,9 @@ def _rule(
     check: Callable[[str], bool] | None = None,
     *,
     boundary: bool = False,
+    prefixes: str = "",
 ) -> Rule:
-    return Rule(what, re.compile(pattern), tuple(keywords.split()), check, boundary)
+    return Rule(what, re.compile(pattern), tuple(keywords.split()), check, boundary, tuple(prefixes.split()))
 
 
 def _token(what: str, prefixes: str, pattern: str, check: Callable[[str], bool] | None = None) -> Rule:
@@ -150,7 +153,8 @@ def _token(what: str, prefixes: str, pattern: str, check: Callable[[str], bool] 
     that starts with a literal needs no keywords: the regex engine scans for that literal as fast as
     ``in`` would."""
     literal = re.match(r"[A-Za-z0-9_]{2,}", pattern) is not None
-    return _rule(what, rf"{pattern}(?![\w-])", "" if literal else prefixes.lower(), check, boundary=True)
+    keywords = "" if literal else prefixes.lower()
+    return _rule(what, rf"{pattern}(?![\w-])", keywords, check, boundary=True, prefixes=prefixes)
 
 
 _B64 = "A-Za-z0-9+/"
@@ -719,6 +723,26 @@ def credentials_in(text: str, env: Mapping[str, str] | None = None) -> list[str]
             named.append(span.what)
         at = max(at, span.end)
     return list(dict.fromkeys(named))
+
+
+_PREFIXES = tuple(
+    sorted(
+        {
+            prefix
+            for rule in CREDENTIALS
+            if isinstance(rule, Rule)
+            for prefix in rule.prefixes
+            if len(prefix) >= 3
+        }
+        | {"AKIA", "ASIA", "eyJ", "-----BEGIN"}
+    )
+)
+
+
+def unfinished_credential(word: str) -> bool:
+    """Whether ``word``, the end of a text still streaming, may be a credential not complete yet
+    (it starts like one, or is a URL that may get a password), which no rule would match yet."""
+    return word.startswith(_PREFIXES) or "://" in word
 
 
 class StreamRedactor:
