@@ -75,14 +75,16 @@ async def test_a_credential_in_a_paused_command_is_named_next_to_it_not_hidden(
 
 async def test_a_long_answer_is_saved_as_claude_reads_it(fake: FakeAgentSetup, tmp_path: Path) -> None:
     data = tmp_path / "plugin-data"
-    answer = f"{CODE}\\n{GH_TOKEN}\\n" + " ".join(f"w{i}" for i in range(1500))
+    answer = f"{CODE}\\nSECRET_KEY_BASE={BASE_SECRET}\\n{GH_TOKEN}\\n" + " ".join(
+        f"w{i}" for i in range(1500)
+    )
     server = fake.server(CODEX_FUSION_MAX_ANSWER_CHARS="2000", CLAUDE_PLUGIN_DATA=str(data))
     async with Client(server) as client:
         result = text_of(await client.call_tool("consult", {"question": f"@fake say {answer}"}))
     saved = Path(result.split("The whole answer is in ", 1)[1].split(": read it", 1)[0])
-    whole = saved.read_text()
-    assert whole.startswith(f"{CODE}\n[redacted]\nw0 w1")
-    assert result.startswith(f"{CODE}\n[redacted]\nw0 w1")
+    whole = saved.read_text()  # Claude reads it for the rest: redacted as what Claude reads, no more
+    assert whole.startswith(f"{CODE}\nSECRET_KEY_BASE={BASE_SECRET}\n[redacted]\nw0 w1")
+    assert result.startswith(f"{CODE}\nSECRET_KEY_BASE={BASE_SECRET}\n[redacted]\nw0 w1")
 
 
 async def test_status_and_errors_show_the_stderr_tail_redacted_as_a_log(fake: FakeAgentSetup) -> None:
