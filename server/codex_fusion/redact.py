@@ -105,8 +105,9 @@ def _url_password(value: str) -> bool:
 @dataclass(frozen=True)
 class Rule:
     """One credential format: the pattern, the keywords that must occur for it to run (a cheap
-    prefilter, as in gitleaks), and a check of the value. Groups named ``secret…`` are what is
-    replaced (the whole match when there are none); ``what`` names it in a warning."""
+    prefilter, as in gitleaks: the pattern then runs only over the lines that hold one, unless it is
+    ``multiline``), and a check of the value. Groups named ``secret…`` are what is replaced (the
+    whole match when there are none); ``what`` names it in a warning."""
 
     what: str
     pattern: re.Pattern[str]
@@ -117,20 +118,21 @@ class Rule:
     boundary: bool = False
     #: The literal starts of its tokens (``ghp_``), to spot one still streaming.
     prefixes: tuple[str, ...] = ()
+    multiline: bool = False
     _groups: tuple[str, ...] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         groups = tuple(name for name in self.pattern.groupindex if name.startswith("secret"))
         object.__setattr__(self, "_groups", groups)
 
-    def spans(self, text: str) -> Iterator[tuple[int, int]]:
-        for match in self.pattern.finditer(text):
+    def spans(self, text: str, start: int = 0, end: int | None = None) -> Iterator[tuple[int, int]]:
+        for match in self.pattern.finditer(text, start, len(text) if end is None else end):
             if self.boundary and match.start() and _TOKEN_CHAR.match(text, match.start() - 1):
                 continue
             for group in self._groups or (0,):
-                start, end = match.span(group)
-                if start < end and (self.check is None or self.check(match.group(group))):
-                    yield start, end
+                first, last = match.span(group)
+                if first < last and (self.check is None or self.check(match.group(group))):
+                    yield first, last
 
 
 _TOKEN_CHAR = re.compile(r"[\w-]")
@@ -144,8 +146,10 @@ def _rule(
     *,
     boundary: bool = False,
     prefixes: str = "",
+    multiline: bool = False,
 ) -> Rule:
-    return Rule(what, re.compile(pattern), tuple(keywords.split()), check, boundary, tuple(prefixes.split()))
+    words, starts = tuple(keywords.split()), tuple(prefixes.split())
+    return Rule(what, re.compile(pattern), words, check, boundary, starts, multiline)
 
 
 def _token(what: str, prefixes: str, pattern: str, check: Callable[[str], bool] | None = None) -> Rule:
@@ -197,11 +201,13 @@ CREDENTIALS: tuple[Rule | _AwsPair, ...] = (
         rf"(?P<secret>{_PEM_BODY}*?)(?=(?:\s|\\[rn])*(?:{_PEM_END}|\Z)|[^\s\w+/=:,.()<>@\\-]|\\[^rn])",
         "private",
         lambda body: re.search(f"[{_B64}]{{20,}}", body) is not None,
+        multiline=True,
     ),
     _rule(
         "a PuTTY private key",
         r"Private-Lines:\s*\d+\s+(?P<secret>[A-Za-z0-9+/=\s]+?)\s*(?:Private-MAC:\s*(?P<secret2>[0-9a-fA-F]+)|\Z)",
         "private-lines",
+        multiline=True,
     ),
     _rule(
         "a base64-encoded private key",
@@ -268,7 +274,7 @@ CREDENTIALS: tuple[Rule | _AwsPair, ...] = (
     _rule(
         "npm or Docker credentials",
         rf"(?:\"auth\"\s*:\s*\"|(?<![\w-])_auth\s*=\s*)(?P<secret>[{_B64}]{{8,}}={{0,2}})",
-        "auth",
+        '"auth" _auth',
         _basic_credentials,
     ),
     _rule(
@@ -289,7 +295,8 @@ CREDENTIALS: tuple[Rule | _AwsPair, ...] = (
     _token("an OpenAI key (sk-…)", "sk-", r"sk-(?:proj|svcacct|admin|None)-[\w-]{16,}"),
     _token("an OpenAI key (sk-…)", "t3blbkfj", r"sk-[A-Za-z0-9]{20,}T3BlbkFJ[A-Za-z0-9]{20,}"),
     _token("an API key (sk-…)", "sk-", r"sk-[A-Za-z0-9]{32,}"),
-    _token("a Hugging Face token (hf_…)", "hf_ api_org_", r"(?:hf|api_org)_[A-Za-z0-9]{30,}"),
+    _token("a Hugging Face token (hf_…)", "hf_", r"hf_[A-Za-z0-9]{30,}"),
+    _token("a Hugging Face token (api_org_…)", "api_org_", r"api_org_[A-Za-z0-9]{30,}"),
     _token("a Groq key (gsk_…)", "gsk_", r"gsk_[A-Za-z0-9]{48,}"),
     _token("a Perplexity key (pplx-…)", "pplx-", r"pplx-[A-Za-z0-9]{40,}"),
     _token("a Replicate token (r8_…)", "r8_", r"r8_[A-Za-z0-9]{30,}"),
@@ -339,7 +346,7 @@ CREDENTIALS: tuple[Rule | _AwsPair, ...] = (
     _rule(
         "a password in a URL's query",
         r"(?i)[?&;](?:password|passwd|pwd|pass|client_secret|secret|api[_-]?key|apikey|access_token|refresh_token|id_token|auth_token|private_token|token|sig|x-amz-signature|x-goog-signature|x-amz-security-token)=(?P<secret>[^&\s#\"'<>`]{6,})",
-        "=",
+        "password= passwd= pwd= pass= secret= key= token= sig= signature=",
         _literal_password,
     ),
     _rule(
@@ -366,6 +373,7 @@ CREDENTIALS: tuple[Rule | _AwsPair, ...] = (
         r"(?i)\bmachine\s+\S+(?:\s+(?:login|account)\s+\S+)*\s+password\s+(?P<secret>\S+)",
         "machine",
         _literal_password,
+        multiline=True,
     ),
     _rule(
         "a password in a connection string",
@@ -611,6 +619,7 @@ CONTEXT: tuple[Rule | _Named | _Cookies, ...] = (
         rf"(?P<secret>(?:(?!-----END).)+?){_PEM_END}",
         "private",
         lambda body: bool(body.strip()),
+        multiline=True,
     ),
     _Cookies(),
 )
@@ -680,11 +689,34 @@ def _find(text: str, rules: tuple[_Finder, ...], env: Mapping[str, str] | None) 
             found.append(_Found(at, -(at + len(value)), 0, f"the value of ${name}"))
             at = text.find(value, at + len(value))
     lowered = text.lower()
+    aligned = len(lowered) == len(text)  # lower() can change the length of a few characters
     for rule in rules:
-        if rule.keywords and not any(word in lowered for word in rule.keywords):
+        if not rule.keywords:
+            spans = rule.spans(text)
+        elif isinstance(rule, Rule) and aligned and not rule.multiline:
+            spans = (
+                span for line in _lines_with(text, lowered, rule.keywords) for span in rule.spans(text, *line)
+            )
+        elif any(word in lowered for word in rule.keywords):
+            spans = rule.spans(text)
+        else:
             continue
-        found.extend(_Found(start, -end, 1, rule.what) for start, end in rule.spans(text))
+        found.extend(_Found(start, -end, 1, rule.what) for start, end in spans)
     return sorted(found)
+
+
+def _lines_with(text: str, lowered: str, words: tuple[str, ...]) -> list[tuple[int, int]]:
+    """The ``(start, end)`` of each line of ``text`` holding one of ``words`` (in ``lowered``)."""
+    lines: set[tuple[int, int]] = set()
+    for word in words:
+        at = lowered.find(word)
+        while at >= 0:
+            start = text.rfind("\n", 0, at) + 1
+            end = text.find("\n", at + len(word))
+            end = len(text) if end < 0 else end
+            lines.add((start, end))
+            at = lowered.find(word, end)
+    return sorted(lines)
 
 
 def _replace(text: str, spans: list[_Found]) -> str:
