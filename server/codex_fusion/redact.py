@@ -616,7 +616,7 @@ CONTEXT: tuple[Rule | _Named | _Cookies, ...] = (
     _rule(
         "a private key",
         rf"(?s)-----BEGIN[ A-Z0-9_-]{{0,40}}PRIVATE KEY(?: BLOCK)?-----"
-        rf"(?P<secret>(?:(?!-----END).)+?){_PEM_END}",
+        rf"(?P<secret>(?:[\sA-Za-z0-9+/=:.,()<>@]|\\[rn]){{1,20000}}?){_PEM_END}",
         "private",
         lambda body: bool(body.strip()),
         multiline=True,
