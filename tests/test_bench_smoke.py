@@ -28,6 +28,7 @@ FIGURES = (
     "reset",
     "context_cost",
     "real_acp",
+    "redaction",
 )
 
 
