@@ -384,104 +384,25 @@ CREDENTIALS: tuple[Rule | _AwsPair, ...] = (
 )
 
 
-_NOT_SECRET_LAST = frozenset(
-    [
-        "url",
-        "uri",
-        "urls",
-        "endpoint",
-        "file",
-        "files",
-        "path",
-        "paths",
-        "dir",
-        "name",
-        "names",
-        "length",
-        "len",
-        "size",
-        "count",
-        "limit",
-        "min",
-        "max",
-        "type",
-        "types",
-        "header",
-        "headers",
-        "prefix",
-        "suffix",
-        "id",
-        "ids",
-        "tokens",
-        "env",
-        "var",
-        "field",
-        "fields",
-        "scheme",
-        "store",
-        "helper",
-        "process",
-        "validator",
-        "validators",
-        "expiry",
-        "expires",
-        "timeout",
-        "ttl",
-        "lifetime",
-        "format",
-        "mode",
-        "policy",
-        "provider",
-        "method",
-        "enabled",
-        "required",
-        "hint",
-        "label",
-        "pattern",
-        "ref",
-        "source",
-        "location",
-        "version",
-        "algorithm",
-    ]
+def _words(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
+_NOT_SECRET_LAST = _words(
+    "url uri urls endpoint file files path paths dir name names length len size count limit "
+    "min max type types header headers prefix suffix id ids tokens env var field fields scheme "
+    "store helper process validator validators expiry expires timeout ttl lifetime format mode "
+    "policy provider method enabled required hint label pattern ref source location version "
+    "algorithm"
 )
-_NOT_SECRET_PART = frozenset(
-    [
-        "author",
-        "authors",
-        "authority",
-        "keyboard",
-        "monkey",
-        "turkey",
-        "tokenizer",
-        "tokenize",
-        "idempotency",
-        "public",
-    ]
+_NOT_SECRET_PART = _words(
+    "author authors authority keyboard monkey turkey tokenizer tokenize idempotency public"
 )
 _NAME_PARTS = re.compile(r"[A-Z]+(?![a-z])|[A-Z]?[a-z]+|\d+")
 _SCHEMES = frozenset({"bearer", "basic", "digest", "bot", "token"})
-_CODE_WORDS = frozenset(
-    [
-        "int",
-        "bool",
-        "float",
-        "Optional",
-        "String",
-        "SecretStr",
-        "Any",
-        "object",
-        "await",
-        "new",
-        "yield",
-        "lambda",
-        "function",
-        "async",
-        "return",
-        "not",
-        "self",
-        "this",
-    ]
+_CODE_WORDS = _words(
+    "int bool float Optional String SecretStr Any object await new yield lambda function async "
+    "return not self this"
 )
 
 
