@@ -10,6 +10,7 @@ import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from . import redact
 from .acp.schema import ContentChunk, PlanUpdate, SessionUpdate, ToolCallInfo
 from .debate import MAX_ROUNDS, Round, Standing, VerdictLine
 from .notes import Note, NoteKind
@@ -209,6 +210,7 @@ def request_lines(paused: Pause) -> list[str]:
         source = f"the script of `{command.via}`" if command.via else "exactly as it would run"
         lines.append(f"Command ({source}; ⟨…⟩ marks characters made visible):")
         lines.append(fenced(visible(command.text, multiline=True)))
+        lines.extend(credential_warning(command.text))
     if decision.cwd is not None:
         lines.append(f"Working directory: {visible(decision.cwd)}")
     if len(decision.urls) > 1:
@@ -258,6 +260,14 @@ def change_lines(decision: Decision) -> list[str]:
             "for Codex to send); deny unless you know."
         )
     return lines
+
+
+def credential_warning(text: str) -> list[str]:
+    """A line naming the credentials in a command shown unredacted (it must be shown as it runs)."""
+    found = redact.credentials_in(text)
+    if not found:
+        return []
+    return [f"⚠ This command contains what looks like {', '.join(found)}, shown unredacted as it would run."]
 
 
 def fenced(text: str, info: str = "") -> str:

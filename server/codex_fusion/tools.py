@@ -32,7 +32,7 @@ from .diffs import DiffRequest, collect_diff
 from .errors import FusionError
 from .follow import Follower
 from .progress import ProgressPump
-from .redact import redact
+from .redact import redact_credentials
 from .turn import Pause, TurnOutcome, TurnResult
 
 log = logging.getLogger(__name__)
@@ -59,7 +59,7 @@ def _consultant(ctx: Context) -> Consultant:
     if state.config is None:
         raise ToolError(f"codex-fusion is misconfigured: {state.config_error}. Fix the variable and restart.")
     if state.config.workspace.path is None:
-        raise ToolError(redact(state.config.workspace.error or "No workspace."))
+        raise ToolError(redact_credentials(state.config.workspace.error or "No workspace."))
     if state.consultant is None:
         raise ToolError("codex-fusion is shutting down.")
     return state.consultant
@@ -90,19 +90,24 @@ async def _answer(
         finally:
             tg.cancel_scope.cancel()
     if failure is not None:
-        raise ToolError(redact(str(failure)))
+        raise ToolError(redact_credentials(str(failure)))
     await pump.flush()
-    saved = None
     if isinstance(result, Pause):  # finished turns are logged once, by the consultant
         log.info("paused for permit after %.1fs: %s", result.elapsed, result.summary)
-    elif len(result.text) > consultant.config.max_answer_chars:
+        # The request is shown byte for byte (what Claude approves is what runs; a credential in it
+        # is named next to it instead); only what Codex said so far is redacted.
+        return render.pause(dataclasses.replace(result, text_so_far=redact_credentials(result.text_so_far)))
+    # Claude's transcript is kept on disk: no credentials in it (ADR 0014).
+    saved = None
+    if len(result.text) > consultant.config.max_answer_chars:
         result, saved = await _fit(result, consultant.config)
-    return redact(render.result(result, saved))  # Claude's transcript is kept on disk: no credentials
+    return redact_credentials(render.outcome(result, saved))
 
 
 async def _fit(outcome: TurnOutcome, config: Config) -> tuple[TurnOutcome, render.Saved]:
-    """Cut an answer to Claude's budget; the whole of it goes to a private file."""
-    whole = redact(outcome.text)
+    """Cut an answer to Claude's budget; the whole of it goes to a private file, redacted as what
+    Claude reads is (Claude reads that file when it needs the rest)."""
+    whole = redact_credentials(outcome.text)
     shown = overflow.cut(whole, config.max_answer_chars)
     where = "(not saved: codex-fusion has no data directory; set CLAUDE_PLUGIN_DATA or HOME)"
     if config.state_dir is not None:
@@ -179,7 +184,7 @@ async def review_diff(
         try:
             material = await collect_diff(workspace, request, max_chars=consultant.config.max_answer_chars)
         except FusionError as exc:
-            raise ToolError(redact(str(exc))) from None
+            raise ToolError(redact_credentials(str(exc))) from None
         if not material.files:
             return render.nothing_to_review(material.description)
     return await ask(ctx, prompts.review_diff(material, diff, focus), timeout_s)
@@ -240,8 +245,8 @@ async def reset(ctx: Context) -> str:
     try:
         report = await consultant.reset()
     except FusionError as exc:
-        raise ToolError(redact(str(exc))) from None
-    return redact(render.reset(report))
+        raise ToolError(redact_credentials(str(exc))) from None
+    return redact_credentials(render.reset(report))
 
 
 async def status(ctx: Context) -> str:
@@ -253,7 +258,7 @@ async def status(ctx: Context) -> str:
     text = render.status(state.consultant.status())
     if state.follower is not None and state.config.state_dir is not None:
         text += "\n" + render.following(state.follower.window, state.follower.followed, state.config.reset_on)
-    return redact(text)
+    return redact_credentials(text)  # the agent's stderr tail in it is redacted as a log already
 
 
 @dataclass(frozen=True)
