@@ -42,6 +42,7 @@ Each turn obeys ``@fake`` directive lines found in the prompt text (first match 
   @fake say TEXT           answer TEXT (default: "ok"); a literal \\n in TEXT is a line break
   @fake chunks N           split the answer into N chunks
   @fake think TEXT         send a thought chunk first
+  @fake prelude TEXT       send TEXT as an answer chunk before anything else (text said before a pause)
   @fake tool KIND TITLE    send a tool_call + completed tool_call_update first
   @fake report JSON        send this tool_call update (JSON on one line) first, as the stream would
   @fake sleep SECONDS      wait before answering (a cancel interrupts it)
@@ -560,6 +561,9 @@ class ScriptedAgent:
             await self.update(sid, {"sessionUpdate": "brand_new_kind", "payload": {"a": 1}})
             await self._send_line(b"this is not json\n")
             await self.update(sid, {"sessionUpdate": "tool_call", "title": "no id"})  # does not validate
+        if "prelude" in d:
+            chunk = {"type": "text", "text": d["prelude"]}
+            await self.update(sid, {"sessionUpdate": "agent_message_chunk", "content": chunk})
         if "think" in d:
             await self.update(
                 sid, {"sessionUpdate": "agent_thought_chunk", "content": {"type": "text", "text": d["think"]}}

@@ -29,6 +29,7 @@ FIGURES = (
     "reset",
     "context_cost",
     "real_acp",
+    "redaction",
 )
 #: Figures ``--quick`` leaves out on purpose, and the reason it gives.
 QUICK_SKIPS = {"real_acp": "skipped in --quick"}

@@ -292,13 +292,20 @@ def test_secrets_never_reach_stderr_status_errors_or_the_log(
         texts.append(reply["result"]["content"][0]["text"])
     texts.append(_status(peer))
     assert "exited with code 3" in texts[2]
-    assert "curl -H 'Bearer [redacted]' -u app:[redacted]" in texts[0]  # Claude still sees where
+    # The pause shows the command byte for byte (what Claude approves is what runs), and says what in
+    # it is a secret; every other sink loses the secrets.
+    assert f"```\ncurl -H 'Bearer {key}' -u app:{password}\n```" in texts[0]
+    assert (
+        "⚠ This command contains what looks like the value of $OPENAI_API_KEY, the value of $DB_PASSWORD"
+        in texts[0]
+    )
+    pause_rest = texts[0].replace(f"curl -H 'Bearer {key}' -u app:{password}", "")
     assert peer.proc.stdin is not None
     peer.proc.stdin.close()
     peer.proc.wait(timeout=15)
     stderr = peer.stderr()
     assert "guardian: asking Claude about run `curl" in stderr  # the line is there, the secret is not
-    for sink in (*texts, stderr, log.read_text()):
+    for sink in (pause_rest, *texts[1:], stderr, log.read_text()):
         assert key not in sink
         assert password not in sink
 

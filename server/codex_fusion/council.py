@@ -30,7 +30,7 @@ import anyio
 
 from . import agreement, prompts, render
 from .acp.agent import Spawn, spawn_process
-from .acp.schema import SessionUpdate
+from .acp.schema import ContentChunk, SessionUpdate
 from .config import Config
 from .consultant import Consultant
 from .debate import MAX_ROUNDS, Standing, VerdictLine
@@ -40,6 +40,7 @@ from .members import CODEX, MemberSpec
 if TYPE_CHECKING:
     from .agents import Boundary
 from .permissions import parse_ref
+from .progress import streamed_line
 from .prompts import Brief
 from .snapshot import ResetReport, Status
 from .turn import Pause, Turn, TurnObserver, TurnOutcome, TurnResult
@@ -270,7 +271,13 @@ class Council:
             if progress is not None:
 
                 def observer(turn: Turn, update: SessionUpdate) -> None:
-                    text = render.progress_line(turn, update)
+                    if isinstance(update, ContentChunk) and update.session_update != "user_message_chunk":
+                        thought = update.session_update == "agent_thought_chunk"
+                        parts = turn.transcript.thought_parts if thought else turn.transcript.text_parts
+                        # redacted from the whole text before its tail is cut (progress.py)
+                        text: str | None = streamed_line("".join(parts[-64:]), thought=thought, final=False)
+                    else:
+                        text = render.progress_line(turn, update)
                     if text is not None:
                         lines.set(name, text)
 

@@ -38,6 +38,7 @@ from .config import Config
 from .debate import Standing, VerdictLine
 from .errors import FusionError
 from .nonce import Record
+from .redact import redact_credentials
 from .turn import Turn
 
 if TYPE_CHECKING:
@@ -277,9 +278,10 @@ class Follower:
                 agent=status.agent_name or "",
                 rounds=status.debate_round,
                 verdict=str(verdict.standing) if verdict is not None else None,
-                summary=verdict.summary if verdict is not None else "",
+                summary=redact_credentials(verdict.summary) if verdict is not None else "",
             )
-        state = (render.debate_state(status, self._config.reset_on), self.window, self.followed)
+        debate = redact_credentials(render.debate_state(status, self._config.reset_on))  # Claude reads it
+        state = (debate, self.window, self.followed)
         return (link if link != self._saved_link else None), (state if state != self._saved_state else None)
 
     def _write(self, link: continuity.Link | None, state: tuple[str, int | None, str | None] | None) -> None:

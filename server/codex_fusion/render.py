@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from . import agreement
+from . import agreement, redact
 from .acp.schema import ContentChunk, PlanUpdate, SessionUpdate, ToolCallInfo
 from .debate import MAX_ROUNDS, Round, Standing, VerdictLine
 from .members import DISPLAY, MemberSpec
@@ -224,6 +224,7 @@ def request_lines(paused: Pause) -> list[str]:
         source = f"the script of `{command.via}`" if command.via else "exactly as it would run"
         lines.append(f"Command ({source}; ⟨…⟩ marks characters made visible):")
         lines.append(fenced(visible(command.text, multiline=True)))
+        lines.extend(credential_warning(command.text))
     if decision.cwd is not None:
         lines.append(f"Working directory: {visible(decision.cwd)}")
     if len(decision.urls) > 1:
@@ -274,6 +275,14 @@ def change_lines(decision: Decision) -> list[str]:
             "for Codex to send); deny unless you know."
         )
     return lines
+
+
+def credential_warning(text: str) -> list[str]:
+    """A line naming the credentials in a command shown unredacted (it must be shown as it runs)."""
+    found = redact.credentials_in(text)
+    if not found:
+        return []
+    return [f"⚠ This command contains what looks like {', '.join(found)}, shown unredacted as it would run."]
 
 
 def fenced(text: str, info: str = "") -> str:
@@ -485,9 +494,15 @@ def heartbeat(started: float, doing: str, latest: str | None) -> str:
 # -- the council -------------------------------------------------------------------------------------
 
 
-def council(result: CouncilResult, saved: Mapping[str, Saved] | None = None) -> str:
+def council(
+    result: CouncilResult,
+    saved: Mapping[str, Saved] | None = None,
+    clean: Callable[[str], str] = lambda text: text,
+) -> str:
     """A council round: Claude's take, each member's answer (or pause, or failure) under its name,
-    the agreement line, and what to do next. ``saved``: answers cut to fit, by member."""
+    the agreement line, and what to do next. ``saved``: answers cut to fit, by member. ``clean`` is
+    applied to everything but a pause's request, which is shown byte for byte (what Claude approves
+    is what runs)."""
     saved = saved or {}
     names = ", ".join(seat.name for seat in result.seats)
     if result.whole:
@@ -497,12 +512,14 @@ def council(result: CouncilResult, saved: Mapping[str, Saved] | None = None) -> 
             lines += ["", "Your take (recorded before any member answered):", _quote(result.my_take)]
     else:
         lines = [f"Council · {result.tool} · round {result.round}/{MAX_ROUNDS} · {names}, after your permit"]
+    head = clean("\n".join(lines))
+    parts = [head]
     for seat in result.seats:
-        lines += ["", f"━━ {seat.name} ━━", _seat(seat, saved.get(seat.name))]
-    standings = result.standings
-    lines += ["", agreement.line(standings)]
-    lines.append(f"[{council_next(result)}]")
-    return "\n".join(lines)
+        answer = seat.answer
+        body = pause(answer) if isinstance(answer, Pause) else clean(_seat(seat, saved.get(seat.name)))
+        parts.append(f"━━ {seat.name} ━━\n{body}")
+    parts.append(clean(agreement.line(result.standings) + f"\n[{council_next(result)}]"))
+    return "\n\n".join(parts)
 
 
 def _quote(text: str) -> str:
@@ -513,8 +530,6 @@ def _seat(seat: Seat, saved: Saved | None) -> str:
     answer = seat.answer
     if answer is None:
         return "(not asked this round)"
-    if isinstance(answer, Pause):
-        return pause(answer)
     if isinstance(answer, TurnOutcome):
         return outcome(answer, saved)
     return f"✗ {who(seat.name)} could not answer: {answer}"

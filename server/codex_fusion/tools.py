@@ -34,7 +34,7 @@ from .diffs import DiffMaterial, DiffRequest, collect_diff
 from .errors import FusionError
 from .follow import Follower
 from .progress import ProgressPump
-from .redact import redact
+from .redact import redact_credentials
 from .turn import Pause, TurnOutcome, TurnResult
 
 log = logging.getLogger(__name__)
@@ -66,7 +66,7 @@ def _council(ctx: Context) -> Council:
     if state.config is None:
         raise ToolError(f"codex-fusion is misconfigured: {state.config_error}. Fix the variable and restart.")
     if state.config.workspace.path is None:
-        raise ToolError(redact(state.config.workspace.error or "No workspace."))
+        raise ToolError(redact_credentials(state.config.workspace.error or "No workspace."))
     if state.council is None:
         raise ToolError("codex-fusion is shutting down.")
     return state.council
@@ -103,23 +103,29 @@ async def _answer(
         finally:
             tg.cancel_scope.cancel()
     if failure is not None:
-        raise ToolError(redact(str(failure)))
+        raise ToolError(redact_credentials(str(failure)))
     await pump.flush()
     if isinstance(result, CouncilResult):  # a permit that completed a council member's seat
-        return redact(await _render_council(result, consultant.config))
+        return await _render_council(result, consultant.config)
     saved = None
     if isinstance(result, Pause):  # finished turns are logged once, by the consultant
         log.info("paused for permit after %.1fs: %s", result.elapsed, result.summary)
-    elif len(result.text) > consultant.config.max_answer_chars:
+        # The request is shown byte for byte (what Claude approves is what runs; a credential in it
+        # is named next to it instead); only what Codex said so far is redacted.
+        return render.pause(dataclasses.replace(result, text_so_far=redact_credentials(result.text_so_far)))
+    # Claude's transcript is kept on disk: no credentials in it (ADR 0014).
+    saved = None
+    if len(result.text) > consultant.config.max_answer_chars:
         result, saved = await _fit(result, consultant.config)
-    return redact(render.result(result, saved))  # Claude's transcript is kept on disk: no credentials
+    return redact_credentials(render.outcome(result, saved))
 
 
 async def _fit(
     outcome: TurnOutcome, config: Config, limit: int | None = None
 ) -> tuple[TurnOutcome, render.Saved]:
-    """Cut an answer to Claude's budget (or ``limit``); the whole of it goes to a private file."""
-    whole = redact(outcome.text)
+    """Cut an answer to Claude's budget (or ``limit``); the whole of it goes to a private file, redacted
+    as what Claude reads is (Claude reads that file when it needs the rest)."""
+    whole = redact_credentials(outcome.text)
     shown = overflow.cut(whole, config.max_answer_chars if limit is None else limit)
     where = "(not saved: codex-fusion has no data directory; set CLAUDE_PLUGIN_DATA or HOME)"
     if config.state_dir is not None:
@@ -148,7 +154,7 @@ async def ask(
         try:
             names = council.select(members)
         except FusionError as exc:
-            raise ToolError(redact(str(exc))) from None
+            raise ToolError(redact_credentials(str(exc))) from None
         return await _council_answer(
             ctx,
             council,
@@ -190,9 +196,9 @@ async def _council_answer(
         finally:
             tg.cancel_scope.cancel()
     if failure is not None:
-        raise ToolError(redact(str(failure)))
+        raise ToolError(redact_credentials(str(failure)))
     await pump.flush()
-    return redact(await _render_council(result, council.config))
+    return await _render_council(result, council.config)
 
 
 async def _render_council(result: CouncilResult, config: Config) -> str:
@@ -203,9 +209,11 @@ async def _render_council(result: CouncilResult, config: Config) -> str:
         answer = seat.answer
         if isinstance(answer, TurnOutcome) and len(answer.text) > share:
             answer, saved[seat.name] = await _fit(answer, config, share)
-            seat = dataclasses.replace(seat, answer=answer)
-        seats.append(seat)
-    return render.council(dataclasses.replace(result, seats=tuple(seats)), saved)
+        elif isinstance(answer, Pause):  # the request byte for byte; only what was said so far is redacted
+            answer = dataclasses.replace(answer, text_so_far=redact_credentials(answer.text_so_far))
+        seats.append(dataclasses.replace(seat, answer=answer))
+    shown = dataclasses.replace(result, seats=tuple(seats))
+    return render.council(shown, saved, clean=redact_credentials)
 
 
 # -- the tools ---------------------------------------------------------------------------------------
@@ -263,7 +271,7 @@ async def review_diff(
         try:
             material = await collect_diff(workspace, request, max_chars=budget)
         except FusionError as exc:
-            raise ToolError(redact(str(exc))) from None
+            raise ToolError(redact_credentials(str(exc))) from None
         if not material.files:
             return render.nothing_to_review(material.description)
         parts = shards.plan(material, limit) if members is None else None
@@ -362,8 +370,8 @@ async def reset(ctx: Context) -> str:
     try:
         report = await council.reset()
     except FusionError as exc:
-        raise ToolError(redact(str(exc))) from None
-    return redact(render.reset(report))
+        raise ToolError(redact_credentials(str(exc))) from None
+    return redact_credentials(render.reset(report))
 
 
 async def status(ctx: Context) -> str:
@@ -378,7 +386,7 @@ async def status(ctx: Context) -> str:
         text += "\n" + render.members(state.council.statuses())
     if state.follower is not None and state.config.state_dir is not None:
         text += "\n" + render.following(state.follower.window, state.follower.followed, state.config.reset_on)
-    return redact(text)
+    return redact_credentials(text)  # the agent's stderr tail in it is redacted as a log already
 
 
 @dataclass(frozen=True)

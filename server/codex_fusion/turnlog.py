@@ -59,7 +59,7 @@ def _request(note: Note) -> dict[str, object]:
         "kind": decision.kind,
         "command": redact(decision.command.text) if decision.command else None,
         "via": decision.command.via if decision.command else None,
-        "cwd": decision.cwd,
+        "cwd": redact(decision.cwd) if decision.cwd else None,
         "paths": [redact(path) for path in decision.paths],
         "url": redact(decision.url) if decision.url else None,
     }
