@@ -326,3 +326,34 @@ async def test_the_tools_run_a_council_round_permit_and_reply(fake: FakeAgentSet
         assert lone.startswith("alone")
         assert "— codex · " in lone
         assert "Council" not in text_of(await client.call_tool("reply", {"message": "@fake say back"}))
+
+
+async def test_progress_shows_one_line_per_member_redacted(fake: FakeAgentSetup) -> None:
+    from mcp import Client
+
+    from codex_fusion.server import build_server
+
+    messages: list[str] = []
+
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        if message:
+            messages.append(message)
+
+    token = "ghp_" + "A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8"
+    config = fake.config("name=codex", CODEX_FUSION_MEMBERS=fake.members_json({"gemini": {}}))
+    async with Client(build_server(config, spawn=fake.spawn())) as client:
+        question = "\n".join(
+            [
+                "q",
+                "@fake[codex] think reading the cache code",
+                f"@fake[gemini] think the key is {token} in the config",
+                "@fake sleep 0.8",
+                "@fake say done",
+            ]
+        )
+        args = {"question": question, "members": ["all"], "my_take": TAKE}
+        await client.call_tool("consult", args, progress_callback=on_progress)
+    assert any("codex: " in m and "gemini: " in m for m in messages), messages
+    assert any("💭 reading the cache code" in m for m in messages), messages
+    assert not any(token in m for m in messages), messages
+    assert any("the key is [redacted] in the config" in m for m in messages), messages

@@ -40,7 +40,7 @@ from .members import CODEX, MemberSpec
 if TYPE_CHECKING:
     from .agents import Boundary
 from .permissions import parse_ref
-from .progress import streamed_line
+from .progress import ProgressPump, stream_of
 from .prompts import Brief
 from .snapshot import ResetReport, Status
 from .turn import Pause, Turn, TurnObserver, TurnOutcome, TurnResult
@@ -125,15 +125,29 @@ class CouncilResult:
 
 @dataclass
 class _Progress:
-    """Per-member progress lines, joined into one message for the caller's progress callback."""
+    """Per-member progress lines, joined into one message for the caller's pump; a member's streamed
+    text is made only when the pump sends (progress.py)."""
 
-    send: Callable[[str], None] | None
-    lines: dict[str, str] = field(default_factory=dict)
+    pump: ProgressPump | None
+    lines: dict[str, str | Callable[[bool], str]] = field(default_factory=dict)
 
     def set(self, name: str, text: str) -> None:
-        self.lines[name] = text
-        if self.send is not None:
-            self.send(" · ".join(f"{n}: {line}" for n, line in self.lines.items()))
+        self._update(name, text)
+
+    def set_stream(self, name: str, make: Callable[[bool], str]) -> None:
+        self._update(name, make)
+
+    def _update(self, name: str, line: str | Callable[[bool], str]) -> None:
+        self.lines[name] = line
+        if self.pump is not None:
+            snapshot = dict(self.lines)
+
+            def joined(final: bool) -> str:
+                return " · ".join(
+                    f"{n}: {part if isinstance(part, str) else part(final)}" for n, part in snapshot.items()
+                )
+
+            self.pump.set_lazy(joined)
 
 
 class Council:
@@ -195,7 +209,7 @@ class Council:
         names: Sequence[str],
         my_take: str,
         *,
-        progress: Callable[[str], None] | None = None,
+        progress: ProgressPump | None = None,
         timeout: float | None = None,
     ) -> CouncilResult:
         """Round 1: every member answers ``brief`` blind, concurrently."""
@@ -223,7 +237,7 @@ class Council:
         message: str,
         names: Sequence[str] | None,
         *,
-        progress: Callable[[str], None] | None = None,
+        progress: ProgressPump | None = None,
         timeout: float | None = None,
     ) -> CouncilResult:
         """The next council round, for ``names`` (None: every seat)."""
@@ -259,7 +273,7 @@ class Council:
         self,
         debate: CouncilDebate,
         briefs: Mapping[str, Brief],
-        progress: Callable[[str], None] | None,
+        progress: ProgressPump | None,
         timeout: float | None,
     ) -> None:
         lines = _Progress(progress)
@@ -273,11 +287,9 @@ class Council:
                 def observer(turn: Turn, update: SessionUpdate) -> None:
                     if isinstance(update, ContentChunk) and update.session_update != "user_message_chunk":
                         thought = update.session_update == "agent_thought_chunk"
-                        parts = turn.transcript.thought_parts if thought else turn.transcript.text_parts
-                        # redacted from the whole text before its tail is cut (progress.py)
-                        text: str | None = streamed_line("".join(parts[-64:]), thought=thought, final=False)
-                    else:
-                        text = render.progress_line(turn, update)
+                        lines.set_stream(name, stream_of(turn.transcript, thought))
+                        return
+                    text = render.progress_line(turn, update)
                     if text is not None:
                         lines.set(name, text)
 

@@ -177,7 +177,7 @@ async def ask(
 
 
 async def _council_answer(
-    ctx: Context, council: Council, step: Callable[[Callable[[str], None]], Awaitable[CouncilResult]]
+    ctx: Context, council: Council, step: Callable[[ProgressPump], Awaitable[CouncilResult]]
 ) -> str:
     """Run one council step with progress (one line per member); a FusionError becomes an error result."""
 
@@ -190,7 +190,7 @@ async def _council_answer(
     async with anyio.create_task_group() as tg:
         tg.start_soon(pump.run)
         try:
-            result = await step(pump.set)
+            result = await step(pump)
         except FusionError as exc:
             failure = exc
         finally:
