@@ -2,15 +2,24 @@
 
 from __future__ import annotations
 
+import contextvars
+import json
 import logging
 import os
+import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from types import TracebackType
+from typing import Any, Self
 
 import anyio
+import mcp_types
 from mcp.server.mcpserver import MCPServer
+from mcp.server.stdio import stdio_server
+from mcp.shared.message import SessionMessage
+from pydantic import ValidationError
 
-from . import __version__, installer, tools
+from . import __version__, installer, tools, wellformed
 from .acp.agent import Spawn, spawn_process
 from .config import NPX_FALLBACK, Config
 from .consultant import Consultant
@@ -81,3 +90,74 @@ def build_server(config: Config | None = None, *, spawn: Spawn = spawn_process) 
         tools=tools.build_tools(),
     )
     return server
+
+
+# -- stdio ---------------------------------------------------------------------------------------------
+
+#: A JSON escape of a UTF-16 surrogate, which the SDK's parser refuses when it stands alone.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89abcdefABCDEF][0-9a-fA-F]{2}")
+
+
+def repair(error: Exception) -> SessionMessage | None:
+    """The message the SDK could not parse because a string in it holds a lone surrogate escape
+    (``"\\ud800"``), with that text made well-formed; None for any other failure.
+
+    Without this the SDK drops the line, and the call it carried is never answered."""
+    if not isinstance(error, ValidationError):
+        return None
+    problems = error.errors()
+    line = problems[0].get("input") if problems and problems[0].get("type") == "json_invalid" else None
+    if not isinstance(line, str) or _SURROGATE_ESCAPE.search(line) is None:
+        return None
+    try:
+        text = json.dumps(wellformed.data(json.loads(line)), ensure_ascii=False)
+        message = mcp_types.jsonrpc_message_adapter.validate_json(text, by_name=False)
+    except (ValueError, RecursionError):
+        return None
+    log.info("a message from Claude Code held a lone surrogate escape: it was replaced by U+FFFD")
+    return SessionMessage(message)
+
+
+class _Repairing:
+    """The SDK's read stream, with :func:`repair` applied to what it could not parse."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+
+    @property
+    def last_context(self) -> contextvars.Context | None:
+        return getattr(self._inner, "last_context", None)
+
+    async def receive(self) -> SessionMessage | Exception:
+        item: SessionMessage | Exception = await self._inner.receive()
+        if isinstance(item, Exception):
+            return repair(item) or item
+        return item
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+    def __aiter__(self) -> Self:
+        return self
+
+    async def __anext__(self) -> SessionMessage | Exception:
+        try:
+            return await self.receive()
+        except anyio.EndOfStream:
+            raise StopAsyncIteration from None
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+
+async def run_stdio(server: MCPServer[ServerState]) -> None:
+    """Serve over stdin and stdout as ``MCPServer.run_stdio_async`` does, with :func:`repair` on the
+    way in (ADR 0012)."""
+    lowlevel = server._lowlevel_server  # what run_stdio_async and the SDK's in-memory client use
+    async with stdio_server() as (read_stream, write_stream):
+        await lowlevel.run(_Repairing(read_stream), write_stream, lowlevel.create_initialization_options())

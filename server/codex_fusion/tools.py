@@ -13,6 +13,7 @@ parsed verdict, the time and the tokens.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -25,7 +26,7 @@ from mcp.server.mcpserver.tools import Tool
 from mcp_types import ToolAnnotations
 from pydantic import Field
 
-from . import __version__, overflow, prompts, render
+from . import __version__, overflow, prompts, render, wellformed
 from .config import Config
 from .consultant import Consultant
 from .diffs import DiffRequest, collect_diff
@@ -342,11 +343,43 @@ def compact_schema(schema: dict[str, Any]) -> dict[str, Any]:
     return compact
 
 
+def guarded(fn: Callable[..., Awaitable[str]]) -> Callable[..., Awaitable[str]]:
+    """``fn`` at the MCP boundary: its text arguments made well-formed (a lone surrogate can reach
+    neither Codex nor a log, ADR 0012), its result and errors too (a file name from a hostile
+    repository may carry one), and a bug in it an error result that says so, not a lost call."""
+
+    @functools.wraps(fn)
+    async def call(*args: Any, **kwargs: Any) -> str:
+        args = tuple(_clean(value) for value in args)
+        kwargs = {name: _clean(value) for name, value in kwargs.items()}
+        try:
+            return wellformed.text(await fn(*args, **kwargs))
+        except ToolError as exc:
+            raise ToolError(wellformed.text(str(exc))) from None
+        except Exception as exc:
+            log.exception("the %s tool failed", fn.__name__)
+            raise ToolError(
+                wellformed.text(
+                    redact(
+                        f"codex-fusion failed on this call ({type(exc).__name__}: {exc}); this is a bug in "
+                        "codex-fusion, logged with its traceback. The server is still up: try again, or "
+                        "call `status`."
+                    )
+                )
+            ) from None
+
+    return call
+
+
+def _clean(value: Any) -> Any:
+    return wellformed.data(value) if isinstance(value, str | list) else value
+
+
 def build_tools() -> list[Tool]:
     tools = []
     for spec in TOOLS:
         tool = Tool.from_function(
-            spec.fn,
+            guarded(spec.fn),
             name=spec.name,
             description=spec.description,
             annotations=spec.annotations,
