@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import contextvars
+import functools
 import json
 import logging
 import os
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from types import TracebackType
 from typing import Any, Self
@@ -49,35 +50,53 @@ def _follower(consultant: Consultant, config: Config) -> Follower | None:
     return Follower(consultant, config, data, workspace, env=env)
 
 
+def _config_from_env() -> Config:
+    return Config.from_env()
+
+
+async def _supervised(what: str, task: Callable[[], Awaitable[None]]) -> None:
+    """Run one of the server's own tasks; a bug in it is logged with its traceback and ends only
+    that task, never the server (the task group would take every call down with it)."""
+    try:
+        await task()
+    except Exception:
+        log.exception("%s failed; the server goes on without it", what)
+
+
 def build_server(config: Config | None = None, *, spawn: Spawn = spawn_process) -> MCPServer[ServerState]:
     """The MCP server. ``config`` defaults to the environment, read when the server starts."""
 
     @asynccontextmanager
     async def lifespan(_: MCPServer[ServerState]) -> AsyncIterator[ServerState]:
         state = ServerState()
-        try:
-            state.config = config or Config.from_env()
+        try:  # reading the configuration touches files (the shim, the install): off the event loop
+            settings = config if config is not None else await anyio.to_thread.run_sync(_config_from_env)
+            state.config = settings
         except ConfigError as exc:
             state.config_error = str(exc)
             log.error("configuration error: %s", exc)
             yield state
             return
-        async with Consultant(state.config, spawn=spawn) as consultant, anyio.create_task_group() as tg:
+        async with Consultant(settings, spawn=spawn) as consultant, anyio.create_task_group() as tg:
             state.consultant = consultant
-            state.follower = _follower(consultant, state.config)
-            if state.follower is not None:
-                state.follower.start()
-                tg.start_soon(state.follower.run)
-            elif state.config.warm and state.config.workspace.path is not None:
-                tg.start_soon(consultant.warm)
-            if state.config.agent_source == NPX_FALLBACK and state.config.state_dir is not None:
+            state.follower = follower = _follower(consultant, settings)
+            if follower is not None:
+                await _supervised("following Claude's conversation", follower.start)
+                tg.start_soon(_supervised, "following Claude's conversation", follower.run)
+            elif settings.warm and settings.workspace.path is not None:
+                tg.start_soon(_supervised, "the warm-up", consultant.warm)
+            if settings.agent_source == NPX_FALLBACK and settings.state_dir is not None:
                 # npx resolves the adapter on every start: install the pinned one for the next start
-                tg.start_soon(installer.install_in_background, state.config.state_dir, dict(os.environ))
+                install = functools.partial(
+                    installer.install_in_background, settings.state_dir, dict(os.environ)
+                )
+                tg.start_soon(_supervised, "the adapter's install", install)
             try:
                 yield state
             finally:
-                if state.follower is not None:
-                    state.follower.stop()
+                if follower is not None:
+                    follower.stop()
+                    await follower.flush()
                 tg.cancel_scope.cancel()
                 state.consultant = state.follower = None
 

@@ -119,8 +119,14 @@ async def ask(ctx: Context, brief: prompts.Brief, timeout_s: float | None = None
     """Send ``brief`` to Codex as one turn (queued behind any other) and answer with its result."""
     consultant = _consultant(ctx)
     follower = _state(ctx).follower
-    if follower is not None:
-        await follower.check()  # a /clear whose watch event has not arrived yet still resets first
+    # A /clear whose watch event has not arrived yet still resets first; one that cannot be carried
+    # out must not let this call land in the cleared conversation's context.
+    if follower is not None and not await follower.check():
+        raise ToolError(
+            f"Not sent to Codex: codex-fusion {follower.problem}, so this call could land in the wrong "
+            "context. Ask again (it is retried first); if it fails again, call `reset` (Codex starts "
+            "fresh) and `status`."
+        )
 
     async def step(pump: ProgressPump) -> TurnResult:
         if consultant.queue_length or consultant.current_turn is not None:
@@ -244,8 +250,11 @@ async def status(ctx: Context) -> str:
     if state.consultant is None:
         return f"codex-fusion {__version__}: not running"
     text = render.status(state.consultant.status())
-    if state.follower is not None and state.config.state_dir is not None:
-        text += "\n" + render.following(state.follower.window, state.follower.followed, state.config.reset_on)
+    follower = state.follower
+    if follower is not None and state.config.state_dir is not None:
+        text += "\n" + render.following(
+            follower.window, follower.followed, state.config.reset_on, follower.problem
+        )
     return redact(text)
 
 
