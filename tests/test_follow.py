@@ -27,6 +27,7 @@ from codex_fusion.turn import TurnOutcome
 
 from .conftest import FakeAgentSetup
 from .memory_host import memory_spawn
+from .test_hook import FULL_DISK
 
 pytestmark = pytest.mark.anyio
 
@@ -39,9 +40,15 @@ def text_of(result: object) -> str:
 
 
 def run_hook(
-    fake: FakeAgentSetup, event: str, session: str, *, pid: int = WINDOW, **fields: Any
+    fake: FakeAgentSetup,
+    event: str,
+    session: str,
+    *,
+    pid: int = WINDOW,
+    full_disk: bool = False,
+    **fields: Any,
 ) -> subprocess.CompletedProcess[bytes]:
-    """Run the real hook script as Claude Code would."""
+    """Run the real hook script as Claude Code would (``full_disk``: every write fails ENOSPC)."""
     payload: dict[str, Any] = {"session_id": session, "hook_event_name": event, "cwd": str(fake.workspace)}
     if event == "SessionStart":
         payload["source"] = fields.pop("source", "startup")
@@ -53,13 +60,13 @@ def run_hook(
         "CLAUDE_PID": str(pid),
     }
     done = subprocess.run(
-        [sys.executable, str(HOOK)],
+        [sys.executable, "-c", FULL_DISK, str(HOOK)] if full_disk else [sys.executable, str(HOOK)],
         input=json.dumps(payload).encode(),
         env=env,
         capture_output=True,
         check=True,
     )
-    assert done.stderr == b"", done.stderr
+    assert (done.stderr != b"") is full_disk, done.stderr
     return done
 
 
@@ -360,3 +367,20 @@ async def test_a_vanished_record_resets_codex_and_says_so(fake: FakeAgentSetup) 
     shown = render.outcome(outcome)
     assert "codex-fusion lost track of Claude's conversation" in shown
     assert "re-brief Codex" in shown
+
+
+async def test_a_clear_the_hook_could_not_record_still_resets_codex(fake: FakeAgentSetup) -> None:
+    """A full disk: the hook tells the user and removes the stale record; the server notices."""
+    run_hook(fake, "SessionStart", "S1")
+    async with Client(fake.server("close", CLAUDE_PID=str(WINDOW))) as client:
+        await client.call_tool("consult", {"question": "OLD\n@fake say one"})
+        told = run_hook(fake, "SessionStart", "S2", source="clear", full_disk=True)
+
+        async def closed() -> bool:
+            return len(fake.received("session/close")) == 1
+
+        await eventually(closed)
+        fresh = text_of(await client.call_tool("consult", {"question": "@fake recall"}))
+    assert "could not record this /clear for Codex" in json.loads(told.stdout)["systemMessage"]
+    assert fresh.startswith("recall: 0 earlier prompt(s)")
+    assert "codex-fusion lost track of Claude's conversation" in fresh

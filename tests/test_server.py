@@ -219,3 +219,45 @@ async def test_a_lone_surrogate_in_any_argument_is_answered_and_the_server_stays
     prompts = [m["params"]["prompt"][0]["text"] for m in fake.received("session/prompt")]
     assert any("q\ufffd" in p and "c\ufffd" in p for p in prompts)  # what Codex got: U+FFFD
     assert any("m\ufffd" in p for p in prompts)
+
+
+async def test_a_bug_in_the_warm_up_leaves_the_server_up(
+    fake: FakeAgentSetup, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from codex_fusion.session import Session
+
+    real = Session.ensure
+    bugs = [ValueError("a bug while warming up")]
+
+    async def ensure(self: Session) -> object:
+        if bugs:
+            raise bugs.pop()
+        return await real(self)
+
+    monkeypatch.setattr(Session, "ensure", ensure)
+    async with Client(fake.server(CODEX_FUSION_WARM="1")) as client:
+        with anyio.fail_after(20):
+            while "warm-up failed" not in (status := text_of(await client.call_tool("status", {}))):
+                await anyio.sleep(0.02)
+            result = await client.call_tool("consult", {"question": "@fake say warm enough"})
+    assert "last error: warm-up failed (ValueError: a bug while warming up)" in status
+    assert text_of(result).startswith("warm enough")
+
+
+async def test_a_bug_in_the_follower_task_leaves_the_server_up(
+    fake: FakeAgentSetup, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from codex_fusion.follow import Follower
+
+    async def broken(self: Follower) -> None:
+        raise ValueError("a bug in the watcher")
+
+    monkeypatch.setattr(Follower, "_watch", broken)
+    async with Client(fake.server()) as client:
+        with anyio.fail_after(20):
+            while "following Claude's conversation failed" not in caplog.text:
+                await anyio.sleep(0.02)
+            result = await client.call_tool("consult", {"question": "@fake say still up"})
+    assert text_of(result).startswith("still up")
+    (record,) = [r for r in caplog.records if "following Claude's conversation failed" in r.getMessage()]
+    assert record.exc_info is not None

@@ -8,6 +8,7 @@ import stat
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
@@ -158,19 +159,27 @@ async def test_a_planted_symlink_at_the_log_path_is_not_followed(
     assert "is a symlink; refusing to follow it" in caplog.text
 
 
-def _unblock_later(fifo: Path, after: float) -> threading.Thread:
-    """A watchdog for code that would open the FIFO blocking: a reader appears after ``after`` s, so
-    a regression fails the test's assertions instead of hanging the suite."""
+async def _status(client: Any) -> str:
+    return (await client.call_tool("status", {})).content[0].text  # type: ignore[no-any-return]
 
-    def read() -> None:
-        time.sleep(after)
-        fd = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)
+
+class _Watchdog(threading.Thread):
+    """For code that would open the FIFO blocking: a reader appears after ``after`` s, so a
+    regression fails the test's assertions instead of hanging the suite."""
+
+    def __init__(self, fifo: Path, after: float) -> None:
+        super().__init__(daemon=True)
+        self.fifo, self.after = fifo, after
+        self.cancelled = threading.Event()
+        self.fired = False
+
+    def run(self) -> None:
+        if self.cancelled.wait(self.after):
+            return
+        self.fired = True
+        fd = os.open(self.fifo, os.O_RDONLY | os.O_NONBLOCK)
         time.sleep(0.5)
         os.close(fd)
-
-    thread = threading.Thread(target=read, daemon=True)
-    thread.start()
-    return thread
 
 
 async def test_a_fifo_at_the_log_path_does_not_freeze_the_server(
@@ -180,14 +189,19 @@ async def test_a_fifo_at_the_log_path_does_not_freeze_the_server(
 
     fifo = fake.workspace.parent / "turns.jsonl"
     os.mkfifo(fifo, 0o600)
-    watchdog = _unblock_later(fifo, 8.0)
-    async with Client(fake.server(CODEX_FUSION_LOG=str(fifo))) as client:
-        started = time.monotonic()
-        result = await client.call_tool("consult", {"question": "@fake say answered"})
-        status = (await client.call_tool("status", {})).content[0].text  # type: ignore[union-attr]
-        answered_in = time.monotonic() - started
-    watchdog.join()
-    assert answered_in < 8.0  # answered before the watchdog's reader could unblock a blocking open
+    watchdog = _Watchdog(fifo, 30.0)
+    watchdog.start()
+    try:
+        async with Client(fake.server(CODEX_FUSION_LOG=str(fifo))) as client:
+            result = await client.call_tool("consult", {"question": "@fake say answered"})
+            with anyio.fail_after(20):  # the line is written after the result, by the log's task
+                while "turn log:" not in (status := await _status(client)):
+                    await anyio.sleep(0.02)
+            unblocked = watchdog.fired  # a blocking open would have waited for the watchdog's reader
+    finally:
+        watchdog.cancelled.set()
+        watchdog.join()
+    assert not unblocked
     assert result.content[0].text.startswith("answered")  # type: ignore[union-attr]
     assert f"turn log: NOT WRITTEN — {fifo} is not a regular file" in status
     assert "CODEX_FUSION_LOG" in status

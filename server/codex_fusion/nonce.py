@@ -60,6 +60,7 @@ __all__ = [
     "NonceStoreError",
     "Record",
     "RecordPaths",
+    "forget_records",
     "new_record",
     "parse_pid",
     "parse_record",
@@ -226,6 +227,25 @@ def forget_link(state: Path, workspace: str | os.PathLike[str], claude_session: 
         return
     except OSError as exc:
         _warn(f"cannot remove the session link {path}: {exc}")
+
+
+def forget_records(state: Path, workspace: str | os.PathLike[str], claude_pid: int | None) -> None:
+    """Remove the window's and the workspace's records (the hook could not replace them: the server
+    must not go on believing the old one). Removing needs no free space. Never raises."""
+    try:
+        paths = record_paths(state, os.path.realpath(os.fspath(workspace)), claude_pid)
+    except Exception as exc:
+        _warn(f"cannot remove the stale reset records: {type(exc).__name__}: {exc}")
+        return
+    for path in (paths.window, paths.workspace):
+        if path is None:
+            continue
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            _warn(f"cannot remove the stale reset record {path}: {exc}")
 
 
 def record_pids(state: Path, workspace: str | os.PathLike[str]) -> list[int]:

@@ -172,7 +172,8 @@ def write_files(state: Path, directory: Path, files: Sequence[tuple[str, bytes]]
     except PrivateFileError:
         raise
     except OSError as exc:
-        raise PrivateFileError(f"cannot write under {path}: {exc.strerror or exc}") from exc
+        # the disk said no (full, read-only, …): an OSError, not a refusal — its errno is kept
+        raise OSError(exc.errno, f"cannot write under {path}: {exc.strerror or exc}") from exc
     finally:
         for fd in reversed(fds):
             os.close(fd)

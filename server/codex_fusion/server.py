@@ -20,7 +20,7 @@ from mcp.server.stdio import stdio_server
 from mcp.shared.message import SessionMessage
 from pydantic import ValidationError
 
-from . import __version__, installer, tools, wellformed
+from . import __version__, installer, tools, wellformed, windows
 from .acp.agent import Spawn, spawn_process
 from .config import NPX_FALLBACK, Config
 from .consultant import Consultant
@@ -38,7 +38,7 @@ INSTRUCTIONS = (
 )
 
 
-def _follower(consultant: Consultant, config: Config) -> Follower | None:
+async def _follower(consultant: Consultant, config: Config) -> Follower | None:
     """The follower of Claude's conversation, when there is a workspace and a data directory."""
     workspace, data = config.workspace.path, config.state_dir
     if workspace is None:
@@ -47,7 +47,8 @@ def _follower(consultant: Consultant, config: Config) -> Follower | None:
         log.warning("no data directory (CLAUDE_PLUGIN_DATA or HOME): /clear and resumes are not followed")
         return None
     env = {"CLAUDE_PID": str(config.claude_pid)} if config.claude_pid is not None else {}
-    return Follower(consultant, config, data, workspace, env=env)
+    ancestors = await anyio.to_thread.run_sync(windows.ancestor_pids)  # /proc, or `ps` elsewhere
+    return Follower(consultant, config, data, workspace, env=env, ancestors=ancestors)
 
 
 def _config_from_env() -> Config:
@@ -79,7 +80,7 @@ def build_server(config: Config | None = None, *, spawn: Spawn = spawn_process) 
             return
         async with Consultant(settings, spawn=spawn) as consultant, anyio.create_task_group() as tg:
             state.consultant = consultant
-            state.follower = follower = _follower(consultant, settings)
+            state.follower = follower = await _follower(consultant, settings)
             if follower is not None:
                 await _supervised("following Claude's conversation", follower.start)
                 tg.start_soon(_supervised, "following Claude's conversation", follower.run)
