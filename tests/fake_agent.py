@@ -18,6 +18,7 @@ Start-up behaviour comes from the ``FAKE_ACP`` environment variable, a comma-sep
   config_mode      session/new offers no modes, only a "mode" config option (grouped options)
   uuid_ids         our requests use UUID string ids (Rust adapter style) instead of ints from 0
   stderr_flood=N   write N bytes to stderr at start-up
+  die_on=METHOD    write a fatal line to stderr and exit 1 when METHOD arrives (e.g. session/resume)
   grandchild       (subprocess only) spawn a `sleep` grandchild in our process group
   setsid_child     (subprocess only) spawn a `sleep` grandchild in a session of its own (it leaves
                    our process group); its pid and ours are appended to FAKE_ACP_PIDS
@@ -241,6 +242,9 @@ class ScriptedAgent:
                     continue
                 self._record(msg)
                 method = msg.get("method")
+                if method is not None and method == self.flags.get("die_on"):
+                    self.stderr(f"fatal: the fake agent dies on {method}\n")
+                    raise AgentExit(1)
                 if method is None:
                     waiting = self._waiting.pop(msg.get("id"), None)
                     if waiting is not None:

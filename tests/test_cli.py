@@ -400,3 +400,22 @@ def test_the_reaper_survives_signals_arriving_together(tmp_path: Path) -> None:
     assert b"Traceback" not in err, err.decode()
     assert reaper.returncode in (128 + signal.SIGTERM, 128 + signal.SIGINT)  # pending: lowest number first
     assert wait_until(lambda: not alive(agent_pid) and not alive(child_pid))
+
+
+def test_a_lone_surrogate_escape_over_stdio_is_answered(fake: FakeAgentSetup, peer_factory) -> None:
+    """Claude Code's JSON.stringify writes a cut emoji as "\\ud800"; the SDK's parser refuses it and
+    used to drop the message, so the call was never answered while `status` said ready."""
+    peer = peer_factory(fake.env())
+    peer.initialize()
+    # json.dumps writes the lone surrogate as the escape "\ud800", as JavaScript does
+    consult = peer.call(
+        "tools/call", {"name": "consult", "arguments": {"question": "hi \ud800\n@fake say answered"}}
+    )
+    bad = peer.call("tools/call", {"name": "permit", "arguments": {"decision": "\ud800"}})
+    after = peer.call("tools/call", {"name": "consult", "arguments": {"question": "@fake say next"}})
+    assert consult["result"]["isError"] is False
+    assert consult["result"]["content"][0]["text"].startswith("answered")
+    assert bad["result"]["isError"] is True
+    assert after["result"]["content"][0]["text"].startswith("next")
+    (first, _) = fake.received("session/prompt")
+    assert "hi \ufffd" in first["params"]["prompt"][0]["text"]

@@ -39,12 +39,12 @@ def _setup_logging(default: str) -> None:
 
 async def _serve() -> None:
     """Serve until stdin closes; a signal ends the process at once (see :func:`_on_signal`)."""
-    from .server import build_server
+    from .server import build_server, run_stdio
 
     server = build_server()
     async with anyio.create_task_group() as tg:
         tg.start_soon(_on_signal)
-        await server.run_stdio_async()
+        await run_stdio(server)
         tg.cancel_scope.cancel()
 
 

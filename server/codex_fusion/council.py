@@ -32,10 +32,11 @@ from . import agreement, prompts, render
 from .acp.agent import Spawn, spawn_process
 from .acp.schema import ContentChunk, SessionUpdate
 from .config import Config
-from .consultant import Consultant
+from .consultant import Consultant, Reopen
 from .debate import MAX_ROUNDS, Standing, VerdictLine
 from .errors import ConsultError, FusionError
 from .members import CODEX, MemberSpec
+from .notes import Note
 
 if TYPE_CHECKING:
     from .agents import Boundary
@@ -371,6 +372,27 @@ class Council:
 
     # -- the debate's end, resets ----------------------------------------------------------------
 
+    async def reset(
+        self, *, then: Mapping[str, Reopen] | None = None, notice: Note | None = None
+    ) -> ResetReport:
+        """Reset every member at once (``then``: the earlier session each reopens next, by member;
+        ``notice``: said in each member's next result). Returns Codex's report; a member that cannot
+        be reset is logged, the others still are."""
+        reports: dict[str, ResetReport] = {}
+        wanted = then or {}
+
+        async def one(name: str, member: Consultant) -> None:
+            try:
+                reports[name] = await member.reset(then=wanted.get(name), notice=notice)
+            except FusionError as exc:
+                log.info("reset of %s: %s", name, exc.summary)
+
+        async with anyio.create_task_group() as tg:
+            for name, member in self.members.items():
+                tg.start_soon(one, name, member)
+        self.debate, self.last = None, None
+        return reports.get(CODEX, ResetReport(None, 0, None))
+
     async def fork(self) -> str | None:
         """Claude forked the conversation: fork every member's session; returns Codex's new id."""
         forked: dict[str, str | None] = {}
@@ -386,10 +408,16 @@ class Council:
                 tg.start_soon(one, name, member)
         return forked.get(CODEX)
 
-    # What the follower of Claude's conversation uses (follow.py): Codex's session is the one linked.
+    # What the follower of Claude's conversation uses (follow.py), for every member at once.
 
-    def restore_later(self, codex_session: str, rounds: int, verdict: VerdictLine | None) -> None:
-        self.codex.restore_later(codex_session, rounds, verdict)
+    async def adopt(self, reopens: Mapping[str, Reopen]) -> list[str]:
+        """Each member reopens its linked session next, unless it has one open; the names adopted."""
+        adopted = []
+        for name, reopen in reopens.items():
+            member = self.members.get(name)
+            if member is not None and member.member.error is None and await member.adopt(reopen):
+                adopted.append(name)
+        return adopted
 
     @property
     def codex_session(self) -> str | None:
@@ -406,30 +434,15 @@ class Council:
         ]
 
     def on_turn_finished(self, listener: Callable[[Turn], None]) -> None:
-        self.codex.on_turn_finished(listener)
+        for member in self.members.values():
+            member.on_turn_finished(listener)
 
     async def warm(self) -> None:
-        await self.codex.warm()
+        await self.codex.warm()  # the others start when first asked
 
     def single(self) -> None:
         """A lone consult opened Codex's own debate: `reply` continues that one now."""
         self.last = "single"
-
-    async def reset(self) -> ResetReport:
-        """Reset every member (concurrently); returns Codex's report."""
-        reports: dict[str, ResetReport] = {}
-
-        async def one(name: str, member: Consultant) -> None:
-            try:
-                reports[name] = await member.reset()
-            except FusionError as exc:
-                log.info("reset of %s: %s", name, exc.summary)
-
-        async with anyio.create_task_group() as tg:
-            for name, member in self.members.items():
-                tg.start_soon(one, name, member)
-        self.debate, self.last = None, None
-        return reports.get(CODEX, ResetReport(None, 0, None))
 
 
 def _pause(member: Consultant) -> Pause | None:

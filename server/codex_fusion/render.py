@@ -88,13 +88,20 @@ def note(item: Note, who: str = "Codex") -> str:
         )
     if kind is NoteKind.BOUNDARY:
         return item.subject
+    if kind is NoteKind.LOST_TRACK:
+        return (
+            f"codex-fusion lost track of Claude's conversation ({item.subject}), so Codex was reset to be "
+            "safe: this answer comes from a fresh session; re-brief Codex"
+        )
     if kind is NoteKind.NOT_FORKED:
         return f"{who} cannot fork its session, so the forked conversation got a fresh session: re-brief it"
     return f"{kind}: {item.subject}"
 
 
 #: Notes about the session rather than the turn's requests.
-_SESSION = frozenset({NoteKind.BOUNDARY, NoteKind.RESTORED, NoteKind.NOT_RESTORED, NoteKind.NOT_FORKED})
+_SESSION = frozenset(
+    {NoteKind.BOUNDARY, NoteKind.RESTORED, NoteKind.NOT_RESTORED, NoteKind.NOT_FORKED, NoteKind.LOST_TRACK}
+)
 #: Notes worth Claude's attention in a result (auto-allowed reads are routine).
 _SHOWN = frozenset(NoteKind) - {NoteKind.AUTO_ALLOWED, NoteKind.ASKED, NoteKind.REFUSED_READ}
 
@@ -393,6 +400,8 @@ def status(state: Status) -> str:
     if state.context_used is not None:
         lines.append(f"context: {state.context_used} of {state.context_size} tokens")
     lines.append(f"last error: {state.last_error or 'none'}")
+    if state.log_problem is not None:
+        lines.append(f"turn log: NOT WRITTEN — {state.log_problem}")
     if state.stderr_tail is not None:
         lines.append("agent stderr (tail):\n" + (state.stderr_tail or "(empty)"))
     return "\n".join(lines)
@@ -437,12 +446,15 @@ def debate_state(state: Status, reset_on: frozenset[str]) -> str:
     return f"{where}. {after}"
 
 
-def following(window: int | None, followed: str | None, reset_on: frozenset[str]) -> str:
+def following(
+    window: int | None, followed: str | None, reset_on: frozenset[str], problem: str | None = None
+) -> str:
     """The status line about Claude's conversation as the hooks report it."""
     which = f"window pid {window}" if window is not None else "the workspace record (no window found)"
     session = followed or "not seen yet"
     resets = ", ".join(sorted(reset_on)) or "nothing"
-    return f"claude: {which} · conversation {session} · resets on: {resets}"
+    line = f"claude: {which} · conversation {session} · resets on: {resets}"
+    return line + (f"\nclaude: NOT IN STEP — {problem}; retried before the next call" if problem else "")
 
 
 _MARKS = {"ok": "✓", "warn": "!", "fail": "✗"}

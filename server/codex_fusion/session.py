@@ -142,15 +142,19 @@ class Session:
         target, self._reopen = self._reopen, None
         if target is None:
             return None
-        opened = await agent.reopen_session(
-            target,
-            self._workspace,
-            mode=self._member.mode,
-            timeout=self._config.startup_timeout,
-            system_prompt=self._system_prompt,
-            meta=self._member.session_meta,
-            step=self._step,
-        )
+        try:
+            opened = await agent.reopen_session(
+                target,
+                self._workspace,
+                mode=self._member.mode,
+                timeout=self._config.startup_timeout,
+                system_prompt=self._system_prompt,
+                meta=self._member.session_meta,
+                step=self._step,
+            )
+        except FusionError:  # the agent died reopening it: the next result says so, never silently
+            self._notices.append(Note(NoteKind.NOT_RESTORED, target))
+            raise
         if opened is None:
             self._notices.append(Note(NoteKind.NOT_RESTORED, target))
             return None
@@ -181,6 +185,18 @@ class Session:
         :meth:`ensure` — after a restart, or for a conversation Claude resumed."""
         self._reopen = session_id
 
+    async def reopen_unless_open(self, session_id: str) -> bool:
+        """:meth:`reopen`, unless a session is open (or being opened) already. Whether it will."""
+        async with self._lock:
+            if self._live is not None:
+                return False
+            self._reopen = session_id
+            return True
+
+    def notice(self, note: Note) -> None:
+        """Something the next turn's result should say about its session (once)."""
+        self._notices.append(note)
+
     def take_notices(self) -> list[Note]:
         """What the next turn's result should say about how its session was opened (once)."""
         notices, self._notices = self._notices, []
@@ -194,15 +210,19 @@ class Session:
             live, slot = self._live, self._slot
             if live is None or slot is None or not live.agent.alive:
                 return None
-            opened = await live.agent.fork_session(
-                live.session_id,
-                self._workspace,
-                mode=self._member.mode,
-                timeout=self._config.startup_timeout,
-                system_prompt=self._system_prompt,
-                meta=self._member.session_meta,
-                step=self._step,
-            )
+            try:
+                opened = await live.agent.fork_session(
+                    live.session_id,
+                    self._workspace,
+                    mode=self._member.mode,
+                    timeout=self._config.startup_timeout,
+                    system_prompt=self._system_prompt,
+                    meta=self._member.session_meta,
+                    step=self._step,
+                )
+            except FusionError as exc:  # the agent died forking: the fork starts fresh, and says so
+                log.warning("session/fork failed: %s", exc.summary)
+                opened = None
             if opened is None:
                 self._live = None
                 self._notices.append(Note(NoteKind.NOT_FORKED, live.session_id))

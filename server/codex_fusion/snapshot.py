@@ -51,6 +51,7 @@ class Status:
     stderr_tail: str | None = None
     #: What the running agent was checked to have (``confine.py``); None before it started.
     confinement: Confinement | None = None
+    log_problem: str | None = None  # why CODEX_FUSION_LOG is not written, if it is not
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,7 @@ def take(
     debate: Debate,
     turns_completed: int,
     last_error: str | None,
+    log_problem: str | None = None,
 ) -> Status:
     """Read the owners of each piece of state into one :class:`Status`."""
     agent = session.agent if session is not None else None
@@ -103,4 +105,5 @@ def take(
         last_error=last_error,
         stderr_tail=agent.stderr_tail(1200) if agent is not None else None,
         confinement=agent.confinement if agent is not None and agent.alive else None,
+        log_problem=log_problem,
     )

@@ -13,6 +13,7 @@ parsed verdict, the time and the tokens.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -26,7 +27,7 @@ from mcp.server.mcpserver.tools import Tool
 from mcp_types import ToolAnnotations
 from pydantic import Field
 
-from . import __version__, overflow, prompts, render, shards
+from . import __version__, overflow, prompts, render, shards, wellformed
 from .config import Config
 from .consultant import Consultant
 from .council import Council, CouncilResult
@@ -148,8 +149,14 @@ async def ask(
     ``members``, to each of them as a council round."""
     council = _council(ctx)
     follower = _state(ctx).follower
-    if follower is not None:
-        await follower.check()  # a /clear whose watch event has not arrived yet still resets first
+    # A /clear whose watch event has not arrived yet still resets first; one that cannot be carried
+    # out must not let this call land in the cleared conversation's context.
+    if follower is not None and not await follower.check():
+        raise ToolError(
+            f"Not sent to Codex: codex-fusion {follower.problem}, so this call could land in the wrong "
+            "context. Ask again (it is retried first); if it fails again, call `reset` (Codex starts "
+            "fresh) and `status`."
+        )
     if members is not None:
         try:
             names = council.select(members)
@@ -302,7 +309,9 @@ async def _review_in_parts(
             timeout=timeout_s,
         )
         council.single()
-        return codex.adopt(shards.merge(reviews, render.who(codex.member.name), started), "review_diff")
+        return codex.adopt_review(
+            shards.merge(reviews, render.who(codex.member.name), started), "review_diff"
+        )
 
     return await _answer(ctx, codex, step)
 
@@ -384,8 +393,11 @@ async def status(ctx: Context) -> str:
     assert state.council is not None
     if len(state.council.members) > 1:
         text += "\n" + render.members(state.council.statuses())
-    if state.follower is not None and state.config.state_dir is not None:
-        text += "\n" + render.following(state.follower.window, state.follower.followed, state.config.reset_on)
+    follower = state.follower
+    if follower is not None and state.config.state_dir is not None:
+        text += "\n" + render.following(
+            follower.window, follower.followed, state.config.reset_on, follower.problem
+        )
     return redact_credentials(text)  # the agent's stderr tail in it is redacted as a log already
 
 
@@ -483,11 +495,43 @@ def compact_schema(schema: dict[str, Any]) -> dict[str, Any]:
     return compact
 
 
+def guarded(fn: Callable[..., Awaitable[str]]) -> Callable[..., Awaitable[str]]:
+    """``fn`` at the MCP boundary: its text arguments made well-formed (a lone surrogate can reach
+    neither Codex nor a log, ADR 0012), its result and errors too (a file name from a hostile
+    repository may carry one), and a bug in it an error result that says so, not a lost call."""
+
+    @functools.wraps(fn)
+    async def call(*args: Any, **kwargs: Any) -> str:
+        args = tuple(_clean(value) for value in args)
+        kwargs = {name: _clean(value) for name, value in kwargs.items()}
+        try:
+            return wellformed.text(await fn(*args, **kwargs))
+        except ToolError as exc:
+            raise ToolError(wellformed.text(str(exc))) from None
+        except Exception as exc:
+            log.exception("the %s tool failed", fn.__name__)
+            raise ToolError(
+                wellformed.text(
+                    redact_credentials(
+                        f"codex-fusion failed on this call ({type(exc).__name__}: {exc}); this is a bug in "
+                        "codex-fusion, logged with its traceback. The server is still up: try again, or "
+                        "call `status`."
+                    )
+                )
+            ) from None
+
+    return call
+
+
+def _clean(value: Any) -> Any:
+    return wellformed.data(value) if isinstance(value, str | list) else value
+
+
 def build_tools() -> list[Tool]:
     tools = []
     for spec in TOOLS:
         tool = Tool.from_function(
-            spec.fn,
+            guarded(spec.fn),
             name=spec.name,
             description=spec.description,
             annotations=spec.annotations,
