@@ -380,32 +380,42 @@ class Council:
         be reset is logged, the others still are."""
         reports: dict[str, ResetReport] = {}
         wanted = then or {}
+        bugs: list[Exception] = []
 
         async def one(name: str, member: Consultant) -> None:
             try:
                 reports[name] = await member.reset(then=wanted.get(name), notice=notice)
             except FusionError as exc:
                 log.info("reset of %s: %s", name, exc.summary)
+            except Exception as exc:  # raised as it is once every member was tried, not as a group
+                bugs.append(exc)
 
         async with anyio.create_task_group() as tg:
             for name, member in self.members.items():
                 tg.start_soon(one, name, member)
+        if bugs:
+            raise bugs[0]
         self.debate, self.last = None, None
         return reports.get(CODEX, ResetReport(None, 0, None))
 
     async def fork(self) -> str | None:
         """Claude forked the conversation: fork every member's session; returns Codex's new id."""
         forked: dict[str, str | None] = {}
+        bugs: list[Exception] = []
 
         async def one(name: str, member: Consultant) -> None:
             try:
                 forked[name] = await member.fork()
             except FusionError as exc:
                 log.info("fork of %s: %s", name, exc.summary)
+            except Exception as exc:  # raised as it is once every member was tried, not as a group
+                bugs.append(exc)
 
         async with anyio.create_task_group() as tg:
             for name, member in self.members.items():
                 tg.start_soon(one, name, member)
+        if bugs:
+            raise bugs[0]
         return forked.get(CODEX)
 
     # What the follower of Claude's conversation uses (follow.py), for every member at once.
