@@ -3,8 +3,12 @@
 What Claude Code puts in every request while the plugin is enabled (observed on 2.1.329, see
 docs/claude-code-behaviour.md), each counted as the text the model receives:
 
-- **tools**: every tool from ``tools/list`` as Claude Code sends it, the compact JSON object
-  ``{"name": "mcp__plugin_codex-fusion_codex__<tool>", "description": …, "input_schema": …}``;
+- **tools**: MCP tools are *deferred* behind tool search by default: the model sees one line per tool,
+  ``mcp__plugin_codex-fusion_codex__<tool>``, in the "deferred tools … available via ToolSearch"
+  list, and a tool's schema enters the context only when the model loads it. Each tool's loaded form,
+  the compact JSON object ``{"name": …, "description": …, "input_schema": …}`` Claude Code sends, is
+  counted too, as what the context carries with ``ENABLE_TOOL_SEARCH=false`` (schemas in every
+  request) — reported beside the budget, with a ceiling of its own;
 - **instructions**: the server instructions under their ``## plugin:codex-fusion:codex`` heading;
 - **skills / commands**: one listing line each, ``- codex-fusion:<name>: <description>`` plus
   `` - <when_to_use>`` when set. User-only commands (``disable-model-invocation: true``) are not in
@@ -39,6 +43,8 @@ PLUGIN = "codex-fusion"
 SERVER = "codex"
 TOOL_PREFIX = f"mcp__plugin_{PLUGIN}_{SERVER}__"
 BUDGET_TOKENS = 1500
+#: With tool search off, every schema is in every request: a ceiling so they stay compact.
+SCHEMA_CEILING_TOKENS = 2500
 CHARS_PER_TOKEN = 4
 TRUE = {"true", "yes", "on", "1"}
 
@@ -49,6 +55,7 @@ class Item:
     name: str
     text: str  # what the model reads
     listed: bool = True  # False: not in the model's context (a user-only command)
+    loaded: str = ""  # a tool's schema as sent once loaded (or with tool search off)
 
     @property
     def chars(self) -> int:
@@ -57,6 +64,10 @@ class Item:
     @property
     def tokens(self) -> float:
         return self.chars / CHARS_PER_TOKEN if self.listed else 0.0
+
+    @property
+    def loaded_tokens(self) -> float:
+        return len(self.loaded or self.text) / CHARS_PER_TOKEN if self.listed else 0.0
 
 
 # -- front matter ------------------------------------------------------------------------------------
@@ -141,7 +152,9 @@ async def server_items() -> list[Item]:
         async with Client(server) as client:
             tools = (await client.list_tools()).tools
             instructions = client.instructions or ""
-    items = [Item("tools", tool.name, tool_text(tool)) for tool in tools]
+    items = [
+        Item("tools", tool.name, TOOL_PREFIX + tool.name + "\n", loaded=tool_text(tool)) for tool in tools
+    ]
     heading = f"## plugin:{PLUGIN}:{SERVER}\n"
     items.append(Item("instructions", "server instructions", heading + instructions))
     return items
@@ -157,10 +170,15 @@ PARTS = ("tools", "instructions", "commands", "skills", "agents")
 
 
 def totals(items: Iterable[Item]) -> dict[str, float]:
+    """Tokens per part as always in the context (tools deferred); ``total_schemas``: the same with
+    every tool's schema loaded (tool search off)."""
+    items = list(items)
     out = dict.fromkeys(PARTS, 0.0)
     for item in items:
         out[item.part] += item.tokens
     out["total"] = sum(out[part] for part in PARTS)
+    out["tool_schemas"] = sum(item.loaded_tokens for item in items if item.part == "tools")
+    out["total_schemas"] = out["total"] - out["tools"] + out["tool_schemas"]
     return out
 
 
@@ -169,6 +187,8 @@ def report(items: list[Item]) -> str:
     for part in PARTS:
         for item in (i for i in items if i.part == part):
             tokens = f"{item.tokens:7.0f}" if item.listed else "      0  (user-only, not listed)"
+            if item.loaded:
+                tokens += f"  (schema when loaded: {item.loaded_tokens:.0f})"
             rows.append(f"{part:<13} {item.name:<24} {item.chars:>6} {tokens}")
     rows.append("")
     sums = totals(items)
@@ -176,7 +196,13 @@ def report(items: list[Item]) -> str:
         rows.append(f"{part:<13} {'':<24} {'':>6} {sums[part]:7.0f}")
     verdict = "within" if sums["total"] < BUDGET_TOKENS else "OVER"
     rows.append(
-        f"{'total':<13} {'':<24} {'':>6} {sums['total']:7.0f}  ({verdict} the {BUDGET_TOKENS} budget)"
+        f"{'total':<13} {'':<24} {'':>6} {sums['total']:7.0f}  ({verdict} the {BUDGET_TOKENS} budget; "
+        "tools deferred, Claude Code's default)"
+    )
+    ceiling = "within" if sums["total_schemas"] < SCHEMA_CEILING_TOKENS else "OVER"
+    rows.append(
+        f"{'with schemas':<13} {'':<24} {'':>6} {sums['total_schemas']:7.0f}  ({ceiling} the "
+        f"{SCHEMA_CEILING_TOKENS} ceiling; ENABLE_TOOL_SEARCH=false)"
     )
     return "\n".join(rows)
 
@@ -198,7 +224,8 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(payload, indent=2))
     else:
         print(report(items))
-    return 0 if totals(items)["total"] < BUDGET_TOKENS else 1
+    sums = totals(items)
+    return 0 if sums["total"] < BUDGET_TOKENS and sums["total_schemas"] < SCHEMA_CEILING_TOKENS else 1
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ from mcp.server.mcpserver import MCPServer
 
 from codex_fusion.config import Config
 from codex_fusion.consultant import Consultant
+from codex_fusion.council import Council
 from codex_fusion.server import build_server
 
 from .memory_host import MemoryHost, memory_spawn
@@ -78,6 +79,29 @@ class FakeAgentSetup:
         """A Consultant whose agent runs in memory."""
         return Consultant(self.config(flags, **extra), spawn=memory_spawn(self.hosts, _Gates(self)))
 
+    def members_json(self, members: dict[str, dict[str, Any]]) -> str:
+        """``CODEX_FUSION_MEMBERS`` for fake-agent members ``{name: {"flags": "...", **entry}}`` (each
+        runs the fake agent with ``name=<name>`` plus its flags)."""
+        entries = {}
+        for name, entry in members.items():
+            entry = dict(entry)
+            member_flags = ",".join(filter(None, [f"name={name}", entry.pop("flags", "")]))
+            entries[name] = {
+                "command": shlex.join([sys.executable, str(FAKE_AGENT)]),
+                **entry,
+                "env": {"FAKE_ACP": member_flags, **entry.get("env", {})},
+            }
+        return json.dumps(entries)
+
+    def council(self, members: dict[str, dict[str, Any]], flags: str = "name=codex", **extra: str) -> Council:
+        """A Council of in-memory fake agents: Codex with ``flags``, the others per :meth:`members_json`."""
+        config = self.config(flags, CODEX_FUSION_MEMBERS=self.members_json(members), **extra)
+        return Council(config, spawn=self.spawn())
+
+    def spawn(self) -> Any:
+        """The in-memory spawn seam, for building a Council or Consultant from a Config of one's own."""
+        return memory_spawn(self.hosts, _Gates(self))
+
     def server(self, flags: str = "", **extra: str) -> MCPServer[Any]:
         """The MCP server, its agent in memory."""
         return build_server(self.config(flags, **extra), spawn=memory_spawn(self.hosts, _Gates(self)))
@@ -88,12 +112,17 @@ class FakeAgentSetup:
             return []
         return [int(line) for line in self.pids_file.read_text().split()]
 
-    def received(self, method: str | None = None) -> list[dict[str, Any]]:
-        """Messages the fake agent received, optionally only those of one method."""
+    def received(self, method: str | None = None, agent: str | None = None) -> list[dict[str, Any]]:
+        """Messages the fake agent received, optionally only those of one method, or of one named
+        agent (``name=`` flag: a council member)."""
         if not self.log.exists():
             return []
         msgs = [json.loads(line) for line in self.log.read_text().splitlines() if line.strip()]
-        return [m for m in msgs if method is None or m.get("method") == method]
+        return [
+            m
+            for m in msgs
+            if (method is None or m.get("method") == method) and (agent is None or m.get("_agent") == agent)
+        ]
 
 
 class _Gates(dict[str, anyio.Event]):

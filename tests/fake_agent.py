@@ -29,6 +29,11 @@ Start-up behaviour comes from the ``FAKE_ACP`` environment variable, a comma-sep
                    advertise sessionCapabilities.<name> and serve session/resume, session/close,
                    session/fork; system_prompt keeps the session's systemPrompt
   ts_sessions      all of load, resume, close, fork, system_prompt (the TS adapter advertises them)
+  echo_diffs       answer a prompt without `say` with one "path:1 minor: reviewed" line per file in
+                   its diff (``diff --git a/<path>``) and a VERDICT line (a reviewer whose findings
+                   follow what it was shown)
+  name=NAME        this agent's name among several (a council member): ``@fake[NAME] …`` directives
+                   are for it alone and win over plain ``@fake …`` ones
 
 Sessions live in memory, or in the JSON file ``FAKE_ACP_STORE`` when it is set (so a "restarted"
 agent still knows them, as Codex keeps its sessions on disk).
@@ -203,8 +208,9 @@ class ScriptedAgent:
 
     def _record(self, msg: dict[str, Any]) -> None:
         if self.log_path:
+            logged = {**msg, "_agent": self.flags["name"]} if "name" in self.flags else msg
             with open(self.log_path, "a", encoding="utf-8") as fh:
-                fh.write(json.dumps(msg) + "\n")
+                fh.write(json.dumps(logged) + "\n")
 
     # -- main loop -----------------------------------------------------------------------------------
 
@@ -535,8 +541,14 @@ class ScriptedAgent:
         sid = params.get("sessionId", self.session)
         prompt = "\n".join(b.get("text", "") for b in params.get("prompt") or [] if isinstance(b, dict))
         d: dict[str, str] = {}
-        for match in re.finditer(r"^@fake (\w+) ?(.*)$", prompt, flags=re.M):
-            d.setdefault(match.group(1), match.group(2).strip())
+        mine: dict[str, str] = {}
+        for match in re.finditer(r"^@fake(?:\[([\w-]+)\])? (\w+) ?(.*)$", prompt, flags=re.M):
+            who, verb, arg = match.group(1), match.group(2), match.group(3).strip()
+            if who is None:
+                d.setdefault(verb, arg)
+            elif who == self.flags.get("name"):
+                mine.setdefault(verb, arg)
+        d.update(mine)
         if "stderr_flood" in d:
             self.stderr("x" * int(d["stderr_flood"]) + "\n")
         if "stderr" in d:
@@ -640,6 +652,10 @@ class ScriptedAgent:
             default = "acknowledged: " + prompt.split("Claude's note:", 1)[1].strip()
         if "recall" in d:
             default = self.recall(sid)
+        if "echo_diffs" in self.flags:  # a reviewer: one finding per file in the prompt's diff
+            files = re.findall(r"^diff --git a/(\S+)", prompt, flags=re.M)
+            default = "\n".join(f"{path}:1 minor: reviewed" for path in files)
+            default += "\nVERDICT: CONSENSUS — no blockers" if files else "\nVERDICT: OPEN — no diff seen"
         text = d.get("say", default).replace("\\n", "\n")
         self.remember(sid, prompt, text)
         chunks = max(1, int(d.get("chunks", "1")))

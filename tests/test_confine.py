@@ -47,7 +47,8 @@ def consultant(fake: FakeAgentSetup, flags: str, processes: object = None, **ext
         return processes(host) if callable(processes) else None  # type: ignore[no-any-return]
 
     launcher = dataclasses.replace(config.launcher, detect=detect, inspect=inspect)
-    return Consultant(dataclasses.replace(config, launcher=launcher), spawn=memory_spawn(fake.hosts))
+    codex = dataclasses.replace(config.members["codex"], launcher=launcher)
+    return Consultant(config, member=codex, spawn=memory_spawn(fake.hosts))
 
 
 def the_rust_binary(host: object, *, drop_arguments: bool = False) -> list[Proc]:

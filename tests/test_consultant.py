@@ -134,7 +134,7 @@ async def test_next_call_retries_from_scratch_after_a_start_failure(fake: FakeAg
         with pytest.raises(AgentError):
             await consultant.consult("hi")
         # "fix" the agent: the next call spawns a fresh agent with the new flags
-        consultant.config.agent_env["FAKE_ACP"] = ""
+        consultant.member.env["FAKE_ACP"] = ""
         outcome = await consult(consultant, "@fake say recovered")
     assert outcome.text == "recovered"
 

@@ -24,6 +24,14 @@ def items() -> list[Any]:
 def test_total_is_under_the_budget(items: list[Any]) -> None:
     totals = context_cost.totals(items)
     assert totals["total"] < context_cost.BUDGET_TOKENS == 1500, context_cost.report(items)
+    assert totals["total_schemas"] < context_cost.SCHEMA_CEILING_TOKENS, context_cost.report(items)
+
+
+def test_tools_count_as_deferred_names_and_their_schemas_apart(items: list[Any]) -> None:
+    consult = next(i for i in items if i.part == "tools" and i.name == "consult")
+    assert consult.text == context_cost.TOOL_PREFIX + "consult\n"  # what the deferred list shows
+    assert '"input_schema"' in consult.loaded
+    assert consult.loaded_tokens > consult.tokens
 
 
 def test_every_part_is_counted(items: list[Any]) -> None:

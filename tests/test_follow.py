@@ -22,6 +22,7 @@ from mcp import Client
 from codex_fusion import nonce, render
 from codex_fusion.config import Config
 from codex_fusion.consultant import Consultant
+from codex_fusion.council import Council
 from codex_fusion.follow import Action, Follower, react
 from codex_fusion.turn import TurnOutcome
 
@@ -88,7 +89,7 @@ async def eventually(predicate: Any, timeout: float = 10.0) -> float:
     return time.monotonic() - started
 
 
-def follower_for(consultant: Consultant, config: Config, **kwargs: Any) -> Follower:
+def follower_for(consultant: Council, config: Config, **kwargs: Any) -> Follower:
     assert config.state_dir is not None
     assert config.workspace.path is not None
     env = {"CLAUDE_PID": str(config.claude_pid)} if config.claude_pid else {}
@@ -155,8 +156,9 @@ async def test_every_new_turn_checks_the_record_first(fake: FakeAgentSetup) -> N
     """A missed watch event cannot leave a fresh conversation on an old Codex session."""
     run_hook(fake, "SessionStart", "S1", source="startup")
     config = fake.config("close", CLAUDE_PID=str(WINDOW))
-    async with Consultant(config, spawn=memory_spawn(fake.hosts)) as consultant:
-        follower = follower_for(consultant, config)
+    async with Council(config, spawn=memory_spawn(fake.hosts)) as council:
+        consultant = council.codex
+        follower = follower_for(council, config)
         await follower.start()  # not running: no watcher at all
         await consultant.consult("@fake say one")
         first = consultant.codex_session
@@ -173,11 +175,12 @@ async def test_two_windows_on_one_workspace_do_not_reset_each_other(fake: FakeAg
     run_hook(fake, "SessionStart", "A1", pid=1111)
     run_hook(fake, "SessionStart", "B1", pid=2222)
     async with (
-        Consultant(config, spawn=memory_spawn(fake.hosts)) as a,
-        Consultant(config, spawn=memory_spawn(fake.hosts)) as b,
+        Council(config, spawn=memory_spawn(fake.hosts)) as council_a,
+        Council(config, spawn=memory_spawn(fake.hosts)) as council_b,
     ):
-        window_a = follower_for(a, config, ancestors=[1111, 1])
-        window_b = follower_for(b, config, ancestors=[2222, 1])
+        a, b = council_a.codex, council_b.codex
+        window_a = follower_for(council_a, config, ancestors=[1111, 1])
+        window_b = follower_for(council_b, config, ancestors=[2222, 1])
         for follower in (window_a, window_b):
             await follower.start()
         await a.consult("@fake say a")
@@ -199,8 +202,9 @@ async def test_compaction_follows_reset_on(fake: FakeAgentSetup, reset_on: str |
         extra["CODEX_FUSION_RESET_ON"] = reset_on
     run_hook(fake, "SessionStart", "S1")
     config = fake.config("close", **extra)
-    async with Consultant(config, spawn=memory_spawn(fake.hosts)) as consultant:
-        follower = follower_for(consultant, config)
+    async with Council(config, spawn=memory_spawn(fake.hosts)) as council:
+        consultant = council.codex
+        follower = follower_for(council, config)
         await follower.start()
         await consultant.consult("@fake say one")
         kept = consultant.codex_session
@@ -223,8 +227,9 @@ async def test_corrupt_or_foreign_records_are_ignored(
     config = fake.config("close", CLAUDE_PID=str(WINDOW))
     paths = nonce.record_paths(fake.data / "state", fake.workspace, WINDOW)
     assert paths.window is not None
-    async with Consultant(config, spawn=memory_spawn(fake.hosts)) as consultant:
-        follower = follower_for(consultant, config)
+    async with Council(config, spawn=memory_spawn(fake.hosts)) as council:
+        consultant = council.codex
+        follower = follower_for(council, config)
         await follower.start()
         await consultant.consult("@fake say one")
         kept = consultant.codex_session
@@ -298,8 +303,9 @@ async def test_a_record_is_marked_handled_only_after_its_action_succeeded(
     and the call that found it went on in the cleared conversation's session."""
     run_hook(fake, "SessionStart", "S1")
     config = fake.config("close", CLAUDE_PID=str(WINDOW))
-    async with Consultant(config, spawn=memory_spawn(fake.hosts)) as consultant:
-        follower = follower_for(consultant, config)
+    async with Council(config, spawn=memory_spawn(fake.hosts)) as council:
+        consultant = council.codex
+        follower = follower_for(council, config)
         await follower.start()
         await consultant.consult("@fake say one")
         real = Consultant.reset
@@ -352,8 +358,9 @@ async def _always_fails(self: Consultant, **kwargs: Any) -> Any:
 async def test_a_reset_cancelled_mid_way_is_carried_out_by_the_next_check(fake: FakeAgentSetup) -> None:
     run_hook(fake, "SessionStart", "S1")
     config = fake.config("close", CLAUDE_PID=str(WINDOW), CODEX_FUSION_CANCEL_GRACE_MS="1000")
-    async with Consultant(config, spawn=memory_spawn(fake.hosts)) as consultant:
-        follower = follower_for(consultant, config)
+    async with Council(config, spawn=memory_spawn(fake.hosts)) as council:
+        consultant = council.codex
+        follower = follower_for(council, config)
         await follower.start()
         await consultant.consult("@fake say one")
         async with anyio.create_task_group() as tg:
@@ -375,8 +382,9 @@ async def test_a_vanished_record_resets_codex_and_says_so(fake: FakeAgentSetup) 
     run_hook(fake, "SessionStart", "S1")
     config = fake.config("close", CLAUDE_PID=str(WINDOW))
     paths = nonce.record_paths(fake.data / "state", fake.workspace, WINDOW)
-    async with Consultant(config, spawn=memory_spawn(fake.hosts)) as consultant:
-        follower = follower_for(consultant, config)
+    async with Council(config, spawn=memory_spawn(fake.hosts)) as council:
+        consultant = council.codex
+        follower = follower_for(council, config)
         await follower.start()
         await consultant.consult("@fake say one")
         assert paths.window is not None

@@ -56,7 +56,9 @@ async def test_the_nine_tools_are_listed_with_compact_schemas(fake: FakeAgentSet
     )
     assert '"title"' not in listing
     assert "anyOf" not in listing
-    assert len(listing) < 4400  # the always-on cost of the tool schemas (about 1.1k tokens)
+    # Deferred behind tool search by default; with it off, every request carries these (about 1.5k
+    # tokens; bench/context_cost.py keeps the whole under its ceiling).
+    assert len(listing) < 6000
     assert tools["review_diff"].input_schema.get("required") is None
     assert tools["permit"].input_schema["required"] == ["decision"]
     for name in ("consult", "review_plan", "review_diff", "brainstorm"):

@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from codex_fusion import continuity, installer, nonce
-from codex_fusion.consultant import Consultant
+from codex_fusion.council import Council
 from codex_fusion.follow import Follower
 
 from .conftest import FakeAgentSetup
@@ -172,10 +172,8 @@ def test_the_follower_survives_any_record_and_link(fake: FakeAgentSetup, record:
         where.write_bytes(link)
 
     async def scenario() -> None:
-        async with Consultant(config, spawn=memory_spawn(fake.hosts)) as consultant:
-            follower = Follower(
-                consultant, config, state, workspace, env={"CLAUDE_PID": "7"}, ancestors=[7, 1]
-            )
+        async with Council(config, spawn=memory_spawn(fake.hosts)) as council:
+            follower = Follower(council, config, state, workspace, env={"CLAUDE_PID": "7"}, ancestors=[7, 1])
             await follower.start()
             paths.window.write_bytes(record[::-1])  # whatever comes next
             assert await follower.check() is True

@@ -10,10 +10,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import boundary, installer, nonce
+from . import boundary, installer, members, nonce
 from .confine import Launcher
 from .errors import ConfigError
 from .guardian import GuardianFlags
+from .members import MemberSpec
 
 #: The codex-acp major version codex-fusion is tested against (used for the npx fallback).
 TESTED_ADAPTER = "@agentclientprotocol/codex-acp@2"
@@ -183,6 +184,47 @@ def _launch(
     return plan, env
 
 
+def _member(
+    entry: members.MemberConfig, source: Mapping[str, str], workspace: Path | None, state: Path | None
+) -> MemberSpec:
+    """A member other than Codex, from the user's entry and its kind's launch plan (``agents/``)."""
+    from . import agents  # only when the council has other members
+
+    wanted = agents.Member(
+        entry.name,
+        shlex.join(entry.command) if entry.command is not None else None,
+        entry.env,
+        entry.model,
+        entry.effort,
+    )
+    source_label = "CODEX_FUSION_MEMBERS" if entry.command is not None else "built-in"
+    try:
+        plan = agents.plan_member(source, wanted, workspace=workspace, state_dir=state)
+        if plan.files and state is not None:
+            try:
+                agents.write_files(plan, state)
+            except OSError as exc:
+                logging.getLogger(__name__).warning("cannot write %s's files: %s", entry.name, exc)
+                plan = agents.plan_member(source, wanted, workspace=workspace, state_dir=None)
+    except ConfigError as exc:
+        return MemberSpec(entry.name, "unknown", entry.command or (), source_label, error=str(exc))
+    return MemberSpec(
+        name=entry.name,
+        kind=plan.kind,
+        argv=plan.argv,
+        source=source_label,
+        env=plan.env,
+        adapter=plan.kind,
+        boundary_enforced=plan.boundary.confined,
+        boundary_note=None if plan.boundary.confined else plan.boundary.note,
+        model=entry.model,
+        effort=entry.effort,
+        session_meta=plan.session_meta or {},
+        capabilities=plan.client_capabilities,
+        launch=plan,
+    )
+
+
 @dataclass(frozen=True)
 class Config:
     workspace: Workspace
@@ -214,9 +256,8 @@ class Config:
     #: The Claude conversation the server was started in (``CLAUDE_CODE_SESSION_ID``; Claude Code
     #: sets it for MCP servers). The hook's records are authoritative once one is seen.
     claude_session: str | None = None
-    #: Checks the started agent against the plan, and plans again for what its handshake says it is
-    #: (``confine.py``); ``Agent.confinement`` then says what is in force.
-    launcher: Launcher | None = field(default=None, repr=False, compare=False)
+    #: The council: every member by name, Codex first (``members.py``; ``CODEX_FUSION_MEMBERS``).
+    members: Mapping[str, MemberSpec] = field(default_factory=dict)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, cwd: Path | None = None) -> Config:
@@ -225,14 +266,46 @@ class Config:
         workspace = Workspace.from_env(source, cwd)
         argv, where = resolve_agent_command(source, state, workspace.path)
         flags = GuardianFlags.from_env(source)
-        plan, agent_env = _launch(source, argv, flags, state, workspace.path)
+        entries, problems = members.parse(source.get("CODEX_FUSION_MEMBERS"))
+        codex_entry = next((e for e in entries if e.name == members.CODEX), None)
+        extra_env = dict(codex_entry.env) if codex_entry is not None else {}
+        if codex_entry is not None and codex_entry.command is not None:
+            # the member's command is checked like CODEX_FUSION_ACP_COMMAND (absolute, never the workspace's)
+            named = {**source, "CODEX_FUSION_ACP_COMMAND": shlex.join(codex_entry.command)}
+            argv, where = resolve_agent_command(named, state, workspace.path)[0], "CODEX_FUSION_MEMBERS"
+
+        def launch_for(launch: boundary.Launch | None = None) -> tuple[boundary.Plan, dict[str, str]]:
+            plan, env = _launch(source, argv, flags, state, workspace.path, launch)
+            return plan, {**env, **extra_env}  # the member's own variables, on top of the allowlist
+
+        plan, agent_env = launch_for()
         launcher = Launcher(
             plan,
             agent_env,
-            replan=lambda launch: _launch(source, argv, flags, state, workspace.path, launch),
+            replan=launch_for,
             detect=lambda command: boundary.detect(command, source, workspace.path),
             external_reads=flags.allow_external_reads,
         )
+        codex = MemberSpec(
+            name=members.CODEX,
+            kind="codex",
+            argv=tuple(plan.argv),
+            source=where,
+            env=agent_env,
+            mode=agent_env["INITIAL_AGENT_MODE"],
+            adapter=plan.launch.adapter,
+            boundary_enforced=plan.profile and plan.isolated and not flags.allow_external_reads,
+            boundary_note=plan.note,
+            model=codex_entry.model if codex_entry else None,
+            effort=codex_entry.effort if codex_entry else None,
+            launcher=launcher,
+        )
+        council: dict[str, MemberSpec] = {members.CODEX: codex}
+        for entry in entries:
+            if entry.name != members.CODEX:
+                council[entry.name] = _member(entry, source, workspace.path, state)
+        for name, problem in problems:
+            council.setdefault(name, MemberSpec(name, "unknown", (), "CODEX_FUSION_MEMBERS", error=problem))
         return cls(
             workspace=workspace,
             agent_argv=list(plan.argv),
@@ -250,6 +323,7 @@ class Config:
             boundary_enforced=plan.profile and plan.isolated and not flags.allow_external_reads,
             boundary_note=plan.note,
             reset_on=_reset_on(source),
+            members=council,
             claude_pid=nonce.parse_pid(source.get("CLAUDE_PID", "")),
             claude_session=source.get("CLAUDE_CODE_SESSION_ID", "").strip()[: nonce.MAX_TEXT_CHARS] or None,
             warm=source.get("CODEX_FUSION_WARM", "1").strip().lower() not in ("0", "false", "no", "off"),
@@ -257,8 +331,14 @@ class Config:
             log_path=Path(source["CODEX_FUSION_LOG"]).expanduser()
             if source.get("CODEX_FUSION_LOG")
             else None,
-            launcher=launcher,
         )
+
+    @property
+    def launcher(self) -> Launcher | None:
+        """Codex's launcher: checks the started agent against the plan, and plans again for what its
+        handshake says it is (``confine.py``); ``Agent.confinement`` then says what is in force."""
+        codex = self.members.get(members.CODEX)
+        return codex.launcher if codex is not None else None
 
     @property
     def agent_command(self) -> str:

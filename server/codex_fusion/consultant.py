@@ -14,11 +14,13 @@ Use as ``async with Consultant(config) as consultant:``; every agent it starts d
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import logging
 from collections.abc import Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
+from pathlib import Path
 from types import TracebackType
 from typing import Literal
 
@@ -30,14 +32,15 @@ from .acp.agent import Spawn, spawn_process
 from .client import AcpClient
 from .config import Config
 from .debate import Debate, Round, VerdictLine
-from .errors import AgentError, ConsultError, FusionError
+from .errors import AgentError, ConfigError, ConsultError, FusionError
+from .members import CODEX, MemberSpec
 from .notes import Audit, Note, NoteKind
 from .permissions import check_ref, choose_for, parse_ref
-from .prompts import FRAME, Brief
+from .prompts import Brief, Frame
 from .runner import Runner
 from .session import Live, Session
 from .snapshot import ResetReport, State, Status
-from .turn import Event, Turn, TurnObserver, TurnResult, TurnState
+from .turn import Event, Turn, TurnObserver, TurnOutcome, TurnResult, TurnState
 from .turnlog import TurnLog
 
 log = logging.getLogger(__name__)
@@ -54,15 +57,29 @@ class Reopen:
 
 
 class Consultant:
-    def __init__(self, config: Config, *, spawn: Spawn = spawn_process) -> None:
+    def __init__(
+        self,
+        config: Config,
+        *,
+        spawn: Spawn = spawn_process,
+        member: MemberSpec | None = None,
+        request_ids: itertools.count[int] | None = None,
+        workspace: Path | None = None,
+    ) -> None:
         self.config = config
+        #: Which council member this is (Codex unless told otherwise).
+        self.member = member if member is not None else config.members[CODEX]
         self._spawn = spawn
+        #: Where this member works: the configured workspace, or another root (a task's worktree).
+        self.workspace = workspace if workspace is not None else config.workspace.path
         self._stack = AsyncExitStack()
         self._closing = anyio.Event()
         self._closed = False
         self._audit = Audit()
-        self._debate = Debate()
-        self._request_ids = itertools.count(1)
+        self._frame = Frame.for_member(self.member.display, self.member.kind)
+        self._debate = Debate(self._frame)
+        # Shared by every member of a council, so a pause's id names one request across all of them.
+        self._request_ids = request_ids if request_ids is not None else itertools.count(1)
         self._tg: TaskGroup | None = None
         self._session: Session | None = None
         self._runner: Runner | None = None
@@ -74,8 +91,8 @@ class Consultant:
     async def __aenter__(self) -> Consultant:
         tg = self._tg = await self._stack.enter_async_context(anyio.create_task_group())
         tg.start_soon(self._turnlog.run)
-        workspace = self.config.workspace.path
-        if workspace is not None:
+        workspace = self.workspace
+        if workspace is not None and self.member.error is None:
             flags = self.config.flags
 
             def make_client() -> AcpClient:
@@ -89,11 +106,12 @@ class Consultant:
 
             session = Session(
                 self.config,
+                self.member,
                 workspace,
                 tg,
                 spawn=self._spawn,
                 make_client=make_client,
-                system_prompt=FRAME,
+                system_prompt=self._frame.system_prompt,
             )
             runner = Runner(
                 session,
@@ -129,6 +147,11 @@ class Consultant:
 
     def _ready(self) -> Runner:
         if self._runner is None:
+            if self.member.error is not None:
+                raise ConfigError(
+                    f"The council member {self.member.name} cannot start: {self.member.error}. Fix its entry "
+                    "in CODEX_FUSION_MEMBERS (or the plugin's members option) and restart."
+                )
             raise ConsultError(self.config.workspace.error or "No workspace.")
         return self._runner
 
@@ -277,6 +300,30 @@ class Consultant:
     def codex_session(self) -> str | None:
         """The Codex session now open, if any."""
         return self._session.session_id if self._session is not None else None
+
+    def adopt_review(self, outcome: TurnOutcome, tool: str) -> TurnOutcome:
+        """A review done in parallel parts (``shards.py``) becomes this member's debate round 1."""
+        round_ = self._debate.adopt(tool, outcome.text)
+        return dataclasses.replace(outcome, round=round_, member=self.member.name)
+
+    @property
+    def request_ids(self) -> itertools.count[int]:
+        """The request-id counter this member shares with the rest of the council."""
+        return self._request_ids
+
+    @property
+    def spawn(self) -> Spawn:
+        return self._spawn
+
+    @property
+    def debate_open(self) -> bool:
+        """A debate this member answered, that ``reply`` can continue."""
+        return self._debate.open
+
+    @property
+    def unclaimed(self) -> Turn | None:
+        """A turn that ended while nobody waited on it (its pause was withdrawn)."""
+        return self._runner.unclaimed if self._runner is not None else None
 
     @property
     def debate_round(self) -> int:

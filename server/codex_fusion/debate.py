@@ -72,13 +72,15 @@ class Debate:
     It follows the session: a prompt for another session id starts over (a respawned agent, a
     reset), unless :meth:`expect` said that session is an earlier one coming back with its debate."""
 
-    def __init__(self) -> None:
+    def __init__(self, frame: prompts.Frame | None = None) -> None:
+        self._frame = frame if frame is not None else prompts.Frame()
         self._notes: list[str] = []
         self.rounds = 0  # answers in the current debate
         self.last: Round | None = None
         self._session: str | None = None
         self._seen: set[str] = set()  # frame blocks sent in the session
         self._expected: tuple[str, int, Round | None] | None = None
+        self._carried: str | None = None  # an answer given outside this session, for its next prompt
 
     @property
     def open(self) -> bool:
@@ -90,6 +92,7 @@ class Debate:
         self._notes.clear()
         self.rounds, self.last, self._session, self._expected = 0, None, None, None
         self._seen = set()
+        self._carried = None
 
     def expect(self, session_id: str, rounds: int, last: Round | None) -> None:
         """``session_id`` is an earlier session being reopened: its debate stood at ``rounds``."""
@@ -103,6 +106,8 @@ class Debate:
         if expected is not None and expected[0] == session_id:
             self.rounds, self.last = expected[1], expected[2]
             self._seen = set(prompts.FRAME_BLOCKS)  # it had the frame before the restart
+        elif self._carried is not None:
+            self._seen = set()  # a review adopted from elsewhere: its round stands in this session
         else:
             self.rounds, self.last, self._seen = 0, None, set()
 
@@ -114,7 +119,17 @@ class Debate:
         frame = () if system_prompt else tuple(part for part in brief.frame if part not in self._seen)
         self._seen.update(frame)
         notes, self._notes = self._notes, []
-        return prompts.with_notes(brief.text(frame), notes)
+        text = brief.text([self._frame.text_of(part) for part in frame])
+        if self._carried is not None:
+            text = prompts.carried(self._carried) + "\n\n" + text
+            self._carried = None
+        return prompts.with_notes(text, notes)
+
+    def adopt(self, tool: str, answer: str) -> Round:
+        """An answer given outside this session (a review done in parallel parts) opens this debate:
+        it counts as round 1, and the next prompt carries it so ``reply`` has something to answer."""
+        self._carried = answer
+        return self.answered(tool, answer)
 
     def answered(self, tool: str, answer: str) -> Round:
         """Count Codex's answer to ``tool``: a deliberative tool starts round 1, ``reply`` the next."""

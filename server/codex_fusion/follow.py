@@ -35,18 +35,22 @@ import os
 from collections.abc import Mapping, Sequence
 from enum import StrEnum
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import anyio
 
 from . import continuity, nonce, private, render, windows
 from .config import Config
-from .consultant import Consultant, Reopen
+from .consultant import Reopen
 from .debate import VerdictLine
 from .errors import FusionError
 from .nonce import Record
 from .notes import Note, NoteKind
 from .redact import redact_credentials
 from .turn import Turn
+
+if TYPE_CHECKING:
+    from .council import Council
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +99,7 @@ class Follower:
 
     def __init__(
         self,
-        consultant: Consultant,
+        consultant: Council,
         config: Config,
         state: Path,
         workspace: Path,
@@ -116,7 +120,7 @@ class Follower:
         self._paths = nonce.record_paths(state, workspace, None)  # realpath and hash computed once
         self._raw: tuple[Path, bytes | str | None] | None = None  # the record file as last read
         self._last_read: Record | _Missing | None = MISSING
-        self._saved_link: continuity.Link | None = None
+        self._saved_links: dict[str, continuity.Link] = {}
         self._saved_state: tuple[str, int | None, str | None] | None = None
         #: The Claude Code window (pid) whose record we follow; None until one is found.
         self.window: int | None = None
@@ -267,7 +271,10 @@ class Follower:
         if action is Action.RESET:
             await self._consultant.reset()
             if previous is not None and previous == record.session_id:  # a compaction: Codex forgets
-                await anyio.to_thread.run_sync(continuity.drop, self._state, self._workspace, previous)
+                members = list(self._consultant.members)
+                await anyio.to_thread.run_sync(
+                    continuity.drop, self._state, self._workspace, previous, members
+                )
             # a new conversation (/clear): the old one keeps its link, for a resume back
         elif action is Action.SWITCH:  # the other conversation's link stays for a resume back
             await self._consultant.reset(then=await self._link(record.session_id))
@@ -281,20 +288,29 @@ class Follower:
         return record.session_id
 
     async def _adopt(self, claude_session: str) -> None:
-        """Reopen ``claude_session``'s Codex session next, unless one is open already."""
-        reopen = await self._link(claude_session)
-        if reopen is not None and await self._consultant.adopt(reopen):
+        """Reopen ``claude_session``'s sessions next (each member's), unless one is open already."""
+        adopted = await self._consultant.adopt(await self._link(claude_session))
+        if adopted:
             log.info(
-                "will restore Codex session %s for Claude session %s", reopen.codex_session, claude_session
+                "will restore the sessions of %s for Claude session %s", ", ".join(adopted), claude_session
             )
 
-    async def _link(self, claude_session: str) -> Reopen | None:
-        """The Codex session linked to ``claude_session``, if there is a usable link."""
-        link = await anyio.to_thread.run_sync(continuity.load, self._state, self._workspace, claude_session)
-        if link is None:
-            return None
-        verdict = VerdictLine(link.verdict, link.summary) if link.verdict is not None else None
-        return Reopen(link.codex_session, link.rounds, verdict)
+    async def _link(self, claude_session: str) -> dict[str, Reopen]:
+        """Each member's session linked to ``claude_session``, where there is a usable link."""
+
+        def load() -> dict[str, continuity.Link]:
+            found = {}
+            for member in self._consultant.members:
+                link = continuity.load(self._state, self._workspace, claude_session, member)
+                if link is not None:
+                    found[member] = link
+            return found
+
+        reopens = {}
+        for member, link in (await anyio.to_thread.run_sync(load)).items():
+            verdict = VerdictLine(link.verdict, link.summary) if link.verdict is not None else None
+            reopens[member] = Reopen(link.codex_session, link.rounds, verdict)
+        return reopens
 
     # -- saving ----------------------------------------------------------------------------------
 
@@ -306,49 +322,55 @@ class Follower:
             await self._dirty.wait()
             self._dirty = anyio.Event()
             try:
-                link, state = self._to_save()
-                if link is None and state is None:
+                links, state = self._to_save()
+                if not links and state is None:
                     continue  # nothing changed: a steady run of consults writes nothing
-                await anyio.to_thread.run_sync(self._write, link, state)
+                await anyio.to_thread.run_sync(self._write, links, state)
             except (OSError, ValueError) as exc:
-                log.warning("cannot save Codex's session link: %s", exc)
+                log.warning("cannot save the session links: %s", exc)
             except Exception:
-                log.exception("saving Codex's session link failed")
+                log.exception("saving the session links failed")
 
     async def flush(self) -> None:
         """Save what changed since the last save (the server is stopping: the loop may not run
         again). Bounded and quiet: a failure is logged."""
         with anyio.CancelScope(shield=True), anyio.move_on_after(2.0):
             try:
-                link, state = self._to_save()
-                if link is not None or state is not None:
-                    await anyio.to_thread.run_sync(self._write, link, state)
+                links, state = self._to_save()
+                if links or state is not None:
+                    await anyio.to_thread.run_sync(self._write, links, state)
             except Exception as exc:
-                log.warning("cannot save Codex's session link at shutdown: %s", exc)
+                log.warning("cannot save the session links at shutdown: %s", exc)
 
-    def _to_save(self) -> tuple[continuity.Link | None, tuple[str, int | None, str | None] | None]:
-        """The link and the debate state for the hook, from the Consultant's status now, each only
-        if it changed since the last save."""
+    def _to_save(self) -> tuple[list[continuity.Link], tuple[str, int | None, str | None] | None]:
+        """Each member's link and the debate state for the hook, from the members' status now, each
+        only if it changed since the last save."""
+        links = []
+        if self.followed is not None:
+            for spec, status, _ in self._consultant.statuses():
+                if status.session_id is None:
+                    continue
+                verdict = status.last_verdict
+                link = continuity.Link(
+                    claude_session=self.followed,
+                    codex_session=status.session_id,
+                    agent=status.agent_name or "",
+                    rounds=status.debate_round,
+                    verdict=verdict.standing if verdict is not None else None,
+                    summary=redact_credentials(verdict.summary) if verdict is not None else "",
+                    member=spec.name,
+                )
+                if link != self._saved_links.get(spec.name):
+                    links.append(link)
         status = self._consultant.status()
-        link = None
-        if self.followed is not None and status.session_id is not None:
-            verdict = status.last_verdict
-            link = continuity.Link(
-                claude_session=self.followed,
-                codex_session=status.session_id,
-                agent=status.agent_name or "",
-                rounds=status.debate_round,
-                verdict=verdict.standing if verdict is not None else None,
-                summary=redact_credentials(verdict.summary) if verdict is not None else "",
-            )
         debate = redact_credentials(render.debate_state(status, self._config.reset_on))  # Claude reads it
         state = (debate, self.window, self.followed)
-        return (link if link != self._saved_link else None), (state if state != self._saved_state else None)
+        return links, (state if state != self._saved_state else None)
 
-    def _write(self, link: continuity.Link | None, state: tuple[str, int | None, str | None] | None) -> None:
-        if link is not None:
+    def _write(self, links: list[continuity.Link], state: tuple[str, int | None, str | None] | None) -> None:
+        for link in links:
             continuity.save(self._state, self._workspace, link)
-            self._saved_link = link
+            self._saved_links[link.member] = link
         if state is not None:
             summary, window, followed = state
             nonce.write_debate_state(self._state, self._workspace, window, summary, followed)

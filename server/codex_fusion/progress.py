@@ -29,6 +29,16 @@ def streamed_line(text: str, *, thought: bool, final: bool) -> str:
     return "💭 " + line if thought else line
 
 
+def stream_of(transcript: Transcript, thought: bool) -> Callable[[bool], str]:
+    """The progress line of a turn's text (or thoughts) so far, made when it is sent."""
+
+    def make(final: bool) -> str:
+        parts = transcript.thought_parts if thought else transcript.text_parts
+        return streamed_line("".join(parts), thought=thought, final=final)
+
+    return make
+
+
 class ProgressPump:
     """Coalesces updates: the latest message wins, sent at most ``1/interval`` times a second.
 
@@ -42,8 +52,8 @@ class ProgressPump:
         self._interval = interval
         self._heartbeat = heartbeat
         self._latest: str | None = None
-        #: When the latest message is a tail of Codex's text: the transcript and whether it is thoughts.
-        self._stream: tuple[Transcript, bool] | None = None
+        #: When the latest message is computed from a stream when it is sent (``final``: the turn ended).
+        self._stream: Callable[[bool], str] | None = None
         self._dirty = anyio.Event()
         self._started = time.monotonic()
         self._count = 0
@@ -56,7 +66,7 @@ class ProgressPump:
         if message is not None:
             self.set(message)
             if isinstance(update, ContentChunk):
-                self._stream = (turn.transcript, update.session_update == "agent_thought_chunk")
+                self.set_lazy(stream_of(turn.transcript, update.session_update == "agent_thought_chunk"))
 
     def set_status(self, status: str) -> None:
         """What the heartbeat says Codex is doing (queued, starting, working, paused…)."""
@@ -67,13 +77,18 @@ class ProgressPump:
         self._stream = None
         self._dirty.set()
 
+    def set_lazy(self, make: Callable[[bool], str]) -> None:
+        """The latest message is ``make(final)``, computed only when it is sent (it may join a whole
+        stream so far; redacting a cut tail would miss a credential whose start was cut off)."""
+        self._latest = ""
+        self._stream = make
+        self._dirty.set()
+
     def _shown(self, *, final: bool = False) -> str | None:
         """The latest message as it may be shown."""
         if self._stream is None:
             return None if self._latest is None else redact_credentials(self._latest)
-        transcript, thought = self._stream
-        parts = transcript.thought_parts if thought else transcript.text_parts
-        return streamed_line("".join(parts), thought=thought, final=final)
+        return redact_credentials(self._stream(final))
 
     async def _emit(self, message: str) -> None:
         self._count += 1

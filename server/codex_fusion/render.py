@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from . import redact
+from . import agreement, redact
 from .acp.schema import ContentChunk, PlanUpdate, SessionUpdate, ToolCallInfo
 from .debate import MAX_ROUNDS, Round, Standing, VerdictLine
+from .members import DISPLAY, MemberSpec
 from .notes import Note, NoteKind
 from .permissions import only_lasting_allow
 from .transcript import ToolActivity
@@ -20,6 +22,8 @@ from .turn import Pause, Turn, TurnOutcome, TurnResult
 from .visible import visible
 
 if TYPE_CHECKING:
+    from .agents import Boundary
+    from .council import CouncilResult, Seat
     from .doctor import Check
     from .guardian import Decision
     from .snapshot import ResetReport, Status
@@ -48,7 +52,7 @@ def activity(tool: ToolActivity) -> str:
     return f"{tool.kind} {tool.title}".strip() + f" ({tool.status})"
 
 
-def note(item: Note) -> str:
+def note(item: Note, who: str = "Codex") -> str:
     kind = item.kind
     if kind is NoteKind.AUTO_ALLOWED:
         return f"auto-allowed: {item.subject}"
@@ -57,30 +61,30 @@ def note(item: Note) -> str:
     if kind is NoteKind.DENIED:
         return f"denied by Claude: {item.subject}"
     if kind is NoteKind.WITHDRAWN:
-        return f"Codex withdrew its request to {item.subject}"
+        return f"{who} withdrew its request to {item.subject}"
     if kind is NoteKind.DROPPED:
-        return f"Codex's request to {item.subject} was answered `cancelled` because the turn ended"
+        return f"{who}'s request to {item.subject} was answered `cancelled` because the turn ended"
     if kind is NoteKind.LAST_STATUS:
-        return f"Codex's last status: {item.subject}"
+        return f"{who}'s last status: {item.subject}"
     if kind is NoteKind.RESTARTED:
-        return "Codex did not stop in time and was restarted; its session context is lost"
+        return f"{who} did not stop in time and was restarted; its session context is lost"
     if kind is NoteKind.REFUSED:
         return f"refused without asking you, too large to show whole: {item.subject}"
     if kind is NoteKind.CAPPED:
         return (
-            f"Codex asked for permission more than {item.detail} times in this turn, so codex-fusion "
+            f"{who} asked for permission more than {item.detail} times in this turn, so codex-fusion "
             "stopped it. Ask a narrower question, or deny with a note saying what to do instead"
         )
     if kind is NoteKind.STOPPED:
         return "you stopped this turn with `permit` cancel"
     if kind is NoteKind.RESET:
-        return "Codex's session was reset while this turn ran, so it was stopped"
+        return f"{who}'s session was reset while this turn ran, so it was stopped"
     if kind is NoteKind.RESTORED:
-        return f"Codex's earlier session {item.subject} was restored, with its context"
+        return f"{who}'s earlier session {item.subject} was restored, with its context"
     if kind is NoteKind.NOT_RESTORED:
         return (
-            f"Codex's previous context (session {item.subject}) could not be restored: this answer "
-            "comes from a fresh session; re-brief Codex"
+            f"{who}'s previous context (session {item.subject}) could not be restored: this answer "
+            f"comes from a fresh session; re-brief {who}"
         )
     if kind is NoteKind.BOUNDARY:
         return item.subject
@@ -90,9 +94,7 @@ def note(item: Note) -> str:
             "safe: this answer comes from a fresh session; re-brief Codex"
         )
     if kind is NoteKind.NOT_FORKED:
-        return (
-            "Codex cannot fork its session, so the forked conversation got a fresh Codex session: re-brief it"
-        )
+        return f"{who} cannot fork its session, so the forked conversation got a fresh session: re-brief it"
     return f"{kind}: {item.subject}"
 
 
@@ -119,6 +121,11 @@ def clip(text: str, limit: int) -> str:
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
+def who(member: str) -> str:
+    """A member's name as results say it (``Codex``, ``Gemini``, a configured name as it is)."""
+    return DISPLAY.get(member, member)
+
+
 def footer(outcome: TurnOutcome) -> str:
     parts: list[str] = []
     debate = outcome.round
@@ -131,7 +138,7 @@ def footer(outcome: TurnOutcome) -> str:
         parts.append(f"{format_tokens(tokens)} tokens")
     if outcome.stop_reason != "end_turn":
         parts.append(f"stop: {outcome.stop_reason}")
-    return "— codex · " + " · ".join(parts)
+    return f"— {outcome.member} · " + " · ".join(parts)
 
 
 @dataclass(frozen=True)
@@ -144,57 +151,61 @@ class Saved:
 
 
 def outcome(result: TurnOutcome, saved: Saved | None = None) -> str:
-    text = result.text.strip() or "(Codex returned no text.)"
+    name = who(result.member)
+    text = result.text.strip() or f"({name} returned no text.)"
     if saved is not None:
         text += (
             f"\n\n[Answer cut at {saved.shown:,} of {saved.total:,} characters to fit your tool-output "
             f"budget. The whole answer is in {saved.path}: read it if you need the rest.]"
         )
-    shown = [note(item) for item in result.notes if item.kind in _SHOWN - _SESSION]
+    shown = [note(item, name) for item in result.notes if item.kind in _SHOWN - _SESSION]
     if shown:
         text += "\n\n[" + "; ".join(shown) + "]"
     for item in result.notes:  # how the session came to be: each on a line of its own
         if item.kind in _SESSION:
-            text += f"\n\n[{note(item)}]"
+            text += f"\n\n[{note(item, name)}]"
     if result.stop_reason == "timeout":
         text += (
-            "\n\n[Timed out: Codex made no progress for the turn's idle limit. The answer above is what "
+            f"\n\n[Timed out: {name} made no progress for the turn's idle limit. The answer above is what "
             "it had said so far. Ask again with a larger `timeout_s`, or narrow the question.]"
         )
     elif result.stop_reason == "cancelled":
         text += "\n\n[The turn was cancelled; the answer above is partial.]"
     elif result.stop_reason not in ("end_turn", ""):
-        text += f"\n\n[Codex stopped early: {result.stop_reason}.]"
-    advice = next_step(result.round)
+        text += f"\n\n[{name} stopped early: {result.stop_reason}.]"
+    advice = next_step(result.round, name)
     if advice:
         text += f"\n\n[{advice}]"
     return f"{text}\n\n{footer(result)}"
 
 
-def next_step(debate: Round | None) -> str | None:
+def next_step(debate: Round | None, name: str = "Codex") -> str | None:
     """What Claude should do with a debate answer, when it is not obvious."""
     if debate is None or debate.number == 0:
         return None
     if debate.limit_reached:
         return (
             f"Round {debate.number} of {MAX_ROUNDS} without consensus: stop debating. Decide yourself, "
-            "and tell the user where you and Codex still disagree."
+            f"and tell the user where you and {name} still disagree."
         )
     if debate.verdict.standing is Standing.OPEN:
         return "Still open: `reply` with your concrete counter-argument, or decide."
     if debate.verdict.standing is Standing.MISSING:
-        return "Codex gave no VERDICT line: weigh the answer yourself, or `reply` asking for one."
+        return f"{name} gave no VERDICT line: weigh the answer yourself, or `reply` asking for one."
     return None
 
 
 def pause(paused: Pause) -> str:
     ref = paused.request.ref
     lines = [
-        f"⏸ Codex is paused, waiting for your decision. Nothing has run yet. Request id: {ref}.",
+        f"⏸ {who(paused.member)} is paused, waiting for your decision. Nothing has run yet. "
+        f"Request id: {ref}.",
         *request_lines(paused),
     ]
     if paused.text_so_far.strip():
-        lines.append("Codex so far: " + visible(tail(paused.text_so_far, 600), multiline=True))
+        lines.append(
+            f"{who(paused.member)} so far: " + visible(tail(paused.text_so_far, 600), multiline=True)
+        )
     lines.append(
         'Answer with `permit` {"decision": "allow"} to let it proceed once, '
         '{"decision": "deny", "note": "<why, or what to do instead>"} (the same turn resumes), or '
@@ -202,14 +213,17 @@ def pause(paused: Pause) -> str:
         "another request."
     )
     if paused.waiting_behind:
-        lines.append(f"({paused.waiting_behind} more request(s) from Codex are queued behind this one.)")
+        lines.append(
+            f"({paused.waiting_behind} more request(s) from {who(paused.member)} are queued behind this one.)"
+        )
     return "\n".join(lines)
 
 
 def request_lines(paused: Pause) -> list[str]:
     """The request whole, as a person or Claude must see it to judge it."""
     decision = paused.decision
-    lines = [f"Codex wants to: {paused.summary}", f"Kind: {paused.kind} (guardian rule: {paused.rule})"]
+    name = who(paused.member)
+    lines = [f"{name} wants to: {paused.summary}", f"Kind: {paused.kind} (guardian rule: {paused.rule})"]
     if paused.decision.detail:
         lines.append(f"Why you are asked: {visible(paused.decision.detail)}")
     command = decision.command
@@ -230,10 +244,11 @@ def request_lines(paused: Pause) -> list[str]:
         lines.extend(f"- {visible(path)}" for path in decision.resolved)
     lines.extend(change_lines(decision))
     if paused.reason:
-        lines.append(f"Codex's reason: {visible(paused.reason)}")
+        lines.append(f"{name}'s reason: {visible(paused.reason)}")
     if only_lasting_allow(paused.request.options):
         lines.append(
-            "Note: Codex offered only a lasting approval; `allow` would let it do this again without asking."
+            f"Note: {name} offered only a lasting approval; `allow` would let it do this again "
+            "without asking."
         )
     return lines
 
@@ -392,6 +407,30 @@ def status(state: Status) -> str:
     return "\n".join(lines)
 
 
+def members(rows: Sequence[tuple[MemberSpec, Status, Boundary | None]]) -> str:
+    """The council's members, one line each: agent, session, boundary, health."""
+    lines = [f"council members: {len(rows)} (a call with `members` asks several)"]
+    for spec, state, checked in rows:
+        if spec.error is not None:
+            lines.append(f"- {spec.name}: cannot start — {spec.error}")
+            continue
+        agent = state.agent_name or spec.command
+        health: str = (
+            state.state if state.agent_alive or state.state != "idle" else "idle (starts when asked)"
+        )
+        if state.agent_exit is not None and not state.agent_alive:
+            health = f"not alive ({state.agent_exit})"
+        confined = checked.confined if checked is not None else spec.boundary_enforced
+        boundary = "boundary: confined" if confined else "boundary: NOT confined (its first answer says why)"
+        parts = [agent, f"session {state.session_id or 'none'}", boundary, health]
+        if spec.model:
+            parts.append(f"model {spec.model}")
+        if state.last_error:
+            parts.append(f"last error: {clip(state.last_error, 160)}")
+        lines.append(f"- {spec.name}: " + " · ".join(parts))
+    return "\n".join(lines)
+
+
 def debate_state(state: Status, reset_on: frozenset[str]) -> str:
     """One line the hook shows Claude after a compaction: where the Codex debate stands."""
     after = (
@@ -462,3 +501,74 @@ def progress_line(turn: Turn, update: SessionUpdate) -> str | None:
 def heartbeat(started: float, doing: str, latest: str | None) -> str:
     elapsed = time.monotonic() - started
     return f"⏳ {elapsed:.0f}s · {doing}" + (f" · {latest}" if latest else "")
+
+
+# -- the council -------------------------------------------------------------------------------------
+
+
+def council(
+    result: CouncilResult,
+    saved: Mapping[str, Saved] | None = None,
+    clean: Callable[[str], str] = lambda text: text,
+) -> str:
+    """A council round: Claude's take, each member's answer (or pause, or failure) under its name,
+    the agreement line, and what to do next. ``saved``: answers cut to fit, by member. ``clean`` is
+    applied to everything but a pause's request, which is shown byte for byte (what Claude approves
+    is what runs)."""
+    saved = saved or {}
+    names = ", ".join(seat.name for seat in result.seats)
+    if result.whole:
+        blind = " · blind: no member saw your take or another's answer" if result.round == 1 else ""
+        lines = [f"Council · {result.tool} · round {result.round}/{MAX_ROUNDS} · {names}{blind}"]
+        if result.round == 1:
+            lines += ["", "Your take (recorded before any member answered):", _quote(result.my_take)]
+    else:
+        lines = [f"Council · {result.tool} · round {result.round}/{MAX_ROUNDS} · {names}, after your permit"]
+    head = clean("\n".join(lines))
+    parts = [head]
+    for seat in result.seats:
+        answer = seat.answer
+        body = pause(answer) if isinstance(answer, Pause) else clean(_seat(seat, saved.get(seat.name)))
+        parts.append(f"━━ {seat.name} ━━\n{body}")
+    parts.append(clean(agreement.line(result.standings) + f"\n[{council_next(result)}]"))
+    return "\n\n".join(parts)
+
+
+def _quote(text: str) -> str:
+    return "\n".join("> " + line for line in text.strip().splitlines())
+
+
+def _seat(seat: Seat, saved: Saved | None) -> str:
+    answer = seat.answer
+    if answer is None:
+        return "(not asked this round)"
+    if isinstance(answer, TurnOutcome):
+        return outcome(answer, saved)
+    return f"✗ {who(seat.name)} could not answer: {answer}"
+
+
+def council_next(result: CouncilResult) -> str:
+    """What Claude should do with a council round."""
+    standings = result.standings
+    paused = [seat for seat in result.seats if isinstance(seat.answer, Pause)]
+    if paused:
+        refs = ", ".join(
+            f"{seat.answer.request.ref} ({seat.name})" for seat in paused if isinstance(seat.answer, Pause)
+        )
+        return (
+            f'Answer the paused request(s) first: `permit` with "request": {refs}. The others\' answers '
+            "stand; the agreement line is complete once every member has answered."
+        )
+    if result.limit_reached:
+        return (
+            f"Round {result.round} of {MAX_ROUNDS} without full agreement: stop debating. Decide "
+            "yourself and tell the user where the members still disagree, and why you sided as you did."
+        )
+    if standings.unanimous and result.round > 1:
+        return "Every member agrees: act on it, unless your own evidence says otherwise."
+    return (
+        "Weigh each answer against your take on its evidence, not by counting votes; a lone dissent "
+        'with a file:line can outweigh the rest. `reply` {"message": …} continues with every member '
+        '(each then sees your take and the others\' answers, named); add "members": ["<name>"] '
+        f"for one. Decide by round {MAX_ROUNDS}."
+    )

@@ -122,7 +122,14 @@ class Runner:
                 holding = True
                 live = await self._session.ensure()
             prompt = compose(live)
-            turn = Turn(live.session_id, tool=tool, timeout=timeout, audit=self._audit, judge=judge)
+            turn = Turn(
+                live.session_id,
+                tool=tool,
+                member=self._session.member.name,
+                timeout=timeout,
+                audit=self._audit,
+                judge=judge,
+            )
             for notice in self._session.take_notices():
                 turn.session_notice(notice)
             self.current, self.unclaimed = turn, None

@@ -23,7 +23,7 @@ from pydantic import ValidationError
 from . import __version__, installer, tools, wellformed, windows
 from .acp.agent import Spawn, spawn_process
 from .config import NPX_FALLBACK, Config
-from .consultant import Consultant
+from .council import Council
 from .errors import ConfigError
 from .follow import Follower
 from .tools import ServerState
@@ -34,11 +34,12 @@ INSTRUCTIONS = (
     "Codex (OpenAI) is a peer reviewer with its own persistent session in this workspace: `consult`, "
     "`review_plan`, `review_diff`, `brainstorm` open a short debate, `reply` continues it (decide by "
     "round 3); `explore` maps a codebase. Codex advises, you decide. A paused result waits for "
-    "`permit`. `status` when something fails."
+    '`permit`. For a costly decision, `members` ["all"] plus your own `my_take` asks every '
+    "configured agent at once (a council). `status` when something fails."
 )
 
 
-async def _follower(consultant: Consultant, config: Config) -> Follower | None:
+async def _follower(consultant: Council, config: Config) -> Follower | None:
     """The follower of Claude's conversation, when there is a workspace and a data directory."""
     workspace, data = config.workspace.path, config.state_dir
     if workspace is None:
@@ -78,14 +79,14 @@ def build_server(config: Config | None = None, *, spawn: Spawn = spawn_process) 
             log.error("configuration error: %s", exc)
             yield state
             return
-        async with Consultant(settings, spawn=spawn) as consultant, anyio.create_task_group() as tg:
-            state.consultant = consultant
-            state.follower = follower = await _follower(consultant, settings)
+        async with Council(settings, spawn=spawn) as council, anyio.create_task_group() as tg:
+            state.council = council
+            state.follower = follower = await _follower(council, settings)
             if follower is not None:
                 await _supervised("following Claude's conversation", follower.start)
                 tg.start_soon(_supervised, "following Claude's conversation", follower.run)
             elif settings.warm and settings.workspace.path is not None:
-                tg.start_soon(_supervised, "the warm-up", consultant.warm)
+                tg.start_soon(_supervised, "the warm-up", council.warm)
             if settings.agent_source == NPX_FALLBACK and settings.state_dir is not None:
                 # npx resolves the adapter on every start: install the pinned one for the next start
                 install = functools.partial(
@@ -101,7 +102,7 @@ def build_server(config: Config | None = None, *, spawn: Spawn = spawn_process) 
                     follower.stop()
                     await follower.flush()
                 tg.cancel_scope.cancel()
-                state.consultant = state.follower = None
+                state.council = state.follower = None
 
     server: MCPServer[ServerState] = MCPServer(
         name="codex-fusion",

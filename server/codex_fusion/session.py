@@ -11,7 +11,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import anyio
 from anyio.abc import TaskGroup, TaskStatus
@@ -21,6 +21,10 @@ from .acp.schema import UsageUpdate
 from .client import AcpClient
 from .config import Config
 from .errors import FusionError
+from .members import MemberSpec
+
+if TYPE_CHECKING:
+    from .agents import Boundary
 from .notes import Note, NoteKind
 
 log = logging.getLogger(__name__)
@@ -49,6 +53,7 @@ class Session:
     def __init__(
         self,
         config: Config,
+        member: MemberSpec,
         workspace: Path,
         tg: TaskGroup,
         *,
@@ -58,6 +63,8 @@ class Session:
     ) -> None:
         self._system_prompt = system_prompt
         self._config = config
+        self._member = member
+        self._step = member.launch.mode if member.launch is not None else None
         self._workspace = workspace
         self._tg = tg
         self._spawn = spawn
@@ -70,8 +77,14 @@ class Session:
         self.mode_note: str | None = None
         #: How the current session came to be: "new", "restored", "forked" (for ``status``).
         self.origin: str | None = None
+        #: A council member's boundary as checked against the agent that answered (None: not yet).
+        self.checked_boundary: Boundary | None = None
 
     # -- reading ---------------------------------------------------------------------------------
+
+    @property
+    def member(self) -> MemberSpec:
+        return self._member
 
     @property
     def agent(self) -> Agent | None:
@@ -111,9 +124,11 @@ class Session:
                 if opened is None:
                     opened = await slot.agent.open_session(
                         self._workspace,
-                        mode=self._config.agent_mode,
+                        mode=self._member.mode,
                         timeout=self._config.startup_timeout,
                         system_prompt=self._system_prompt,
+                        meta=self._member.session_meta,
+                        step=self._step,
                     )
                     self.origin = "new"
             except FusionError:
@@ -131,9 +146,11 @@ class Session:
             opened = await agent.reopen_session(
                 target,
                 self._workspace,
-                mode=self._config.agent_mode,
+                mode=self._member.mode,
                 timeout=self._config.startup_timeout,
                 system_prompt=self._system_prompt,
+                meta=self._member.session_meta,
+                step=self._step,
             )
         except FusionError:  # the agent died reopening it: the next result says so, never silently
             self._notices.append(Note(NoteKind.NOT_RESTORED, target))
@@ -147,7 +164,14 @@ class Session:
 
     def _go_live(self, slot: _Slot, opened: OpenedSession) -> Live:
         confinement = slot.agent.confinement  # what the started agent has (confine.py), else the plan
-        note = confinement.note if confinement is not None else self._config.boundary_note
+        note = confinement.note if confinement is not None else self._member.boundary_note
+        if self._member.launch is not None:  # a council member: is it the agent its plan is for?
+            from .agents import checked, recognise
+
+            info = slot.agent.info.agent_info
+            seen = checked(self._member.launch, recognise(info.wire() if info is not None else None))
+            self.checked_boundary = seen
+            note = None if seen.confined else seen.note
         if note:  # said once per session, in its first result
             self._notices.append(Note(NoteKind.BOUNDARY, note))
         slot.client.bind(opened.session_id)
@@ -190,9 +214,11 @@ class Session:
                 opened = await live.agent.fork_session(
                     live.session_id,
                     self._workspace,
-                    mode=self._config.agent_mode,
+                    mode=self._member.mode,
                     timeout=self._config.startup_timeout,
                     system_prompt=self._system_prompt,
+                    meta=self._member.session_meta,
+                    step=self._step,
                 )
             except FusionError as exc:  # the agent died forking: the fork starts fresh, and says so
                 log.warning("session/fork failed: %s", exc.summary)
@@ -255,12 +281,13 @@ class Session:
         return slot
 
     async def _agent_main(self, client: AcpClient, *, task_status: TaskStatus[_Slot]) -> None:
-        launcher = self._config.launcher
+        launcher = self._member.launcher
         options = StartOptions(
-            argv=self._config.agent_argv,
+            argv=self._member.argv,
             cwd=self._workspace,
-            env=self._config.agent_env,
+            env=self._member.env,
             startup_timeout=self._config.startup_timeout,
+            capabilities=self._member.capabilities,
             check=launcher.check if launcher is not None else None,
         )
         slot: _Slot | None = None

@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
@@ -26,10 +27,11 @@ from mcp.server.mcpserver.tools import Tool
 from mcp_types import ToolAnnotations
 from pydantic import Field
 
-from . import __version__, overflow, prompts, render, wellformed
+from . import __version__, overflow, prompts, render, shards, wellformed
 from .config import Config
 from .consultant import Consultant
-from .diffs import DiffRequest, collect_diff
+from .council import Council, CouncilResult
+from .diffs import DiffMaterial, DiffRequest, collect_diff
 from .errors import FusionError
 from .follow import Follower
 from .progress import ProgressPump
@@ -45,8 +47,13 @@ class ServerState:
 
     config: Config | None = None
     config_error: str | None = None
-    consultant: Consultant | None = None
+    council: Council | None = None
     follower: Follower | None = None
+
+    @property
+    def consultant(self) -> Consultant | None:
+        """Codex's conversation: the default member, the one a call without ``members`` goes to."""
+        return self.council.codex if self.council is not None else None
 
 
 def _state(ctx: Context) -> ServerState:
@@ -55,15 +62,19 @@ def _state(ctx: Context) -> ServerState:
     return state
 
 
-def _consultant(ctx: Context) -> Consultant:
+def _council(ctx: Context) -> Council:
     state = _state(ctx)
     if state.config is None:
         raise ToolError(f"codex-fusion is misconfigured: {state.config_error}. Fix the variable and restart.")
     if state.config.workspace.path is None:
         raise ToolError(redact_credentials(state.config.workspace.error or "No workspace."))
-    if state.consultant is None:
+    if state.council is None:
         raise ToolError("codex-fusion is shutting down.")
-    return state.consultant
+    return state.council
+
+
+def _consultant(ctx: Context) -> Consultant:
+    return _council(ctx).codex
 
 
 def _required(value: str, name: str, what: str) -> str:
@@ -73,7 +84,9 @@ def _required(value: str, name: str, what: str) -> str:
 
 
 async def _answer(
-    ctx: Context, consultant: Consultant, step: Callable[[ProgressPump], Awaitable[TurnResult]]
+    ctx: Context,
+    consultant: Consultant,
+    step: Callable[[ProgressPump], Awaitable[TurnResult | CouncilResult]],
 ) -> str:
     """Run one consultant step with progress streaming; a FusionError becomes an error result."""
 
@@ -93,6 +106,9 @@ async def _answer(
     if failure is not None:
         raise ToolError(redact_credentials(str(failure)))
     await pump.flush()
+    if isinstance(result, CouncilResult):  # a permit that completed a council member's seat
+        return await _render_council(result, consultant.config)
+    saved = None
     if isinstance(result, Pause):  # finished turns are logged once, by the consultant
         log.info("paused for permit after %.1fs: %s", result.elapsed, result.summary)
         # The request is shown byte for byte (what Claude approves is what runs; a credential in it
@@ -105,11 +121,13 @@ async def _answer(
     return redact_credentials(render.outcome(result, saved))
 
 
-async def _fit(outcome: TurnOutcome, config: Config) -> tuple[TurnOutcome, render.Saved]:
-    """Cut an answer to Claude's budget; the whole of it goes to a private file, redacted as what
-    Claude reads is (Claude reads that file when it needs the rest)."""
+async def _fit(
+    outcome: TurnOutcome, config: Config, limit: int | None = None
+) -> tuple[TurnOutcome, render.Saved]:
+    """Cut an answer to Claude's budget (or ``limit``); the whole of it goes to a private file, redacted
+    as what Claude reads is (Claude reads that file when it needs the rest)."""
     whole = redact_credentials(outcome.text)
-    shown = overflow.cut(whole, config.max_answer_chars)
+    shown = overflow.cut(whole, config.max_answer_chars if limit is None else limit)
     where = "(not saved: codex-fusion has no data directory; set CLAUDE_PLUGIN_DATA or HOME)"
     if config.state_dir is not None:
         try:
@@ -120,9 +138,16 @@ async def _fit(outcome: TurnOutcome, config: Config) -> tuple[TurnOutcome, rende
     return dataclasses.replace(outcome, text=shown), render.Saved(where, len(shown), len(whole))
 
 
-async def ask(ctx: Context, brief: prompts.Brief, timeout_s: float | None = None) -> str:
-    """Send ``brief`` to Codex as one turn (queued behind any other) and answer with its result."""
-    consultant = _consultant(ctx)
+async def ask(
+    ctx: Context,
+    brief: prompts.Brief,
+    timeout_s: float | None = None,
+    members: MembersArg = None,
+    my_take: str | None = None,
+) -> str:
+    """Send ``brief`` to Codex as one turn (queued behind any other) and answer with its result; with
+    ``members``, to each of them as a council round."""
+    council = _council(ctx)
     follower = _state(ctx).follower
     # A /clear whose watch event has not arrived yet still resets first; one that cannot be carried
     # out must not let this call land in the cleared conversation's context.
@@ -132,6 +157,18 @@ async def ask(ctx: Context, brief: prompts.Brief, timeout_s: float | None = None
             "context. Ask again (it is retried first); if it fails again, call `reset` (Codex starts "
             "fresh) and `status`."
         )
+    if members is not None:
+        try:
+            names = council.select(members)
+        except FusionError as exc:
+            raise ToolError(redact_credentials(str(exc))) from None
+        return await _council_answer(
+            ctx,
+            council,
+            lambda progress: council.ask(brief, names, my_take or "", progress=progress, timeout=timeout_s),
+        )
+    consultant = council.codex
+    council.single()
 
     async def step(pump: ProgressPump) -> TurnResult:
         if consultant.queue_length or consultant.current_turn is not None:
@@ -146,11 +183,53 @@ async def ask(ctx: Context, brief: prompts.Brief, timeout_s: float | None = None
     return await _answer(ctx, consultant, step)
 
 
+async def _council_answer(
+    ctx: Context, council: Council, step: Callable[[ProgressPump], Awaitable[CouncilResult]]
+) -> str:
+    """Run one council step with progress (one line per member); a FusionError becomes an error result."""
+
+    async def send(progress: float, message: str) -> None:
+        await ctx.report_progress(progress, None, message)
+
+    pump = ProgressPump(send)
+    pump.set_status("the council is working")
+    failure: FusionError | None = None
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(pump.run)
+        try:
+            result = await step(pump)
+        except FusionError as exc:
+            failure = exc
+        finally:
+            tg.cancel_scope.cancel()
+    if failure is not None:
+        raise ToolError(redact_credentials(str(failure)))
+    await pump.flush()
+    return await _render_council(result, council.config)
+
+
+async def _render_council(result: CouncilResult, config: Config) -> str:
+    """The round's text, each member's answer cut to its share of the output budget (saved whole)."""
+    share = max(config.max_answer_chars // max(len(result.seats), 1), 4_000)
+    seats, saved = [], {}
+    for seat in result.seats:
+        answer = seat.answer
+        if isinstance(answer, TurnOutcome) and len(answer.text) > share:
+            answer, saved[seat.name] = await _fit(answer, config, share)
+        elif isinstance(answer, Pause):  # the request byte for byte; only what was said so far is redacted
+            answer = dataclasses.replace(answer, text_so_far=redact_credentials(answer.text_so_far))
+        seats.append(dataclasses.replace(seat, answer=answer))
+    shown = dataclasses.replace(result, seats=tuple(seats))
+    return render.council(shown, saved, clean=redact_credentials)
+
+
 # -- the tools ---------------------------------------------------------------------------------------
 
 TimeoutArg = Annotated[float | None, Field(gt=0, le=86_400, description="Idle limit, seconds.")]
 ContextArg = Annotated[str | None, Field(description="What Codex cannot read in the workspace.")]
 PathsArg = Annotated[list[str] | None, Field(description="Workspace-relative.")]
+MembersArg = Annotated[list[str] | None, Field(description='Council: names, or ["all"]; needs my_take.')]
+TakeArg = Annotated[str | None, Field(description="Your position, before the council answers.")]
 
 
 async def consult(
@@ -158,9 +237,11 @@ async def consult(
     ctx: Context,
     context: ContextArg = None,
     timeout_s: TimeoutArg = None,
+    members: MembersArg = None,
+    my_take: TakeArg = None,
 ) -> str:
     _required(question, "question", "say what you want Codex's opinion on")
-    return await ask(ctx, prompts.consult(question, context), timeout_s)
+    return await ask(ctx, prompts.consult(question, context), timeout_s, members, my_take)
 
 
 async def review_plan(
@@ -168,9 +249,11 @@ async def review_plan(
     ctx: Context,
     context: ContextArg = None,
     timeout_s: TimeoutArg = None,
+    members: MembersArg = None,
+    my_take: TakeArg = None,
 ) -> str:
     _required(plan, "plan", "pass the plan to review")
-    return await ask(ctx, prompts.review_plan(plan, context), timeout_s)
+    return await ask(ctx, prompts.review_plan(plan, context), timeout_s, members, my_take)
 
 
 async def review_diff(
@@ -181,20 +264,56 @@ async def review_diff(
     paths: PathsArg = None,
     focus: str | None = None,
     timeout_s: TimeoutArg = None,
+    members: MembersArg = None,
+    my_take: TakeArg = None,
 ) -> str:
     consultant = _consultant(ctx)
     material = None
+    limit = consultant.config.max_answer_chars
     if diff is None or not diff.strip():
         workspace = consultant.config.workspace.path
         assert workspace is not None
         request = DiffRequest(base=base, staged=staged, paths=tuple(paths or ()))
+        budget = limit if members is not None else limit * shards.MAX_SHARDS
         try:
-            material = await collect_diff(workspace, request, max_chars=consultant.config.max_answer_chars)
+            material = await collect_diff(workspace, request, max_chars=budget)
         except FusionError as exc:
             raise ToolError(redact_credentials(str(exc))) from None
         if not material.files:
             return render.nothing_to_review(material.description)
-    return await ask(ctx, prompts.review_diff(material, diff, focus), timeout_s)
+        parts = shards.plan(material, limit) if members is None else None
+        if parts is not None:
+            return await _review_in_parts(ctx, parts, focus, timeout_s)
+    return await ask(ctx, prompts.review_diff(material, diff, focus), timeout_s, members, my_take)
+
+
+async def _review_in_parts(
+    ctx: Context, parts: list[DiffMaterial], focus: str | None, timeout_s: float | None
+) -> str:
+    """A diff too large for one session: its parts reviewed at once by sessions of Codex's own,
+    merged into one answer that opens Codex's debate."""
+    council = _council(ctx)
+    codex = council.codex
+    started = time.monotonic()
+
+    async def step(pump: ProgressPump) -> TurnResult:
+        pump.set_status(f"reviewing {len(parts)} parts at once")
+        reviews = await shards.review(
+            codex.config,
+            codex.member,
+            parts,
+            focus,
+            spawn=codex.spawn,
+            request_ids=codex.request_ids,
+            progress=pump.set,
+            timeout=timeout_s,
+        )
+        council.single()
+        return codex.adopt_review(
+            shards.merge(reviews, render.who(codex.member.name), started), "review_diff"
+        )
+
+    return await _answer(ctx, codex, step)
 
 
 async def brainstorm(
@@ -202,9 +321,11 @@ async def brainstorm(
     ctx: Context,
     constraints: str | None = None,
     timeout_s: TimeoutArg = None,
+    members: MembersArg = None,
+    my_take: TakeArg = None,
 ) -> str:
     _required(problem, "problem", "describe the problem to brainstorm on")
-    return await ask(ctx, prompts.brainstorm(problem, constraints), timeout_s)
+    return await ask(ctx, prompts.brainstorm(problem, constraints), timeout_s, members, my_take)
 
 
 async def explore(
@@ -220,9 +341,17 @@ async def reply(
     message: str,
     ctx: Context,
     timeout_s: TimeoutArg = None,
+    members: Annotated[list[str] | None, Field(description="Council: only these.")] = None,
 ) -> str:
     _required(message, "message", "say what you answer to Codex")
-    consultant = _consultant(ctx)
+    council = _council(ctx)
+    if council.last == "council":
+        return await _council_answer(
+            ctx,
+            council,
+            lambda progress: council.reply(message, members, progress=progress, timeout=timeout_s),
+        )
+    consultant = council.codex
     return await ask(ctx, prompts.reply(message, consultant.debate_round + 1), timeout_s)
 
 
@@ -236,21 +365,19 @@ async def permit(
     note: Annotated[str | None, Field(description="For Codex.")] = None,
     timeout_s: TimeoutArg = None,
 ) -> str:
-    consultant = _consultant(ctx)
+    council = _council(ctx)
 
-    async def step(pump: ProgressPump) -> TurnResult:
-        pump.set_status("Codex is working")
-        return await consultant.permit(
-            decision, note, request=request, observer=pump.observe, timeout=timeout_s
-        )
+    async def step(pump: ProgressPump) -> TurnResult | CouncilResult:
+        pump.set_status("working")
+        return await council.permit(decision, note, request=request, observer=pump.observe, timeout=timeout_s)
 
-    return await _answer(ctx, consultant, step)
+    return await _answer(ctx, council.codex, step)
 
 
 async def reset(ctx: Context) -> str:
-    consultant = _consultant(ctx)
+    council = _council(ctx)
     try:
-        report = await consultant.reset()
+        report = await council.reset()
     except FusionError as exc:
         raise ToolError(redact_credentials(str(exc))) from None
     return redact_credentials(render.reset(report))
@@ -263,6 +390,9 @@ async def status(ctx: Context) -> str:
     if state.consultant is None:
         return f"codex-fusion {__version__}: not running"
     text = render.status(state.consultant.status())
+    assert state.council is not None
+    if len(state.council.members) > 1:
+        text += "\n" + render.members(state.council.statuses())
     follower = state.follower
     if follower is not None and state.config.state_dir is not None:
         text += "\n" + render.following(

@@ -134,6 +134,7 @@ class TurnOutcome:
     session_id: str
     notes: tuple[Note, ...] = ()
     round: Round | None = None  # where the debate stands after this answer (None: not a debate turn)
+    member: str = "codex"  # the council member that answered
 
 
 @dataclass(frozen=True)
@@ -144,6 +145,7 @@ class Pause:
     text_so_far: str
     elapsed: float
     waiting_behind: int  # further requests held behind this one
+    member: str = "codex"  # the council member that asks
 
     @property
     def decision(self) -> Decision:
@@ -184,6 +186,7 @@ class Turn:
         session_id: str,
         *,
         tool: str = "consult",
+        member: str = "codex",
         timeout: float = 300.0,
         audit: Audit | None = None,
         judge: Callable[[str, str], Round] | None = None,
@@ -191,6 +194,7 @@ class Turn:
         self.session_id = session_id
         self._judge = judge  # reads a finished answer's verdict and counts the debate round
         self.tool = tool
+        self.member = member
         self.timeout = timeout  # idle bound in seconds; ``permit`` may change it for the rest of the turn
         self.audit = audit if audit is not None else Audit()
         self.transcript = Transcript()
@@ -239,7 +243,7 @@ class Turn:
         """The pause Claude should see now, or None when nothing is held."""
         if not self._held:
             return None
-        return Pause(self._held[0], self.text, self.elapsed, len(self._held) - 1)
+        return Pause(self._held[0], self.text, self.elapsed, len(self._held) - 1, self.member)
 
     async def wait_changed(self) -> None:
         """Wait until the turn's state changes (a pause appears, it ends, …)."""
@@ -367,6 +371,7 @@ class Turn:
             session_id=self.session_id,
             notes=tuple(self.notes),
             round=self._judge(self.tool, self.text) if judged and self._judge else None,
+            member=self.member,
         )
         self.finished.set()
         self._wake()

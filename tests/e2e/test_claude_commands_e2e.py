@@ -375,9 +375,25 @@ def test_context_cost_counts_what_claude_code_sends(second_opinion: Commanded) -
     measured = {(item.part, item.name): item for item in context_cost.measure(REPO)}
     assert set(sent) == {TOOL_PREFIX + spec.name for spec in TOOLS}
     for name, tool in sent.items():
-        mine = json.loads(measured["tools", name.removeprefix(TOOL_PREFIX)].text)
+        mine = json.loads(measured["tools", name.removeprefix(TOOL_PREFIX)].loaded)
         assert {k: tool[k] for k in ("name", "description", "input_schema")} == mine
     assert measured["instructions", "server instructions"].text in request.all_text()
+
+
+def test_by_default_the_tools_are_deferred_names_only(installed: Installed) -> None:
+    """With tool search on (Claude Code's default) no schema of ours is sent: the model sees one line
+    per tool in the deferred-tools list, which is what the context-cost script counts as always on."""
+    with MockAnthropic() as mock:
+        mock.script(say("ok"))
+        run = installed.sandbox.ask("hello", base_url=mock.base_url, extra_env={"ENABLE_TOOL_SEARCH": ""})
+        assert run.returncode == 0, run.stderr
+        first = mock.message_requests(with_tools=True)[0]
+    assert not [t for t in first.tools if t.get("name", "").startswith(TOOL_PREFIX)]
+    seen = first.all_text()
+    assert "deferred tools" in seen
+    for item in context_cost.measure(REPO):
+        if item.part == "tools":
+            assert "\n" + item.text in seen, f"not in the deferred list: {item.text!r}"
 
 
 # --------------------------------------------------------------------------------------------------

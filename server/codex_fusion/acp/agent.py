@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequenc
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 
@@ -22,6 +22,10 @@ from ..errors import LOGIN_COMMAND, AgentError, AuthRequired, ConnectionClosed, 
 from . import jsonrpc
 from .connection import Connection, NotificationHandler, RequestHandler
 from .process import AgentHost, AgentProcess
+
+if TYPE_CHECKING:
+    from ..agents import ModeStep
+
 from .schema import (
     PROTOCOL_VERSION,
     ClientCapabilities,
@@ -44,6 +48,9 @@ class StartOptions:
     cwd: Path
     env: Mapping[str, str]
     startup_timeout: float = 120.0
+    #: ``initialize``'s ``clientCapabilities`` as sent (None: ours, ``fs.readTextFile``); some agents
+    #: mishandle the client's fs (docs/agent-behaviour.md).
+    capabilities: Mapping[str, Any] | None = None
     #: Looks at the started agent after its handshake (``confine.Launcher.check``): None to go on, or the
     #: options to start it again with, once. It sets ``Agent.confinement`` and may refuse (AgentError).
     check: Check | None = field(default=None, compare=False)
@@ -126,15 +133,22 @@ class Agent:
         return isinstance(capabilities, dict) and capabilities.get(session_capability) is not None
 
     async def open_session(
-        self, cwd: Path, *, mode: str, timeout: float, system_prompt: str | None = None
+        self,
+        cwd: Path,
+        *,
+        mode: str | None,
+        timeout: float,
+        system_prompt: str | None = None,
+        meta: Mapping[str, Any] | None = None,
+        step: ModeStep | None = None,
     ) -> OpenedSession:
         """``session/new`` (authenticating with an API key once if asked to), then the mode.
 
         ``system_prompt`` is appended to Codex's instructions where the agent supports it."""
-        extra = self._frame(system_prompt)
+        extra = {**self._frame(system_prompt), **({"_meta": dict(meta)} if meta else {})}
         try:
             result = await self._new_session(cwd, timeout=timeout, extra=extra)
-            mode_note = await self._apply_mode(result, mode, timeout=timeout)
+            mode_note = await self._apply_mode(result, mode, timeout=timeout, step=step)
         except RequestTimeout as exc:
             tail = self.stderr_tail()
             raise AgentError(f"Codex did not open a session: {exc}.", stderr_tail=tail) from None
@@ -151,7 +165,15 @@ class Agent:
         return self.supports("resume") or self.info.agent_capabilities.get("loadSession") is True
 
     async def reopen_session(
-        self, session_id: str, cwd: Path, *, mode: str, timeout: float, system_prompt: str | None = None
+        self,
+        session_id: str,
+        cwd: Path,
+        *,
+        mode: str | None,
+        timeout: float,
+        system_prompt: str | None = None,
+        meta: Mapping[str, Any] | None = None,
+        step: ModeStep | None = None,
     ) -> OpenedSession | None:
         """Open an earlier session again, with its context: ``session/resume`` where advertised (no
         replay), else ``session/load`` (the agent replays the history first; nobody listens to it).
@@ -161,19 +183,29 @@ class Agent:
         if not self.can_reopen():
             return None
         params = {"sessionId": session_id, "cwd": str(cwd), "mcpServers": [], **self._frame(system_prompt)}
+        if meta:
+            params["_meta"] = dict(meta)
         try:
             raw = await self.call(method, params, timeout=timeout)
             result = NewSessionResult.model_validate(
                 {**(raw if isinstance(raw, dict) else {}), "sessionId": session_id}
             )
-            mode_note = await self._apply_mode(result, mode, timeout=timeout)
+            mode_note = await self._apply_mode(result, mode, timeout=timeout, step=step)
         except (RpcError, RequestTimeout, ValueError) as exc:
             log.info("%s %s failed: %s", method, session_id, exc)
             return None
         return OpenedSession(session_id, mode_note, result, system_prompt="systemPrompt" in params)
 
     async def fork_session(
-        self, session_id: str, cwd: Path, *, mode: str, timeout: float, system_prompt: str | None = None
+        self,
+        session_id: str,
+        cwd: Path,
+        *,
+        mode: str | None,
+        timeout: float,
+        system_prompt: str | None = None,
+        meta: Mapping[str, Any] | None = None,
+        step: ModeStep | None = None,
     ) -> OpenedSession | None:
         """``session/fork``: a new session that starts with a copy of ``session_id``'s context.
 
@@ -181,10 +213,12 @@ class Agent:
         if not self.supports("fork"):
             return None
         params = {"sessionId": session_id, "cwd": str(cwd), "mcpServers": [], **self._frame(system_prompt)}
+        if meta:
+            params["_meta"] = dict(meta)
         try:
             raw = await self.call("session/fork", params, timeout=timeout)
             result = NewSessionResult.model_validate(raw if isinstance(raw, dict) else {})
-            mode_note = await self._apply_mode(result, mode, timeout=timeout)
+            mode_note = await self._apply_mode(result, mode, timeout=timeout, step=step)
         except (RpcError, RequestTimeout, ValueError) as exc:
             log.info("session/fork %s failed: %s", session_id, exc)
             return None
@@ -241,12 +275,33 @@ class Agent:
                 ) from None
         return NewSessionResult.model_validate(raw)
 
-    async def _apply_mode(self, session: NewSessionResult, wanted: str, *, timeout: float) -> str:
-        """Put the session in ``wanted`` mode so approvals come to us (ADR 0002); say what happened.
+    async def _apply_step(self, session: NewSessionResult, step: ModeStep, *, timeout: float) -> str:
+        """Put a council member's session in the mode that confines it, and check the agent says so;
+        an agent that does not is refused (AgentError), never run unconfined."""
+        if step.via == "launch" and step.confirmed(session.wire()):
+            return step.mode
+        method, params = step.request(session.session_id)
+        answer = await self.call(method, params, timeout=timeout)
+        if step.via == "launch" or step.confirmed(answer):
+            return step.mode
+        raise AgentError(
+            f"{self.name} did not confirm the mode {step.mode!r} that confines it ({method} answered "
+            f"{str(answer)[:300]}), so codex-fusion does not use it. Check the member's version against "
+            "docs/agent-behaviour.md, or remove it from CODEX_FUSION_MEMBERS."
+        )
 
-        An agent started again for what its handshake said (``confine.py``) has its own plan's mode."""
+    async def _apply_mode(
+        self, session: NewSessionResult, wanted: str | None, *, timeout: float, step: ModeStep | None = None
+    ) -> str:
+        """Put the session in ``wanted`` mode so approvals come to us (ADR 0002); say what happened."""
+        if step is not None:
+            return await self._apply_step(session, step, timeout=timeout)
+        # An agent started again for what its handshake said (``confine.py``) has its own plan's mode.
         wanted = getattr(self.confinement, "mode", None) or wanted
         modes = session.modes
+        if wanted is None:
+            current = modes.current_mode_id if modes is not None else None
+            return f"the agent's own mode ({current})" if current else "the agent's own mode"
         sid = session.session_id
         if modes is not None and any(mode.id == wanted for mode in modes.available_modes):
             if modes.current_mode_id != wanted:
@@ -311,6 +366,8 @@ async def _initialize(agent: Agent) -> InitializeResult:
         client_capabilities=ClientCapabilities(fs=FsCapabilities(read_text_file=True)),
         client_info=Implementation(name="codex-fusion", title="codex-fusion", version=__version__),
     ).wire()
+    if agent.options.capabilities is not None:
+        params["clientCapabilities"] = dict(agent.options.capabilities)
     try:
         raw = await agent.call("initialize", params, timeout=timeout)
     except RequestTimeout:

@@ -48,6 +48,8 @@ class DiffMaterial:
     files: tuple[FileSummary, ...]  # sorted by path
     description: str  # one line: what was compared with what, and how much changed
     omitted_note: str | None  # which files were left out of ``text`` and how Codex can read them
+    #: Each included file's diff, (path, text) in path order: ``text`` is their concatenation.
+    sections: tuple[tuple[str, str], ...] = ()
 
 
 async def collect_diff(
@@ -221,11 +223,13 @@ def _under(path: str, spec: str) -> bool:
 def _material(entries: list[Entry], request: DiffRequest, target: _Target, max_chars: int) -> DiffMaterial:
     ordered = sorted(entries, key=lambda entry: entry.raw_path)
     files = tuple(entry.summary() for entry in ordered)
+    sections = tuple((entry.path, entry.text) for entry in ordered if entry.text is not None)
     return DiffMaterial(
-        text="".join(entry.text for entry in ordered if entry.text is not None),
+        text="".join(text for _, text in sections),
         files=files,
         description=_describe(request, target, files),
         omitted_note=_omitted_note(files, max_chars),
+        sections=sections,
     )
 
 
