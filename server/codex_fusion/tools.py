@@ -175,7 +175,12 @@ async def review_diff(
         assert workspace is not None
         request = DiffRequest(base=base, staged=staged, paths=tuple(paths or ()))
         try:
-            material = await collect_diff(workspace, request, max_chars=consultant.config.max_answer_chars)
+            material = await collect_diff(
+                workspace,
+                request,
+                max_chars=consultant.config.max_answer_chars,
+                allow_foreign_gitdir=consultant.config.allow_foreign_gitdir,
+            )
         except FusionError as exc:
             raise ToolError(redact(str(exc))) from None
         if not material.files:
