@@ -360,6 +360,32 @@ async def test_review_diff_with_nothing_to_review_or_no_repository_spends_no_tur
     assert fake.received("session/new") == []
 
 
+async def test_review_diff_of_another_repository_spends_no_turn_unless_the_user_opts_in(
+    fake: FakeAgentSetup, tmp_path: Path
+) -> None:
+    """A workspace whose .git is a gitfile (here: a linked worktree of another checkout) is refused
+    before any turn; CODEX_FUSION_ALLOW_FOREIGN_GITDIR=1 in the server's environment accepts it."""
+    main = tmp_path / "main-checkout"
+    main.mkdir()
+    repository(main)
+    fake.workspace.rmdir()
+    git(main, "worktree", "add", "-q", "-b", "topic", str(fake.workspace))
+    (fake.workspace / "app.py").write_text("def main():\n    return 3\n")
+
+    async with Client(fake.server()) as client:
+        refused = await client.call_tool("review_diff", {})
+    assert refused.is_error
+    assert "is a gitfile" in text_of(refused)
+    assert "CODEX_FUSION_ALLOW_FOREIGN_GITDIR=1" in text_of(refused)
+    assert prompts_sent(fake) == []
+
+    async with Client(fake.server(CODEX_FUSION_ALLOW_FOREIGN_GITDIR="1")) as client:
+        allowed = await client.call_tool("review_diff", {"focus": "@fake say VERDICT: AGREE"})
+    assert allowed.is_error is False, text_of(allowed)
+    (prompt,) = prompts_sent(fake)
+    assert "+    return 3" in prompt
+
+
 async def test_an_unconfined_agent_is_said_in_status_and_once_per_session(fake: FakeAgentSetup) -> None:
     """The fake agent is not codex-acp, so codex-fusion cannot give its sandbox the profile."""
     async with Client(fake.server("close")) as client:

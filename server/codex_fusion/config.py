@@ -258,6 +258,9 @@ class Config:
     claude_session: str | None = None
     #: The council: every member by name, Codex first (``members.py``; ``CODEX_FUSION_MEMBERS``).
     members: Mapping[str, MemberSpec] = field(default_factory=dict)
+    #: review_diff may diff a repository whose git directory is elsewhere: a linked worktree or a
+    #: submodule (``CODEX_FUSION_ALLOW_FOREIGN_GITDIR``; see ``diffs/layout.py``).
+    allow_foreign_gitdir: bool = False
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, cwd: Path | None = None) -> Config:
@@ -328,6 +331,8 @@ class Config:
             claude_session=source.get("CLAUDE_CODE_SESSION_ID", "").strip()[: nonce.MAX_TEXT_CHARS] or None,
             warm=source.get("CODEX_FUSION_WARM", "1").strip().lower() not in ("0", "false", "no", "off"),
             max_answer_chars=_count(source, "CODEX_FUSION_MAX_ANSWER_CHARS", DEFAULT_MAX_ANSWER_CHARS),
+            allow_foreign_gitdir=source.get("CODEX_FUSION_ALLOW_FOREIGN_GITDIR", "").strip().lower()
+            in ("1", "true", "yes", "on"),
             log_path=Path(source["CODEX_FUSION_LOG"]).expanduser()
             if source.get("CODEX_FUSION_LOG")
             else None,

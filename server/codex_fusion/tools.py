@@ -276,7 +276,12 @@ async def review_diff(
         request = DiffRequest(base=base, staged=staged, paths=tuple(paths or ()))
         budget = limit if members is not None else limit * shards.MAX_SHARDS
         try:
-            material = await collect_diff(workspace, request, max_chars=budget)
+            material = await collect_diff(
+                workspace,
+                request,
+                max_chars=budget,
+                allow_foreign_gitdir=consultant.config.allow_foreign_gitdir,
+            )
         except FusionError as exc:
             raise ToolError(redact_credentials(str(exc))) from None
         if not material.files:
