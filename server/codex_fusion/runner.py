@@ -18,18 +18,22 @@ from typing import Literal
 import anyio
 from anyio.abc import TaskGroup
 
+from .acp import jsonrpc
+from .acp.agent import not_logged_in
 from .debate import Round
-from .errors import AgentError, ConsultError, RpcError
+from .errors import AgentError, AuthRequired, ConsultError, RpcError
 from .notes import Audit, Note
 from .session import Live, Session
 from .turn import Event, Turn, TurnObserver, TurnResult, TurnState
 
 log = logging.getLogger(__name__)
 
-PAUSED_REFUSAL = (
-    "Not sent to Codex: Codex is paused, waiting for your `permit` decision on another request. "
-    "Call `permit` first, then ask again."
-)
+
+def paused_refusal(name: str) -> str:
+    return (
+        f"Not sent to {name}: {name} is paused, waiting for your `permit` decision on another request. "
+        "Call `permit` first, then ask again."
+    )
 
 
 @dataclass
@@ -86,7 +90,7 @@ class Runner:
             pause = current.pause()
             assert pause is not None
             raise ConsultError(
-                f"Codex is paused, waiting for your decision on: {pause.summary}. "
+                f"{self._session.member.display} is paused, waiting for your decision on: {pause.summary}. "
                 "Call `permit` (allow or deny) first, then ask again."
             )
         await self._admit()
@@ -139,7 +143,7 @@ class Runner:
         """Turns queued behind a paused turn would wait on Claude, who may be waiting on them."""
         while self._queue:
             ticket = self._queue.popleft()
-            ticket.bounced = PAUSED_REFUSAL
+            ticket.bounced = paused_refusal(self._session.member.display)
             ticket.go.set()
 
     # -- driving ---------------------------------------------------------------------------------
@@ -159,12 +163,16 @@ class Runner:
                 summary = exc.summary + " It will be restarted on the next call."
                 turn.fail(AgentError(summary, stderr_tail=exc.stderr_tail))
         except RpcError as exc:
-            turn.fail(
-                ConsultError(
-                    f"Codex failed this turn: {exc.describe()} (code {exc.code}). The session is kept; "
-                    "try again, or call `status` for the agent's stderr."
+            name = self._session.member.display
+            if exc.code == jsonrpc.AUTH_REQUIRED:
+                turn.fail(AuthRequired(not_logged_in(name) + ".", code=exc.code))
+            else:
+                turn.fail(
+                    ConsultError(
+                        f"{name} failed this turn: {exc.describe()} (code {exc.code}). The session is "
+                        "kept; try again, or call `status` for the agent's stderr."
+                    )
                 )
-            )
         except BaseException as exc:  # cancelled (shutdown) or a bug: never leave a waiter hanging
             if not turn.done:
                 turn.fail(ConsultError(f"The turn was interrupted: {exc!r}"))

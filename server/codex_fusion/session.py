@@ -266,6 +266,7 @@ class Session:
             env=self._member.env,
             startup_timeout=self._config.startup_timeout,
             capabilities=self._member.capabilities,
+            name=self._member.display,
         )
         slot: _Slot | None = None
         try:
