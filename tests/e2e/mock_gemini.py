@@ -23,6 +23,7 @@ import gzip
 import itertools
 import json
 import threading
+import time
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -195,6 +196,9 @@ class MockGemini:
         self.errors: list[str] = []
         #: Called with every generate request before it is answered (from a handler thread).
         self.on_request: Callable[[RecordedRequest], None] | None = None
+        #: Seconds to wait before answering each request that offers function declarations (a main-conversation
+        #: turn): a model's fixed time per request, for the benchmarks.
+        self.latency = 0.0
         self._steps: list[Step] = []
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
@@ -397,6 +401,8 @@ class _Handler(BaseHTTPRequestHandler):
                 self.owner.on_request(request)
             except Exception as exc:
                 self.owner.errors.append(f"on_request failed on request {request.index}: {exc!r}")
+        if self.owner.latency and request.function_declarations:
+            time.sleep(self.owner.latency)
         parts = self.owner._parts(request)
         if request.rpc == "streamGenerateContent":
             stream = "".join(
