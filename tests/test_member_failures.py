@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 
 from codex_fusion import prompts
-from codex_fusion.errors import AuthRequired, ConsultError, FusionError
+from codex_fusion.acp.agent import login_refused
+from codex_fusion.errors import AuthRequired, ConsultError, FusionError, RpcError
 from codex_fusion.turn import Pause, TurnOutcome
 
 from .conftest import FakeAgentSetup
@@ -92,3 +93,24 @@ async def test_a_thread_status_that_recovers_is_an_answer(fake: FakeAgentSetup) 
         )
     assert isinstance(outcome, TurnOutcome)
     assert outcome.text == "fine"
+
+
+GOOGLE_400 = (
+    '{"error":{"code":400,"message":"API key not valid. Please pass a valid API key.",'
+    '"status":"INVALID_ARGUMENT","details":[{"reason":"API_KEY_INVALID"}]}}'
+)
+
+
+@pytest.mark.parametrize(
+    ("error", "said"),
+    [
+        (RpcError("session/prompt", -32000, "Authentication required"), "Authentication required"),
+        (RpcError("session/prompt", 400, GOOGLE_400), "API key not valid. Please pass a valid API key."),
+        (RpcError("session/prompt", -32603, "x", {"message": "invalid_api_key"}), "x — invalid_api_key"),
+        (RpcError("session/prompt", -32603, "Internal error", {"codex_error_info": "other"}), None),
+        (RpcError("session/prompt", 400, '{"error":{"message":"quota"}}'), None),
+    ],
+)
+def test_a_refused_login_is_told_from_other_errors(error: RpcError, said: str | None) -> None:
+    """Gemini CLI passes Google's 400 on as the prompt's error: that is a login to fix, not a retry."""
+    assert login_refused(error) == said

@@ -18,8 +18,7 @@ from typing import Literal
 import anyio
 from anyio.abc import TaskGroup
 
-from .acp import jsonrpc
-from .acp.agent import not_logged_in
+from .acp.agent import login_refused, not_logged_in
 from .debate import Round
 from .errors import AgentError, AuthRequired, ConsultError, RpcError
 from .notes import Audit, Note
@@ -164,8 +163,9 @@ class Runner:
                 turn.fail(AgentError(summary, stderr_tail=exc.stderr_tail))
         except RpcError as exc:
             name = self._session.member.display
-            if exc.code == jsonrpc.AUTH_REQUIRED:
-                turn.fail(AuthRequired(not_logged_in(name) + ".", code=exc.code))
+            refused = login_refused(exc)
+            if refused is not None:
+                turn.fail(AuthRequired(not_logged_in(name, refused) + ".", code=exc.code))
             else:
                 turn.fail(
                     ConsultError(

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from e2e_adapters import Adapter, make_adapter_env, unavailable, write_codex_config
+from e2e_adapters import MOCK_MODEL, Adapter, make_adapter_env, unavailable, write_codex_config
 from fusion_fixtures import anyio_backend, text_of
 from mcp import Client
 from mock_anthropic import MockAnthropic, call_tool
@@ -170,6 +170,7 @@ async def test_three_real_members_answer_blind_and_a_reply_round_shows_each_the_
     # Each mock answered its own member, with the model the user configured.
     assert {r.model for r in panel.claude.message_requests(with_tools=True)} == {CLAUDE_MODEL}
     assert {r.model for r in panel.gemini.turn_requests()} == {GEMINI_MODEL}
+    assert {r.body["model"] for r in panel.codex.turn_requests} == {MOCK_MODEL}  # from CODEX_HOME
     assert {r.headers.get("x-api-key") for r in panel.claude.message_requests(with_tools=True)} == {
         "sk-ant-e2e-key"
     }
@@ -327,3 +328,24 @@ async def test_a_member_whose_model_fails_while_the_others_answer(panel: Panel) 
     assert "✗ Codex could not answer:" in codex, codex  # a failure, not an answer without a verdict
     assert "high demand" in codex  # what the model service said
     assert "no answer: codex (failed)" in agreement_line(text), text
+
+
+async def test_a_member_without_its_login_says_what_to_set(panel: Panel) -> None:
+    """Gemini CLI without a key (it calls the API with an empty one, refused like Google's): the seat names
+    Gemini and what to set, not Codex's login."""
+    panel.gemini.api_key = "gemini-e2e-key"
+    panel.codex.script([codex_says(CODEX_SAYS)])
+    panel.claude.script(claude_says(CLAUDE_SAYS))
+    members = panel.members(gemini={"env": {"GOOGLE_GEMINI_BASE_URL": panel.gemini.base_url}})
+    async with Client(build_server(panel.config(members))) as client:
+        result = await client.call_tool(
+            "consult", {"question": QUESTION, "members": ["all"], "my_take": TAKE}
+        )
+    text = text_of(result)
+    assert result.is_error is False, text
+    gemini = seat(text, "gemini")
+    assert "✗ Gemini could not answer: Gemini is not logged in" in gemini, gemini
+    assert "GEMINI_API_KEY" in gemini
+    assert "codex login" not in gemini
+    assert "CLAUDE-ANSWER-22" in seat(text, "claude")
+    assert "no answer: gemini (failed)" in agreement_line(text), text

@@ -7,6 +7,7 @@ status and stderr tail attached, or as :class:`RpcError` for an error answer mid
 
 from __future__ import annotations
 
+import json
 import logging
 import shlex
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
@@ -43,15 +44,35 @@ NOT_LOGGED_IN = f"Codex is not logged in: run `{LOGIN_COMMAND}` in a terminal, o
 CODEX = "Codex"
 
 
-def not_logged_in(name: str) -> str:
+#: What model services answer a missing or wrong key with, in the error an agent passes on: Google's
+#: ``API_KEY_INVALID`` (through Gemini CLI), Anthropic's ``authentication_error``, OpenAI's
+#: ``invalid_api_key``.
+_KEY_REFUSED = ("API_KEY_INVALID", "API key not valid", "authentication_error", "invalid_api_key")
+
+
+def not_logged_in(name: str, said: str = "Authentication required") -> str:
     """What to do when ``name``'s agent says it needs a login (Codex has its own advice)."""
     if name == CODEX:
         return NOT_LOGGED_IN
     return (
-        f"{name} is not logged in (its agent answered: Authentication required): give the member its API "
-        "key in its `env` in CODEX_FUSION_MEMBERS (ANTHROPIC_API_KEY for Claude, GEMINI_API_KEY for "
-        "Gemini), or log in with the agent's own CLI, then call again"
+        f"{name} is not logged in (its agent answered: {said}): give the member its API key in its `env` "
+        "in CODEX_FUSION_MEMBERS (ANTHROPIC_API_KEY for Claude, GEMINI_API_KEY for Gemini), or log in "
+        "with the agent's own CLI, then call again"
     )
+
+
+def login_refused(exc: RpcError) -> str | None:
+    """What the agent said if ``exc`` means its login is missing or refused, else None."""
+    if exc.code == jsonrpc.AUTH_REQUIRED:
+        return exc.error_message[:200] or "Authentication required"
+    text = exc.describe()
+    if not any(marker in text for marker in _KEY_REFUSED):
+        return None
+    try:  # Gemini CLI passes the service's JSON answer on as the message
+        detail = json.loads(exc.error_message)["error"]["message"]
+    except (ValueError, KeyError, TypeError):
+        detail = text
+    return str(detail)[:200]
 
 
 @dataclass(frozen=True)
