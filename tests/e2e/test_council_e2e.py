@@ -213,6 +213,9 @@ async def test_three_real_members_answer_blind_and_a_reply_round_shows_each_the_
 
 
 async def test_reads_outside_by_each_member_are_refused_or_paused_never_answered(panel: Panel) -> None:
+    """Each member tries the secret by its absolute path and through the workspace's symlink: the file
+    tools refuse (Codex's sandbox, Gemini's workspace check) or the request pauses for Claude, naming
+    its member (Claude's Read outside, any shell command), and ``permit`` answers each by its id."""
     secret = str(panel.home / ".ssh" / "id_rsa")
     panel.codex.script(
         [
@@ -222,47 +225,65 @@ async def test_reads_outside_by_each_member_are_refused_or_paused_never_answered
         ]
     )
     panel.claude.script(
+        call_tool("Read", {"file_path": secret}),
         call_tool("Read", {"file_path": str(panel.workspace / "link")}),
         claude_says("CLAUDE-NO-SECRET\nVERDICT: CONSENSUS — nothing read"),
     )
     panel.gemini.script(
         call_function("read_file", {"file_path": secret}),
         call_function("read_file", {"file_path": str(panel.workspace / "link")}),
+        call_function("run_shell_command", {"command": "cat link"}),
         gemini_says("GEMINI-NO-SECRET\nVERDICT: CONSENSUS — nothing read"),
     )
+    shown: list[str] = []
     async with Client(build_server(panel.config())) as client:
         first = text_of(
             await client.call_tool(
                 "consult", {"question": "Read the key.", "members": ["all"], "my_take": TAKE}
             )
         )
-        paused = {name: seat(first, name) for name in ("codex", "claude") if "is paused" in seat(first, name)}
-        assert set(paused) == {"codex", "claude"}, first
-        assert paused["codex"].lstrip().startswith("⏸ Codex is paused"), paused["codex"]
-        assert paused["claude"].lstrip().startswith("⏸ Claude is paused"), paused["claude"]
-        assert "GEMINI-NO-SECRET" in seat(first, "gemini")
-        refs = {name: _request_ref(text) for name, text in paused.items()}
-        assert len(set(refs.values())) == 2  # unique across members
-        # Without `request`, the answer could reach either: refused, naming both.
+        shown.append(first)
+        pending = {name: seat(first, name) for name in ("codex", "claude", "gemini")}
+        assert all("is paused" in text for text in pending.values()), first
+        refs = {name: _request_ref(text) for name, text in pending.items()}
+        assert len(set(refs.values())) == 3  # unique across members
+        # Without `request`, the answer could reach any of them: refused, naming each.
         ambiguous = await client.call_tool("permit", {"decision": "deny"})
         assert ambiguous.is_error
         assert "Several members are paused" in text_of(ambiguous)
-        results = {}
-        for name in ("claude", "codex"):
-            done = await client.call_tool(
-                "permit", {"decision": "deny", "request": refs[name], "note": "outside the workspace"}
+        pauses: dict[str, list[str]] = {name: [] for name in pending}
+        done: dict[str, str] = {}
+        while pending:
+            name, text = next(iter(pending.items()))
+            pauses[name].append(text)
+            answer = await client.call_tool(
+                "permit", {"decision": "deny", "request": _request_ref(text), "note": "outside the workspace"}
             )
-            results[name] = text_of(done)
-            assert done.is_error is False, results[name]
-            assert f"━━ {name} ━━" in results[name]
-    assert "CLAUDE-NO-SECRET" in results["claude"]
-    assert "CODEX-NO-SECRET" in results["codex"]
-    assert agreement_line(results["codex"]).startswith("Council round 1 — settled"), results["codex"]
+            result = text_of(answer)
+            shown.append(result)
+            assert answer.is_error is False, result
+            mine = seat(result, name)
+            if "is paused" in mine:
+                pending[name] = mine
+            else:
+                done[name] = result
+                del pending[name]
+            assert len(shown) < 10, shown  # a member that keeps asking
+    for name, display in (("codex", "Codex"), ("claude", "Claude"), ("gemini", "Gemini")):
+        assert all(p.lstrip().startswith(f"⏸ {display} is paused") for p in pauses[name]), pauses[name]
+    assert len(pauses["codex"]) == 1  # the escalated `cat link`; the sandboxed read found nothing
+    assert len(pauses["claude"]) == 2  # both reads outside asked
+    assert len(pauses["gemini"]) == 1  # the command asked; its file tool refused both reads
+    assert "cat link" in pauses["gemini"][0]
+    for name, text in done.items():
+        assert f"{name.upper()}-NO-SECRET" in seat(text, name)
+    last = shown[-1]
+    assert agreement_line(last).startswith("Council round 1 — settled"), last
     gemini_results = panel.gemini.function_results()
-    assert [r.name for r in gemini_results] == ["read_file", "read_file"]
-    assert all("Path not in workspace" in r.text for r in gemini_results)
+    assert [r.name for r in gemini_results[:2]] == ["read_file", "read_file"]
+    assert all("Path not in workspace" in r.text for r in gemini_results[:2])
     assert SECRET not in panel.everything_sent()
-    assert SECRET not in first + "".join(results.values())
+    assert SECRET not in "".join(shown)
 
 
 def _gemini_text(request: Any) -> str:
