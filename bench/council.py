@@ -33,7 +33,7 @@ LATENCIES = (0.5, 1.0, 1.5)
 FAKE_COUNCILS = ((2, (0.5, 1.0)), (3, LATENCIES), (5, (0.5, 0.75, 1.0, 1.25, 1.5)))
 QUICK_COUNCIL = (3, (0.1, 0.2, 0.3))
 REVIEW_FILES = 24
-REVIEW_FILE_CHARS = 4_800  # ≈ 5 kB of diff per file: 24 files ≈ 4 one-session budgets (32,000 chars)
+REVIEW_FILE_CHARS = 4_800  # 24 files: 130 kB of diff, 4.1 one-session budgets of 32,000 chars: 5 parts
 REVIEW_LATENCIES = (0.5, 1.0, 2.0)
 FINDING = re.compile(r"^- (src/\S+): minor: (FLAW-[0-9a-f]{8})$", re.M)
 
