@@ -30,6 +30,7 @@ FIGURES = (
     "reset",
     "context_cost",
     "real_acp",
+    "redaction",
     "council_fan_out",
     "sharded_review",
 )

@@ -292,13 +292,20 @@ def test_secrets_never_reach_stderr_status_errors_or_the_log(
         texts.append(reply["result"]["content"][0]["text"])
     texts.append(_status(peer))
     assert "exited with code 3" in texts[2]
-    assert "curl -H 'Bearer [redacted]' -u app:[redacted]" in texts[0]  # Claude still sees where
+    # The pause shows the command byte for byte (what Claude approves is what runs), and says what in
+    # it is a secret; every other sink loses the secrets.
+    assert f"```\ncurl -H 'Bearer {key}' -u app:{password}\n```" in texts[0]
+    assert (
+        "⚠ This command contains what looks like the value of $OPENAI_API_KEY, the value of $DB_PASSWORD"
+        in texts[0]
+    )
+    pause_rest = texts[0].replace(f"curl -H 'Bearer {key}' -u app:{password}", "")
     assert peer.proc.stdin is not None
     peer.proc.stdin.close()
     peer.proc.wait(timeout=15)
     stderr = peer.stderr()
     assert "guardian: asking Claude about run `curl" in stderr  # the line is there, the secret is not
-    for sink in (*texts, stderr, log.read_text()):
+    for sink in (pause_rest, *texts[1:], stderr, log.read_text()):
         assert key not in sink
         assert password not in sink
 
@@ -393,3 +400,22 @@ def test_the_reaper_survives_signals_arriving_together(tmp_path: Path) -> None:
     assert b"Traceback" not in err, err.decode()
     assert reaper.returncode in (128 + signal.SIGTERM, 128 + signal.SIGINT)  # pending: lowest number first
     assert wait_until(lambda: not alive(agent_pid) and not alive(child_pid))
+
+
+def test_a_lone_surrogate_escape_over_stdio_is_answered(fake: FakeAgentSetup, peer_factory) -> None:
+    """Claude Code's JSON.stringify writes a cut emoji as "\\ud800"; the SDK's parser refuses it and
+    used to drop the message, so the call was never answered while `status` said ready."""
+    peer = peer_factory(fake.env())
+    peer.initialize()
+    # json.dumps writes the lone surrogate as the escape "\ud800", as JavaScript does
+    consult = peer.call(
+        "tools/call", {"name": "consult", "arguments": {"question": "hi \ud800\n@fake say answered"}}
+    )
+    bad = peer.call("tools/call", {"name": "permit", "arguments": {"decision": "\ud800"}})
+    after = peer.call("tools/call", {"name": "consult", "arguments": {"question": "@fake say next"}})
+    assert consult["result"]["isError"] is False
+    assert consult["result"]["content"][0]["text"].startswith("answered")
+    assert bad["result"]["isError"] is True
+    assert after["result"]["content"][0]["text"].startswith("next")
+    (first, _) = fake.received("session/prompt")
+    assert "hi \ufffd" in first["params"]["prompt"][0]["text"]

@@ -28,6 +28,7 @@ import anyio
 from . import installer, nonce, private
 from .acp.agent import StartOptions, run_agent
 from .config import NPX_FALLBACK, Config
+from .confine import Confinement
 from .errors import LOGIN_COMMAND, AuthRequired, FusionError, HandlerError
 
 #: Seconds for the agent to start, answer ``initialize`` and open a session.
@@ -133,7 +134,8 @@ async def check_agent(config: Config) -> list[Check]:
     workspace = config.workspace.path
     if workspace is None:
         return [Check("fail", "agent", "not probed: no workspace")]
-    options = StartOptions(config.agent_argv, workspace, config.agent_env, startup_timeout=AGENT_PROBE)
+    check = config.launcher.check if config.launcher is not None else None
+    options = StartOptions(config.agent_argv, workspace, config.agent_env, AGENT_PROBE, check=check)
 
     async def refuse(method: str, params: Any) -> Any:
         raise HandlerError(-32601, "the doctor answers nothing")
@@ -152,7 +154,8 @@ async def check_agent(config: Config) -> list[Check]:
                     return [answered, Check("fail", "Codex session", exc.summary, "see the message above")]
                 with anyio.move_on_after(5):
                     await agent.close_session(opened.session_id, timeout=5)
-                return [answered, Check("ok", "Codex login", f"a session opens ({opened.mode_note})")]
+                opens = Check("ok", "Codex login", f"a session opens ({opened.mode_note})")
+                return [answered, opens, *_confinement(agent.confinement)]
     except TimeoutError:
         return [
             Check(
@@ -165,6 +168,16 @@ async def check_agent(config: Config) -> list[Check]:
     except FusionError as exc:
         fix = "run `codex-fusion setup` (it installs the pinned codex-acp), or fix CODEX_FUSION_ACP_COMMAND"
         return [Check("fail", "agent answers", exc.summary, fix)]
+
+
+def _confinement(confined: Confinement | None) -> list[Check]:
+    """What the started agent was checked to have (``confine.py``)."""
+    if confined is None:
+        return []
+    said = f"{confined.agent}: {confined.evidence}"
+    if confined.enforced:
+        return [Check("ok", "boundary check", said)]
+    return [Check("warn", "boundary check", said, confined.note or "see the workspace boundary above")]
 
 
 def check_places(config: Config, env: Mapping[str, str]) -> list[Check]:
@@ -266,7 +279,12 @@ def _names_server(raw: str) -> bool:
 
 def check_boundary(config: Config) -> Check:
     if config.boundary_enforced:
-        return Check("ok", "workspace boundary", "Codex's sandbox reads only the workspace and system files")
+        return Check(
+            "ok",
+            "workspace boundary",
+            "planned: Codex's sandbox reads only the workspace and system files, and no Codex "
+            "configuration from the workspace applies (checked when the agent starts)",
+        )
     return Check(
         "warn",
         "workspace boundary",
