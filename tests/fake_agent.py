@@ -49,6 +49,11 @@ Each turn obeys ``@fake`` directive lines found in the prompt text (first match 
   @fake sleep SECONDS      wait before answering (a cancel interrupts it)
   @fake unknown_update     send an update kind nobody knows, plus a malformed and a half line
   @fake error              answer the prompt with -32603 and codex_error_info (Rust style)
+  @fake auth_error         answer the prompt with -32000 "Authentication required" (claude-agent-acp
+                           without a credential)
+  @fake thread_status KINDS  send a session_info_update with _meta.codex.threadStatus.type KIND for each
+                           (space-separated) before answering; "systemError" then `say TEXT` is the TS
+                           adapter after its model answered HTTP 500 (the error as text, end_turn)
   @fake exit CODE          exit mid-turn with CODE after writing to stderr
   @fake usage N            report PromptResponse.usage.totalTokens = N
   @fake stderr_flood N     write N bytes to stderr mid-turn
@@ -561,6 +566,12 @@ class ScriptedAgent:
                 msg["id"], -32603, "Internal error", {"codex_error_info": "usage_limit_exceeded"}
             )
             return
+        if "auth_error" in d:  # claude-agent-acp without a credential fails the prompt, not session/new
+            await self.error(msg["id"], -32000, "Authentication required")
+            return
+        for kind in d.get("thread_status", "").split():  # the TS adapter's _meta.codex.threadStatus
+            status = {"threadStatus": {"type": kind}}
+            await self.update(sid, {"sessionUpdate": "session_info_update", "_meta": {"codex": status}})
         if "unknown_update" in d:
             await self.update(sid, {"sessionUpdate": "brand_new_kind", "payload": {"a": 1}})
             await self._send_line(b"this is not json\n")

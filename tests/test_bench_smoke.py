@@ -3,7 +3,8 @@ sizes) must exit 0 and write every figure into its JSON, with data.
 
 Benchmarks are not tests: no number is checked here, only that the bench ran. A figure that crashes
 makes the bench exit 1, and one that skips itself (uv missing, an import broken) has no data, so
-this fails when the harness rots. Only ``real_acp`` skips in ``--quick``, by design.
+this fails when the harness rots. Only ``real_acp`` and ``sharded_review`` (which start the real
+Codex) skip in ``--quick``, by design; ``council_fan_out`` runs its fake-agent part.
 """
 
 from __future__ import annotations
@@ -30,9 +31,11 @@ FIGURES = (
     "context_cost",
     "real_acp",
     "redaction",
+    "council_fan_out",
+    "sharded_review",
 )
 #: Figures ``--quick`` leaves out on purpose, and the reason it gives.
-QUICK_SKIPS = {"real_acp": "skipped in --quick"}
+QUICK_SKIPS = {"real_acp": "skipped in --quick", "sharded_review": "skipped in --quick"}
 
 
 def test_quick_bench_runs_every_figure(tmp_path: Path) -> None:

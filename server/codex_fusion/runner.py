@@ -23,18 +23,23 @@ from typing import Final, Literal
 import anyio
 from anyio.abc import TaskGroup
 
+from .acp.agent import login_refused, not_logged_in
 from .debate import Round
-from .errors import AgentError, ConsultError, RpcError
+from .errors import AgentError, AuthRequired, ConsultError, RpcError
 from .notes import Audit, Note
 from .session import Live, Session
 from .turn import Event, Turn, TurnObserver, TurnResult, TurnState
 
 log = logging.getLogger(__name__)
 
-PAUSED_REFUSAL = (
-    "Not sent to Codex: Codex is paused, waiting for your `permit` decision on another request. "
-    "Call `permit` first, then ask again."
-)
+
+def paused_refusal(name: str) -> str:
+    return (
+        f"Not sent to {name}: {name} is paused, waiting for your `permit` decision on another request. "
+        "Call `permit` first, then ask again."
+    )
+
+
 #: Consults that may wait behind the one Codex is answering; one more is refused at once.
 MAX_QUEUED: Final = 8
 QUEUE_FULL = (
@@ -107,7 +112,7 @@ class Runner:
             pause = current.pause()
             assert pause is not None
             raise ConsultError(
-                f"Codex is paused, waiting for your decision on: {pause.summary}. "
+                f"{self._session.member.display} is paused, waiting for your decision on: {pause.summary}. "
                 "Call `permit` (allow or deny) first, then ask again."
             )
         await self._admit(timeout)
@@ -192,7 +197,7 @@ class Runner:
         """Turns queued behind a paused turn would wait on Claude, who may be waiting on them."""
         for ticket in [queued for queued in self._queue if not queued.exclusive]:
             self._queue.remove(ticket)
-            ticket.bounced = PAUSED_REFUSAL
+            ticket.bounced = paused_refusal(self._session.member.display)
             ticket.go.set()
 
     @asynccontextmanager
@@ -237,12 +242,17 @@ class Runner:
                 summary = exc.summary + " It will be restarted on the next call."
                 turn.fail(AgentError(summary, stderr_tail=exc.stderr_tail))
         except RpcError as exc:
-            turn.fail(
-                ConsultError(
-                    f"Codex failed this turn: {exc.describe()} (code {exc.code}). The session is kept; "
-                    "try again, or call `status` for the agent's stderr."
+            name = self._session.member.display
+            refused = login_refused(exc)
+            if refused is not None:
+                turn.fail(AuthRequired(not_logged_in(name, refused) + ".", code=exc.code))
+            else:
+                turn.fail(
+                    ConsultError(
+                        f"{name} failed this turn: {exc.describe()} (code {exc.code}). The session is "
+                        "kept; try again, or call `status` for the agent's stderr."
+                    )
                 )
-            )
         except Exception as exc:  # a bug in codex-fusion: this turn fails, the server goes on
             log.exception("a %s turn failed unexpectedly", turn.tool)
             if not turn.done:

@@ -288,6 +288,7 @@ class Session:
             env=self._member.env,
             startup_timeout=self._config.startup_timeout,
             capabilities=self._member.capabilities,
+            name=self._member.display,
             check=launcher.check if launcher is not None else None,
         )
         slot: _Slot | None = None

@@ -64,10 +64,20 @@ class Transcript:
     updates: int = 0
     unknown_updates: int = 0
     notice: str | None = None  # the agent's latest error status, e.g. "Reconnecting… waiting for network"
+    #: Where the text stood when the agent said its model service failed (the TypeScript adapter's
+    #: ``threadStatus: systemError``; the error then comes as answer text), None while it has not.
+    system_error_at: int | None = None
 
     @property
     def text(self) -> str:
         return "".join(self.text_parts)
+
+    @property
+    def system_error(self) -> str | None:
+        """The failure the agent reported as text after its model service failed, or None."""
+        if self.system_error_at is None:
+            return None
+        return "".join(self.text_parts[self.system_error_at :]).strip() or "no message"
 
     def apply(self, update: SessionUpdate) -> bool:
         """Record an update; True if it is progress (see ADR 0004)."""
@@ -92,6 +102,11 @@ class Transcript:
             notice = _error_notice(update.raw)
             if notice:
                 self.notice = notice
+            status = _thread_status(update.raw)
+            if status == "systemError":
+                self.system_error_at = len(self.text_parts)
+            elif status is not None:
+                self.system_error_at = None  # recovered (a retry is active again)
             # session_info_update ("Reconnecting… waiting for network"), command lists and unknown
             # kinds are not progress, so an agent retrying forever still times out.
             return False
@@ -105,3 +120,12 @@ def _error_notice(raw: dict[str, Any]) -> str | None:
     error = codex.get("error") if isinstance(codex, dict) else None
     message = error.get("message") if isinstance(error, dict) else None
     return message if isinstance(message, str) and message else None
+
+
+def _thread_status(raw: dict[str, Any]) -> str | None:
+    """The TypeScript adapter's thread status (``_meta.codex.threadStatus.type``), if any."""
+    meta = raw.get("_meta")
+    codex = meta.get("codex") if isinstance(meta, dict) else None
+    status = codex.get("threadStatus") if isinstance(codex, dict) else None
+    kind = status.get("type") if isinstance(status, dict) else None
+    return kind if isinstance(kind, str) else None

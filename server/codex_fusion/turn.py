@@ -36,7 +36,9 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 import anyio
 
 from .acp.schema import PERMISSION_CANCELLED, PromptResult, SessionUpdate
+from .errors import ConsultError
 from .guardian import Decision, Rule
+from .members import DISPLAY
 from .notes import Audit, Note, NoteKind
 from .transcript import ToolActivity, Transcript, Usage
 
@@ -339,6 +341,16 @@ class Turn:
             self._go(Event.RESEND)
             self.transcript.text_parts.append("\n\n")
             return continuation
+        failure = self.transcript.system_error
+        if failure is not None and self._state is TurnState.RUNNING and result.stop_reason == "end_turn":
+            name = DISPLAY.get(self.member, self.member)
+            self.fail(
+                ConsultError(
+                    f"{name}'s model service failed this turn: {failure.rstrip('.')}. The session is kept; "
+                    "try again later, or call `status` for the agent's stderr."
+                )
+            )
+            return None
         self._go(Event.END)
         if self._state is TurnState.TIMED_OUT and self.transcript.notice:
             self.notes.append(Note(NoteKind.LAST_STATUS, self.transcript.notice))

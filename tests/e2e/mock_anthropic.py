@@ -24,6 +24,7 @@ import gzip
 import itertools
 import json
 import threading
+import time
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -205,6 +206,9 @@ class MockAnthropic:
         #: Called with every ``/v1/messages`` request before it is answered (from a handler thread):
         #: lets a test look at the world while Claude Code waits for the model.
         self.on_request: Callable[[RecordedRequest], None] | None = None
+        #: Seconds to wait before answering each request that offers tools (a main-conversation
+        #: turn): a model's fixed time per request, for the benchmarks.
+        self.latency = 0.0
         self._steps: list[Step] = []
         self._routes: list[tuple[Callable[[RecordedRequest], bool], list[Step]]] = []
         self._lock = threading.Lock()
@@ -483,6 +487,8 @@ class _Handler(BaseHTTPRequestHandler):
                 self.owner.on_request(request)
             except Exception as exc:  # reported to the test, never to Claude Code
                 self.owner.errors.append(f"on_request failed on request {request.index}: {exc!r}")
+        if self.owner.latency and request.tools:
+            time.sleep(self.owner.latency)
         message = self.owner._next_message(request)
         if isinstance(body, dict) and body.get("stream"):
             stream = "".join(

@@ -23,6 +23,7 @@ import gzip
 import itertools
 import json
 import threading
+import time
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -40,6 +41,22 @@ __all__ = [
 ]
 
 SIDE_TEXT = "ok"
+#: Google's answer to a request with a missing or wrong API key (HTTP 400).
+INVALID_KEY = {
+    "error": {
+        "code": 400,
+        "message": "API key not valid. Please pass a valid API key.",
+        "status": "INVALID_ARGUMENT",
+        "details": [
+            {
+                "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                "reason": "API_KEY_INVALID",
+                "domain": "googleapis.com",
+                "metadata": {"service": "generativelanguage.googleapis.com"},
+            }
+        ],
+    }
+}
 EXHAUSTED_TEXT = "(mock: no scripted step left)"
 
 
@@ -195,6 +212,12 @@ class MockGemini:
         self.errors: list[str] = []
         #: Called with every generate request before it is answered (from a handler thread).
         self.on_request: Callable[[RecordedRequest], None] | None = None
+        #: Seconds to wait before answering each request that offers function declarations (a main-conversation
+        #: turn): a model's fixed time per request, for the benchmarks.
+        self.latency = 0.0
+        #: When set, a generate request whose ``x-goog-api-key`` is not this key is refused with HTTP 400
+        #: ``API_KEY_INVALID``, shaped like Google's answer (Gemini CLI sends an empty key when none is set).
+        self.api_key: str | None = None
         self._steps: list[Step] = []
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
@@ -397,6 +420,11 @@ class _Handler(BaseHTTPRequestHandler):
                 self.owner.on_request(request)
             except Exception as exc:
                 self.owner.errors.append(f"on_request failed on request {request.index}: {exc!r}")
+        if self.owner.api_key is not None and request.headers.get("x-goog-api-key") != self.owner.api_key:
+            self._send_json(400, INVALID_KEY)
+            return
+        if self.owner.latency and request.function_declarations:
+            time.sleep(self.owner.latency)
         parts = self.owner._parts(request)
         if request.rpc == "streamGenerateContent":
             stream = "".join(

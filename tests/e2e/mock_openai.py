@@ -8,13 +8,20 @@ them (``event: <type>`` + ``data: <json with the same "type">``). Every request 
         mock.script([exec_cmd("touch made.txt"), say("done")])
         ...  # point Codex at mock.base_url
         assert "made.txt" in mock.last_input_text()
+
+``MockResponses(latency=S)`` waits S seconds before answering each request that is not a side request
+(a model's fixed time per request, for the benchmarks). ``MockResponses(reviewer=True)`` ignores the
+script and answers every turn request as :func:`review_step` decides: an honest reviewer of the diff
+codex-fusion's ``review_diff`` prompt shows it (see there).
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import itertools
 import json
+import re
 import select
 import socket
 import threading
@@ -22,6 +29,7 @@ import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 __all__ = [
@@ -38,8 +46,10 @@ __all__ = [
     "exec_cmd",
     "function_call",
     "long",
+    "plant_review",
     "read_file",
     "reason",
+    "review_step",
     "say",
     "slow",
     "then",
@@ -286,6 +296,97 @@ def _texts(items: Iterable[Any]) -> Iterator[str]:
 
 
 # --------------------------------------------------------------------------------------------------
+# The reviewer
+
+
+#: A finding the reviewer reports: a file's marker, as planted in the benchmark's files.
+FLAW = re.compile(r"FLAW-[0-9a-f]{8}")
+#: ``review_diff``'s summary line for one changed file (prompts.review_diff).
+_CHANGE = re.compile(r"^- (\S+) \((.*)\)$", re.M)
+_DIFF_HEAD = re.compile(r"^diff --git a/(\S+) b/\S+$", re.M)
+#: What a part's note says in a review done in parts (shards.py): the other files are covered.
+PARALLEL_NOTE = "other reviewers have the other files"
+
+
+def plant_review(workspace: Path, files: int, chars: int) -> dict[str, str]:
+    """Write ``files`` new files of about ``chars`` characters each under ``workspace/src``, each with
+    one ``FLAW-…`` marker line; returns {path: marker}. Untracked files are part of ``review_diff``'s
+    default diff."""
+    planted: dict[str, str] = {}
+    (workspace / "src").mkdir(parents=True, exist_ok=True)
+    for index in range(files):
+        path = f"src/mod_{index:02d}.py"
+        marker = "FLAW-" + hashlib.sha256(path.encode()).hexdigest()[:8]
+        body = [f"def f{index}_{n}(x):\n    return x + {n}\n" for n in range(max(1, chars // 32))]
+        body.insert(len(body) // 2, f"# {marker}: an off-by-one in the loop below\n")
+        (workspace / path).write_text("".join(body))
+        planted[path] = marker
+    return planted
+
+
+def _block(text: str, tag: str) -> str:
+    start, end = text.find(f"<{tag}>"), text.find(f"</{tag}>")
+    return text[start + len(tag) + 2 : end] if start != -1 and end > start else ""
+
+
+def _reads(rec: RecordedRequest) -> dict[str, str]:
+    """What each ``cat <path>`` the reviewer asked for gave it, by path."""
+    asked: dict[str, str] = {}
+    outputs: dict[str, str] = {}
+    for item in rec.input_items():
+        if item.get("type") == "function_call":
+            try:
+                args = json.loads(item.get("arguments") or "{}")
+            except ValueError:
+                continue
+            cmd = args.get("cmd") or args.get("command") or ""
+            cmd = cmd[-1] if isinstance(cmd, list) and cmd else cmd
+            if isinstance(cmd, str) and cmd.startswith("cat "):
+                asked[str(item.get("call_id"))] = cmd[4:].strip()
+        elif item.get("type") == "function_call_output":
+            output = item.get("output")
+            outputs[str(item.get("call_id"))] = output if isinstance(output, str) else json.dumps(output)
+    return {path: outputs.get(call_id, "") for call_id, path in asked.items()}
+
+
+def review_step(rec: RecordedRequest) -> Step:
+    """The next step of an honest reviewer of a ``review_diff`` prompt.
+
+    It reviews what it was shown: each file whose diff is in the prompt's ``<diff>``, and each file
+    the ``<changes>`` summary marks "not shown below" — which it reads itself with one ``cat <path>``
+    per request, as a model told "read them in the workspace" would, unless the prompt says other
+    reviewers have those files (a part of a review done in parts). Once it has read them all, it
+    answers one finding line per file it saw, ``- <path>: minor: <the file's FLAW-… marker>`` (from the
+    text it was shown for that file; "nothing found" when there is none), then a VERDICT line. It
+    never reports a file it was not shown, so two reviews find the same only if they saw the same."""
+    prompt = next((t for t in reversed(rec.user_texts()) if "<diff>" in t), "")
+    diff = _block(prompt, "diff")
+    heads = list(_DIFF_HEAD.finditer(diff))
+    shown = {
+        m.group(1): diff[m.end() : heads[i + 1].start() if i + 1 < len(heads) else len(diff)]
+        for i, m in enumerate(heads)
+    }
+    left_out = [
+        path for path, what in _CHANGE.findall(_block(prompt, "changes")) if "not shown below" in what
+    ]
+    to_read = [] if PARALLEL_NOTE in prompt else [p for p in left_out if p not in shown]
+    reads = _reads(rec)
+    unread = next((path for path in to_read if path not in reads), None)
+    if unread is not None:
+        return exec_cmd(f"cat {unread}", escalate=False, justification=None)
+    seen = {**shown, **{path: reads[path] for path in to_read}}
+    lines = []
+    for path in sorted(seen):
+        marker = FLAW.search(seen[path])
+        lines.append(f"- {path}: minor: {marker.group() if marker else 'nothing found'}")
+    found = sum("nothing found" not in line for line in lines)
+    verdict = (
+        f"VERDICT: OPEN — {found} minor finding(s) to fix" if found else "VERDICT: CONSENSUS — no issues"
+    )
+    return say("\n".join([f"Reviewed {len(seen)} file(s).", *lines, verdict]))
+
+
+# --------------------------------------------------------------------------------------------------
 # Server
 
 
@@ -365,6 +466,12 @@ class _Handler(BaseHTTPRequestHandler):
         if not self.path.rstrip("/").endswith("/responses"):
             self._send_json(404, {"error": {"message": f"mock: no route {self.path}", "type": "not_found"}})
             return
+        if mock.latency and not rec.side:
+            try:
+                self._sleep_watching(mock.latency)
+            except _ClientGone:
+                rec.aborted = True
+                return
         step = mock._step_for(rec)
         rec.step = step
         if step.http_status is not None:
@@ -598,8 +705,19 @@ def _example(schema: dict[str, Any]) -> Any:
 class MockResponses:
     """Scripted Responses API on ``127.0.0.1:<ephemeral port>``, served from a background thread."""
 
-    def __init__(self, steps: Iterable[Step] = (), default_text: str = "ok") -> None:
+    def __init__(
+        self,
+        steps: Iterable[Step] = (),
+        default_text: str = "ok",
+        *,
+        latency: float = 0.0,
+        reviewer: bool = False,
+    ) -> None:
         self.default_text = default_text
+        #: Seconds to wait before answering each request that is not a side request.
+        self.latency = latency
+        #: Answer every turn request with :func:`review_step` instead of the script.
+        self.reviewer = reviewer
         self.requests: list[RecordedRequest] = []
         self._lock = threading.Lock()
         self._script: list[Step] = list(steps)
@@ -673,6 +791,8 @@ class MockResponses:
         schema = rec.output_schema
         if rec.side and schema is not None:
             return say(json.dumps(_example(schema)))
+        if self.reviewer:
+            return review_step(rec)
         with self._lock:
             if self._script:
                 return self._script.pop(0)

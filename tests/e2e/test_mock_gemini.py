@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import time
+import urllib.error
 import urllib.request
 from typing import Any
 
@@ -114,3 +116,20 @@ def test_mock_anthropic_prefers_the_exact_tool_name_and_records_the_model() -> N
         ]
         assert {r.model for r in mock.message_requests()} == {"claude-mock-7"}
         assert "claude-mock-7" in mock.all_text()
+
+
+def test_a_wrong_key_is_refused_like_googles_api_and_latency_delays_turns() -> None:
+    with MockGemini() as mock:
+        mock.api_key, mock.latency = "right", 0.3
+        mock.script(say("ok"))
+        url = f"{mock.base_url}/v1beta/models/gemini-mock-9:generateContent"
+        body = {"contents": [{"role": "user", "parts": [{"text": "hi"}]}], **TOOLS}
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            _post(url, body, {"x-goog-api-key": ""})
+        assert refused.value.code == 400
+        assert json.loads(refused.value.read())["error"]["details"][0]["reason"] == "API_KEY_INVALID"
+        assert mock.steps_left == 1  # a refused request takes no step
+        started = time.monotonic()
+        _post(url, body, {"x-goog-api-key": "right"})
+        assert time.monotonic() - started >= 0.3
+        assert mock.steps_left == 0

@@ -3,14 +3,21 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import threading
 import time
 import urllib.error
 import urllib.request
+from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
-from mock_openai import MockResponses, apply_patch, error, exec_cmd, reason, say, slow
+from mock_openai import MockResponses, apply_patch, error, exec_cmd, plant_review, reason, say, slow
+
+from codex_fusion import prompts, shards
+from codex_fusion.diffs import DiffRequest, collect_diff
 
 pytestmark = pytest.mark.e2e
 
@@ -124,3 +131,79 @@ def test_slow_stream_aborts_on_disconnect_and_stop_is_prompt():
     assert time.monotonic() - started < 2.0
     reader.join(5)
     assert not reader.is_alive()
+
+
+# -- the reviewer mode (bench/council.py's sharded review) ------------------------------------------
+
+
+def _git_repo(path: Path) -> None:
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "GIT_CONFIG_GLOBAL": os.devnull}
+    env |= {"GIT_CONFIG_NOSYSTEM": "1", "HOME": str(path)}
+    (path / "README.md").write_text("# demo\n")
+    for args in (
+        ["init", "-q"],
+        ["add", "-A"],
+        ["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "i"],
+    ):
+        subprocess.run(["git", *args], cwd=path, env=env, check=True, capture_output=True)
+
+
+def _review(mock: MockResponses, prompt: str, reads: dict[str, str]) -> tuple[list[str], str]:
+    """Drive the reviewer to its answer, playing Codex: run each `cat` it asks for (from ``reads``).
+    Returns (the paths it read, in order; its answer)."""
+    items: list[dict[str, Any]] = [
+        {"type": "message", "role": "user", "content": [{"type": "input_text", "text": prompt}]}
+    ]
+    read: list[str] = []
+    for _ in range(50):
+        events = _post(mock, {"input": items, **TOOLS})
+        done = [e["item"] for e in events if e["type"] == "response.output_item.done"]
+        calls = [item for item in done if item["type"] == "function_call"]
+        if not calls:
+            return read, "".join(e["delta"] for e in events if e["type"] == "response.output_text.delta")
+        (call,) = calls  # one read per request
+        path = json.loads(call["arguments"])["cmd"].removeprefix("cat ")
+        read.append(path)
+        items += [call, {"type": "function_call_output", "call_id": call["call_id"], "output": reads[path]}]
+    raise AssertionError("the reviewer never answered")
+
+
+def test_the_reviewer_reads_what_was_left_out_one_file_per_request_and_reports_what_it_saw(
+    tmp_path: Path,
+) -> None:
+    _git_repo(tmp_path)
+    planted = plant_review(tmp_path, files=8, chars=2_000)
+    material = anyio.run(lambda: collect_diff(tmp_path, DiffRequest(), max_chars=5_000))
+    shown = {path for path, _ in material.sections}
+    assert 0 < len(shown) < 8  # the budget leaves some out, as in a lone review of a large diff
+    contents = {path: (tmp_path / path).read_text() for path in planted}
+    with MockResponses(reviewer=True) as mock:
+        read, answer = _review(mock, prompts.review_diff(material, None, None).text(), contents)
+        assert read == sorted(set(planted) - shown)  # each file left out, once, one per request
+        assert len(mock.turn_requests) == len(read) + 1
+        findings = {line for line in answer.splitlines() if line.startswith("- ")}
+        assert findings == {f"- {path}: minor: {marker}" for path, marker in planted.items()}
+        assert answer.splitlines()[-1] == f"VERDICT: OPEN — {len(planted)} minor finding(s) to fix"
+
+        # A part of a review in parts reads nothing: other reviewers have the other files.
+        whole = anyio.run(lambda: collect_diff(tmp_path, DiffRequest(), max_chars=50_000))
+        parts = shards.plan(whole, 5_000)
+        assert parts is not None
+        assert len(parts) > 1
+        union: set[str] = set()
+        for part in parts:
+            read, answer = _review(mock, prompts.review_diff(part, None, None).text(), contents)
+            assert read == []
+            union |= {line for line in answer.splitlines() if line.startswith("- ")}
+        assert union == findings  # the parts together found what the lone review found
+
+
+def test_latency_delays_turn_requests_only() -> None:
+    with MockResponses([say("a"), say("b")], latency=1.5) as mock:
+        started = time.monotonic()
+        _post(mock, {})
+        assert time.monotonic() - started >= 1.5
+        started = time.monotonic()
+        side = {"text": {"format": {"type": "json_schema", "schema": {"type": "object"}}}}
+        _post(mock, side)
+        assert time.monotonic() - started < 1.5  # a hang detector for a side request, not a speed bound

@@ -7,6 +7,7 @@ status and stderr tail attached, or as :class:`RpcError` for an error answer mid
 
 from __future__ import annotations
 
+import json
 import logging
 import shlex
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
@@ -40,6 +41,38 @@ from .schema import (
 log = logging.getLogger(__name__)
 
 NOT_LOGGED_IN = f"Codex is not logged in: run `{LOGIN_COMMAND}` in a terminal, or set OPENAI_API_KEY"
+CODEX = "Codex"
+
+
+#: What model services answer a missing or wrong key with, in the error an agent passes on: Google's
+#: ``API_KEY_INVALID`` (through Gemini CLI), Anthropic's ``authentication_error``, OpenAI's
+#: ``invalid_api_key``.
+_KEY_REFUSED = ("API_KEY_INVALID", "API key not valid", "authentication_error", "invalid_api_key")
+
+
+def not_logged_in(name: str, said: str = "Authentication required") -> str:
+    """What to do when ``name``'s agent says it needs a login (Codex has its own advice)."""
+    if name == CODEX:
+        return NOT_LOGGED_IN
+    return (
+        f"{name} is not logged in (its agent answered: {said}): give the member its API key in its `env` "
+        "in CODEX_FUSION_MEMBERS (ANTHROPIC_API_KEY for Claude, GEMINI_API_KEY for Gemini), or log in "
+        "with the agent's own CLI, then call again"
+    )
+
+
+def login_refused(exc: RpcError) -> str | None:
+    """What the agent said if ``exc`` means its login is missing or refused, else None."""
+    if exc.code == jsonrpc.AUTH_REQUIRED:
+        return exc.error_message[:200] or "Authentication required"
+    text = exc.describe()
+    if not any(marker in text for marker in _KEY_REFUSED):
+        return None
+    try:  # Gemini CLI passes the service's JSON answer on as the message
+        detail = json.loads(exc.error_message)["error"]["message"]
+    except (ValueError, KeyError, TypeError):
+        detail = text
+    return str(detail)[:200]
 
 
 @dataclass(frozen=True)
@@ -51,6 +84,8 @@ class StartOptions:
     #: ``initialize``'s ``clientCapabilities`` as sent (None: ours, ``fs.readTextFile``); some agents
     #: mishandle the client's fs (docs/agent-behaviour.md).
     capabilities: Mapping[str, Any] | None = None
+    #: Who the agent is in what Claude reads (a council member's display name).
+    name: str = CODEX
     #: Looks at the started agent after its handshake (``confine.Launcher.check``): None to go on, or the
     #: options to start it again with, once. It sets ``Agent.confinement`` and may refuse (AgentError).
     check: Check | None = field(default=None, compare=False)
@@ -123,7 +158,7 @@ class Agent:
         try:
             return await self.connection.request(method, params, timeout=timeout)
         except ConnectionClosed:
-            raise await self.failure(f"Codex stopped during {method}") from None
+            raise await self.failure(f"{self.options.name} stopped during {method}") from None
 
     # -- sessions ----------------------------------------------------------------------------
 
@@ -151,10 +186,11 @@ class Agent:
             mode_note = await self._apply_mode(result, mode, timeout=timeout, step=step)
         except RequestTimeout as exc:
             tail = self.stderr_tail()
-            raise AgentError(f"Codex did not open a session: {exc}.", stderr_tail=tail) from None
+            what = f"{self.options.name} did not open a session: {exc}."
+            raise AgentError(what, stderr_tail=tail) from None
         except RpcError as exc:
             raise AgentError(
-                f"Codex could not open a session: {exc.describe()} (code {exc.code}).",
+                f"{self.options.name} could not open a session: {exc.describe()} (code {exc.code}).",
                 stderr_tail=self.stderr_tail(),
                 code=exc.code,
             ) from None
@@ -263,14 +299,15 @@ class Agent:
                 raise
             method = self._api_key_method()
             if method is None:
-                raise AuthRequired(NOT_LOGGED_IN + ".", code=exc.code) from None
+                raise AuthRequired(not_logged_in(self.options.name) + ".", code=exc.code) from None
             log.info("Codex asked for authentication; using auth method %s", method)
             try:
                 await self.call("authenticate", {"methodId": method}, timeout=timeout)
                 raw = await self.call("session/new", params, timeout=timeout)
             except RpcError as retry:
+                why = f"authenticating with {method} failed: {retry.error_message}"
                 raise AuthRequired(
-                    f"{NOT_LOGGED_IN} (authenticating with {method} failed: {retry.error_message}).",
+                    f"{not_logged_in(self.options.name)} ({why}).",
                     code=retry.code,
                 ) from None
         return NewSessionResult.model_validate(raw)
@@ -341,7 +378,7 @@ class Agent:
         try:
             raw = await self.connection.request("session/prompt", params)
         except ConnectionClosed:
-            raise await self.failure("Codex stopped in the middle of the turn") from None
+            raise await self.failure(f"{self.options.name} stopped in the middle of the turn") from None
         return PromptResult.model_validate(raw if isinstance(raw, dict) else {})
 
     async def cancel(self, session_id: str) -> None:
