@@ -40,19 +40,22 @@ def paused_refusal(name: str) -> str:
     )
 
 
-#: Consults that may wait behind the one Codex is answering; one more is refused at once.
+#: Consults that may wait behind the one a member is answering; one more is refused at once.
 MAX_QUEUED: Final = 8
-QUEUE_FULL = (
-    f"Not sent to Codex: {MAX_QUEUED} consults are already waiting behind the one Codex is answering "
-    "(it answers one at a time). Wait for their results, then ask again."
-)
 
 
-def queue_timeout(waited: float) -> str:
+def queue_full(name: str = "Codex") -> str:
     return (
-        f"Not sent to Codex: this consult waited {waited:g} s (its idle limit) behind another that Codex "
-        "is still answering (one at a time). Ask again when that one has answered; `status` shows what "
-        "Codex is doing, and `reset` stops it."
+        f"Not sent to {name}: {MAX_QUEUED} consults are already waiting behind the one {name} is "
+        "answering (it answers one at a time). Wait for their results, then ask again."
+    )
+
+
+def queue_timeout(waited: float, name: str = "Codex") -> str:
+    return (
+        f"Not sent to {name}: this consult waited {waited:g} s (its idle limit) behind another that "
+        f"{name} is still answering (one at a time). Ask again when that one has answered; `status` "
+        f"shows what {name} is doing, and `reset` stops it."
     )
 
 
@@ -151,7 +154,7 @@ class Runner:
             self._busy = True
             return
         if self.queue_length >= MAX_QUEUED:
-            raise ConsultError(QUEUE_FULL)
+            raise ConsultError(queue_full(self._session.member.display))
         ticket = _Ticket()
         self._queue.append(ticket)
         await self._wait_turn(ticket, timeout)
@@ -166,7 +169,7 @@ class Runner:
             raise
         if not ticket.go.is_set():
             self._abandon(ticket)
-            raise ConsultError(queue_timeout(timeout))
+            raise ConsultError(queue_timeout(timeout, self._session.member.display))
         if ticket.bounced is not None:
             raise ConsultError(ticket.bounced)
 
