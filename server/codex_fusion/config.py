@@ -10,9 +10,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import boundary, installer, nonce
+from . import boundary, installer, nonce, options
 from .errors import ConfigError
 from .guardian import GuardianFlags
+from .models import ModelChoice
 
 #: The codex-acp major version codex-fusion is tested against (used for the npx fallback).
 TESTED_ADAPTER = "@agentclientprotocol/codex-acp@2"
@@ -91,6 +92,17 @@ def _reset_on(env: Mapping[str, str]) -> frozenset[str]:
             f"{', '.join(sorted(unknown))}; empty means never reset automatically"
         )
     return frozenset(events)
+
+
+def _model(given: Mapping[str, str]) -> ModelChoice:
+    """Codex's default model and effort, with where they were set (for the error that refuses one)."""
+    model, model_source = options.lookup(given, "model")
+    effort, effort_source = options.lookup(given, "effort")
+    sources = {
+        options.origin(key, source) for key, source in (("model", model_source), ("effort", effort_source))
+    }
+    sources.discard(None)
+    return ModelChoice.of(model, effort, " and ".join(sorted(s for s in sources if s)) or "the default")
 
 
 def _state_dir(env: Mapping[str, str]) -> Path | None:
@@ -184,10 +196,15 @@ class Config:
     #: The Claude conversation the server was started in (``CLAUDE_CODE_SESSION_ID``; Claude Code
     #: sets it for MCP servers). The hook's records are authoritative once one is seen.
     claude_session: str | None = None
+    #: Codex's default model and effort (options ``model``/``effort``, ``CODEX_FUSION_MODEL``/``_EFFORT``).
+    model: ModelChoice = field(default_factory=ModelChoice)
+    #: Where each plugin option's value came from (``options.describe``), for ``status``.
+    option_sources: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, cwd: Path | None = None) -> Config:
-        source = dict(os.environ if env is None else env)
+        given = dict(os.environ if env is None else env)
+        source = options.effective_env(given)  # env > plugin option > default (ADR 0018)
         state = _state_dir(source)
         argv, where = resolve_agent_command(source, state)
         flags = GuardianFlags.from_env(source)
@@ -213,6 +230,8 @@ class Config:
             claude_session=source.get("CLAUDE_CODE_SESSION_ID", "").strip()[: nonce.MAX_TEXT_CHARS] or None,
             warm=source.get("CODEX_FUSION_WARM", "1").strip().lower() not in ("0", "false", "no", "off"),
             max_answer_chars=_count(source, "CODEX_FUSION_MAX_ANSWER_CHARS", DEFAULT_MAX_ANSWER_CHARS),
+            model=_model(given),
+            option_sources=options.describe(given),
             log_path=Path(source["CODEX_FUSION_LOG"]).expanduser()
             if source.get("CODEX_FUSION_LOG")
             else None,
