@@ -30,6 +30,7 @@ from .client import AcpClient
 from .config import Config
 from .debate import Debate, Round, VerdictLine
 from .errors import AgentError, ConsultError, FusionError
+from .models import ModelChoice
 from .notes import Audit, Note, NoteKind
 from .permissions import check_ref, choose_for, parse_ref
 from .prompts import FRAME, Brief
@@ -125,10 +126,12 @@ class Consultant:
         observer: TurnObserver | None = None,
         on_start: Callable[[], None] | None = None,
         timeout: float | None = None,
+        choice: ModelChoice | None = None,
     ) -> TurnResult:
         """Run one prompt as a turn, after every turn queued before it.
 
-        A ``str`` is sent exactly as given (as a ``consult``). Returns the outcome, or a
+        A ``str`` is sent exactly as given (as a ``consult``). ``choice`` overrides the configured
+        model and effort for this turn; a ``reply`` keeps the debate's. Returns the outcome, or a
         :class:`~codex_fusion.turn.Pause` when Codex waits for ``permit``.
         """
         brief = prompt if isinstance(prompt, Brief) else Brief.raw(prompt)
@@ -139,13 +142,20 @@ class Consultant:
                 "in its current session (a reset or a restart starts a fresh one). Start with `consult`."
             )
         bound = self.config.turn_timeout if timeout is None else timeout
+        keep = brief.tool == "reply" and (choice is None or choice.empty)  # the debate's model goes on
+        wanted = None if keep else (choice or ModelChoice()).over(self.config.model)
 
         def compose(live: Live) -> str:
             return self._debate.prompt(brief, live.session_id, system_prompt=live.framed)
 
         try:
             turn = await runner.start(
-                compose, tool=brief.tool, timeout=bound, on_start=on_start, judge=self._debate.answered
+                compose,
+                tool=brief.tool,
+                timeout=bound,
+                on_start=on_start,
+                judge=self._debate.answered,
+                choice=wanted,
             )
         except AgentError as exc:
             self.last_error = exc.summary

@@ -38,6 +38,10 @@ class ModelChoice:
 
     @classmethod
     def of(cls, model: str | None, effort: str | None, origin: str) -> ModelChoice:
+        """A choice from user input: blank means unset; an absurdly long name is refused."""
+        for value in (model, effort):
+            if value is not None and len(value) > 200:
+                raise ModelError(f"A model or effort name of {len(value)} characters ({origin}): pass an id.")
         return cls((model or "").strip() or None, (effort or "").strip() or None, origin)
 
     def over(self, fallback: ModelChoice) -> ModelChoice:

@@ -20,6 +20,7 @@ from anyio.abc import TaskGroup
 
 from .debate import Round
 from .errors import AgentError, ConsultError, RpcError
+from .models import ModelChoice
 from .notes import Audit, Note
 from .session import Live, Session
 from .turn import Event, Turn, TurnObserver, TurnResult, TurnState
@@ -79,8 +80,10 @@ class Runner:
         timeout: float,
         on_start: Callable[[], None] | None = None,
         judge: Callable[[str, str], Round] | None = None,
+        choice: ModelChoice | None = None,
     ) -> Turn:
-        """Admit a turn after every turn before it, open the session, and send ``compose(live)``."""
+        """Admit a turn after every turn before it, open the session, select ``choice`` (the model and
+        effort; ``None`` keeps the session's), and send ``compose(live)``."""
         current = self.current
         if current is not None and current.state is TurnState.PAUSED:
             pause = current.pause()
@@ -94,8 +97,10 @@ class Runner:
             if on_start is not None:
                 on_start()
             live = await self._session.ensure()
+            selected = await self._session.select(choice)
             prompt = compose(live)
             turn = Turn(live.session_id, tool=tool, timeout=timeout, audit=self._audit, judge=judge)
+            turn.selected = selected
             for notice in self._session.take_notices():
                 turn.session_notice(notice)
             self.current, self.unclaimed = turn, None

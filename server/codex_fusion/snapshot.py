@@ -14,6 +14,7 @@ from . import __version__
 from .config import Config
 from .debate import Debate, VerdictLine
 from .guardian import Rule
+from .models import Selected
 from .notes import Audit, NoteKind
 from .runner import Runner
 from .session import Session
@@ -48,6 +49,8 @@ class Status:
     context_size: int | None = None
     last_error: str | None = None
     stderr_tail: str | None = None
+    #: The model and effort Codex's session has selected, as the agent reports them (None: no session).
+    model: Selected | None = None
 
 
 @dataclass(frozen=True)
@@ -99,4 +102,5 @@ def take(
         context_size=usage.size if usage is not None else None,
         last_error=last_error,
         stderr_tail=agent.stderr_tail(1200) if agent is not None else None,
+        model=session.offer.current if session is not None and session.offer is not None else None,
     )

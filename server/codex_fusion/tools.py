@@ -31,6 +31,7 @@ from .consultant import Consultant
 from .diffs import DiffRequest, collect_diff
 from .errors import FusionError
 from .follow import Follower
+from .models import ModelChoice
 from .progress import ProgressPump
 from .redact import redact
 from .turn import Pause, TurnOutcome, TurnResult
@@ -114,8 +115,15 @@ async def _fit(outcome: TurnOutcome, config: Config) -> tuple[TurnOutcome, rende
     return dataclasses.replace(outcome, text=shown), render.Saved(where, len(shown), len(whole))
 
 
-async def ask(ctx: Context, brief: prompts.Brief, timeout_s: float | None = None) -> str:
-    """Send ``brief`` to Codex as one turn (queued behind any other) and answer with its result."""
+async def ask(
+    ctx: Context,
+    brief: prompts.Brief,
+    timeout_s: float | None = None,
+    model: str | None = None,
+    effort: str | None = None,
+) -> str:
+    """Send ``brief`` to Codex as one turn (queued behind any other) and answer with its result;
+    ``model``/``effort`` override the configured ones for this turn."""
     consultant = _consultant(ctx)
     follower = _state(ctx).follower
     if follower is not None:
@@ -129,6 +137,7 @@ async def ask(ctx: Context, brief: prompts.Brief, timeout_s: float | None = None
             observer=pump.observe,
             on_start=lambda: pump.set_status("Codex is working"),
             timeout=timeout_s,
+            choice=ModelChoice.of(model, effort, "the `model`/`effort` argument"),
         )
 
     return await _answer(ctx, consultant, step)
@@ -139,6 +148,9 @@ async def ask(ctx: Context, brief: prompts.Brief, timeout_s: float | None = None
 TimeoutArg = Annotated[float | None, Field(gt=0, le=86_400, description="Idle limit, seconds.")]
 ContextArg = Annotated[str | None, Field(description="What Codex cannot read in the workspace.")]
 PathsArg = Annotated[list[str] | None, Field(description="Workspace-relative.")]
+#: Per-call model and reasoning effort (else the configured ones): no description, the names say it
+#: (every byte of a schema is in Claude's context; the agent's offer bounds what is accepted).
+ModelArg = str | None
 
 
 async def consult(
@@ -146,18 +158,22 @@ async def consult(
     ctx: Context,
     context: ContextArg = None,
     timeout_s: TimeoutArg = None,
+    model: ModelArg = None,
+    effort: ModelArg = None,
 ) -> str:
     _required(question, "question", "say what you want Codex's opinion on")
-    return await ask(ctx, prompts.consult(question, context), timeout_s)
+    return await ask(ctx, prompts.consult(question, context), timeout_s, model, effort)
 
 
 async def review_plan(
     plan: str,
     ctx: Context,
     context: ContextArg = None,
+    model: ModelArg = None,
+    effort: ModelArg = None,
 ) -> str:
     _required(plan, "plan", "pass the plan to review")
-    return await ask(ctx, prompts.review_plan(plan, context))
+    return await ask(ctx, prompts.review_plan(plan, context), None, model, effort)
 
 
 async def review_diff(
@@ -167,6 +183,8 @@ async def review_diff(
     staged: bool = False,
     paths: PathsArg = None,
     focus: str | None = None,
+    model: ModelArg = None,
+    effort: ModelArg = None,
 ) -> str:
     consultant = _consultant(ctx)
     material = None
@@ -180,24 +198,28 @@ async def review_diff(
             raise ToolError(redact(str(exc))) from None
         if not material.files:
             return render.nothing_to_review(material.description)
-    return await ask(ctx, prompts.review_diff(material, diff, focus))
+    return await ask(ctx, prompts.review_diff(material, diff, focus), None, model, effort)
 
 
 async def brainstorm(
     problem: str,
     ctx: Context,
     constraints: str | None = None,
+    model: ModelArg = None,
+    effort: ModelArg = None,
 ) -> str:
     _required(problem, "problem", "describe the problem to brainstorm on")
-    return await ask(ctx, prompts.brainstorm(problem, constraints))
+    return await ask(ctx, prompts.brainstorm(problem, constraints), None, model, effort)
 
 
 async def explore(
     ctx: Context,
     focus: Annotated[str | None, Field(description="A question or area.")] = None,
     paths: PathsArg = None,
+    model: ModelArg = None,
+    effort: ModelArg = None,
 ) -> str:
-    return await ask(ctx, prompts.explore(focus, paths or ()))
+    return await ask(ctx, prompts.explore(focus, paths or ()), None, model, effort)
 
 
 async def reply(

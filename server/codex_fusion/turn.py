@@ -37,6 +37,7 @@ import anyio
 
 from .acp.schema import PERMISSION_CANCELLED, PromptResult, SessionUpdate
 from .guardian import Decision, Rule
+from .models import Answered, Selected, answered, reported_model
 from .notes import Audit, Note, NoteKind
 from .transcript import ToolActivity, Transcript, Usage
 
@@ -134,6 +135,7 @@ class TurnOutcome:
     session_id: str
     notes: tuple[Note, ...] = ()
     round: Round | None = None  # where the debate stands after this answer (None: not a debate turn)
+    model: Answered | None = None  # the model and effort that answered, as the agent reported them
 
 
 @dataclass(frozen=True)
@@ -207,6 +209,9 @@ class Turn:
         self._held: list[PendingPermission] = []
         self._continuation: str | None = None
         self._changed = anyio.Event()
+        #: The model and effort the agent reported selected for this turn (set by the runner).
+        self.selected = Selected()
+        self._reported: str | None = None  # the model the agent says answered the last prompt
 
     # -- reading ---------------------------------------------------------------------------------
 
@@ -327,6 +332,7 @@ class Turn:
     def prompt_ended(self, result: PromptResult) -> str | None:
         """Codex answered a prompt. Returns the continuation to send, or None: the turn is over."""
         self.transcript.usage.merge_prompt_usage(result.usage)
+        self._reported = reported_model((result.model_extra or {}).get("_meta")) or self._reported
         if self._held:
             self._drop_held()
             self._go(Event.RELEASE)
@@ -367,6 +373,7 @@ class Turn:
             session_id=self.session_id,
             notes=tuple(self.notes),
             round=self._judge(self.tool, self.text) if judged and self._judge else None,
+            model=answered(self.selected, self._reported),
         )
         self.finished.set()
         self._wake()
