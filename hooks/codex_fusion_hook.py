@@ -1,4 +1,5 @@
-"""codex-fusion's Claude Code hook: SessionStart, PreCompact and SessionEnd write a reset record.
+"""codex-fusion's Claude Code hook: SessionStart, PreCompact and SessionEnd write a reset record;
+UserPromptSubmit and Stop run the review gate when it is on (``server/codex_fusion/gate_hook.py``).
 
 The MCP server keeps one Codex session per workspace and cannot see ``/clear``, ``/resume``, forks or
 compaction; this hook records each of them (see ``server/codex_fusion/nonce.py`` for the layout) and
@@ -6,8 +7,9 @@ the server watches the record to reset or keep Codex in step with Claude's conve
 compaction it also reminds Claude of the Codex debate state the server left behind.
 
 Runs under whatever ``python3`` the user has (3.9+), standard library only, in tens of milliseconds.
-It always exits 0; stdout carries nothing but the one SessionStart JSON object after a compaction, and
-problems go to stderr as one line starting with ``codex-fusion hook:``.
+It always exits 0; stdout carries nothing but the one SessionStart JSON object after a compaction, or
+the gate's one Stop answer, and problems go to stderr as one line starting with ``codex-fusion hook:``.
+With the gate off (the default) a ``gate`` run returns before it reads anything or imports ``json``.
 """
 
 from __future__ import annotations
@@ -105,13 +107,39 @@ def _event(payload: dict[str, object]) -> tuple[str, str | None, str] | None:
     return None
 
 
+def _server_path() -> None:
+    here = os.path.dirname(os.path.abspath(__file__))
+    sys.path.insert(0, os.path.normpath(os.path.join(here, os.pardir, "server")))
+
+
+def _gate(name: str, payload: dict[str, object]) -> None:
+    from codex_fusion import gate_hook, nonce
+
+    nonce.set_warning_sink(_problem)
+    output = gate_hook.run(name, payload, os.environ)
+    if output is not None:
+        sys.stdout.write(json.dumps(output) + "\n")
+        sys.stdout.flush()
+
+
 def run() -> None:
+    if sys.argv[1:2] == ["gate"]:
+        _server_path()
+        from codex_fusion import options
+
+        flag, _ = options.lookup(os.environ, "review_gate")
+        if flag != "1":
+            return  # the gate is off: UserPromptSubmit and Stop cost an interpreter start, no more
     payload, problem = _read_stdin()
     if problem is not None:
         _problem(f"{problem}; nothing recorded")
         return
     if not isinstance(payload, dict):
         _problem("stdin is not a JSON object; nothing recorded")
+        return
+    if payload.get("hook_event_name") in ("UserPromptSubmit", "Stop"):
+        _server_path()
+        _gate(str(payload["hook_event_name"]), payload)
         return
     what = _event(payload)
     if what is None:
@@ -123,8 +151,7 @@ def run() -> None:
         return
     event, detail, hook_name = what
 
-    here = os.path.dirname(os.path.abspath(__file__))
-    sys.path.insert(0, os.path.normpath(os.path.join(here, os.pardir, "server")))
+    _server_path()
     from codex_fusion import nonce
 
     nonce.set_warning_sink(_problem)

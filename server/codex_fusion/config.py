@@ -198,6 +198,8 @@ class Config:
     claude_session: str | None = None
     #: Codex's default model and effort (options ``model``/``effort``, ``CODEX_FUSION_MODEL``/``_EFFORT``).
     model: ModelChoice = field(default_factory=ModelChoice)
+    #: The review gate is on (``review_gate``): the server opens its socket for the Stop hook.
+    review_gate: bool = False
     #: Where each plugin option's value came from (``options.describe``), for ``status``.
     option_sources: dict[str, str] = field(default_factory=dict)
 
@@ -232,6 +234,7 @@ class Config:
             max_answer_chars=_count(source, "CODEX_FUSION_MAX_ANSWER_CHARS", DEFAULT_MAX_ANSWER_CHARS),
             model=_model(given),
             option_sources=options.describe(given),
+            review_gate=options.lookup(given, "review_gate")[0] == "1",
             log_path=Path(source["CODEX_FUSION_LOG"]).expanduser()
             if source.get("CODEX_FUSION_LOG")
             else None,

@@ -16,6 +16,7 @@ from .config import NPX_FALLBACK, Config
 from .consultant import Consultant
 from .errors import ConfigError
 from .follow import Follower
+from .gate_socket import GateSocket
 from .tools import ServerState
 
 log = logging.getLogger(__name__)
@@ -61,6 +62,9 @@ def build_server(config: Config | None = None, *, spawn: Spawn = spawn_process) 
                 tg.start_soon(state.follower.run)
             elif state.config.warm and state.config.workspace.path is not None:
                 tg.start_soon(consultant.warm)
+            workspace, data = state.config.workspace.path, state.config.state_dir
+            if state.config.review_gate and workspace is not None and data is not None:
+                tg.start_soon(GateSocket(consultant, data, workspace).run)  # the Stop hook reviews here
             if state.config.agent_source == NPX_FALLBACK and state.config.state_dir is not None:
                 # npx resolves the adapter on every start: install the pinned one for the next start
                 tg.start_soon(installer.install_in_background, state.config.state_dir, dict(os.environ))

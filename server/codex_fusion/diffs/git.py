@@ -21,40 +21,13 @@ import anyio
 from anyio.abc import ByteReceiveStream
 
 from ..errors import DiffError
+from ..gitsnap import FILTER_QUERY, GLOBAL_OPTIONS, SAFE_CONFIG, SAFE_ENV, environment, filter_overrides
 from ..redact import redact
 
-#: All git gets from our environment: where git is, and where the user's own (trusted) config is.
-#: Nothing else is inherited: not GIT_DIR, GIT_EXTERNAL_DIFF, GIT_PAGER, GIT_SSH_COMMAND,
-#: GIT_CONFIG_PARAMETERS, … which would redirect git or make it run programs.
-_INHERITED = ("PATH", "HOME", "XDG_CONFIG_HOME", "GIT_CONFIG_GLOBAL")
-
-_SAFE_ENV = {
-    "GIT_CONFIG_NOSYSTEM": "1",  # /etc/gitconfig is not needed to read a diff
-    "GIT_TERMINAL_PROMPT": "0",  # never wait for a password
-    "GIT_OPTIONAL_LOCKS": "0",  # no opportunistic index refresh written back (git status and friends)
-    # No transport at all, whatever protocol.*.allow says: a lazy fetch in a partial clone would run
-    # core.sshCommand, remote.*.uploadpack, an ext:: command or a git-remote-* helper.
-    "GIT_ALLOW_PROTOCOL": "",
-    "GIT_NO_LAZY_FETCH": "1",  # and do not even try to fetch a missing object (git ≥ 2.39.4)
-    "GIT_NO_REPLACE_OBJECTS": "1",  # show the objects as stored, not what refs/replace/ substitutes
-    "LC_ALL": "C",  # git's messages in English: we recognise some and quote them in errors
-}
-
-#: Config in command scope (GIT_CONFIG_COUNT), which wins over the repository's own.
-_SAFE_CONFIG: tuple[tuple[str, str], ...] = (
-    ("core.fsmonitor", "false"),  # the fsmonitor hook runs whenever git reads the index
-    # git diff rewrites the index when it finds files whose stat data changed but not their content,
-    # GIT_OPTIONAL_LOCKS notwithstanding, which runs the post-index-change hook; a review writes nothing
-    ("diff.autoRefreshIndex", "false"),
-    ("core.hooksPath", "/dev/null"),  # no hook should run on a read-only diff; none can
-    ("core.quotePath", "false"),  # non-ASCII paths stay readable (control characters are still quoted)
-)
-
-#: What a clean or process filter is set to: empty means no filter, and not required, so the file is
-#: compared as it is on disk. Filter names come from config, so each one found is overridden.
-_FILTER_OFF = (("clean", ""), ("smudge", ""), ("process", ""), ("required", "false"))
-
-_GLOBAL_OPTIONS = ("--no-pager", "--literal-pathspecs")  # no pager; `*.py` means the file named so
+# The settings are shared with the hook's snapshots (gitsnap.py); the same objects, not copies.
+_GLOBAL_OPTIONS = GLOBAL_OPTIONS
+_SAFE_CONFIG = SAFE_CONFIG
+_SAFE_ENV = SAFE_ENV
 
 DIFF_OPTIONS = (
     "--no-ext-diff",  # diff.external, diff.<driver>.command, GIT_EXTERNAL_DIFF
@@ -94,24 +67,11 @@ class Git:
         Git runs the clean filter of a working-tree file whose stat data changed, to compare it; an
         empty command is no filter. ``git config`` itself runs nothing.
         """
-        result = await self.run("config", "--null", "--name-only", "--get-regexp", r"^filter\.", check=False)
-        names = {key.rsplit(".", 1)[0] for key in os.fsdecode(result.stdout).split("\0")}
-        extra = tuple(
-            (f"{name}.{option}", value)
-            for name in sorted(names)
-            if name.startswith("filter.")
-            for option, value in _FILTER_OFF
-        )
-        return replace(self, config=self.config + extra)
+        result = await self.run(*FILTER_QUERY, check=False)
+        return replace(self, config=self.config + filter_overrides(result.stdout))
 
     def environment(self) -> dict[str, str]:
-        env = {name: os.environ[name] for name in _INHERITED if name in os.environ}
-        env.update(_SAFE_ENV)
-        env["GIT_CONFIG_COUNT"] = str(len(self.config))
-        for index, (key, value) in enumerate(self.config):
-            env[f"GIT_CONFIG_KEY_{index}"] = key
-            env[f"GIT_CONFIG_VALUE_{index}"] = value
-        return env
+        return environment(self.config)
 
     async def run(
         self, *args: str, sink: Callable[[bytes], None] | None = None, check: bool = True
