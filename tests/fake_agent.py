@@ -36,7 +36,8 @@ Start-up behaviour comes from the ``FAKE_ACP`` environment variable, a comma-sep
 Sessions live in memory, or in the JSON file ``FAKE_ACP_STORE`` when it is set (so a "restarted"
 agent still knows them, as Codex keeps its sessions on disk).
 
-Each turn obeys ``@fake`` directive lines found in the prompt text (first match wins per verb):
+Each turn obeys ``@fake`` directive lines found in the prompt text (first match wins per verb; a
+directive may follow the `+` of a diff line, so a change can script the review of itself):
 
   @fake say TEXT           answer TEXT (default: "ok"); a literal \\n in TEXT is a line break
   @fake chunks N           split the answer into N chunks
@@ -573,7 +574,7 @@ class ScriptedAgent:
         sid = params.get("sessionId", self.session)
         prompt = "\n".join(b.get("text", "") for b in params.get("prompt") or [] if isinstance(b, dict))
         d: dict[str, str] = {}
-        for match in re.finditer(r"^@fake (\w+) ?(.*)$", prompt, flags=re.M):
+        for match in re.finditer(r"^\+?@fake (\w+) ?(.*)$", prompt, flags=re.M):
             d.setdefault(match.group(1), match.group(2).strip())
         if "stderr_flood" in d:
             self.stderr("x" * int(d["stderr_flood"]) + "\n")
