@@ -213,3 +213,25 @@ async def test_with_a_server_running_for_the_window_the_review_goes_through_its_
         status = "\n".join(getattr(b, "text", "") for b in (await client.call_tool("status", {})).content)
     assert "turns completed: 1" in status  # the server's own Codex session did the review
     assert not socket_path.exists()  # removed when the server stopped
+
+
+def test_a_snapshot_runs_none_of_the_repositorys_programs(repo: FakeAgentSetup, tmp_path: Path) -> None:
+    marker = tmp_path / "ran"
+    touch = f"touch {marker}"
+    for key, value in (
+        ("core.fsmonitor", touch),
+        ("filter.evil.clean", touch),
+        ("filter.evil.process", touch),
+        ("filter.evil.required", "true"),
+        ("core.hooksPath", str(tmp_path)),
+    ):
+        git(repo.workspace, "config", key, value)
+    (repo.workspace / ".gitattributes").write_text("* filter=evil\n")
+    (repo.workspace / "new.txt").write_text("untracked, so git add must clean it\n")
+    tree = gitsnap.snapshot(str(repo.workspace), str(tmp_path / "snap.index"))
+    assert len(tree) in (40, 64)
+    assert not marker.exists()
+    (repo.workspace / "new.txt").write_text("changed\n")
+    after = gitsnap.snapshot(str(repo.workspace), str(tmp_path / "snap.index"))
+    assert gitsnap.changed_paths(str(repo.workspace), tree, after) == ["new.txt"]
+    assert not marker.exists()

@@ -139,24 +139,26 @@ def snapshot(workspace: str, index: str, timeout: float = 10.0) -> str:
     Raises :class:`SnapshotError`."""
     git = _Runner(workspace, timeout)
     try:
-        top = os.fsdecode(git.run("rev-parse", "--show-toplevel").rstrip(b"\n"))
+        found = git.run("rev-parse", "--path-format=absolute", "--show-toplevel", "--git-path", "index")
     except SnapshotError as exc:
         if "not a git repository" in str(exc):
             raise SnapshotError("the workspace is not in a git repository") from None
         raise
-    if not os.path.realpath(workspace).startswith(os.path.realpath(top)):
+    top, _, own_index = os.fsdecode(found).strip().partition("\n")
+    real_top = os.path.realpath(top)
+    real = os.path.realpath(workspace)
+    if real != real_top and not real.startswith(real_top.rstrip(os.sep) + os.sep):
         raise SnapshotError(f"git's work tree {top} does not contain the workspace")
     git.config = SAFE_CONFIG + filter_overrides(git.run(*FILTER_QUERY, check=False))
     if not os.path.exists(index):
-        _seed(git, index)
+        _seed(own_index.strip(), index)
     git.extra = {"GIT_INDEX_FILE": index}
     git.run("add", "--all", "--", ".")
     return git.run("write-tree").decode("ascii", "replace").strip()
 
 
-def _seed(git: _Runner, index: str) -> None:
+def _seed(own: str, index: str) -> None:
     """Start the private index from the repository's (its stat cache saves hashing every file)."""
-    own = os.fsdecode(git.run("rev-parse", "--path-format=absolute", "--git-path", "index").strip())
     try:
         shutil.copyfile(own, index)
         os.chmod(index, 0o600)
