@@ -25,7 +25,7 @@ async def test_tools_are_listed_with_compact_descriptions(fake: FakeAgentSetup) 
     assert {"consult", "status"} <= set(tools)
     consult = tools["consult"]
     assert consult.input_schema["required"] == ["question"]
-    assert set(consult.input_schema["properties"]) == {"question", "context", "timeout_s"}
+    assert set(consult.input_schema["properties"]) == {"question", "context", "timeout_s", "model", "effort"}
     assert consult.annotations is not None
     assert consult.annotations.read_only_hint is True
     for tool in tools.values():
