@@ -215,8 +215,11 @@ def test_the_gate_blocks_once_on_a_seeded_bug_and_lets_the_next_stop_through(
     prompt = json.dumps(review["input"])
     assert "src/stats.py" in prompt
     assert "FINDING: <blocker|major|minor>" in prompt
-    record = next(nonce.window_dir(sandbox.plugin_data / "state", sandbox.project).glob("gate-*.json"))
-    assert json.loads(record.read_text())["blocks"] == 1
+    records = nonce.window_dir(sandbox.plugin_data / "state", sandbox.project).glob("gate-*.json")
+    [record] = [
+        r for r in map(lambda p: json.loads(p.read_text()), records) if r["session_id"] == run.session_id
+    ]
+    assert record["blocks"] == 1
 
 
 def test_the_gate_fails_open_when_codex_is_not_logged_in(
