@@ -38,6 +38,7 @@ from codex_fusion import nonce
 CONSULT = TOOL_PREFIX + "consult"
 SECRET = "sk-proj-e2e-" + "S3CR3T" * 6
 MODEL = "gpt-6-luna"  # offered by the TS adapter, and not its default (gpt-5.5 in the mock's config)
+FIXED = "def mean(xs):\n    return sum(xs) / len(xs) if xs else 0.0\n"
 FINDING = "FINDING: blocker src/stats.py:2 — divides by zero when xs is empty; return 0.0 for []"
 
 
@@ -197,20 +198,27 @@ def test_the_gate_blocks_once_on_a_seeded_bug_and_lets_the_next_stop_through(
                 {"file_path": str(target), "content": "def mean(xs):\n    return sum(xs) / len(xs)\n"},
             ),
             say("I wrote the mean."),
-            say("GATE-SEEN: I will guard the empty list."),  # the turn after the block
+            # after the block: Claude fixes the file, and its next stop (stop_hook_active) goes through
+            call_tool("Write", {"file_path": str(target), "content": FIXED}),
+            say("GATE-SEEN: the empty list is guarded."),
         )
         run = sandbox.ask("Write a mean function.", base_url=claude_model.base_url, allowed_tools=["Write"])
         requests = claude_model.message_requests(with_tools=True)
     assert run.result.get("subtype") == "success", run.describe()
     assert target.exists()
-    blocked = [r for r in requests if "codex-fusion review gate (block 1 of 2" in r.all_text()]
-    assert len(blocked) == 1, run.describe()
-    feedback = blocked[0].all_text()
+    mark = "codex-fusion review gate (block 1 of 2"
+    blocked = [i for i, r in enumerate(requests) if mark in r.all_text()]
+    assert blocked[:1] == [2], run.describe()  # after the write and the first stop
+    # blocked once, never again (Claude Code puts a reason in the feedback and in a system reminder)
+    assert requests[-1].all_text().count(mark) == requests[2].all_text().count(mark)
+    assert "codex-fusion review gate (block 2" not in requests[-1].all_text()
+    feedback = requests[2].all_text()
     assert "- [blocker] src/stats.py:2 — divides by zero when xs is empty" in feedback
     assert (
         "claude plugin configure codex-fusion@codex-fusion --values-stdin" in feedback
     )  # how to turn it off
-    assert len(requests) == 3  # the write, the stop that was blocked, the stop let through
+    assert len(requests) == 4  # the write, the blocked stop, the fix, the stop let through unreviewed
+    assert target.read_text() == FIXED
     [review] = responses(codex_model)  # one review, over the server's socket, in its session
     prompt = json.dumps(review["input"])
     assert "src/stats.py" in prompt
