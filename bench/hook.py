@@ -118,6 +118,29 @@ def hook(lab: Lab) -> Figure:
 
 
 def gate(lab: Lab) -> Figure:
+    """The review gate figure, measured in a process of its own (``_gate_measure``): its in-memory
+    server's watcher must not share the process with the ``reset`` figure's, which then misses events."""
+    n = lab.n(30, 2)
+    base = lab.fresh_dir("gate")
+    code = "import json, sys; from pathlib import Path; from bench.hook import _gate_measure; "
+    code += "print(json.dumps(_gate_measure(Path(sys.argv[1]), int(sys.argv[2]))))"
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(base), str(n)], cwd=ROOT, capture_output=True, text=True, check=False
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"the gate figure failed: {done.stderr[-2000:]}")
+    results: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    fig = Figure(data=results)
+    for label, value in results.items():
+        fig.row(label, med(value, p95=True))
+    fig.note("fake agent, never asked: these are the costs around a review, not Codex's review time")
+    fig.note(
+        "one-shot: `python -m codex_fusion.cli gate-review` from the dev venv (the plugin adds `uv run`)"
+    )
+    return fig
+
+
+def _gate_measure(base: Path, n: int) -> dict[str, Any]:
     """The review gate's ways to a review, without Codex's own time: a request over the server's
     socket (the bare round trip, and a review of a change that is empty, which runs git), against the
     one-shot process the hook starts when no server runs for its window; and a gate-on prompt's
@@ -129,8 +152,6 @@ def gate(lab: Lab) -> Figure:
 
     from codex_fusion import gate_hook, gitsnap, nonce
 
-    n = lab.n(30, 2)
-    base = lab.fresh_dir("gate")
     fake = FakeAgentSetup(base)
     (fake.workspace / "app.py").write_text("print('hi')\n")
     for args in (("init", "-q"), ("add", "-A"), ("commit", "-q", "-m", "base")):
@@ -178,14 +199,7 @@ def gate(lab: Lab) -> Figure:
             raise RuntimeError(f"gate hook failed: {done.stderr[-300:]!r}")
         samples.append(elapsed)
     results["hook UserPromptSubmit (gate on: snapshot)"] = summary(samples[1:])
-    fig = Figure(data=results)
-    for label, value in results.items():
-        fig.row(label, med(value, p95=True))
-    fig.note("fake agent, never asked: these are the costs around a review, not Codex's review time")
-    fig.note(
-        "one-shot: `python -m codex_fusion.cli gate-review` from the dev venv (the plugin adds `uv run`)"
-    )
-    return fig
+    return results
 
 
 def _run_floor(python: str, env: dict[str, str], cwd: Path) -> float:
