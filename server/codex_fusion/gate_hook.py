@@ -19,7 +19,6 @@ library only and importable on Python 3.9: the hook runs it.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
@@ -252,7 +251,6 @@ def one_shot_command(env: Mapping[str, str]) -> list[str]:
 
 
 def _one_shot(request: dict[str, object], env: Mapping[str, str], timeout: float) -> gate.Review:
-    import signal
     import subprocess
 
     child_env = dict(env)
@@ -277,8 +275,7 @@ def _one_shot(request: dict[str, object], env: Mapping[str, str], timeout: float
     except subprocess.TimeoutExpired:
         return gate.Review(failure=f"Codex did not finish the review within {timeout:g} s")
     finally:
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(process.pid, signal.SIGKILL)
+        gitsnap.kill_group(process)
         process.wait()
     try:
         return gate.Review.from_json(json.loads(out.decode("utf-8").strip().splitlines()[-1]))

@@ -124,13 +124,23 @@ class _Runner:
         except subprocess.TimeoutExpired:
             raise SnapshotError(f"git {args[0]} took longer than {self.timeout:g} s") from None
         finally:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.killpg(process.pid, signal.SIGKILL)
+            kill_group(process)
             process.wait()
         if check and process.returncode != 0:
             said = " ".join(err.decode("utf-8", "replace").split())[:200]
             raise SnapshotError(f"git {args[0]} failed (exit {process.returncode}): {said}")
         return out
+
+
+def kill_group(process: subprocess.Popen[bytes]) -> None:
+    """Kill a child started with ``start_new_session`` and everything it started (the child alone
+    where there are no process groups)."""
+    killpg = getattr(os, "killpg", None)
+    with contextlib.suppress(ProcessLookupError, PermissionError, OSError):
+        if killpg is not None:
+            killpg(process.pid, signal.SIGKILL)
+        else:
+            process.kill()
 
 
 def snapshot(workspace: str, index: str, timeout: float = 10.0) -> str:
