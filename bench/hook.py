@@ -18,8 +18,10 @@ HOOK = ROOT / "hooks" / "codex_fusion_hook.py"
 PID = 4242
 SESSION = "bench-session"
 
-#: label, hook_event_name, extra payload fields
+#: label, hook_event_name, extra payload fields (a label ending "(gate off)" runs the `gate` entry)
 EVENTS: tuple[tuple[str, str, dict[str, str]], ...] = (
+    ("UserPromptSubmit (gate off)", "UserPromptSubmit", {"prompt": "hi"}),
+    ("Stop (gate off)", "Stop", {"stop_hook_active": False}),
     ("SessionStart startup", "SessionStart", {"source": "startup"}),
     ("SessionStart clear", "SessionStart", {"source": "clear"}),
     ("PreCompact", "PreCompact", {"trigger": "auto"}),
@@ -41,11 +43,11 @@ def interpreters() -> list[tuple[str, str]]:
 
 
 def _run(
-    python: str, payload: bytes, env: dict[str, str], cwd: Path
+    python: str, payload: bytes, env: dict[str, str], cwd: Path, args: tuple[str, ...] = ()
 ) -> tuple[float, subprocess.CompletedProcess[bytes]]:
     started = time.perf_counter()
     done = subprocess.run(
-        [python, str(HOOK)], input=payload, capture_output=True, env=env, cwd=cwd, check=False
+        [python, str(HOOK), *args], input=payload, capture_output=True, env=env, cwd=cwd, check=False
     )
     return time.perf_counter() - started, done
 
@@ -86,7 +88,8 @@ def hook(lab: Lab) -> Figure:
             ).encode()
             samples = []
             for _ in range(n + 1):
-                elapsed, done = _run(python, payload, env, base)
+                args = ("gate",) if event_label.endswith("(gate off)") else ()
+                elapsed, done = _run(python, payload, env, base, args)
                 if done.returncode != 0 or done.stderr:
                     raise RuntimeError(
                         f"hook {event_label} failed: rc {done.returncode}, {done.stderr[-500:]!r}"
@@ -112,6 +115,91 @@ def hook(lab: Lab) -> Figure:
         )
     fig.note("start to exit, payload on stdin, CLAUDE_PLUGIN_DATA/CLAUDE_PROJECT_DIR/CLAUDE_PID set")
     return fig
+
+
+def gate(lab: Lab) -> Figure:
+    """The review gate figure, measured in a process of its own (``_gate_measure``): its in-memory
+    server's watcher must not share the process with the ``reset`` figure's, which then misses events."""
+    n = lab.n(30, 2)
+    base = lab.fresh_dir("gate")
+    code = "import json, sys; from pathlib import Path; from bench.hook import _gate_measure; "
+    code += "print(json.dumps(_gate_measure(Path(sys.argv[1]), int(sys.argv[2]))))"
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(base), str(n)], cwd=ROOT, capture_output=True, text=True, check=False
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"the gate figure failed: {done.stderr[-2000:]}")
+    results: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    fig = Figure(data=results)
+    for label, value in results.items():
+        fig.row(label, med(value, p95=True))
+    fig.note("fake agent, never asked: these are the costs around a review, not Codex's review time")
+    fig.note(
+        "one-shot: `python -m codex_fusion.cli gate-review` from the dev venv (the plugin adds `uv run`)"
+    )
+    return fig
+
+
+def _gate_measure(base: Path, n: int) -> dict[str, Any]:
+    """The review gate's ways to a review, without Codex's own time: a request over the server's
+    socket (the bare round trip, and a review of a change that is empty, which runs git), against the
+    one-shot process the hook starts when no server runs for its window; and a gate-on prompt's
+    snapshot through the real hook."""
+    import anyio
+    from mcp import Client
+    from tests.conftest import FakeAgentSetup
+    from tests.test_gate_hook import WINDOW, git, hook_env
+
+    from codex_fusion import gate_hook, gitsnap, nonce
+
+    fake = FakeAgentSetup(base)
+    (fake.workspace / "app.py").write_text("print('hi')\n")
+    for args in (("init", "-q"), ("add", "-A"), ("commit", "-q", "-m", "base")):
+        git(fake.workspace, *args)
+    tree = gitsnap.snapshot(str(fake.workspace), str(base / "bench.index"))
+    request = {"version": 1, "type": "review", "before": tree, "after": tree, "timeout": 30}
+    bad = {"version": 1, "type": "nonsense"}
+    env = hook_env(fake)
+    results: dict[str, Any] = {}
+
+    async def over_socket() -> None:
+        async with Client(fake.server("", CODEX_FUSION_REVIEW_GATE="1", CLAUDE_PID=str(WINDOW))):
+            directory = nonce.window_dir(nonce.state_dir(env), fake.workspace)
+            with anyio.fail_after(10):
+                while not list(directory.glob("server-*.json")):  # noqa: ASYNC110 - the server's own file
+                    await anyio.sleep(0.01)
+            path = json.loads(next(directory.glob("server-*.json")).read_text())["socket"]
+            for label, body in (
+                ("bare round trip (a refused request)", bad),
+                ("empty change (runs git)", request),
+            ):
+                samples = []
+                for _ in range(n + 1):
+                    started = time.perf_counter()
+                    answer = await anyio.to_thread.run_sync(gate_hook._ask_socket, path, body, 30.0)
+                    samples.append(time.perf_counter() - started)
+                    assert answer is not None
+                results[f"socket: {label}"] = summary(samples[1:])
+
+    anyio.run(over_socket)
+    samples = []
+    command = [*gate_hook.one_shot_command(env)]
+    for _ in range(max(3, n // 3)):
+        started = time.perf_counter()
+        subprocess.run(command, input=json.dumps(request).encode(), env=env, capture_output=True, check=True)
+        samples.append(time.perf_counter() - started)
+    results["one-shot process: empty change"] = summary(samples)
+    payload = json.dumps(
+        {"session_id": "b", "hook_event_name": "UserPromptSubmit", "cwd": str(fake.workspace)}
+    )
+    samples = []
+    for _ in range(n + 1):
+        elapsed, done = _run(sys.executable, payload.encode(), env, base, ("gate",))
+        if done.returncode != 0 or done.stderr:
+            raise RuntimeError(f"gate hook failed: {done.stderr[-300:]!r}")
+        samples.append(elapsed)
+    results["hook UserPromptSubmit (gate on: snapshot)"] = summary(samples[1:])
+    return results
 
 
 def _run_floor(python: str, env: dict[str, str], cwd: Path) -> float:

@@ -72,6 +72,7 @@ FIGURES: dict[str, tuple[str, Callable[[Lab], Figure]]] = {
     "shutdown": ("Shutdown", lifecycle.shutdown),
     "memory": ("Memory", calls.memory_figure),
     "hook": ("Hook process, start to exit", hook.hook),
+    "gate": ("Review gate: socket round trip vs one-shot, and the prompt's snapshot", hook.gate),
     "reset": ("A /clear reaching the server: hook exit → reset", hook.reset),
     "context_cost": ("Always-on context cost", context_cost),
     "redaction": ("Redaction: both tiers over the corpora and real code, cost per call", redaction.redaction),

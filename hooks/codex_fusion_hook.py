@@ -1,4 +1,5 @@
-"""codex-fusion's Claude Code hook: SessionStart, PreCompact and SessionEnd write a reset record.
+"""codex-fusion's Claude Code hook: SessionStart, PreCompact and SessionEnd write a reset record;
+UserPromptSubmit and Stop run the review gate when it is on (``server/codex_fusion/gate_hook.py``).
 
 The MCP server keeps one Codex session per workspace and cannot see ``/clear``, ``/resume``, forks or
 compaction; this hook records each of them (see ``server/codex_fusion/nonce.py`` for the layout) and
@@ -12,6 +13,8 @@ prints a JSON ``systemMessage`` (shown to the user; exit 0), PreCompact and Sess
 non-blocking error whose first stderr line the user sees). The stale record is removed too, so the
 server notices that it lost track and resets Codex to be safe. Otherwise the hook exits 0, and stdout
 carries nothing but the SessionStart JSON after a compaction.
+With the gate off (the default) a ``gate`` run (UserPromptSubmit, Stop) returns before it reads anything
+or imports ``json``; with it on, stdout carries the gate's one Stop answer.
 """
 
 from __future__ import annotations
@@ -109,14 +112,40 @@ def _event(payload: dict[str, object]) -> tuple[str, str | None, str] | None:
     return None
 
 
+def _server_path() -> None:
+    here = os.path.dirname(os.path.abspath(__file__))
+    sys.path.insert(0, os.path.normpath(os.path.join(here, os.pardir, "server")))
+
+
+def _gate(name: str, payload: dict[str, object]) -> None:
+    from codex_fusion import gate_hook, nonce
+
+    nonce.set_warning_sink(_problem)
+    output = gate_hook.run(name, payload, os.environ)
+    if output is not None:
+        sys.stdout.write(json.dumps(output) + "\n")
+        sys.stdout.flush()
+
+
 def run() -> int:
     """Record the event; returns the exit code (1: the user must be told the record was lost)."""
+    if sys.argv[1:2] == ["gate"]:
+        _server_path()
+        from codex_fusion import options
+
+        flag, _ = options.lookup(os.environ, "review_gate")
+        if flag != "1":
+            return 0  # the gate is off: UserPromptSubmit and Stop cost an interpreter start, no more
     payload, problem = _read_stdin()
     if problem is not None:
         _problem(f"{problem}; nothing recorded")
         return 0
     if not isinstance(payload, dict):
         _problem("stdin is not a JSON object; nothing recorded")
+        return 0
+    if payload.get("hook_event_name") in ("UserPromptSubmit", "Stop"):
+        _server_path()
+        _gate(str(payload["hook_event_name"]), payload)
         return 0
     what = _event(payload)
     if what is None:
@@ -128,8 +157,7 @@ def run() -> int:
         return 0
     event, detail, hook_name = what
 
-    here = os.path.dirname(os.path.abspath(__file__))
-    sys.path.insert(0, os.path.normpath(os.path.join(here, os.pardir, "server")))
+    _server_path()
     from codex_fusion import nonce
 
     nonce.set_warning_sink(_problem)

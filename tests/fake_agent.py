@@ -16,6 +16,12 @@ Start-up behaviour comes from the ``FAKE_ACP`` environment variable, a comma-sep
                    (which needs OPENAI_API_KEY or CODEX_API_KEY in the agent's environment)
   modes            session/new offers modes (current "agent"); set_mode is recorded
   config_mode      session/new offers no modes, only a "mode" config option (grouped options)
+  models           session/new offers "model" (m-small, m-large; current m-small) and
+                   "reasoning_effort" config options (low/medium/high; m-large adds max), as codex-acp
+                   does: set_config_option answers the whole list, a new model resets the effort to
+                   medium, and every prompt reports `_meta.quota.model_usage` (the TS adapter's report)
+  answer_with=M    (with models) the per-prompt report names model M, whatever is selected
+  legacy_models    session/new offers only the legacy `models` list; session/set_model selects
   uuid_ids         our requests use UUID string ids (Rust adapter style) instead of ints from 0
   stderr_flood=N   write N bytes to stderr at start-up
   die_on=METHOD    write a fatal line to stderr and exit 1 when METHOD arrives (e.g. session/resume)
@@ -38,7 +44,8 @@ Start-up behaviour comes from the ``FAKE_ACP`` environment variable, a comma-sep
 Sessions live in memory, or in the JSON file ``FAKE_ACP_STORE`` when it is set (so a "restarted"
 agent still knows them, as Codex keeps its sessions on disk).
 
-Each turn obeys ``@fake`` directive lines found in the prompt text (first match wins per verb):
+Each turn obeys ``@fake`` directive lines found in the prompt text (first match wins per verb; a
+directive may follow the `+` of a diff line, so a change can script the review of itself):
 
   @fake say TEXT           answer TEXT (default: "ok"); a literal \\n in TEXT is a line break
   @fake chunks N           split the answer into N chunks
@@ -175,6 +182,7 @@ class ScriptedAgent:
                 self.flags.setdefault(name, "")
         self.authenticated = False
         self.mode = "agent"
+        self.model, self.effort = "m-small", "medium"  # the "models" flag's selection
         self._next_id = 0
         self._waiting: dict[Any, tuple[anyio.Event, list[dict[str, Any]]]] = {}
         self._cancelled = anyio.Event()
@@ -232,6 +240,7 @@ class ScriptedAgent:
             "authenticate": self.on_authenticate,
             "session/set_mode": self.on_set_mode,
             "session/set_config_option": self.on_set_config_option,
+            "session/set_model": self.on_set_model,
             "session/load": self.on_session_load,
             "session/resume": self.on_session_resume,
             "session/close": self.on_session_close,
@@ -333,6 +342,13 @@ class ScriptedAgent:
                     {"id": "agent", "name": "Auto review"},
                 ],
             }
+        if "models" in self.flags:
+            body["configOptions"] = self.model_options()
+        if "legacy_models" in self.flags:
+            body["models"] = {
+                "currentModelId": self.model,
+                "availableModels": [{"modelId": m, "name": m} for m in ("m-small", "m-large")],
+            }
         if "config_mode" in self.flags:
             body["configOptions"] = [
                 {
@@ -421,8 +437,46 @@ class ScriptedAgent:
         first = history[0].strip().splitlines()[0] if history and history[0].strip() else ""
         return f"recall: {len(history)} earlier prompt(s); first: {first}"
 
+    def model_options(self) -> list[dict[str, Any]]:
+        efforts = ["low", "medium", "high"] + (["max"] if self.model == "m-large" else [])
+        return [
+            {
+                "id": "model",
+                "name": "Model",
+                "category": "model",
+                "type": "select",
+                "currentValue": self.model,
+                "options": [{"value": m, "name": m.upper()} for m in ("m-small", "m-large")],
+            },
+            {
+                "id": "reasoning_effort",
+                "name": "Reasoning effort",
+                "category": "thought_level",
+                "type": "select",
+                "currentValue": self.effort,
+                "options": [{"value": e, "name": e.title()} for e in efforts],
+            },
+        ]
+
     async def on_set_config_option(self, msg: dict[str, Any]) -> None:
-        await self.result(msg["id"], {"configOptions": []})
+        params = msg.get("params") or {}
+        if "models" not in self.flags:
+            await self.result(msg["id"], {"configOptions": []})
+            return
+        config_id, value = params.get("configId"), params.get("value")
+        offered = {o["id"]: [x["value"] for x in o["options"]] for o in self.model_options()}
+        if value not in offered.get(config_id, []):
+            await self.error(msg["id"], -32602, "Invalid params")
+            return
+        if config_id == "model":
+            self.model, self.effort = value, "medium"
+        else:
+            self.effort = value
+        await self.result(msg["id"], {"configOptions": self.model_options()})
+
+    async def on_set_model(self, msg: dict[str, Any]) -> None:
+        self.model = (msg.get("params") or {}).get("modelId", self.model)
+        await self.result(msg["id"], {})
 
     async def on_authenticate(self, msg: dict[str, Any]) -> None:
         method = (msg.get("params") or {}).get("methodId")
@@ -547,7 +601,7 @@ class ScriptedAgent:
         prompt = "\n".join(b.get("text", "") for b in params.get("prompt") or [] if isinstance(b, dict))
         d: dict[str, str] = {}
         mine: dict[str, str] = {}
-        for match in re.finditer(r"^@fake(?:\[([\w-]+)\])? (\w+) ?(.*)$", prompt, flags=re.M):
+        for match in re.finditer(r"^\+?@fake(?:\[([\w-]+)\])? (\w+) ?(.*)$", prompt, flags=re.M):
             who, verb, arg = match.group(1), match.group(2), match.group(3).strip()
             if who is None:
                 d.setdefault(verb, arg)
@@ -679,6 +733,9 @@ class ScriptedAgent:
             await self.update(sid, {"sessionUpdate": "agent_message_chunk", "content": chunk})
         await self.update(sid, {"sessionUpdate": "usage_update", "used": 1234, "size": 200000})
         body: dict[str, Any] = {"stopReason": "end_turn"}
+        if "models" in self.flags:
+            ran = self.flags.get("answer_with") or self.model
+            body["_meta"] = {"quota": {"model_usage": [{"model": ran, "token_count": {"totalTokens": 9}}]}}
         if "usage" in d:
             body["usage"] = {"totalTokens": int(d["usage"]), "inputTokens": 1, "outputTokens": 2}
         await self.result(msg["id"], body)

@@ -198,9 +198,9 @@ def test_two_windows_write_separate_records(hook: Hook) -> None:
 
 
 def test_unexpected_hook_event_records_nothing(hook: Hook) -> None:
-    result = hook.run(hook.payload("Stop"))
+    result = hook.run(hook.payload("PostToolUse"))
     assert result.stdout == ""
-    assert "Stop" in result.stderr
+    assert "PostToolUse" in result.stderr
     assert no_records(hook)
 
 
@@ -661,11 +661,21 @@ def test_hooks_json_runs_this_script_for_every_event() -> None:
         "args": ["${CLAUDE_PLUGIN_ROOT}/hooks/codex_fusion_hook.py"],
         "timeout": 10,
     }
-    assert sorted(config["hooks"]) == ["PreCompact", "SessionEnd", "SessionStart"]
-    for groups in config["hooks"].values():
+    gate = {**expected, "args": [*expected["args"], "gate"]}  # type: ignore[list-item]
+    events = {
+        "PreCompact": expected,
+        "SessionEnd": expected,
+        "SessionStart": expected,
+        # The review gate: a prompt's snapshot is bounded by gate_hook.SNAPSHOT_TIMEOUT; a stop's review
+        # by review_gate_timeout (at most 540 s) plus its backstops, under Claude Code's 600 s default.
+        "UserPromptSubmit": {**gate, "timeout": 30},
+        "Stop": {**gate, "timeout": 600},
+    }
+    assert sorted(config["hooks"]) == sorted(events)
+    for name, groups in config["hooks"].items():
         assert len(groups) == 1
         assert "matcher" not in groups[0] or groups[0]["matcher"] in ("", "*")
-        assert groups[0]["hooks"] == [expected]
+        assert groups[0]["hooks"] == [events[name]]
 
 
 def test_what_the_hook_imports_needs_no_more_than_python_3_9() -> None:
@@ -674,7 +684,18 @@ def test_what_the_hook_imports_needs_no_more_than_python_3_9() -> None:
     arguments, against 3.9; it exits non-zero on any construct 3.9 lacks."""
     files = [
         HOOK,
-        *(REPO / "server" / "codex_fusion" / name for name in ("__init__.py", "nonce.py", "private.py")),
+        *(
+            REPO / "server" / "codex_fusion" / name
+            for name in (
+                "__init__.py",
+                "nonce.py",
+                "private.py",
+                "options.py",
+                "gate.py",
+                "gate_hook.py",
+                "gitsnap.py",
+            )
+        ),
     ]
     done = subprocess.run(
         [

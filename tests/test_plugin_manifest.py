@@ -25,7 +25,7 @@ KEBAB = re.compile(r"^[a-z0-9]+(-[a-z0-9]+)*$")
 # (an unset ${VAR} in a server config makes Claude Code reject the server).
 PLUGIN_VARS = {"CLAUDE_PLUGIN_ROOT", "CLAUDE_PLUGIN_DATA"}
 PLACEHOLDER = re.compile(r"\$\{([^}]*)\}")
-HOOK_EVENTS = {"SessionStart", "PreCompact", "SessionEnd"}
+HOOK_EVENTS = {"SessionStart", "PreCompact", "SessionEnd", "UserPromptSubmit", "Stop"}
 
 
 def _json(path: Path) -> Any:
@@ -119,8 +119,16 @@ def test_mcp_server_launch(pyproject: dict[str, Any]) -> None:
 
 @pytest.mark.parametrize("path", [MCP_JSON, HOOKS_JSON], ids=lambda p: p.name)
 def test_placeholders_are_plugin_variables_or_have_defaults(path: Path) -> None:
+    """An unset ``${VAR}`` makes Claude Code refuse the server; a declared ``${user_config.<key>}`` is
+    always substituted (its value, its default, or "" when unset: observed on 2.1.329)."""
+    declared = set(_json(PLUGIN_JSON).get("userConfig", {}))
     for body in _placeholders(_json(path)):
         name, _, _ = body.partition(":-")
+        if name.startswith("user_config."):
+            assert name.removeprefix("user_config.") in declared, (
+                f"${{{body}}} in {path.name} is not declared"
+            )
+            continue
         assert name in PLUGIN_VARS or ":-" in body, f"${{{body}}} in {path.name} may be unset"
 
 

@@ -32,6 +32,8 @@ async def test_tools_are_listed_with_compact_descriptions(fake: FakeAgentSetup) 
         "timeout_s",
         "members",
         "my_take",
+        "model",
+        "effort",
     }
     assert consult.annotations is not None
     assert consult.annotations.read_only_hint is True

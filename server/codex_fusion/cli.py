@@ -326,6 +326,39 @@ def setup() -> int:
     return doctor()
 
 
+# -- the review gate, one-shot -----------------------------------------------------------------
+
+
+def gate_review() -> int:
+    """One review for the Stop hook when no server runs for its window: the request as one JSON line
+    on stdin, the :class:`~codex_fusion.gate.Review` as one JSON line on stdout, always exit 0 (a
+    failure is a review with ``failure`` set: the gate lets the stop through)."""
+    _setup_logging("ERROR")
+    import json
+
+    from . import gate, gate_review
+    from .acp.process import kill_all_groups
+    from .config import Config
+    from .consultant import Consultant
+    from .errors import FusionError
+
+    async def run(raw: str) -> gate.Review:
+        try:
+            before, after, timeout = gate_review.parse_request(json.loads(raw))
+            config = Config.from_env()
+        except (ValueError, FusionError) as exc:
+            return gate.Review(failure=redact(str(exc)))
+        async with Consultant(config) as consultant:
+            return await gate_review.review(consultant, before, after, timeout)
+
+    try:
+        review = anyio.run(run, sys.stdin.readline())
+    finally:
+        kill_all_groups()
+    print(json.dumps(review.to_json()), flush=True)
+    return 0
+
+
 # -- entry point -------------------------------------------------------------------------------
 
 
@@ -342,6 +375,7 @@ def _parser() -> argparse.ArgumentParser:
     ask_parser.add_argument("--context", help="background Codex cannot read in the workspace")
     sub.add_parser("doctor", help="check uv, Node, the agent, the Codex login, the data dir and hooks")
     sub.add_parser("setup", help="install the pinned codex-acp into the data directory, then run doctor")
+    sub.add_parser("gate-review", help="(for the Stop hook) review a turn's change: JSON in, JSON out")
     return parser
 
 
@@ -353,6 +387,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return doctor()
     if args.command == "setup":
         return setup()
+    if args.command == "gate-review":
+        return gate_review()
     return serve()
 
 

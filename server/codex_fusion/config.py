@@ -10,11 +10,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from . import boundary, installer, members, nonce
+from . import boundary, installer, members, nonce, options
 from .confine import Launcher
 from .errors import ConfigError
 from .guardian import GuardianFlags
 from .members import MemberSpec
+from .models import ModelChoice
 
 #: The codex-acp major version codex-fusion is tested against (used for the npx fallback).
 TESTED_ADAPTER = "@agentclientprotocol/codex-acp@2"
@@ -93,6 +94,17 @@ def _reset_on(env: Mapping[str, str]) -> frozenset[str]:
             f"{', '.join(sorted(unknown))}; empty means never reset automatically"
         )
     return frozenset(events)
+
+
+def _model(given: Mapping[str, str]) -> ModelChoice:
+    """Codex's default model and effort, with where they were set (for the error that refuses one)."""
+    model, model_source = options.lookup(given, "model")
+    effort, effort_source = options.lookup(given, "effort")
+    sources = {
+        options.origin(key, source) for key, source in (("model", model_source), ("effort", effort_source))
+    }
+    sources.discard(None)
+    return ModelChoice.of(model, effort, " and ".join(sorted(s for s in sources if s)) or "the default")
 
 
 def _state_dir(env: Mapping[str, str]) -> Path | None:
@@ -261,10 +273,17 @@ class Config:
     #: review_diff may diff a repository whose git directory is elsewhere: a linked worktree or a
     #: submodule (``CODEX_FUSION_ALLOW_FOREIGN_GITDIR``; see ``diffs/layout.py``).
     allow_foreign_gitdir: bool = False
+    #: Codex's default model and effort (options ``model``/``effort``, ``CODEX_FUSION_MODEL``/``_EFFORT``).
+    model: ModelChoice = field(default_factory=ModelChoice)
+    #: The review gate is on (``review_gate``): the server opens its socket for the Stop hook.
+    review_gate: bool = False
+    #: Where each plugin option's value came from (``options.describe``), for ``status``.
+    option_sources: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, cwd: Path | None = None) -> Config:
-        source = dict(os.environ if env is None else env)
+        given = dict(os.environ if env is None else env)
+        source = options.effective_env(given)  # env > plugin option > default (ADR 0018)
         state = _state_dir(source)
         workspace = Workspace.from_env(source, cwd)
         argv, where = resolve_agent_command(source, state, workspace.path)
@@ -333,6 +352,9 @@ class Config:
             max_answer_chars=_count(source, "CODEX_FUSION_MAX_ANSWER_CHARS", DEFAULT_MAX_ANSWER_CHARS),
             allow_foreign_gitdir=source.get("CODEX_FUSION_ALLOW_FOREIGN_GITDIR", "").strip().lower()
             in ("1", "true", "yes", "on"),
+            model=_model(given),
+            option_sources=options.describe(given),
+            review_gate=options.lookup(given, "review_gate")[0] == "1",
             log_path=Path(source["CODEX_FUSION_LOG"]).expanduser()
             if source.get("CODEX_FUSION_LOG")
             else None,

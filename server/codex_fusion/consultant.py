@@ -34,6 +34,7 @@ from .config import Config
 from .debate import Debate, Round, VerdictLine
 from .errors import AgentError, ConfigError, ConsultError, FusionError
 from .members import CODEX, MemberSpec
+from .models import ModelChoice
 from .notes import Audit, Note, NoteKind
 from .permissions import check_ref, choose_for, parse_ref
 from .prompts import Brief, Frame
@@ -162,10 +163,12 @@ class Consultant:
         observer: TurnObserver | None = None,
         on_start: Callable[[], None] | None = None,
         timeout: float | None = None,
+        choice: ModelChoice | None = None,
     ) -> TurnResult:
         """Run one prompt as a turn, after every turn queued before it.
 
-        A ``str`` is sent exactly as given (as a ``consult``). Returns the outcome, or a
+        A ``str`` is sent exactly as given (as a ``consult``). ``choice`` overrides the configured
+        model and effort for this turn; a ``reply`` keeps the debate's. Returns the outcome, or a
         :class:`~codex_fusion.turn.Pause` when Codex waits for ``permit``.
         """
         brief = prompt if isinstance(prompt, Brief) else Brief.raw(prompt)
@@ -176,13 +179,20 @@ class Consultant:
                 "in its current session (a reset or a restart starts a fresh one). Start with `consult`."
             )
         bound = self.config.turn_timeout if timeout is None else timeout
+        keep = brief.tool == "reply" and (choice is None or choice.empty)  # the debate's model goes on
+        wanted = None if keep else (choice or ModelChoice()).over(self.default_model)
 
         def compose(live: Live) -> str:
             return self._debate.prompt(brief, live.session_id, system_prompt=live.framed)
 
         try:
             turn = await runner.start(
-                compose, tool=brief.tool, timeout=bound, on_start=on_start, judge=self._debate.answered
+                compose,
+                tool=brief.tool,
+                timeout=bound,
+                on_start=on_start,
+                judge=self._debate.answered,
+                choice=wanted,
             )
         except AgentError as exc:
             self.last_error = exc.summary
@@ -314,6 +324,17 @@ class Consultant:
     @property
     def spawn(self) -> Spawn:
         return self._spawn
+
+    @property
+    def default_model(self) -> ModelChoice:
+        """The model and effort this member's turns ask for unless a call says otherwise: Codex's from
+        its entry in CODEX_FUSION_MEMBERS, else the plugin's ``model``/``effort`` options; another
+        member's are given to it at launch (``agents/``), so nothing is selected afterwards."""
+        spec = self.member
+        if spec.kind != "codex":
+            return ModelChoice()
+        mine = ModelChoice.of(spec.model, spec.effort, "the codex entry of CODEX_FUSION_MEMBERS")
+        return mine.over(self.config.model)
 
     @property
     def debate_open(self) -> bool:

@@ -143,5 +143,9 @@ class ConsultError(FusionError):
     """A consult or permit that cannot run now, or a turn Codex failed; the message says what to do."""
 
 
+class ModelError(ConsultError):
+    """A model or reasoning effort the agent does not offer (nothing was sent as a turn)."""
+
+
 class DiffError(FusionError):
     """The diff for a review could not be collected (not a git repository, bad ref, git failed)."""

@@ -29,6 +29,7 @@ __all__ = [
     "append",
     "dumps",
     "parse_json",
+    "private_dir",
     "read_bytes",
     "read_json",
     "write_files",
@@ -177,6 +178,23 @@ def write_files(state: Path, directory: Path, files: Sequence[tuple[str, bytes]]
     finally:
         for fd in reversed(fds):
             os.close(fd)
+
+
+def private_dir(parent: Path, name: str) -> Path:
+    """``parent/name`` as one of our private directories (0700, ours, not a symlink), created if
+    missing; ``parent`` itself is only required to exist (e.g. ``/tmp``)."""
+    path = Path(parent) / name
+    if not _DIR_FD_OK:
+        os.makedirs(path, _DIR_MODE, exist_ok=True)
+        st = os.lstat(path)
+        _check_dir_stat(st, path)
+        return path
+    parent_fd = os.open(parent, os.O_RDONLY | _O_DIRECTORY | _O_CLOEXEC)
+    try:
+        os.close(_open_private_dir(name, parent_fd, path))
+    finally:
+        os.close(parent_fd)
+    return path
 
 
 def _write_files_by_path(state: Path, parts: Sequence[str], files: Sequence[tuple[str, bytes]]) -> None:

@@ -151,19 +151,23 @@ def review_plan(plan: str, context: str | None = None) -> Brief:
     )
 
 
+def _changes(material: DiffMaterial) -> tuple[str, str]:
+    """The ``<changes>`` summary of collected material, and its ``<left_out>`` note."""
+    summary = "\n".join(
+        f"- {f.path} ({f.status}"
+        + (f", +{f.added} −{f.removed}" if f.added is not None and f.removed is not None else "")
+        + (", binary" if f.binary else "")
+        + ("" if f.included else ", not shown below")
+        + ")"
+        for f in material.files
+    )
+    return block("changes", f"{material.description}\n{summary}"), block("left_out", material.omitted_note)
+
+
 def review_diff(material: DiffMaterial | None, diff: str | None, focus: str | None) -> Brief:
     """A code review of changes: collected by the server (``material``) or passed by Claude (``diff``)."""
     if material is not None:
-        summary = "\n".join(
-            f"- {f.path} ({f.status}"
-            + (f", +{f.added} −{f.removed}" if f.added is not None and f.removed is not None else "")
-            + (", binary" if f.binary else "")
-            + ("" if f.included else ", not shown below")
-            + ")"
-            for f in material.files
-        )
-        changes = block("changes", f"{material.description}\n{summary}")
-        note = block("left_out", material.omitted_note)
+        changes, note = _changes(material)
         text = material.text
     else:
         changes, note, text = "", "", diff or ""
@@ -179,6 +183,30 @@ def review_diff(material: DiffMaterial | None, diff: str | None, focus: str | No
             _format(
                 "Findings by severity (blocker, major, minor), each with file:line, what is wrong and "
                 "the fix. If there are no real issues, say so plainly; do not invent nits."
+            ),
+        ),
+    )
+
+
+def gate_review(material: DiffMaterial) -> Brief:
+    """The review gate's review of what one of Claude's turns changed, in a format it can parse
+    (``gate.parse_findings``): Claude is blocked from stopping on the serious findings."""
+    changes, note = _changes(material)
+    return Brief(
+        "review_diff",
+        (
+            "<task>\nClaude is about to end its turn; these are the changes it made in the turn. Review "
+            "them as a careful senior reviewer, reading the surrounding code where the diff alone does "
+            "not tell you enough. Report only real problems: bugs, security holes, broken behaviour, "
+            "missing error handling that matters. Claude will be asked to fix what you report as "
+            "blocker or major, so do not inflate severities and do not invent nits.\n</task>",
+            changes,
+            block("diff", material.text),
+            note,
+            _format(
+                "One line per finding, exactly:\n"
+                "FINDING: <blocker|major|minor> <path>:<line> — <what is wrong; the fix>\n"
+                "With no findings, the single line `FINDING: none`. Then the VERDICT line."
             ),
         ),
     )

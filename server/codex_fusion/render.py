@@ -15,6 +15,7 @@ from . import agreement, redact
 from .acp.schema import ContentChunk, PlanUpdate, SessionUpdate, ToolCallInfo
 from .debate import MAX_ROUNDS, Round, Standing, VerdictLine
 from .members import DISPLAY, MemberSpec
+from .models import Answered
 from .notes import Note, NoteKind
 from .permissions import only_lasting_allow
 from .transcript import ToolActivity
@@ -126,8 +127,19 @@ def who(member: str) -> str:
     return DISPLAY.get(member, member)
 
 
+def model(ran: Answered) -> str:
+    """``gpt-5.5 high``, or ``gpt-5.6-luna (set: gpt-5.5) high`` when the agent answered with another
+    model than the one it reported selected."""
+    name = ran.model or "model ?"
+    if ran.setting is not None:
+        name += f" (set: {ran.setting})"
+    return f"{name} {ran.effort}" if ran.effort else name
+
+
 def footer(outcome: TurnOutcome) -> str:
     parts: list[str] = []
+    if outcome.model is not None:
+        parts.append(model(outcome.model))
     debate = outcome.round
     if debate is not None and debate.number > 0:
         parts.append(f"round {debate.number}/{MAX_ROUNDS}")
@@ -377,6 +389,7 @@ def status(state: Status) -> str:
     lines.append(f"session: {state.session_id or 'none'}{origin} · state: {state.state}")
     if state.mode_note:
         lines.append(f"mode: {state.mode_note}")
+    lines.append(model_status(state))
     if state.turn_elapsed is not None:
         lines.append(f"turn running for {state.turn_elapsed:.0f}s, {state.turn_updates} updates")
     if state.pending is not None:
@@ -393,6 +406,9 @@ def status(state: Status) -> str:
     )
     if state.audit:
         lines.append("guardian decisions: " + audit(state))
+    chosen = options_line(config.option_sources)
+    if chosen:
+        lines.append(chosen)
     lines.append(f"queue: {state.queue_length} waiting · turns completed: {state.turns_completed}")
     if state.debate_round:
         last = f" · last {verdict(state.last_verdict)}" if state.last_verdict is not None else ""
@@ -429,6 +445,28 @@ def members(rows: Sequence[tuple[MemberSpec, Status, Boundary | None]]) -> str:
             parts.append(f"last error: {clip(state.last_error, 160)}")
         lines.append(f"- {spec.name}: " + " · ".join(parts))
     return "\n".join(lines)
+
+
+def model_status(state: Status) -> str:
+    """``model: gpt-5.5 · effort high (Codex's report) · configured: gpt-5.5 (set by …)``."""
+    config = state.config
+    wanted = config.model
+    asked = "the agent's default"
+    if not wanted.empty:
+        asked = " · ".join(filter(None, (wanted.model, wanted.effort and f"effort {wanted.effort}")))
+        asked += f" ({wanted.origin})"
+    if state.model is None or (state.model.model is None and state.model.effort is None):
+        return f"model: {asked} (no session yet, or the agent does not report it)"
+    now = state.model.model or "?"
+    if state.model.effort:
+        now += f" · effort {state.model.effort}"
+    return f"model: {now} (as Codex reports it) · configured: {asked}"
+
+
+def options_line(sources: dict[str, str]) -> str | None:
+    """Which plugin options are not at their default, and where each was set."""
+    chosen = [f"{key} ({source})" for key, source in sources.items() if source != "default"]
+    return "options: " + ", ".join(chosen) if chosen else None
 
 
 def debate_state(state: Status, reset_on: frozenset[str]) -> str:

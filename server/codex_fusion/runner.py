@@ -26,6 +26,7 @@ from anyio.abc import TaskGroup
 from .acp.agent import login_refused, not_logged_in
 from .debate import Round
 from .errors import AgentError, AuthRequired, ConsultError, RpcError
+from .models import ModelChoice
 from .notes import Audit, Note
 from .session import Live, Session
 from .turn import Event, Turn, TurnObserver, TurnResult, TurnState
@@ -106,8 +107,10 @@ class Runner:
         timeout: float,
         on_start: Callable[[], None] | None = None,
         judge: Callable[[str, str], Round] | None = None,
+        choice: ModelChoice | None = None,
     ) -> Turn:
-        """Admit a turn after every turn before it, open the session, and send ``compose(live)``.
+        """Admit a turn after every turn before it, open the session, select ``choice`` (the model and
+        effort; ``None`` keeps the session's), and send ``compose(live)``.
 
         Waits at most ``timeout`` seconds for admission, behind at most :data:`MAX_QUEUED` others."""
         current = self.current
@@ -129,6 +132,7 @@ class Runner:
                 await self._step_aside(timeout)
                 holding = True
                 live = await self._session.ensure()
+            selected = await self._session.select(choice)
             prompt = compose(live)
             turn = Turn(
                 live.session_id,
@@ -138,6 +142,7 @@ class Runner:
                 audit=self._audit,
                 judge=judge,
             )
+            turn.selected = selected
             for notice in self._session.take_notices():
                 turn.session_notice(notice)
             self.current, self.unclaimed = turn, None

@@ -26,6 +26,7 @@ from .config import NPX_FALLBACK, Config
 from .council import Council
 from .errors import ConfigError
 from .follow import Follower
+from .gate_socket import GateSocket
 from .tools import ServerState
 
 log = logging.getLogger(__name__)
@@ -87,6 +88,10 @@ def build_server(config: Config | None = None, *, spawn: Spawn = spawn_process) 
                 tg.start_soon(_supervised, "following Claude's conversation", follower.run)
             elif settings.warm and settings.workspace.path is not None:
                 tg.start_soon(_supervised, "the warm-up", council.warm)
+            workspace, data = settings.workspace.path, settings.state_dir
+            if settings.review_gate and workspace is not None and data is not None:
+                gate = GateSocket(council.codex, data, workspace)  # the Stop hook reviews here
+                tg.start_soon(_supervised, "the review gate's socket", gate.run)
             if settings.agent_source == NPX_FALLBACK and settings.state_dir is not None:
                 # npx resolves the adapter on every start: install the pinned one for the next start
                 install = functools.partial(

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Literal
 import anyio
 from anyio.abc import TaskGroup, TaskStatus
 
+from . import models
 from .acp.agent import Agent, OpenedSession, Spawn, StartOptions, run_agent
 from .acp.schema import UsageUpdate
 from .client import AcpClient
@@ -79,6 +80,9 @@ class Session:
         self.origin: str | None = None
         #: A council member's boundary as checked against the agent that answered (None: not yet).
         self.checked_boundary: Boundary | None = None
+        #: The models and efforts the session's agent offers, and which are selected (its own report).
+        self.offer: models.Offer | None = None
+        self._baseline = models.ModelChoice()  # what the session had when it opened: the agent's default
 
     # -- reading ---------------------------------------------------------------------------------
 
@@ -176,9 +180,29 @@ class Session:
             self._notices.append(Note(NoteKind.BOUNDARY, note))
         slot.client.bind(opened.session_id)
         self.mode_note = opened.mode_note
+        extra = opened.result.model_extra or {}
+        self.offer = models.Offer.parse(opened.result.config_options, extra.get("models"))
+        now = self.offer.current
+        self._baseline = models.ModelChoice(now.model, now.effort, "the agent's default")
         self._live = Live(slot.agent, opened.session_id, opened.system_prompt)
         log.info("Codex session %s ready in %s (%s)", opened.session_id, self._workspace, self.origin)
         return self._live
+
+    async def select(self, wanted: models.ModelChoice | None) -> models.Selected:
+        """Make the live session answer with ``wanted`` over the agent's own default (what it had when
+        the session opened, so an earlier call's override does not stick); ``None`` keeps what is
+        selected (a ``reply`` goes on with the model of the debate). Returns the selection as the
+        agent reports it. Raises ModelError, before anything is sent, for what it does not offer."""
+        live, offer = self._live, self.offer
+        if live is None or offer is None:
+            return models.Selected()
+        if wanted is not None:
+            target = wanted.over(self._baseline)
+            if not target.empty:
+                offer = self.offer = await models.select(
+                    live.agent, live.session_id, offer, target, timeout=self._config.startup_timeout
+                )
+        return offer.current
 
     def reopen(self, session_id: str | None) -> None:
         """Open ``session_id`` again (with its context) instead of a new session on the next

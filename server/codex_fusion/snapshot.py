@@ -15,6 +15,7 @@ from .config import Config
 from .confine import Confinement
 from .debate import Debate, VerdictLine
 from .guardian import Rule
+from .models import Selected
 from .notes import Audit, NoteKind
 from .runner import Runner
 from .session import Session
@@ -52,6 +53,8 @@ class Status:
     #: What the running agent was checked to have (``confine.py``); None before it started.
     confinement: Confinement | None = None
     log_problem: str | None = None  # why CODEX_FUSION_LOG is not written, if it is not
+    #: The model and effort Codex's session has selected, as the agent reports them (None: no session).
+    model: Selected | None = None
 
 
 @dataclass(frozen=True)
@@ -106,4 +109,5 @@ def take(
         stderr_tail=agent.stderr_tail(1200) if agent is not None else None,
         confinement=agent.confinement if agent is not None and agent.alive else None,
         log_problem=log_problem,
+        model=session.offer.current if session is not None and session.offer is not None else None,
     )

@@ -34,6 +34,7 @@ from .council import Council, CouncilResult
 from .diffs import DiffMaterial, DiffRequest, collect_diff
 from .errors import FusionError
 from .follow import Follower
+from .models import ModelChoice
 from .progress import ProgressPump
 from .redact import redact_credentials
 from .turn import Pause, TurnOutcome, TurnResult
@@ -144,9 +145,12 @@ async def ask(
     timeout_s: float | None = None,
     members: MembersArg = None,
     my_take: str | None = None,
+    model: str | None = None,
+    effort: str | None = None,
 ) -> str:
     """Send ``brief`` to Codex as one turn (queued behind any other) and answer with its result; with
-    ``members``, to each of them as a council round."""
+    ``members``, to each of them as a council round. ``model``/``effort`` override Codex's configured
+    ones for this turn."""
     council = _council(ctx)
     follower = _state(ctx).follower
     # A /clear whose watch event has not arrived yet still resets first; one that cannot be carried
@@ -158,6 +162,11 @@ async def ask(
             "fresh) and `status`."
         )
     if members is not None:
+        if model or effort:
+            raise ToolError(
+                "`model`/`effort` apply to Codex alone; a council member's model is set in its entry of "
+                "CODEX_FUSION_MEMBERS (or the plugin's members option). Call again without them."
+            )
         try:
             names = council.select(members)
         except FusionError as exc:
@@ -178,6 +187,7 @@ async def ask(
             observer=pump.observe,
             on_start=lambda: pump.set_status("Codex is working"),
             timeout=timeout_s,
+            choice=ModelChoice.of(model, effort, "the `model`/`effort` argument"),
         )
 
     return await _answer(ctx, consultant, step)
@@ -230,6 +240,9 @@ ContextArg = Annotated[str | None, Field(description="What Codex cannot read in 
 PathsArg = Annotated[list[str] | None, Field(description="Workspace-relative.")]
 MembersArg = Annotated[list[str] | None, Field(description='Council: names, or ["all"]; needs my_take.')]
 TakeArg = Annotated[str | None, Field(description="Your position, before the council answers.")]
+#: Per-call model and reasoning effort (else the configured ones): no description, the names say it
+#: (every byte of a schema is in Claude's context; the agent's offer bounds what is accepted).
+ModelArg = str | None
 
 
 async def consult(
@@ -239,9 +252,11 @@ async def consult(
     timeout_s: TimeoutArg = None,
     members: MembersArg = None,
     my_take: TakeArg = None,
+    model: ModelArg = None,
+    effort: ModelArg = None,
 ) -> str:
     _required(question, "question", "say what you want Codex's opinion on")
-    return await ask(ctx, prompts.consult(question, context), timeout_s, members, my_take)
+    return await ask(ctx, prompts.consult(question, context), timeout_s, members, my_take, model, effort)
 
 
 async def review_plan(
@@ -251,9 +266,11 @@ async def review_plan(
     timeout_s: TimeoutArg = None,
     members: MembersArg = None,
     my_take: TakeArg = None,
+    model: ModelArg = None,
+    effort: ModelArg = None,
 ) -> str:
     _required(plan, "plan", "pass the plan to review")
-    return await ask(ctx, prompts.review_plan(plan, context), timeout_s, members, my_take)
+    return await ask(ctx, prompts.review_plan(plan, context), timeout_s, members, my_take, model, effort)
 
 
 async def review_diff(
@@ -266,6 +283,8 @@ async def review_diff(
     timeout_s: TimeoutArg = None,
     members: MembersArg = None,
     my_take: TakeArg = None,
+    model: ModelArg = None,
+    effort: ModelArg = None,
 ) -> str:
     consultant = _consultant(ctx)
     material = None
@@ -289,7 +308,9 @@ async def review_diff(
         parts = shards.plan(material, limit) if members is None else None
         if parts is not None:
             return await _review_in_parts(ctx, parts, focus, timeout_s)
-    return await ask(ctx, prompts.review_diff(material, diff, focus), timeout_s, members, my_take)
+    return await ask(
+        ctx, prompts.review_diff(material, diff, focus), timeout_s, members, my_take, model, effort
+    )
 
 
 async def _review_in_parts(
@@ -328,9 +349,13 @@ async def brainstorm(
     timeout_s: TimeoutArg = None,
     members: MembersArg = None,
     my_take: TakeArg = None,
+    model: ModelArg = None,
+    effort: ModelArg = None,
 ) -> str:
     _required(problem, "problem", "describe the problem to brainstorm on")
-    return await ask(ctx, prompts.brainstorm(problem, constraints), timeout_s, members, my_take)
+    return await ask(
+        ctx, prompts.brainstorm(problem, constraints), timeout_s, members, my_take, model, effort
+    )
 
 
 async def explore(
@@ -338,8 +363,10 @@ async def explore(
     focus: Annotated[str | None, Field(description="A question or area.")] = None,
     paths: PathsArg = None,
     timeout_s: TimeoutArg = None,
+    model: ModelArg = None,
+    effort: ModelArg = None,
 ) -> str:
-    return await ask(ctx, prompts.explore(focus, paths or ()), timeout_s)
+    return await ask(ctx, prompts.explore(focus, paths or ()), timeout_s, None, None, model, effort)
 
 
 async def reply(

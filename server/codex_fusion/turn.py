@@ -39,6 +39,7 @@ from .acp.schema import PERMISSION_CANCELLED, PromptResult, SessionUpdate
 from .errors import ConsultError
 from .guardian import Decision, Rule
 from .members import DISPLAY
+from .models import Answered, Selected, answered, reported_model
 from .notes import Audit, Note, NoteKind
 from .transcript import ToolActivity, Transcript, Usage
 
@@ -137,6 +138,7 @@ class TurnOutcome:
     notes: tuple[Note, ...] = ()
     round: Round | None = None  # where the debate stands after this answer (None: not a debate turn)
     member: str = "codex"  # the council member that answered
+    model: Answered | None = None  # the model and effort that answered, as the agent reported them
 
 
 @dataclass(frozen=True)
@@ -213,6 +215,9 @@ class Turn:
         self._held: list[PendingPermission] = []
         self._continuation: str | None = None
         self._changed = anyio.Event()
+        #: The model and effort the agent reported selected for this turn (set by the runner).
+        self.selected = Selected()
+        self._reported: str | None = None  # the model the agent says answered the last prompt
 
     # -- reading ---------------------------------------------------------------------------------
 
@@ -333,6 +338,7 @@ class Turn:
     def prompt_ended(self, result: PromptResult) -> str | None:
         """Codex answered a prompt. Returns the continuation to send, or None: the turn is over."""
         self.transcript.usage.merge_prompt_usage(result.usage)
+        self._reported = reported_model((result.model_extra or {}).get("_meta")) or self._reported
         if self._held:
             self._drop_held()
             self._go(Event.RELEASE)
@@ -384,6 +390,7 @@ class Turn:
             notes=tuple(self.notes),
             round=self._judge(self.tool, self.text) if judged and self._judge else None,
             member=self.member,
+            model=answered(self.selected, self._reported),
         )
         self.finished.set()
         self._wake()

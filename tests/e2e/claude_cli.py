@@ -242,11 +242,12 @@ class ClaudeSandbox:
         )
         return done.stdout
 
-    def install_plugin(self, source: Path = REPO) -> dict[str, Any]:
-        """``plugin marketplace add <source>`` + ``plugin install codex-fusion@<marketplace>``; returns the
-        ``plugin list --json`` entry."""
+    def install_plugin(self, source: Path = REPO, config: Sequence[str] = ()) -> dict[str, Any]:
+        """``plugin marketplace add <source>`` + ``plugin install codex-fusion@<marketplace>`` (with
+        ``--config k=v`` for each of ``config``); returns the ``plugin list --json`` entry."""
         self.check("plugin", "marketplace", "add", str(source))
-        self.check("plugin", "install", f"{PLUGIN}@{MARKETPLACE}")
+        options = [arg for item in config for arg in ("--config", item)]
+        self.check("plugin", "install", f"{PLUGIN}@{MARKETPLACE}", *options)
         listed = json.loads(self.check("plugin", "list", "--json"))
         entry = next((p for p in listed if p.get("id") == f"{PLUGIN}@{MARKETPLACE}"), None)
         assert entry is not None, f"{PLUGIN}@{MARKETPLACE} not in plugin list: {listed}"

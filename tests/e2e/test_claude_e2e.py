@@ -242,7 +242,13 @@ def test_plugin_validate_strict_passes(
     assert report["manifest"]["warnings"] == []
     provides = report["provides"]
     assert [s["name"] for s in provides["mcpServers"]] == ["codex"]
-    assert {h["event"] for h in provides["hooks"]} == {"SessionStart", "PreCompact", "SessionEnd"}
+    assert {h["event"] for h in provides["hooks"]} == {
+        "SessionStart",
+        "PreCompact",
+        "SessionEnd",
+        "UserPromptSubmit",
+        "Stop",
+    }
 
 
 def test_installs_from_the_repository_marketplace(installed: Installed) -> None:

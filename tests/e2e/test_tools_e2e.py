@@ -43,8 +43,13 @@ async def test_a_debate_on_the_real_adapter_sets_its_frame_once_where_it_can(
     async with Client(build_server(fusion())) as client:
         first = text_of(await client.call_tool("consult", {"question": "QUESTION-MARK: queue or lock?"}))
         second = text_of(await client.call_tool("reply", {"message": "REPLY-MARK: a queue bounds memory."}))
-    assert first.splitlines()[-1].startswith("— codex · round 1/3 · verdict: open — locks vs queues · ")
-    assert second.splitlines()[-1].startswith("— codex · round 2/3 · verdict: consensus — queue · ")
+    # the model and effort as the adapter reports them (MOCK_MODEL in the mock's config.toml)
+    assert first.splitlines()[-1].startswith(
+        "— codex · gpt-5.5 medium · round 1/3 · verdict: open — locks vs queues · "
+    )
+    assert second.splitlines()[-1].startswith(
+        "— codex · gpt-5.5 medium · round 2/3 · verdict: consensus — queue · "
+    )
     user = "\n".join(mock_model.turn_requests[1].user_texts())
     assert "QUESTION-MARK" in user
     assert "REPLY-MARK" in user
@@ -118,3 +123,20 @@ async def test_review_diff_against_a_base_branch(
     assert "+    print('feature')" in sent
     assert "the merge base" in sent
     assert "of main and HEAD" in sent
+
+
+async def test_the_model_asked_for_is_the_model_the_mock_receives_and_an_unknown_one_is_refused(
+    fusion: Callable[..., Config], mock_model: MockResponses, adapter: Adapter
+) -> None:
+    other = {"ts": "gpt-6-luna", "rust": "gpt-5.4"}[adapter.name]  # offered, and not the default
+    mock_model.script([say("MODEL-ANSWER\nVERDICT: CONSENSUS — ok")])
+    async with Client(build_server(fusion(CODEX_FUSION_EFFORT="high"))) as client:
+        refused = await client.call_tool("consult", {"question": "Which?", "model": "gpt-9-nonexistent"})
+        answered = text_of(await client.call_tool("consult", {"question": "Which?", "model": other}))
+    assert refused.is_error
+    assert "does not offer the model 'gpt-9-nonexistent'" in text_of(refused)
+    assert "gpt-5.5" in text_of(refused)  # the list of what it offers (the Rust adapter accepts any id)
+    [request] = mock_model.turn_requests  # the refused call spent no turn
+    assert request.body["model"] == other
+    assert request.body["reasoning"]["effort"] == "high"
+    assert answered.splitlines()[-1].startswith(f"— codex · {other} high · round 1/3 · ")

@@ -44,6 +44,8 @@ class DiffRequest:
     base: str | None = None  # compare with the merge base of this ref and HEAD (what a PR review shows)
     staged: bool = False  # only what is staged (the index), not the working tree
     paths: tuple[str, ...] = ()  # workspace-relative paths to restrict to, taken literally (no wildcards)
+    #: Two snapshot trees (``gitsnap.snapshot``): exactly what changed between them, nothing else.
+    trees: tuple[str, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -90,6 +92,8 @@ async def collect_diff(
     git = await Git.open(workspace, timeout)
     repository = await check_repository(git, allow_foreign=allow_foreign_gitdir)
     git = git.locked_down(repository.config)
+    if request.trees is not None:
+        return await _between(git, request, pathspecs, max_chars)
     target = await _resolve_target(git, request)
     budget = Budget(max_chars)
     entries = await tracked_changes(
@@ -99,6 +103,20 @@ async def collect_diff(
         entries += await untracked_files(git, pathspecs, budget)
     await _check_paths_exist(git, pathspecs, entries)
     return _material(entries, request, target, max_chars)
+
+
+async def _between(
+    git: Git, request: DiffRequest, pathspecs: tuple[str, ...], max_chars: int
+) -> DiffMaterial:
+    """The changes between two snapshot trees: blobs as stored, so no filter or working file is read."""
+    assert request.trees is not None
+    before, after = request.trees
+    for tree in request.trees:
+        if not tree or not all(c in "0123456789abcdef" for c in tree):
+            raise DiffError(f"{tree!r} is not a tree id (40 or 64 hex digits).")
+    budget = Budget(max_chars)
+    entries = await tracked_changes(git, before, staged=False, pathspecs=pathspecs, budget=budget, to=after)
+    return _material(entries, request, _Target(before, "the start of the turn"), max_chars)
 
 
 def _directory(workspace: Path) -> Path:
@@ -236,10 +254,13 @@ def _describe(request: DiffRequest, target: _Target, files: Sequence[FileSummary
         subject = "the index" if request.staged else "the working tree"
         return f"no changes{where}: {subject} matches {target.label}"
     subject = "staged changes" if request.staged else "working tree"
+    if request.trees is not None:
+        subject = "changes since the start of the turn:"
     added = sum(summary.added or 0 for summary in files)
     removed = sum(summary.removed or 0 for summary in files)
     count = f"{len(files)} file{'s' if len(files) != 1 else ''}"
-    return f"{subject} vs {target.label}{where} ({count}, +{added} −{removed})"
+    versus = "" if request.trees is not None else f" vs {target.label}"
+    return f"{subject}{versus}{where} ({count}, +{added} −{removed})"
 
 
 def _omitted_note(files: Sequence[FileSummary], max_chars: int) -> str | None:

@@ -16,7 +16,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import stat
 import subprocess
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -26,44 +25,17 @@ import anyio
 from anyio.abc import ByteReceiveStream
 
 from ..errors import DiffError
+from ..gitsnap import FILTER_OFF, GLOBAL_OPTIONS, INHERITED, SAFE_CONFIG, SAFE_ENV, environment, git_search
 from ..redact import redact
 from .names import unhidden
 
 #: All git gets from our environment: where the user's own (trusted) config is, and PATH (only its
-#: absolute entries outside the workspace, see :func:`find_git`). Nothing else is inherited: not
-#: GIT_DIR, GIT_COMMON_DIR, GIT_WORK_TREE, GIT_INDEX_FILE, GIT_OBJECT_DIRECTORY,
-#: GIT_ALTERNATE_OBJECT_DIRECTORIES, GIT_CEILING_DIRECTORIES, GIT_EXTERNAL_DIFF, GIT_PAGER,
-#: GIT_SSH(_COMMAND), GIT_PROXY_COMMAND, GIT_EXEC_PATH, GIT_CONFIG_PARAMETERS, GIT_CONFIG_COUNT, …
-#: which would point git at another repository or make it run programs.
-_INHERITED = ("HOME", "XDG_CONFIG_HOME", "GIT_CONFIG_GLOBAL")
-
-_SAFE_ENV = {
-    "GIT_CONFIG_NOSYSTEM": "1",  # /etc/gitconfig is not needed to read a diff
-    "GIT_TERMINAL_PROMPT": "0",  # never wait for a password
-    "GIT_OPTIONAL_LOCKS": "0",  # no opportunistic index refresh written back (git status and friends)
-    # No transport at all, whatever protocol.*.allow says: a lazy fetch in a partial clone would run
-    # core.sshCommand, remote.*.uploadpack, an ext:: command or a git-remote-* helper.
-    "GIT_ALLOW_PROTOCOL": "",
-    "GIT_NO_LAZY_FETCH": "1",  # and do not even try to fetch a missing object (git ≥ 2.39.4)
-    "GIT_NO_REPLACE_OBJECTS": "1",  # show the objects as stored, not what refs/replace/ substitutes
-    # nor the history info/grafts makes up (a path that cannot exist: git reads no grafts, silently)
-    "GIT_GRAFT_FILE": "/dev/null/no-grafts",
-    "LC_ALL": "C",  # git's messages in English: we recognise some and quote them in errors
-}
-
-#: Config in command scope (GIT_CONFIG_COUNT), which wins over the repository's own.
-_SAFE_CONFIG: tuple[tuple[str, str], ...] = (
-    ("core.fsmonitor", "false"),  # the fsmonitor hook runs whenever git reads the index
-    # git diff rewrites the index when it finds files whose stat data changed but not their content,
-    # GIT_OPTIONAL_LOCKS notwithstanding, which runs the post-index-change hook; a review writes nothing
-    ("diff.autoRefreshIndex", "false"),
-    ("core.hooksPath", "/dev/null"),  # no hook should run on a read-only diff; none can
-    ("core.quotePath", "false"),  # non-ASCII paths stay readable (control characters are still quoted)
-    # a directory that is itself a git directory (a bare repository in the workspace, or above it)
-    # is never used: its config could name any work tree (git ≥ 2.38; older gits are caught by
-    # layout.py, which wants <top>/.git)
-    ("safe.bareRepository", "explicit"),
-)
+#: absolute entries outside the workspace, see :func:`find_git`). Nothing else is inherited (see
+#: ``gitsnap.py``, whose settings these are: the hook's snapshots run git the same way).
+_INHERITED = INHERITED
+_SAFE_ENV = SAFE_ENV
+_SAFE_CONFIG = SAFE_CONFIG
+_GLOBAL_OPTIONS = GLOBAL_OPTIONS
 
 #: Settings of the repository's own config that make git open a file anywhere (a FIFO would hang
 #: it); when the repository sets one, it is set to /dev/null. The user's own setting, in their
@@ -73,11 +45,7 @@ _REPOSITORY_FILES = ("core.attributesfile", "core.excludesfile")
 #: Config scopes the repository itself writes (an included file has the scope of its includer).
 REPOSITORY_SCOPES = ("local", "worktree")
 
-#: What a clean or process filter is set to: empty means no filter, and not required, so the file is
-#: compared as it is on disk. Filter names come from config, so each one found is overridden.
-_FILTER_OFF = (("clean", ""), ("smudge", ""), ("process", ""), ("required", "false"))
-
-_GLOBAL_OPTIONS = ("--no-pager", "--literal-pathspecs")  # no pager; `*.py` means the file named so
+_FILTER_OFF = FILTER_OFF
 
 DIFF_OPTIONS = (
     "--no-ext-diff",  # diff.external, diff.<driver>.command, GIT_EXTERNAL_DIFF
@@ -159,14 +127,7 @@ class Git:
         return replace(self, config=self.config + tuple(extra))
 
     def environment(self) -> dict[str, str]:
-        env = {name: os.environ[name] for name in _INHERITED if name in os.environ}
-        env["PATH"] = self.search_path
-        env.update(_SAFE_ENV)
-        env["GIT_CONFIG_COUNT"] = str(len(self.config))
-        for index, (key, value) in enumerate(self.config):
-            env[f"GIT_CONFIG_KEY_{index}"] = key
-            env[f"GIT_CONFIG_VALUE_{index}"] = value
-        return env
+        return environment(self.config, {"PATH": self.search_path})
 
     async def run(
         self, *args: str, sink: Callable[[bytes], None] | None = None, check: bool = True
@@ -218,29 +179,17 @@ class Git:
 
 
 def find_git(workspace: Path, path: str) -> tuple[str, str]:
-    """The git to run, and the PATH to give it: only absolute ``path`` entries whose real path is
-    outside the workspace count, so a workspace cannot supply its own ``git`` (an empty or ``.``
-    entry would find ``./git`` once git runs in the workspace). Blocking: call it in a thread."""
-    root = os.path.realpath(workspace)
-    entries: list[str] = []
-    for entry in path.split(os.pathsep):
-        outside = entry and os.path.isabs(entry) and not _inside(os.path.realpath(entry), root)
-        if outside and entry not in entries:
-            entries.append(entry)
-    for entry in entries:
-        candidate = os.path.join(entry, "git")
-        with contextlib.suppress(OSError):
-            info = os.stat(candidate)
-            runnable = stat.S_ISREG(info.st_mode) and os.access(candidate, os.X_OK)
-            # the real path too: a link in an outside directory may lead back into the workspace
-            if runnable and not _inside(os.path.realpath(candidate), root):
-                return candidate, os.pathsep.join(entries)
-    raise DiffError(
-        "Cannot run git: git is not installed or not on PATH — no `git` in an absolute PATH entry "
-        "outside the workspace (empty, relative and in-workspace entries are skipped, so the "
-        "repository cannot supply its own git). Install git, or pass the diff text to review_diff "
-        "yourself."
-    )
+    """The git to run, and the PATH to give it (``gitsnap.git_search``: never the workspace's own).
+    Blocking: call it in a thread."""
+    found = git_search(str(workspace), path)
+    if found is None:
+        raise DiffError(
+            "Cannot run git: git is not installed or not on PATH — no `git` in an absolute PATH entry "
+            "outside the workspace (empty, relative and in-workspace entries are skipped, so the "
+            "repository cannot supply its own git). Install git, or pass the diff text to review_diff "
+            "yourself."
+        )
+    return found
 
 
 def _inside(path: str, root: str) -> bool:

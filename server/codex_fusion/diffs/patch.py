@@ -103,14 +103,15 @@ class Entry:
 
 
 async def tracked_changes(
-    git: Git, rev: str, *, staged: bool, pathspecs: Sequence[str], budget: Budget
+    git: Git, rev: str, *, staged: bool, pathspecs: Sequence[str], budget: Budget, to: str | None = None
 ) -> list[Entry]:
     """One ``git diff`` gives the file list, the line counts and the patch, all from the same
-    snapshot of the working tree (Codex or Claude may be editing it meanwhile)."""
+    snapshot of the working tree (Codex or Claude may be editing it meanwhile); with ``to``, the
+    changes from ``rev`` to that tree instead of to the working tree."""
     stream = DiffStream(budget)
-    cached = ("--cached",) if staged else ()
+    cached = ("--cached",) if staged else (to,) if to is not None else ()
     await git.run(
-        "diff", *DIFF_OPTIONS, *cached, "--raw", "--numstat", "--patch", "-z", rev, "--", *pathspecs,
+        "diff", *DIFF_OPTIONS, "--raw", "--numstat", "--patch", "-z", rev, *cached, "--", *pathspecs,
         sink=stream.feed,
     )  # fmt: skip
     return stream.finish()
