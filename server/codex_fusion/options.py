@@ -116,8 +116,8 @@ OPTIONS: tuple[Option, ...] = (
         "OPENAI_API_KEY",
         "string",
         "OpenAI API key",
-        "Only if you do not use `codex login`. Kept in your system keychain, given to Codex only when "
-        "it is not logged in, and never written to disk by codex-fusion or Codex.",
+        "Only if Codex is not logged in (`npx -y @openai/codex login`). Kept in your system keychain, "
+        "given to Codex only then, and never written to disk by codex-fusion or Codex.",
         sensitive=True,
     ),
     Option(
