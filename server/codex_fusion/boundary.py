@@ -140,14 +140,23 @@ def toml(value: object) -> str:
 
 
 def overrides(
-    *, profile: bool, external_reads: bool, helper: Path | None, excludes: Sequence[str], ephemeral: bool
+    *,
+    profile: bool,
+    external_reads: bool,
+    helper: Path | None,
+    excludes: Sequence[str],
+    ephemeral: bool,
+    writes: bool = False,
 ) -> list[str]:
-    """The ``-c`` arguments: the profile (if ``profile``), the command environment, the login store."""
+    """The ``-c`` arguments: the profile (if ``profile``), the command environment, the login store.
+
+    ``writes``: the workspace roots are writable (a delegated task's worktree, ``tasks/``); nothing
+    else is, and the network stays off."""
     pairs: list[tuple[str, object]] = []
     if profile:
         filesystem: dict[str, object] = {
             ":root" if external_reads else ":minimal": "read",
-            ":workspace_roots": {".": "read"},
+            ":workspace_roots": {".": "write" if writes else "read"},
         }
         if helper is not None:
             filesystem[str(helper)] = "read"
@@ -304,10 +313,12 @@ def plan(
     logged_in: bool,
     provider_key: str | None,
     shim_ok: bool,
+    writes: bool = False,
 ) -> Plan:
     """How to launch the agent. ``mode`` is the user's ``CODEX_FUSION_AGENT_MODE`` (None: unset),
     ``logged_in`` whether ``CODEX_HOME/auth.json`` exists, ``provider_key`` the configured provider's
-    ``env_key``, ``shim_ok`` whether a shim can be written and run here."""
+    ``env_key``, ``shim_ok`` whether a shim can be written and run here, ``writes`` whether the
+    profile lets Codex write its workspace roots (a delegated task's worktree; never the workspace)."""
     notes: list[str] = []
     inject = launch.adapter == "rust" or (launch.adapter == "ts" and shim_ok)
     if launch.adapter == "unknown":
@@ -357,6 +368,7 @@ def plan(
             helper=launch.helper,
             excludes=excludes,
             ephemeral=ephemeral,
+            writes=writes,
         )
     return Plan(
         launch,

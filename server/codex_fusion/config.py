@@ -7,7 +7,7 @@ import os
 import shlex
 import shutil
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from . import boundary, installer, members, nonce
@@ -123,7 +123,12 @@ def resolve_agent_command(env: Mapping[str, str], state: Path | None = None) -> 
 
 
 def _launch(
-    source: Mapping[str, str], argv: list[str], flags: GuardianFlags, state: Path | None
+    source: Mapping[str, str],
+    argv: list[str],
+    flags: GuardianFlags,
+    state: Path | None,
+    *,
+    writes: bool = False,
 ) -> tuple[boundary.Plan, dict[str, str]]:
     """The agent's launch with codex-fusion's sandbox profile, command environment and login store
     (``boundary.plan``), and its environment; the TypeScript adapter's start-up shim is written here."""
@@ -140,6 +145,7 @@ def _launch(
             logged_in=(home / "auth.json").is_file(),
             provider_key=boundary.provider_key_var(home),
             shim_ok=shim_ok,
+            writes=writes,
         )
 
     plan = make(os.name == "posix" and state is not None)
@@ -228,6 +234,10 @@ class Config:
     claude_session: str | None = None
     #: The council: every member by name, Codex first (``members.py``; ``CODEX_FUSION_MEMBERS``).
     members: Mapping[str, MemberSpec] = field(default_factory=dict)
+    #: What delegated tasks plan their write-capable Codex from (:meth:`task_member`): the environment
+    #: read at start-up and Codex's command before codex-fusion's overrides.
+    source_env: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
+    codex_command: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, cwd: Path | None = None) -> Config:
@@ -239,6 +249,7 @@ class Config:
         codex_entry = next((e for e in entries if e.name == members.CODEX), None)
         if codex_entry is not None and codex_entry.command is not None:
             argv, where = list(codex_entry.command), "CODEX_FUSION_MEMBERS"
+        command = tuple(argv)
         plan, agent_env = _launch(source, argv, flags, state)
         codex = MemberSpec(
             name=members.CODEX,
@@ -278,6 +289,8 @@ class Config:
             boundary_note=plan.note,
             reset_on=_reset_on(source),
             members=council,
+            source_env=source,
+            codex_command=command,
             claude_pid=nonce.parse_pid(source.get("CLAUDE_PID", "")),
             claude_session=source.get("CLAUDE_CODE_SESSION_ID", "").strip()[: nonce.MAX_TEXT_CHARS] or None,
             warm=source.get("CODEX_FUSION_WARM", "1").strip().lower() not in ("0", "false", "no", "off"),
@@ -290,3 +303,35 @@ class Config:
     @property
     def agent_command(self) -> str:
         return shlex.join(self.agent_argv)
+
+    # -- delegated tasks (tasks/) ------------------------------------------------------------------
+
+    def task_member(self, name: str) -> MemberSpec:
+        """Member ``name`` as it works on a delegated task, in a worktree of its own.
+
+        Codex: the same launch with its permission profile's workspace roots **writable** — the
+        session's root is the task's worktree — and nothing else (no network; the TypeScript adapter
+        gets a second shim). Claude and Gemini as configured: they are confined by asking, so their
+        edits and commands come to the guardian. Raises :class:`ConfigError` when the member cannot
+        be held to its worktree. Blocking (may write the shim): call it off the event loop."""
+        spec = self.members.get(name)
+        if spec is None:
+            raise ConfigError(f"No council member {name!r}; configured: {', '.join(self.members)}.")
+        if spec.error is not None:
+            raise ConfigError(f"The council member {name} cannot start: {spec.error}")
+        if spec.kind != "codex":
+            if spec.kind in ("claude", "gemini") and spec.boundary_enforced:
+                return spec
+            raise ConfigError(
+                f"{spec.display} cannot take a task: codex-fusion cannot hold it to a worktree "
+                f"({spec.boundary_note or 'its agent is not one codex-fusion knows how to confine'})."
+            )
+        command = list(self.codex_command)
+        plan, env = _launch(self.source_env, command, self.flags, self.state_dir, writes=True)
+        if not plan.profile:
+            raise ConfigError(
+                "Codex cannot take a task here: its sandbox must get codex-fusion's permission profile to "
+                f"write only the task's worktree, and it cannot ({plan.note or 'unknown adapter'})."
+            )
+        ours: dict[str, str] = {k: env[k] for k in ("CODEX_PATH", "INITIAL_AGENT_MODE") if k in env}
+        return replace(spec, argv=tuple(plan.argv), env={**spec.env, **ours}, boundary_note=plan.note)
