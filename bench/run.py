@@ -29,7 +29,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench import calls, hook, lifecycle, startup  # noqa: E402
+from bench import calls, hook, lifecycle, redaction, startup  # noqa: E402
 from bench import context_cost as context_cost_module  # noqa: E402
 from bench.common import Lab, strip_none, uv_path  # noqa: E402
 from bench.report import Figure, render  # noqa: E402
@@ -74,6 +74,7 @@ FIGURES: dict[str, tuple[str, Callable[[Lab], Figure]]] = {
     "hook": ("Hook process, start to exit", hook.hook),
     "reset": ("A /clear reaching the server: hook exit → reset", hook.reset),
     "context_cost": ("Always-on context cost", context_cost),
+    "redaction": ("Redaction: both tiers over the corpora and real code, cost per call", redaction.redaction),
     "real_acp": ("Real codex-acp (TypeScript) + mock model: first consult", startup.real_acp),
 }
 

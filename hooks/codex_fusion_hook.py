@@ -6,8 +6,12 @@ the server watches the record to reset or keep Codex in step with Claude's conve
 compaction it also reminds Claude of the Codex debate state the server left behind.
 
 Runs under whatever ``python3`` the user has (3.9+), standard library only, in tens of milliseconds.
-It always exits 0; stdout carries nothing but the one SessionStart JSON object after a compaction, and
-problems go to stderr as one line starting with ``codex-fusion hook:``.
+Problems go to stderr as one line starting with ``codex-fusion hook:``. When the record cannot be
+written (a full disk, a refused path) the user is told, as Claude Code lets each event: SessionStart
+prints a JSON ``systemMessage`` (shown to the user; exit 0), PreCompact and SessionEnd exit 1 (a
+non-blocking error whose first stderr line the user sees). The stale record is removed too, so the
+server notices that it lost track and resets Codex to be safe. Otherwise the hook exits 0, and stdout
+carries nothing but the SessionStart JSON after a compaction.
 """
 
 from __future__ import annotations
@@ -105,14 +109,15 @@ def _event(payload: dict[str, object]) -> tuple[str, str | None, str] | None:
     return None
 
 
-def run() -> None:
+def run() -> int:
+    """Record the event; returns the exit code (1: the user must be told the record was lost)."""
     payload, problem = _read_stdin()
     if problem is not None:
         _problem(f"{problem}; nothing recorded")
-        return
+        return 0
     if not isinstance(payload, dict):
         _problem("stdin is not a JSON object; nothing recorded")
-        return
+        return 0
     what = _event(payload)
     if what is None:
         name = payload.get("hook_event_name")
@@ -120,7 +125,7 @@ def run() -> None:
             _problem("no hook_event_name in the hook input; nothing recorded")
         else:
             _problem(f"unexpected hook_event_name {str(name)[:60]!r}; nothing recorded")
-        return
+        return 0
     event, detail, hook_name = what
 
     here = os.path.dirname(os.path.abspath(__file__))
@@ -132,11 +137,12 @@ def run() -> None:
     session_id = _text(payload, "session_id") or env.get("CLAUDE_CODE_SESSION_ID", "")
     workspace = env.get("CLAUDE_PROJECT_DIR") or _text(payload, "cwd") or os.getcwd()
     claude_pid = nonce.parse_pid(env.get("CLAUDE_PID", ""))
+    lost: str | None = None
     try:
         state = nonce.state_dir(env)
     except OSError as exc:
         _problem(f"could not write the reset record: {exc}")
-        return
+        return 0  # no state directory at all: the server has none either, and says so
     try:
         record = nonce.new_record(
             session_id=session_id[: nonce.MAX_TEXT_CHARS],
@@ -147,27 +153,49 @@ def run() -> None:
         )
         nonce.write_record(state, record)
     except (OSError, ValueError) as exc:
-        _problem(f"could not write the reset record: {exc}")
-    if event == "end" and detail == "clear" and session_id:
-        nonce.forget_link(state, workspace, session_id)  # a /clear-ed conversation is never restored
+        lost = " ".join(str(exc).split())[:200]
+        _problem(f"could not write the reset record: {lost}")
+        if not isinstance(exc, (nonce.NonceStoreError, ValueError)):  # a refused path is not ours to touch
+            nonce.forget_records(state, workspace, claude_pid)  # the server then notices it lost track
 
+    output: dict[str, object] = {}
+    if lost is not None:
+        output["systemMessage"] = (
+            f"codex-fusion could not record this {_WHAT.get(event, event)} for Codex ({lost}). Codex is "
+            "reset at its next call to be safe; fix that (a full disk?) so Codex follows /clear and "
+            "--resume again."
+        )
     if hook_name == "SessionStart" and event == "compact":
         summary = nonce.read_debate_state(state, workspace, claude_pid, session_id)
         if summary:
             context = "codex-fusion: " + summary  # the server says there whether Codex was reset
-            output = {"hookSpecificOutput": {"hookEventName": "SessionStart", "additionalContext": context}}
+            output["hookSpecificOutput"] = {"hookEventName": "SessionStart", "additionalContext": context}
+    if hook_name == "SessionStart":
+        if output:
             sys.stdout.write(json.dumps(output) + "\n")
             sys.stdout.flush()
+        return 0
+    return 1 if lost is not None else 0  # PreCompact, SessionEnd: the user sees the stderr line
+
+
+_WHAT = {
+    "startup": "session start",
+    "resume": "resume",
+    "clear": "/clear",
+    "compact": "compaction",
+    "fork": "fork",
+    "end": "session end",
+}
 
 
 def main() -> int:
     try:
-        run()
+        return run()
     except BaseException as exc:  # whatever happens, never fail (or block) Claude Code
         _problem(f"unexpected {type(exc).__name__}: {exc}")
     return 0
 
 
 if __name__ == "__main__":
-    main()
-    os._exit(0)  # skip interpreter teardown: faster, and a closed stdout cannot turn into exit code 120
+    # skip interpreter teardown: faster, and a closed stdout cannot turn into exit code 120
+    os._exit(main())

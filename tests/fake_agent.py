@@ -7,6 +7,8 @@ Start-up behaviour comes from the ``FAKE_ACP`` environment variable, a comma-sep
 (``flag`` or ``flag=value``):
 
   version=N        answer initialize with protocolVersion N
+  name=NAME        say agentInfo.name NAME (e.g. codex-acp: the handshake of the Rust adapter)
+  agent_version=V  say agentInfo.version V
   init_error=CODE  answer initialize with this JSON-RPC error (1001 = TS codex-acp's dead Codex)
   no_init          never answer initialize
   die_at_start     write a fatal line to stderr and exit 1 before reading anything
@@ -16,6 +18,7 @@ Start-up behaviour comes from the ``FAKE_ACP`` environment variable, a comma-sep
   config_mode      session/new offers no modes, only a "mode" config option (grouped options)
   uuid_ids         our requests use UUID string ids (Rust adapter style) instead of ints from 0
   stderr_flood=N   write N bytes to stderr at start-up
+  die_on=METHOD    write a fatal line to stderr and exit 1 when METHOD arrives (e.g. session/resume)
   grandchild       (subprocess only) spawn a `sleep` grandchild in our process group
   setsid_child     (subprocess only) spawn a `sleep` grandchild in a session of its own (it leaves
                    our process group); its pid and ours are appended to FAKE_ACP_PIDS
@@ -40,7 +43,9 @@ Each turn obeys ``@fake`` directive lines found in the prompt text (first match 
   @fake say TEXT           answer TEXT (default: "ok"); a literal \\n in TEXT is a line break
   @fake chunks N           split the answer into N chunks
   @fake think TEXT         send a thought chunk first
+  @fake prelude TEXT       send TEXT as an answer chunk before anything else (text said before a pause)
   @fake tool KIND TITLE    send a tool_call + completed tool_call_update first
+  @fake report JSON        send this tool_call update (JSON on one line) first, as the stream would
   @fake sleep SECONDS      wait before answering (a cancel interrupts it)
   @fake unknown_update     send an update kind nobody knows, plus a malformed and a half line
   @fake error              answer the prompt with -32603 and codex_error_info (Rust style)
@@ -63,6 +68,9 @@ Each turn obeys ``@fake`` directive lines found in the prompt text (first match 
   @fake flood N STYLE      ask to run `echo <i>` N times, one after another, going on after a deny
   @fake wait NAME          (in-process only) wait until the test opens the gate NAME
   @fake drip N SECONDS     send N thought chunks, one every SECONDS, before answering
+  @fake request METHOD JSON  send the client a request METHOD with params JSON (sessionId added when
+                           absent) and answer "[METHOD: ok]" or "[METHOD: error CODE]"
+  @fake later SECONDS      wait (a cancel interrupts it) after the permission requests, before answering
   @fake recall             answer "recall: N earlier prompt(s); first: <its first line>" from the
                            session's history (proves that context survived a load or resume)
 
@@ -234,6 +242,9 @@ class ScriptedAgent:
                     continue
                 self._record(msg)
                 method = msg.get("method")
+                if method is not None and method == self.flags.get("die_on"):
+                    self.stderr(f"fatal: the fake agent dies on {method}\n")
+                    raise AgentExit(1)
                 if method is None:
                     waiting = self._waiting.pop(msg.get("id"), None)
                     if waiting is not None:
@@ -289,7 +300,11 @@ class ScriptedAgent:
                     },
                 },
                 "authMethods": self.auth_methods(),
-                "agentInfo": {"name": "fake-acp", "title": "Fake", "version": "9.9.9"},
+                "agentInfo": {
+                    "name": self.flags.get("name", "fake-acp"),
+                    "title": "Fake",
+                    "version": self.flags.get("agent_version", "9.9.9"),
+                },
                 "_meta": {"something": "unknown"},
             },
         )
@@ -550,10 +565,15 @@ class ScriptedAgent:
             await self.update(sid, {"sessionUpdate": "brand_new_kind", "payload": {"a": 1}})
             await self._send_line(b"this is not json\n")
             await self.update(sid, {"sessionUpdate": "tool_call", "title": "no id"})  # does not validate
+        if "prelude" in d:
+            chunk = {"type": "text", "text": d["prelude"]}
+            await self.update(sid, {"sessionUpdate": "agent_message_chunk", "content": chunk})
         if "think" in d:
             await self.update(
                 sid, {"sessionUpdate": "agent_thought_chunk", "content": {"type": "text", "text": d["think"]}}
             )
+        if "report" in d:
+            await self.update(sid, {"sessionUpdate": "tool_call", **json.loads(d["report"])})
         if "tool" in d:
             kind, _, title = d["tool"].partition(" ")
             await self.update(
@@ -610,6 +630,13 @@ class ScriptedAgent:
             if chosen not in ALLOWING | CONTINUING:
                 await self.result(msg["id"], {"stopReason": "cancelled"})
                 return
+        if "request" in d:
+            method, _, raw = d["request"].partition(" ")
+            params = {"sessionId": sid, **(json.loads(raw) if raw else {})}
+            reply = await self.request(method, params)
+            said = f"error {reply['error']['code']}" if "error" in reply else "ok"
+            chunk = {"type": "text", "text": f"[{method}: {said}] "}
+            await self.update(sid, {"sessionUpdate": "agent_message_chunk", "content": chunk})
         if "flood" in d:
             count, style = d["flood"].split()
             for i in range(int(count)):
@@ -617,6 +644,9 @@ class ScriptedAgent:
                 if outcome in ("ended", "cancelled"):
                     await self.result(msg["id"], {"stopReason": "cancelled"})
                     return
+        if "later" in d and await self.interruptible_sleep(float(d["later"])):
+            await self.result(msg["id"], {"stopReason": "cancelled"})
+            return
         default = "ok"
         if "Claude's note:" in prompt:
             default = "acknowledged: " + prompt.split("Claude's note:", 1)[1].strip()

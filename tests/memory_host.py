@@ -52,6 +52,7 @@ class MemoryHost:
 
     def __init__(self, options: StartOptions, gates: Mapping[str, anyio.Event] | None = None) -> None:
         self.argv = list(options.argv)
+        self.options = options
         self.pid = next(_PIDS)
         self.stderr = StderrTail()
         self.exited = anyio.Event()

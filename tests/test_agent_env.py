@@ -14,8 +14,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from codex_fusion import boundary
-from codex_fusion.boundary import PROFILE, PROFILE_MODE, Launch
+from codex_fusion.boundary import RELAY_SPEC, Launch, profile_mode
 from codex_fusion.config import Config
+
+PROFILE = "codex-fusion-0123456789abcdef"
+WORKSPACE = Path("/home/u/project")
 
 SERVER_ENV = {
     "PATH": "/usr/bin:/bin",
@@ -98,7 +101,12 @@ def test_toml_tables_lists_and_booleans() -> None:
 def test_overrides_give_the_profile_and_keep_secrets_out_of_commands() -> None:
     helper = Path("/opt/codex/bin/codex")
     args = boundary.overrides(
-        profile=True, external_reads=False, helper=helper, excludes=["OPENAI_API_KEY"], ephemeral=False
+        profile=PROFILE,
+        external_reads=False,
+        helper=helper,
+        excludes=["OPENAI_API_KEY"],
+        ephemeral=False,
+        workspace=None,
     )
     parsed = values(args)
     assert parsed["default_permissions"] == PROFILE
@@ -118,12 +126,16 @@ def test_overrides_give_the_profile_and_keep_secrets_out_of_commands() -> None:
 
 def test_external_reads_widen_the_profile_to_the_root_and_ephemeral_sets_the_store() -> None:
     parsed = values(
-        boundary.overrides(profile=True, external_reads=True, helper=None, excludes=[], ephemeral=True)
+        boundary.overrides(
+            profile=PROFILE, external_reads=True, helper=None, excludes=[], ephemeral=True, workspace=None
+        )
     )
     assert parsed[f"permissions.{PROFILE}.filesystem"] == {":root": "read", ":workspace_roots": {".": "read"}}
     assert parsed["cli_auth_credentials_store"] == "ephemeral"
     without = values(
-        boundary.overrides(profile=False, external_reads=False, helper=None, excludes=[], ephemeral=False)
+        boundary.overrides(
+            profile=None, external_reads=False, helper=None, excludes=[], ephemeral=False, workspace=None
+        )
     )
     assert "default_permissions" not in without
     assert "shell_environment_policy.inherit" in without
@@ -193,6 +205,8 @@ def make_plan(launch: Launch, env: dict[str, str] | None = None, **kwargs: objec
         "shim_ok": True,
     }
     options.update(kwargs)
+    options.setdefault("profile_name", PROFILE)
+    options.setdefault("workspace", WORKSPACE)
     return boundary.plan(SERVER_ENV if env is None else env, ["codex-acp"], launch, **options)  # type: ignore[arg-type]
 
 
@@ -204,19 +218,26 @@ def test_rust_gets_overrides_on_its_command_line_and_the_key_for_an_ephemeral_lo
     assert parsed["cli_auth_credentials_store"] == "ephemeral"
     assert plan.env["OPENAI_API_KEY"] == "sk-proj-abc123"
     assert "DATABASE_PASSWORD" not in plan.env
-    assert plan.env["INITIAL_AGENT_MODE"] == PROFILE_MODE
+    assert plan.env["INITIAL_AGENT_MODE"] == profile_mode(PROFILE)
     assert (plan.profile, plan.ephemeral_login, plan.note, plan.shim) == (True, True, None, None)
+    assert plan.isolated
+    assert RELAY_SPEC not in plan.env
 
 
-def test_typescript_gets_a_shim_that_starts_its_codex_with_the_same_overrides() -> None:
+def test_typescript_gets_the_shim_and_the_relay_its_overrides() -> None:
     plan = make_plan(TS)
     assert plan.argv == ("codex-acp",)
     assert plan.shim is not None
     assert plan.shim.startswith("#!/bin/sh\n")
-    assert "codex=/nm/codex\n" in plan.shim
-    assert 'exec "$codex" "$@" -c ' in plan.shim
-    assert "'default_permissions=\"codex-fusion\"'" in plan.shim
-    assert plan.env["INITIAL_AGENT_MODE"] == PROFILE_MODE
+    assert plan.shim.endswith(' -I -m codex_fusion.relay "$@"\n')  # the same text for every start
+    assert plan.shim == make_plan(TS, profile_name="codex-fusion-another").shim
+    spec = json.loads(plan.env[RELAY_SPEC])
+    assert spec["codex"] == "/nm/codex"
+    assert spec["workspace"] == str(WORKSPACE)
+    assert spec["profile"] == PROFILE
+    assert spec["args"] == list(plan.overrides)
+    assert values(spec["args"])["default_permissions"] == PROFILE
+    assert plan.env["INITIAL_AGENT_MODE"] == profile_mode(PROFILE)
     assert plan.note is None
 
 
@@ -255,7 +276,7 @@ def test_typescript_without_a_shim_is_said_plainly() -> None:
     assert "Codex can read outside the workspace with this adapter" in plan.note
 
 
-@pytest.mark.parametrize("mode", [None, "read-only", PROFILE_MODE])
+@pytest.mark.parametrize("mode", [None, "read-only", profile_mode("codex-fusion"), profile_mode(PROFILE)])
 def test_the_default_modes_use_the_profile(mode: str | None) -> None:
     assert make_plan(TS, mode=mode).profile
 
@@ -303,8 +324,13 @@ def test_config_writes_a_private_shim_for_the_typescript_adapter(tmp_path: Path)
     assert shim.parent == tmp_path / "state" / "codex-fusion" / "bin"
     assert stat.S_IMODE(shim.stat().st_mode) == 0o700
     assert stat.S_IMODE(shim.parent.stat().st_mode) == 0o700
-    assert "default_permissions" in shim.read_text()
-    assert (config.adapter, config.agent_mode, config.boundary_enforced) == ("ts", PROFILE_MODE, True)
+    assert "codex_fusion.relay" in shim.read_text()
+    profile = json.loads(config.agent_env[RELAY_SPEC])["profile"]
+    assert (config.adapter, config.agent_mode, config.boundary_enforced) == (
+        "ts",
+        profile_mode(profile),
+        True,
+    )
     assert config.boundary_note is None
     assert "DATABASE_PASSWORD" not in config.agent_env
     assert Config.from_env(env).agent_env["CODEX_PATH"] == str(shim)  # the same text, the same file
@@ -317,8 +343,8 @@ def test_config_for_an_unknown_agent_says_so(tmp_path: Path) -> None:
     assert not config.boundary_enforced
     assert config.boundary_note is not None
     assert "my_agent.py" in config.boundary_note
-    assert config.agent_argv == ["python3", "my_agent.py"]
     assert set(config.agent_env) <= set(SERVER_ENV) | {"INITIAL_AGENT_MODE", "NO_BROWSER"}
+    assert config.agent_argv[0] == "/usr/bin/python3"  # looked up once, on the PATH entries that count
 
 
 def test_a_withheld_key_is_not_passed_as_the_providers_key_either() -> None:
@@ -334,3 +360,144 @@ def test_a_native_codex_acp_binary_is_the_rust_adapter_a_script_is_not(tmp_path:
     assert boundary.detect([str(built)], {}) == Launch("rust", built, built)
     built.write_text("#!/bin/sh\nexec something\n")
     assert boundary.detect([str(built)], {}).adapter == "unknown"
+
+
+# --- issue 17: the workspace's own configuration, programs from fixed places, npm credentials --------
+
+
+def test_the_overrides_untrust_the_workspace_and_every_directory_above_it() -> None:
+    parsed = values(
+        boundary.overrides(
+            profile=PROFILE,
+            external_reads=False,
+            helper=None,
+            excludes=[],
+            ephemeral=False,
+            workspace=WORKSPACE,
+        )
+    )
+    assert parsed["projects"] == {
+        str(path): {"trust_level": "untrusted"}
+        for path in (WORKSPACE, Path("/home/u"), Path("/home"), Path("/"))
+    }
+    assert parsed["project_root_markers"] == []
+
+
+def test_the_profile_has_a_new_name_on_every_start_that_no_file_can_know() -> None:
+    first, second = make_plan(RUST, profile_name=None), make_plan(RUST, profile_name=None)
+    assert first.profile_name is not None
+    assert second.profile_name is not None
+    assert first.profile_name != second.profile_name
+    assert first.profile_name.startswith("codex-fusion-")
+    assert len(first.profile_name) == len("codex-fusion-") + 16
+    parsed = values(list(first.argv[1:]))
+    assert parsed["default_permissions"] == first.profile_name
+    assert f"permissions.{first.profile_name}.filesystem" in parsed
+    assert not any(key.startswith("permissions.codex-fusion.") for key in parsed)
+
+
+def test_the_project_isolation_holds_in_any_mode() -> None:
+    parsed = values(list(make_plan(RUST, mode="auto").argv[1:]))
+    assert "default_permissions" not in parsed
+    assert parsed["project_root_markers"] == []
+    assert str(WORKSPACE) in parsed["projects"]  # type: ignore[operator]
+
+
+NPM = {
+    "npm_config_cache": "/home/u/.npm",
+    "npm_config_registry": "https://registry.npmjs.org/",
+    "npm_config_prefer_offline": "true",
+    "npm_config_userconfig": "/home/u/.npmrc",
+    "NPM_CONFIG_LOGLEVEL": "error",
+    "npm_config__auth": "dXNlcjpwYXNz",
+    "npm_config__authToken": "npm_abcdef",
+    "NPM_CONFIG__AUTHTOKEN": "npm_abcdef",
+    "npm_config_//registry.npmjs.org/:_authToken": "npm_abcdef",
+    "npm_config_//npm.corp.example/:_password": "cGFzcw==",
+    "npm_config_password": "hunter2",
+    "npm_config_username": "me",
+    "npm_config_email": "me@example.com",
+    "npm_config_otp": "123456",
+    "npm_config_certfile": "/home/u/client.crt",
+    "npm_config_keyfile": "/home/u/client.key",
+    "npm_config_key": "-----BEGIN PRIVATE KEY-----",
+    "npm_config_cert": "-----BEGIN CERTIFICATE-----",
+    "npm_config_https_proxy": "http://me:hunter2@proxy:3128",
+    "NPM_CONFIG_REGISTRY": "https://me:hunter2@npm.corp.example/",
+}
+
+
+def test_npm_credentials_never_reach_the_agent_but_npxs_settings_do() -> None:
+    env = boundary.agent_env({**SERVER_ENV, **NPM})
+    npm = {name for name in env if name.lower().startswith("npm_config_")}
+    assert npm == {
+        "npm_config_cache",
+        "npm_config_registry",
+        "npm_config_prefer_offline",
+        "npm_config_userconfig",
+        "NPM_CONFIG_LOGLEVEL",
+    }
+    assert "hunter2" not in json.dumps(env)
+    assert "npm_abcdef" not in json.dumps(env)
+
+
+def test_the_agents_path_drops_empty_relative_and_workspace_entries(tmp_path: Path) -> None:
+    workspace = tmp_path / "ws"
+    (workspace / "node_modules" / ".bin").mkdir(parents=True)
+    link = tmp_path / "link-to-ws-bin"
+    link.symlink_to(workspace / "node_modules" / ".bin")
+    path = ":".join(
+        ["", ".", "bin", str(workspace / "node_modules" / ".bin"), str(link), str(workspace), "/usr/bin"]
+    )
+    assert boundary.search_path(path, workspace) == "/usr/bin"
+    env = boundary.agent_env({**SERVER_ENV, "PATH": path}, workspace=workspace)
+    assert env["PATH"] == "/usr/bin"
+
+
+def _programs(directory: Path, *names: str) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    for name in names:
+        (directory / name).write_text("#!/bin/sh\n")
+        (directory / name).chmod(0o755)
+
+
+def test_the_agent_command_never_comes_from_the_workspace(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from codex_fusion.config import resolve_agent_command
+
+    workspace, real = tmp_path / "ws", tmp_path / "real" / "bin"
+    _programs(workspace, "codex-acp", "npx", "node")
+    _programs(workspace / "node_modules" / ".bin", "codex-acp", "npx", "node")
+    _programs(real, "codex-acp")
+    monkeypatch.chdir(workspace)  # the server runs in the workspace: "" and "." mean it
+    hostile = ":".join(["", ".", str(workspace / "node_modules" / ".bin"), str(real)])
+    argv, where = resolve_agent_command({"PATH": hostile, "HOME": str(tmp_path)}, None, workspace)
+    assert (argv, where) == ([str(real / "codex-acp")], "PATH")
+    argv, where = resolve_agent_command({"PATH": ":/usr/bin", "HOME": str(tmp_path)}, None, workspace)
+    assert argv[0] != str(workspace / "codex-acp")
+    assert not argv[0].startswith(str(workspace))
+    argv, _ = resolve_agent_command(
+        {"PATH": hostile, "HOME": str(tmp_path), "CODEX_FUSION_ACP_COMMAND": "codex-acp --x"}, None, workspace
+    )
+    assert argv == [str(real / "codex-acp"), "--x"]
+
+
+def test_a_relative_agent_command_is_refused(tmp_path: Path) -> None:
+    from codex_fusion.config import resolve_agent_command
+    from codex_fusion.errors import ConfigError
+
+    env = {"PATH": "/usr/bin", "CODEX_FUSION_ACP_COMMAND": "./codex-acp"}
+    with pytest.raises(ConfigError, match=r"starts with the relative path '\./codex-acp'"):
+        resolve_agent_command(env, None, tmp_path)
+
+
+def test_detect_looks_programs_up_only_outside_the_workspace(tmp_path: Path) -> None:
+    workspace = tmp_path / "ws"
+    planted = workspace / "node_modules" / ".bin" / "codex-acp"
+    planted.parent.mkdir(parents=True)
+    planted.write_bytes(b"\x7fELF\x02\x01\x01")  # looks like the Rust adapter built with cargo
+    planted.chmod(0o755)
+    env = {"PATH": str(planted.parent)}
+    assert boundary.detect(["codex-acp"], env, workspace).adapter == "unknown"
+    assert boundary.detect(["codex-acp"], env).adapter == "rust"  # (without a workspace to keep out)

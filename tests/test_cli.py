@@ -198,7 +198,10 @@ def test_ask_not_logged_in_exits_nonzero_with_the_message(fake: FakeAgentSetup) 
         stdin=subprocess.DEVNULL,
     )
     assert out.returncode == 1
-    assert "Codex is not logged in: run `codex login`, or set OPENAI_API_KEY" in out.stderr
+    assert (
+        "Codex is not logged in: run `npx -y @openai/codex login` in a terminal, or set OPENAI_API_KEY"
+        in out.stderr
+    )
     assert "Traceback" not in out.stderr
 
 
@@ -289,13 +292,20 @@ def test_secrets_never_reach_stderr_status_errors_or_the_log(
         texts.append(reply["result"]["content"][0]["text"])
     texts.append(_status(peer))
     assert "exited with code 3" in texts[2]
-    assert "curl -H 'Bearer [redacted]' -u app:[redacted]" in texts[0]  # Claude still sees where
+    # The pause shows the command byte for byte (what Claude approves is what runs), and says what in
+    # it is a secret; every other sink loses the secrets.
+    assert f"```\ncurl -H 'Bearer {key}' -u app:{password}\n```" in texts[0]
+    assert (
+        "⚠ This command contains what looks like the value of $OPENAI_API_KEY, the value of $DB_PASSWORD"
+        in texts[0]
+    )
+    pause_rest = texts[0].replace(f"curl -H 'Bearer {key}' -u app:{password}", "")
     assert peer.proc.stdin is not None
     peer.proc.stdin.close()
     peer.proc.wait(timeout=15)
     stderr = peer.stderr()
     assert "guardian: asking Claude about run `curl" in stderr  # the line is there, the secret is not
-    for sink in (*texts, stderr, log.read_text()):
+    for sink in (pause_rest, *texts[1:], stderr, log.read_text()):
         assert key not in sink
         assert password not in sink
 
@@ -322,9 +332,15 @@ def test_nothing_survives_the_server_however_it_ends(
     assert wait_until(lambda: not group_alive(pgid) and not alive(agent) and not alive(escaped), timeout=5)
 
 
-@pytest.mark.parametrize("interrupts", [1, 2])
+@pytest.mark.parametrize(
+    ("interrupts", "gap"),
+    # A second Ctrl-C back to back, or while the first one's clean-up is unwinding (10–100 ms
+    # later): it used to reach Python's default handler once the signal receiver had been
+    # cancelled with the consult, and end the process by SIGINT with a traceback.
+    [(1, 0.0), (2, 0.0), (2, 0.01), (2, 0.03), (2, 0.1)],
+)
 def test_ctrl_c_at_the_terminal_prompt_exits_at_once_and_cleanly(
-    fake: FakeAgentSetup, interrupts: int
+    fake: FakeAgentSetup, interrupts: int, gap: float
 ) -> None:
     master, slave = os.openpty()
     try:
@@ -342,7 +358,9 @@ def test_ctrl_c_at_the_terminal_prompt_exits_at_once_and_cleanly(
             char = proc.stderr.read(1)
             assert char, f"ask exited before prompting: {seen}"
             seen += char
-        for _ in range(interrupts):
+        for i in range(interrupts):
+            if i:
+                time.sleep(gap)
             proc.send_signal(signal.SIGINT)  # what the terminal sends on Ctrl-C
         _, err = proc.communicate(timeout=10)  # no Enter is ever typed
     finally:
@@ -382,3 +400,22 @@ def test_the_reaper_survives_signals_arriving_together(tmp_path: Path) -> None:
     assert b"Traceback" not in err, err.decode()
     assert reaper.returncode in (128 + signal.SIGTERM, 128 + signal.SIGINT)  # pending: lowest number first
     assert wait_until(lambda: not alive(agent_pid) and not alive(child_pid))
+
+
+def test_a_lone_surrogate_escape_over_stdio_is_answered(fake: FakeAgentSetup, peer_factory) -> None:
+    """Claude Code's JSON.stringify writes a cut emoji as "\\ud800"; the SDK's parser refuses it and
+    used to drop the message, so the call was never answered while `status` said ready."""
+    peer = peer_factory(fake.env())
+    peer.initialize()
+    # json.dumps writes the lone surrogate as the escape "\ud800", as JavaScript does
+    consult = peer.call(
+        "tools/call", {"name": "consult", "arguments": {"question": "hi \ud800\n@fake say answered"}}
+    )
+    bad = peer.call("tools/call", {"name": "permit", "arguments": {"decision": "\ud800"}})
+    after = peer.call("tools/call", {"name": "consult", "arguments": {"question": "@fake say next"}})
+    assert consult["result"]["isError"] is False
+    assert consult["result"]["content"][0]["text"].startswith("answered")
+    assert bad["result"]["isError"] is True
+    assert after["result"]["content"][0]["text"].startswith("next")
+    (first, _) = fake.received("session/prompt")
+    assert "hi \ufffd" in first["params"]["prompt"][0]["text"]

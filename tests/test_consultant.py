@@ -12,11 +12,12 @@ import time
 import anyio
 import pytest
 
-from codex_fusion import render
+from codex_fusion import client, render, runner
 from codex_fusion.config import Config
 from codex_fusion.consultant import Consultant
 from codex_fusion.errors import AgentError, AuthRequired, ConsultError
-from codex_fusion.turn import Turn, TurnOutcome
+from codex_fusion.notes import NoteKind
+from codex_fusion.turn import Event, IllegalTransition, Pause, Turn, TurnOutcome, TurnState
 
 from .conftest import FakeAgentSetup, alive, group_alive, wait_until
 
@@ -142,7 +143,8 @@ async def test_next_call_retries_from_scratch_after_a_start_failure(fake: FakeAg
 async def test_auth_required_without_key_says_how_to_log_in(fake: FakeAgentSetup, style: str) -> None:
     async with fake.consultant(f"auth={style}") as consultant:
         with pytest.raises(
-            AuthRequired, match=r"Codex is not logged in: run `codex login`, or set OPENAI_API_KEY"
+            AuthRequired,
+            match=r"Codex is not logged in: run `npx -y @openai/codex login` in a terminal, or set OPENAI_API_KEY",
         ):
             await consultant.consult("hi")
     assert fake.received("authenticate") == []
@@ -183,15 +185,36 @@ async def test_unknown_updates_and_malformed_lines_do_not_break_the_turn(fake: F
 
 
 async def test_agent_request_ids_may_be_uuid_strings(fake: FakeAgentSetup) -> None:
-    # Unknown agent→client requests must be answered -32601 whatever their id looks like.
+    """The agent's requests carry UUID string ids (the Rust adapter's style): a known one is
+    served and an unknown one answered -32601, each under the id it was asked with."""
+    readme = fake.workspace / "README.md"
+    readme.write_text("hello\n")
+    prompt = (
+        f'@fake ask ts {{"toolCallId": "c1", "kind": "read", "locations": [{{"path": "{readme}"}}]}}\n'
+        "@fake request terminal/create {}\n@fake say done"
+    )
     async with fake.consultant("uuid_ids") as consultant:
-        outcome = await consult(consultant, "@fake say ok")
-    assert outcome.text == "ok"
+        outcome = await consult(consultant, prompt, timeout=30)
+    assert outcome.text == "[asked: allow_once] [terminal/create: error -32601] done"
+    answers = [m for m in fake.received() if "method" not in m]
+    assert [type(m["id"]) for m in answers] == [str, str]
+    assert all(len(m["id"]) == 36 for m in answers)  # UUIDs, echoed as they came
+    assert answers[1]["error"]["code"] == -32601
 
 
 async def test_tool_activity_and_thoughts_are_collected(fake: FakeAgentSetup) -> None:
+    """Thoughts are kept apart from the answer (the progress line and the terminal show them);
+    tool activity is listed."""
+    transcripts = []
     async with fake.consultant() as consultant:
-        outcome = await consult(consultant, "@fake think hmm\n@fake tool read src/app.py\n@fake say done")
+        outcome = await consult(
+            consultant,
+            "@fake think hmm, the cache\n@fake tool read src/app.py\n@fake say done",
+            observer=lambda turn, update: transcripts.append(turn.transcript),
+        )
+    assert outcome.text == "done"  # the thought is not part of the answer
+    assert transcripts
+    assert transcripts[-1].thought_parts == ["hmm, the cache"]
     assert [render.activity(tool) for tool in outcome.activity] == ["read src/app.py (completed)"]
 
 
@@ -294,3 +317,129 @@ async def test_a_grandchild_that_left_the_process_group_is_collected(fake: FakeA
         assert os.getpgid(escaped) != os.getpgid(agent)  # killpg alone would miss it
         assert alive(escaped)
     assert wait_until(lambda: not alive(escaped) and not alive(agent), timeout=5)
+
+
+# -- admission: bounded, and never into a session being replaced --------------------------------------
+
+
+async def test_a_full_queue_refuses_at_once_with_what_to_do(fake: FakeAgentSetup) -> None:
+    done: list[str] = []
+    async with fake.consultant() as consultant, anyio.create_task_group() as tg:
+
+        async def one(prompt: str) -> None:
+            done.append((await consult(consultant, prompt)).text)
+
+        tg.start_soon(one, "@fake wait go\n@fake say running")
+        await anyio.wait_all_tasks_blocked()
+        for i in range(runner.MAX_QUEUED):
+            tg.start_soon(one, f"@fake say queued {i}")
+            await anyio.wait_all_tasks_blocked()
+        assert consultant.queue_length == runner.MAX_QUEUED
+        with anyio.fail_after(5), pytest.raises(ConsultError, match="consults are already waiting"):
+            await consultant.consult("@fake say one too many")
+        fake.gate("go").set()
+    assert done == ["running", *(f"queued {i}" for i in range(runner.MAX_QUEUED))]
+    prompts = [m["params"]["prompt"][0]["text"] for m in fake.received("session/prompt")]
+    assert not any("one too many" in p for p in prompts)
+
+
+async def test_a_queued_consult_waits_at_most_its_idle_bound(fake: FakeAgentSetup) -> None:
+    async with fake.consultant() as consultant:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(consult, consultant, "@fake wait go\n@fake say running")
+            await anyio.wait_all_tasks_blocked()
+            with anyio.fail_after(10), pytest.raises(ConsultError, match=r"waited 0\.3 s \(its idle limit\)"):
+                await consultant.consult("@fake say never sent", timeout=0.3)
+            assert consultant.queue_length == 0
+            fake.gate("go").set()
+        after = await consult(consultant, "@fake say next")
+    assert after.text == "next"
+    prompts = [m["params"]["prompt"][0]["text"] for m in fake.received("session/prompt")]
+    assert not any("never sent" in p for p in prompts)
+
+
+@pytest.mark.parametrize("how", ["reset", "fork"])
+async def test_a_consult_queued_during_a_reset_or_fork_goes_to_the_new_session(
+    fake: FakeAgentSetup, how: str
+) -> None:
+    """The reset stops the running turn, whose end used to admit the queued consult into the old
+    session, which the reset then closed under it: the cleared conversation's context leaked."""
+    answers: list[TurnOutcome] = []
+    async with fake.consultant("close,fork") as consultant:
+        await consult(consultant, "OLD-CONTEXT\n@fake say before")
+        old = consultant.codex_session
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(consultant.consult, "@fake sleep 30")  # running; a cancel ends it at once
+            await anyio.wait_all_tasks_blocked()
+
+            async def queued() -> None:
+                answers.append(await consult(consultant, "@fake recall"))
+
+            tg.start_soon(queued)
+            await anyio.wait_all_tasks_blocked()
+            assert consultant.queue_length == 1
+            replaced = await (consultant.reset() if how == "reset" else consultant.fork())
+        (answer,) = answers
+        new = consultant.codex_session
+    assert new not in (None, old)
+    assert answer.session_id == new  # not the old session
+    if how == "reset":
+        assert replaced is not None
+        assert answer.text.startswith("recall: 0 earlier prompt(s)")  # nothing of the old context
+        closed = fake.received("session/close")
+        assert [m["params"]["sessionId"] for m in closed] == [old]
+    else:
+        assert replaced == new
+        assert "first: OLD-CONTEXT" in answer.text  # the fork carries the context, by design
+
+
+# -- a bug in one turn fails that turn only ------------------------------------------------------------
+
+
+async def test_a_bug_in_one_turn_fails_that_call_and_the_next_works(
+    fake: FakeAgentSetup, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from mcp import Client
+
+    real = Turn.prompt_ended
+    broken = [True]
+
+    def prompt_ended(self: Turn, result: object) -> str | None:
+        if broken.pop() if broken else False:
+            raise IllegalTransition(TurnState.DONE, Event.END)  # as a bug in the state machine would
+        return real(self, result)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(Turn, "prompt_ended", prompt_ended)
+    async with Client(fake.server()) as client:
+        with anyio.fail_after(20):
+            failed = await client.call_tool("consult", {"question": "@fake say lost"})
+            status = await client.call_tool("status", {})
+            after = await client.call_tool("consult", {"question": "@fake say next"})
+    text = failed.content[0].text  # type: ignore[union-attr]
+    assert failed.is_error
+    assert "codex-fusion failed during this turn (IllegalTransition: a done turn cannot take" in text
+    assert "ask again, or call `status`" in text
+    assert "last error: codex-fusion failed during this turn" in status.content[0].text  # type: ignore[union-attr]
+    assert after.is_error is False
+    assert after.content[0].text.startswith("next")  # type: ignore[union-attr]
+    (record,) = [r for r in caplog.records if "failed unexpectedly" in r.getMessage()]
+    assert record.exc_info is not None  # logged with its traceback
+
+
+async def test_a_turn_stopped_by_the_request_cap_while_paused_gets_session_cancel(
+    fake: FakeAgentSetup,
+) -> None:
+    """Nobody waits on a paused turn; when Codex's 21st request stops it, Codex must still be told."""
+    commands = "|".join(f"echo {i}" for i in range(client.MAX_ASKS_PER_TURN + 1))
+    async with fake.consultant() as consultant:
+        paused = await consultant.consult(f"@fake permit execute ts {commands}")
+        assert isinstance(paused, Pause)
+        with anyio.fail_after(10):  # a hang detector: nobody calls wait() on this turn
+            while not fake.received("session/cancel"):
+                await anyio.sleep(0.02)
+            while consultant.current_turn is not None:
+                await anyio.sleep(0.02)
+        capped = await consultant.permit("allow")  # the ended turn is handed to the next permit
+    assert isinstance(capped, TurnOutcome)
+    assert capped.stop_reason == "cancelled"
+    assert any(note.kind is NoteKind.CAPPED for note in capped.notes)

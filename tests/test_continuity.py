@@ -67,22 +67,79 @@ async def test_an_agent_that_cannot_reopen_says_so_and_starts_fresh(fake: FakeAg
     assert "(new)" in after
 
 
-async def test_a_cleared_conversation_is_never_restored(fake: FakeAgentSetup) -> None:
-    """Not into the new conversation, and not later either: the hook drops the link on SessionEnd
-    with reason clear, whether a server is running then or not."""
-    await first_run(fake)
-    assert continuity.load(fake.data / "state", fake.workspace, "S1") is not None
+async def test_a_cleared_conversation_keeps_its_codex_session_for_a_resume(fake: FakeAgentSetup) -> None:
+    """A /clear starts the new conversation fresh; it does not erase the old one, which Claude Code
+    can --resume with its whole history: Codex's session for it comes back too."""
+    before = await first_run(fake)
     run_hook(fake, "SessionEnd", "S1", reason="clear")
     run_hook(fake, "SessionStart", "S2", source="clear")
     async with Client(server(fake)) as client:
-        result = text_of(await client.call_tool("consult", {"question": "@fake recall"}))
-    assert result.startswith("recall: 0 earlier prompt(s)")
+        fresh = text_of(await client.call_tool("consult", {"question": "@fake recall"}))
+    assert fresh.startswith("recall: 0 earlier prompt(s)")  # nothing of S1 in the new conversation
     assert fake.received("session/resume") == []
-    assert continuity.load(fake.data / "state", fake.workspace, "S1") is None
-    run_hook(fake, "SessionStart", "S1", source="resume")  # even resuming the cleared one
+    assert continuity.load(fake.data / "state", fake.workspace, "S1") is not None
+    run_hook(fake, "SessionStart", "S1", source="resume")  # `claude --resume` of the cleared one
     async with Client(server(fake)) as client:
         again = text_of(await client.call_tool("consult", {"question": "@fake recall"}))
-    assert again.startswith("recall: 0 earlier prompt(s)")
+        after = await session_line(client)
+    assert after.split(" ")[1] == before.split(" ")[1]
+    assert "first: <role>" in again  # S1's history
+    assert "was restored, with its context" in again
+
+
+async def test_a_server_restarted_after_a_clear_restores_the_new_conversations_session(
+    fake: FakeAgentSetup,
+) -> None:
+    """A crash, an /mcp reconnect or a plugin reload after a /clear: the window's last record says
+    "clear", but the new conversation has consulted Codex since, and its link must be used."""
+    await first_run(fake)
+    run_hook(fake, "SessionEnd", "S1", reason="clear")
+    run_hook(fake, "SessionStart", "S2", source="clear")
+    async with Client(server(fake)) as client:
+        await client.call_tool("consult", {"question": "SECOND-CONVERSATION\n@fake say two"})
+        second = (await session_line(client)).split(" ")[1]
+    async with Client(server(fake)) as client:  # restarted: no new record
+        recalled = text_of(await client.call_tool("consult", {"question": "@fake recall"}))
+        after = (await session_line(client)).split(" ")[1]
+    assert after == second
+    assert recalled.startswith("recall: 1 earlier prompt(s)")
+    assert "was restored, with its context" in recalled
+
+
+async def test_a_restore_the_agent_dies_during_is_said_in_the_next_result(fake: FakeAgentSetup) -> None:
+    await first_run(fake)
+    async with Client(server(fake, "resume,close,die_on=session/resume")) as client:
+        failed = await client.call_tool("consult", {"question": "@fake say lost"})
+        fresh = text_of(await client.call_tool("consult", {"question": "@fake recall"}))
+    assert failed.is_error
+    assert "Codex stopped during session/resume" in text_of(failed)
+    assert fresh.startswith("recall: 0 earlier prompt(s)")
+    assert "could not be restored: this answer comes from a fresh session; re-brief Codex" in fresh
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"verdict": "maybe"},
+        {"verdict": ["open"]},
+        {"rounds": -1},
+        {"rounds": True},
+        {"at": "now"},
+        {"summary": 3},
+    ],
+)
+async def test_an_unusable_link_is_ignored_and_the_server_starts(
+    fake: FakeAgentSetup, change: dict[str, Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    """A corrupt or older link used to raise in the lifespan: the server never started."""
+    await first_run(fake)
+    path = nonce.link_path(fake.data / "state", fake.workspace, "S1")
+    path.write_text(json.dumps({**json.loads(path.read_text()), **change}))
+    async with Client(server(fake)) as client:
+        result = text_of(await client.call_tool("consult", {"question": "@fake recall"}))
+    assert result.startswith("recall: 0 earlier prompt(s)")  # not restored, and said nowhere wrong
+    assert "ignoring " in caplog.text
+    assert str(path) in caplog.text
 
 
 async def test_session_end_closes_codex_and_a_later_resume_brings_it_back(fake: FakeAgentSetup) -> None:

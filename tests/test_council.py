@@ -326,3 +326,92 @@ async def test_the_tools_run_a_council_round_permit_and_reply(fake: FakeAgentSet
         assert lone.startswith("alone")
         assert "— codex · " in lone
         assert "Council" not in text_of(await client.call_tool("reply", {"message": "@fake say back"}))
+
+
+async def test_progress_shows_one_line_per_member_redacted(fake: FakeAgentSetup) -> None:
+    from mcp import Client
+
+    from codex_fusion.server import build_server
+
+    messages: list[str] = []
+
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        if message:
+            messages.append(message)
+
+    token = "ghp_" + "A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8"
+    config = fake.config("name=codex", CODEX_FUSION_MEMBERS=fake.members_json({"gemini": {}}))
+    async with Client(build_server(config, spawn=fake.spawn())) as client:
+        question = "\n".join(
+            [
+                "q",
+                "@fake[codex] think reading the cache code",
+                f"@fake[gemini] think the key is {token} in the config",
+                "@fake sleep 0.8",
+                "@fake say done",
+            ]
+        )
+        args = {"question": question, "members": ["all"], "my_take": TAKE}
+        await client.call_tool("consult", args, progress_callback=on_progress)
+    assert any("codex: " in m and "gemini: " in m for m in messages), messages
+    assert any("💭 reading the cache code" in m for m in messages), messages
+    assert not any(token in m for m in messages), messages
+    assert any("the key is [redacted] in the config" in m for m in messages), messages
+
+
+# -- following Claude's conversation ------------------------------------------------------------------
+
+
+async def test_every_member_follows_claudes_conversation_restart_and_clear(fake: FakeAgentSetup) -> None:
+    """Each member's session is linked to Claude's conversation, restored after a restart, and a
+    /clear resets every member (the cleared conversation keeps its links)."""
+    from mcp import Client
+
+    from codex_fusion import continuity
+    from codex_fusion.server import build_server
+
+    from .test_follow import WINDOW, eventually, run_hook
+    from .test_tools import text_of
+
+    store = fake.data.parent / "codex-sessions.json"
+    gemini_store = fake.data.parent / "gemini-sessions.json"
+    members = fake.members_json(
+        {"gemini": {"flags": "resume,close", "env": {"FAKE_ACP_STORE": str(gemini_store)}}}
+    )
+
+    def server() -> Any:
+        config = fake.config(
+            "name=codex,resume,close",
+            CLAUDE_PID=str(WINDOW),
+            FAKE_ACP_STORE=str(store),
+            CODEX_FUSION_MEMBERS=members,
+        )
+        return build_server(config, spawn=fake.spawn())
+
+    args = {"question": "FIRST\n@fake say VERDICT: OPEN — x", "members": ["all"], "my_take": TAKE}
+    run_hook(fake, "SessionStart", "S1", source="startup")
+    async with Client(server()) as client:
+        await client.call_tool("consult", args)
+        state, workspace = fake.data / "state", fake.workspace
+
+        async def linked() -> bool:
+            return all(continuity.load(state, workspace, "S1", m) is not None for m in ("codex", "gemini"))
+
+        await eventually(linked)
+    gemini_link = continuity.load(state, workspace, "S1", "gemini")
+    assert gemini_link is not None
+    assert gemini_link.member == "gemini"
+
+    run_hook(fake, "SessionStart", "S1", source="resume")  # a new server process for the same conversation
+    async with Client(server()) as client:
+        text = text_of(await client.call_tool("consult", {**args, "question": "@fake recall"}))
+        assert text.count("was restored, with its context") == 2  # under each member
+        assert gemini_link.codex_session in text
+        assert len(fake.received("session/resume", agent="gemini")) == 1
+        run_hook(fake, "SessionStart", "S2", source="clear")
+
+        async def both_closed() -> bool:
+            return {m.get("_agent") for m in fake.received("session/close")} >= {"codex", "gemini"}
+
+        await eventually(both_closed)
+    assert continuity.load(state, workspace, "S1", "gemini") is not None  # kept for a --resume back

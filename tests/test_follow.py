@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -18,13 +19,16 @@ import anyio
 import pytest
 from mcp import Client
 
-from codex_fusion import nonce
+from codex_fusion import nonce, render
 from codex_fusion.config import Config
 from codex_fusion.consultant import Consultant
+from codex_fusion.council import Council
 from codex_fusion.follow import Action, Follower, react
+from codex_fusion.turn import TurnOutcome
 
 from .conftest import FakeAgentSetup
 from .memory_host import memory_spawn
+from .test_hook import FULL_DISK
 
 pytestmark = pytest.mark.anyio
 
@@ -37,9 +41,15 @@ def text_of(result: object) -> str:
 
 
 def run_hook(
-    fake: FakeAgentSetup, event: str, session: str, *, pid: int = WINDOW, **fields: Any
+    fake: FakeAgentSetup,
+    event: str,
+    session: str,
+    *,
+    pid: int = WINDOW,
+    full_disk: bool = False,
+    **fields: Any,
 ) -> subprocess.CompletedProcess[bytes]:
-    """Run the real hook script as Claude Code would."""
+    """Run the real hook script as Claude Code would (``full_disk``: every write fails ENOSPC)."""
     payload: dict[str, Any] = {"session_id": session, "hook_event_name": event, "cwd": str(fake.workspace)}
     if event == "SessionStart":
         payload["source"] = fields.pop("source", "startup")
@@ -51,13 +61,13 @@ def run_hook(
         "CLAUDE_PID": str(pid),
     }
     done = subprocess.run(
-        [sys.executable, str(HOOK)],
+        [sys.executable, "-c", FULL_DISK, str(HOOK)] if full_disk else [sys.executable, str(HOOK)],
         input=json.dumps(payload).encode(),
         env=env,
         capture_output=True,
         check=True,
     )
-    assert done.stderr == b"", done.stderr
+    assert (done.stderr != b"") is full_disk, done.stderr
     return done
 
 
@@ -79,7 +89,7 @@ async def eventually(predicate: Any, timeout: float = 10.0) -> float:
     return time.monotonic() - started
 
 
-def follower_for(consultant: Consultant, config: Config, **kwargs: Any) -> Follower:
+def follower_for(consultant: Council, config: Config, **kwargs: Any) -> Follower:
     assert config.state_dir is not None
     assert config.workspace.path is not None
     env = {"CLAUDE_PID": str(config.claude_pid)} if config.claude_pid else {}
@@ -146,9 +156,10 @@ async def test_every_new_turn_checks_the_record_first(fake: FakeAgentSetup) -> N
     """A missed watch event cannot leave a fresh conversation on an old Codex session."""
     run_hook(fake, "SessionStart", "S1", source="startup")
     config = fake.config("close", CLAUDE_PID=str(WINDOW))
-    async with Consultant(config, spawn=memory_spawn(fake.hosts)) as consultant:
-        follower = follower_for(consultant, config)
-        follower.start()  # not running: no watcher at all
+    async with Council(config, spawn=memory_spawn(fake.hosts)) as council:
+        consultant = council.codex
+        follower = follower_for(council, config)
+        await follower.start()  # not running: no watcher at all
         await consultant.consult("@fake say one")
         first = consultant.codex_session
         run_hook(fake, "SessionStart", "S2", source="clear")
@@ -164,13 +175,14 @@ async def test_two_windows_on_one_workspace_do_not_reset_each_other(fake: FakeAg
     run_hook(fake, "SessionStart", "A1", pid=1111)
     run_hook(fake, "SessionStart", "B1", pid=2222)
     async with (
-        Consultant(config, spawn=memory_spawn(fake.hosts)) as a,
-        Consultant(config, spawn=memory_spawn(fake.hosts)) as b,
+        Council(config, spawn=memory_spawn(fake.hosts)) as council_a,
+        Council(config, spawn=memory_spawn(fake.hosts)) as council_b,
     ):
-        window_a = follower_for(a, config, ancestors=[1111, 1])
-        window_b = follower_for(b, config, ancestors=[2222, 1])
+        a, b = council_a.codex, council_b.codex
+        window_a = follower_for(council_a, config, ancestors=[1111, 1])
+        window_b = follower_for(council_b, config, ancestors=[2222, 1])
         for follower in (window_a, window_b):
-            follower.start()
+            await follower.start()
         await a.consult("@fake say a")
         await b.consult("@fake say b")
         kept = b.codex_session
@@ -190,9 +202,10 @@ async def test_compaction_follows_reset_on(fake: FakeAgentSetup, reset_on: str |
         extra["CODEX_FUSION_RESET_ON"] = reset_on
     run_hook(fake, "SessionStart", "S1")
     config = fake.config("close", **extra)
-    async with Consultant(config, spawn=memory_spawn(fake.hosts)) as consultant:
-        follower = follower_for(consultant, config)
-        follower.start()
+    async with Council(config, spawn=memory_spawn(fake.hosts)) as council:
+        consultant = council.codex
+        follower = follower_for(council, config)
+        await follower.start()
         await consultant.consult("@fake say one")
         kept = consultant.codex_session
         run_hook(fake, "PreCompact", "S1", trigger="auto")
@@ -214,9 +227,10 @@ async def test_corrupt_or_foreign_records_are_ignored(
     config = fake.config("close", CLAUDE_PID=str(WINDOW))
     paths = nonce.record_paths(fake.data / "state", fake.workspace, WINDOW)
     assert paths.window is not None
-    async with Consultant(config, spawn=memory_spawn(fake.hosts)) as consultant:
-        follower = follower_for(consultant, config)
-        follower.start()
+    async with Council(config, spawn=memory_spawn(fake.hosts)) as council:
+        consultant = council.codex
+        follower = follower_for(council, config)
+        await follower.start()
         await consultant.consult("@fake say one")
         kept = consultant.codex_session
         for garbage in (b"", b"{not json", b'{"version": 99}', b"[]", json.dumps({"version": 1}).encode()):
@@ -227,3 +241,177 @@ async def test_corrupt_or_foreign_records_are_ignored(
         run_hook(fake, "SessionStart", "S2", source="clear")  # a good record works again
         await follower.check()
         assert consultant.codex_session is None
+
+
+async def test_a_clear_written_while_the_watch_starts_is_not_lost(
+    fake: FakeAgentSetup, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The record changes after start-up read it but before inotify watches the directory (a slow
+    start under load): no event ever comes for it, yet the server follows it without a new turn."""
+    import watchfiles
+
+    real = watchfiles.awatch
+
+    def late(*paths: Any, **kwargs: Any) -> Any:
+        run_hook(fake, "SessionStart", "S2", source="clear")  # lands before the watch exists
+        return real(*paths, **kwargs)
+
+    monkeypatch.setattr(watchfiles, "awatch", late)
+    run_hook(fake, "SessionStart", "S1", source="startup")
+    async with Client(fake.server("close", CLAUDE_PID=str(WINDOW))) as client:
+
+        async def followed() -> bool:  # status never checks the record: only the watcher can
+            return "conversation S2" in await status(client)
+
+        await eventually(followed)
+
+
+async def test_a_record_written_before_the_watch_began_is_still_seen(
+    fake: FakeAgentSetup, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The watcher starts in a worker thread; on a loaded machine it began after the hook wrote the
+    /clear, whose event was then lost until the next turn (the suite's two flaky watcher tests)."""
+    from codex_fusion import follow, private
+
+    real = private.write_files
+    watching = threading.Event()
+
+    def late(*args: Any, **kwargs: Any) -> None:  # the watcher's set-up, delayed as under load
+        watching.wait(timeout=10)
+        real(*args, **kwargs)
+
+    monkeypatch.setattr(follow.private, "write_files", late)
+    run_hook(fake, "SessionStart", "S1", source="startup")
+    async with Client(fake.server("close", CLAUDE_PID=str(WINDOW))) as client:
+        await client.call_tool("consult", {"question": "@fake say VERDICT: OPEN — a"})
+        run_hook(fake, "SessionStart", "S2", source="clear")  # before the watch exists
+        watching.set()
+
+        async def closed() -> bool:  # status itself never checks the record: only the watcher can
+            return len(fake.received("session/close")) == 1
+
+        await eventually(closed)
+        shown = await status(client)
+    assert "session: none" in shown
+    assert f"claude: window pid {WINDOW} · conversation S2" in shown
+
+
+async def test_a_record_is_marked_handled_only_after_its_action_succeeded(
+    fake: FakeAgentSetup, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An unexpected error mid-reset used to lose the /clear for good (the record was marked first);
+    and the call that found it went on in the cleared conversation's session."""
+    run_hook(fake, "SessionStart", "S1")
+    config = fake.config("close", CLAUDE_PID=str(WINDOW))
+    async with Council(config, spawn=memory_spawn(fake.hosts)) as council:
+        consultant = council.codex
+        follower = follower_for(council, config)
+        await follower.start()
+        await consultant.consult("@fake say one")
+        real = Consultant.reset
+        failures = [RuntimeError("a bug mid-reset")]
+
+        async def reset(self: Consultant, **kwargs: Any) -> Any:
+            if failures:
+                raise failures.pop()
+            return await real(self, **kwargs)
+
+        monkeypatch.setattr(Consultant, "reset", reset)
+        run_hook(fake, "SessionStart", "S2", source="clear")
+        assert await follower.check() is False
+        assert consultant.codex_session is not None  # not reset yet …
+        assert follower.problem is not None
+        assert "RuntimeError: a bug mid-reset" in follower.problem
+        assert "following Claude's conversation failed" in caplog.text
+        assert await follower.check() is True  # … but not lost: the next check carries it out
+        assert consultant.codex_session is None
+        assert follower.followed == "S2"
+        assert follower.problem is None
+
+
+async def test_a_call_is_refused_while_a_clear_cannot_be_carried_out(
+    fake: FakeAgentSetup, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run_hook(fake, "SessionStart", "S1")
+    async with Client(fake.server("close", CLAUDE_PID=str(WINDOW))) as client:
+        await client.call_tool("consult", {"question": "OLD\n@fake say one"})
+        monkeypatch.setattr(Consultant, "reset", _always_fails)
+        run_hook(fake, "SessionStart", "S2", source="clear")
+        refused = await client.call_tool("consult", {"question": "@fake recall"})
+        shown = await status(client)
+        monkeypatch.undo()
+        after = await client.call_tool("consult", {"question": "@fake recall"})
+    assert refused.is_error
+    assert "Not sent to Codex: codex-fusion could not follow Claude's latest event" in text_of(refused)
+    assert "call `reset`" in text_of(refused)
+    assert "claude: NOT IN STEP — could not follow" in shown
+    assert text_of(after).startswith("recall: 0 earlier prompt(s)")  # the /clear was carried out
+    assert [m for m in fake.received("session/prompt") if "recall" in json.dumps(m)] == [
+        fake.received("session/prompt")[-1]
+    ]
+
+
+async def _always_fails(self: Consultant, **kwargs: Any) -> Any:
+    raise RuntimeError("reset is broken")
+
+
+async def test_a_reset_cancelled_mid_way_is_carried_out_by_the_next_check(fake: FakeAgentSetup) -> None:
+    run_hook(fake, "SessionStart", "S1")
+    config = fake.config("close", CLAUDE_PID=str(WINDOW), CODEX_FUSION_CANCEL_GRACE_MS="1000")
+    async with Council(config, spawn=memory_spawn(fake.hosts)) as council:
+        consultant = council.codex
+        follower = follower_for(council, config)
+        await follower.start()
+        await consultant.consult("@fake say one")
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(consultant.consult, "@fake hang 60")  # ignores session/cancel
+            await anyio.wait_all_tasks_blocked()
+            run_hook(fake, "SessionStart", "S2", source="clear")
+            with anyio.move_on_after(0.3):  # the reset waits the grace for the turn: cancel it then
+                await follower.check()
+            assert consultant.codex_session is not None
+            with anyio.fail_after(10):
+                assert await follower.check() is True
+        assert consultant.codex_session is None
+        assert follower.followed == "S2"
+
+
+async def test_a_vanished_record_resets_codex_and_says_so(fake: FakeAgentSetup) -> None:
+    """The hook removes the record it could not write (a full disk): the event is unknown, so the
+    server fails closed, tells Claude, and saves no link under the old conversation's name."""
+    run_hook(fake, "SessionStart", "S1")
+    config = fake.config("close", CLAUDE_PID=str(WINDOW))
+    paths = nonce.record_paths(fake.data / "state", fake.workspace, WINDOW)
+    async with Council(config, spawn=memory_spawn(fake.hosts)) as council:
+        consultant = council.codex
+        follower = follower_for(council, config)
+        await follower.start()
+        await consultant.consult("@fake say one")
+        assert paths.window is not None
+        paths.window.unlink()
+        paths.workspace.unlink()
+        assert await follower.check() is True
+        assert consultant.codex_session is None
+        assert follower.followed is None
+        outcome = await consultant.consult("@fake say two")
+    assert isinstance(outcome, TurnOutcome)
+    shown = render.outcome(outcome)
+    assert "codex-fusion lost track of Claude's conversation" in shown
+    assert "re-brief Codex" in shown
+
+
+async def test_a_clear_the_hook_could_not_record_still_resets_codex(fake: FakeAgentSetup) -> None:
+    """A full disk: the hook tells the user and removes the stale record; the server notices."""
+    run_hook(fake, "SessionStart", "S1")
+    async with Client(fake.server("close", CLAUDE_PID=str(WINDOW))) as client:
+        await client.call_tool("consult", {"question": "OLD\n@fake say one"})
+        told = run_hook(fake, "SessionStart", "S2", source="clear", full_disk=True)
+
+        async def closed() -> bool:
+            return len(fake.received("session/close")) == 1
+
+        await eventually(closed)
+        fresh = text_of(await client.call_tool("consult", {"question": "@fake recall"}))
+    assert "could not record this /clear for Codex" in json.loads(told.stdout)["systemMessage"]
+    assert fresh.startswith("recall: 0 earlier prompt(s)")
+    assert "codex-fusion lost track of Claude's conversation" in fresh

@@ -9,6 +9,7 @@ All tests run against one real directory tree (module scoped, so hypothesis can 
         link_out      -> root/outside          (symlink inside, pointing outside)
         link_out_file -> root/outside/secret.txt
         link_in       -> ws/src                (inside -> inside)
+        src/pkg/pkg_out -> root/outside        (only a path taken from src/ reaches it)
         dangling_out  -> root/outside/missing  (dangling, would create outside)
         dangling_in   -> ws/src/missing
         loop          -> loop
@@ -32,8 +33,9 @@ import pytest
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
+from codex_fusion.autorun import by_name, normalised
 from codex_fusion.guardian import Decision, GuardianFlags, decide
-from codex_fusion.paths import resolve_inside
+from codex_fusion.paths import realpath, within
 from codex_fusion.toolcall import describe_command
 
 
@@ -68,6 +70,7 @@ def tree(tmp_path_factory: pytest.TempPathFactory) -> Tree:
     (ws / "link_out").symlink_to(out, target_is_directory=True)
     (ws / "link_out_file").symlink_to(out / "secret.txt")
     (ws / "link_in").symlink_to(ws / "src", target_is_directory=True)
+    (ws / "src" / "pkg" / "pkg_out").symlink_to(out, target_is_directory=True)
     (ws / "dangling_out").symlink_to(out / "missing")
     (ws / "dangling_in").symlink_to(ws / "src" / "missing")
     (ws / "loop").symlink_to(ws / "loop")
@@ -135,6 +138,8 @@ NO_COMMAND = always("ask", "no-command")
 GIT = always("ask", "git-internals")
 TOO_LARGE = always("refuse", "too-large-to-show")
 OTHER = always("ask", "other-kind")
+RUNS = always("ask", "execution-bearing")
+ROOT = always("ask", "workspace-root")
 
 
 def call(kind: Any, *paths: Any, **extra: Any) -> dict[str, Any]:
@@ -249,7 +254,13 @@ CASES = [
     pytest.param(call("edit", "{ws}/src/brand_new.py"), WRITE_IN, id="edit-create-inside"),
     pytest.param(call("edit", "link_in/a.py"), WRITE_IN, id="edit-symlink-in-to-in"),
     pytest.param(call("edit", "{out}/link_in/a.py"), WRITE_IN, id="edit-symlink-out-to-in"),
-    pytest.param(call("delete", "{ws}"), WRITE_IN, id="delete-workspace-root"),
+    pytest.param(call("delete", "{ws}"), ROOT, id="delete-workspace-root"),
+    pytest.param(call("delete", "."), ROOT, id="delete-dot"),
+    pytest.param(call("move", "{ws}/", rawInput={"destination": "src/ws"}), ROOT, id="move-workspace-root"),
+    pytest.param(call("move", "src/a.py", rawInput={"to": "{root}/ws_link"}), ROOT, id="move-onto-the-root"),
+    pytest.param(call("edit", rawInput={"changes": {"{ws}": {"type": "delete"}}}), ROOT, id="changes-root"),
+    pytest.param(call("delete", "{root}"), OUTSIDE, id="delete-an-ancestor"),
+    pytest.param(call("move", "{ws}", rawInput={"dest": "{root}/elsewhere"}), OUTSIDE, id="move-root-out"),
     pytest.param(call("edit", "{out}/secret.txt"), OUTSIDE, id="edit-outside"),
     pytest.param(call("delete", "/etc/hosts"), OUTSIDE, id="delete-outside"),
     pytest.param(call("move", "src/a.py", "{out}/a.py"), OUTSIDE, id="move-to-outside"),
@@ -293,12 +304,22 @@ CASES = [
         id="changes-legacy-move-path-outside",
     ),
     pytest.param(
-        call("edit", rawInput={"changes": [{"path": "src/a.py"}, {"path": "{out}/b.py"}]}),
+        call("edit", rawInput={"changes": [{"path": "src/a.py", "type": "add"}, {"path": "{out}/b.py"}]}),
+        MALFORMED,  # a change without a type: what it writes cannot be shown
+        id="changes-list-untyped",
+    ),
+    pytest.param(
+        call(
+            "edit",
+            rawInput={
+                "changes": [{"path": "src/a.py", "type": "add"}, {"path": "{out}/b", "type": "delete"}]
+            },
+        ),
         OUTSIDE,
         id="changes-list-outside",
     ),
     pytest.param(
-        call("edit", rawInput={"changes": {"src/a.py": {}}, "grant_root": "/"}),
+        call("edit", rawInput={"changes": {"src/a.py": {"type": "delete"}}, "grant_root": "/"}),
         OUTSIDE,
         id="grant-root-outside",
     ),
@@ -377,7 +398,127 @@ CASES = [
     pytest.param(call("edit", "src/a.py", ".git/hooks/post-checkout"), GIT, id="edit-with-a-git-hook"),
     pytest.param(call("delete", ".git"), GIT, id="delete-git-dir"),
     pytest.param(call("move", "src/.git/HEAD"), GIT, id="move-nested-git"),
-    pytest.param(call("edit", ".github/workflows/ci.yml"), WRITE_IN, id="edit-dot-github-is-not-git"),
+    pytest.param(call("edit", ".GIT/hooks/pre-commit"), GIT, id="git-upper-case"),
+    pytest.param(call("edit", ".Git./config"), GIT, id="git-trailing-dot"),
+    pytest.param(call("edit", ".git \u200c/hooks/x"), GIT, id="git-with-ignorable-characters"),
+    pytest.param(call("edit", "GIT~1/hooks/x"), GIT, id="git-dos-short-name"),
+    pytest.param(call("edit", ".git::$INDEX_ALLOCATION/hooks/x"), GIT, id="git-ntfs-stream"),
+    pytest.param(call("edit", ".ｇｉｔ/config"), GIT, id="git-fullwidth"),
+    pytest.param(
+        call("move", "src/a.py", rawInput={"destination": ".git/hooks/pre-push"}), GIT, id="move-into-git"
+    ),
+    pytest.param(call("move", ".git/hooks/pre-push", rawInput={"to": "src/x"}), GIT, id="move-out-of-git"),
+    *(
+        pytest.param(call("edit", path), RUNS, id=f"runs-{path}")
+        for path in (
+            *(".claude/settings.json", ".CLAUDE/settings.local.json", ".claude/hooks/x.sh", ".mcp.json"),
+            *(".MCP.JSON", ".codex/config.toml", ".envrc", "sub/.envrc", ".vscode/tasks.json"),
+            *(".VSCode/settings.json", ".idea/workspace.xml", ".gemini/settings.json", ".qwen/settings.json"),
+            *(".cursor/mcp.json", ".devcontainer/devcontainer.json", ".github/workflows/ci.yml"),
+            *(".GitHub/Workflows/x.yml", ".github/actions/a/action.yml", ".husky/pre-commit"),
+            *(".pre-commit-config.yaml", ".npmrc", ".yarnrc.yml", ".env", ".env.local", "CLAUDE.md"),
+            *("AGENTS.md", "node_modules/x/index.js", ".venv/lib/site.pth", ".gitlab-ci.yml", "MCP~1.JSO"),
+        )
+    ),
+    pytest.param(
+        call("move", "notes.md", rawInput={"new_path": ".claude/commands/x.md"}), RUNS, id="move-into-claude"
+    ),
+    pytest.param(
+        call("edit", rawInput={"changes": {"src/a.py": {"type": "update", "move_path": ".envrc"}}}),
+        RUNS,
+        id="changes-move-to-envrc",
+    ),
+    *(
+        pytest.param(call("edit", path), WRITE_IN, id=f"plain-{path}")
+        for path in (
+            *("src/claude.py", ".github/README.md", ".github/CODEOWNERS", ".gitignore", ".gitattributes"),
+            *("docs/env.md", "package.json", "Makefile", "src/agents.py", "environment.yml", ".gitmodules"),
+        )
+    ),
+    # --- paths in fields the guardian does not know: found, resolved, asked about if outside ----
+    *(
+        pytest.param(
+            call("read", "src/a.py", rawInput={key: "{out}/secret.txt"}), READ_OUT, id=f"field-{key}"
+        )
+        for key in ("file", "target", "source", "include", "dir", "directory", "glob", "pattern", "x")
+    ),
+    pytest.param(
+        call("read", "src/a.py", rawInput={"files": ["src/b.py", "/etc/hosts"]}), READ_OUT, id="files"
+    ),
+    pytest.param(call("search", "src", rawInput={"pattern": "../outside/*.txt"}), READ_OUT, id="glob-escape"),
+    pytest.param(
+        call("read", "src/a.py", rawInput={"options": {"include": [{"p": "{out}/secret.txt"}]}}),
+        READ_OUT,
+        id="nested-field",
+    ),
+    pytest.param(
+        call("read", "src/a.py", rawInput={"entries": {"{out}/x": {}}}), READ_OUT, id="path-as-a-key"
+    ),
+    pytest.param(call("read", "src/a.py", rawInput={"urls": ["https://evil.example/x"]}), FETCH, id="urls"),
+    pytest.param(call("read", "src/a.py", rawInput={"x": "file:///etc/passwd"}), FETCH, id="file-url"),
+    pytest.param(call("read", "src/a.py", rawInput={"file": "link_out"}), READ_OUT, id="bare-symlink-name"),
+    pytest.param(call("read", rawInput={"target": "src/a.py"}), READ_OK, id="unknown-field-inside"),
+    pytest.param(
+        call("read", "src/a.py", rawInput={"note": "see src/b.py", "limit": 5, "recursive": True}),
+        READ_OK,
+        id="harmless-unknown-fields",
+    ),
+    pytest.param(
+        call("read", "src/a.py", rawInput={"call_id": "call_1_0", "source": "unified_exec_startup"}),
+        READ_OK,
+        id="metadata-fields",
+    ),
+    pytest.param(call("read", "src/a.py", rawInput={"call_id": "/etc/hosts"}), READ_OUT, id="metadata-path"),
+    pytest.param(
+        call("read", "src/a.py", rawInput={"reason": "compare with /etc/hosts"}), READ_OK, id="reason-is-text"
+    ),
+    pytest.param(
+        call("read", "src/a.py", rawInput={"x": {"y": {"z": {"a": {"b": {"c": {"d": {"e": ["f"]}}}}}}}}),
+        MALFORMED,
+        id="nested-too-deep",
+    ),
+    pytest.param(call("read", "src/a.py", rawInput="/etc/hosts"), READ_OUT, id="raw-input-a-string"),
+    pytest.param(call("read", "src/a.py", rawInput=["/etc/hosts"]), READ_OUT, id="raw-input-a-list"),
+    *(
+        pytest.param(call("move", "src/a.py", rawInput={key: "{out}/a.py"}), OUTSIDE, id=f"move-{key}")
+        for key in ("destination", "dest", "to", "target", "new_path", "newPath", "movePath")
+    ),
+    pytest.param(call("move", "src/a.py", rawInput={"destination": 3}), MALFORMED, id="move-dest-number"),
+    pytest.param(
+        call("edit", rawInput={"changes": {"src/a.py": {"type": "update", "new_path": "{out}/a.py"}}}),
+        OUTSIDE,
+        id="changes-new-path-outside",
+    ),
+    pytest.param(
+        call("edit", rawInput={"changes": {"src/a.py": {"type": "add", "content": "/etc/hosts"}}}),
+        WRITE_IN,  # the contents of a file are not a path
+        id="changes-content-is-not-a-path",
+    ),
+    # --- relative paths are taken from the request's own cwd, not the workspace --------------
+    pytest.param(
+        call("read", "pkg/pkg_out/secret.txt", rawInput={"cwd": "{ws}/src"}), READ_OUT, id="location-from-cwd"
+    ),
+    pytest.param(
+        call("read", rawInput={"cwd": "src", "path": "pkg/pkg_out/secret.txt"}), READ_OUT, id="field-from-cwd"
+    ),
+    pytest.param(
+        call("edit", rawInput={"cwd": "{ws}/src", "changes": {"pkg/pkg_out/x.py": {"type": "add"}}}),
+        OUTSIDE,
+        id="changes-from-cwd",
+    ),
+    pytest.param(
+        call("read", "pkg/c.py", rawInput={"cwd": "{ws}/src"}), READ_OK, id="relative-to-cwd-inside"
+    ),
+    pytest.param(
+        call("read", "src/a.py", rawInput={"cwd": "{ws}", "path": "src/b.py"}, raw_input={"cwd": "src/pkg"}),
+        READ_OK,
+        id="two-cwds-inside-from-both",
+    ),
+    pytest.param(
+        call("read", "pkg_out/secret.txt", rawInput={"cwd": "{ws}"}, raw_input={"cwd": "src/pkg"}),
+        READ_OUT,
+        id="two-cwds-outside-from-one",
+    ),
     # --- too large to show whole: refused with the reason ------------------------------------
     pytest.param(
         call("execute", rawInput={"command": "echo " + "x" * 10_000}), TOO_LARGE, id="execute-huge-command"
@@ -449,6 +590,7 @@ def test_kind_paths_and_summary_of_an_edit(tree: Tree) -> None:
         paths=(f"{tree.ws}/src/a.py", "src/b.py", str(tree.ws)),
         resolved=("src/a.py", "src/b.py"),
         cwd="the workspace root",
+        unshown=("src/a.py", "src/b.py"),  # an edit that does not say what it writes
     )
 
 
@@ -462,7 +604,7 @@ def test_kind_paths_and_summary_of_an_edit(tree: Tree) -> None:
         ({"command": ["pytest", "-q"], "cwd": "{ws}/src"}, "run `pytest -q` (cwd src)"),
         ({"command": "pytest -q", "cwd": "src"}, "run `pytest -q` (cwd src)"),
         ({"command": ["echo", "a b"]}, "run `echo 'a b'`"),
-        ({"command": ["bash", "-lc", "ls\nrm -rf x"]}, "run `ls⏎rm -rf x`"),
+        ({"command": ["bash", "-lc", "ls\nrm -rf x"]}, "run `ls⟨LF⟩rm -rf x`"),
     ],
 )
 def test_execute_summary(tree: Tree, raw_input: Any, summary: str) -> None:
@@ -493,6 +635,13 @@ def test_the_decision_carries_the_whole_request(tree: Tree) -> None:
     assert decision.command.text == padded  # never cut: the summary is, the request is not
     assert decision.command.via == "bash -lc"
     assert decision.cwd == "src"
+    assert decision.summary == "run `ls⟨500 blanks⟩; touch MARK` (cwd src)"  # padding shows as padding
+    long = "echo " + "x" * 500 + "; touch MARK"
+    decision = decide(
+        render({"kind": "execute", "rawInput": {"command": long}}, tree), tree.ws, GuardianFlags()
+    )
+    assert decision.command is not None
+    assert decision.command.text == long  # never cut: the summary is, the request is not
     assert decision.summary.endswith("…")
     edits = [f"src/f{i}.py" for i in range(6)] + [".git/hooks/pre-commit"]
     decision = decide(render(call("edit", *edits), tree), tree.ws, GuardianFlags(allow_writes=True))
@@ -539,7 +688,9 @@ def test_summary_is_one_short_line_without_invisible_tricks(tree: Tree) -> None:
 
 
 def test_kind_is_reported_as_seen(tree: Tree) -> None:
-    assert decide({"kind": "weird\nkind"}, tree.ws, GuardianFlags()).kind == "weird⏎kind"
+    assert decide({"kind": "weird\nkind"}, tree.ws, GuardianFlags()).kind == "weird⟨LF⟩kind"
+    weird = decide({"kind": "weird\nkind", "title": "a\u00a0b"}, tree.ws, GuardianFlags())
+    assert weird.summary == "weird⟨LF⟩kind: a⟨U+00A0⟩b"  # made visible once, never twice
     assert decide({"kind": 3}, tree.ws, GuardianFlags()).kind == "other"
     assert decide({}, tree.ws, GuardianFlags()).kind == "other"
 
@@ -563,7 +714,7 @@ def test_relative_paths_ignore_the_process_cwd(tree: Tree, monkeypatch: pytest.M
     # "secret.txt" exists in the process cwd (outside) but means <workspace>/secret.txt.
     decision = decide(call("read", "secret.txt"), tree.ws, GuardianFlags())
     assert (decision.action, decision.rule) == ("allow", "read-inside")
-    assert resolve_inside("secret.txt", tree.ws) == tree.ws / "secret.txt"
+    assert realpath("secret.txt", str(tree.ws)) == str(tree.ws / "secret.txt")
 
 
 def test_unresolvable_workspace_asks(tree: Tree) -> None:
@@ -588,7 +739,7 @@ def test_decide_never_raises(tree: Tree) -> None:
 
 
 # --------------------------------------------------------------------------------------------
-# resolve_inside, describe_command, GuardianFlags.from_env
+# realpath + within (what the guardian resolves with), describe_command, GuardianFlags.from_env
 
 
 @pytest.mark.usefixtures("home_is_outside")
@@ -617,15 +768,17 @@ def test_decide_never_raises(tree: Tree) -> None:
         ("a\x00b", None),
     ],
 )
-def test_resolve_inside(tree: Tree, path: str, expected: str | None) -> None:
-    result = resolve_inside(render(path, tree), tree.ws)
-    assert result == (None if expected is None else Path(render(expected, tree)))
+def test_realpath_inside(tree: Tree, path: str, expected: str | None) -> None:
+    real = realpath(render(path, tree), str(tree.ws))
+    result = real if real is not None and within(real, str(tree.ws)) else None
+    assert result == (None if expected is None else render(expected, tree))
 
 
-def test_resolve_inside_rejects_non_strings(tree: Tree) -> None:
+def test_realpath_rejects_non_strings(tree: Tree) -> None:
     bad: Any = 5
-    assert resolve_inside(bad, tree.ws) is None
-    assert resolve_inside("src/a.py", Path("\x00")) is None
+    assert realpath(bad, str(tree.ws)) is None
+    assert realpath("src/a.py", None) is None  # a relative path needs somewhere to start from
+    assert not within(str(tree.ws), None)
 
 
 @pytest.mark.parametrize(
@@ -815,7 +968,8 @@ def test_outside_paths_are_never_auto_allowed(
         mp.setenv("HOME", str(tree.home))
         decision = decide(place(path, where, kind, inside), tree.ws, flags)
         event(f"{decision.action} {decision.rule}")
-        assert resolve_inside(path, tree.ws) is None
+        real = realpath(path, str(tree.ws))
+        assert real is None or not within(real, str(tree.ws))  # outside by construction
     allowed_rules = covered_by_flags(kind, flags)
     if kind in READ_KINDS or kind in WRITE_KINDS or kind == "execute":
         ask_rules = {"outside-workspace"}
@@ -852,29 +1006,107 @@ soup_starts = st.sampled_from(
 
 
 @settings(max_examples=300, deadline=None)
-@given(data=st.data())
-def test_resolve_inside_is_sound(tree: Tree, data: st.DataObject) -> None:
+@given(data=st.data(), cwd=st.sampled_from([None, "", "src", "{ws}/src/pkg", "link_in", "{out}/link_in"]))
+def test_what_the_guardian_allows_is_really_inside(tree: Tree, data: st.DataObject, cwd: str | None) -> None:
+    """A read ``decide`` allows names a place the OS itself resolves inside the workspace, taken
+    from the request's own cwd; and ``decide`` allows exactly what ``realpath`` + ``within`` put inside."""
     start = render(data.draw(soup_starts), tree)
     path = start + "/".join(data.draw(st.lists(soup_parts, min_size=0, max_size=6)))
     home = data.draw(st.sampled_from([tree.home, tree.ws, tree.out]))
-    ws_real = Path(os.path.realpath(tree.ws))
+    ws_real = os.path.realpath(tree.ws)
+    tool_call: dict[str, Any] = {"kind": "read", "locations": [{"path": path}]}
+    if cwd is not None:
+        tool_call["rawInput"] = {"cwd": render(cwd, tree)}
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("HOME", str(home))
-        result = resolve_inside(path, tree.ws)
-        event("inside" if result is not None else "outside or unresolvable")
-        if result is None:
+        decision = decide(tool_call, tree.ws, GuardianFlags())
+        base = realpath(render(cwd, tree), ws_real) if cwd is not None else ws_real
+        real = realpath(path, base) if base is not None else None
+        cwd_inside = base is not None and within(base, ws_real)
+        event(f"{decision.action} {decision.rule}")
+        inside = real is not None and within(real, ws_real) and cwd_inside
+        assert (decision.action == "allow") == inside, (path, cwd, real, decision)
+        if decision.action != "allow":
             return
-        assert result.is_relative_to(ws_real)
-        assert result.is_absolute()
+        assert decision.rule == "read-inside"
         # Independent oracle: the OS' own (non-strict) resolution lands on the same place.
-        oracle = os.path.realpath(os.path.join(ws_real, os.path.expanduser(path)))
-        assert result == Path(oracle)
-        # And the decision agrees with it for every kind that can be allowed.
-        decision = decide({"kind": "read", "locations": [{"path": path}]}, tree.ws, GuardianFlags())
-        assert (decision.action, decision.rule) == ("allow", "read-inside")
+        assert base is not None
+        assert real is not None
+        oracle = os.path.realpath(os.path.join(base, os.path.expanduser(path)))
+        assert real == oracle
+        assert Path(oracle).is_relative_to(ws_real)
 
 
-WS_SYMLINKS = frozenset({"link_out", "link_out_file", "link_in", "dangling_out", "dangling_in", "loop"})
+# Field names the guardian knows, the ones an unknown tool might use, and made-up ones: a path in
+# any of them is found. (Not here: the command fields, asked about as a command, and Codex's
+# free-text reason, which is shown and not acted on.)
+SKIPPED_FIELDS = {"cwd", "changes", "command", "cmd", "argv", "args", "script", "code", "shell", "program"}
+SKIPPED_FIELDS |= {"executable", "commands", "parsed_cmd", "proposed_execpolicy_amendment"}
+SKIPPED_FIELDS |= {"available_decisions", "reason", "justification", "explanation"}
+field_names = st.one_of(
+    st.sampled_from(
+        [
+            *("file", "target", "source", "include", "urls", "dir", "directory", "files", "glob", "pattern"),
+            *("path", "paths", "destination", "dest", "to", "new_path", "newPath", "move_path", "from"),
+            *("call_id", "turn_id", "process_id", "type", "kind", "query", "options", "input"),
+        ]
+    ),
+    st.text(st.characters(codec="ascii", categories=["L", "N", "Pc"]), min_size=1, max_size=10),
+).filter(lambda name: name not in SKIPPED_FIELDS)
+shapes = st.sampled_from(["value", "list", "nested", "key", "deep-list"])
+
+
+def nest(path: str, shape: str) -> Any:
+    return {
+        "value": path,
+        "list": ["src/a.py", path],
+        "nested": {"inner": path},
+        "key": {path: {"mode": 1}},
+        "deep-list": [{"entries": [path]}],
+    }[shape]
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    data=st.data(),
+    kind=st.sampled_from(ALL_KINDS),
+    flags=flags_strategy,
+    field=field_names,
+    shape=shapes,
+    cwd=st.sampled_from([None, "{ws}", "src", "{ws}/src/pkg"]),
+)
+def test_an_outside_path_in_any_field_is_never_auto_allowed(
+    tree: Tree,
+    data: st.DataObject,
+    kind: Any,
+    flags: GuardianFlags,
+    field: str,
+    shape: str,
+    cwd: str | None,
+) -> None:
+    path = data.draw(outside_paths(tree))
+    if not path.startswith(("/", "~")):  # outside from the workspace: as far up from the cwd
+        path = {None: "", "{ws}": "", "src": "../", "{ws}/src/pkg": "../../"}[cwd] + path
+    raw_input: dict[str, Any] = {field: nest(path, shape)}
+    if cwd is not None:
+        raw_input["cwd"] = render(cwd, tree)
+    tool_call: dict[str, Any] = {"kind": kind, "locations": [{"path": "src/a.py"}], "rawInput": raw_input}
+    if kind is None:
+        del tool_call["kind"]
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("HOME", str(tree.home))
+        decision = decide(tool_call, tree.ws, flags)
+        event(f"{decision.action} {decision.rule}")
+        base = realpath(render(cwd, tree), str(tree.ws)) if cwd else str(tree.ws)
+        real = realpath(path, base)
+        assert real is None or not within(real, str(tree.ws))  # outside by construction
+    if decision.action == "allow":
+        assert decision.rule in covered_by_flags(kind, flags), (path, field, shape, decision)
+
+
+WS_SYMLINKS = frozenset(
+    {"link_out", "link_out_file", "link_in", "dangling_out", "dangling_in", "loop", "pkg_out"}
+)
 inside_names = st.text(
     alphabet=st.characters(exclude_characters="/\x00", exclude_categories=["Cs"]), min_size=1, max_size=30
 ).filter(lambda name: name not in {".", ".."} | WS_SYMLINKS and not name.startswith("~"))
@@ -906,8 +1138,10 @@ def test_inside_paths_follow_the_flags(
         expected = ("ask", "other-kind")
     else:
         expected = ("ask", "unknown-kind")
-    if kind in WRITE_KINDS and ".git" in Path(path).parts:
-        expected = ("ask", "git-internals")
+    found = by_name([normalised(part) for part in path.split("/")])
+    if kind in WRITE_KINDS and found is not None:  # names a tool runs: tested on their own below
+        rule = "git-internals" if found.owner == "git" else "execution-bearing"
+        expected = ("ask", rule)
     assert (decision.action, decision.rule) == expected, (path, decision)
 
 
@@ -944,3 +1178,246 @@ def test_garbage_never_raises_and_never_allows_writes(
         assert decision.action == "ask"
     if kind not in (*READ_KINDS, *WRITE_KINDS, "execute", "fetch"):
         assert decision.action == "ask"
+
+
+# --------------------------------------------------------------------------------------------
+# What the real adapters send (tests/e2e/test_adapters_raw.py, E2E_WIRE_LOG): their metadata is not
+# mistaken for paths, so finding paths in every field adds no pause to their ordinary requests.
+
+RUST_EXEC = {
+    "toolCallId": "call_1_0",
+    "kind": "execute",
+    "status": "pending",
+    "title": "touch made.txt",
+    "content": [
+        {"type": "content", "content": {"type": "text", "text": "Needed\nProposed Amendment: touch"}}
+    ],
+    "rawInput": {
+        "call_id": "call_1_0",
+        "turn_id": "01a23c44-b0f2-7c51-bb05-1b878d6763eb",
+        "started_at_ms": 1796307464649,
+        "process_id": "3358",
+        "source": "unified_exec_startup",
+        "command": ["/bin/bash", "-lc", "touch made.txt"],
+        "cwd": "{ws}",
+        "reason": "Needed for the test",
+        "proposed_execpolicy_amendment": ["touch", "made.txt"],
+        "available_decisions": [
+            "approved",
+            {"approved_execpolicy_amendment": {"proposed_execpolicy_amendment": ["touch", "made.txt"]}},
+            "abort",
+        ],
+        "parsed_cmd": [{"type": "unknown", "cmd": "touch made.txt"}],
+    },
+}
+RUST_READ = {
+    "toolCallId": "call_1_0",
+    "kind": "read",
+    "title": "Read README.md",
+    "locations": [{"path": "{ws}/README.md"}],
+    "rawInput": {
+        "call_id": "call_1_0",
+        "process_id": "38420",
+        "turn_id": "01a23c44-98c9-7ba0-b7d8-6ebf93de004b",
+        "started_at_ms": 1796307458476,
+        "command": ["/bin/bash", "-lc", "cat README.md"],
+        "cwd": "{ws}",
+        "parsed_cmd": [{"type": "read", "cmd": "cat README.md", "name": "README.md", "path": "README.md"}],
+        "source": "unified_exec_startup",
+    },
+}
+RUST_EDIT = {
+    "toolCallId": "call_3_0",
+    "kind": "edit",
+    "status": "pending",
+    "title": "Edit {ws}/notes.txt",
+    "content": [{"type": "diff", "path": "{ws}/notes.txt", "newText": "note\n"}],
+    "locations": [{"path": "{ws}/notes.txt"}],
+    "rawInput": {
+        "call_id": "call_3_0",
+        "turn_id": "01a23c44-90da-7862-addb-93f426e6c211",
+        "started_at_ms": 1796307456320,
+        "auto_approved": False,
+        "changes": {"{ws}/notes.txt": {"type": "add", "content": "note\n"}},
+    },
+}
+TS_EXEC = {
+    "toolCallId": "call_1_0",
+    "title": "touch made.txt",
+    "kind": "execute",
+    "status": "pending",
+    "content": [{"type": "terminal", "terminalId": "call_1_0"}],
+    "rawInput": {"command": "touch made.txt", "cwd": "{ws}"},
+    "_meta": {"terminal_info": {"cwd": "{ws}", "terminal_id": "call_1_0"}},
+}
+TS_READ = {
+    "toolCallId": "call_1_0",
+    "name": "exec_command",
+    "kind": "read",
+    "title": "Read file '{ws}/README.md'",
+    "status": "in_progress",
+    "locations": [{"path": "{ws}/README.md"}],
+}
+TS_EDIT = {
+    "toolCallId": "call_3_0",
+    "title": "Edit files",
+    "kind": "edit",
+    "status": "pending",
+    "locations": [{"path": "{ws}/notes.txt"}],
+    "content": [
+        {
+            "type": "diff",
+            "oldText": None,
+            "newText": "note\n",
+            "path": "{ws}/notes.txt",
+            "_meta": {"kind": "add"},
+        }
+    ],
+}
+
+
+@pytest.mark.parametrize(
+    ("template", "expected"),
+    [
+        pytest.param(RUST_EXEC, ("allow", "execute-flag"), id="rust-exec"),
+        pytest.param(RUST_READ, ("allow", "execute-flag"), id="rust-read-with-its-command"),
+        pytest.param(RUST_EDIT, ("allow", "write-inside-flag"), id="rust-edit"),
+        pytest.param(TS_EXEC, ("allow", "execute-flag"), id="ts-exec"),
+        pytest.param(TS_READ, ("allow", "read-inside"), id="ts-read"),
+        pytest.param(TS_EDIT, ("allow", "write-inside-flag"), id="ts-edit"),
+    ],
+)
+def test_the_real_adapters_requests_are_decided_as_before(
+    tree: Tree, template: dict[str, Any], expected: Outcome
+) -> None:
+    flags = GuardianFlags(allow_writes=True, allow_commands=True)
+    decision = decide(render(template, tree), tree.ws, flags)
+    assert (decision.action, decision.rule) == expected, decision
+
+
+# --------------------------------------------------------------------------------------------
+# Git directories found on disk: through gitfiles, commondir, their shape, and what their config
+# names (core.hooksPath, core.fsmonitor). Each layout is its own workspace.
+
+WRITES = GuardianFlags(allow_writes=True)
+
+
+def layout(tmp_path: Path, files: dict[str, str], dirs: tuple[str, ...] = ()) -> Path:
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    for name in dirs:
+        (ws / name).mkdir(parents=True, exist_ok=True)
+    for name, text in files.items():
+        (ws / name).parent.mkdir(parents=True, exist_ok=True)
+        (ws / name).write_text(text)
+    return ws
+
+
+def write_rule(ws: Path, path: str, kind: str = "edit") -> str:
+    decision = decide({"kind": kind, "locations": [{"path": path}]}, ws, WRITES)
+    return str(decision.rule)
+
+
+def test_a_gitfile_makes_the_directory_it_names_git_internals(tmp_path: Path) -> None:
+    ws = layout(tmp_path, {".git": "gitdir: vendor/gd\n", "vendor/gd/HEAD": "ref: x\n"}, ("vendor/gd/hooks",))
+    assert write_rule(ws, "vendor/gd/hooks/pre-commit") == "git-internals"
+    assert write_rule(ws, "vendor/gd/config") == "git-internals"
+    assert write_rule(ws, "vendor/other.txt") == "write-inside-flag"
+
+
+def test_commondir_is_git_internals_too(tmp_path: Path) -> None:
+    files = {".git": "gitdir: meta/wt\n", "meta/wt/commondir": "../common\n"}
+    ws = layout(tmp_path, files, ("meta/common/hooks",))
+    assert write_rule(ws, "meta/common/hooks/post-checkout") == "git-internals"
+
+
+def test_a_directory_shaped_like_a_git_dir_is_git_internals(tmp_path: Path) -> None:
+    ws = layout(
+        tmp_path, {"tools/bare/HEAD": "ref: refs/heads/main\n"}, ("tools/bare/objects", "tools/bare/refs")
+    )
+    assert write_rule(ws, "tools/bare/hooks/pre-commit") == "git-internals"
+    assert write_rule(ws, "tools/notes.txt") == "write-inside-flag"
+
+
+@pytest.mark.parametrize(
+    ("config", "target"),
+    [
+        ("[core]\n\thooksPath = tools/hooks\n", "tools/hooks/pre-commit"),
+        ('[CORE]\n  HooksPath = "tools/my hooks" ; a comment\n', "tools/my hooks/pre-push"),
+        ("[core]\n\tfsmonitor = tools/fsmon.sh\n", "tools/fsmon.sh"),
+        ("[include]\n\tpath = extra.config\n", "tools/hooks/pre-commit"),
+        ("[core]\n\thooksPath = tools/hooks\n", "tools"),  # moving or deleting what holds the hooks
+    ],
+)
+def test_what_the_git_config_names_is_git_internals(tmp_path: Path, config: str, target: str) -> None:
+    files = {".git/config": config, ".git/extra.config": "[core]\nhooksPath=tools/hooks\n"}
+    ws = layout(tmp_path, files, ("tools/hooks", "tools/my hooks"))
+    assert write_rule(ws, target, "delete") == "git-internals"
+    assert write_rule(ws, "tools/other.sh") == "write-inside-flag"
+
+
+def test_a_dot_git_symlink_is_followed(tmp_path: Path) -> None:
+    ws = layout(tmp_path, {}, ("meta/gitdir/hooks",))
+    (ws / ".git").symlink_to(ws / "meta" / "gitdir", target_is_directory=True)
+    assert write_rule(ws, "meta/gitdir/hooks/pre-commit") == "git-internals"
+
+
+def test_a_fifo_where_a_gitfile_would_be_does_not_hang(tmp_path: Path) -> None:
+    ws = layout(tmp_path, {}, ("src",))
+    os.mkfifo(ws / ".git")
+    os.mkfifo(ws / "src" / "commondir")
+    assert write_rule(ws, "src/a.py") == "write-inside-flag"
+
+
+def test_a_hostile_git_config_cannot_hang_or_loop(tmp_path: Path) -> None:
+    config = "[include]\n\tpath = fifo\n[include]\n\tpath = config\n[core]\n\thooksPath = hooks\n"
+    ws = layout(tmp_path, {".git/config": config + "x" * 200_000}, ("hooks",))
+    os.mkfifo(ws / ".git" / "fifo")
+    assert write_rule(ws, "hooks/pre-commit") == "git-internals"  # read up to 64 KiB, includes bounded
+    assert write_rule(ws, "src/a.py") == "write-inside-flag"
+
+
+def test_the_pause_says_why_a_write_is_asked(tree: Tree) -> None:
+    decision = decide(call("edit", ".claude/settings.json"), tree.ws, WRITES)
+    assert decision.detail is not None
+    assert (
+        ".claude/settings.json is under .claude (Claude Code's settings, hooks and commands)"
+        in decision.detail
+    )
+    assert "CODEX_FUSION_ALLOW_WRITES does not cover it" in decision.detail
+    decision = decide(call("edit", ".envrc"), tree.ws, WRITES)
+    assert decision.detail is not None
+    assert decision.detail.startswith(".envrc: direnv runs it when you enter the directory. Writing there")
+
+
+# Names a tool runs or obeys on its own (an independent list, checked against docs/security.md's).
+EXECUTION_BEARING = [".git", ".claude", ".mcp.json", ".codex", ".envrc", ".vscode", ".idea", ".husky"]
+EXECUTION_BEARING += [".gemini", ".qwen", ".cursor", ".devcontainer", ".pre-commit-config.yaml", ".npmrc"]
+EXECUTION_BEARING += [".env", "claude.md", "agents.md", "node_modules", ".venv", ".yarnrc.yml"]
+disguises = st.sampled_from(["", ".", " ", "..", "\u200c", "\u200b", "\ufeff", "\u00ad", "::$DATA"])
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    name=st.sampled_from(EXECUTION_BEARING),
+    upper=st.lists(st.booleans(), min_size=30, max_size=30),
+    disguise=disguises,
+    before=st.lists(st.sampled_from(["src", "pkg", "a b", "ü"]), max_size=2),
+    after=st.lists(st.sampled_from(["hooks", "pre-commit", "settings.json", "x"]), max_size=2),
+    kind=st.sampled_from(WRITE_KINDS),
+)
+def test_execution_bearing_names_are_never_auto_allowed(
+    tree: Tree,
+    name: str,
+    upper: list[bool],
+    disguise: str,
+    before: list[str],
+    after: list[str],
+    kind: str,
+) -> None:
+    """However it is spelled for a case-insensitive or normalising filesystem."""
+    spelled = "".join(ch.upper() if up else ch for ch, up in zip(name, upper, strict=False)) + disguise
+    path = "/".join([*before, spelled, *after])
+    decision = decide({"kind": kind, "locations": [{"path": path}]}, tree.ws, GuardianFlags(True, True, True))
+    assert decision.action == "ask", (path, decision)
+    assert decision.rule in ("git-internals", "execution-bearing"), (path, decision)

@@ -1,7 +1,8 @@
 """The Claude Code hook, run as Claude Code runs it: a subprocess fed the hook JSON on stdin.
 
-Every run must exit 0, print nothing to stdout except the post-compaction SessionStart JSON, and report
-problems as single ``codex-fusion hook:`` lines on stderr, never a traceback.
+Every run must report problems as single ``codex-fusion hook:`` lines on stderr, never a traceback;
+exit 0 and print nothing to stdout except the post-compaction SessionStart JSON — unless the record
+could not be written, which the user is told: a SessionStart ``systemMessage``, or exit 1.
 """
 
 from __future__ import annotations
@@ -25,6 +26,19 @@ HOOK = REPO / "hooks" / "codex_fusion_hook.py"
 PID = 4242
 IS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
 NOBODY = 65534
+
+
+#: Runs the hook (argv[1]) with every private write failing as on a full disk.
+FULL_DISK = f"""
+import errno, os, runpy, sys
+sys.path.insert(0, {str(REPO / "server")!r})
+from codex_fusion import private
+def full(fd, data):
+    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+private._write_all = full
+sys.argv = sys.argv[1:]
+runpy.run_path(sys.argv[0], run_name="__main__")
+"""
 
 
 class Hook:
@@ -64,11 +78,14 @@ class Hook:
         *,
         python: str = sys.executable,
         cwd: Path | None = None,
+        code: int = 0,
+        full_disk: bool = False,
         **popen: Any,
     ) -> subprocess.CompletedProcess[str]:
         data = stdin if isinstance(stdin, bytes) else json.dumps(stdin).encode()
+        argv = [python, "-c", FULL_DISK, str(HOOK)] if full_disk else [python, str(HOOK)]
         proc = subprocess.run(
-            [python, str(HOOK)],
+            argv,
             input=data,
             capture_output=True,
             env=self.env,
@@ -80,7 +97,7 @@ class Hook:
         result = subprocess.CompletedProcess(
             proc.args, proc.returncode, proc.stdout.decode(), proc.stderr.decode(errors="replace")
         )
-        assert result.returncode == 0, result
+        assert result.returncode == code, result
         assert "Traceback" not in result.stderr
         for line in result.stderr.splitlines():
             assert line.startswith("codex-fusion hook: "), result.stderr
@@ -342,14 +359,14 @@ def test_plugin_data_is_a_file(hook: Hook) -> None:
     hook.data.rmdir()
     hook.data.write_text("I am a file")
     result = hook.run(hook.payload("SessionStart", source="clear"))
-    assert result.stdout == ""
+    assert "could not record this /clear for Codex" in json.loads(result.stdout)["systemMessage"]
     assert "could not write the reset record" in result.stderr
     assert hook.data.read_text() == "I am a file"
 
 
 def test_state_dir_is_a_file(hook: Hook) -> None:
     (hook.data / "state").write_text("I am a file")
-    result = hook.run(hook.payload("PreCompact", trigger="auto"))
+    result = hook.run(hook.payload("PreCompact", trigger="auto"), code=1)  # the user sees it
     assert result.stdout == ""
     assert "could not write the reset record" in result.stderr
 
@@ -424,17 +441,72 @@ def test_read_only_plugin_data(shared_tmp: Path) -> None:
         )
     else:
         result = hook.run(hook.payload("SessionStart", source="clear"))
-    assert result.stdout == ""
+    assert "could not record this /clear for Codex" in json.loads(result.stdout)["systemMessage"]
     assert "could not write the reset record" in result.stderr
     assert list(hook.data.iterdir()) == []
+
+
+# --- records that could not be written are never lost silently ----------------------------------
+
+
+def test_a_workspace_whose_path_is_not_utf8_is_recorded(hook: Hook) -> None:
+    raw = os.fsencode(hook.tmp) + b"/caf\xe9-latin1"  # a Latin-1 name: not valid UTF-8
+    os.mkdir(raw)
+    workspace = os.fsdecode(raw)  # as os.environ gives it: the bad byte as a surrogate escape
+    hook.env["CLAUDE_PROJECT_DIR"] = workspace
+    result = hook.run(hook.payload("SessionStart", source="clear"))
+    assert result.stderr == ""
+    assert result.stdout == ""
+    paths = nonce.record_paths(hook.state(), workspace, PID)
+    assert paths.window is not None
+    record = nonce.read_record(paths.window)
+    assert record is not None
+    assert record.event == "clear"
+    assert record.workspace == os.path.realpath(workspace)  # the same bytes, read back exactly
+
+
+def test_a_full_disk_at_session_start_tells_the_user_and_removes_the_stale_record(hook: Hook) -> None:
+    hook.run(hook.payload("SessionStart", source="startup"))
+    assert set(hook.records()) == {f"pid-{PID}.json", "workspace.json"}
+    result = hook.run(hook.payload("SessionStart", source="clear", session_id="sess-2"), full_disk=True)
+    message = json.loads(result.stdout)["systemMessage"]
+    assert "could not record this /clear for Codex (" in message
+    assert "No space left on device" in message
+    assert "Codex is reset at its next call to be safe" in message
+    assert hook.records() == {}  # the server must not go on believing the startup record
+
+
+@pytest.mark.parametrize(
+    ("event", "fields"), [("PreCompact", {"trigger": "auto"}), ("SessionEnd", {"reason": "clear"})]
+)
+def test_a_full_disk_at_other_events_is_a_non_blocking_error_the_user_sees(
+    hook: Hook, event: str, fields: dict[str, str]
+) -> None:
+    hook.run(hook.payload("SessionStart", source="startup"))
+    result = hook.run(hook.payload(event, **fields), full_disk=True, code=1)
+    first = result.stderr.splitlines()[0]
+    assert first.startswith("codex-fusion hook: could not write the reset record")
+    assert "No space left on device" in first
+    assert result.stdout == ""
+    assert hook.records() == {}
+
+
+def test_a_clear_keeps_the_cleared_conversations_link(hook: Hook) -> None:
+    """Claude Code can --resume a /clear-ed conversation with its whole history: its Codex session
+    must still be findable."""
+    link = nonce.link_path(hook.state(), hook.workspace, "sess-1")
+    link.parent.mkdir(parents=True)
+    link.write_text("{}")
+    hook.run(hook.payload("SessionEnd", reason="clear"))
+    assert link.exists()
 
 
 # --- the debate state after compaction ------------------------------------------------------------
 
 
-def context_of(stdout: str) -> str:
+def context_of(stdout: str, *, told: bool = False) -> str:
     out = json.loads(stdout)
-    assert list(out) == ["hookSpecificOutput"]
+    assert list(out) == (["systemMessage", "hookSpecificOutput"] if told else ["hookSpecificOutput"])
     specific = out["hookSpecificOutput"]
     assert specific["hookEventName"] == "SessionStart"
     assert set(specific) == {"hookEventName", "additionalContext"}
@@ -533,7 +605,7 @@ def test_debate_state_is_shown_even_when_the_record_cannot_be_written(hook: Hook
     finally:
         os.chmod(hook.state() / "windows", 0o700)
     assert "could not write the reset record" in result.stderr
-    assert "still debating" in context_of(result.stdout)
+    assert "still debating" in context_of(result.stdout, told=True)
 
 
 # --- start-up cost --------------------------------------------------------------------------------

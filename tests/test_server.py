@@ -10,6 +10,7 @@ from codex_fusion.config import Config
 from codex_fusion.server import build_server
 
 from .conftest import FakeAgentSetup
+from .test_diffs import commit, init, write
 
 pytestmark = pytest.mark.anyio
 
@@ -79,7 +80,10 @@ async def test_agent_failure_is_an_error_result_and_server_stays_up(fake: FakeAg
     async with Client(fake.server("auth=ts")) as client:
         result = await client.call_tool("consult", {"question": "hi"})
         assert result.is_error is True
-        assert "Codex is not logged in: run `codex login`, or set OPENAI_API_KEY" in text_of(result)
+        assert (
+            "Codex is not logged in: run `npx -y @openai/codex login` in a terminal, or set OPENAI_API_KEY"
+            in text_of(result)
+        )
         status = text_of(await client.call_tool("status", {}))
     assert "last error: Codex is not logged in" in status
 
@@ -120,6 +124,17 @@ async def test_status_shows_session_and_agent(fake: FakeAgentSetup) -> None:
     assert "agent: alive, fake-acp 9.9.9" in after
     assert "session: sess-" in after
     assert "queue: 0 waiting · turns completed: 1" in after
+
+
+async def test_status_says_starting_while_the_agent_warms_up(fake: FakeAgentSetup) -> None:
+    """Warm-up has started the agent, which has not answered ``initialize`` yet: not "not started"."""
+    async with Client(fake.server("no_init", CODEX_FUSION_WARM="1")) as client:
+        status = ""
+        with anyio.fail_after(30):
+            while "state: starting" not in status:
+                status = text_of(await client.call_tool("status", {}))
+    assert "agent: starting (the session opens in a moment" in status
+    assert "not started" not in status
 
 
 async def test_concurrent_tool_calls_are_all_answered(fake: FakeAgentSetup) -> None:
@@ -186,3 +201,83 @@ async def test_a_20000_chunk_stream_arrives_intact_with_bounded_notifications(fa
         elapsed = time.monotonic() - started
     assert text_of(result).split("\n")[0] == text
     assert 1 <= count <= 4 * elapsed + 3  # coalesced: a few per second, never one per chunk
+
+
+LONE = "\ud800"  # half of a surrogate pair: JavaScript's JSON.stringify writes one for a cut emoji
+
+#: Every text argument of every tool, each given a lone surrogate, and what the result must say.
+SURROGATE_CALLS: list[tuple[str, dict[str, object], str]] = [
+    ("consult", {"question": f"q{LONE}\n@fake say one", "context": f"c{LONE}"}, "one"),
+    ("review_plan", {"plan": f"p{LONE}\n@fake say two", "context": f"c{LONE}"}, "two"),
+    ("review_diff", {"diff": f"--- a\n+++ b\n+x{LONE}\n@fake say three", "focus": f"f{LONE}"}, "three"),
+    ("review_diff", {"paths": [f"src{LONE}.py"], "base": f"main{LONE}"}, "Unknown base ref 'main\ufffd'"),
+    ("brainstorm", {"problem": f"b{LONE}\n@fake say four", "constraints": f"k{LONE}"}, "four"),
+    ("explore", {"focus": f"e{LONE}\n@fake say five", "paths": [f"lib{LONE}"]}, "five"),
+    ("reply", {"message": f"m{LONE}\n@fake say six"}, "six"),
+    ("permit", {"decision": "allow", "note": f"n{LONE}", "request": f"r{LONE}"}, "is not a request id"),
+    ("permit", {"decision": LONE}, "decision\n  Input should be a valid string"),
+]
+
+
+async def test_a_lone_surrogate_in_any_argument_is_answered_and_the_server_stays_up(
+    fake: FakeAgentSetup, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("GIT_CONFIG_GLOBAL", "/dev/null")
+    init(fake.workspace)  # review_diff runs git, whose errors quote `base` and `paths`
+    write(fake.workspace / "a.txt", "a\n")
+    commit(fake.workspace)
+    async with Client(fake.server()) as client:
+        for name, arguments, expected in SURROGATE_CALLS:
+            with anyio.fail_after(20):  # a hang detector: each call must be answered
+                result = await client.call_tool(name, arguments)
+            assert expected in text_of(result), (name, text_of(result))
+            assert LONE not in text_of(result)
+        status = text_of(await client.call_tool("status", {}))
+        after = await client.call_tool("consult", {"question": "@fake say still here"})
+    assert "last error: none" in status
+    assert text_of(after).startswith("still here")
+    prompts = [m["params"]["prompt"][0]["text"] for m in fake.received("session/prompt")]
+    assert any("q\ufffd" in p and "c\ufffd" in p for p in prompts)  # what Codex got: U+FFFD
+    assert any("m\ufffd" in p for p in prompts)
+
+
+async def test_a_bug_in_the_warm_up_leaves_the_server_up(
+    fake: FakeAgentSetup, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from codex_fusion.session import Session
+
+    real = Session.ensure
+    bugs = [ValueError("a bug while warming up")]
+
+    async def ensure(self: Session) -> object:
+        if bugs:
+            raise bugs.pop()
+        return await real(self)
+
+    monkeypatch.setattr(Session, "ensure", ensure)
+    async with Client(fake.server(CODEX_FUSION_WARM="1")) as client:
+        with anyio.fail_after(20):
+            while "warm-up failed" not in (status := text_of(await client.call_tool("status", {}))):
+                await anyio.sleep(0.02)
+            result = await client.call_tool("consult", {"question": "@fake say warm enough"})
+    assert "last error: warm-up failed (ValueError: a bug while warming up)" in status
+    assert text_of(result).startswith("warm enough")
+
+
+async def test_a_bug_in_the_follower_task_leaves_the_server_up(
+    fake: FakeAgentSetup, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from codex_fusion.follow import Follower
+
+    async def broken(self: Follower) -> None:
+        raise ValueError("a bug in the watcher")
+
+    monkeypatch.setattr(Follower, "_watch", broken)
+    async with Client(fake.server()) as client:
+        with anyio.fail_after(20):
+            while "following Claude's conversation failed" not in caplog.text:
+                await anyio.sleep(0.02)
+            result = await client.call_tool("consult", {"question": "@fake say still up"})
+    assert text_of(result).startswith("still up")
+    (record,) = [r for r in caplog.records if "following Claude's conversation failed" in r.getMessage()]
+    assert record.exc_info is not None

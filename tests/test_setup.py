@@ -6,10 +6,12 @@ doctor run against the real adapter in ``tests/e2e/test_setup_e2e.py``.
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import anyio
@@ -95,21 +97,66 @@ async def test_a_failed_install_says_why_and_leaves_nothing_half_done(tmp_path: 
     assert Config.from_env(env).agent_source == NPX_FALLBACK
 
 
-async def test_an_install_in_progress_elsewhere_is_not_duplicated_but_a_stale_lock_is_cleared(
+HOLD_LOCK = """
+import fcntl, os, sys, time
+fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT, 0o600)
+fcntl.flock(fd, fcntl.LOCK_EX)
+print("held", flush=True)
+time.sleep(120)
+"""
+
+
+async def test_an_install_in_progress_elsewhere_is_never_taken_over_however_old_its_lock(
     tmp_path: Path, tools: Path
 ) -> None:
+    """Another server installing holds the lock: its age says nothing (the old protocol deleted a lock
+    older than the install timeout, and two servers could delete each other's fresh lock)."""
     env = env_for(tmp_path, tools)
     state = Config.from_env(env).state_dir
     assert state is not None
     lock = state / "agent" / f".install-{installer.PINNED}.lock"
     lock.parent.mkdir(parents=True, mode=0o700)
-    lock.write_text("12345")
-    with pytest.raises(installer.InstallError, match="another codex-fusion is installing"):
-        await installer.install(state, env)
-    old = lock.stat().st_mtime - installer.STALE_LOCK - 10
-    os.utime(lock, (old, old))
+    holder = subprocess.Popen([sys.executable, "-c", HOLD_LOCK, str(lock)], stdout=subprocess.PIPE)
+    try:
+        assert holder.stdout is not None
+        assert holder.stdout.readline() == b"held\n"
+        old = time.time() - 7200
+        os.utime(lock, (old, old))  # two hours: "stale" by any clock
+        with pytest.raises(installer.InstallError, match="another codex-fusion is installing"):
+            await installer.install(state, env)
+    finally:
+        holder.kill()
+        holder.wait()
+    # the holder died: the kernel released its lock, and the file it left is simply locked again
+    assert lock.exists()
     assert (await installer.install(state, env)).is_dir()
     assert not lock.exists()
+
+
+def test_the_lock_taken_is_the_file_still_there(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A server that opened the lock file just before its holder released (and removed) it must not
+    think it holds the lock: a third server would then create a new file and install too."""
+    lock = tmp_path / "install.lock"
+    first = installer.take_lock(lock)
+    real = installer._try_lock
+    calls = 0
+
+    def release_first_then_lock(fd: int) -> bool:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            installer.release_lock(lock, first)  # between the second server's open and its flock
+        return real(fd)
+
+    monkeypatch.setattr(installer, "_try_lock", release_first_then_lock)
+    second = installer.take_lock(lock)
+    monkeypatch.setattr(installer, "_try_lock", real)
+    try:
+        assert calls == 2  # it saw it had locked the removed file, and locked the new one
+        with pytest.raises(installer.InstallError, match="another codex-fusion is installing"):
+            installer.take_lock(lock)  # the third server
+    finally:
+        installer.release_lock(lock, second)
 
 
 async def test_the_first_start_on_npx_installs_the_pinned_release_in_the_background(
@@ -168,3 +215,42 @@ def test_the_doctor_command_exits_non_zero_on_a_problem(fake: FakeAgentSetup) ->
     assert "✓ agent answers: fake-acp 9.9.9" in ok.stdout
     assert bad.returncode == 1
     assert "✗ Codex login: Codex is not logged in" in bad.stdout
+
+
+async def test_doctor_checks_the_plugins_data_directory(fake: FakeAgentSetup, tmp_path: Path) -> None:
+    """Run as the plugin (CLAUDE_PLUGIN_DATA set) the data directory is the plugin's; without it,
+    what the doctor looks at is not what the server uses, and it says so."""
+    env = fake.env()
+    plugin = {check.what: check for check in doctor.check_places(Config.from_env(env), env)}
+    assert plugin["data directory"].status == "ok"
+    assert plugin["data directory"].detail.startswith(str(fake.data / "state"))
+    bare = {k: v for k, v in env.items() if k != "CLAUDE_PLUGIN_DATA"}
+    bare["XDG_STATE_HOME"] = str(tmp_path / "xdg")
+    outside = {check.what: check for check in doctor.check_places(Config.from_env(bare), bare)}
+    assert outside["data directory"].status == "warn"
+    assert "not the plugin's (CLAUDE_PLUGIN_DATA is not set)" in outside["data directory"].detail
+    assert "bin/codex-fusion" in outside["data directory"].fix
+
+
+@pytest.mark.parametrize("where", ["home", "config_dir"])
+async def test_doctor_finds_the_server_blocked_by_claude_codes_auth_cache(
+    fake: FakeAgentSetup, tmp_path: Path, where: str
+) -> None:
+    home = tmp_path / "home"
+    claude = tmp_path / "claude-config" if where == "config_dir" else home / ".claude"
+    claude.mkdir(parents=True)
+    env = fake.env(HOME=str(home))
+    if where == "config_dir":
+        env["CLAUDE_CONFIG_DIR"] = str(claude)
+    assert doctor.check_claude_code(env).status == "ok"  # no cache file
+    cache = claude / "mcp-needs-auth-cache.json"
+    cache.write_text(json.dumps({"plugin:other:thing": {"timestamp": 1}}))
+    assert doctor.check_claude_code(env).status == "ok"  # another server's entry
+    cache.write_text(json.dumps({"plugin:codex-fusion:codex": {"timestamp": 1}}))
+    report = await doctor.diagnose(fake.config(HOME=str(home)), env)
+    [blocked] = [check for check in report if check.what == "Claude Code"]
+    assert blocked.status == "fail"
+    assert "will not start the server again" in blocked.detail
+    assert f"`rm {cache}`" in blocked.fix
+    assert "restart Claude Code" in blocked.fix
+    assert "All checks passed." not in render.doctor(report)

@@ -130,3 +130,20 @@ async def test_a_large_diff_is_reviewed_in_parts_at_once_with_every_finding(fake
     follow_up = prompts_sent(fake)[-1]
     assert "<your_review_so_far>" in follow_up
     assert "mod07.py:1 minor: reviewed" in follow_up
+
+
+async def test_a_part_matches_its_files_even_when_their_names_need_quoting(fake: FakeAgentSetup) -> None:
+    from codex_fusion.diffs import DiffRequest, collect_diff
+
+    repository(fake.workspace)
+    names = [f"odd\u202e{i:02}.py" if i % 2 else f"plain{i:02}.py" for i in range(8)]
+    for i, name in enumerate(names):
+        (fake.workspace / name).write_text("".join(f"line_{i}_{n} = {n}\n" for n in range(80)))
+    git(fake.workspace, "add", "-A")
+    material = await collect_diff(fake.workspace, DiffRequest(staged=True), max_chars=100_000)
+    parts = shards.plan(material, limit=3000)
+    assert parts is not None
+    for part in parts:
+        shown = {f.path for f in part.files if f.included}
+        assert shown == {path for path, _ in part.sections}
+        assert shown  # every part has its files marked as shown

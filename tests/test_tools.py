@@ -67,6 +67,41 @@ async def test_the_nine_tools_are_listed_with_compact_schemas(fake: FakeAgentSet
     assert tools["reset"].annotations.destructive_hint
 
 
+LONG_TOOLS = ("consult", "review_plan", "review_diff", "brainstorm", "explore", "reply", "permit")
+STALL = "@fake later 60"  # Codex goes quiet after anything it asked
+
+
+@pytest.mark.parametrize("tool", LONG_TOOLS)
+async def test_every_long_tool_takes_timeout_s_and_it_bounds_the_turn(
+    fake: FakeAgentSetup, tool: str
+) -> None:
+    """The timeout advice ("ask again with a larger `timeout_s`") holds for every tool that runs a
+    turn: each takes ``timeout_s``, and it is the idle bound of that turn."""
+    repository(fake.workspace)
+    arguments = {
+        "consult": {"question": STALL},
+        "review_plan": {"plan": STALL},
+        "review_diff": {"diff": "--- a/x\n+++ b/x\n@@ -1 +1 @@\n-a\n+b\n", "focus": STALL},
+        "brainstorm": {"problem": STALL},
+        "explore": {"focus": STALL},
+        "reply": {"message": STALL},
+        "permit": {"decision": "allow"},
+    }[tool]
+    async with Client(fake.server()) as client:
+        schema = {t.name: t.input_schema for t in (await client.list_tools()).tools}[tool]
+        assert "timeout_s" in schema["properties"], schema
+        if tool == "reply":
+            await client.call_tool("consult", {"question": "@fake say VERDICT: OPEN — x"})
+        if tool == "permit":
+            paused = await client.call_tool(
+                "consult", {"question": f"@fake permit execute rust true\n{STALL}"}
+            )
+            assert text_of(paused).startswith("⏸"), text_of(paused)
+        with anyio.fail_after(60):  # the 300 s default bound would still be waiting
+            result = await client.call_tool(tool, {**arguments, "timeout_s": 0.3})
+    assert "[Timed out: Codex made no progress" in text_of(result), text_of(result)
+
+
 @pytest.mark.parametrize(
     ("tool", "arguments", "expected", "debate"),
     [
@@ -302,7 +337,8 @@ async def test_review_diff_collects_the_changes_itself(fake: FakeAgentSetup) -> 
     assert "- new.txt (untracked" in prompt
     assert "<focus>\nthe return value\n@fake say" in prompt
     assert "verdict: open — why 2" in footer(text_of(result))
-    assert not fake.received("session/permission")
+    # That real Codex then answers without asking to run git itself (no pause) is shown against the
+    # real adapters: tests/e2e/test_tools_e2e.py::test_review_diff_hands_codex_the_diff_without_a_pause.
 
 
 async def test_review_diff_with_nothing_to_review_or_no_repository_spends_no_turn(
@@ -322,6 +358,32 @@ async def test_review_diff_with_nothing_to_review_or_no_repository_spends_no_tur
     assert "Unknown base ref 'no-such-branch'" in text_of(bad_ref)
     assert prompts_sent(fake) == []
     assert fake.received("session/new") == []
+
+
+async def test_review_diff_of_another_repository_spends_no_turn_unless_the_user_opts_in(
+    fake: FakeAgentSetup, tmp_path: Path
+) -> None:
+    """A workspace whose .git is a gitfile (here: a linked worktree of another checkout) is refused
+    before any turn; CODEX_FUSION_ALLOW_FOREIGN_GITDIR=1 in the server's environment accepts it."""
+    main = tmp_path / "main-checkout"
+    main.mkdir()
+    repository(main)
+    fake.workspace.rmdir()
+    git(main, "worktree", "add", "-q", "-b", "topic", str(fake.workspace))
+    (fake.workspace / "app.py").write_text("def main():\n    return 3\n")
+
+    async with Client(fake.server()) as client:
+        refused = await client.call_tool("review_diff", {})
+    assert refused.is_error
+    assert "is a gitfile" in text_of(refused)
+    assert "CODEX_FUSION_ALLOW_FOREIGN_GITDIR=1" in text_of(refused)
+    assert prompts_sent(fake) == []
+
+    async with Client(fake.server(CODEX_FUSION_ALLOW_FOREIGN_GITDIR="1")) as client:
+        allowed = await client.call_tool("review_diff", {"focus": "@fake say VERDICT: AGREE"})
+    assert allowed.is_error is False, text_of(allowed)
+    (prompt,) = prompts_sent(fake)
+    assert "+    return 3" in prompt
 
 
 async def test_an_unconfined_agent_is_said_in_status_and_once_per_session(fake: FakeAgentSetup) -> None:

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 import stat
+import threading
 import time
+from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
@@ -153,3 +157,104 @@ async def test_a_planted_symlink_at_the_log_path_is_not_followed(
     assert target.read_text() == "untouched\n"
     assert stat.S_IMODE(target.stat().st_mode) == 0o644
     assert "is a symlink; refusing to follow it" in caplog.text
+
+
+async def _status(client: Any) -> str:
+    return (await client.call_tool("status", {})).content[0].text  # type: ignore[no-any-return]
+
+
+class _Watchdog(threading.Thread):
+    """For code that would open the FIFO blocking: a reader appears after ``after`` s, so a
+    regression fails the test's assertions instead of hanging the suite."""
+
+    def __init__(self, fifo: Path, after: float) -> None:
+        super().__init__(daemon=True)
+        self.fifo, self.after = fifo, after
+        self.cancelled = threading.Event()
+        self.fired = False
+
+    def run(self) -> None:
+        if self.cancelled.wait(self.after):
+            return
+        self.fired = True
+        fd = os.open(self.fifo, os.O_RDONLY | os.O_NONBLOCK)
+        time.sleep(0.5)
+        os.close(fd)
+
+
+async def test_a_fifo_at_the_log_path_does_not_freeze_the_server(
+    fake: FakeAgentSetup, caplog: pytest.LogCaptureFixture
+) -> None:
+    from mcp import Client
+
+    fifo = fake.workspace.parent / "turns.jsonl"
+    os.mkfifo(fifo, 0o600)
+    watchdog = _Watchdog(fifo, 30.0)
+    watchdog.start()
+    try:
+        async with Client(fake.server(CODEX_FUSION_LOG=str(fifo))) as client:
+            result = await client.call_tool("consult", {"question": "@fake say answered"})
+            with anyio.fail_after(20):  # the line is written after the result, by the log's task
+                while "turn log:" not in (status := await _status(client)):
+                    await anyio.sleep(0.02)
+            unblocked = watchdog.fired  # a blocking open would have waited for the watchdog's reader
+    finally:
+        watchdog.cancelled.set()
+        watchdog.join()
+    assert not unblocked
+    assert result.content[0].text.startswith("answered")  # type: ignore[union-attr]
+    assert f"turn log: NOT WRITTEN — {fifo} is not a regular file" in status
+    assert "CODEX_FUSION_LOG" in status
+    assert "cannot write the turn log" in caplog.text
+
+
+@pytest.mark.parametrize("problem", ["another user's", "writable by others"])
+async def test_the_log_is_not_written_into_a_directory_others_control(
+    fake: FakeAgentSetup, problem: str
+) -> None:
+    directory = fake.workspace.parent / "shared"
+    directory.mkdir()
+    if problem == "another user's":
+        if os.geteuid() != 0:
+            pytest.skip("needs root to give the directory to another user")
+        os.chown(directory, 4242, 4242)
+        directory.chmod(0o755)
+        expected = "is owned by uid 4242, not by you"
+    else:
+        directory.chmod(0o777)
+        expected = "is writable by other users (mode 777)"
+    log = directory / "turns.jsonl"
+    async with fake.consultant(CODEX_FUSION_LOG=str(log)) as consultant:
+        outcome = await consultant.consult("@fake say still answered")
+    shown = render.status(consultant.status())  # the log's lines are written when it closes
+    assert isinstance(outcome, TurnOutcome)
+    assert outcome.text == "still answered"
+    assert not log.exists()
+    assert expected in shown
+    assert "turn log: NOT WRITTEN" in shown
+
+
+async def test_the_turn_log_is_written_off_the_event_loop(
+    fake: FakeAgentSetup, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A disk that hangs (NFS, a full device) must not stop the server answering."""
+    from codex_fusion import turnlog
+
+    release = threading.Event()
+    order: list[str] = []
+    real = turnlog.private.append
+
+    def slow_append(path: Path, text: str) -> None:
+        release.wait(timeout=10)  # the watchdog: a write on the event loop would block it this long
+        order.append("written")
+        real(path, text)
+
+    monkeypatch.setattr(turnlog.private, "append", slow_append)
+    log = fake.workspace.parent / "logs" / "turns.jsonl"
+    async with fake.consultant(CODEX_FUSION_LOG=str(log)) as consultant:
+        await consultant.consult("@fake say one")
+        second = await consultant.consult("@fake say two")  # the first line is still being written
+        order.append(f"answered {second.text}")  # type: ignore[union-attr]
+        release.set()
+    assert order[0] == "answered two"
+    assert [json.loads(line)["answer"] for line in log.read_text().splitlines()] == ["one", "two"]

@@ -8,13 +8,14 @@ import os
 import signal
 import sys
 from collections.abc import Sequence
-from typing import Literal
+from typing import Literal, NoReturn
 
 import anyio
+import anyio.abc
 
 from . import __version__, render
 from .acp.schema import ContentChunk, SessionUpdate, ToolCallInfo
-from .redact import RedactingFormatter, redact
+from .redact import RedactingFormatter, StreamRedactor, redact, redact_credentials
 from .turn import Pause, Turn
 
 log = logging.getLogger("codex_fusion")
@@ -38,12 +39,12 @@ def _setup_logging(default: str) -> None:
 
 async def _serve() -> None:
     """Serve until stdin closes; a signal ends the process at once (see :func:`_on_signal`)."""
-    from .server import build_server
+    from .server import build_server, run_stdio
 
     server = build_server()
     async with anyio.create_task_group() as tg:
         tg.start_soon(_on_signal)
-        await server.run_stdio_async()
+        await run_stdio(server)
         tg.cancel_scope.cancel()
 
 
@@ -91,20 +92,28 @@ class _TerminalView:
         self.printed = 0
         self._last_tool_line: dict[str, str] = {}
         self._thinking = False
+        # Credentials are redacted as in what Claude reads; a credential must not be split across
+        # two writes, so text is written paragraph by paragraph.
+        self._answer = StreamRedactor()
+        self._thought = StreamRedactor()
 
     def __call__(self, turn: Turn, update: SessionUpdate) -> None:
         if isinstance(update, ContentChunk):
             if update.session_update == "agent_message_chunk":
-                self._end_thinking()
-                sys.stdout.write(update.text)
-                sys.stdout.flush()
                 self.printed += len(update.text)
+                ready = self._answer.feed(update.text)
+                if ready:
+                    self._end_thinking()
+                    sys.stdout.write(ready)
+                    sys.stdout.flush()
             elif update.session_update == "agent_thought_chunk":
-                if not self._thinking:
-                    sys.stderr.write("💭 ")
-                    self._thinking = True
-                sys.stderr.write(update.text)
-                sys.stderr.flush()
+                ready = self._thought.feed(update.text)
+                if ready:
+                    if not self._thinking:
+                        sys.stderr.write("💭 ")
+                        self._thinking = True
+                    sys.stderr.write(ready)
+                    sys.stderr.flush()
         elif isinstance(update, ToolCallInfo):
             tool = turn.transcript.tools.get(update.tool_call_id)
             if tool is None:
@@ -113,42 +122,73 @@ class _TerminalView:
             if self._last_tool_line.get(tool.tool_call_id) != line:
                 self._last_tool_line[tool.tool_call_id] = line
                 self._end_thinking()
-                sys.stderr.write(line + "\n")
+                sys.stderr.write(redact_credentials(line) + "\n")
                 sys.stderr.flush()
 
     def _end_thinking(self) -> None:
+        rest = self._thought.close()
+        if rest:
+            if not self._thinking:
+                sys.stderr.write("💭 ")
+            sys.stderr.write(rest)
+            self._thinking = True
         if self._thinking:
             sys.stderr.write("\n")
             self._thinking = False
 
+    def finish(self) -> None:
+        """Write what is still held back: the turn has ended or paused."""
+        self._end_thinking()
+        rest = self._answer.close()
+        if rest:
+            sys.stdout.write(rest)
+            sys.stdout.flush()
+
+
+SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+def _leave(code: int) -> NoReturn:
+    """Kill what is left of the agents and exit now, without unwinding the event loop (a signal
+    arriving while it unwinds would land in the default handler and print a traceback)."""
+    from .acp.process import kill_all_groups
+
+    kill_all_groups()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
 
 async def _ask(question: str, context: str | None) -> int:
     """Consult once at the terminal. The first Ctrl-C (or SIGTERM/SIGHUP) stops Codex and exits 130;
-    a second one during that clean-up exits at once."""
-    from .acp.process import kill_all_groups, stop_all_groups
+    a second one during that clean-up exits at once. The signal receiver stays open until the process
+    leaves, so no later signal reaches Python's default handler."""
+    from .acp.process import stop_all_groups
 
-    codes: list[int] = []
     interrupted = False
+    code = EXIT_FAILURE
+    work = anyio.CancelScope()
+
+    async def on_signal(*, task_status: anyio.abc.TaskStatus[None] = anyio.TASK_STATUS_IGNORED) -> None:
+        nonlocal interrupted
+        with anyio.open_signal_receiver(*SIGNALS) as signals:
+            task_status.started()
+            async for _ in signals:
+                if interrupted:
+                    _leave(130)
+                interrupted = True
+                stop_all_groups()
+                work.cancel()
+
     async with anyio.create_task_group() as tg:
-
-        async def on_signal() -> None:
-            nonlocal interrupted
-            with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM, signal.SIGHUP) as signals:
-                async for _ in signals:
-                    if interrupted:
-                        kill_all_groups()
-                        os._exit(130)
-                    interrupted = True
-                    stop_all_groups()
-                    tg.cancel_scope.cancel()
-
-        tg.start_soon(on_signal)
-        codes.append(await _consult_at_terminal(question, context))
+        await tg.start(on_signal)
+        with work:
+            code = await _consult_at_terminal(question, context)
+        if interrupted:
+            print("\ncodex-fusion: interrupted", file=sys.stderr)
+            _leave(130)
         tg.cancel_scope.cancel()
-    if interrupted:
-        print("\ncodex-fusion: interrupted", file=sys.stderr)
-        return 130
-    return codes[0]
+    return code
 
 
 async def _consult_at_terminal(question: str, context: str | None) -> int:
@@ -170,25 +210,29 @@ async def _consult_at_terminal(question: str, context: str | None) -> int:
         try:
             result = await consultant.consult(consult(question, context), observer=view)
             while isinstance(result, Pause):
+                view.finish()  # what Codex said before asking, then the request
                 decision, note = await _ask_person(result)
                 result = await consultant.permit(decision, note, observer=view)
         except FusionError as exc:
-            print(f"codex-fusion: {redact(str(exc))}", file=sys.stderr)
+            view.finish()
+            print(f"codex-fusion: {redact_credentials(str(exc))}", file=sys.stderr)
             return EXIT_FAILURE
     outcome = result
+    view.finish()
     if not view.printed and outcome.text:
-        sys.stdout.write(outcome.text)
+        sys.stdout.write(redact_credentials(outcome.text))
     sys.stdout.write("\n")
     sys.stdout.flush()
     for item in outcome.notes:
-        print(f"[{render.note(item)}]", file=sys.stderr)
+        print(f"[{redact_credentials(render.note(item))}]", file=sys.stderr)
     print(render.footer(outcome), file=sys.stderr)
     return 0 if outcome.stop_reason in ("end_turn", "max_tokens") else EXIT_FAILURE
 
 
 async def _ask_person(pause: Pause) -> tuple[Literal["allow", "deny"], str | None]:
-    """There is no Claude in a terminal: ask the person, or deny when nobody can answer."""
-    print("\n" + redact("\n".join(render.request_lines(pause))), file=sys.stderr)
+    """There is no Claude in a terminal: ask the person, or deny when nobody can answer. The request
+    is shown byte for byte: what the person approves is what runs (a credential in it is named)."""
+    print("\n" + "\n".join(render.request_lines(pause)), file=sys.stderr)
     if not sys.stdin.isatty():
         print("  denied: stdin is not a terminal, so nobody can approve it", file=sys.stderr)
         return "deny", "Nobody is at the terminal to approve this; continue without it."
@@ -273,7 +317,8 @@ def setup() -> int:
     else:
         print(f"Installing {installer.PACKAGE}@{installer.PINNED} (about 450 MB, once)…", flush=True)
         try:
-            where = anyio.run(installer.install, config.state_dir, dict(os.environ))
+            env = installer.install_env(os.environ, config.workspace.path)
+            where = anyio.run(installer.install, config.state_dir, env)
         except OSError as exc:
             print(f"codex-fusion: {exc}", file=sys.stderr)
             return EXIT_FAILURE

@@ -24,6 +24,7 @@ from .guardian import GuardianFlags, Rule, decide
 from .notes import Audit, Note, NoteKind
 from .paths import NotInside, open_inside
 from .permissions import PendingPermission, choose_allow, choose_deny
+from .toolcall import merged
 from .turn import Event, Turn
 
 log = logging.getLogger(__name__)
@@ -104,8 +105,8 @@ class AcpClient:
         if turn is None or not turn.live:
             log.info("permission request outside a live turn: answered cancelled")
             return PERMISSION_CANCELLED
-        # The tool_call may have come first: merge what it said, the request's own fields win.
-        tool_call = {**turn.tool_fields(request.tool_call.get("toolCallId")), **request.tool_call}
+        # The tool_call may have come first: merge what it said (its diffs, its paths).
+        tool_call = merged(turn.tool_fields(request.tool_call.get("toolCallId")), request.tool_call)
         decision = decide(tool_call, self._workspace, self._flags)
         if decision.action == "refuse":
             log.info("guardian: refused %s (%s)", decision.summary, decision.rule)

@@ -6,11 +6,12 @@ import logging
 import os
 import shlex
 import shutil
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from . import boundary, installer, members, nonce
+from .confine import Launcher
 from .errors import ConfigError
 from .guardian import GuardianFlags
 from .members import MemberSpec
@@ -101,25 +102,47 @@ def _state_dir(env: Mapping[str, str]) -> Path | None:
         return None  # no HOME at all: features that keep files say so when used
 
 
-def resolve_agent_command(env: Mapping[str, str], state: Path | None = None) -> tuple[list[str], str]:
+def resolve_agent_command(
+    env: Mapping[str, str], state: Path | None = None, workspace: Path | None = None
+) -> tuple[list[str], str]:
     """The agent argv and where it came from: the env override, ``codex-acp`` on PATH, the pinned
-    release installed in the data directory (``installer.py``), or npx."""
+    release installed in the data directory (``installer.py``), or npx. Programs are looked up only
+    in absolute ``PATH`` entries outside the workspace (``boundary.search_path``), and the command
+    always starts with an absolute path: a hostile workspace cannot plant the agent."""
+    path = boundary.search_path(env.get("PATH", os.defpath), workspace)
     override = env.get("CODEX_FUSION_ACP_COMMAND", "").strip()
     if override:
         try:
             argv = shlex.split(override)
         except ValueError as exc:
             raise ConfigError(f"CODEX_FUSION_ACP_COMMAND is not a valid command line: {exc}") from None
-        return argv, "CODEX_FUSION_ACP_COMMAND"
-    path = env.get("PATH", os.defpath)
+        if not argv:
+            raise ConfigError("CODEX_FUSION_ACP_COMMAND is empty: name the agent's program")
+        return [_absolute(argv[0], path), *argv[1:]], "CODEX_FUSION_ACP_COMMAND"
     found = shutil.which("codex-acp", path=path)
     if found:
-        return [found], "PATH"
+        return [os.path.abspath(found)], "PATH"
     pinned = installer.installed_command(state, path)
     if pinned is not None:
         return pinned, f"installed {installer.PACKAGE}@{installer.PINNED}"
-    npx = shutil.which("npx", path=path) or "npx"
-    return [npx, "-y", TESTED_ADAPTER], NPX_FALLBACK
+    npx = shutil.which("npx", path=path)
+    return [os.path.abspath(npx) if npx else "npx", "-y", TESTED_ADAPTER], NPX_FALLBACK
+
+
+def _absolute(program: str, path: str) -> str:
+    """``program`` as an absolute path: as written when it is one, else looked up in ``path``; a
+    relative path is refused (it would run from the server's directory, the workspace)."""
+    if os.path.isabs(program):
+        return program
+    if os.sep in program or (os.altsep and os.altsep in program):
+        raise ConfigError(
+            f"CODEX_FUSION_ACP_COMMAND starts with the relative path {program!r}: give the agent's program "
+            "as an absolute path, or as a name found on PATH (a relative path would run from the workspace)"
+        )
+    found = shutil.which(program, path=path)
+    if found is None:
+        return program  # starting it fails with "command not found" (the agent's PATH is as safe)
+    return os.path.abspath(found)
 
 
 def _launch(
@@ -127,12 +150,15 @@ def _launch(
     argv: list[str],
     flags: GuardianFlags,
     state: Path | None,
+    workspace: Path | None,
+    launch: boundary.Launch | None = None,
     *,
     writes: bool = False,
 ) -> tuple[boundary.Plan, dict[str, str]]:
-    """The agent's launch with codex-fusion's sandbox profile, command environment and login store
-    (``boundary.plan``), and its environment; the TypeScript adapter's start-up shim is written here."""
-    launch = boundary.detect(argv, source)
+    """The agent's launch with codex-fusion's sandbox profile, project isolation, command environment
+    and login store (``boundary.plan``), and its environment; the TypeScript adapter's shim is written
+    here. ``launch`` overrides what :func:`boundary.detect` finds from ``argv`` (the handshake's word)."""
+    launch = launch or boundary.detect(argv, source, workspace)
     home = boundary.codex_home(source)
 
     def make(shim_ok: bool) -> boundary.Plan:
@@ -145,6 +171,7 @@ def _launch(
             logged_in=(home / "auth.json").is_file(),
             provider_key=boundary.provider_key_var(home),
             shim_ok=shim_ok,
+            workspace=workspace,
             writes=writes,
         )
 
@@ -234,38 +261,68 @@ class Config:
     claude_session: str | None = None
     #: The council: every member by name, Codex first (``members.py``; ``CODEX_FUSION_MEMBERS``).
     members: Mapping[str, MemberSpec] = field(default_factory=dict)
-    #: What delegated tasks plan their write-capable Codex from (:meth:`task_member`): the environment
-    #: read at start-up and Codex's command before codex-fusion's overrides.
-    source_env: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
-    codex_command: tuple[str, ...] = ()
+    #: review_diff may diff a repository whose git directory is elsewhere: a linked worktree or a
+    #: submodule (``CODEX_FUSION_ALLOW_FOREIGN_GITDIR``; see ``diffs/layout.py``).
+    allow_foreign_gitdir: bool = False
+    #: Codex's launch for a delegated task in the given worktree (:meth:`task_member`).
+    task_launcher: Callable[[Path], Launcher] | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, cwd: Path | None = None) -> Config:
         source = dict(os.environ if env is None else env)
         state = _state_dir(source)
-        argv, where = resolve_agent_command(source, state)
+        workspace = Workspace.from_env(source, cwd)
+        argv, where = resolve_agent_command(source, state, workspace.path)
         flags = GuardianFlags.from_env(source)
         entries, problems = members.parse(source.get("CODEX_FUSION_MEMBERS"))
         codex_entry = next((e for e in entries if e.name == members.CODEX), None)
+        extra_env = dict(codex_entry.env) if codex_entry is not None else {}
         if codex_entry is not None and codex_entry.command is not None:
-            argv, where = list(codex_entry.command), "CODEX_FUSION_MEMBERS"
-        command = tuple(argv)
-        plan, agent_env = _launch(source, argv, flags, state)
+            # the member's command is checked like CODEX_FUSION_ACP_COMMAND (absolute, never the workspace's)
+            named = {**source, "CODEX_FUSION_ACP_COMMAND": shlex.join(codex_entry.command)}
+            argv, where = resolve_agent_command(named, state, workspace.path)[0], "CODEX_FUSION_MEMBERS"
+
+        def launch_for(launch: boundary.Launch | None = None) -> tuple[boundary.Plan, dict[str, str]]:
+            plan, env = _launch(source, argv, flags, state, workspace.path, launch)
+            return plan, {**env, **extra_env}  # the member's own variables, on top of the allowlist
+
+        def task_launcher(worktree: Path) -> Launcher:
+            def replan(launch: boundary.Launch | None = None) -> tuple[boundary.Plan, dict[str, str]]:
+                plan, env = _launch(source, argv, flags, state, worktree, launch, writes=True)
+                return plan, {**env, **extra_env}
+
+            plan, env = replan()
+            return Launcher(
+                plan,
+                env,
+                replan=replan,
+                detect=lambda command: boundary.detect(command, source, worktree),
+                external_reads=flags.allow_external_reads,
+            )
+
+        plan, agent_env = launch_for()
+        launcher = Launcher(
+            plan,
+            agent_env,
+            replan=launch_for,
+            detect=lambda command: boundary.detect(command, source, workspace.path),
+            external_reads=flags.allow_external_reads,
+        )
         codex = MemberSpec(
             name=members.CODEX,
             kind="codex",
             argv=tuple(plan.argv),
             source=where,
-            env={**agent_env, **(codex_entry.env if codex_entry else {})},
+            env=agent_env,
             mode=agent_env["INITIAL_AGENT_MODE"],
             adapter=plan.launch.adapter,
-            boundary_enforced=plan.profile and not flags.allow_external_reads,
+            boundary_enforced=plan.profile and plan.isolated and not flags.allow_external_reads,
             boundary_note=plan.note,
             model=codex_entry.model if codex_entry else None,
             effort=codex_entry.effort if codex_entry else None,
+            launcher=launcher,
         )
         council: dict[str, MemberSpec] = {members.CODEX: codex}
-        workspace = Workspace.from_env(source, cwd)
         for entry in entries:
             if entry.name != members.CODEX:
                 council[entry.name] = _member(entry, source, workspace.path, state)
@@ -285,20 +342,28 @@ class Config:
             cancel_grace=_ms(source, "CODEX_FUSION_CANCEL_GRACE_MS", DEFAULT_CANCEL_GRACE_MS),
             state_dir=state,
             adapter=plan.launch.adapter,
-            boundary_enforced=plan.profile and not flags.allow_external_reads,
+            boundary_enforced=plan.profile and plan.isolated and not flags.allow_external_reads,
             boundary_note=plan.note,
             reset_on=_reset_on(source),
             members=council,
-            source_env=source,
-            codex_command=command,
             claude_pid=nonce.parse_pid(source.get("CLAUDE_PID", "")),
             claude_session=source.get("CLAUDE_CODE_SESSION_ID", "").strip()[: nonce.MAX_TEXT_CHARS] or None,
             warm=source.get("CODEX_FUSION_WARM", "1").strip().lower() not in ("0", "false", "no", "off"),
             max_answer_chars=_count(source, "CODEX_FUSION_MAX_ANSWER_CHARS", DEFAULT_MAX_ANSWER_CHARS),
+            allow_foreign_gitdir=source.get("CODEX_FUSION_ALLOW_FOREIGN_GITDIR", "").strip().lower()
+            in ("1", "true", "yes", "on"),
+            task_launcher=task_launcher,
             log_path=Path(source["CODEX_FUSION_LOG"]).expanduser()
             if source.get("CODEX_FUSION_LOG")
             else None,
         )
+
+    @property
+    def launcher(self) -> Launcher | None:
+        """Codex's launcher: checks the started agent against the plan, and plans again for what its
+        handshake says it is (``confine.py``); ``Agent.confinement`` then says what is in force."""
+        codex = self.members.get(members.CODEX)
+        return codex.launcher if codex is not None else None
 
     @property
     def agent_command(self) -> str:
@@ -306,32 +371,36 @@ class Config:
 
     # -- delegated tasks (tasks/) ------------------------------------------------------------------
 
-    def task_member(self, name: str) -> MemberSpec:
-        """Member ``name`` as it works on a delegated task, in a worktree of its own.
+    def task_member(self, name: str, worktree: Path) -> MemberSpec:
+        """Member ``name`` as it works on a delegated task whose root is ``worktree``.
 
         Codex: the same launch with its permission profile's workspace roots **writable** — the
-        session's root is the task's worktree — and nothing else (no network; the TypeScript adapter
-        gets a second shim). Claude and Gemini as configured: they are confined by asking, so their
-        edits and commands come to the guardian. Raises :class:`ConfigError` when the member cannot
-        be held to its worktree. Blocking (may write the shim): call it off the event loop."""
+        session's root is the worktree — and nothing else (no network); the worktree's own Codex
+        configuration is switched off as the workspace's is. Claude and Gemini as configured: they
+        are confined by asking, so their edits and commands come to the guardian. Raises
+        :class:`ConfigError` when the member cannot be held to its worktree. Blocking (writes the
+        shim): call it off the event loop."""
         spec = self.members.get(name)
         if spec is None:
             raise ConfigError(f"No council member {name!r}; configured: {', '.join(self.members)}.")
         if spec.error is not None:
             raise ConfigError(f"The council member {name} cannot start: {spec.error}")
-        if spec.kind != "codex":
+        if spec.kind != members.CODEX:
             if spec.kind in ("claude", "gemini") and spec.boundary_enforced:
                 return spec
             raise ConfigError(
                 f"{spec.display} cannot take a task: codex-fusion cannot hold it to a worktree "
                 f"({spec.boundary_note or 'its agent is not one codex-fusion knows how to confine'})."
             )
-        command = list(self.codex_command)
-        plan, env = _launch(self.source_env, command, self.flags, self.state_dir, writes=True)
-        if not plan.profile:
+        if self.task_launcher is None or not spec.boundary_enforced:
             raise ConfigError(
-                "Codex cannot take a task here: its sandbox must get codex-fusion's permission profile to "
-                f"write only the task's worktree, and it cannot ({plan.note or 'unknown adapter'})."
+                "Codex cannot take a task here: its sandbox must run codex-fusion's permission profile to "
+                f"write only the task's worktree, and it does not ({spec.boundary_note or 'not planned'})."
             )
-        ours: dict[str, str] = {k: env[k] for k in ("CODEX_PATH", "INITIAL_AGENT_MODE") if k in env}
-        return replace(spec, argv=tuple(plan.argv), env={**spec.env, **ours}, boundary_note=plan.note)
+        launcher = self.task_launcher(worktree)
+        plan, env = launcher.plan, launcher.env
+        if not plan.profile:
+            raise ConfigError(f"Codex cannot take a task here: {plan.note or 'its sandbox gets no profile'}")
+        return replace(
+            spec, argv=tuple(plan.argv), env=env, mode=env["INITIAL_AGENT_MODE"], launcher=launcher
+        )

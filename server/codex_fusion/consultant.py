@@ -19,6 +19,7 @@ import itertools
 import logging
 from collections.abc import Callable
 from contextlib import AsyncExitStack
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Literal
@@ -40,9 +41,19 @@ from .runner import Runner
 from .session import Live, Session
 from .snapshot import ResetReport, State, Status
 from .turn import Event, Turn, TurnObserver, TurnOutcome, TurnResult, TurnState
-from .turnlog import record_turn
+from .turnlog import TurnLog
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Reopen:
+    """An earlier Codex session to open again (a conversation Claude resumed), and where its debate
+    stood."""
+
+    codex_session: str
+    rounds: int = 0
+    verdict: VerdictLine | None = None
 
 
 class Consultant:
@@ -75,9 +86,11 @@ class Consultant:
         self.turns_completed = 0
         self.last_error: str | None = None
         self._listeners: list[Callable[[Turn], None]] = []
+        self._turnlog = TurnLog(config.log_path)
 
     async def __aenter__(self) -> Consultant:
         tg = self._tg = await self._stack.enter_async_context(anyio.create_task_group())
+        tg.start_soon(self._turnlog.run)
         workspace = self.workspace
         if workspace is not None and self.member.error is None:
             flags = self.config.flags
@@ -124,6 +137,7 @@ class Consultant:
                 turn.stop(Event.CANCEL)  # held requests are answered `cancelled`
             if self._session is not None:
                 await self._session.stop(fast=True)
+            await self._turnlog.close()
         assert self._tg is not None
         self._tg.cancel_scope.cancel()
         await self._stack.__aexit__(exc_type, exc, tb)
@@ -182,11 +196,13 @@ class Consultant:
         *,
         request: str | None = None,
         observer: TurnObserver | None = None,
+        timeout: float | None = None,
     ) -> TurnResult:
         """Answer the held permission request and wait for the same turn's next pause or end.
 
         ``request`` (the pause's id, ``r3``) makes sure the answer goes to the request Claude judged:
-        a late or repeated ``permit`` for another one is refused, saying what is pending now."""
+        a late or repeated ``permit`` for another one is refused, saying what is pending now.
+        ``timeout`` replaces the turn's idle bound for the rest of the turn."""
         runner = self._ready()
         wanted = parse_ref(request)
         turn = runner.current
@@ -200,6 +216,8 @@ class Consultant:
             )
         held = pause.request
         check_ref(wanted, held, pause.summary)
+        if timeout is not None:
+            turn.timeout = timeout
         if decision == "cancel":
             log.info("guardian: Claude stopped the turn paused on %s", pause.summary)
             await runner.stop(turn, Event.CANCEL, Note(NoteKind.STOPPED))
@@ -212,28 +230,38 @@ class Consultant:
         log.info("guardian: Claude %s %s (option %s)", verb, pause.summary, choice.option_id)
         return await runner.wait(turn, observer)
 
-    async def reset(self) -> ResetReport:
+    async def reset(self, *, then: Reopen | None = None, notice: Note | None = None) -> ResetReport:
         """Drop Codex's context: stop the turn in flight (held requests are answered ``cancelled``),
-        close the session and forget the debate. The agent stays up; the next call opens a new session."""
+        close the session and forget the debate. The agent stays up; the next call opens a new
+        session — or ``then``'s earlier one (Claude resumed another conversation). ``notice`` is
+        said in the next result.
+
+        Atomic with respect to admission: no turn is admitted until the session is replaced."""
         runner = self._ready()
         assert self._session is not None
-        session_id, rounds = self._session.session_id, self._debate.rounds
-        turn, stopped = runner.current, None
-        if turn is not None and not turn.done:
-            stopped = turn.tool
-            await runner.stop(turn, Event.CANCEL, Note(NoteKind.RESET))
-        closed = await self._session.reset()
-        self._debate.reset()
+        async with runner.exclusive(Note(NoteKind.RESET)) as stopped:
+            session_id, rounds = self._session.session_id, self._debate.rounds
+            closed = await self._session.reset()
+            self._debate.reset()
+            if then is not None:
+                self._reopen(then)
+            if notice is not None:
+                self._session.notice(notice)
         log.info("reset: dropped session %s after %d round(s)", closed or session_id, rounds)
         return ResetReport(session_id=closed or session_id, rounds=rounds, stopped_turn=stopped)
 
-    def restore_later(self, codex_session: str, rounds: int, verdict: VerdictLine | None) -> None:
-        """The next session opened is ``codex_session`` again, if the agent can bring it back, with
-        its debate at ``rounds`` (after a restart, or when Claude resumes another conversation)."""
+    async def adopt(self, reopen: Reopen) -> bool:
+        """Open ``reopen``'s session on the next call, unless a session is open already (a turn
+        started meanwhile): the first record of the conversation we serve, or the server's start."""
+        if self._session is None or not await self._session.reopen_unless_open(reopen.codex_session):
+            return False
+        self._debate.expect(reopen.codex_session, reopen.rounds, _round(reopen))
+        return True
+
+    def _reopen(self, reopen: Reopen) -> None:
         assert self._session is not None
-        self._session.reopen(codex_session)
-        last = Round(rounds, verdict) if verdict is not None else None
-        self._debate.expect(codex_session, rounds, last)
+        self._session.reopen(reopen.codex_session)
+        self._debate.expect(reopen.codex_session, reopen.rounds, _round(reopen))
 
     async def warm(self) -> None:
         """Start the agent and open (or reopen) the session now, so the first consult does not wait.
@@ -246,21 +274,22 @@ class Consultant:
         except FusionError as exc:
             self.last_error = exc.summary
             log.info("warm-up failed (the first consult will try again): %s", exc.summary)
+        except Exception as exc:  # a bug: the server goes on, the first consult tries again
+            log.exception("warm-up failed unexpectedly")
+            self.last_error = f"warm-up failed ({type(exc).__name__}: {exc}); the first consult tries again"
 
     async def fork(self) -> str | None:
         """Claude forked the conversation: go on in a fork of Codex's session (its context copied),
         leaving the original as it was. None when there is no session or the agent cannot fork;
-        then the next call starts fresh and says so."""
+        then the next call starts fresh and says so. Atomic with respect to admission, as reset."""
         runner = self._ready()
         assert self._session is not None
-        turn = runner.current
-        if turn is not None and not turn.done:
-            await runner.stop(turn, Event.CANCEL, Note(NoteKind.RESET))
-        forked = await self._session.fork()
-        if forked is None:
-            self._debate.reset()
-        else:
-            self._debate.expect(forked, self._debate.rounds, self._debate.last)
+        async with runner.exclusive(Note(NoteKind.RESET)):
+            forked = await self._session.fork()
+            if forked is None:
+                self._debate.reset()
+            else:
+                self._debate.expect(forked, self._debate.rounds, self._debate.last)
         return forked
 
     def on_turn_finished(self, listener: Callable[[Turn], None]) -> None:
@@ -272,7 +301,7 @@ class Consultant:
         """The Codex session now open, if any."""
         return self._session.session_id if self._session is not None else None
 
-    def adopt(self, outcome: TurnOutcome, tool: str) -> TurnOutcome:
+    def adopt_review(self, outcome: TurnOutcome, tool: str) -> TurnOutcome:
         """A review done in parallel parts (``shards.py``) becomes this member's debate round 1."""
         round_ = self._debate.adopt(tool, outcome.text)
         return dataclasses.replace(outcome, round=round_, member=self.member.name)
@@ -318,9 +347,12 @@ class Consultant:
             self.last_error = None
         if turn.error is None:
             self.turns_completed += 1
-        record_turn(turn, self.config.log_path)
+        self._turnlog.record(turn)
         for listener in self._listeners:
-            listener(turn)
+            try:
+                listener(turn)
+            except Exception:
+                log.exception("a listener of finished turns failed")
 
     # -- status ----------------------------------------------------------------------------------
 
@@ -357,4 +389,9 @@ class Consultant:
             debate=self._debate,
             turns_completed=self.turns_completed,
             last_error=self.last_error,
+            log_problem=self._turnlog.problem,
         )
+
+
+def _round(reopen: Reopen) -> Round | None:
+    return Round(reopen.rounds, reopen.verdict) if reopen.verdict is not None else None

@@ -30,16 +30,18 @@ import anyio
 
 from . import agreement, prompts, render
 from .acp.agent import Spawn, spawn_process
-from .acp.schema import SessionUpdate
+from .acp.schema import ContentChunk, SessionUpdate
 from .config import Config
-from .consultant import Consultant
+from .consultant import Consultant, Reopen
 from .debate import MAX_ROUNDS, Standing, VerdictLine
 from .errors import ConsultError, FusionError
 from .members import CODEX, MemberSpec
+from .notes import Note
 
 if TYPE_CHECKING:
     from .agents import Boundary
 from .permissions import parse_ref
+from .progress import ProgressPump, stream_of
 from .prompts import Brief
 from .snapshot import ResetReport, Status
 from .turn import Pause, Turn, TurnObserver, TurnOutcome, TurnResult
@@ -124,15 +126,29 @@ class CouncilResult:
 
 @dataclass
 class _Progress:
-    """Per-member progress lines, joined into one message for the caller's progress callback."""
+    """Per-member progress lines, joined into one message for the caller's pump; a member's streamed
+    text is made only when the pump sends (progress.py)."""
 
-    send: Callable[[str], None] | None
-    lines: dict[str, str] = field(default_factory=dict)
+    pump: ProgressPump | None
+    lines: dict[str, str | Callable[[bool], str]] = field(default_factory=dict)
 
     def set(self, name: str, text: str) -> None:
-        self.lines[name] = text
-        if self.send is not None:
-            self.send(" · ".join(f"{n}: {line}" for n, line in self.lines.items()))
+        self._update(name, text)
+
+    def set_stream(self, name: str, make: Callable[[bool], str]) -> None:
+        self._update(name, make)
+
+    def _update(self, name: str, line: str | Callable[[bool], str]) -> None:
+        self.lines[name] = line
+        if self.pump is not None:
+            snapshot = dict(self.lines)
+
+            def joined(final: bool) -> str:
+                return " · ".join(
+                    f"{n}: {part if isinstance(part, str) else part(final)}" for n, part in snapshot.items()
+                )
+
+            self.pump.set_lazy(joined)
 
 
 class Council:
@@ -194,7 +210,7 @@ class Council:
         names: Sequence[str],
         my_take: str,
         *,
-        progress: Callable[[str], None] | None = None,
+        progress: ProgressPump | None = None,
         timeout: float | None = None,
     ) -> CouncilResult:
         """Round 1: every member answers ``brief`` blind, concurrently."""
@@ -222,7 +238,7 @@ class Council:
         message: str,
         names: Sequence[str] | None,
         *,
-        progress: Callable[[str], None] | None = None,
+        progress: ProgressPump | None = None,
         timeout: float | None = None,
     ) -> CouncilResult:
         """The next council round, for ``names`` (None: every seat)."""
@@ -258,7 +274,7 @@ class Council:
         self,
         debate: CouncilDebate,
         briefs: Mapping[str, Brief],
-        progress: Callable[[str], None] | None,
+        progress: ProgressPump | None,
         timeout: float | None,
     ) -> None:
         lines = _Progress(progress)
@@ -270,6 +286,10 @@ class Council:
             if progress is not None:
 
                 def observer(turn: Turn, update: SessionUpdate) -> None:
+                    if isinstance(update, ContentChunk) and update.session_update != "user_message_chunk":
+                        thought = update.session_update == "agent_thought_chunk"
+                        lines.set_stream(name, stream_of(turn.transcript, thought))
+                        return
                     text = render.progress_line(turn, update)
                     if text is not None:
                         lines.set(name, text)
@@ -336,11 +356,12 @@ class Council:
         *,
         request: str | None = None,
         observer: TurnObserver | None = None,
+        timeout: float | None = None,
     ) -> TurnResult | CouncilResult:
         """Answer a held request of whichever member holds it; in a council round, the result is that
         member's seat and the round's agreement line."""
         member = self.holder(request)
-        result = await member.permit(decision, note, request=request, observer=observer)
+        result = await member.permit(decision, note, request=request, observer=observer, timeout=timeout)
         debate, name = self.debate, member.member.name
         if debate is not None and self.last == "council" and name in debate.seats:
             seat = debate.seats[name]
@@ -351,25 +372,62 @@ class Council:
 
     # -- the debate's end, resets ----------------------------------------------------------------
 
+    async def reset(
+        self, *, then: Mapping[str, Reopen] | None = None, notice: Note | None = None
+    ) -> ResetReport:
+        """Reset every member at once (``then``: the earlier session each reopens next, by member;
+        ``notice``: said in each member's next result). Returns Codex's report; a member that cannot
+        be reset is logged, the others still are."""
+        reports: dict[str, ResetReport] = {}
+        wanted = then or {}
+        bugs: list[Exception] = []
+
+        async def one(name: str, member: Consultant) -> None:
+            try:
+                reports[name] = await member.reset(then=wanted.get(name), notice=notice)
+            except FusionError as exc:
+                log.info("reset of %s: %s", name, exc.summary)
+            except Exception as exc:  # raised as it is once every member was tried, not as a group
+                bugs.append(exc)
+
+        async with anyio.create_task_group() as tg:
+            for name, member in self.members.items():
+                tg.start_soon(one, name, member)
+        if bugs:
+            raise bugs[0]
+        self.debate, self.last = None, None
+        return reports.get(CODEX, ResetReport(None, 0, None))
+
     async def fork(self) -> str | None:
         """Claude forked the conversation: fork every member's session; returns Codex's new id."""
         forked: dict[str, str | None] = {}
+        bugs: list[Exception] = []
 
         async def one(name: str, member: Consultant) -> None:
             try:
                 forked[name] = await member.fork()
             except FusionError as exc:
                 log.info("fork of %s: %s", name, exc.summary)
+            except Exception as exc:  # raised as it is once every member was tried, not as a group
+                bugs.append(exc)
 
         async with anyio.create_task_group() as tg:
             for name, member in self.members.items():
                 tg.start_soon(one, name, member)
+        if bugs:
+            raise bugs[0]
         return forked.get(CODEX)
 
-    # What the follower of Claude's conversation uses (follow.py): Codex's session is the one linked.
+    # What the follower of Claude's conversation uses (follow.py), for every member at once.
 
-    def restore_later(self, codex_session: str, rounds: int, verdict: VerdictLine | None) -> None:
-        self.codex.restore_later(codex_session, rounds, verdict)
+    async def adopt(self, reopens: Mapping[str, Reopen]) -> list[str]:
+        """Each member reopens its linked session next, unless it has one open; the names adopted."""
+        adopted = []
+        for name, reopen in reopens.items():
+            member = self.members.get(name)
+            if member is not None and member.member.error is None and await member.adopt(reopen):
+                adopted.append(name)
+        return adopted
 
     @property
     def codex_session(self) -> str | None:
@@ -386,30 +444,15 @@ class Council:
         ]
 
     def on_turn_finished(self, listener: Callable[[Turn], None]) -> None:
-        self.codex.on_turn_finished(listener)
+        for member in self.members.values():
+            member.on_turn_finished(listener)
 
     async def warm(self) -> None:
-        await self.codex.warm()
+        await self.codex.warm()  # the others start when first asked
 
     def single(self) -> None:
         """A lone consult opened Codex's own debate: `reply` continues that one now."""
         self.last = "single"
-
-    async def reset(self) -> ResetReport:
-        """Reset every member (concurrently); returns Codex's report."""
-        reports: dict[str, ResetReport] = {}
-
-        async def one(name: str, member: Consultant) -> None:
-            try:
-                reports[name] = await member.reset()
-            except FusionError as exc:
-                log.info("reset of %s: %s", name, exc.summary)
-
-        async with anyio.create_task_group() as tg:
-            for name, member in self.members.items():
-                tg.start_soon(one, name, member)
-        self.debate, self.last = None, None
-        return reports.get(CODEX, ResetReport(None, 0, None))
 
 
 def _pause(member: Consultant) -> Pause | None:

@@ -1,5 +1,10 @@
 """``codex-fusion doctor``: is everything codex-fusion needs in place? One :class:`Check` per part.
 
+It must see what the server will see: the same :meth:`Config.from_env` over the same environment and
+the plugin's data directory (``CLAUDE_PLUGIN_DATA``, which Claude Code gives the server but not a
+command's ``!`` shell: ``/codex-fusion:codex-setup`` and ``bin/codex-fusion`` pass it on). It also
+looks at what can stop Claude Code from starting the server at all (:func:`check_claude_code`).
+
 Every probe is bounded (the agent's start and login probe together by :data:`AGENT_PROBE`), so the
 doctor answers in seconds and never hangs. Each failed check carries the exact fix, phrased for where
 the user is: nothing here installs ``codex``, so a login is ``npx -y @openai/codex login``.
@@ -7,6 +12,7 @@ the user is: nothing here installs ``codex``, so a login is ``npx -y @openai/cod
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -14,6 +20,7 @@ import sys
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Literal
 
 import anyio
@@ -21,15 +28,22 @@ import anyio
 from . import installer, nonce, private
 from .acp.agent import StartOptions, run_agent
 from .config import NPX_FALLBACK, Config
-from .errors import AuthRequired, FusionError, HandlerError
+from .confine import Confinement
+from .errors import LOGIN_COMMAND, AuthRequired, FusionError, HandlerError
 
 #: Seconds for the agent to start, answer ``initialize`` and open a session.
 AGENT_PROBE = 30.0
 LOGIN = (
-    "log in once in a terminal with `npx -y @openai/codex login`, or give the server an API key: "
+    f"log in once in a terminal with `{LOGIN_COMMAND}`, or give the server an API key: "
     "OPENAI_API_KEY in the environment Claude Code starts from, or in the `env` of "
     "~/.claude/settings.json"
 )
+#: How Claude Code names our MCP server (``plugin:<plugin>:<server key in .mcp.json>``).
+SERVER_NAME = "plugin:codex-fusion:codex"
+#: Where Claude Code remembers servers that "need authentication": it never starts them again.
+AUTH_CACHE = "mcp-needs-auth-cache.json"
+#: The plugin's own launcher, which sets the plugin's data directory and virtualenv.
+PLUGIN_CLI = "the plugin's `bin/codex-fusion`"
 
 
 @dataclass(frozen=True)
@@ -120,7 +134,8 @@ async def check_agent(config: Config) -> list[Check]:
     workspace = config.workspace.path
     if workspace is None:
         return [Check("fail", "agent", "not probed: no workspace")]
-    options = StartOptions(config.agent_argv, workspace, config.agent_env, startup_timeout=AGENT_PROBE)
+    check = config.launcher.check if config.launcher is not None else None
+    options = StartOptions(config.agent_argv, workspace, config.agent_env, AGENT_PROBE, check=check)
 
     async def refuse(method: str, params: Any) -> Any:
         raise HandlerError(-32601, "the doctor answers nothing")
@@ -139,7 +154,8 @@ async def check_agent(config: Config) -> list[Check]:
                     return [answered, Check("fail", "Codex session", exc.summary, "see the message above")]
                 with anyio.move_on_after(5):
                     await agent.close_session(opened.session_id, timeout=5)
-                return [answered, Check("ok", "Codex login", f"a session opens ({opened.mode_note})")]
+                opens = Check("ok", "Codex login", f"a session opens ({opened.mode_note})")
+                return [answered, opens, *_confinement(agent.confinement)]
     except TimeoutError:
         return [
             Check(
@@ -152,6 +168,16 @@ async def check_agent(config: Config) -> list[Check]:
     except FusionError as exc:
         fix = "run `codex-fusion setup` (it installs the pinned codex-acp), or fix CODEX_FUSION_ACP_COMMAND"
         return [Check("fail", "agent answers", exc.summary, fix)]
+
+
+def _confinement(confined: Confinement | None) -> list[Check]:
+    """What the started agent was checked to have (``confine.py``)."""
+    if confined is None:
+        return []
+    said = f"{confined.agent}: {confined.evidence}"
+    if confined.enforced:
+        return [Check("ok", "boundary check", said)]
+    return [Check("warn", "boundary check", said, confined.note or "see the workspace boundary above")]
 
 
 def check_places(config: Config, env: Mapping[str, str]) -> list[Check]:
@@ -168,12 +194,24 @@ def check_places(config: Config, env: Mapping[str, str]) -> list[Check]:
         return checks
     try:
         private.write_files(state, state, [])
-        checks.append(Check("ok", "data directory", f"{state} (private, 0700)"))
     except OSError as exc:
         checks.append(
             Check("fail", "data directory", f"{state}: {exc}", "make it writable by you, or remove it")
         )
         return checks
+    if env.get("CLAUDE_PLUGIN_DATA"):
+        checks.append(Check("ok", "data directory", f"{state} (private, 0700)"))
+    else:
+        checks.append(
+            Check(
+                "warn",
+                "data directory",
+                f"{state}: not the plugin's (CLAUDE_PLUGIN_DATA is not set), so what is checked or "
+                "installed here is not what the plugin's server uses",
+                f"run {PLUGIN_CLI} (`! codex-fusion doctor` in Claude Code's prompt), or "
+                "`/codex-fusion:codex-setup`",
+            )
+        )
     if workspace.path is None:
         return checks
     records = nonce.record_paths(state, workspace.path, None)
@@ -186,18 +224,67 @@ def check_places(config: Config, env: Mapping[str, str]) -> list[Check]:
             Check(
                 "fail",
                 "hooks",
-                "no SessionStart record for this workspace yet",
+                f"no SessionStart record for this workspace in {state}",
                 "check that the plugin is enabled (`/plugin`), then start a new session or `/clear`",
             )
         )
     else:
-        checks.append(Check("warn", "hooks", "not run from Claude Code: the hooks cannot be checked here"))
+        checks.append(Check("warn", "hooks", "not run as the plugin: the hooks cannot be checked here"))
     return checks
+
+
+def claude_config_dir(env: Mapping[str, str]) -> Path | None:
+    """Claude Code's own directory: ``CLAUDE_CONFIG_DIR``, else ``~/.claude``."""
+    configured = env.get("CLAUDE_CONFIG_DIR", "")
+    if configured and os.path.isabs(configured):
+        return Path(configured)
+    home = env.get("HOME", "")
+    return Path(home) / ".claude" if home and os.path.isabs(home) else None
+
+
+def check_claude_code(env: Mapping[str, str]) -> Check:
+    """After a failed first start Claude Code may list the server in its "needs authentication"
+    cache, and then silently never starts it again (docs/claude-code-behaviour.md)."""
+    directory = claude_config_dir(env)
+    if directory is None:
+        return Check("warn", "Claude Code", "no HOME: its settings cannot be checked")
+    cache = directory / AUTH_CACHE
+    try:
+        raw = cache.read_text(encoding="utf-8", errors="replace")
+    except FileNotFoundError:
+        return Check("ok", "Claude Code", f"{SERVER_NAME} is not blocked ({cache} lists no server)")
+    except OSError as exc:
+        return Check("warn", "Claude Code", f"cannot read {cache}: {exc}")
+    if not _names_server(raw):
+        return Check("ok", "Claude Code", f"{SERVER_NAME} is not blocked by {cache}")
+    return Check(
+        "fail",
+        "Claude Code",
+        f"{cache} lists {SERVER_NAME} as needing authentication (left by a failed start): Claude Code "
+        "will not start the server again",
+        f"delete it (`rm {cache}`), then restart Claude Code; `/mcp` should then show "
+        f"{SERVER_NAME} connected",
+    )
+
+
+def _names_server(raw: str) -> bool:
+    try:
+        data: Any = json.loads(raw)
+    except ValueError:
+        return SERVER_NAME in raw
+    if isinstance(data, dict):
+        return SERVER_NAME in data or SERVER_NAME in json.dumps(list(data.values()))
+    return SERVER_NAME in json.dumps(data)
 
 
 def check_boundary(config: Config) -> Check:
     if config.boundary_enforced:
-        return Check("ok", "workspace boundary", "Codex's sandbox reads only the workspace and system files")
+        return Check(
+            "ok",
+            "workspace boundary",
+            "planned: Codex's sandbox reads only the workspace and system files, and no Codex "
+            "configuration from the workspace applies (checked when the agent starts)",
+        )
     return Check(
         "warn",
         "workspace boundary",
@@ -207,10 +294,13 @@ def check_boundary(config: Config) -> Check:
 
 
 async def diagnose(config: Config, env: Mapping[str, str]) -> list[Check]:
+    tools = await anyio.to_thread.run_sync(check_tools, env, config)
+    places = await anyio.to_thread.run_sync(check_places, config, env)
     return [
-        *check_tools(env, config),
+        *tools,
         check_agent_command(config),
-        *check_places(config, env),
+        *places,
+        await anyio.to_thread.run_sync(check_claude_code, env),
         check_boundary(config),
         *await check_agent(config),
     ]

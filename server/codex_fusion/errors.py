@@ -21,7 +21,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from .redact import redact
+from .redact import redact_credentials
+
+#: The one way to log Codex in that works wherever Node is, whether or not `codex` is installed.
+LOGIN_COMMAND = "npx -y @openai/codex login"
 
 
 class FusionError(Exception):
@@ -115,7 +118,7 @@ class AgentError(FusionError):
         hint = hint_for(message + "\n" + stderr_tail)
         if hint and hint not in message:
             message = f"{message} {hint}"
-        self._summary = redact(message)
+        self._summary = redact_credentials(message)  # shown to Claude; logs redact it further
         self.stderr_tail = stderr_tail
         self.code = code
         text = self._summary

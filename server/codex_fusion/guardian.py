@@ -5,8 +5,9 @@ ToolCallUpdate, as raw wire JSON).  :func:`decide` maps that object, the workspa
 user's opt-in flags to a :class:`Decision`: ``allow`` (answer without bothering anyone) or ``ask``
 (hand the request to Claude / the human).
 
-The function is pure apart from resolving real paths (``lstat``/``realpath``) and it never raises:
-whatever is missing, malformed or unclear leads to ``ask`` (fail closed).
+The function is pure apart from resolving real paths (``lstat``/``realpath``) and reading the small
+files that say where git's directories and hooks are (``autorun.py``), and it never raises: whatever
+is missing, malformed or unclear leads to ``ask`` (fail closed).
 
 Rule ids (``Decision.rule``):
 
@@ -30,12 +31,19 @@ ask
     ``fetch``              fetch, allow_external_reads is off
     ``other-kind``         kind ``other`` / ``switch_mode``
     ``unknown-kind``       kind missing, not a string, or not an ACP ToolKind
-    ``git-internals``      an edit/delete/move inside a ``.git`` directory (hooks, config): writing
-                           there runs code later, so ALLOW_WRITES does not cover it
+    ``git-internals``      an edit/delete/move in a git directory (a ``.git`` component in any case,
+                           one a gitfile or ``commondir`` names, one shaped like a git directory) or
+                           in the hooks directory / fsmonitor program its config names: git runs it
+                           later, so ALLOW_WRITES does not cover it
+    ``execution-bearing``  an edit/delete/move of a file a tool runs or obeys on its own
+                           (``.claude/``, ``.mcp.json``, ``.codex/``, ``.envrc``, ``.vscode/``, CI
+                           definitions … — ``autorun.py``): ALLOW_WRITES does not cover it
+    ``workspace-root``     an edit/delete/move of the workspace root itself (an ancestor is outside)
     ``no-command``         execute (or a read asking to run something) without a command we can show
 refuse
-    ``too-large-to-show``  a command over 10,000 characters or over 200 paths: Claude could not
-                           judge it whole, so it is denied with that reason instead of offered
+    ``too-large-to-show``  a command over 10,000 characters, over 200 paths, or an edit whose change
+                           is over 20,000 characters of diff: Claude could not judge it whole, so it
+                           is denied with that reason instead of offered
 other
     ``only-lasting-allow`` the request would be allowed, but the agent offered no allow-once option:
                            auto-approval never picks an option that persists a policy
@@ -53,6 +61,8 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, Final, Literal
 
+from .autorun import Places, normalised
+from .edits import MAX_CHANGE_CHARS, Change, changes_in
 from .paths import real_workspace, realpath, within
 from .toolcall import (
     Command,
@@ -64,7 +74,6 @@ from .toolcall import (
     display_path,
     join_shown,
     raw_inputs,
-    url_in,
 )
 
 __all__ = ["Decision", "GuardianFlags", "Rule", "decide"]
@@ -110,6 +119,8 @@ class Rule(StrEnum):
     UNKNOWN_KIND = "unknown-kind"
     ONLY_LASTING_ALLOW = "only-lasting-allow"
     GIT_INTERNALS = "git-internals"
+    EXECUTION_BEARING = "execution-bearing"
+    WORKSPACE_ROOT = "workspace-root"
     NO_COMMAND = "no-command"
     TOO_LARGE = "too-large-to-show"
 
@@ -153,6 +164,10 @@ class Decision:
     command: Command | None = None  # what it runs, exactly
     cwd: str | None = None
     url: str | None = None
+    detail: str | None = None  # why Claude is asked, when the rule alone does not say it
+    changes: tuple[Change, ...] = ()  # what an edit writes, paths as Claude should read them
+    unshown: tuple[str, ...] = ()  # paths of an edit for which Codex sent no change
+    urls: tuple[str, ...] = ()  # every URL the request names (``url`` is the first)
 
     def escalated(self, rule: Rule) -> Decision:
         """The same request, handed to Claude for ``rule`` instead of allowed."""
@@ -164,10 +179,11 @@ class Decision:
 
 
 def _kind_of(tool_call: Mapping[str, Any]) -> tuple[str, bool]:
-    """(kind for display, whether a kind string was given at all)."""
+    """(the kind as given, whether a kind string was given at all). Made visible once, with the
+    summary it goes into, or as ``Decision.kind``."""
     kind = tool_call.get("kind")
     if isinstance(kind, str) and kind:
-        return clean(kind, 40), True
+        return kind, True
     return "other", False
 
 
@@ -186,11 +202,73 @@ def _fetch_detail(tool_call: Mapping[str, Any], url: str | None) -> str:
     return _title_of(tool_call) or "(no details)"
 
 
-def _in_git_dir(target: Target, workspace_real: str | None) -> bool:
-    """A path inside a ``.git`` directory (hooks, config): writing there is running code later."""
-    if target.real is None or workspace_real is None:
-        return False
-    return ".git" in Path(os.path.relpath(target.real, workspace_real)).parts
+def _runs_later(scoped: list[Target], workspace_real: str | None) -> tuple[Rule, str] | None:
+    """The rule and the reason when a write touches the workspace root or a place that runs code."""
+    if workspace_real is None:
+        return None
+    if any(t.real == workspace_real for t in scoped):
+        return Rule.WORKSPACE_ROOT, "it moves, deletes or rewrites the workspace root itself"
+    places = Places(workspace_real)
+    for target in scoped:
+        if target.real is None or not isinstance(target.raw, str):
+            continue
+        found = places.finding(target.raw, target.real)
+        if found is not None:
+            rule = Rule.GIT_INTERNALS if found.owner == "git" else Rule.EXECUTION_BEARING
+            shown = target.shown(workspace_real)
+            same = normalised(os.path.basename(shown)) == found.what.rstrip("/")
+            where = f"{shown}: {found.why}" if same else f"{shown} is under {found.what} ({found.why})"
+            return (
+                rule,
+                f"{where}. Writing there runs code later, so CODEX_FUSION_ALLOW_WRITES does not cover it",
+            )
+    return None
+
+
+def _shown_changes(
+    edits: list[Change], targets: list[Target], workspace_real: str | None, kind: str
+) -> tuple[tuple[Change, ...], tuple[str, ...]]:
+    """The changes with their paths as Claude should read them, and (for an edit) the paths Codex
+    named but sent no change for."""
+    shown: dict[str, str] = {}
+    for target in targets:
+        if target.scopes:
+            shown.setdefault(display_path(target.raw), target.shown(workspace_real))
+    changes = tuple(
+        replace(
+            change,
+            path=shown.get(change.path, change.path),
+            dest=None if change.dest is None else shown.get(change.dest, change.dest),
+        )
+        for change in edits
+    )
+    if kind != "edit":
+        return changes, ()
+    covered = {path for change in edits for path in change.paths}
+    unshown = [shown[raw] for raw in shown if raw not in covered]
+    return changes, tuple(dict.fromkeys(path for path in unshown if path not in {c.path for c in changes}))
+
+
+def _resolved(found: list[Target], workspace_real: str | None) -> list[Target]:
+    """Each target with its real path: a working directory from the workspace, any other relative
+    path from its own request's working directory (unresolvable when that cannot be resolved)."""
+    bases: dict[str, str | None] = {}
+    targets: list[Target] = []
+    seen: set[tuple[str, str, bool]] = set()
+    for target in found:
+        key = (display_path(target.raw), display_path(target.base), target.scopes)
+        if key in seen:
+            continue
+        seen.add(key)
+        base = workspace_real
+        if isinstance(target.base, str):
+            if target.base not in bases:
+                bases[target.base] = realpath(target.base, workspace_real)
+            base = bases[target.base]
+        real = realpath(target.raw, base) if base is not None else None
+        inside = real is not None and within(real, workspace_real)
+        targets.append(replace(target, real=real, inside=inside))
+    return targets
 
 
 def decide(tool_call: Mapping[str, Any], workspace: Path, flags: GuardianFlags) -> Decision:
@@ -208,25 +286,38 @@ def _decide(tool_call: Mapping[str, Any], workspace: Path, flags: GuardianFlags)
     kind, kind_given = _kind_of(tool_call)
     title = _title_of(tool_call)
     workspace_real = real_workspace(workspace)
-    collected, problems = collect(tool_call)
-    inputs = raw_inputs(tool_call)
-    command, command_problem = command_in(inputs)
+    found = collect(tool_call)
+    problems = found.problems
+    command, command_problem = command_in(raw_inputs(tool_call))
     if command_problem:
         problems.append(command_problem)
-    url = url_in(inputs)
+    url = found.urls[0] if found.urls else None
+    edits, edit_problems = changes_in(tool_call)
+    problems.extend(edit_problems)
 
-    targets: list[Target] = []
-    for target in collected:
-        real = realpath(target.raw, workspace_real)
-        inside = real is not None and within(real, workspace_real)
-        targets.append(Target(target.raw, target.scopes, real, inside))
+    targets = _resolved(found.targets, workspace_real)
     cwds = [t for t in targets if not t.scopes]
     paths = tuple(dict.fromkeys(display_path(t.raw) for t in targets))
     resolved = tuple(all_shown([t for t in targets if t.scopes], workspace_real))
     cwd = cwds[0].shown(workspace_real) if cwds else None
+    changes, unshown = _shown_changes(edits, targets, workspace_real, kind)
 
-    def verdict(action: Action, rule: Rule, summary: str) -> Decision:
-        return Decision(action, rule, kind, clean(summary), paths, resolved, command, cwd, url)
+    def verdict(action: Action, rule: Rule, summary: str, detail: str | None = None) -> Decision:
+        return Decision(
+            action,
+            rule,
+            clean(kind, 40),
+            clean(summary),
+            paths,
+            resolved,
+            command,
+            cwd,
+            url,
+            detail,
+            changes,
+            unshown,
+            tuple(dict.fromkeys(found.urls)),
+        )
 
     label = f"{kind}: {title}" if title else kind
     if problems:
@@ -268,12 +359,21 @@ def _decide(tool_call: Mapping[str, Any], workspace: Path, flags: GuardianFlags)
             if flags.allow_external_reads:
                 return verdict("allow", Rule.READ_OUTSIDE_FLAG, summary)
             return verdict("ask", Rule.OUTSIDE_WORKSPACE, summary)
+        runs_later = _runs_later([t for t in scoped if t.inside], workspace_real)
+        if not outside and runs_later is None and flags.allow_writes:
+            return verdict("allow", Rule.WRITE_INSIDE_FLAG, summary)
+        written = sum(len(change.diff) for change in changes)
+        if written > MAX_CHANGE_CHARS or any(change.too_large for change in changes):
+            what = (
+                f"a {written}-character change"
+                if written > MAX_CHANGE_CHARS
+                else "a change too large to diff"
+            )
+            return verdict("refuse", Rule.TOO_LARGE, f"{summary} — too large to show Claude ({what})")
         if outside:
             return verdict("ask", Rule.OUTSIDE_WORKSPACE, summary)
-        if any(_in_git_dir(t, workspace_real) for t in scoped):
-            return verdict("ask", Rule.GIT_INTERNALS, summary)
-        if flags.allow_writes:
-            return verdict("allow", Rule.WRITE_INSIDE_FLAG, summary)
+        if runs_later is not None:
+            return verdict("ask", runs_later[0], summary, runs_later[1])
         return verdict("ask", Rule.WRITE, summary)
 
     if kind == "execute" or as_command:

@@ -25,6 +25,7 @@ from .errors import ConfigError
 
 if TYPE_CHECKING:
     from .agents import LaunchPlan
+    from .confine import Launcher
 
 CODEX: Final = "codex"
 #: Names with built-in defaults; any other name needs a ``command``.
@@ -71,6 +72,9 @@ class MemberSpec:
     #: How a member other than Codex is launched, put in its mode and given model and effort
     #: (``agents/``); None for Codex, which ``boundary.py`` plans.
     launch: LaunchPlan | None = field(default=None, repr=False)
+    #: Codex's: checks the started agent against its plan and plans again for what its handshake says
+    #: it is (``confine.py``).
+    launcher: Launcher | None = field(default=None, repr=False, compare=False)
     #: Why this member cannot start (its configuration is unusable); None when it can.
     error: str | None = None
 

@@ -46,7 +46,7 @@ import os
 import time
 from pathlib import Path
 
-from .private import MAX_FILE_BYTES, PrivateFileError, dumps, read_json, write_files
+from .private import MAX_FILE_BYTES, PrivateFileError, dumps, parse_json, read_json, write_files
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # pragma: no cover - typing only, keeps `typing` off the hook's start-up path
@@ -60,8 +60,10 @@ __all__ = [
     "NonceStoreError",
     "Record",
     "RecordPaths",
+    "forget_records",
     "new_record",
     "parse_pid",
+    "parse_record",
     "read_debate_state",
     "read_record",
     "record_paths",
@@ -124,10 +126,19 @@ def state_dir(env: Mapping[str, str]) -> Path:
     return Path(home) / ".local" / "state" / "codex-fusion"
 
 
+def _hashable(text: str) -> bytes:
+    """``text`` as bytes for hashing: a path's own bytes (undecodable ones are surrogate escapes);
+    any other lone surrogate (from JSON) as itself, so no text fails."""
+    try:
+        return text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:
+        return text.encode("utf-8", "surrogatepass")
+
+
 def workspace_key(workspace: str | os.PathLike[str]) -> str:
-    """First 16 hex digits of sha256(realpath(workspace))."""
+    """First 16 hex digits of sha256(realpath(workspace)) — of the path's bytes, valid UTF-8 or not."""
     real = os.path.realpath(os.fspath(workspace))
-    return hashlib.sha256(real.encode("utf-8", "surrogateescape")).hexdigest()[:16]
+    return hashlib.sha256(_hashable(real)).hexdigest()[:16]
 
 
 def window_dir(state: Path, workspace: str | os.PathLike[str]) -> Path:
@@ -203,12 +214,12 @@ def record_paths(state: Path, workspace: str | os.PathLike[str], claude_pid: int
 
 def link_path(state: Path, workspace: str | os.PathLike[str], claude_session: str) -> Path:
     """Where the server keeps the Codex session of one Claude conversation (``continuity.py``)."""
-    name = hashlib.sha256(claude_session.encode("utf-8", "surrogateescape")).hexdigest()[:16]
+    name = hashlib.sha256(_hashable(claude_session)).hexdigest()[:16]
     return Path(state) / "links" / workspace_key(workspace) / f"{name}.json"
 
 
 def forget_link(state: Path, workspace: str | os.PathLike[str], claude_session: str) -> None:
-    """Drop a conversation's Codex session link: after ``/clear`` it is never restored. Never raises."""
+    """Drop a conversation's Codex session link: it is never restored. Never raises."""
     path = link_path(state, workspace, claude_session)
     try:
         os.unlink(path)
@@ -216,6 +227,25 @@ def forget_link(state: Path, workspace: str | os.PathLike[str], claude_session: 
         return
     except OSError as exc:
         _warn(f"cannot remove the session link {path}: {exc}")
+
+
+def forget_records(state: Path, workspace: str | os.PathLike[str], claude_pid: int | None) -> None:
+    """Remove the window's and the workspace's records (the hook could not replace them: the server
+    must not go on believing the old one). Removing needs no free space. Never raises."""
+    try:
+        paths = record_paths(state, os.path.realpath(os.fspath(workspace)), claude_pid)
+    except Exception as exc:
+        _warn(f"cannot remove the stale reset records: {type(exc).__name__}: {exc}")
+        return
+    for path in (paths.window, paths.workspace):
+        if path is None:
+            continue
+        try:
+            os.unlink(path)
+        except FileNotFoundError:
+            continue
+        except OSError as exc:
+            _warn(f"cannot remove the stale reset record {path}: {exc}")
 
 
 def record_pids(state: Path, workspace: str | os.PathLike[str]) -> list[int]:
@@ -402,6 +432,17 @@ def read_record(path: str | os.PathLike[str]) -> Record | None:
         if raw is None:
             return None
         return _record_from_json(raw)
+    except ValueError as exc:
+        _warn(f"ignoring reset record {path}: {exc}")
+    except Exception as exc:  # a reader must never take the hook or the server down
+        _warn(f"ignoring reset record {path}: {type(exc).__name__}: {exc}")
+    return None
+
+
+def parse_record(data: bytes, path: str | os.PathLike[str]) -> Record | None:
+    """The record in ``data`` (read from ``path``); ``None`` with a warning if unusable. Never raises."""
+    try:
+        return _record_from_json(parse_json(data, "reset record"))
     except ValueError as exc:
         _warn(f"ignoring reset record {path}: {exc}")
     except Exception as exc:  # a reader must never take the hook or the server down

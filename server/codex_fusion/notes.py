@@ -29,6 +29,7 @@ class NoteKind(StrEnum):
     RESTORED = "restored"  # Codex's earlier session (subject) was opened again, with its context
     NOT_RESTORED = "not restored"  # … could not be: this turn ran in a fresh session
     NOT_FORKED = "not forked"  # Claude forked the conversation; Codex could not fork (subject)
+    LOST_TRACK = "lost track"  # the hook's record vanished: Codex was reset to be safe (subject: why)
     BOUNDARY = "boundary"  # Codex's sandbox is not held to the workspace (subject: why)
     LAST_STATUS = "last status"  # the agent's last status line, on a timeout
     RESTARTED = "restarted"  # the agent was killed after a stop

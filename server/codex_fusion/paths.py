@@ -1,7 +1,8 @@
 """Where a path really points, and whether that is inside the workspace.
 
-Real-path containment: symlinks and ``..`` are resolved, relative paths are taken from the workspace
-(never the process cwd), ``~`` is expanded, and whatever cannot be resolved counts as outside.
+Real-path containment: symlinks and ``..`` are resolved, relative paths are taken from a directory the
+caller names (the workspace, or a request's own working directory; never the process cwd), ``~`` is
+expanded, and whatever cannot be resolved counts as outside.
 """
 
 from __future__ import annotations
@@ -26,8 +27,8 @@ def real_workspace(workspace: Path | str) -> str | None:
         return None
 
 
-def realpath(raw: object, workspace_real: str | None) -> str | None:
-    """Absolute real path of ``raw`` (relative paths are taken from the workspace), or None.
+def realpath(raw: object, base_real: str | None) -> str | None:
+    """Absolute real path of ``raw`` (relative paths are taken from ``base_real``), or None.
 
     Existing prefixes are resolved with ``realpath(strict=True)``; components that do not exist
     yet are appended verbatim.  ``None`` (unresolvable) for non-strings, empty strings, NUL bytes,
@@ -41,9 +42,9 @@ def realpath(raw: object, workspace_real: str | None) -> str | None:
         if expanded.startswith("~"):
             return None  # ~user that does not exist: refuse to guess
         if not os.path.isabs(expanded):
-            if workspace_real is None:
+            if base_real is None:
                 return None
-            expanded = os.path.join(workspace_real, expanded)
+            expanded = os.path.join(base_real, expanded)
         head = expanded
         tail: list[str] = []
         while True:
@@ -74,22 +75,6 @@ def within(real: str, workspace_real: str | None) -> bool:
     if workspace_real is None:
         return False
     return Path(real).is_relative_to(workspace_real)
-
-
-def resolve_inside(path: str, workspace: Path) -> Path | None:
-    """Real path of `path` if it is inside the (real) workspace, else None. Used for fs/read_text_file too.
-
-    Relative paths are taken relative to the workspace (not the process cwd); ``~`` is expanded;
-    symlinks and ``..`` are resolved.  The workspace root itself counts as inside.  Anything that
-    cannot be resolved is treated as outside (None).
-    """
-    workspace_real = real_workspace(workspace)
-    if workspace_real is None:
-        return None
-    real = realpath(path, workspace_real)
-    if real is None or not within(real, workspace_real):
-        return None
-    return Path(real)
 
 
 class NotInside(Exception):

@@ -21,9 +21,18 @@ from pathlib import Path
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # pragma: no cover - typing only, keeps `typing` off the hook's start-up path
-    from collections.abc import Sequence
+    from collections.abc import Callable, Sequence
 
-__all__ = ["MAX_FILE_BYTES", "PrivateFileError", "append", "dumps", "read_json", "write_files"]
+__all__ = [
+    "MAX_FILE_BYTES",
+    "PrivateFileError",
+    "append",
+    "dumps",
+    "parse_json",
+    "read_bytes",
+    "read_json",
+    "write_files",
+]
 
 #: Largest private JSON file we read back (records and states are a few hundred bytes).
 MAX_FILE_BYTES = 64 * 1024
@@ -55,9 +64,9 @@ def _euid() -> int | None:
 
 
 def dumps(obj: dict[str, object]) -> bytes:
-    return (json.dumps(obj, ensure_ascii=False, allow_nan=False, separators=(",", ":")) + "\n").encode(
-        "utf-8"
-    )
+    """One line of JSON, ASCII only: any text round-trips, even a path that is not valid UTF-8 (its
+    undecodable bytes are surrogate escapes, which only a ``\\u`` escape can carry)."""
+    return (json.dumps(obj, ensure_ascii=True, allow_nan=False, separators=(",", ":")) + "\n").encode("ascii")
 
 
 def _check_dir_stat(st: os.stat_result, path: Path) -> None:
@@ -163,7 +172,8 @@ def write_files(state: Path, directory: Path, files: Sequence[tuple[str, bytes]]
     except PrivateFileError:
         raise
     except OSError as exc:
-        raise PrivateFileError(f"cannot write under {path}: {exc.strerror or exc}") from exc
+        # the disk said no (full, read-only, …): an OSError, not a refusal — its errno is kept
+        raise OSError(exc.errno, f"cannot write under {path}: {exc.strerror or exc}") from exc
     finally:
         for fd in reversed(fds):
             os.close(fd)
@@ -212,8 +222,9 @@ def _write_files_by_path(state: Path, parts: Sequence[str], files: Sequence[tupl
             raise
 
 
-def read_json(path: Path, what: str) -> object:
-    """Parsed JSON of a small private regular file; ``None`` if missing; ``ValueError`` if unusable."""
+def read_bytes(path: Path, what: str) -> bytes | None:
+    """The bytes of a small private regular file; ``None`` if missing; ``ValueError`` if unusable
+    (a symlink, not a regular file, another user's, too large, empty). Never blocks on a FIFO."""
     try:
         fd = os.open(path, os.O_RDONLY | _O_NOFOLLOW | _O_NONBLOCK | _O_CLOEXEC | _O_BINARY)
     except (FileNotFoundError, NotADirectoryError):
@@ -234,7 +245,10 @@ def read_json(path: Path, what: str) -> object:
         chunks: list[bytes] = []
         size = 0
         while size <= MAX_FILE_BYTES:
-            chunk = os.read(fd, MAX_FILE_BYTES + 1 - size)
+            try:
+                chunk = os.read(fd, MAX_FILE_BYTES + 1 - size)
+            except OSError as exc:
+                raise ValueError(f"cannot read it: {exc.strerror or exc}") from None
             if not chunk:
                 break
             chunks.append(chunk)
@@ -246,6 +260,11 @@ def read_json(path: Path, what: str) -> object:
     data = b"".join(chunks)
     if not data.strip():
         raise ValueError(f"empty {what}")
+    return data
+
+
+def parse_json(data: bytes, what: str) -> object:
+    """Parsed JSON of what :func:`read_bytes` returned; ``ValueError`` if it is not JSON (or null)."""
     try:
         obj = json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, RecursionError, ValueError):
@@ -255,27 +274,77 @@ def read_json(path: Path, what: str) -> object:
     return obj
 
 
+def read_json(path: Path, what: str) -> object:
+    """Parsed JSON of a small private regular file; ``None`` if missing; ``ValueError`` if unusable."""
+    data = read_bytes(path, what)
+    return None if data is None else parse_json(data, what)
+
+
 def append(path: Path, text: str) -> None:
     """Append to a file only the user can read: 0600, its new parent directory 0700.
 
-    Refuses a symlink (a planted link would send the log elsewhere) and a file owned by someone else
-    (it would not be private, and we must not chmod it)."""
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | _O_NOFOLLOW | _O_CLOEXEC
+    Never blocks and never writes where another user could tamper: refuses a symlink (a planted link
+    would send the log elsewhere), anything but a regular file (a FIFO would block the writer for
+    ever), a file owned by someone else (it would not be private, and we must not chmod it), and a
+    directory that is not ours or that others may write to (they could swap the file), unless it
+    is sticky. Raises :class:`PrivateFileError` saying which, or the ``OSError``."""
+    parent = path.parent
+    parent.mkdir(mode=_DIR_MODE, parents=True, exist_ok=True)
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | _O_NOFOLLOW | _O_NONBLOCK | _O_CLOEXEC | _O_BINARY
+    if _DIR_FD_OK:
+        dir_fd = os.open(parent, os.O_RDONLY | _O_DIRECTORY | _O_CLOEXEC)
+        try:
+            _check_shared_dir(os.fstat(dir_fd), parent)
+            _check_target(lambda: os.stat(path.name, dir_fd=dir_fd, follow_symlinks=False), path)
+            fd = _open_log(path, lambda: os.open(path.name, flags, _FILE_MODE, dir_fd=dir_fd))
+        finally:
+            os.close(dir_fd)
+    else:
+        _check_shared_dir(os.stat(parent), parent)
+        _check_target(lambda: os.lstat(path), path)
+        fd = _open_log(path, lambda: os.open(path, flags, _FILE_MODE))
     try:
-        fd = os.open(path, flags, 0o600)
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise PrivateFileError(f"{path} is not a regular file")
+        if _euid() not in (None, info.st_uid):
+            raise PrivateFileError(f"{path} belongs to another user; refusing to write to it")
+        if stat.S_IMODE(info.st_mode) != _FILE_MODE:
+            os.fchmod(fd, _FILE_MODE)
+        _write_all(fd, text.encode("utf-8", "backslashreplace"))
+    finally:
+        os.close(fd)
+
+
+def _check_shared_dir(st: os.stat_result, path: Path) -> None:
+    """A directory we write into but did not make private: ours, and nobody else may replace files."""
+    euid = _euid()
+    if euid is not None and st.st_uid != euid:
+        raise PrivateFileError(f"its directory {path} is owned by uid {st.st_uid}, not by you (uid {euid})")
+    if stat.S_IMODE(st.st_mode) & 0o022 and not st.st_mode & stat.S_ISVTX:
+        raise PrivateFileError(
+            f"its directory {path} is writable by other users (mode {st.st_mode & 0o777:o})"
+        )
+
+
+def _check_target(lstat: Callable[[], os.stat_result], path: Path) -> None:
+    """Refuse an existing target that is not a regular file (before opening it: a FIFO would block)."""
+    try:
+        st = lstat()
+    except FileNotFoundError:
+        return
+    if stat.S_ISLNK(st.st_mode):
+        raise PrivateFileError(f"{path} is a symlink; refusing to follow it")
+    if not stat.S_ISREG(st.st_mode):
+        raise PrivateFileError(f"{path} is not a regular file (a FIFO, socket, device or directory)")
+
+
+def _open_log(path: Path, opener: Callable[[], int]) -> int:
+    try:
+        return opener()
     except OSError as exc:
         if exc.errno == errno.ELOOP:
             raise PrivateFileError(f"{path} is a symlink; refusing to follow it") from None
+        if exc.errno == errno.ENXIO:  # a FIFO with no reader, opened without blocking
+            raise PrivateFileError(f"{path} is not a regular file (a FIFO)") from None
         raise
-    try:
-        info = os.fstat(fd)
-        if _euid() not in (None, info.st_uid):
-            raise PrivateFileError(f"{path} belongs to another user; refusing to write to it")
-        if not stat.S_ISREG(info.st_mode):
-            raise PrivateFileError(f"{path} is not a regular file")
-        if stat.S_IMODE(info.st_mode) != 0o600:
-            os.fchmod(fd, 0o600)
-        os.write(fd, text.encode("utf-8"))
-    finally:
-        os.close(fd)

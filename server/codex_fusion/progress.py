@@ -9,17 +9,42 @@ from collections.abc import Awaitable, Callable
 import anyio
 
 from . import render
-from .acp.schema import SessionUpdate
+from .acp.schema import ContentChunk, SessionUpdate
+from .redact import redact_credentials, unfinished_credential
+from .transcript import Transcript
 from .turn import Turn
 
 SendProgress = Callable[[float, str], Awaitable[None]]
+
+
+def streamed_line(text: str, *, thought: bool, final: bool) -> str:
+    """The progress line for Codex's text (or thoughts) so far: redacted as what Claude reads, the
+    whole text before its tail is cut (a credential cut by the tail would match no rule), and while
+    it streams without its last word when that is the start of a credential not yet complete."""
+    if not final and text and not text[-1].isspace():
+        last = text.split()[-1]
+        if unfinished_credential(last):
+            text = text[: len(text) - len(last)]
+    line = render.tail(redact_credentials(text), render.PROGRESS_TAIL, one_line=True)
+    return "💭 " + line if thought else line
+
+
+def stream_of(transcript: Transcript, thought: bool) -> Callable[[bool], str]:
+    """The progress line of a turn's text (or thoughts) so far, made when it is sent."""
+
+    def make(final: bool) -> str:
+        parts = transcript.thought_parts if thought else transcript.text_parts
+        return streamed_line("".join(parts), thought=thought, final=final)
+
+    return make
 
 
 class ProgressPump:
     """Coalesces updates: the latest message wins, sent at most ``1/interval`` times a second.
 
     While nothing new arrives a heartbeat (elapsed time and what Codex is doing) goes out every
-    ``heartbeat`` seconds, so a long silent command still shows life.
+    ``heartbeat`` seconds, so a long silent command still shows life. What goes out is redacted as
+    what Claude reads, computed only when it is sent (a few times a second, not per chunk).
     """
 
     def __init__(self, send: SendProgress, *, interval: float = 0.25, heartbeat: float = 5.0) -> None:
@@ -27,6 +52,8 @@ class ProgressPump:
         self._interval = interval
         self._heartbeat = heartbeat
         self._latest: str | None = None
+        #: When the latest message is computed from a stream when it is sent (``final``: the turn ended).
+        self._stream: Callable[[bool], str] | None = None
         self._dirty = anyio.Event()
         self._started = time.monotonic()
         self._count = 0
@@ -38,6 +65,8 @@ class ProgressPump:
         message = render.progress_line(turn, update)
         if message is not None:
             self.set(message)
+            if isinstance(update, ContentChunk):
+                self.set_lazy(stream_of(turn.transcript, update.session_update == "agent_thought_chunk"))
 
     def set_status(self, status: str) -> None:
         """What the heartbeat says Codex is doing (queued, starting, working, paused…)."""
@@ -45,7 +74,21 @@ class ProgressPump:
 
     def set(self, message: str) -> None:
         self._latest = message
+        self._stream = None
         self._dirty.set()
+
+    def set_lazy(self, make: Callable[[bool], str]) -> None:
+        """The latest message is ``make(final)``, computed only when it is sent (it may join a whole
+        stream so far; redacting a cut tail would miss a credential whose start was cut off)."""
+        self._latest = ""
+        self._stream = make
+        self._dirty.set()
+
+    def _shown(self, *, final: bool = False) -> str | None:
+        """The latest message as it may be shown."""
+        if self._stream is None:
+            return None if self._latest is None else redact_credentials(self._latest)
+        return redact_credentials(self._stream(final))
 
     async def _emit(self, message: str) -> None:
         self._count += 1
@@ -60,10 +103,13 @@ class ProgressPump:
                 await self._dirty.wait()
             if self._dirty.is_set():
                 self._dirty = anyio.Event()
-                assert self._latest is not None
-                await self._emit(self._latest)
+                shown = self._shown()
+                assert shown is not None
+                await self._emit(shown)
             else:
-                await self._emit(render.heartbeat(self._started, self.status, self._latest))
+                await self._emit(
+                    redact_credentials(render.heartbeat(self._started, self.status, self._shown()))
+                )
             await anyio.sleep(self._interval)
 
     async def flush(self) -> None:
@@ -71,5 +117,6 @@ class ProgressPump:
 
         Not when nothing was shown yet: a turn that ended before its first progress message was due
         would only send it a moment before the result itself."""
-        if self.sent and self._latest is not None and self._latest != self._last_sent:
-            await self._emit(self._latest)
+        final = self._shown(final=True)
+        if self.sent and final is not None and final != self._last_sent:
+            await self._emit(final)

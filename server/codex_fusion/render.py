@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from . import agreement
+from . import agreement, redact
 from .acp.schema import ContentChunk, PlanUpdate, SessionUpdate, ToolCallInfo
 from .debate import MAX_ROUNDS, Round, Standing, VerdictLine
 from .members import DISPLAY, MemberSpec
@@ -19,11 +19,13 @@ from .notes import Note, NoteKind
 from .permissions import only_lasting_allow
 from .transcript import ToolActivity
 from .turn import Pause, Turn, TurnOutcome, TurnResult
+from .visible import visible
 
 if TYPE_CHECKING:
     from .agents import Boundary
     from .council import CouncilResult, Seat
     from .doctor import Check
+    from .guardian import Decision
     from .snapshot import ResetReport, Status
 
 PROGRESS_TAIL = 140
@@ -86,13 +88,20 @@ def note(item: Note, who: str = "Codex") -> str:
         )
     if kind is NoteKind.BOUNDARY:
         return item.subject
+    if kind is NoteKind.LOST_TRACK:
+        return (
+            f"codex-fusion lost track of Claude's conversation ({item.subject}), so Codex was reset to be "
+            "safe: this answer comes from a fresh session; re-brief Codex"
+        )
     if kind is NoteKind.NOT_FORKED:
         return f"{who} cannot fork its session, so the forked conversation got a fresh session: re-brief it"
     return f"{kind}: {item.subject}"
 
 
 #: Notes about the session rather than the turn's requests.
-_SESSION = frozenset({NoteKind.BOUNDARY, NoteKind.RESTORED, NoteKind.NOT_RESTORED, NoteKind.NOT_FORKED})
+_SESSION = frozenset(
+    {NoteKind.BOUNDARY, NoteKind.RESTORED, NoteKind.NOT_RESTORED, NoteKind.NOT_FORKED, NoteKind.LOST_TRACK}
+)
 #: Notes worth Claude's attention in a result (auto-allowed reads are routine).
 _SHOWN = frozenset(NoteKind) - {NoteKind.AUTO_ALLOWED, NoteKind.ASKED, NoteKind.REFUSED_READ}
 
@@ -194,7 +203,9 @@ def pause(paused: Pause) -> str:
         *request_lines(paused),
     ]
     if paused.text_so_far.strip():
-        lines.append(f"{who(paused.member)} so far: " + visible(tail(paused.text_so_far, 600)))
+        lines.append(
+            f"{who(paused.member)} so far: " + visible(tail(paused.text_so_far, 600), multiline=True)
+        )
     lines.append(
         'Answer with `permit` {"decision": "allow"} to let it proceed once, '
         '{"decision": "deny", "note": "<why, or what to do instead>"} (the same turn resumes), or '
@@ -202,55 +213,90 @@ def pause(paused: Pause) -> str:
         "another request."
     )
     if paused.waiting_behind:
-        lines.append(f"({paused.waiting_behind} more request(s) from Codex are queued behind this one.)")
+        lines.append(
+            f"({paused.waiting_behind} more request(s) from {who(paused.member)} are queued behind this one.)"
+        )
     return "\n".join(lines)
 
 
 def request_lines(paused: Pause) -> list[str]:
     """The request whole, as a person or Claude must see it to judge it."""
     decision = paused.decision
-    lines = [f"Codex wants to: {paused.summary}", f"Kind: {paused.kind} (guardian rule: {paused.rule})"]
+    name = who(paused.member)
+    lines = [f"{name} wants to: {paused.summary}", f"Kind: {paused.kind} (guardian rule: {paused.rule})"]
+    if paused.decision.detail:
+        lines.append(f"Why you are asked: {visible(paused.decision.detail)}")
     command = decision.command
     if command is not None:
         source = f"the script of `{command.via}`" if command.via else "exactly as it would run"
         lines.append(f"Command ({source}; ⟨…⟩ marks characters made visible):")
-        lines.append(fenced(visible(command.text)))
+        lines.append(fenced(visible(command.text, multiline=True)))
+        lines.extend(credential_warning(command.text))
     if decision.cwd is not None:
         lines.append(f"Working directory: {visible(decision.cwd)}")
-    if decision.url is not None:
+    if len(decision.urls) > 1:
+        lines.append(f"URLs ({len(decision.urls)}):")
+        lines.extend(f"- {visible(url)}" for url in decision.urls)
+    elif decision.url is not None:
         lines.append(f"URL: {visible(decision.url)}")
     if len(decision.resolved) > 1 or paused.summary.endswith("…"):
         lines.append(f"Paths ({len(decision.resolved)}):")
         lines.extend(f"- {visible(path)}" for path in decision.resolved)
+    lines.extend(change_lines(decision))
     if paused.reason:
-        lines.append(f"Codex's reason: {visible(paused.reason)}")
+        lines.append(f"{name}'s reason: {visible(paused.reason)}")
     if only_lasting_allow(paused.request.options):
         lines.append(
-            "Note: Codex offered only a lasting approval; `allow` would let it do this again without asking."
+            f"Note: {name} offered only a lasting approval; `allow` would let it do this again "
+            "without asking."
         )
     return lines
 
 
-_INVISIBLE = re.compile(
-    "[\x00-\x08\x0b-\x1f\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f\u202a-\u202e\u2060-\u206f"
-    "\ufe00-\ufe0f\ufeff\ufff9-\ufffb\U000e0000-\U000e007f]"
-)
-_BLANK_RUN = re.compile("[ \t]{8,}")
+def change_lines(decision: Decision) -> list[str]:
+    """What an edit writes, whole: each file's diff in a code block, or what moves where."""
+    lines: list[str] = []
+    if decision.changes:
+        count = len(decision.changes)
+        lines.append(
+            f"Changes ({count} file{'s' if count != 1 else ''}, exactly as Codex would write them; "
+            "⟨…⟩ marks characters made visible):"
+        )
+    for change in decision.changes:
+        path = visible(change.path)
+        if change.action == "delete":
+            lines.append(f"- delete {path}" + (f" ({change.lines} lines)" if change.lines else ""))
+        elif change.action == "move":
+            lines.append(f"- move {path} → {visible(change.dest or '')}" + (":" if change.diff else ""))
+        else:
+            lines.append(f"- {'new file' if change.action == 'add' else 'edit'} {path}:")
+        if change.diff:
+            lines.append(fenced(visible(change.diff, multiline=True), "diff"))
+        elif change.action in ("add", "update"):
+            lines.append("  (no content)")
+    if decision.unshown:
+        lines.append(
+            "Codex sent no change for: "
+            + ", ".join(visible(path) for path in decision.unshown)
+            + " — you cannot see what it would write there (a move's old name, or a change too large "
+            "for Codex to send); deny unless you know."
+        )
+    return lines
 
 
-def visible(text: str) -> str:
-    """``text`` with nothing hidden: control, invisible and bidi characters as ⟨U+XXXX⟩ (a carriage
-    return as ⟨CR⟩), and runs of eight or more blanks as ⟨N blanks⟩, so padding cannot push part of
-    a command out of sight."""
-    text = _BLANK_RUN.sub(lambda m: f"⟨{len(m.group())} blanks⟩", text)
-    return _INVISIBLE.sub(lambda m: "⟨CR⟩" if m.group() == "\r" else f"⟨U+{ord(m.group()):04X}⟩", text)
+def credential_warning(text: str) -> list[str]:
+    """A line naming the credentials in a command shown unredacted (it must be shown as it runs)."""
+    found = redact.credentials_in(text)
+    if not found:
+        return []
+    return [f"⚠ This command contains what looks like {', '.join(found)}, shown unredacted as it would run."]
 
 
-def fenced(text: str) -> str:
+def fenced(text: str, info: str = "") -> str:
     """A code block whose fence no backtick run inside ``text`` can close."""
     longest = max((len(run) for run in re.findall("`+", text)), default=0)
     fence = "`" * max(3, longest + 1)
-    return f"{fence}\n{text}\n{fence}"
+    return f"{fence}{info}\n{text}\n{fence}"
 
 
 def result(value: TurnResult, saved: Saved | None = None) -> str:
@@ -283,24 +329,48 @@ def audit(status: Status) -> str:
     return ", ".join(f"{key}: {n}" for key, n in sorted(counts.items()))
 
 
+_CONFINED = (
+    "Codex's sandbox reads the workspace and the system's minimal set, writes nothing, no network; "
+    "the workspace's own Codex configuration (.codex/, AGENTS.md above it) is off"
+)
+
+
+def boundary(state: Status) -> list[str]:
+    """What ``status`` says about the boundary: what the running agent was checked to have, else the plan."""
+    config, confined = state.config, state.confinement
+    if confined is None:
+        if config.boundary_enforced:
+            return [f"boundary: planned — {_CONFINED} (checked when the agent starts)"]
+        return [f"boundary: {config.boundary_note or 'not enforced'}"]
+    if confined.enforced:
+        again = ", started again once it said what it is" if confined.relaunched else ""
+        return [
+            f"boundary: enforced — {_CONFINED} (profile {confined.profile})",
+            f"boundary check: {confined.agent}{again}: {confined.evidence}",
+        ]
+    return [
+        f"boundary: {confined.note or 'not enforced'}",
+        f"boundary check: {confined.agent}: {confined.evidence}",
+    ]
+
+
 def status(state: Status) -> str:
     config = state.config
     lines = [f"codex-fusion {state.version}"]
     workspace = config.workspace
     lines.append(f"workspace: {workspace.path}" if workspace.path else f"workspace: ERROR {workspace.error}")
     lines.append(f"agent command: {config.agent_command} (from {config.agent_source})")
-    lines.append(f"agent mode: {config.agent_mode}")
-    if config.boundary_enforced:
-        lines.append(
-            "boundary: enforced — Codex's sandbox reads the workspace and the system's minimal set, "
-            "writes nothing, no network (codex-fusion's permission profile)"
-        )
-    if config.boundary_note:
-        lines.append(f"boundary: {config.boundary_note}")
+    confined = state.confinement
+    lines.append(
+        f"agent mode: {confined.mode if confined is not None and confined.mode else config.agent_mode}"
+    )
+    lines.extend(boundary(state))
     if state.agent_alive:
         lines.append(f"agent: alive, {state.agent_name}, pid {state.agent_pid}")
     elif state.agent_exit is not None:
         lines.append(f"agent: not alive ({state.agent_exit})")
+    elif state.state == "starting":
+        lines.append("agent: starting (the session opens in a moment; a consult now waits for it)")
     else:
         lines.append("agent: not started (starts on the first consult)")
     origin = f" ({state.session_origin})" if state.session_id and state.session_origin else ""
@@ -330,6 +400,8 @@ def status(state: Status) -> str:
     if state.context_used is not None:
         lines.append(f"context: {state.context_used} of {state.context_size} tokens")
     lines.append(f"last error: {state.last_error or 'none'}")
+    if state.log_problem is not None:
+        lines.append(f"turn log: NOT WRITTEN — {state.log_problem}")
     if state.stderr_tail is not None:
         lines.append("agent stderr (tail):\n" + (state.stderr_tail or "(empty)"))
     return "\n".join(lines)
@@ -374,12 +446,15 @@ def debate_state(state: Status, reset_on: frozenset[str]) -> str:
     return f"{where}. {after}"
 
 
-def following(window: int | None, followed: str | None, reset_on: frozenset[str]) -> str:
+def following(
+    window: int | None, followed: str | None, reset_on: frozenset[str], problem: str | None = None
+) -> str:
     """The status line about Claude's conversation as the hooks report it."""
     which = f"window pid {window}" if window is not None else "the workspace record (no window found)"
     session = followed or "not seen yet"
     resets = ", ".join(sorted(reset_on)) or "nothing"
-    return f"claude: {which} · conversation {session} · resets on: {resets}"
+    line = f"claude: {which} · conversation {session} · resets on: {resets}"
+    return line + (f"\nclaude: NOT IN STEP — {problem}; retried before the next call" if problem else "")
 
 
 _MARKS = {"ok": "✓", "warn": "!", "fail": "✗"}
@@ -396,7 +471,8 @@ def doctor(checks: list[Check]) -> str:
     lines.append(
         "All checks passed."
         if not failed
-        else f"{failed} problem(s): fix them, then run `codex-fusion doctor` again."
+        else f"{failed} problem(s): fix them, then check again with `/codex-fusion:codex-setup` in Claude "
+        "Code (in a terminal: the plugin's `bin/codex-fusion doctor`)."
     )
     return "\n".join(lines)
 
@@ -430,9 +506,15 @@ def heartbeat(started: float, doing: str, latest: str | None) -> str:
 # -- the council -------------------------------------------------------------------------------------
 
 
-def council(result: CouncilResult, saved: Mapping[str, Saved] | None = None) -> str:
+def council(
+    result: CouncilResult,
+    saved: Mapping[str, Saved] | None = None,
+    clean: Callable[[str], str] = lambda text: text,
+) -> str:
     """A council round: Claude's take, each member's answer (or pause, or failure) under its name,
-    the agreement line, and what to do next. ``saved``: answers cut to fit, by member."""
+    the agreement line, and what to do next. ``saved``: answers cut to fit, by member. ``clean`` is
+    applied to everything but a pause's request, which is shown byte for byte (what Claude approves
+    is what runs)."""
     saved = saved or {}
     names = ", ".join(seat.name for seat in result.seats)
     if result.whole:
@@ -442,12 +524,14 @@ def council(result: CouncilResult, saved: Mapping[str, Saved] | None = None) -> 
             lines += ["", "Your take (recorded before any member answered):", _quote(result.my_take)]
     else:
         lines = [f"Council · {result.tool} · round {result.round}/{MAX_ROUNDS} · {names}, after your permit"]
+    head = clean("\n".join(lines))
+    parts = [head]
     for seat in result.seats:
-        lines += ["", f"━━ {seat.name} ━━", _seat(seat, saved.get(seat.name))]
-    standings = result.standings
-    lines += ["", agreement.line(standings)]
-    lines.append(f"[{council_next(result)}]")
-    return "\n".join(lines)
+        answer = seat.answer
+        body = pause(answer) if isinstance(answer, Pause) else clean(_seat(seat, saved.get(seat.name)))
+        parts.append(f"━━ {seat.name} ━━\n{body}")
+    parts.append(clean(agreement.line(result.standings) + f"\n[{council_next(result)}]"))
+    return "\n\n".join(parts)
 
 
 def _quote(text: str) -> str:
@@ -458,8 +542,6 @@ def _seat(seat: Seat, saved: Saved | None) -> str:
     answer = seat.answer
     if answer is None:
         return "(not asked this round)"
-    if isinstance(answer, Pause):
-        return pause(answer)
     if isinstance(answer, TurnOutcome):
         return outcome(answer, saved)
     return f"✗ {who(seat.name)} could not answer: {answer}"

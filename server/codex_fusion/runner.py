@@ -4,6 +4,10 @@ A turn is driven by a task of the Consultant's task group, not by the tool call 
 when the turn pauses for Claude, the call returns at once while the turn waits; ``permit`` answers
 the held request and :meth:`Runner.wait` picks up the same turn again. The admission slot belongs to
 the turn and is released when the driver finishes.
+
+Admission is bounded: at most :data:`MAX_QUEUED` consults wait, each at most its idle bound. A reset
+or a fork takes the slot with :meth:`Runner.exclusive`, ahead of every queued consult, so no turn is
+admitted into a session being replaced. A bug inside one turn fails that turn, never the task group.
 """
 
 from __future__ import annotations
@@ -11,9 +15,10 @@ from __future__ import annotations
 import logging
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Final, Literal
 
 import anyio
 from anyio.abc import TaskGroup
@@ -30,12 +35,27 @@ PAUSED_REFUSAL = (
     "Not sent to Codex: Codex is paused, waiting for your `permit` decision on another request. "
     "Call `permit` first, then ask again."
 )
+#: Consults that may wait behind the one Codex is answering; one more is refused at once.
+MAX_QUEUED: Final = 8
+QUEUE_FULL = (
+    f"Not sent to Codex: {MAX_QUEUED} consults are already waiting behind the one Codex is answering "
+    "(it answers one at a time). Wait for their results, then ask again."
+)
+
+
+def queue_timeout(waited: float) -> str:
+    return (
+        f"Not sent to Codex: this consult waited {waited:g} s (its idle limit) behind another that Codex "
+        "is still answering (one at a time). Ask again when that one has answered; `status` shows what "
+        "Codex is doing, and `reset` stops it."
+    )
 
 
 @dataclass
 class _Ticket:
     go: anyio.Event = field(default_factory=anyio.Event)
     bounced: str | None = None
+    exclusive: bool = False  # a reset or a fork: ahead of every consult, never bounced
 
 
 class Runner:
@@ -58,7 +78,6 @@ class Runner:
         self._busy = False
         self._queue: deque[_Ticket] = deque()
         self._waiters = 0
-        self._stopping: set[Turn] = set()
         #: The turn admitted and not yet finished.
         self.current: Turn | None = None
         #: A turn that ended with nobody waiting (its pause was withdrawn): ``permit`` returns it.
@@ -67,7 +86,7 @@ class Runner:
     @property
     def queue_length(self) -> int:
         """Turns waiting for admission (not counting the one running)."""
-        return len(self._queue)
+        return sum(not ticket.exclusive for ticket in self._queue)
 
     # -- admission -------------------------------------------------------------------------------
 
@@ -80,7 +99,9 @@ class Runner:
         on_start: Callable[[], None] | None = None,
         judge: Callable[[str, str], Round] | None = None,
     ) -> Turn:
-        """Admit a turn after every turn before it, open the session, and send ``compose(live)``."""
+        """Admit a turn after every turn before it, open the session, and send ``compose(live)``.
+
+        Waits at most ``timeout`` seconds for admission, behind at most :data:`MAX_QUEUED` others."""
         current = self.current
         if current is not None and current.state is TurnState.PAUSED:
             pause = current.pause()
@@ -89,11 +110,17 @@ class Runner:
                 f"Codex is paused, waiting for your decision on: {pause.summary}. "
                 "Call `permit` (allow or deny) first, then ask again."
             )
-        await self._admit()
+        await self._admit(timeout)
+        holding = True
         try:
             if on_start is not None:
                 on_start()
             live = await self._session.ensure()
+            while self._exclusive_waiting():  # a reset or fork came meanwhile: it goes first
+                holding = False
+                await self._step_aside(timeout)
+                holding = True
+                live = await self._session.ensure()
             prompt = compose(live)
             turn = Turn(
                 live.session_id,
@@ -107,27 +134,53 @@ class Runner:
                 turn.session_notice(notice)
             self.current, self.unclaimed = turn, None
             self._tg.start_soon(self._drive, live, turn, prompt)
+            self._tg.start_soon(self._see_stops, turn)
         except BaseException:
-            self._release()
+            if holding:
+                self._release()
             raise
         return turn
 
-    async def _admit(self) -> None:
+    async def _admit(self, timeout: float) -> None:
         if not self._busy and not self._queue:
             self._busy = True
             return
+        if self.queue_length >= MAX_QUEUED:
+            raise ConsultError(QUEUE_FULL)
         ticket = _Ticket()
         self._queue.append(ticket)
+        await self._wait_turn(ticket, timeout)
+
+    async def _wait_turn(self, ticket: _Ticket, timeout: float) -> None:
+        """Wait until ``ticket`` is handed the slot; refuse after ``timeout`` seconds."""
         try:
-            await ticket.go.wait()
+            with anyio.move_on_after(timeout):
+                await ticket.go.wait()
         except anyio.get_cancelled_exc_class():
-            if ticket in self._queue:
-                self._queue.remove(ticket)  # cancelled while queued: nothing was sent to Codex
-            elif ticket.bounced is None:
-                self._release()  # handed the turn just as we were cancelled: pass it on
+            self._abandon(ticket)
             raise
+        if not ticket.go.is_set():
+            self._abandon(ticket)
+            raise ConsultError(queue_timeout(timeout))
         if ticket.bounced is not None:
             raise ConsultError(ticket.bounced)
+
+    def _abandon(self, ticket: _Ticket) -> None:
+        if ticket in self._queue:
+            self._queue.remove(ticket)  # gave up while queued: nothing was sent to Codex
+        elif ticket.bounced is None:
+            self._release()  # handed the slot just as we gave up: pass it on
+
+    def _exclusive_waiting(self) -> bool:
+        return bool(self._queue) and self._queue[0].exclusive
+
+    async def _step_aside(self, timeout: float) -> None:
+        """Hand the slot to the reset or fork waiting for it; be first among consults after it."""
+        ticket = _Ticket()
+        at = sum(1 for queued in self._queue if queued.exclusive)
+        self._queue.insert(at, ticket)
+        self._release()
+        await self._wait_turn(ticket, timeout)
 
     def _release(self) -> None:
         if self._queue:
@@ -137,10 +190,35 @@ class Runner:
 
     def _bounce_queue(self) -> None:
         """Turns queued behind a paused turn would wait on Claude, who may be waiting on them."""
-        while self._queue:
-            ticket = self._queue.popleft()
+        for ticket in [queued for queued in self._queue if not queued.exclusive]:
+            self._queue.remove(ticket)
             ticket.bounced = PAUSED_REFUSAL
             ticket.go.set()
+
+    @asynccontextmanager
+    async def exclusive(self, why: Note) -> AsyncIterator[str | None]:
+        """Hold admission while the session is reset or forked: the turn in flight is stopped (its
+        held requests answered ``cancelled``) and no turn is admitted until the block ends, ahead
+        of every queued consult. Yields the tool of the turn it stopped, if any."""
+        stopped: str | None = None
+        if not self._busy and not self._queue:
+            self._busy = True
+        else:
+            ticket = _Ticket(exclusive=True)
+            self._queue.insert(sum(1 for queued in self._queue if queued.exclusive), ticket)
+            try:
+                turn = self.current
+                if turn is not None and not turn.done:
+                    stopped = turn.tool
+                    await self.stop(turn, Event.CANCEL, why)
+                await ticket.go.wait()
+            except BaseException:
+                self._abandon(ticket)
+                raise
+        try:
+            yield stopped
+        finally:
+            self._release()
 
     # -- driving ---------------------------------------------------------------------------------
 
@@ -165,17 +243,35 @@ class Runner:
                     "try again, or call `status` for the agent's stderr."
                 )
             )
-        except BaseException as exc:  # cancelled (shutdown) or a bug: never leave a waiter hanging
+        except Exception as exc:  # a bug in codex-fusion: this turn fails, the server goes on
+            log.exception("a %s turn failed unexpectedly", turn.tool)
             if not turn.done:
-                turn.fail(ConsultError(f"The turn was interrupted: {exc!r}"))
+                turn.fail(
+                    ConsultError(
+                        f"codex-fusion failed during this turn ({type(exc).__name__}: {exc}): a bug, "
+                        "logged with its traceback. The session is kept: ask again, or call `status`."
+                    )
+                )
+            with anyio.CancelScope(shield=True), anyio.move_on_after(self._grace):
+                try:  # Codex may still be working on the prompt: the next turn must not overlap it
+                    await live.agent.cancel(live.session_id)
+                except Exception:
+                    log.debug("session/cancel could not be sent", exc_info=True)
+        except BaseException:  # cancelled (shutdown): never leave a waiter hanging
+            if not turn.done:
+                turn.fail(ConsultError("The turn was interrupted: codex-fusion is shutting down."))
             raise
         finally:
             if self._waiters == 0:
                 self.unclaimed = turn
             if self.current is turn:
                 self.current = None
-            self._on_finished(turn)
-            self._release()
+            try:
+                self._on_finished(turn)
+            except Exception:
+                log.exception("recording a finished turn failed")
+            finally:
+                self._release()
 
     async def wait(self, turn: Turn, observer: TurnObserver | None = None) -> TurnResult:
         """Wait for the turn's next pause or its end; a cancelled wait cancels the turn.
@@ -198,9 +294,8 @@ class Runner:
                 if pause is not None:
                     self._bounce_queue()
                     return pause
-                if not turn.live:  # stopped (by us, by a cap, by a reset): see it to the end
-                    with anyio.CancelScope(shield=True):
-                        await self._complete_stop(turn)
+                if not turn.live:  # stopped (by us, by a cap, by a reset): its stopper ends it
+                    await turn.finished.wait()
                     continue
                 idle_left = turn.last_progress + turn.timeout - time.monotonic()
                 if idle_left <= 0:
@@ -221,43 +316,40 @@ class Runner:
     async def stop(
         self, turn: Turn, event: Literal[Event.CANCEL, Event.TIME_OUT], why: Note | None = None
     ) -> None:
-        """Stop a live turn: held requests are answered, Codex is told, and killed if it does not stop."""
+        """Stop a live turn and wait for its end: held requests are answered at once; the turn's
+        stopper (:meth:`_see_stops`) tells Codex, and kills it if it does not stop within the grace.
+        A caller cancelled meanwhile leaves that to the stopper."""
         if turn.live:
             turn.stop(event, why)
-        await self._complete_stop(turn)
+        await turn.finished.wait()
 
-    async def _complete_stop(self, turn: Turn) -> None:
-        """Send ``session/cancel`` for a stopped turn and wait the grace; then kill the agent.
-
-        Whoever waits on a stopped turn calls this; the first caller does the work, others wait for it."""
-        if turn.done or turn.live:
+    async def _see_stops(self, turn: Turn) -> None:
+        """However a turn is stopped (a cap, a reset, a cancel, the idle clock), Codex is told and,
+        if it does not stop, killed — also when nobody waits on the turn (it was paused). One task
+        per turn, in the runner's task group: no caller's cancel can leave a turn stopping for ever."""
+        while turn.live:
+            await turn.wait_changed()
+        if turn.done:
             return
-        if turn in self._stopping:
-            await turn.finished.wait()
+        started = time.monotonic()
+        agent = self._session.agent_for(turn.session_id)
+        if agent is not None:
+            try:
+                await agent.cancel(turn.session_id)
+            except Exception:  # a dead connection: the driver notices on its own
+                log.debug("session/cancel could not be sent", exc_info=True)
+            if not self._closing.is_set():
+                with anyio.move_on_after(self._grace):
+                    await _first(turn.finished, self._closing)
+        if turn.done:
+            log.info("turn %s; Codex stopped in %.2fs", turn.state, time.monotonic() - started)
             return
-        self._stopping.add(turn)
-        try:
-            started = time.monotonic()
-            agent = self._session.agent_for(turn.session_id)
-            if agent is not None:
-                try:
-                    await agent.cancel(turn.session_id)
-                except Exception:  # a dead connection: the driver notices on its own
-                    log.debug("session/cancel could not be sent", exc_info=True)
-                if not self._closing.is_set():
-                    with anyio.move_on_after(self._grace):
-                        await _first(turn.finished, self._closing)
-            if turn.done:
-                log.info("turn %s; Codex stopped in %.2fs", turn.state, time.monotonic() - started)
-                return
-            log.warning("Codex did not stop within %.1fs; killing the agent", self._grace)
-            self._session.kill()
-            with anyio.move_on_after(2.0):
-                await turn.finished.wait()  # the driver sees the connection close and ends the turn
-            if not turn.done:
-                turn.hard_stop()
-        finally:
-            self._stopping.discard(turn)
+        log.warning("Codex did not stop within %.1fs; killing the agent", self._grace)
+        self._session.kill()
+        with anyio.move_on_after(2.0):
+            await turn.finished.wait()  # the driver sees the connection close and ends the turn
+        if not turn.done:
+            turn.hard_stop()
 
 
 async def _first(*events: anyio.Event) -> None:

@@ -2,15 +2,25 @@
 
 from __future__ import annotations
 
+import contextvars
+import functools
+import json
 import logging
 import os
-from collections.abc import AsyncIterator
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from types import TracebackType
+from typing import Any, Self
 
 import anyio
+import mcp_types
 from mcp.server.mcpserver import MCPServer
+from mcp.server.stdio import stdio_server
+from mcp.shared.message import SessionMessage
+from pydantic import ValidationError
 
-from . import __version__, installer, tools
+from . import __version__, installer, tools, wellformed, windows
 from .acp.agent import Spawn, spawn_process
 from .config import NPX_FALLBACK, Config
 from .council import Council
@@ -29,7 +39,7 @@ INSTRUCTIONS = (
 )
 
 
-def _follower(consultant: Council, config: Config) -> Follower | None:
+async def _follower(consultant: Council, config: Config) -> Follower | None:
     """The follower of Claude's conversation, when there is a workspace and a data directory."""
     workspace, data = config.workspace.path, config.state_dir
     if workspace is None:
@@ -38,7 +48,21 @@ def _follower(consultant: Council, config: Config) -> Follower | None:
         log.warning("no data directory (CLAUDE_PLUGIN_DATA or HOME): /clear and resumes are not followed")
         return None
     env = {"CLAUDE_PID": str(config.claude_pid)} if config.claude_pid is not None else {}
-    return Follower(consultant, config, data, workspace, env=env)
+    ancestors = await anyio.to_thread.run_sync(windows.ancestor_pids)  # /proc, or `ps` elsewhere
+    return Follower(consultant, config, data, workspace, env=env, ancestors=ancestors)
+
+
+def _config_from_env() -> Config:
+    return Config.from_env()
+
+
+async def _supervised(what: str, task: Callable[[], Awaitable[None]]) -> None:
+    """Run one of the server's own tasks; a bug in it is logged with its traceback and ends only
+    that task, never the server (the task group would take every call down with it)."""
+    try:
+        await task()
+    except Exception:
+        log.exception("%s failed; the server goes on without it", what)
 
 
 def build_server(config: Config | None = None, *, spawn: Spawn = spawn_process) -> MCPServer[ServerState]:
@@ -47,29 +71,36 @@ def build_server(config: Config | None = None, *, spawn: Spawn = spawn_process) 
     @asynccontextmanager
     async def lifespan(_: MCPServer[ServerState]) -> AsyncIterator[ServerState]:
         state = ServerState()
-        try:
-            state.config = config or Config.from_env()
+        try:  # reading the configuration touches files (the shim, the install): off the event loop
+            settings = config if config is not None else await anyio.to_thread.run_sync(_config_from_env)
+            state.config = settings
         except ConfigError as exc:
             state.config_error = str(exc)
             log.error("configuration error: %s", exc)
             yield state
             return
-        async with Council(state.config, spawn=spawn) as council, anyio.create_task_group() as tg:
+        async with Council(settings, spawn=spawn) as council, anyio.create_task_group() as tg:
             state.council = council
-            state.follower = _follower(council, state.config)
-            if state.follower is not None:
-                state.follower.start()
-                tg.start_soon(state.follower.run)
-            elif state.config.warm and state.config.workspace.path is not None:
-                tg.start_soon(council.warm)
-            if state.config.agent_source == NPX_FALLBACK and state.config.state_dir is not None:
+            state.follower = follower = await _follower(council, settings)
+            if follower is not None:
+                await _supervised("following Claude's conversation", follower.start)
+                tg.start_soon(_supervised, "following Claude's conversation", follower.run)
+            elif settings.warm and settings.workspace.path is not None:
+                tg.start_soon(_supervised, "the warm-up", council.warm)
+            if settings.agent_source == NPX_FALLBACK and settings.state_dir is not None:
                 # npx resolves the adapter on every start: install the pinned one for the next start
-                tg.start_soon(installer.install_in_background, state.config.state_dir, dict(os.environ))
+                install = functools.partial(
+                    installer.install_in_background,
+                    settings.state_dir,
+                    installer.install_env(os.environ, settings.workspace.path),
+                )
+                tg.start_soon(_supervised, "the adapter's install", install)
             try:
                 yield state
             finally:
-                if state.follower is not None:
-                    state.follower.stop()
+                if follower is not None:
+                    follower.stop()
+                    await follower.flush()
                 tg.cancel_scope.cancel()
                 state.council = state.follower = None
 
@@ -82,3 +113,74 @@ def build_server(config: Config | None = None, *, spawn: Spawn = spawn_process) 
         tools=tools.build_tools(),
     )
     return server
+
+
+# -- stdio ---------------------------------------------------------------------------------------------
+
+#: A JSON escape of a UTF-16 surrogate, which the SDK's parser refuses when it stands alone.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89abcdefABCDEF][0-9a-fA-F]{2}")
+
+
+def repair(error: Exception) -> SessionMessage | None:
+    """The message the SDK could not parse because a string in it holds a lone surrogate escape
+    (``"\\ud800"``), with that text made well-formed; None for any other failure.
+
+    Without this the SDK drops the line, and the call it carried is never answered."""
+    if not isinstance(error, ValidationError):
+        return None
+    problems = error.errors()
+    line = problems[0].get("input") if problems and problems[0].get("type") == "json_invalid" else None
+    if not isinstance(line, str) or _SURROGATE_ESCAPE.search(line) is None:
+        return None
+    try:
+        text = json.dumps(wellformed.data(json.loads(line)), ensure_ascii=False)
+        message = mcp_types.jsonrpc_message_adapter.validate_json(text, by_name=False)
+    except (ValueError, RecursionError):
+        return None
+    log.info("a message from Claude Code held a lone surrogate escape: it was replaced by U+FFFD")
+    return SessionMessage(message)
+
+
+class _Repairing:
+    """The SDK's read stream, with :func:`repair` applied to what it could not parse."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+
+    @property
+    def last_context(self) -> contextvars.Context | None:
+        return getattr(self._inner, "last_context", None)
+
+    async def receive(self) -> SessionMessage | Exception:
+        item: SessionMessage | Exception = await self._inner.receive()
+        if isinstance(item, Exception):
+            return repair(item) or item
+        return item
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+    def __aiter__(self) -> Self:
+        return self
+
+    async def __anext__(self) -> SessionMessage | Exception:
+        try:
+            return await self.receive()
+        except anyio.EndOfStream:
+            raise StopAsyncIteration from None
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+
+async def run_stdio(server: MCPServer[ServerState]) -> None:
+    """Serve over stdin and stdout as ``MCPServer.run_stdio_async`` does, with :func:`repair` on the
+    way in (ADR 0012)."""
+    lowlevel = server._lowlevel_server  # what run_stdio_async and the SDK's in-memory client use
+    async with stdio_server() as (read_stream, write_stream):
+        await lowlevel.run(_Repairing(read_stream), write_stream, lowlevel.create_initialization_options())

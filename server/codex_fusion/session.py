@@ -142,15 +142,19 @@ class Session:
         target, self._reopen = self._reopen, None
         if target is None:
             return None
-        opened = await agent.reopen_session(
-            target,
-            self._workspace,
-            mode=self._member.mode,
-            timeout=self._config.startup_timeout,
-            system_prompt=self._system_prompt,
-            meta=self._member.session_meta,
-            step=self._step,
-        )
+        try:
+            opened = await agent.reopen_session(
+                target,
+                self._workspace,
+                mode=self._member.mode,
+                timeout=self._config.startup_timeout,
+                system_prompt=self._system_prompt,
+                meta=self._member.session_meta,
+                step=self._step,
+            )
+        except FusionError:  # the agent died reopening it: the next result says so, never silently
+            self._notices.append(Note(NoteKind.NOT_RESTORED, target))
+            raise
         if opened is None:
             self._notices.append(Note(NoteKind.NOT_RESTORED, target))
             return None
@@ -159,7 +163,8 @@ class Session:
         return opened
 
     def _go_live(self, slot: _Slot, opened: OpenedSession) -> Live:
-        note = self._member.boundary_note
+        confinement = slot.agent.confinement  # what the started agent has (confine.py), else the plan
+        note = confinement.note if confinement is not None else self._member.boundary_note
         if self._member.launch is not None:  # a council member: is it the agent its plan is for?
             from .agents import checked, recognise
 
@@ -180,6 +185,18 @@ class Session:
         :meth:`ensure` — after a restart, or for a conversation Claude resumed."""
         self._reopen = session_id
 
+    async def reopen_unless_open(self, session_id: str) -> bool:
+        """:meth:`reopen`, unless a session is open (or being opened) already. Whether it will."""
+        async with self._lock:
+            if self._live is not None:
+                return False
+            self._reopen = session_id
+            return True
+
+    def notice(self, note: Note) -> None:
+        """Something the next turn's result should say about its session (once)."""
+        self._notices.append(note)
+
     def take_notices(self) -> list[Note]:
         """What the next turn's result should say about how its session was opened (once)."""
         notices, self._notices = self._notices, []
@@ -193,15 +210,19 @@ class Session:
             live, slot = self._live, self._slot
             if live is None or slot is None or not live.agent.alive:
                 return None
-            opened = await live.agent.fork_session(
-                live.session_id,
-                self._workspace,
-                mode=self._member.mode,
-                timeout=self._config.startup_timeout,
-                system_prompt=self._system_prompt,
-                meta=self._member.session_meta,
-                step=self._step,
-            )
+            try:
+                opened = await live.agent.fork_session(
+                    live.session_id,
+                    self._workspace,
+                    mode=self._member.mode,
+                    timeout=self._config.startup_timeout,
+                    system_prompt=self._system_prompt,
+                    meta=self._member.session_meta,
+                    step=self._step,
+                )
+            except FusionError as exc:  # the agent died forking: the fork starts fresh, and says so
+                log.warning("session/fork failed: %s", exc.summary)
+                opened = None
             if opened is None:
                 self._live = None
                 self._notices.append(Note(NoteKind.NOT_FORKED, live.session_id))
@@ -260,12 +281,14 @@ class Session:
         return slot
 
     async def _agent_main(self, client: AcpClient, *, task_status: TaskStatus[_Slot]) -> None:
+        launcher = self._member.launcher
         options = StartOptions(
             argv=self._member.argv,
             cwd=self._workspace,
             env=self._member.env,
             startup_timeout=self._config.startup_timeout,
             capabilities=self._member.capabilities,
+            check=launcher.check if launcher is not None else None,
         )
         slot: _Slot | None = None
         try:

@@ -12,6 +12,7 @@ from typing import Literal
 
 from . import __version__
 from .config import Config
+from .confine import Confinement
 from .debate import Debate, VerdictLine
 from .guardian import Rule
 from .notes import Audit, NoteKind
@@ -48,6 +49,9 @@ class Status:
     context_size: int | None = None
     last_error: str | None = None
     stderr_tail: str | None = None
+    #: What the running agent was checked to have (``confine.py``); None before it started.
+    confinement: Confinement | None = None
+    log_problem: str | None = None  # why CODEX_FUSION_LOG is not written, if it is not
 
 
 @dataclass(frozen=True)
@@ -69,6 +73,7 @@ def take(
     debate: Debate,
     turns_completed: int,
     last_error: str | None,
+    log_problem: str | None = None,
 ) -> Status:
     """Read the owners of each piece of state into one :class:`Status`."""
     agent = session.agent if session is not None else None
@@ -99,4 +104,6 @@ def take(
         context_size=usage.size if usage is not None else None,
         last_error=last_error,
         stderr_tail=agent.stderr_tail(1200) if agent is not None else None,
+        confinement=agent.confinement if agent is not None and agent.alive else None,
+        log_problem=log_problem,
     )

@@ -1,9 +1,17 @@
-"""Reading a permission request's tool call: the paths it names and the command it runs.
+"""Reading a permission request's tool call: the paths it names, the URLs, and the command it runs.
 
 The guardian decides on what these functions find; they never decide anything themselves. A field
 with the wrong shape is reported as a problem (the guardian then asks), never skipped: a command in a
 field or shape we do not know (``cmd``, ``argv``, ``script``, a dict, a number) is a problem, not
 "no command".
+
+Paths are found by exclusion, not by field name: every string anywhere in ``rawInput`` (values,
+nested values, and the keys of nested objects) is a path the call may act on, or a URL, unless it sits
+in a field whose meaning is known not to be a path (:data:`_COMMAND_FIELDS`, :data:`_TEXT_FIELDS`,
+:data:`_METADATA_FIELDS` with an identifier-like value). A string that is not meant as a path costs
+nothing when it resolves inside the workspace; one that resolves outside, or cannot be resolved, makes
+the guardian ask: an unknown field (``file``, ``target``, ``include``, ``urls`` …) fails closed.
+Relative paths in a ``rawInput`` are taken from that ``rawInput``'s own ``cwd``.
 """
 
 from __future__ import annotations
@@ -15,44 +23,54 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-# rawInput fields that name the files/directories a tool call targets.
-_RAW_PATH_KEYS: Final = (
-    "path",
-    "paths",
-    "file_path",
-    "filePath",
-    "abs_path",
-    "absPath",
-    "move_path",
-    "movePath",
-    "grant_root",
-    "grantRoot",
+from .visible import one_line
+
+# rawInput fields that hold a path or a list of paths: anything else there (a number, an object) is
+# malformed. Other fields are searched for paths too (see the module docstring); these are the ones
+# where only a path can be meant, move targets included.
+_PATH_FIELDS: Final = frozenset(
+    {
+        *("path", "paths", "file_path", "filePath", "abs_path", "absPath", "file", "files"),
+        *("move_path", "movePath", "destination", "dest", "dst", "to", "target", "new_path", "newPath"),
+        *("source", "src", "from", "old_path", "oldPath", "dir", "directory", "grant_root", "grantRoot"),
+    }
 )
-# Fields of a ``changes`` entry (Codex FileChange) that name a second path.
-_CHANGE_PATH_KEYS: Final = ("move_path", "movePath", "path")
 # rawInput fields that carry something to execute. Only ``command`` (a string, or an argv list of
-# strings) is understood; ``parsed_cmd`` is the adapters' own annotation of it.
+# strings) is understood; the others are refused by :func:`command_in`.
 _COMMAND_KEYS: Final = frozenset(
     {"command", "cmd", "argv", "args", "script", "code", "shell", "program", "executable", "commands"}
 )
 _UNDERSTOOD_COMMAND_KEYS: Final = frozenset({"command"})
-_URL_KEYS: Final = ("url", "uri")
+# Not searched for paths: the command (shown whole and asked about as a command) and the adapters'
+# annotations of it (Rust: ``parsed_cmd``, ``proposed_execpolicy_amendment``, ``available_decisions``).
+_COMMAND_FIELDS: Final = _COMMAND_KEYS | {
+    "parsed_cmd",
+    "proposed_execpolicy_amendment",
+    "available_decisions",
+}
+# Not searched for paths: Codex's free-text justification, shown to Claude as "Codex's reason".
+_TEXT_FIELDS: Final = frozenset({"reason", "justification", "explanation"})
+# Not searched for paths while their value is a number, a boolean or an identifier (the adapters'
+# ids, timestamps and enums); any other value is searched like an unknown field.
+_METADATA_FIELDS: Final = frozenset(
+    {"call_id", "turn_id", "process_id", "started_at_ms", "source", "auto_approved", "type", "kind"}
+)
+_IDENTIFIER: Final = re.compile(r"[A-Za-z0-9_-]{0,128}")
+# A string that names a URL rather than a path: a scheme and ``//``, or the schemes without it.
+_URL: Final = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*://|(?:file|data|javascript|mailto):", re.IGNORECASE)
+# Fields of a Codex FileChange that hold file contents, not paths.
+_CHANGE_TEXT_FIELDS: Final = frozenset({"content", "unified_diff", "unifiedDiff", "diff", "type", "kind"})
+#: Nesting beyond this in rawInput is malformed (a real request is two or three levels deep).
+MAX_DEPTH: Final = 8
 _SHELLS: Final = frozenset({"bash", "sh", "zsh", "dash"})
 
 _SUMMARY_LIMIT: Final = 200
 _MAX_LISTED_PATHS: Final = 3
 
-# Line breaks, other control characters, and invisible/bidi formatting characters that could
-# disguise what a summary says.
-_UNSAFE_CHARS: Final = re.compile("[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2066-\u2069\ufeff]")
-
 
 def clean(text: str, limit: int = _SUMMARY_LIMIT) -> str:
-    """One safe line for summaries: controls and invisible characters blanked, cut with … at ``limit``."""
-    text = _UNSAFE_CHARS.sub(lambda m: "⏎" if m.group() in "\r\n" else " ", text)
-    if len(text) > limit:
-        text = text[: limit - 1] + "…"
-    return text
+    """One safe line for summaries: every hidden character as a visible token, cut with … at ``limit``."""
+    return one_line(text, limit)
 
 
 @dataclass(frozen=True)
@@ -109,15 +127,6 @@ def _unwrap(argv: list[str]) -> Command:
     return Command(shlex.join(argv))
 
 
-def url_in(inputs: list[Mapping[str, Any]]) -> str | None:
-    for raw_input in inputs:
-        for key in _URL_KEYS:
-            value = raw_input.get(key)
-            if value is not None:
-                return value if isinstance(value, str) else repr(value)
-    return None
-
-
 def display_path(raw: object) -> str:
     return raw if isinstance(raw, str) else repr(raw)
 
@@ -126,6 +135,7 @@ def display_path(raw: object) -> str:
 class Target:
     raw: object
     scopes: bool  # names what the call acts on (False for a working directory)
+    base: object = None  # the rawInput ``cwd`` a relative path is taken from (None: the workspace)
     real: str | None = None
     inside: bool = False
 
@@ -153,7 +163,8 @@ def all_shown(targets: list[Target], workspace_real: str | None) -> list[str]:
 
 def join_shown(targets: list[Target], workspace_real: str | None) -> str:
     """A short list for one-line summaries; the pause shows every path (``all_shown``)."""
-    shown = [clean(text, 300) for text in all_shown(targets, workspace_real)]
+    # cut only: the summary these go into is made visible once, as a whole (``clean``)
+    shown = [text if len(text) <= 300 else text[:299] + "…" for text in all_shown(targets, workspace_real)]
     listed = ", ".join(shown[:_MAX_LISTED_PATHS])
     if len(shown) > _MAX_LISTED_PATHS:
         listed += f" (+{len(shown) - _MAX_LISTED_PATHS} more)"
@@ -169,74 +180,171 @@ def raw_inputs(tool_call: Mapping[str, Any]) -> list[Mapping[str, Any]]:
     return found
 
 
-def _add_path_value(value: object, scopes: bool, out: list[Target]) -> None:
-    """A field that holds a path or a list of paths (None = absent; anything else is kept raw
-    and later judged malformed)."""
-    if value is None:
-        return
-    if isinstance(value, list | tuple):
-        out.extend(Target(item, scopes) for item in value)
-    else:
-        out.append(Target(value, scopes))
+@dataclass
+class Found:
+    """What a tool call names: the paths it may act on, the URLs, and what could not be read."""
+
+    targets: list[Target]
+    urls: list[str]
+    problems: list[str]
 
 
-def collect(tool_call: Mapping[str, Any]) -> tuple[list[Target], list[str]]:
-    targets: list[Target] = []
-    problems: list[str] = []
+def collect(tool_call: Mapping[str, Any]) -> Found:
+    found = Found([], [], [])
+    inputs = raw_inputs(tool_call)
+    cwds = [raw_input["cwd"] for raw_input in inputs if raw_input.get("cwd") is not None]
+    # Paths outside rawInput (locations, diffs) are taken from every cwd the request gives: inside
+    # only if inside from each.
+    bases: list[object] = cwds or [None]
+
+    def top_level(raw: object) -> None:
+        found.targets.extend(Target(raw, True, base) for base in bases)
 
     locations = tool_call.get("locations")
     if isinstance(locations, list):
         for location in locations:
             if isinstance(location, Mapping) and "path" in location:
-                targets.append(Target(location["path"], True))
+                top_level(location["path"])
             else:
-                problems.append("a location without a path")
+                found.problems.append("a location without a path")
     elif locations is not None:
-        problems.append("locations is not a list")
+        found.problems.append("locations is not a list")
 
     content = tool_call.get("content")
     if isinstance(content, list):
         for item in content:
             if isinstance(item, Mapping) and item.get("type") == "diff":
                 if "path" in item:
-                    targets.append(Target(item["path"], True))
+                    top_level(item["path"])
                 else:
-                    problems.append("a diff without a path")
+                    found.problems.append("a diff without a path")
     elif content is not None:
-        problems.append("content is not a list")
+        found.problems.append("content is not a list")
 
-    for raw_input in raw_inputs(tool_call):
-        _add_path_value(raw_input.get("cwd"), False, targets)
-        for key in _RAW_PATH_KEYS:
-            _add_path_value(raw_input.get(key), True, targets)
-        changes = raw_input.get("changes")
-        if isinstance(changes, Mapping):
-            for name, change in changes.items():
-                targets.append(Target(name, True))
-                _add_change_paths(change, targets)
-        elif isinstance(changes, list):
-            for change in changes:
-                if isinstance(change, Mapping):
-                    _add_change_paths(change, targets)
-                else:
-                    problems.append("a change that is not an object")
-        elif changes is not None:
-            problems.append("changes is neither an object nor a list")
+    for key in ("rawInput", "raw_input"):
+        value = tool_call.get(key)
+        if isinstance(value, Mapping):
+            _search_input(value, found)
+        elif value is not None:
+            _search(value, None, found, 1)
 
-    for target in targets:
+    for target in found.targets:
         if not isinstance(target.raw, str):
-            problems.append(f"a path that is not a string ({type(target.raw).__name__})")
+            found.problems.append(f"a path that is not a string ({type(target.raw).__name__})")
             break
-    return targets, problems
+    return found
 
 
-def _add_change_paths(change: object, out: list[Target]) -> None:
-    """Paths inside one Codex FileChange: ``{"type": "update", "move_path": ...}`` or the older
-    externally tagged ``{"update": {"move_path": ...}}``."""
-    if not isinstance(change, Mapping):
+def _search_input(raw_input: Mapping[Any, Any], found: Found) -> None:
+    """One rawInput object: its cwd, then every field by what it is known (or not known) to hold."""
+    cwd = raw_input.get("cwd")
+    if cwd is not None:
+        found.targets.append(Target(cwd, False))
+    base = cwd if isinstance(cwd, str) else None
+    for key, value in raw_input.items():
+        if key == "cwd" or value is None:
+            continue
+        if key in _COMMAND_FIELDS or (key in _TEXT_FIELDS and isinstance(value, str)):
+            continue
+        if key in _METADATA_FIELDS and _is_metadata(value):
+            continue
+        if key in _PATH_FIELDS:
+            _add_paths(value, base, found)
+        elif key == "changes":
+            _search_changes(value, base, found)
+        else:
+            _search(value, base, found, 1)
+
+
+def _is_metadata(value: object) -> bool:
+    if value is None or isinstance(value, bool | int | float):
+        return True
+    return isinstance(value, str) and _IDENTIFIER.fullmatch(value) is not None
+
+
+def _add_paths(value: object, base: object, found: Found) -> None:
+    """A field that holds a path or a list of paths: anything else is kept raw, judged malformed."""
+    items = value if isinstance(value, list | tuple) else [value]
+    for item in items:
+        if isinstance(item, str) and _URL.match(item):
+            found.urls.append(item)
+        else:
+            found.targets.append(Target(item, True, base))
+
+
+def _search(value: object, base: object, found: Found, depth: int) -> None:
+    """Every string in ``value`` (nested values and object keys too) as a path or a URL."""
+    if depth > MAX_DEPTH:
+        found.problems.append(f"rawInput nested deeper than {MAX_DEPTH} levels")
         return
-    candidates: list[Mapping[Any, Any]] = [change]
-    candidates.extend(value for value in change.values() if isinstance(value, Mapping))
-    for candidate in candidates:
-        for key in _CHANGE_PATH_KEYS:
-            _add_path_value(candidate.get(key), True, out)
+    if isinstance(value, str):
+        _add_paths(value, base, found)
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            _search(key, base, found, depth + 1)
+            _search(item, base, found, depth + 1)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            _search(item, base, found, depth + 1)
+
+
+def _search_changes(changes: object, base: object, found: Found) -> None:
+    """Codex FileChanges: ``{path: {"type": "update", "move_path": ...}}`` (or the older externally
+    tagged ``{path: {"update": {"move_path": ...}}}``), or a list of changes with a ``path``."""
+    if isinstance(changes, Mapping):
+        for name, change in changes.items():
+            found.targets.append(Target(name, True, base))
+            _search_change(change, base, found, 2)
+    elif isinstance(changes, list):
+        for change in changes:
+            if isinstance(change, Mapping):
+                _search_change(change, base, found, 2)
+            else:
+                found.problems.append("a change that is not an object")
+    else:
+        found.problems.append("changes is neither an object nor a list")
+
+
+def _search_change(change: object, base: object, found: Found, depth: int) -> None:
+    if not isinstance(change, Mapping):
+        if change is not None:
+            found.problems.append("a change that is not an object")
+        return
+    if depth > MAX_DEPTH:
+        found.problems.append(f"rawInput nested deeper than {MAX_DEPTH} levels")
+        return
+    for key, value in change.items():
+        if value is None or key in _CHANGE_TEXT_FIELDS:
+            continue
+        if key in _PATH_FIELDS:
+            _add_paths(value, base, found)
+        elif isinstance(value, Mapping):  # {"update": {...}}: the change itself, one level down
+            _search_change(value, base, found, depth + 1)
+        else:
+            _search(value, base, found, depth + 1)
+
+
+def merged(reported: Mapping[str, Any], request: Mapping[str, Any]) -> dict[str, Any]:
+    """A permission request's tool call with what the stream already said about it.
+
+    The request's own fields win, except that nothing the stream reported is lost from ``locations``
+    and the ``content`` diffs: the TypeScript adapter's request carries only the paths, its diffs
+    came in the ``tool_call`` before it. A diff the stream sent for a path the request has its own
+    diff for is left out (the request's is the one being approved); every other reported path is
+    kept, so the guardian judges the union, never less.
+    """
+    tool_call = {**reported, **request}
+    locations, reported_locations = request.get("locations"), reported.get("locations")
+    if isinstance(locations, list) and isinstance(reported_locations, list):
+        tool_call["locations"] = locations + [item for item in reported_locations if item not in locations]
+    content, reported_content = request.get("content"), reported.get("content")
+    if isinstance(content, list) and isinstance(reported_content, list):
+        own = {
+            item.get("path") for item in content if isinstance(item, Mapping) and item.get("type") == "diff"
+        }
+        tool_call["content"] = content + [
+            item
+            for item in reported_content
+            if isinstance(item, Mapping) and item.get("type") == "diff" and item.get("path") not in own
+        ]
+    return tool_call

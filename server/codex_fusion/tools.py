@@ -13,6 +13,7 @@ parsed verdict, the time and the tokens.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -26,7 +27,7 @@ from mcp.server.mcpserver.tools import Tool
 from mcp_types import ToolAnnotations
 from pydantic import Field
 
-from . import __version__, overflow, prompts, render, shards
+from . import __version__, overflow, prompts, render, shards, wellformed
 from .config import Config
 from .consultant import Consultant
 from .council import Council, CouncilResult
@@ -34,7 +35,7 @@ from .diffs import DiffMaterial, DiffRequest, collect_diff
 from .errors import FusionError
 from .follow import Follower
 from .progress import ProgressPump
-from .redact import redact
+from .redact import redact_credentials
 from .turn import Pause, TurnOutcome, TurnResult
 
 log = logging.getLogger(__name__)
@@ -66,7 +67,7 @@ def _council(ctx: Context) -> Council:
     if state.config is None:
         raise ToolError(f"codex-fusion is misconfigured: {state.config_error}. Fix the variable and restart.")
     if state.config.workspace.path is None:
-        raise ToolError(redact(state.config.workspace.error or "No workspace."))
+        raise ToolError(redact_credentials(state.config.workspace.error or "No workspace."))
     if state.council is None:
         raise ToolError("codex-fusion is shutting down.")
     return state.council
@@ -103,23 +104,29 @@ async def _answer(
         finally:
             tg.cancel_scope.cancel()
     if failure is not None:
-        raise ToolError(redact(str(failure)))
+        raise ToolError(redact_credentials(str(failure)))
     await pump.flush()
     if isinstance(result, CouncilResult):  # a permit that completed a council member's seat
-        return redact(await _render_council(result, consultant.config))
+        return await _render_council(result, consultant.config)
     saved = None
     if isinstance(result, Pause):  # finished turns are logged once, by the consultant
         log.info("paused for permit after %.1fs: %s", result.elapsed, result.summary)
-    elif len(result.text) > consultant.config.max_answer_chars:
+        # The request is shown byte for byte (what Claude approves is what runs; a credential in it
+        # is named next to it instead); only what Codex said so far is redacted.
+        return render.pause(dataclasses.replace(result, text_so_far=redact_credentials(result.text_so_far)))
+    # Claude's transcript is kept on disk: no credentials in it (ADR 0014).
+    saved = None
+    if len(result.text) > consultant.config.max_answer_chars:
         result, saved = await _fit(result, consultant.config)
-    return redact(render.result(result, saved))  # Claude's transcript is kept on disk: no credentials
+    return redact_credentials(render.outcome(result, saved))
 
 
 async def _fit(
     outcome: TurnOutcome, config: Config, limit: int | None = None
 ) -> tuple[TurnOutcome, render.Saved]:
-    """Cut an answer to Claude's budget (or ``limit``); the whole of it goes to a private file."""
-    whole = redact(outcome.text)
+    """Cut an answer to Claude's budget (or ``limit``); the whole of it goes to a private file, redacted
+    as what Claude reads is (Claude reads that file when it needs the rest)."""
+    whole = redact_credentials(outcome.text)
     shown = overflow.cut(whole, config.max_answer_chars if limit is None else limit)
     where = "(not saved: codex-fusion has no data directory; set CLAUDE_PLUGIN_DATA or HOME)"
     if config.state_dir is not None:
@@ -142,13 +149,19 @@ async def ask(
     ``members``, to each of them as a council round."""
     council = _council(ctx)
     follower = _state(ctx).follower
-    if follower is not None:
-        await follower.check()  # a /clear whose watch event has not arrived yet still resets first
+    # A /clear whose watch event has not arrived yet still resets first; one that cannot be carried
+    # out must not let this call land in the cleared conversation's context.
+    if follower is not None and not await follower.check():
+        raise ToolError(
+            f"Not sent to Codex: codex-fusion {follower.problem}, so this call could land in the wrong "
+            "context. Ask again (it is retried first); if it fails again, call `reset` (Codex starts "
+            "fresh) and `status`."
+        )
     if members is not None:
         try:
             names = council.select(members)
         except FusionError as exc:
-            raise ToolError(redact(str(exc))) from None
+            raise ToolError(redact_credentials(str(exc))) from None
         return await _council_answer(
             ctx,
             council,
@@ -171,7 +184,7 @@ async def ask(
 
 
 async def _council_answer(
-    ctx: Context, council: Council, step: Callable[[Callable[[str], None]], Awaitable[CouncilResult]]
+    ctx: Context, council: Council, step: Callable[[ProgressPump], Awaitable[CouncilResult]]
 ) -> str:
     """Run one council step with progress (one line per member); a FusionError becomes an error result."""
 
@@ -184,15 +197,15 @@ async def _council_answer(
     async with anyio.create_task_group() as tg:
         tg.start_soon(pump.run)
         try:
-            result = await step(pump.set)
+            result = await step(pump)
         except FusionError as exc:
             failure = exc
         finally:
             tg.cancel_scope.cancel()
     if failure is not None:
-        raise ToolError(redact(str(failure)))
+        raise ToolError(redact_credentials(str(failure)))
     await pump.flush()
-    return redact(await _render_council(result, council.config))
+    return await _render_council(result, council.config)
 
 
 async def _render_council(result: CouncilResult, config: Config) -> str:
@@ -203,9 +216,11 @@ async def _render_council(result: CouncilResult, config: Config) -> str:
         answer = seat.answer
         if isinstance(answer, TurnOutcome) and len(answer.text) > share:
             answer, saved[seat.name] = await _fit(answer, config, share)
-            seat = dataclasses.replace(seat, answer=answer)
-        seats.append(seat)
-    return render.council(dataclasses.replace(result, seats=tuple(seats)), saved)
+        elif isinstance(answer, Pause):  # the request byte for byte; only what was said so far is redacted
+            answer = dataclasses.replace(answer, text_so_far=redact_credentials(answer.text_so_far))
+        seats.append(dataclasses.replace(seat, answer=answer))
+    shown = dataclasses.replace(result, seats=tuple(seats))
+    return render.council(shown, saved, clean=redact_credentials)
 
 
 # -- the tools ---------------------------------------------------------------------------------------
@@ -233,11 +248,12 @@ async def review_plan(
     plan: str,
     ctx: Context,
     context: ContextArg = None,
+    timeout_s: TimeoutArg = None,
     members: MembersArg = None,
     my_take: TakeArg = None,
 ) -> str:
     _required(plan, "plan", "pass the plan to review")
-    return await ask(ctx, prompts.review_plan(plan, context), None, members, my_take)
+    return await ask(ctx, prompts.review_plan(plan, context), timeout_s, members, my_take)
 
 
 async def review_diff(
@@ -247,6 +263,7 @@ async def review_diff(
     staged: bool = False,
     paths: PathsArg = None,
     focus: str | None = None,
+    timeout_s: TimeoutArg = None,
     members: MembersArg = None,
     my_take: TakeArg = None,
 ) -> str:
@@ -259,18 +276,25 @@ async def review_diff(
         request = DiffRequest(base=base, staged=staged, paths=tuple(paths or ()))
         budget = limit if members is not None else limit * shards.MAX_SHARDS
         try:
-            material = await collect_diff(workspace, request, max_chars=budget)
+            material = await collect_diff(
+                workspace,
+                request,
+                max_chars=budget,
+                allow_foreign_gitdir=consultant.config.allow_foreign_gitdir,
+            )
         except FusionError as exc:
-            raise ToolError(redact(str(exc))) from None
+            raise ToolError(redact_credentials(str(exc))) from None
         if not material.files:
             return render.nothing_to_review(material.description)
         parts = shards.plan(material, limit) if members is None else None
         if parts is not None:
-            return await _review_in_parts(ctx, parts, focus)
-    return await ask(ctx, prompts.review_diff(material, diff, focus), None, members, my_take)
+            return await _review_in_parts(ctx, parts, focus, timeout_s)
+    return await ask(ctx, prompts.review_diff(material, diff, focus), timeout_s, members, my_take)
 
 
-async def _review_in_parts(ctx: Context, parts: list[DiffMaterial], focus: str | None) -> str:
+async def _review_in_parts(
+    ctx: Context, parts: list[DiffMaterial], focus: str | None, timeout_s: float | None
+) -> str:
     """A diff too large for one session: its parts reviewed at once by sessions of Codex's own,
     merged into one answer that opens Codex's debate."""
     council = _council(ctx)
@@ -287,9 +311,12 @@ async def _review_in_parts(ctx: Context, parts: list[DiffMaterial], focus: str |
             spawn=codex.spawn,
             request_ids=codex.request_ids,
             progress=pump.set,
+            timeout=timeout_s,
         )
         council.single()
-        return codex.adopt(shards.merge(reviews, render.who(codex.member.name), started), "review_diff")
+        return codex.adopt_review(
+            shards.merge(reviews, render.who(codex.member.name), started), "review_diff"
+        )
 
     return await _answer(ctx, codex, step)
 
@@ -298,34 +325,39 @@ async def brainstorm(
     problem: str,
     ctx: Context,
     constraints: str | None = None,
+    timeout_s: TimeoutArg = None,
     members: MembersArg = None,
     my_take: TakeArg = None,
 ) -> str:
     _required(problem, "problem", "describe the problem to brainstorm on")
-    return await ask(ctx, prompts.brainstorm(problem, constraints), None, members, my_take)
+    return await ask(ctx, prompts.brainstorm(problem, constraints), timeout_s, members, my_take)
 
 
 async def explore(
     ctx: Context,
     focus: Annotated[str | None, Field(description="A question or area.")] = None,
     paths: PathsArg = None,
+    timeout_s: TimeoutArg = None,
 ) -> str:
-    return await ask(ctx, prompts.explore(focus, paths or ()))
+    return await ask(ctx, prompts.explore(focus, paths or ()), timeout_s)
 
 
 async def reply(
     message: str,
     ctx: Context,
+    timeout_s: TimeoutArg = None,
     members: Annotated[list[str] | None, Field(description="Council: only these.")] = None,
 ) -> str:
     _required(message, "message", "say what you answer to Codex")
     council = _council(ctx)
     if council.last == "council":
         return await _council_answer(
-            ctx, council, lambda progress: council.reply(message, members, progress=progress)
+            ctx,
+            council,
+            lambda progress: council.reply(message, members, progress=progress, timeout=timeout_s),
         )
     consultant = council.codex
-    return await ask(ctx, prompts.reply(message, consultant.debate_round + 1))
+    return await ask(ctx, prompts.reply(message, consultant.debate_round + 1), timeout_s)
 
 
 async def permit(
@@ -336,12 +368,13 @@ async def permit(
     ctx: Context,
     request: Annotated[str | None, Field(description="The pause's id, e.g. r3.")] = None,
     note: Annotated[str | None, Field(description="For Codex.")] = None,
+    timeout_s: TimeoutArg = None,
 ) -> str:
     council = _council(ctx)
 
     async def step(pump: ProgressPump) -> TurnResult | CouncilResult:
         pump.set_status("working")
-        return await council.permit(decision, note, request=request, observer=pump.observe)
+        return await council.permit(decision, note, request=request, observer=pump.observe, timeout=timeout_s)
 
     return await _answer(ctx, council.codex, step)
 
@@ -351,8 +384,8 @@ async def reset(ctx: Context) -> str:
     try:
         report = await council.reset()
     except FusionError as exc:
-        raise ToolError(redact(str(exc))) from None
-    return redact(render.reset(report))
+        raise ToolError(redact_credentials(str(exc))) from None
+    return redact_credentials(render.reset(report))
 
 
 async def status(ctx: Context) -> str:
@@ -365,9 +398,12 @@ async def status(ctx: Context) -> str:
     assert state.council is not None
     if len(state.council.members) > 1:
         text += "\n" + render.members(state.council.statuses())
-    if state.follower is not None and state.config.state_dir is not None:
-        text += "\n" + render.following(state.follower.window, state.follower.followed, state.config.reset_on)
-    return redact(text)
+    follower = state.follower
+    if follower is not None and state.config.state_dir is not None:
+        text += "\n" + render.following(
+            follower.window, follower.followed, state.config.reset_on, follower.problem
+        )
+    return redact_credentials(text)  # the agent's stderr tail in it is redacted as a log already
 
 
 @dataclass(frozen=True)
@@ -464,11 +500,43 @@ def compact_schema(schema: dict[str, Any]) -> dict[str, Any]:
     return compact
 
 
+def guarded(fn: Callable[..., Awaitable[str]]) -> Callable[..., Awaitable[str]]:
+    """``fn`` at the MCP boundary: its text arguments made well-formed (a lone surrogate can reach
+    neither Codex nor a log, ADR 0012), its result and errors too (a file name from a hostile
+    repository may carry one), and a bug in it an error result that says so, not a lost call."""
+
+    @functools.wraps(fn)
+    async def call(*args: Any, **kwargs: Any) -> str:
+        args = tuple(_clean(value) for value in args)
+        kwargs = {name: _clean(value) for name, value in kwargs.items()}
+        try:
+            return wellformed.text(await fn(*args, **kwargs))
+        except ToolError as exc:
+            raise ToolError(wellformed.text(str(exc))) from None
+        except Exception as exc:
+            log.exception("the %s tool failed", fn.__name__)
+            raise ToolError(
+                wellformed.text(
+                    redact_credentials(
+                        f"codex-fusion failed on this call ({type(exc).__name__}: {exc}); this is a bug in "
+                        "codex-fusion, logged with its traceback. The server is still up: try again, or "
+                        "call `status`."
+                    )
+                )
+            ) from None
+
+    return call
+
+
+def _clean(value: Any) -> Any:
+    return wellformed.data(value) if isinstance(value, str | list) else value
+
+
 def build_tools() -> list[Tool]:
     tools = []
     for spec in TOOLS:
         tool = Tool.from_function(
-            spec.fn,
+            guarded(spec.fn),
             name=spec.name,
             description=spec.description,
             annotations=spec.annotations,

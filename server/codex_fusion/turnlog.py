@@ -1,4 +1,10 @@
-"""What is recorded about each finished turn: one stderr line, and one JSON line in CODEX_FUSION_LOG."""
+"""What is recorded about each finished turn: one stderr line, and one JSON line in CODEX_FUSION_LOG.
+
+The JSON line is built when the turn ends and written by :class:`TurnLog`'s one task, in order, in
+a worker thread: the event loop never waits on the disk. A path that cannot be written (a FIFO, a
+symlink, a directory others may write to, a full disk) is logged once, shown by ``status``, and
+tried again for the next turn.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +12,9 @@ import json
 import logging
 import time
 from pathlib import Path
+from typing import Final
+
+import anyio
 
 from . import private, render
 from .notes import GUARDIAN_KINDS, Note, NoteKind
@@ -15,7 +24,71 @@ from .turn import Turn
 log = logging.getLogger(__name__)
 
 
-def record_turn(turn: Turn, path: Path | None) -> None:
+#: Lines waiting for the writer; beyond this (a disk that hangs) new lines are dropped, and said.
+MAX_PENDING: Final = 100
+
+
+class TurnLog:
+    """The turn log of one Consultant: :meth:`record` is quick and never raises; :meth:`run` writes."""
+
+    def __init__(self, path: Path | None) -> None:
+        self.path = path
+        #: Why the last line could not be written, if it could not (for ``status``).
+        self.problem: str | None = None
+        self._send, self._lines = anyio.create_memory_object_stream[str](MAX_PENDING)
+        self._done = anyio.Event()
+
+    def record(self, turn: Turn) -> None:
+        """Log one finished turn to stderr, and queue its JSON line for the file."""
+        try:
+            line = entry(turn)
+        except Exception:  # a bug here must not lose the turn's result
+            log.exception("cannot build the turn log entry")
+            return
+        if self.path is None:
+            return
+        try:
+            self._send.send_nowait(line)
+        except anyio.WouldBlock:
+            self._failed(f"{MAX_PENDING} lines are waiting for the disk; this turn's line was dropped")
+        except (anyio.ClosedResourceError, anyio.BrokenResourceError):
+            log.debug("turn log closed; line dropped")
+
+    async def run(self) -> None:
+        """Write queued lines until :meth:`close`; each in a worker thread."""
+        try:
+            async with self._lines:
+                async for line in self._lines:
+                    await anyio.to_thread.run_sync(self._append, line)
+        finally:
+            self._done.set()
+
+    async def close(self, timeout: float = 2.0) -> None:
+        """Stop taking lines and let the writer finish the queued ones (at most ``timeout`` s)."""
+        self._send.close()
+        with anyio.CancelScope(shield=True), anyio.move_on_after(timeout):
+            await self._done.wait()
+
+    def _append(self, line: str) -> None:
+        assert self.path is not None
+        try:
+            private.append(self.path, line)
+        except OSError as exc:
+            self._failed(str(exc) if isinstance(exc, private.PrivateFileError) else f"{exc.strerror or exc}")
+            return
+        if self.problem is not None:
+            log.info("the turn log %s is written again", self.path)
+        self.problem = None
+
+    def _failed(self, why: str) -> None:
+        problem = f"{why} (CODEX_FUSION_LOG={self.path}: turns are not logged; point it at a file of yours)"
+        if problem != self.problem:
+            log.warning("cannot write the turn log: %s", problem)
+        self.problem = problem
+
+
+def entry(turn: Turn) -> str:
+    """The stderr line now, and the JSON line to append."""
     outcome, error = turn.outcome, turn.error
     stop = outcome.stop_reason if outcome is not None else "failed"
     tokens = turn.transcript.usage.tokens
@@ -28,9 +101,7 @@ def record_turn(turn: Turn, path: Path | None) -> None:
         tokens if tokens is not None else "-",
         decided,
     )
-    if path is None:
-        return
-    entry = {
+    fields = {
         "at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "tool": turn.tool,
         "session": turn.session_id,
@@ -43,10 +114,7 @@ def record_turn(turn: Turn, path: Path | None) -> None:
         "answer": redact(turn.text),
         "error": redact(str(error)) if error is not None else None,
     }
-    try:
-        private.append(path, json.dumps(entry, ensure_ascii=False) + "\n")
-    except OSError as exc:
-        log.warning("cannot write the turn log %s: %s", path, exc)
+    return json.dumps(fields, ensure_ascii=False) + "\n"
 
 
 def _request(note: Note) -> dict[str, object]:
@@ -59,7 +127,7 @@ def _request(note: Note) -> dict[str, object]:
         "kind": decision.kind,
         "command": redact(decision.command.text) if decision.command else None,
         "via": decision.command.via if decision.command else None,
-        "cwd": decision.cwd,
+        "cwd": redact(decision.cwd) if decision.cwd else None,
         "paths": [redact(path) for path in decision.paths],
         "url": redact(decision.url) if decision.url else None,
     }

@@ -194,6 +194,80 @@ def test_second_opinion_consult_is_approved_by_the_commands_allowed_tools(second
     assert run.result.get("result") == "Codex and I agree."
 
 
+PERMIT = TOOL_PREFIX + "permit"
+
+
+def _paused_second_opinion(
+    installed: Installed, permissions: dict[str, list[str]] | None = None
+) -> Commanded:
+    """``/codex-fusion:second-opinion`` under dontAsk whose Codex asks to run a command; the scripted
+    model answers the pause with ``permit`` allow, as the command tells Claude to. ``permissions`` are
+    the user's own rules in ``~/.claude/settings.json`` for this run."""
+    marker = f"PERMITTED-{uuid.uuid4().hex[:8]}"
+    target = f"{marker}.txt"
+    question = f"{QUESTION}\n@fake permit execute rust touch {target}\n@fake say {marker} after the run."
+    sandbox = installed.sandbox
+    before = json.loads(sandbox.settings_path.read_text())
+    if permissions is not None:
+        sandbox.update_settings(permissions=permissions)
+    try:
+        with MockAnthropic() as mock:
+            mock.script(
+                call_tool("consult", {"question": question}),
+                call_tool("permit", {"decision": "allow", "request": "r1"}),
+                say("Codex ran it and answered."),
+            )
+            run = sandbox.ask(
+                f"/codex-fusion:second-opinion {QUESTION}",
+                base_url=mock.base_url,
+                extra_args=["--permission-mode", "dontAsk"],
+            )
+    finally:
+        sandbox.settings_path.write_text(json.dumps(before, indent=2) + "\n")
+    return Commanded(run, mock, marker, question)
+
+
+def test_second_opinion_lets_claude_answer_a_pause_under_dont_ask(installed: Installed) -> None:
+    """The design is that Claude decides: the command pre-approves ``permit``, so in ``-p`` under
+    dontAsk a pause is answered and the same turn resumes (without it the pause could not be
+    answered at all, and interactively every decision would prompt the person)."""
+    done = _paused_second_opinion(installed)
+    run, mock = done.run, done.mock
+    assert run.returncode == 0, run.describe()
+    assert mock.errors == [], mock.errors
+    paused = _result_for(mock, CONSULT)
+    assert paused.text.startswith("⏸ Codex is paused"), paused.text
+    resumed = _result_for(mock, PERMIT)
+    assert resumed.is_error is False, resumed.text
+    assert f"[ran touch {done.marker}.txt] {done.marker} after the run." in resumed.text
+    assert (installed.sandbox.project / f"{done.marker}.txt").exists()
+    assert run.result.get("permission_denials") == [], run.result
+
+
+@pytest.mark.parametrize("rule", ["deny", "ask"])
+def test_a_users_own_rule_takes_permit_back_from_the_command(installed: Installed, rule: str) -> None:
+    """README: a person who wants to decide puts ``permit`` under ``permissions.deny`` (never) or
+    ``ask`` (prompt each time) in their settings; either wins over the command's ``allowed-tools``.
+    A denied tool is not even offered to Claude; under dontAsk an ``ask`` is a denial (the command's
+    approval did not count)."""
+    done = _paused_second_opinion(installed, {rule: [PERMIT]})
+    run, mock = done.run, done.mock
+    assert run.returncode == 0, run.describe()
+    assert _result_for(mock, CONSULT).text.startswith("⏸ Codex is paused")
+    assert not (installed.sandbox.project / f"{done.marker}.txt").exists()
+    offered = set(mock.message_requests(with_tools=True)[0].tool_names)
+    if rule == "deny":
+        assert CONSULT in offered
+        assert PERMIT not in offered
+        assert not [c for c in mock.tool_calls if c.name == PERMIT]
+        return
+    assert PERMIT in offered
+    refused = _result_for(mock, PERMIT)
+    assert refused.is_error is True, refused.text
+    assert "denied" in refused.text, refused.text
+    assert [d.get("tool_name") for d in run.result.get("permission_denials", [])] == [PERMIT], run.result
+
+
 def test_without_the_command_dont_ask_denies_consult(installed: Installed) -> None:
     """The control: the same call from a plain prompt is denied, and Codex never hears of it."""
     marker = f"DENIED-{uuid.uuid4().hex[:8]}"
@@ -209,9 +283,8 @@ def test_without_the_command_dont_ask_denies_consult(installed: Installed) -> No
     assert not any(marker in json.dumps(p) for p in installed.fake_received("session/prompt"))
 
 
-def test_codex_setup_runs_doctor_in_its_preamble_under_dont_ask(installed: Installed) -> None:
-    """The command's shell preamble (``codex-fusion doctor``) is approved by its ``allowed-tools`` and
-    its output, whatever doctor prints, replaces the ``!`` line before the model reads the prompt."""
+def _setup_output(installed: Installed) -> tuple[ClaudeRun, str]:
+    """Run ``/codex-fusion:codex-setup`` headless under dontAsk; the doctor's report as the model got it."""
     with MockAnthropic() as mock:
         mock.script(say("Setup shown."))
         run = installed.sandbox.ask(
@@ -220,13 +293,61 @@ def test_codex_setup_runs_doctor_in_its_preamble_under_dont_ask(installed: Insta
     assert run.returncode == 0, run.describe()
     assert run.result.get("result") == "Setup shown.", run.result  # not a permission failure
     prompt = _message_text(mock.message_requests(with_tools=True)[0].messages[0])
-    _, found, rest = prompt.partition("(each line ✓ or ✗ with its fix):")
+    _, found, rest = prompt.partition("(each line ✓, ! or ✗ with its fix):")
     assert found, prompt
-    output, _, _ = rest.partition("Show the user the ✗ lines")
-    assert "codex-fusion doctor" not in output  # the command itself is gone …
+    output, _, _ = rest.partition("Show the user the ✗ and ! lines")
+    assert "bin/codex-fusion" not in output, output  # the command itself is gone …
+    return run, output
+
+
+def test_codex_setup_runs_doctor_in_its_preamble_under_dont_ask(installed: Installed) -> None:
+    """The command's shell preamble (the plugin's ``bin/codex-fusion doctor``) is approved by its
+    ``allowed-tools``; its report replaces the ``!`` line, and it looked where the server looks: the
+    plugin's data directory (Claude Code does not export CLAUDE_PLUGIN_DATA to that shell), where the
+    SessionStart hook has just written this workspace's record."""
+    _, output = _setup_output(installed)
+    state = installed.sandbox.plugin_data / "state"
     assert "✓ python:" in output  # … and the doctor's report is there
     assert "✓ agent answers: fake-acp 9.9.9" in output
+    assert f"✓ data directory: {state} (private, 0700)" in output, output
+    assert "✓ hooks: last record: startup" in output, output
+    assert "✓ Claude Code: plugin:codex-fusion:codex is not blocked" in output, output
     assert (installed.sandbox.plugin_data / "venv").is_dir()  # the server's venv, not a second one
+
+
+def test_the_plugins_cli_from_a_terminal_sees_what_the_server_sees(installed: Installed) -> None:
+    """``bin/codex-fusion`` of the installed copy, run from a terminal (no CLAUDE_PLUGIN_* variables):
+    the data directory it checks, and ``setup`` installs into, is the one Claude Code gave the plugin;
+    and a "needs authentication" entry Claude Code left for the server is found, with its fix.
+    (Headless 2.1.329 clears such an entry when it starts the server, so a ``/codex-fusion:codex-setup``
+    run never sees one: see docs/claude-code-behaviour.md.)"""
+    sandbox = installed.sandbox
+    listed = json.loads(sandbox.check("plugin", "list", "--json"))
+    [entry] = [p for p in listed if p.get("id") == "codex-fusion@codex-fusion"]
+    cli = Path(entry["installPath"]) / "bin" / "codex-fusion"
+    # The terminal has what the sandboxed user's settings give Claude Code (the fake agent), no more.
+    env = sandbox.env(json.loads(sandbox.settings_path.read_text())["env"])
+    assert not {"CLAUDE_PLUGIN_DATA", "CLAUDE_PLUGIN_ROOT", "CLAUDE_PROJECT_DIR"} & set(env)
+    cache = sandbox.home / ".claude" / "mcp-needs-auth-cache.json"
+
+    def doctor() -> str:
+        done = subprocess.run(
+            [str(cli), "doctor"], env=env, cwd=sandbox.project, capture_output=True, text=True, timeout=300
+        )
+        return done.stdout + done.stderr
+
+    clean = doctor()
+    cache.write_text(json.dumps({"plugin:codex-fusion:codex": {"timestamp": int(time.time() * 1000)}}))
+    try:
+        blocked = doctor()
+    finally:
+        cache.unlink(missing_ok=True)
+    assert f"✓ data directory: {sandbox.plugin_data / 'state'} (private, 0700)" in clean, clean
+    assert "✓ hooks: last record:" in clean, clean
+    assert "All checks passed." in clean, clean
+    assert f"✗ Claude Code: {cache} lists plugin:codex-fusion:codex as needing authentication" in blocked
+    assert f"fix: delete it (`rm {cache}`), then restart Claude Code" in blocked
+    assert "All checks passed." not in blocked
 
 
 # --------------------------------------------------------------------------------------------------

@@ -171,5 +171,8 @@ async def test_not_logged_in_is_a_clear_error(
         started = time.monotonic()
         result = await client.call_tool("consult", {"question": "hi"})
     assert result.is_error
-    assert "Codex is not logged in: run `codex login`, or set OPENAI_API_KEY" in text_of(result)
+    assert (
+        "Codex is not logged in: run `npx -y @openai/codex login` in a terminal, or set OPENAI_API_KEY"
+        in text_of(result)
+    )
     assert time.monotonic() - started < 30

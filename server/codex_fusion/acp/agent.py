@@ -11,14 +11,14 @@ import logging
 import shlex
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import anyio
 
 from .. import __version__
-from ..errors import AgentError, AuthRequired, ConnectionClosed, RequestTimeout, RpcError
+from ..errors import LOGIN_COMMAND, AgentError, AuthRequired, ConnectionClosed, RequestTimeout, RpcError
 from . import jsonrpc
 from .connection import Connection, NotificationHandler, RequestHandler
 from .process import AgentHost, AgentProcess
@@ -39,7 +39,7 @@ from .schema import (
 
 log = logging.getLogger(__name__)
 
-NOT_LOGGED_IN = "Codex is not logged in: run `codex login`, or set OPENAI_API_KEY"
+NOT_LOGGED_IN = f"Codex is not logged in: run `{LOGIN_COMMAND}` in a terminal, or set OPENAI_API_KEY"
 
 
 @dataclass(frozen=True)
@@ -51,6 +51,13 @@ class StartOptions:
     #: ``initialize``'s ``clientCapabilities`` as sent (None: ours, ``fs.readTextFile``); some agents
     #: mishandle the client's fs (docs/agent-behaviour.md).
     capabilities: Mapping[str, Any] | None = None
+    #: Looks at the started agent after its handshake (``confine.Launcher.check``): None to go on, or the
+    #: options to start it again with, once. It sets ``Agent.confinement`` and may refuse (AgentError).
+    check: Check | None = field(default=None, compare=False)
+
+
+#: See :attr:`StartOptions.check`.
+Check = Callable[["Agent"], Awaitable["StartOptions | None"]]
 
 
 #: Starts an agent host; the default runs the command as an OS process. Tests pass an in-memory one.
@@ -81,6 +88,8 @@ class Agent:
         self.info = InitializeResult()
         #: Set before leaving :func:`run_agent` to skip the graceful stdin-EOF wait (server shutdown).
         self.fast_stop = False
+        #: What boundary this agent has, and how codex-fusion knows (``confine.Confinement``), once checked.
+        self.confinement: Any = None
 
     @property
     def command(self) -> str:
@@ -287,6 +296,8 @@ class Agent:
         """Put the session in ``wanted`` mode so approvals come to us (ADR 0002); say what happened."""
         if step is not None:
             return await self._apply_step(session, step, timeout=timeout)
+        # An agent started again for what its handshake said (``confine.py``) has its own plan's mode.
+        wanted = getattr(self.confinement, "mode", None) or wanted
         modes = session.modes
         if wanted is None:
             current = modes.current_mode_id if modes is not None else None
@@ -301,10 +312,22 @@ class Agent:
                 params = {"sessionId": sid, "configId": "mode", "value": wanted}
                 await self.call("session/set_config_option", params, timeout=timeout)
                 return wanted
-        if wanted.startswith("permission-profile:") and not (modes and modes.available_modes):
-            # The Rust adapter offers no modes when a permission profile is its default: the profile
-            # was set at launch (`-c default_permissions=…`), so there is nothing to select.
-            return wanted
+        adapter = getattr(self.confinement, "adapter", None)
+        if wanted.startswith("permission-profile:"):
+            if adapter == "ts":
+                # Only the Codex behind codex-fusion's relay knows this profile (its name is new for this
+                # start): the adapter's Codex is some other one, with the adapter's own boundary.
+                raise AgentError(
+                    "codex-fusion refused the session: the TypeScript codex-acp does not offer its "
+                    f"permission profile {wanted!r}, so its Codex was not started behind codex-fusion's "
+                    "relay (is CODEX_PATH passed through to it?). Nothing was run.",
+                    stderr_tail=self.stderr_tail(),
+                )
+            if adapter == "rust" or not (modes and modes.available_modes):
+                # The Rust adapter takes the profile at launch (`-c default_permissions=…`): it offers no
+                # modes, or, in a project it is told is untrusted, its presets with "read-only" current.
+                # Selecting one of those would replace the profile, so nothing is selected.
+                return wanted
         offered = [mode.id for mode in modes.available_modes] if modes is not None else []
         note = f"mode {wanted!r} not offered by the agent (offers: {', '.join(offered) or 'none'})"
         log.warning("%s", note)
@@ -377,10 +400,39 @@ async def run_agent(
     on_notification: NotificationHandler,
     spawn: Spawn = spawn_process,
 ) -> AsyncIterator[Agent]:
-    """Spawn the agent, initialize it, yield it; stop its whole process group on the way out.
+    """Spawn the agent, initialize it, let ``options.check`` look at it (and start it once more with
+    the options it asks for), yield it; stop its whole process group on the way out.
 
     Must be entered and left in the same task (it owns a task group): run it inside a task of its own.
     """
+    async with _run_once(options, on_request, on_notification, spawn) as (agent, again):
+        if again is None:
+            yield agent
+            return
+        agent.fast_stop = True  # started again below, with the options the check asked for
+    async with _run_once(again, on_request, on_notification, spawn, final=True) as (agent, _):
+        yield agent
+
+
+async def _checked(agent: Agent, options: StartOptions, final: bool) -> StartOptions | None:
+    """``options.check`` on the started agent; a second request to start again is refused."""
+    if options.check is None:
+        return None
+    again = await options.check(agent)
+    if again is not None and final:
+        raise AgentError(f"The agent ({agent.command}) had to be started a third time; codex-fusion refuses.")
+    return again
+
+
+@asynccontextmanager
+async def _run_once(
+    options: StartOptions,
+    on_request: RequestHandler,
+    on_notification: NotificationHandler,
+    spawn: Spawn,
+    *,
+    final: bool = False,
+) -> AsyncIterator[tuple[Agent, StartOptions | None]]:
     process = await spawn(options)
     connection = Connection(
         process.stdin, process.stdout, on_request=on_request, on_notification=on_notification
@@ -394,6 +446,7 @@ async def run_agent(
             tg.start_soon(connection.run)
             try:
                 agent.info = await _initialize(agent)
+                again = await _checked(agent, options, final)
             except AgentError as exc:
                 # Raised outside the task group, so callers see the error, not an ExceptionGroup.
                 failure = exc
@@ -401,7 +454,7 @@ async def run_agent(
             else:
                 log.info("connected to %s (pid %d)", agent.name, process.pid)
                 try:
-                    yield agent
+                    yield agent, again
                 finally:
                     tg.cancel_scope.cancel()
     finally:

@@ -152,10 +152,10 @@ class Connection:
             if scope.cancel_called:
                 answer = jsonrpc.encode_error(request.id, jsonrpc.REQUEST_CANCELLED, "request cancelled")
         except HandlerError as exc:
-            answer = jsonrpc.encode_error(request.id, exc.code, exc.message, exc.data)
+            answer = _error_answer(request.id, exc.code, exc.message, exc.data)
         except Exception as exc:
             log.exception("handling %s request %s failed", self._name, request.method)
-            answer = jsonrpc.encode_error(request.id, jsonrpc.INTERNAL_ERROR, f"client error: {exc}")
+            answer = _error_answer(request.id, jsonrpc.INTERNAL_ERROR, f"client error: {exc}")
         finally:
             self._incoming.pop(request.id, None)
         with anyio.CancelScope(shield=True):
@@ -205,3 +205,12 @@ class Connection:
             error = response.error
             raise RpcError(method, error.code, error.message, error.data)
         return response.result
+
+
+def _error_answer(request_id: RequestId, code: int, message: str, data: Any = None) -> bytes:
+    """An error answer that always encodes: without ``data`` when that cannot be serialised."""
+    try:
+        return jsonrpc.encode_error(request_id, code, message, data)
+    except (TypeError, ValueError):
+        log.warning("an error answer's data could not be encoded; sent without it", exc_info=True)
+        return jsonrpc.encode_error(request_id, code, message)

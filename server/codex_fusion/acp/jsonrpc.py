@@ -10,6 +10,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Final, TypeAlias
 
+from .. import wellformed
+
 RequestId: TypeAlias = int | str | None
 JsonObject: TypeAlias = dict[str, Any]
 
@@ -109,8 +111,15 @@ def parse_message(line: bytes | str) -> Message:
 
 
 def _encode(obj: JsonObject) -> bytes:
+    """One NDJSON line. Never raises for text: a lone surrogate (which strict UTF-8 refuses, and
+    which would otherwise raise inside a task nobody watches) goes out as U+FFFD."""
     # json.dumps escapes control characters, so the line never contains a raw newline.
-    return json.dumps(obj, ensure_ascii=False, separators=(",", ":")).encode("utf-8") + b"\n"
+    text = json.dumps(obj, ensure_ascii=False, separators=(",", ":"))
+    try:
+        data = text.encode("utf-8")
+    except UnicodeEncodeError:  # surrogates sit only inside strings: replacing them keeps the JSON
+        data = wellformed.text(text).encode("utf-8")
+    return data + b"\n"
 
 
 def encode_request(request_id: RequestId, method: str, params: Any) -> bytes:

@@ -3,12 +3,18 @@
 Why the server does it: Codex would need a shell command to see the changes (and Claude a permission
 pause to allow it); the server can run git with fixed arguments and hand Codex the text.
 
-Why so careful: the workspace is a repository Claude is working in, so it may be hostile. Its
-``.git/config`` and ``.gitattributes`` can make git run programs: an fsmonitor hook, external diff
-drivers, textconv, clean/process filters, hooks run when git rewrites the index, a pager, or a lazy
-fetch in a partial clone (``core.sshCommand``, ``remote.*.uploadpack``, ``ext::`` URLs). Every git
-call here goes through :class:`Git`, which switches all of them off; ``tests/test_diffs.py`` proves
-it against repositories that set each one to ``touch <marker>``.
+Why so careful: the workspace is a repository Claude is working in, so it may be hostile.
+
+* Its ``.git/config`` and ``.gitattributes`` can make git run programs: an fsmonitor hook, external
+  diff drivers, textconv, clean/process filters, hooks run when git rewrites the index, a pager, or
+  a lazy fetch in a partial clone. Every git call here goes through :class:`Git`, which switches all
+  of them off, and runs a git found outside the workspace (``git.py``).
+* Its ``.git`` can lead to another repository (a gitfile, a symlink, commondir, alternates, …),
+  whose every file would show as a deletion: ``layout.py`` refuses that before anything is diffed.
+* Its file names can hold newlines, escapes and bidi characters: every name written into the text
+  is quoted the way git quotes diff headers (``names.py``).
+
+``tests/test_diffs.py`` proves each against real repositories built to attack it.
 """
 
 from __future__ import annotations
@@ -19,14 +25,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import anyio
-
 from ..errors import DiffError
-from .git import ADVICE, Git, failure
+from .git import Git, failure
+from .layout import OPT_IN, check_repository
+from .names import shown
 from .patch import Budget, Entry, FileSummary, tracked_changes
 from .untracked import untracked_files
 
-__all__ = ["DiffMaterial", "DiffRequest", "FileSummary", "collect_diff"]
+__all__ = ["OPT_IN", "DiffMaterial", "DiffRequest", "FileSummary", "collect_diff"]
 
 # -- the public API ---------------------------------------------------------------------------
 
@@ -45,7 +51,7 @@ class DiffMaterial:
     """What a review turn needs: the diff text for the prompt, and a summary of every changed file."""
 
     text: str  # the unified diff for Codex's prompt; whole files only, at most max_chars
-    files: tuple[FileSummary, ...]  # sorted by path
+    files: tuple[FileSummary, ...]  # sorted by path; names quoted (names.shown), safe to print
     description: str  # one line: what was compared with what, and how much changed
     omitted_note: str | None  # which files were left out of ``text`` and how Codex can read them
     #: Each included file's diff, (path, text) in path order: ``text`` is their concatenation.
@@ -53,7 +59,12 @@ class DiffMaterial:
 
 
 async def collect_diff(
-    workspace: Path, request: DiffRequest, *, max_chars: int = 60_000, timeout: float = 20.0
+    workspace: Path,
+    request: DiffRequest,
+    *,
+    max_chars: int = 60_000,
+    timeout: float = 20.0,
+    allow_foreign_gitdir: bool = False,
 ) -> DiffMaterial:
     """Run git in ``workspace`` and gather the changes ``request`` asks for.
 
@@ -69,13 +80,17 @@ async def collect_diff(
     code), which Codex can read in the workspace; the kept files stay in path order. No changes is not
     an error: ``text`` is empty and the description says so. Everything else that goes wrong
     raises :class:`DiffError`, saying what to do. The whole collection is bounded by ``timeout``.
+
+    Only the workspace's own repository is diffed (``layout.py``); ``allow_foreign_gitdir`` (the
+    user's ``CODEX_FUSION_ALLOW_FOREIGN_GITDIR``) accepts a git directory elsewhere: a linked
+    worktree or a submodule.
     """
     workspace = _directory(workspace)
     pathspecs = _pathspecs(request.paths, workspace)
-    git = Git(workspace, timeout, anyio.current_time() + timeout)
-    await _check_repository(git)
+    git = await Git.open(workspace, timeout)
+    repository = await check_repository(git, allow_foreign=allow_foreign_gitdir)
+    git = git.locked_down(repository.config)
     target = await _resolve_target(git, request)
-    git = await git.without_filters()
     budget = Budget(max_chars)
     entries = await tracked_changes(
         git, target.rev, staged=request.staged, pathspecs=pathspecs, budget=budget
@@ -126,25 +141,6 @@ def _pathspecs(paths: Sequence[str], workspace: Path) -> tuple[str, ...]:
         if spec not in specs:
             specs.append(spec)
     return tuple(specs)
-
-
-async def _check_repository(git: Git) -> None:
-    """Refuse a workspace outside git, and a repository whose work tree does not hold the workspace
-    (``core.worktree`` pointing elsewhere would make us read files outside it)."""
-    result = await git.run("rev-parse", "--show-toplevel", check=False)
-    if result.returncode != 0 and "not a git repository" in result.stderr:
-        raise DiffError(
-            f"The workspace {git.cwd} is not inside a git repository, so there is no diff to collect. "
-            "Pass the diff text to review_diff yourself (or run `git init` there and commit a baseline)."
-        )
-    if result.returncode != 0:
-        raise failure("rev-parse", result)
-    top = Path(os.fsdecode(result.stdout.rstrip(b"\n")))
-    if not _contains(top, git.cwd):
-        raise DiffError(
-            f"git's work tree for {git.cwd} is {top} (core.worktree?), which does not contain the "
-            f"workspace, so its diff is not this workspace's changes. {ADVICE}"
-        )
 
 
 def _contains(top: Path, workspace: Path) -> bool:
@@ -223,7 +219,8 @@ def _under(path: str, spec: str) -> bool:
 def _material(entries: list[Entry], request: DiffRequest, target: _Target, max_chars: int) -> DiffMaterial:
     ordered = sorted(entries, key=lambda entry: entry.raw_path)
     files = tuple(entry.summary() for entry in ordered)
-    sections = tuple((entry.path, entry.text) for entry in ordered if entry.text is not None)
+    # keyed like FileSummary.path (quoted as in a diff header), so a part's files match its summaries
+    sections = tuple((entry.summary().path, entry.text) for entry in ordered if entry.text is not None)
     return DiffMaterial(
         text="".join(text for _, text in sections),
         files=files,
@@ -234,7 +231,7 @@ def _material(entries: list[Entry], request: DiffRequest, target: _Target, max_c
 
 
 def _describe(request: DiffRequest, target: _Target, files: Sequence[FileSummary]) -> str:
-    where = f" in {_names(request.paths, 3)}" if request.paths else ""
+    where = f" in {_names([shown(path) for path in request.paths], 3)}" if request.paths else ""
     if not files:
         subject = "the index" if request.staged else "the working tree"
         return f"no changes{where}: {subject} matches {target.label}"

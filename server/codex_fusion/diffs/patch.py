@@ -7,19 +7,20 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from .git import DIFF_OPTIONS, Git
+from .names import git_quote, quote, shown
 
 
 @dataclass(frozen=True)
 class FileSummary:
     """One changed file. Every changed file has one, even when its diff is left out of the text."""
 
-    path: str
+    path: str  # as git quotes it in a diff header, hidden characters too (names.shown)
     status: str  # modified, added, deleted, renamed, copied, type changed, unmerged, untracked
     added: int | None  # lines; None when unknown (binary, or an untracked file that was not read)
     removed: int | None
     binary: bool  # known to be binary: listed, its content never put in the text
     included: bool  # its diff is in DiffMaterial.text
-    old_path: str | None = None  # where a renamed or copied file came from
+    old_path: str | None = None  # where a renamed or copied file came from, quoted the same way
 
 
 _STATUS = {
@@ -54,20 +55,50 @@ class Entry:
         return self.raw_old.decode("utf-8", "replace") if self.raw_old != self.raw_path else None
 
     def header(self) -> bytes:
-        """The line that opens this file's section(s) in git's patch output (a type change has two)."""
+        """The line that opens this file's section(s) in git's patch output (a type change has two).
+
+        git writes an unmerged path raw, a newline in it included: that header spans lines."""
         if self.status == "unmerged":
             return b"* Unmerged path " + self.raw_path
-        return b"diff --git " + quote(b"a/" + self.raw_old) + b" " + quote(b"b/" + self.raw_path)
+        return b"diff --git " + git_quote(b"a/" + self.raw_old) + b" " + git_quote(b"b/" + self.raw_path)
+
+    def shown_lines(self) -> dict[bytes, bytes]:
+        """Each line of git's section header that names this file, and the same line with the names
+        quoted by :func:`quote`, so a name's hidden characters are shown (``--- ``/``+++ `` lines
+        end with a tab when the name holds a space; the caller keeps it)."""
+        a, b = b"a/" + self.raw_old, b"b/" + self.raw_path
+        lines = {
+            self.header(): b"* Unmerged path " + quote(self.raw_path)
+            if self.status == "unmerged"
+            else b"diff --git " + quote(a) + b" " + quote(b),
+            b"--- " + git_quote(a): b"--- " + quote(a),
+            b"+++ " + git_quote(b): b"+++ " + quote(b),
+        }
+        for verb, name in ((b"rename from ", self.raw_old), (b"rename to ", self.raw_path)):
+            lines[verb + git_quote(name)] = verb + quote(name)
+            copy = verb.replace(b"rename", b"copy")
+            lines[copy + git_quote(name)] = copy + quote(name)
+        for left in (a, None):
+            for right in (b, None):
+                theirs = b"Binary files %s and %s differ" % (
+                    git_quote(left) if left else b"/dev/null",
+                    git_quote(right) if right else b"/dev/null",
+                )
+                lines[theirs] = b"Binary files %s and %s differ" % (
+                    quote(left) if left else b"/dev/null",
+                    quote(right) if right else b"/dev/null",
+                )
+        return lines
 
     def summary(self) -> FileSummary:
         return FileSummary(
-            path=self.path,
+            path=shown(self.raw_path),
             status=self.status,
             added=self.added,
             removed=self.removed,
             binary=self.binary,
             included=self.text is not None,
-            old_path=self.old_path,
+            old_path=shown(self.raw_old) if self.raw_old != self.raw_path else None,
         )
 
 
@@ -122,10 +153,18 @@ class _Section:
     """The part of the patch about one file, as it arrives."""
 
     entry: Entry
-    header: bytes
+    names: dict[bytes, bytes]  # git's header lines naming the file → the same with names quoted
     data: bytearray = field(default_factory=bytearray)
+    in_header: bool = True  # before the first hunk: lines that name the file are rewritten
     oversize: bool = False  # too large to ever fit: its lines are not kept
     nul: bool = False  # binary content (text forced by an attribute): only the header is kept
+
+    @property
+    def header(self) -> bytes:
+        return self.names[self.entry.header()]
+
+
+_HEADERS = (b"diff --git ", b"* Unmerged path ")
 
 
 class DiffStream:
@@ -134,6 +173,10 @@ class DiffStream:
     The metadata comes first, then an empty record, then the patch. The patch can be far larger than
     anything we keep, so it is cut into per-file sections as it arrives and each finished section goes
     to the budget: memory stays near ``max_chars`` whatever the size of the change.
+
+    The header lines that name a file are rewritten with :func:`names.quote`, which also quotes the
+    characters git leaves raw (bidi, invisible). An unmerged path is the one name git writes raw,
+    newlines included: its section is only its name, written by us, and every line it spans dropped.
     """
 
     def __init__(self, budget: Budget) -> None:
@@ -142,6 +185,8 @@ class DiffStream:
         self._limit = 4 * budget.limit + 4096  # bytes beyond which a section cannot fit in limit chars
         self._head = bytearray()
         self._by_header: dict[bytes, Entry] | None = None  # set when the patch starts
+        self._by_first_line: dict[bytes, list[Entry]] = {}  # unmerged paths holding a newline
+        self._started: set[int] = set()  # ids of the entries whose section has begun
         self._line = bytearray()
         self._section: _Section | None = None
 
@@ -176,28 +221,55 @@ class DiffStream:
     def _start_patch(self, metadata: bytes) -> None:
         self.entries = _parse_metadata(metadata)
         self._by_header = {entry.header(): entry for entry in self.entries}
+        for entry in self.entries:
+            first, newline, _ = entry.header().partition(b"\n")
+            if newline:
+                self._by_first_line.setdefault(first, []).append(entry)
         self._head.clear()
 
     def _patch_line(self, line: bytes) -> None:
-        assert self._by_header is not None
-        if line.startswith((b"diff --git ", b"* Unmerged path ")):
-            entry = self._by_header.get(line) or self._unexpected(line)
-            if self._section is None or self._section.entry is not entry:  # a type change has two
-                self._close_section()
-                self._section = _Section(entry, line)
         section = self._section
-        if section is None or section.nul:
+        if line.startswith(_HEADERS):
+            entry = self._header_entry(line)
+            if entry is None:
+                return  # a line an unmerged path spans, or a header repeated inside one
+            if section is None or section.entry is not entry:  # a type change has two
+                self._close_section()
+                self._started.add(id(entry))
+                section = self._section = _Section(entry, entry.shown_lines())
+            section.in_header = True
+        if section is None or section.nul or section.entry.status == "unmerged":
             return
         if b"\0" in line:  # forced to text by an attribute: binary all the same, never in the prompt
             section.nul = section.entry.binary = True
             section.entry.added = section.entry.removed = None
             section.data.clear()
             return
+        if section.in_header:
+            if line.startswith(b"@@ "):
+                section.in_header = False
+            else:
+                name_part = line.removesuffix(b"\t")  # git ends a ---/+++ line with a tab for a space
+                line = section.names.get(name_part, name_part) + line[len(name_part) :]
         if not section.oversize:
             section.data += line + b"\n"
             if len(section.data) > self._limit:
                 section.oversize = True
                 section.data.clear()
+
+    def _header_entry(self, line: bytes) -> Entry | None:
+        """The entry whose section ``line`` opens; None for a line to drop."""
+        assert self._by_header is not None
+        current = self._section.entry if self._section is not None else None
+        entry = self._by_header.get(line)
+        if entry is None and line.startswith(b"* Unmerged path "):
+            waiting = [e for e in self._by_first_line.get(line, ()) if id(e) not in self._started]
+            entry = waiting[0] if waiting else None
+        if entry is not None and entry is not current and id(entry) in self._started:
+            return None  # its section is over: a header inside an unmerged path's name
+        if entry is None and current is not None and current.status == "unmerged":
+            return None
+        return entry if entry is not None else self._unexpected(line)
 
     def _unexpected(self, header: bytes) -> Entry:
         """A section no metadata record announced (should not happen): listed all the same."""
@@ -211,7 +283,9 @@ class DiffStream:
         section, self._section = self._section, None
         if section is None:
             return
-        if section.nul:
+        if section.entry.status == "unmerged":
+            self._budget.offer(section.entry, text(section.header + b"\n"))
+        elif section.nul:
             self._budget.offer(section.entry, text(section.header + b"\nBinary files differ\n"))
         elif not section.oversize:
             self._budget.offer(section.entry, text(bytes(section.data)))
@@ -219,27 +293,6 @@ class DiffStream:
 
 def text(data: bytes) -> str:
     return data.decode("utf-8", "replace")
-
-
-_ESCAPES = {0x07: b"a", 0x08: b"b", 0x09: b"t", 0x0A: b"n", 0x0B: b"v", 0x0C: b"f", 0x0D: b"r"}
-
-
-def quote(path: bytes) -> bytes:
-    """A path as git writes it in a diff header with core.quotePath=false: in double quotes, C-style,
-    when it holds a control character, a double quote or a backslash; as it is otherwise."""
-    if not any(byte < 0x20 or byte in b'"\\\x7f' for byte in path):
-        return path
-    out = bytearray(b'"')
-    for byte in path:
-        if byte in _ESCAPES:
-            out += b"\\" + _ESCAPES[byte]
-        elif byte < 0x20 or byte == 0x7F:
-            out += b"\\%03o" % byte
-        elif byte in b'"\\':
-            out += b"\\" + bytes([byte])
-        else:
-            out.append(byte)
-    return bytes(out + b'"')
 
 
 # -- the size budget --------------------------------------------------------------------------

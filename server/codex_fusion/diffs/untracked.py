@@ -10,7 +10,8 @@ import anyio
 
 from ..errors import DiffError
 from .git import Git
-from .patch import Budget, Entry, quote, text
+from .names import quote
+from .patch import Budget, Entry, text
 
 UNTRACKED_MAX_BYTES = 256 * 1024  #: larger untracked files are listed, not read
 _SNIFF_BYTES = 8000  # git's rule: a NUL byte in the first 8000 bytes means binary

@@ -1,0 +1,74 @@
+"""The progress pump: the latest message wins, at most one per interval; a heartbeat while silent;
+the last state flushed at the end (``progress.py``; the MCP side is in test_server.py)."""
+
+from __future__ import annotations
+
+import time
+
+import anyio
+import pytest
+
+from codex_fusion.progress import ProgressPump
+
+pytestmark = pytest.mark.anyio
+
+
+class Sink:
+    def __init__(self) -> None:
+        self.messages: list[tuple[float, str]] = []
+        self.changed = anyio.Event()
+
+    async def __call__(self, progress: float, message: str) -> None:
+        self.messages.append((time.monotonic(), message))
+        self.changed.set()
+        self.changed = anyio.Event()
+
+    async def until(self, count: int) -> None:
+        with anyio.fail_after(30):
+            while len(self.messages) < count:
+                await self.changed.wait()
+
+
+async def test_updates_are_coalesced_to_the_latest_at_most_once_per_interval() -> None:
+    sink = Sink()
+    pump = ProgressPump(sink, interval=0.3, heartbeat=60)
+    for message in ("a", "b", "c"):
+        pump.set(message)
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(pump.run)
+        await sink.until(1)
+        for message in ("d", "e"):  # while the pump waits out its interval
+            pump.set(message)
+        await sink.until(2)
+        tg.cancel_scope.cancel()
+    assert [m for _, m in sink.messages] == ["c", "e"]
+    assert sink.messages[1][0] - sink.messages[0][0] >= 0.3 - 0.01  # never faster than the interval
+
+
+async def test_a_heartbeat_goes_out_while_codex_is_silent() -> None:
+    sink = Sink()
+    pump = ProgressPump(sink, interval=0.01, heartbeat=0.2)
+    pump.set_status("queued behind another consult")
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(pump.run)
+        await sink.until(2)
+        tg.cancel_scope.cancel()
+    assert all("queued behind another consult" in m for _, m in sink.messages), sink.messages
+
+
+async def test_flush_sends_the_last_state_once_and_nothing_before_the_first() -> None:
+    sink = Sink()
+    quiet = ProgressPump(sink, interval=0.01, heartbeat=60)
+    quiet.set("never shown")
+    await quiet.flush()  # nothing was shown yet: the result itself follows at once
+    assert sink.messages == []
+    pump = ProgressPump(sink, interval=60, heartbeat=60)
+    pump.set("first")
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(pump.run)
+        await sink.until(1)
+        pump.set("last words")  # arrives while the pump waits out its interval
+        tg.cancel_scope.cancel()
+    await pump.flush()
+    await pump.flush()
+    assert [m for _, m in sink.messages] == ["first", "last words"]
