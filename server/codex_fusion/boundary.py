@@ -362,16 +362,24 @@ def shim_text(python: str | None = None) -> str:
 
 
 def relay_spec(
-    launch: Launch, args: Sequence[str], *, workspace: Path | None, home: Path, profile: str | None
+    launch: Launch,
+    args: Sequence[str],
+    *,
+    workspace: Path | None,
+    home: Path,
+    profile: str | None,
+    writes: bool = False,
 ) -> str:
     """What the relay needs (``relay.py``), as the JSON that goes into :data:`RELAY_SPEC`."""
-    spec = {
+    spec: dict[str, object] = {
         "codex": str(launch.codex) if launch.codex is not None else None,
         "args": list(args),
         "workspace": str(workspace) if workspace is not None else None,
         "codex_home": str(home),
         "profile": profile,
     }
+    if writes:
+        spec["writes"] = True
     return json.dumps(spec, separators=(",", ":"))
 
 
@@ -475,7 +483,7 @@ def plan(
     if inject and launch.adapter == "ts":
         home = codex_home(source)
         env[RELAY_SPEC] = relay_spec(
-            launch, args, workspace=workspace, home=home, profile=pname if profile else None
+            launch, args, workspace=workspace, home=home, profile=pname if profile else None, writes=writes
         )
     return Plan(
         launch,
