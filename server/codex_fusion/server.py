@@ -26,6 +26,7 @@ from .config import NPX_FALLBACK, Config
 from .council import Council
 from .errors import ConfigError
 from .follow import Follower
+from .tasks.manager import MemberFor, TaskManager
 from .tools import ServerState
 
 log = logging.getLogger(__name__)
@@ -65,8 +66,11 @@ async def _supervised(what: str, task: Callable[[], Awaitable[None]]) -> None:
         log.exception("%s failed; the server goes on without it", what)
 
 
-def build_server(config: Config | None = None, *, spawn: Spawn = spawn_process) -> MCPServer[ServerState]:
-    """The MCP server. ``config`` defaults to the environment, read when the server starts."""
+def build_server(
+    config: Config | None = None, *, spawn: Spawn = spawn_process, task_member: MemberFor | None = None
+) -> MCPServer[ServerState]:
+    """The MCP server. ``config`` defaults to the environment, read when the server starts;
+    ``task_member`` replaces how a delegated task's member is planned (``Config.task_member``)."""
 
     @asynccontextmanager
     async def lifespan(_: MCPServer[ServerState]) -> AsyncIterator[ServerState]:
@@ -79,8 +83,10 @@ def build_server(config: Config | None = None, *, spawn: Spawn = spawn_process) 
             log.error("configuration error: %s", exc)
             yield state
             return
-        async with Council(settings, spawn=spawn) as council, anyio.create_task_group() as tg:
-            state.council = council
+        tasks = TaskManager(settings, spawn=spawn, member_for=task_member)
+        async with Council(settings, spawn=spawn) as council, tasks, anyio.create_task_group() as tg:
+            tasks.share_request_ids(council.codex.request_ids)  # a pause's id names one request
+            state.council, state.tasks = council, tasks
             state.follower = follower = await _follower(council, settings)
             if follower is not None:
                 await _supervised("following Claude's conversation", follower.start)
@@ -102,7 +108,7 @@ def build_server(config: Config | None = None, *, spawn: Spawn = spawn_process) 
                     follower.stop()
                     await follower.flush()
                 tg.cancel_scope.cancel()
-                state.council = state.follower = None
+                state.council = state.follower = state.tasks = None
 
     server: MCPServer[ServerState] = MCPServer(
         name="codex-fusion",
