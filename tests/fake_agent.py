@@ -531,6 +531,8 @@ class ScriptedAgent:
                     path.write_bytes(b"\x00\x01binary\x02")
             elif verb == "symlink":
                 path.parent.mkdir(parents=True, exist_ok=True)
+                if path.is_symlink() or path.exists():
+                    path.unlink()
                 path.symlink_to(rest)
             elif verb == "remove":
                 path.unlink()

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 #: How long a call waits for its task by default: under Claude Code's 120 s move to the background.
 DELEGATE_WAIT_S = 100.0
 
-WaitArg = Annotated[float | None, Field(ge=0, le=86_400, description="Seconds to wait for the result.")]
+WaitArg = Annotated[float | None, Field(ge=0, le=86_400, description="Wait for the result, s.")]
 
 
 def _tasks(ctx: Context) -> tuple[ServerState, TaskManager]:
@@ -52,13 +52,13 @@ def _error(exc: FusionError) -> ToolError:
 
 
 async def delegate(
-    task: Annotated[str, Field(description="What to change; self-contained.")],
+    task: Annotated[str, Field(description="Self-contained.")],
     ctx: Context,
-    paths: Annotated[list[str] | None, Field(description="Where it may change files.")] = None,
-    criteria: Annotated[list[str] | None, Field(description="How to tell it is done.")] = None,
+    paths: Annotated[list[str] | None, Field(description="Where it may write.")] = None,
+    criteria: Annotated[list[str] | None, Field(description="Done when…")] = None,
     constraints: str | None = None,
-    base: Annotated[str | None, Field(description="Start from this commit, not the working tree.")] = None,
-    members: Annotated[list[str] | None, Field(description="Who takes it (one task each).")] = None,
+    base: Annotated[str | None, Field(description="Commit to start from.")] = None,
+    members: Annotated[list[str] | None, Field(description="One task each.")] = None,
     wait_s: WaitArg = None,
 ) -> str:
     state, manager = _tasks(ctx)
@@ -85,8 +85,8 @@ async def task(
     id: Annotated[str, Field(description="e.g. t1")],
     action: Literal["show", "accept", "rework", "discard"],
     ctx: Context,
-    notes: Annotated[str | None, Field(description="rework: what to change; forced accept: why.")] = None,
-    force: Annotated[bool, Field(description="accept past failed checks.")] = False,
+    notes: Annotated[str | None, Field(description="rework: what to change; force: why.")] = None,
+    force: Annotated[bool, Field(description="accept past failed checks")] = False,
     wait_s: WaitArg = None,
 ) -> str:
     _, manager = _tasks(ctx)

@@ -481,17 +481,15 @@ TOOLS: tuple[Spec, ...] = (
     ),
     Spec(
         "delegate",
-        "Delegate a well-specified change to Codex: it works in an isolated copy of the workspace (writes "
-        "only there, no network) and returns a patch for you to review; your files change only on "
-        "`task` accept. Give `paths` and `criteria`.",
+        "Delegate a well-specified change to Codex, done in an isolated copy of the workspace; you get a "
+        "patch to review, and your files change only on `task` accept. Give `paths` and `criteria`.",
         ToolAnnotations(read_only_hint=False, destructive_hint=False, open_world_hint=True),
         task_tools.delegate,
     ),
     Spec(
         "task",
-        "A delegated task: `show` (`wait_s` waits for the result), `accept` (applies the patch, all or "
-        "nothing, never commits; past failed checks with `force` and why in `notes`), `rework` with "
-        "`notes` (3 at most), `discard`.",
+        "A delegated task: `show` (`wait_s` waits for it), `accept` (applies its patch, all or nothing, "
+        "never commits), `rework` with `notes` (3 at most), `discard`.",
         ToolAnnotations(read_only_hint=False, destructive_hint=True, open_world_hint=True),
         task_tools.task,
     ),

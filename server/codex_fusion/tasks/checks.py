@@ -103,8 +103,9 @@ class Report:
     files: tuple[str, ...] | None
 
 
-_LABELS: Final = ("SUMMARY", "TESTS", "CRITERIA", "FILES")
-_LABEL: Final = re.compile(r"^\W{0,4}(SUMMARY|TESTS|CRITERIA|FILES)\W{0,4}:\s*(.*)$", re.IGNORECASE)
+_LABEL: Final = re.compile(
+    r"^\W{0,4}(SUMMARY|TESTS|CRITERIA|FILES)[*_]{0,2}\s*:[*_]{0,2}\s*(.*)$", re.IGNORECASE
+)
 _CRITERION: Final = re.compile(r"(?<![\w.])(\d{1,2})\s*[:.)\-—–]?\s*(not\s+met|unmet|met)\b", re.IGNORECASE)
 
 

@@ -173,6 +173,7 @@ def _prepare(tree: Path, git_dir: Path) -> None:
 
 
 def _write_info(git_dir: Path) -> None:
+    os.chmod(git_dir, 0o700)  # git made it by the umask; it holds copies of the user's files
     info = git_dir / "info"
     os.makedirs(info, 0o700, exist_ok=True)
     for name, text in (("exclude", "\n".join(EXCLUDES) + "\n"), ("attributes", ATTRIBUTES)):
