@@ -516,3 +516,67 @@ async def test_task_files_are_private(fake: FakeAgentSetup, repo: Path) -> None:
             assert oct(path.stat().st_mode & 0o777) == "0o700", path
         for name in ("task.json", "summary.txt", "patch.diff"):
             assert oct((task.directory / name).stat().st_mode & 0o777) == "0o600", name
+
+
+async def test_the_copy_never_reads_through_a_symlink(fake: FakeAgentSetup, repo: Path, tmp_path: Path) -> None:
+    outside = tmp_path / "secrets"
+    outside.mkdir()
+    (outside / "b.py").write_text("OUTSIDE-SECRET\n")
+    git(repo, "add", "-A")
+    os.rename(repo / "src", tmp_path / "src-moved")
+    (repo / "src").symlink_to(outside)  # tracked src/b.py, but src is now a link out of the workspace
+    (repo / "link.txt").symlink_to(outside / "b.py")
+    async with manager(fake) as tasks:
+        task = await settle(tasks, await tasks.delegate(brief("@fake write a.py x"), "codex"))
+        assert (task.tree / "src").is_symlink()  # copied as the link it now is (git lists it untracked)
+        assert any("src/b.py (below a symlink" in s for s in task.record.skipped)
+        assert os.readlink(task.tree / "link.txt") == str(outside / "b.py")  # a link stays a link
+        for path in task.tree.rglob("*"):  # rglob does not follow the link
+            if path.is_file() and not path.is_symlink():
+                assert "OUTSIDE-SECRET" not in path.read_text(errors="replace")
+
+
+async def test_a_file_changed_while_accept_runs_refuses_it_whole(
+    fake: FakeAgentSetup, repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from codex_fusion.tasks import apply as task_apply
+
+    reviewed = task_apply._reviewed
+
+    async def racing(tg: object, change: object) -> object:
+        (repo / "a.py").write_text("typed by the user just now\n")  # after the check, before the write
+        return await reviewed(tg, change)  # type: ignore[arg-type]
+
+    async with manager(fake) as tasks:
+        task = await settle(tasks, await tasks.delegate(brief("@fake write a.py x", "@fake write z.py z"), "codex"))
+        monkeypatch.setattr(task_apply, "_reviewed", racing)
+        with pytest.raises(TaskError, match="changed while the patch was being applied"):
+            await tasks.accept(task, force=True, reason="x")
+    assert (repo / "a.py").read_text() == "typed by the user just now\n"
+    assert not (repo / "z.py").exists()
+
+
+async def test_an_error_half_way_through_the_write_puts_everything_back(
+    fake: FakeAgentSetup, repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    before = fingerprint(repo)
+    real_rename = os.rename
+    failed: list[object] = []
+
+    def failing(src: object, dst: object, *args: object, **kwargs: object) -> None:
+        if str(dst).endswith("src/b.py") and not failed:  # the new file's swap, once
+            failed.append(dst)
+            raise OSError(28, "No space left on device")
+        real_rename(src, dst, *args, **kwargs)  # type: ignore[arg-type]
+
+    async with manager(fake) as tasks:
+        task = await settle(
+            tasks,
+            await tasks.delegate(brief("@fake write a.py A", "@fake write src/b.py B", "@fake write src/n/new.py N"), "codex"),
+        )
+        monkeypatch.setattr(os, "rename", failing)
+        with pytest.raises(OSError, match="No space left"):
+            await tasks.accept(task, force=True, reason="x")
+        monkeypatch.undo()
+        assert task.state is TaskState.REVIEW
+    assert fingerprint(repo) == before  # a.py restored, src/n removed, no temporary files left
