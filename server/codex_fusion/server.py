@@ -36,7 +36,8 @@ INSTRUCTIONS = (
     "`review_plan`, `review_diff`, `brainstorm` open a short debate, `reply` continues it (decide by "
     "round 3); `explore` maps a codebase. Codex advises, you decide. A paused result waits for "
     '`permit`. For a costly decision, `members` ["all"] plus your own `my_take` asks every '
-    "configured agent at once (a council). `status` when something fails."
+    "configured agent at once (a council). `delegate` hands Codex a well-specified change to make in "
+    "a copy of the workspace; read its patch before `task` accept. `status` when something fails."
 )
 
 
