@@ -29,7 +29,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench import calls, hook, lifecycle, redaction, startup  # noqa: E402
+from bench import calls, delegate, hook, lifecycle, redaction, startup  # noqa: E402
 from bench import context_cost as context_cost_module  # noqa: E402
 from bench.common import Lab, strip_none, uv_path  # noqa: E402
 from bench.report import Figure, render  # noqa: E402
@@ -76,6 +76,7 @@ FIGURES: dict[str, tuple[str, Callable[[Lab], Figure]]] = {
     "context_cost": ("Always-on context cost", context_cost),
     "redaction": ("Redaction: both tiers over the corpora and real code, cost per call", redaction.redaction),
     "real_acp": ("Real codex-acp (TypeScript) + mock model: first consult", startup.real_acp),
+    "delegate": ("Delegated tasks at once: 1, 2, 4 (real codex-acp, mock model)", delegate.figure),
 }
 
 

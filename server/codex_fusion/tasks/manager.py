@@ -132,6 +132,11 @@ class TaskManager:
         self._tg: TaskGroup | None = None
         self._apply = anyio.Lock()
         self._closing = False
+        # The first agent this server starts for a task starts alone: several Codex processes
+        # initialising a fresh CODEX_HOME at once race on its state database ("failed to initialize
+        # state runtime"). Once one has started, the others start in parallel.
+        self._first_start = anyio.Lock()
+        self._started_one = False
         #: What start-up found: tasks interrupted by the last stop, directories cleaned up.
         self.interrupted: list[str] = []
         self.cleaned: list[str] = []
@@ -333,6 +338,7 @@ class TaskManager:
             failure = "the member's session is closed"
         else:
             try:
+                await self._start_first(consultant)
                 result = await step(consultant)
             except FusionError as exc:
                 failure = exc.summary
@@ -347,6 +353,14 @@ class TaskManager:
             task.notify()
             return
         await self._finish(task, result, failure)
+
+    async def _start_first(self, consultant: Consultant) -> None:
+        if self._started_one:
+            return
+        async with self._first_start:
+            if not self._started_one:
+                await consultant.warm()  # failures surface on the turn, which tries again
+                self._started_one = consultant.last_error is None
 
     async def _finish(self, task: Task, result: TurnResult | None, failure: str | None) -> None:
         store = self._store
