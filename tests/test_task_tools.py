@@ -128,11 +128,14 @@ async def test_delegate_outside_git_says_so(fake: FakeAgentSetup) -> None:
         ("pkg/.claude/commands/x.md", True),
         (".mcp.json", True),
         (".github/workflows/ci.yml", True),
-        ("docs/.github/workflows/ci.yml", False),  # CI reads the root's only
+        (".gitmodules", True),
+        (".env.local", True),
+        ("CLAUDE.md", True),
         (".envrc", True),
         (".vscode/tasks.json", True),
         (".gitattributes", True),
         (".Git/hooks/x", True),
+        (".git\u200c/config", True),  # as a normalising filesystem sees it
         ("src/app.py", False),
         ("README.md", False),
     ],

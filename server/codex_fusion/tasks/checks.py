@@ -5,9 +5,12 @@ brief and the member's closing report into findings; a *failed* finding makes ``
 unless Claude passes ``force`` with a reason. :func:`unsafe_path` is not a check but a refusal that
 nothing overrides: a path that could leave the workspace.
 
-:data:`EXECUTION_BEARING` lists the files whose content runs code or configures what runs it — git's
-own directory, agent settings, CI, editor tasks, environment loaders. It is this module's own table,
-kept next to (and to be aligned with) the guardian's rule for the same files.
+:func:`execution_bearing` is the guardian's own rule for the files whose content runs code or
+configures what runs it (:func:`codex_fusion.autorun.by_name`: git's directory, agent settings and
+instructions, CI, editor tasks, environment loaders, hook managers, package managers' rc files),
+matched by name as a case-insensitive filesystem would, plus :data:`EXECUTION_BEARING`: what a patch
+can add that the guardian has no reason to ask about (git's attribute and submodule files, whose
+filters and URLs git acts on).
 """
 
 from __future__ import annotations
@@ -19,62 +22,28 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
+from .. import autorun
 from .record import FileChange, Finding
 
 #: A changed file larger than this is a finding; so is a patch larger than :data:`MAX_PATCH_BYTES`.
 MAX_FILE_BYTES: Final = 1 << 20
 MAX_PATCH_BYTES: Final = 8 << 20
 
-#: (pattern, why it matters). A pattern ending in ``/`` is a directory at any depth; one with a ``/``
-#: inside is a path from the workspace root; any other is a file name at any depth.
-EXECUTION_BEARING: Final[tuple[tuple[str, str], ...]] = (
-    (".git/", "git's own directory: hooks and config run programs"),
-    (".gitmodules", "submodule URLs and update commands"),
-    (".gitattributes", "names the filters and diff drivers git runs"),
-    (".claude/", "Claude Code's settings, hooks, commands and agents"),
-    (".mcp.json", "MCP servers Claude Code starts"),
-    ("CLAUDE.md", "instructions Claude Code loads"),
-    (".codex/", "Codex's project configuration"),
-    ("AGENTS.md", "instructions coding agents load"),
-    (".gemini/", "Gemini CLI's settings and hooks"),
-    (".qwen/", "Qwen Code's settings"),
-    (".cursor/", "Cursor's rules and MCP servers"),
-    (".github/workflows/", "CI workflows run on push"),
-    (".github/actions/", "CI actions"),
-    (".gitlab-ci.yml", "CI pipeline"),
-    (".circleci/", "CI pipeline"),
-    (".buildkite/", "CI pipeline"),
-    (".travis.yml", "CI pipeline"),
-    ("azure-pipelines.yml", "CI pipeline"),
-    ("Jenkinsfile", "CI pipeline"),
-    (".envrc", "direnv runs it on entering the directory"),
-    (".vscode/", "editor tasks, launch configurations and settings that run programs"),
-    (".idea/", "IDE run configurations"),
-    (".devcontainer/", "dev container build and start commands"),
-    (".husky/", "git hooks"),
-    (".pre-commit-config.yaml", "pre-commit hooks"),
-)
+#: Beyond :mod:`codex_fusion.autorun`'s names: file name → why it matters.
+EXECUTION_BEARING: Final[dict[str, str]] = {
+    ".gitattributes": "names the filters and diff drivers git runs",
+    ".gitmodules": "submodule URLs and update commands git acts on",
+}
 
 
 def execution_bearing(path: str) -> str | None:
     """Why ``path`` (workspace-relative, ``/``-separated) runs code or configures what does; None
-    when it is an ordinary file. Compared case-insensitively (macOS and Windows file systems)."""
-    folded = path.casefold()
-    parts = folded.split("/")
-    for pattern, why in EXECUTION_BEARING:
-        key = pattern.casefold()
-        if key.endswith("/") and "/" not in key[:-1]:
-            if key[:-1] in parts[:-1]:
-                return why
-        elif key.endswith("/"):
-            if folded.startswith(key):
-                return why
-        elif "/" in key:
-            if folded == key:
-                return why
-        elif parts[-1] == key:
-            return why
-    return None
+    when it is an ordinary file."""
+    parts = [autorun.normalised(part) for part in path.split("/") if part not in ("", ".")]
+    found = autorun.by_name(parts)
+    if found is not None:
+        return found.why
+    return next((why for name, why in EXECUTION_BEARING.items() if parts and parts[-1] == name), None)
 
 
 def unsafe_path(path: str) -> str | None:
