@@ -518,7 +518,9 @@ async def test_task_files_are_private(fake: FakeAgentSetup, repo: Path) -> None:
             assert oct((task.directory / name).stat().st_mode & 0o777) == "0o600", name
 
 
-async def test_the_copy_never_reads_through_a_symlink(fake: FakeAgentSetup, repo: Path, tmp_path: Path) -> None:
+async def test_the_copy_never_reads_through_a_symlink(
+    fake: FakeAgentSetup, repo: Path, tmp_path: Path
+) -> None:
     outside = tmp_path / "secrets"
     outside.mkdir()
     (outside / "b.py").write_text("OUTSIDE-SECRET\n")
@@ -548,7 +550,9 @@ async def test_a_file_changed_while_accept_runs_refuses_it_whole(
         return await reviewed(tg, change)  # type: ignore[arg-type]
 
     async with manager(fake) as tasks:
-        task = await settle(tasks, await tasks.delegate(brief("@fake write a.py x", "@fake write z.py z"), "codex"))
+        task = await settle(
+            tasks, await tasks.delegate(brief("@fake write a.py x", "@fake write z.py z"), "codex")
+        )
         monkeypatch.setattr(task_apply, "_reviewed", racing)
         with pytest.raises(TaskError, match="changed while the patch was being applied"):
             await tasks.accept(task, force=True, reason="x")
@@ -572,7 +576,9 @@ async def test_an_error_half_way_through_the_write_puts_everything_back(
     async with manager(fake) as tasks:
         task = await settle(
             tasks,
-            await tasks.delegate(brief("@fake write a.py A", "@fake write src/b.py B", "@fake write src/n/new.py N"), "codex"),
+            await tasks.delegate(
+                brief("@fake write a.py A", "@fake write src/b.py B", "@fake write src/n/new.py N"), "codex"
+            ),
         )
         monkeypatch.setattr(os, "rename", failing)
         with pytest.raises(OSError, match="No space left"):

@@ -93,8 +93,11 @@ async def test_codex_edits_and_tests_in_its_worktree_and_accept_applies_exactly_
     async with Client(build_server(config)) as client:
         result = await client.call_tool(
             "delegate",
-            {"task": "Make main print hello, with a check.", "paths": ["src", "check.py", "gen.txt"],
-             "criteria": ["check.py passes"]},  # fmt: skip
+            {
+                "task": "Make main print hello, with a check.",
+                "paths": ["src", "check.py", "gen.txt"],
+                "criteria": ["check.py passes"],
+            },  # fmt: skip
         )
         review = text_of(result)
         assert result.is_error is False, review
@@ -107,7 +110,9 @@ async def test_codex_edits_and_tests_in_its_worktree_and_accept_applies_exactly_
     outputs = tool_outputs(mock_model)
     assert "CHECK-PASSED" in outputs["python3 check.py && echo CHECK-PASSED"]  # ran in the worktree
     assert not (outside / "pwned.txt").exists()  # the sandbox writes only the worktree
-    assert any(s in outputs[escape] for s in ("No such file or directory", "Read-only file system")), outputs[escape]
+    assert any(s in outputs[escape] for s in ("No such file or directory", "Read-only file system")), outputs[
+        escape
+    ]
     after = fingerprint(workspace)
     changed = {k for k in set(before) | set(after) if before.get(k) != after.get(k)}
     assert changed == {"src/app.py", "check.py", "gen.txt"}  # exactly the patch; .git untouched
