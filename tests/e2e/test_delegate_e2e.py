@@ -97,7 +97,7 @@ async def test_codex_edits_and_tests_in_its_worktree_and_accept_applies_exactly_
                 "task": "Make main print hello, with a check.",
                 "paths": ["src", "check.py", "gen.txt"],
                 "criteria": ["check.py passes"],
-            },  # fmt: skip
+            },
         )
         review = text_of(result)
         assert result.is_error is False, review
