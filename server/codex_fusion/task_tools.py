@@ -55,7 +55,7 @@ async def delegate(
     task: Annotated[str, Field(description="Self-contained.")],
     ctx: Context,
     paths: Annotated[list[str] | None, Field(description="Where it may write.")] = None,
-    criteria: Annotated[list[str] | None, Field(description="Done when…")] = None,
+    criteria: Annotated[list[str] | None, Field(description="Checks that say it is done.")] = None,
     constraints: str | None = None,
     base: Annotated[str | None, Field(description="Commit to start from.")] = None,
     members: Annotated[list[str] | None, Field(description="One task each.")] = None,
