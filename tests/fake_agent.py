@@ -86,6 +86,15 @@ directive may follow the `+` of a diff line, so a change can script the review o
   @fake recall             answer "recall: N earlier prompt(s); first: <its first line>" from the
                            session's history (proves that context survived a load or resume)
 
+Edits, all of them in the order written (not first-match-wins), made directly in the session's
+directory (``cwd`` of ``session/new``) before the answer, as Codex's sandbox makes them in a
+delegated task's worktree — no permission asked:
+
+  @fake write PATH TEXT    write TEXT (``\n`` a line break) to PATH, relative to the session's cwd
+  @fake writebin PATH      write a few bytes with a NUL in them to PATH (a binary file)
+  @fake symlink PATH TARGET  make PATH a symlink to TARGET
+  @fake remove PATH        delete PATH
+
 A prompt with no ``say`` that contains "Claude's note:" is answered "acknowledged: <the note>".
 
 Every message received is appended as a JSON line to ``FAKE_ACP_LOG`` when it is set.
@@ -135,6 +144,7 @@ OPTION_SETS: dict[str, list[tuple[str, str]]] = {
     "denied_allows": [("denied", "allow_once"), ("abort", "reject_once")],
 }
 CONTINUING = {"denied", "decline"}
+EDITS = ("write", "writebin", "symlink", "remove")
 ALLOWING = {"approved", "allow_once", "allow_always", "approved-for-session"}
 
 
@@ -187,6 +197,7 @@ class ScriptedAgent:
         self._waiting: dict[Any, tuple[anyio.Event, list[dict[str, Any]]]] = {}
         self._cancelled = anyio.Event()
         self._memory_sessions: dict[str, Any] = {}
+        self.session_cwd: dict[str, str] = {}
 
     # -- wire ----------------------------------------------------------------------------------------
 
@@ -329,6 +340,7 @@ class ScriptedAgent:
             return
         params = msg.get("params") or {}
         self.session = "sess-" + uuid.uuid4().hex[:8]
+        self.session_cwd[self.session] = str(params.get("cwd") or self.cwd)
         sessions = self.sessions()
         sessions[self.session] = {"history": [], "systemPrompt": params.get("systemPrompt")}
         self.save_sessions(sessions)
@@ -564,6 +576,26 @@ class ScriptedAgent:
             return "declined"
         return "ended"
 
+    def edit(self, sid: str, edits: list[tuple[str, str]]) -> None:
+        """``@fake write|writebin|symlink|remove``: change files in the session's directory."""
+        root = Path(self.session_cwd.get(sid, str(self.cwd)))
+        for verb, arg in edits:
+            name, _, rest = arg.partition(" ")
+            path = root / name
+            if verb in ("write", "writebin"):
+                path.parent.mkdir(parents=True, exist_ok=True)
+                if verb == "write":
+                    path.write_text(rest.replace("\\n", "\n"), encoding="utf-8")
+                else:
+                    path.write_bytes(b"\x00\x01binary\x02")
+            elif verb == "symlink":
+                path.parent.mkdir(parents=True, exist_ok=True)
+                if path.is_symlink() or path.exists():
+                    path.unlink()
+                path.symlink_to(rest)
+            elif verb == "remove":
+                path.unlink()
+
     async def run_permissions(self, msg: dict[str, Any], sid: str, d: dict[str, str]) -> bool:
         """Handle `@fake permit`; True when the turn has been answered (ended) already."""
         kind, style, commands = d["permit"].split(" ", 2)
@@ -601,13 +633,19 @@ class ScriptedAgent:
         prompt = "\n".join(b.get("text", "") for b in params.get("prompt") or [] if isinstance(b, dict))
         d: dict[str, str] = {}
         mine: dict[str, str] = {}
+        edits: list[tuple[str, str]] = []
         for match in re.finditer(r"^\+?@fake(?:\[([\w-]+)\])? (\w+) ?(.*)$", prompt, flags=re.M):
             who, verb, arg = match.group(1), match.group(2), match.group(3).strip()
-            if who is None:
+            if who is not None and who != self.flags.get("name"):
+                continue
+            if verb in EDITS:
+                edits.append((verb, arg))
+            elif who is None:
                 d.setdefault(verb, arg)
-            elif who == self.flags.get("name"):
+            else:
                 mine.setdefault(verb, arg)
         d.update(mine)
+        self.edit(sid, edits)
         if "stderr_flood" in d:
             self.stderr("x" * int(d["stderr_flood"]) + "\n")
         if "stderr" in d:

@@ -13,6 +13,7 @@ import pytest
 from mcp import Client
 
 from codex_fusion import continuity, nonce
+from codex_fusion.tools import TOOLS
 
 from .conftest import FakeAgentSetup
 from .test_follow import WINDOW, eventually, run_hook, session_line, status, text_of
@@ -264,7 +265,7 @@ async def test_a_warm_start_that_cannot_log_in_stays_quiet_until_the_first_consu
 
         await eventually(failed)
         result = await client.call_tool("consult", {"question": "hi"})
-    assert len(tools.tools) == 9
+    assert len(tools.tools) == len(TOOLS)
     assert result.is_error
     assert "Codex is not logged in" in text_of(result)
 

@@ -21,6 +21,7 @@ from mcp import Client
 from codex_fusion import doctor, installer, render
 from codex_fusion.config import NPX_FALLBACK, Config
 from codex_fusion.server import build_server
+from codex_fusion.tools import TOOLS
 
 from .conftest import FakeAgentSetup
 
@@ -168,7 +169,7 @@ async def test_the_first_start_on_npx_installs_the_pinned_release_in_the_backgro
     config = Config.from_env(env)
     assert config.state_dir is not None
     async with Client(build_server(config)) as client:
-        assert len((await client.list_tools()).tools) == 9  # not held up by the install
+        assert len((await client.list_tools()).tools) == len(TOOLS)  # not held up by the install
         with anyio.fail_after(30):
             while installer.installed_command(config.state_dir, env["PATH"]) is None:
                 await anyio.sleep(0.05)

@@ -230,14 +230,18 @@ def overrides(
     excludes: Sequence[str],
     ephemeral: bool,
     workspace: Path | None,
+    writes: bool = False,
 ) -> list[str]:
     """The ``-c`` arguments: the permission profile named ``profile`` (if any), the workspace's project
-    configuration switched off, the command environment, the login store."""
+    configuration switched off, the command environment, the login store.
+
+    ``writes``: the workspace roots are writable — a delegated task's worktree (``tasks/``), never the
+    user's workspace; nothing else is, and the network stays off."""
     pairs: list[tuple[str, object]] = []
     if profile is not None:
         filesystem: dict[str, object] = {
             ":root" if external_reads else ":minimal": "read",
-            ":workspace_roots": {".": "read"},
+            ":workspace_roots": {".": "write" if writes else "read"},
         }
         if helper is not None:
             filesystem[str(helper)] = "read"
@@ -358,16 +362,24 @@ def shim_text(python: str | None = None) -> str:
 
 
 def relay_spec(
-    launch: Launch, args: Sequence[str], *, workspace: Path | None, home: Path, profile: str | None
+    launch: Launch,
+    args: Sequence[str],
+    *,
+    workspace: Path | None,
+    home: Path,
+    profile: str | None,
+    writes: bool = False,
 ) -> str:
     """What the relay needs (``relay.py``), as the JSON that goes into :data:`RELAY_SPEC`."""
-    spec = {
+    spec: dict[str, object] = {
         "codex": str(launch.codex) if launch.codex is not None else None,
         "args": list(args),
         "workspace": str(workspace) if workspace is not None else None,
         "codex_home": str(home),
         "profile": profile,
     }
+    if writes:
+        spec["writes"] = True
     return json.dumps(spec, separators=(",", ":"))
 
 
@@ -405,12 +417,14 @@ def plan(
     shim_ok: bool,
     workspace: Path | None = None,
     profile_name: str | None = None,
+    writes: bool = False,
 ) -> Plan:
     """How to launch the agent. ``mode`` is the user's ``CODEX_FUSION_AGENT_MODE`` (None: unset),
     ``logged_in`` whether ``CODEX_HOME/auth.json`` exists, ``provider_key`` the configured provider's
     ``env_key``, ``shim_ok`` whether a shim can be written and run here, ``workspace`` the directory
     Codex works in (its project configuration is switched off), ``profile_name`` the permission
-    profile's name (a new random one when None)."""
+    profile's name (a new random one when None), ``writes`` whether the profile lets Codex write
+    ``workspace`` (a delegated task's worktree)."""
     pname = profile_name or new_profile_name()
     notes: list[str] = []
     inject = launch.adapter == "rust" or (launch.adapter == "ts" and shim_ok)
@@ -464,11 +478,12 @@ def plan(
             excludes=command_excludes(env),
             ephemeral=ephemeral,
             workspace=workspace,
+            writes=writes,
         )
     if inject and launch.adapter == "ts":
         home = codex_home(source)
         env[RELAY_SPEC] = relay_spec(
-            launch, args, workspace=workspace, home=home, profile=pname if profile else None
+            launch, args, workspace=workspace, home=home, profile=pname if profile else None, writes=writes
         )
     return Plan(
         launch,

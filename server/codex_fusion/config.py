@@ -6,8 +6,8 @@ import logging
 import os
 import shlex
 import shutil
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from . import boundary, installer, members, nonce, options
@@ -164,6 +164,8 @@ def _launch(
     state: Path | None,
     workspace: Path | None,
     launch: boundary.Launch | None = None,
+    *,
+    writes: bool = False,
 ) -> tuple[boundary.Plan, dict[str, str]]:
     """The agent's launch with codex-fusion's sandbox profile, project isolation, command environment
     and login store (``boundary.plan``), and its environment; the TypeScript adapter's shim is written
@@ -182,6 +184,7 @@ def _launch(
             provider_key=boundary.provider_key_var(home),
             shim_ok=shim_ok,
             workspace=workspace,
+            writes=writes,
         )
 
     plan = make(os.name == "posix" and state is not None)
@@ -279,6 +282,8 @@ class Config:
     review_gate: bool = False
     #: Where each plugin option's value came from (``options.describe``), for ``status``.
     option_sources: dict[str, str] = field(default_factory=dict)
+    #: Codex's launch for a delegated task in the given worktree (:meth:`task_member`).
+    task_launcher: Callable[[Path], Launcher] | None = field(default=None, repr=False, compare=False)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, cwd: Path | None = None) -> Config:
@@ -299,6 +304,20 @@ class Config:
         def launch_for(launch: boundary.Launch | None = None) -> tuple[boundary.Plan, dict[str, str]]:
             plan, env = _launch(source, argv, flags, state, workspace.path, launch)
             return plan, {**env, **extra_env}  # the member's own variables, on top of the allowlist
+
+        def task_launcher(worktree: Path) -> Launcher:
+            def replan(launch: boundary.Launch | None = None) -> tuple[boundary.Plan, dict[str, str]]:
+                plan, env = _launch(source, argv, flags, state, worktree, launch, writes=True)
+                return plan, {**env, **extra_env}
+
+            plan, env = replan()
+            return Launcher(
+                plan,
+                env,
+                replan=replan,
+                detect=lambda command: boundary.detect(command, source, worktree),
+                external_reads=flags.allow_external_reads,
+            )
 
         plan, agent_env = launch_for()
         launcher = Launcher(
@@ -355,6 +374,7 @@ class Config:
             model=_model(given),
             option_sources=options.describe(given),
             review_gate=options.lookup(given, "review_gate")[0] == "1",
+            task_launcher=task_launcher,
             log_path=Path(source["CODEX_FUSION_LOG"]).expanduser()
             if source.get("CODEX_FUSION_LOG")
             else None,
@@ -370,3 +390,39 @@ class Config:
     @property
     def agent_command(self) -> str:
         return shlex.join(self.agent_argv)
+
+    # -- delegated tasks (tasks/) ------------------------------------------------------------------
+
+    def task_member(self, name: str, worktree: Path) -> MemberSpec:
+        """Member ``name`` as it works on a delegated task whose root is ``worktree``.
+
+        Codex: the same launch with its permission profile's workspace roots **writable** — the
+        session's root is the worktree — and nothing else (no network); the worktree's own Codex
+        configuration is switched off as the workspace's is. Claude and Gemini as configured: they
+        are confined by asking, so their edits and commands come to the guardian. Raises
+        :class:`ConfigError` when the member cannot be held to its worktree. Blocking (writes the
+        shim): call it off the event loop."""
+        spec = self.members.get(name)
+        if spec is None:
+            raise ConfigError(f"No council member {name!r}; configured: {', '.join(self.members)}.")
+        if spec.error is not None:
+            raise ConfigError(f"The council member {name} cannot start: {spec.error}")
+        if spec.kind != members.CODEX:
+            if spec.kind in ("claude", "gemini") and spec.boundary_enforced:
+                return spec
+            raise ConfigError(
+                f"{spec.display} cannot take a task: codex-fusion cannot hold it to a worktree "
+                f"({spec.boundary_note or 'its agent is not one codex-fusion knows how to confine'})."
+            )
+        if self.task_launcher is None or not spec.boundary_enforced:
+            raise ConfigError(
+                "Codex cannot take a task here: its sandbox must run codex-fusion's permission profile to "
+                f"write only the task's worktree, and it does not ({spec.boundary_note or 'not planned'})."
+            )
+        launcher = self.task_launcher(worktree)
+        plan, env = launcher.plan, launcher.env
+        if not plan.profile:
+            raise ConfigError(f"Codex cannot take a task here: {plan.note or 'its sandbox gets no profile'}")
+        return replace(
+            spec, argv=tuple(plan.argv), env=env, mode=env["INITIAL_AGENT_MODE"], launcher=launcher
+        )

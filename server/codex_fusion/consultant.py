@@ -66,6 +66,7 @@ class Consultant:
         member: MemberSpec | None = None,
         request_ids: itertools.count[int] | None = None,
         workspace: Path | None = None,
+        frame: Frame | None = None,
     ) -> None:
         self.config = config
         #: Which council member this is (Codex unless told otherwise).
@@ -77,7 +78,8 @@ class Consultant:
         self._closing = anyio.Event()
         self._closed = False
         self._audit = Audit()
-        self._frame = Frame.for_member(self.member.display, self.member.kind)
+        # A delegated task's session gets its own frame (tasks/brief.py): it changes files.
+        self._frame = frame if frame is not None else Frame.for_member(self.member.display, self.member.kind)
         self._debate = Debate(self._frame)
         # Shared by every member of a council, so a pause's id names one request across all of them.
         self._request_ids = request_ids if request_ids is not None else itertools.count(1)

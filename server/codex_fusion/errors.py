@@ -14,7 +14,8 @@ one boundary (``tools.py``); anything else escaping a tool is a bug.
     ├── AgentError           the agent could not start, open a session or finish (stderr attached)
     │   └── AuthRequired         Codex needs a login or an API key
     ├── ConsultError         the request cannot be served now (paused, nothing to permit, …)
-    └── DiffError            the diff for a review could not be collected
+    ├── DiffError            the diff for a review could not be collected
+    └── TaskError            a delegated task cannot do what was asked (its state, a conflict, a check)
 """
 
 from __future__ import annotations
@@ -149,3 +150,7 @@ class ModelError(ConsultError):
 
 class DiffError(FusionError):
     """The diff for a review could not be collected (not a git repository, bad ref, git failed)."""
+
+
+class TaskError(FusionError):
+    """A delegated task cannot do what was asked: not in its state, a conflict, a failed check."""

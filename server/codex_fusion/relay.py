@@ -53,6 +53,7 @@ class Spec:
     workspace: Path
     codex_home: Path
     profile: str | None
+    writes: bool = False  # a delegated task: the profile writes the workspace (its worktree) only
 
     @classmethod
     def parse(cls, text: str) -> Spec:
@@ -69,6 +70,7 @@ class Spec:
             workspace=Path(data["workspace"]),
             codex_home=Path(str(data.get("codex_home") or "")),
             profile=profile if isinstance(profile, str) and profile else None,
+            writes=data.get("writes") is True,
         )
 
 
@@ -150,9 +152,25 @@ def check_sandbox(result: Any, spec: Spec) -> str | None:
     sandbox = result.get("sandbox") if isinstance(result, dict) else None
     if not isinstance(sandbox, dict):
         return "the app-server did not say which sandbox the thread has"
+    if spec.writes and _writes_only_workspace(sandbox, spec):
+        return None
     if sandbox.get("type") != "readOnly" or sandbox.get("networkAccess"):
         return f"the thread's sandbox is {json.dumps(sandbox)}, not codex-fusion's read-only profile"
     return None
+
+
+def _writes_only_workspace(sandbox: Mapping[str, Any], spec: Spec) -> bool:
+    """A delegated task's sandbox: it writes its workspace (the worktree) and nothing else — no other
+    root, neither ``/tmp`` nor ``$TMPDIR`` — and has no network."""
+    roots = sandbox.get("writableRoots")
+    return (
+        sandbox.get("type") == "workspaceWrite"
+        and sandbox.get("networkAccess") is False
+        and sandbox.get("excludeTmpdirEnvVar") is True
+        and sandbox.get("excludeSlashTmp") is True
+        and isinstance(roots, list)
+        and all(isinstance(root, str) and _inside(Path(root), spec.workspace) for root in roots)
+    )
 
 
 def confine_thread(params: Any, spec: Spec) -> str | None:

@@ -27,6 +27,7 @@ from .council import Council
 from .errors import ConfigError
 from .follow import Follower
 from .gate_socket import GateSocket
+from .tasks.manager import MemberFor, TaskManager
 from .tools import ServerState
 
 log = logging.getLogger(__name__)
@@ -36,7 +37,8 @@ INSTRUCTIONS = (
     "`review_plan`, `review_diff`, `brainstorm` open a short debate, `reply` continues it (decide by "
     "round 3); `explore` maps a codebase. Codex advises, you decide. A paused result waits for "
     '`permit`. For a costly decision, `members` ["all"] plus your own `my_take` asks every '
-    "configured agent at once (a council). `status` when something fails."
+    "configured agent at once (a council). `delegate` hands Codex a well-specified change to make in "
+    "a copy of the workspace; read its patch before `task` accept. `status` when something fails."
 )
 
 
@@ -66,8 +68,11 @@ async def _supervised(what: str, task: Callable[[], Awaitable[None]]) -> None:
         log.exception("%s failed; the server goes on without it", what)
 
 
-def build_server(config: Config | None = None, *, spawn: Spawn = spawn_process) -> MCPServer[ServerState]:
-    """The MCP server. ``config`` defaults to the environment, read when the server starts."""
+def build_server(
+    config: Config | None = None, *, spawn: Spawn = spawn_process, task_member: MemberFor | None = None
+) -> MCPServer[ServerState]:
+    """The MCP server. ``config`` defaults to the environment, read when the server starts;
+    ``task_member`` replaces how a delegated task's member is planned (``Config.task_member``)."""
 
     @asynccontextmanager
     async def lifespan(_: MCPServer[ServerState]) -> AsyncIterator[ServerState]:
@@ -80,8 +85,10 @@ def build_server(config: Config | None = None, *, spawn: Spawn = spawn_process) 
             log.error("configuration error: %s", exc)
             yield state
             return
-        async with Council(settings, spawn=spawn) as council, anyio.create_task_group() as tg:
-            state.council = council
+        tasks = TaskManager(settings, spawn=spawn, member_for=task_member)
+        async with Council(settings, spawn=spawn) as council, tasks, anyio.create_task_group() as tg:
+            tasks.share_request_ids(council.codex.request_ids)  # a pause's id names one request
+            state.council, state.tasks = council, tasks
             state.follower = follower = await _follower(council, settings)
             if follower is not None:
                 await _supervised("following Claude's conversation", follower.start)
@@ -107,7 +114,7 @@ def build_server(config: Config | None = None, *, spawn: Spawn = spawn_process) 
                     follower.stop()
                     await follower.flush()
                 tg.cancel_scope.cancel()
-                state.council = state.follower = None
+                state.council = state.follower = state.tasks = None
 
     server: MCPServer[ServerState] = MCPServer(
         name="codex-fusion",

@@ -27,7 +27,7 @@ from mcp.server.mcpserver.tools import Tool
 from mcp_types import ToolAnnotations
 from pydantic import Field
 
-from . import __version__, overflow, prompts, render, shards, wellformed
+from . import __version__, overflow, prompts, render, shards, task_tools, wellformed
 from .config import Config
 from .consultant import Consultant
 from .council import Council, CouncilResult
@@ -37,6 +37,8 @@ from .follow import Follower
 from .models import ModelChoice
 from .progress import ProgressPump
 from .redact import redact_credentials
+from .tasks import render as task_render
+from .tasks.manager import TaskManager
 from .turn import Pause, TurnOutcome, TurnResult
 
 log = logging.getLogger(__name__)
@@ -50,6 +52,7 @@ class ServerState:
     config_error: str | None = None
     council: Council | None = None
     follower: Follower | None = None
+    tasks: TaskManager | None = None  # delegated tasks (task_tools.py)
 
     @property
     def consultant(self) -> Consultant | None:
@@ -398,12 +401,22 @@ async def permit(
     timeout_s: TimeoutArg = None,
 ) -> str:
     council = _council(ctx)
+    tasks = _state(ctx).tasks
+    held = tasks.holder(request) if tasks is not None else None
+    if tasks is not None and held is not None and (request is not None or not _council_paused(council)):
+        return await task_tools.permit_task(ctx, tasks, held, decision, note, request)
 
     async def step(pump: ProgressPump) -> TurnResult | CouncilResult:
         pump.set_status("working")
         return await council.permit(decision, note, request=request, observer=pump.observe, timeout=timeout_s)
 
     return await _answer(ctx, council.codex, step)
+
+
+def _council_paused(council: Council) -> bool:
+    return any(
+        m.current_turn is not None and m.current_turn.pause() is not None for m in council.members.values()
+    )
 
 
 async def reset(ctx: Context) -> str:
@@ -430,6 +443,8 @@ async def status(ctx: Context) -> str:
         text += "\n" + render.following(
             follower.window, follower.followed, state.config.reset_on, follower.problem
         )
+    if state.tasks is not None and state.tasks.tasks:
+        text += "\n" + task_render.listing(list(state.tasks.tasks.values()))
     return redact_credentials(text)  # the agent's stderr tail in it is redacted as a log already
 
 
@@ -490,6 +505,20 @@ TOOLS: tuple[Spec, ...] = (
         "without it), or `cancel` the turn. Judge what it runs or writes, and where.",
         ToolAnnotations(read_only_hint=False, destructive_hint=True, open_world_hint=True),
         permit,
+    ),
+    Spec(
+        "delegate",
+        "Delegate a well-specified change to Codex, done in an isolated copy of the workspace; you get a "
+        "patch to review, and your files change only on `task` accept. Give `paths` and `criteria`.",
+        ToolAnnotations(read_only_hint=False, destructive_hint=False, open_world_hint=True),
+        task_tools.delegate,
+    ),
+    Spec(
+        "task",
+        "A delegated task: `show` (`wait_s` waits for it), `accept` (applies its patch, all or nothing, "
+        "never commits), `rework` with `notes` (3 at most), `discard`.",
+        ToolAnnotations(read_only_hint=False, destructive_hint=True, open_world_hint=True),
+        task_tools.task,
     ),
     Spec(
         "reset",
