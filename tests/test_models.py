@@ -59,6 +59,24 @@ def test_the_offer_is_read_from_the_config_options_by_category() -> None:
         check(offer, ModelChoice("gpt-9", None, "the `model` argument"))
 
 
+def test_the_model_an_agent_runs_counts_as_offered_though_its_list_omits_it() -> None:
+    """A Gemini CLI started with --model reports that model as current but lists only its catalogue:
+    keeping it is not an error; asking for another unlisted one is, under the member's name."""
+    gemini = [
+        {
+            "id": "model",
+            "category": "model",
+            "type": "select",
+            "currentValue": "gemini-mock-9",
+            "options": [{"value": "auto", "name": "Auto"}, {"value": "gemini-3.5-flash", "name": "Flash"}],
+        }
+    ]
+    offer = Offer.parse(gemini)
+    assert check(offer, ModelChoice("gemini-mock-9", None, "the agent's default"), "Gemini") == "gemini-mock-9"
+    with pytest.raises(ModelError, match=r"^Gemini does not offer the model 'gemini-9'"):
+        check(offer, ModelChoice("gemini-9", None), "Gemini")
+
+
 def test_the_legacy_models_list_is_used_only_without_a_model_option() -> None:
     legacy = {"currentModelId": "a", "availableModels": [{"modelId": "a"}, {"modelId": "b"}]}
     assert Offer.parse([], legacy).current == Selected("a", None)

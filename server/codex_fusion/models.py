@@ -166,59 +166,66 @@ def _offered(select: Select, limit: int = 30) -> str:
     return shown + (f" and {len(select.values) - limit} more" if len(select.values) > limit else "")
 
 
-def check(offer: Offer, wanted: ModelChoice) -> str | None:
+def check(offer: Offer, wanted: ModelChoice, who: str = "Codex") -> str | None:
     """The offered model value ``wanted.model`` names (None: no model asked for), or a ModelError
-    listing what the agent offers."""
+    listing what the agent (``who``) offers. The model the agent has selected counts as offered even
+    when its list leaves it out (an agent started with a model its list does not name, like a
+    Gemini CLI given ``--model``)."""
     if wanted.model is None:
         return None
     target = offer.model or offer.legacy
+    if target is not None and target.current is not None and wanted.model == target.current:
+        return target.current
     if target is None:
         raise ModelError(
-            f"Codex offers no model selection, so the model {wanted.model!r} ({wanted.origin}) cannot "
+            f"{who} offers no model selection, so the model {wanted.model!r} ({wanted.origin}) cannot "
             "be applied. Leave the model unset. No turn was spent."
         )
     model = target.match(wanted.model)
     if model is None:
         raise ModelError(
-            f"Codex does not offer the model {wanted.model!r} ({wanted.origin}). It offers: "
+            f"{who} does not offer the model {wanted.model!r} ({wanted.origin}). It offers: "
             f"{_offered(target)}. Pass one of them, or leave it unset for the default "
             f"({target.current or 'the agent decides'}). No turn was spent."
         )
     return model
 
 
-def _effort(offer: Offer, wanted: ModelChoice) -> str:
-    """The offered effort value ``wanted.effort`` names, for the model now selected."""
+def _effort(offer: Offer, wanted: ModelChoice, who: str) -> str:
+    """The offered effort value ``wanted.effort`` names, for the model now selected (the selected
+    one counts as offered, as for models)."""
     model = offer.current.model or "this model"
+    if offer.effort is not None and wanted.effort == offer.effort.current:
+        return wanted.effort
     if offer.effort is None:
         raise ModelError(
-            f"Codex offers no reasoning effort for {model}, so the effort {wanted.effort!r} "
+            f"{who} offers no reasoning effort for {model}, so the effort {wanted.effort!r} "
             f"({wanted.origin}) cannot be applied. Leave it unset. No turn was spent."
         )
     effort = offer.effort.match(wanted.effort or "")
     if effort is None:
         raise ModelError(
-            f"Codex does not offer the reasoning effort {wanted.effort!r} ({wanted.origin}) for {model}. "
+            f"{who} does not offer the reasoning effort {wanted.effort!r} ({wanted.origin}) for {model}. "
             f"It offers: {_offered(offer.effort)}. Pass one of them, or leave it unset. No turn was spent."
         )
     return effort
 
 
 async def select(
-    agent: _Caller, session_id: str, offer: Offer, wanted: ModelChoice, *, timeout: float
+    agent: _Caller, session_id: str, offer: Offer, wanted: ModelChoice, *, timeout: float, who: str = "Codex"
 ) -> Offer:
     """Make the session use ``wanted``, checked against ``offer`` first; returns the offer as the
     agent reports it afterwards. Only what differs from the current selection is sent; the model
     goes first, since a new model resets the effort (both adapters) and may offer other efforts."""
-    model = check(offer, wanted)
+    model = check(offer, wanted, who)
     changing = model is not None and model != offer.current.model
     if wanted.effort is not None and not changing:
-        _effort(offer, wanted)  # refuse before anything changes
+        _effort(offer, wanted, who)  # refuse before anything changes
     if changing:
         assert model is not None
         offer = await _set(agent, session_id, offer, offer.model or offer.legacy, model, timeout)
     if wanted.effort is not None:
-        effort = _effort(offer, wanted)
+        effort = _effort(offer, wanted, who)
         if offer.effort is not None and effort != offer.effort.current:
             offer = await _set(agent, session_id, offer, offer.effort, effort, timeout)
     return offer

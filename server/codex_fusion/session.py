@@ -200,7 +200,12 @@ class Session:
             target = wanted.over(self._baseline)
             if not target.empty:
                 offer = self.offer = await models.select(
-                    live.agent, live.session_id, offer, target, timeout=self._config.startup_timeout
+                    live.agent,
+                    live.session_id,
+                    offer,
+                    target,
+                    timeout=self._config.startup_timeout,
+                    who=self._member.display,
                 )
         return offer.current
 
