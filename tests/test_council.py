@@ -362,6 +362,23 @@ async def test_progress_shows_one_line_per_member_redacted(fake: FakeAgentSetup)
 # -- following Claude's conversation ------------------------------------------------------------------
 
 
+async def test_a_fork_forks_every_member_and_one_that_cannot_leaves_the_others_forked(
+    fake: FakeAgentSetup,
+) -> None:
+    members = json.loads(fake.members_json({"gemini": {"flags": "fork"}, "qwen": {}}))
+    members["bad"] = {"command": "bad", "colour": "x"}  # broken: its fork raises, is logged, left out
+    config = Config.from_env(fake.env("name=codex,fork", CODEX_FUSION_MEMBERS=json.dumps(members)))
+    async with Council(config, spawn=fake.spawn()) as council:
+        await council.ask(brief("@fake say one"), ["codex", "gemini", "qwen"], TAKE)
+        before = {name: council.members[name].codex_session for name in ("codex", "gemini", "qwen")}
+        forked = await council.fork()
+        after = {name: council.members[name].codex_session for name in ("codex", "gemini", "qwen")}
+    assert forked == after["codex"] != before["codex"]
+    assert after["gemini"] != before["gemini"]  # forked as well, though another member failed
+    assert after["qwen"] is None  # cannot fork: its next call starts fresh and says so
+    assert {m.get("_agent") for m in fake.received("session/fork")} == {"codex", "gemini"}
+
+
 async def test_every_member_follows_claudes_conversation_restart_and_clear(fake: FakeAgentSetup) -> None:
     """Each member's session is linked to Claude's conversation, restored after a restart, and a
     /clear resets every member (the cleared conversation keeps its links)."""

@@ -20,11 +20,11 @@ from __future__ import annotations
 
 import itertools
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from types import TracebackType
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, TypeVar
 
 import anyio
 
@@ -47,6 +47,7 @@ from .snapshot import ResetReport, Status
 from .turn import Pause, Turn, TurnObserver, TurnOutcome, TurnResult
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 ALL = "all"
 #: The member kind that is the host itself (Claude Code): its agreement is not an outside voice.
@@ -378,37 +379,28 @@ class Council:
         """Reset every member at once (``then``: the earlier session each reopens next, by member;
         ``notice``: said in each member's next result). Returns Codex's report; a member that cannot
         be reset is logged, the others still are."""
-        reports: dict[str, ResetReport] = {}
         wanted = then or {}
-        bugs: list[Exception] = []
-
-        async def one(name: str, member: Consultant) -> None:
-            try:
-                reports[name] = await member.reset(then=wanted.get(name), notice=notice)
-            except FusionError as exc:
-                log.info("reset of %s: %s", name, exc.summary)
-            except Exception as exc:  # raised as it is once every member was tried, not as a group
-                bugs.append(exc)
-
-        async with anyio.create_task_group() as tg:
-            for name, member in self.members.items():
-                tg.start_soon(one, name, member)
-        if bugs:
-            raise bugs[0]
+        reports = await self._each("reset", lambda name, m: m.reset(then=wanted.get(name), notice=notice))
         self.debate, self.last = None, None
         return reports.get(CODEX, ResetReport(None, 0, None))
 
     async def fork(self) -> str | None:
         """Claude forked the conversation: fork every member's session; returns Codex's new id."""
-        forked: dict[str, str | None] = {}
+        forked = await self._each("fork", lambda _name, m: m.fork())
+        return forked.get(CODEX)
+
+    async def _each(self, what: str, call: Callable[[str, Consultant], Awaitable[T]]) -> dict[str, T]:
+        """``call`` on every member at once, by name. A member that fails with a FusionError is logged
+        and left out; a bug is raised as it is once every member was tried (not as a group)."""
+        done: dict[str, T] = {}
         bugs: list[Exception] = []
 
         async def one(name: str, member: Consultant) -> None:
             try:
-                forked[name] = await member.fork()
+                done[name] = await call(name, member)
             except FusionError as exc:
-                log.info("fork of %s: %s", name, exc.summary)
-            except Exception as exc:  # raised as it is once every member was tried, not as a group
+                log.info("%s of %s: %s", what, name, exc.summary)
+            except Exception as exc:
                 bugs.append(exc)
 
         async with anyio.create_task_group() as tg:
@@ -416,7 +408,7 @@ class Council:
                 tg.start_soon(one, name, member)
         if bugs:
             raise bugs[0]
-        return forked.get(CODEX)
+        return done
 
     # What the follower of Claude's conversation uses (follow.py), for every member at once.
 

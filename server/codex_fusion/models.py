@@ -195,7 +195,7 @@ def _effort(offer: Offer, wanted: ModelChoice, who: str) -> str:
     """The offered effort value ``wanted.effort`` names, for the model now selected (the selected
     one counts as offered, as for models)."""
     model = offer.current.model or "this model"
-    if offer.effort is not None and wanted.effort == offer.effort.current:
+    if offer.effort is not None and wanted.effort is not None and wanted.effort == offer.effort.current:
         return wanted.effort
     if offer.effort is None:
         raise ModelError(
