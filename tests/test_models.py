@@ -72,7 +72,9 @@ def test_the_model_an_agent_runs_counts_as_offered_though_its_list_omits_it() ->
         }
     ]
     offer = Offer.parse(gemini)
-    assert check(offer, ModelChoice("gemini-mock-9", None, "the agent's default"), "Gemini") == "gemini-mock-9"
+    assert (
+        check(offer, ModelChoice("gemini-mock-9", None, "the agent's default"), "Gemini") == "gemini-mock-9"
+    )
     with pytest.raises(ModelError, match=r"^Gemini does not offer the model 'gemini-9'"):
         check(offer, ModelChoice("gemini-9", None), "Gemini")
 
