@@ -20,16 +20,15 @@ answers as Server-Sent Events when the body says ``"stream": true``, else as one
 
 from __future__ import annotations
 
-import gzip
 import itertools
 import json
 import threading
 import time
-import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from loopback import LoopbackHandler, LoopbackServer
 
 __all__ = [
     "MockAnthropic",
@@ -194,10 +193,13 @@ def _text_of(value: Any) -> str:
 # The server
 
 
-class MockAnthropic:
+class MockAnthropic(LoopbackServer):
     """The mock API on ``127.0.0.1:<free port>``; use as a context manager."""
 
+    thread_name = "mock-anthropic"
+
     def __init__(self, model: str = "claude-mock-1") -> None:
+        super().__init__()
         self.model = model
         self.requests: list[RecordedRequest] = []
         self.tool_calls: list[ToolCall] = []
@@ -213,35 +215,6 @@ class MockAnthropic:
         self._routes: list[tuple[Callable[[RecordedRequest], bool], list[Step]]] = []
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
-        self._httpd: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
-
-    # --- lifecycle
-
-    def __enter__(self) -> MockAnthropic:
-        mock = self
-
-        class Handler(_Handler):
-            owner = mock
-
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name="mock-anthropic", daemon=True)
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-
-    @property
-    def base_url(self) -> str:
-        assert self._httpd is not None, "use MockAnthropic as a context manager"
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}"
 
     # --- script
 
@@ -425,55 +398,18 @@ def sse_events(message: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
     yield "message_stop", {"type": "message_stop"}
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(LoopbackHandler):
     owner: MockAnthropic
-    protocol_version = "HTTP/1.1"  # keep-alive; every answer has a Content-Length
 
-    def log_message(self, format: str, *args: Any) -> None:
-        return  # quiet: the requests are recorded instead
-
-    def _read_body(self) -> bytes:
-        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-            chunks = []
-            while True:
-                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
-                if size == 0:
-                    self.rfile.readline()
-                    break
-                chunks.append(self.rfile.read(size))
-                self.rfile.readline()
-            data = b"".join(chunks)
-        else:
-            data = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        encoding = self.headers.get("Content-Encoding", "").lower()
-        if encoding == "gzip":
-            data = gzip.decompress(data)
-        elif encoding == "deflate":
-            data = zlib.decompress(data)
-        return data
-
-    def _send(self, status: int, body: bytes, content_type: str) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        self.send_header("request-id", f"req_mock{next(self.owner._ids):04d}")
-        self.end_headers()
-        self.wfile.write(body)
-        self.wfile.flush()
-
-    def _send_json(self, status: int, payload: Any) -> None:
-        self._send(status, json.dumps(payload).encode(), "application/json")
+    def _extra_headers(self) -> dict[str, str]:
+        return {"request-id": f"req_mock{next(self.owner._ids):04d}"}
 
     def do_GET(self) -> None:
         self.owner._record("GET", self.path, dict(self.headers.items()), None)
         self._send_json(200, {"data": [], "has_more": False})
 
     def do_POST(self) -> None:
-        raw = self._read_body()
-        try:
-            body: Any = json.loads(raw) if raw else None
-        except ValueError:
-            body = raw.decode("utf-8", "replace")
+        raw, body = self._read_json()
         request = self.owner._record("POST", self.path, dict(self.headers.items()), body)
         path = self.path.split("?")[0].rstrip("/")
         if path.endswith("/v1/messages/count_tokens"):
@@ -497,3 +433,6 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, stream.encode(), "text/event-stream; charset=utf-8")
         else:
             self._send_json(200, message)
+
+
+MockAnthropic.handler = _Handler

@@ -19,17 +19,16 @@ recorded whole (:attr:`MockGemini.requests`) with the model name taken from its 
 
 from __future__ import annotations
 
-import gzip
 import itertools
 import json
 import threading
 import time
-import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import unquote, urlsplit
+
+from loopback import LoopbackHandler, LoopbackServer
 
 __all__ = [
     "FunctionResult",
@@ -203,10 +202,13 @@ def _satisfy(schema: Any) -> Any:
 # The server
 
 
-class MockGemini:
+class MockGemini(LoopbackServer):
     """The mock API on ``127.0.0.1:<free port>``; use as a context manager."""
 
+    thread_name = "mock-gemini"
+
     def __init__(self) -> None:
+        super().__init__()
         self.requests: list[RecordedRequest] = []
         #: Problems the mock could not answer as scripted (e.g. no offered function matched).
         self.errors: list[str] = []
@@ -221,33 +223,6 @@ class MockGemini:
         self._steps: list[Step] = []
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
-        self._httpd: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
-
-    def __enter__(self) -> MockGemini:
-        mock = self
-
-        class Handler(_Handler):
-            owner = mock
-
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._httpd.daemon_threads = True
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name="mock-gemini", daemon=True)
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._httpd is not None:
-            self._httpd.shutdown()
-            self._httpd.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-
-    @property
-    def base_url(self) -> str:
-        assert self._httpd is not None, "use MockGemini as a context manager"
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}"
 
     # --- script
 
@@ -360,54 +335,16 @@ class MockGemini:
         return chunks
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(LoopbackHandler):
     owner: MockGemini
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, format: str, *args: Any) -> None:
-        return
-
-    def _read_body(self) -> bytes:
-        if self.headers.get("Transfer-Encoding", "").lower() == "chunked":
-            chunks = []
-            while True:
-                size = int(self.rfile.readline().split(b";")[0].strip() or b"0", 16)
-                if size == 0:
-                    self.rfile.readline()
-                    break
-                chunks.append(self.rfile.read(size))
-                self.rfile.readline()
-            data = b"".join(chunks)
-        else:
-            data = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        encoding = self.headers.get("Content-Encoding", "").lower()
-        if encoding == "gzip":
-            data = gzip.decompress(data)
-        elif encoding == "deflate":
-            data = zlib.decompress(data)
-        return data
-
-    def _send(self, status: int, body: bytes, content_type: str) -> None:
-        self.send_response(status)
-        self.send_header("Content-Type", content_type)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-        self.wfile.flush()
-
-    def _send_json(self, status: int, payload: Any) -> None:
-        self._send(status, json.dumps(payload).encode(), "application/json; charset=UTF-8")
+    json_type = "application/json; charset=UTF-8"
 
     def do_GET(self) -> None:
         self.owner._record("GET", self.path, {k.lower(): v for k, v in self.headers.items()}, None)
         self._send_json(200, {"models": []})
 
     def do_POST(self) -> None:
-        raw = self._read_body()
-        try:
-            body: Any = json.loads(raw) if raw else None
-        except ValueError:
-            body = raw.decode("utf-8", "replace")
+        raw, body = self._read_json()
         request = self.owner._record("POST", self.path, {k.lower(): v for k, v in self.headers.items()}, body)
         if request.rpc == "countTokens":
             self._send_json(200, {"totalTokens": max(1, len(raw) // 4)})
@@ -433,3 +370,6 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(200, stream.encode(), "text/event-stream")
         else:
             self._send_json(200, self.owner._response(request, parts))
+
+
+MockGemini.handler = _Handler
