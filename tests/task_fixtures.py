@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,25 +13,10 @@ from codex_fusion.tasks.manager import TaskManager
 from codex_fusion.tasks.record import TaskBrief
 
 from .conftest import FakeAgentSetup
-
-GIT_ENV = {
-    "GIT_AUTHOR_NAME": "test",
-    "GIT_AUTHOR_EMAIL": "test@example.invalid",
-    "GIT_COMMITTER_NAME": "test",
-    "GIT_COMMITTER_EMAIL": "test@example.invalid",
-    "GIT_CONFIG_GLOBAL": os.devnull,
-    "GIT_CONFIG_NOSYSTEM": "1",
-}
+from .gitrepo import git
 
 #: A report that meets criterion 1 and lists the files.
 REPORT = "SUMMARY: done\\nTESTS: python3 -m pytest — passed\\nCRITERIA: 1 met\\nFILES: {files}"
-
-
-def git(workspace: Path, *args: str) -> str:
-    env = {**os.environ, **GIT_ENV}
-    return subprocess.run(
-        ["git", *args], cwd=workspace, env=env, check=True, capture_output=True, text=True
-    ).stdout
 
 
 def make_repo(workspace: Path, files: dict[str, str]) -> None:

@@ -22,26 +22,13 @@ from mcp import Client
 from codex_fusion import gate_review, gitsnap, nonce
 
 from .conftest import FAKE_AGENT, FakeAgentSetup
+from .gitrepo import git
 
 HOOK = Path(__file__).resolve().parents[1] / "hooks" / "codex_fusion_hook.py"
 WINDOW = os.getppid()  # an ancestor of this process and of the in-memory server: "our" window
 SESSION = "conv-1"
 ONE_SHOT = shlex.join([sys.executable, "-m", "codex_fusion.cli", "gate-review"])
 BUG = "@fake say FINDING: blocker src/calc.py:2 — divides by zero when n is 0; guard it\\nVERDICT: OPEN — fix it"
-
-
-def git(workspace: Path, *args: str) -> None:
-    env = {
-        "PATH": os.environ.get("PATH", os.defpath),
-        "HOME": str(workspace.parent),
-        "GIT_CONFIG_GLOBAL": os.devnull,
-        "GIT_CONFIG_NOSYSTEM": "1",
-        "GIT_AUTHOR_NAME": "t",
-        "GIT_AUTHOR_EMAIL": "t@example.invalid",
-        "GIT_COMMITTER_NAME": "t",
-        "GIT_COMMITTER_EMAIL": "t@example.invalid",
-    }
-    subprocess.run(["git", *args], cwd=workspace, env=env, check=True, capture_output=True)
 
 
 @pytest.fixture

@@ -4,7 +4,6 @@ workspace, never into another repository's objects, never hung by a FIFO."""
 from __future__ import annotations
 
 import os
-import subprocess
 import threading
 from pathlib import Path
 
@@ -12,19 +11,7 @@ import pytest
 
 from codex_fusion import gitsnap
 
-GIT_ENV = {
-    "GIT_CONFIG_GLOBAL": os.devnull,
-    "GIT_CONFIG_NOSYSTEM": "1",
-    "GIT_AUTHOR_NAME": "t",
-    "GIT_AUTHOR_EMAIL": "t@example.invalid",
-    "GIT_COMMITTER_NAME": "t",
-    "GIT_COMMITTER_EMAIL": "t@example.invalid",
-}
-
-
-def git(where: Path, *args: str) -> None:
-    env = {**os.environ, **GIT_ENV}
-    subprocess.run(["git", *args], cwd=where, env=env, check=True, capture_output=True)
+from .gitrepo import GIT_ENV, git
 
 
 def repository(path: Path) -> Path:

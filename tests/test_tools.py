@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import json
-import os
 import stat
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +14,7 @@ from mcp import Client
 from codex_fusion import prompts
 
 from .conftest import FakeAgentSetup
+from .gitrepo import git
 
 pytestmark = pytest.mark.anyio
 
@@ -301,20 +300,6 @@ async def test_the_frame_is_the_sessions_system_prompt_where_the_agent_supports_
 
 
 # -- review_diff in real repositories --------------------------------------------------------------
-
-GIT_ENV = {
-    "GIT_CONFIG_GLOBAL": os.devnull,
-    "GIT_CONFIG_NOSYSTEM": "1",
-    "GIT_AUTHOR_NAME": "t",
-    "GIT_AUTHOR_EMAIL": "t@example.invalid",
-    "GIT_COMMITTER_NAME": "t",
-    "GIT_COMMITTER_EMAIL": "t@example.invalid",
-}
-
-
-def git(workspace: Path, *args: str) -> None:
-    env = {**os.environ, **GIT_ENV}
-    subprocess.run(["git", *args], cwd=workspace, env=env, check=True, capture_output=True)
 
 
 def repository(workspace: Path) -> None:
