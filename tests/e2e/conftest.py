@@ -55,6 +55,16 @@ def adapter(request: pytest.FixtureRequest, installed_adapters: dict[str, Adapte
     return found
 
 
+@pytest.fixture(scope="session")
+def ts_adapter(installed_adapters: dict[str, Adapter | str]) -> Adapter:
+    """The TypeScript adapter alone (the pinned default), for tests that run one real Codex."""
+    found = installed_adapters["ts"]
+    if isinstance(found, str):
+        unavailable(f"ts adapter: {found}")
+    assert isinstance(found, Adapter)
+    return found
+
+
 @pytest.fixture
 def mock_model() -> Iterator[MockResponses]:
     with MockResponses() as mock:

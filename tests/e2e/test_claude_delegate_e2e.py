@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 from claude_cli import TOOL_PREFIX, ClaudeSandbox
-from e2e_adapters import Adapter, find_adapters, unavailable, write_codex_config
+from e2e_adapters import Adapter, write_codex_config
 from mock_anthropic import MockAnthropic, call_tool, say
 from mock_openai import MockResponses, apply_patch, then
 from mock_openai import say as model_say
@@ -39,15 +39,6 @@ PATCH = """*** Begin Patch
 +    return "hello, world"
 *** End Patch
 """
-
-
-@pytest.fixture(scope="module")
-def ts_adapter() -> Adapter:
-    found = find_adapters()["ts"]
-    if isinstance(found, str):
-        unavailable(f"ts adapter: {found}")
-    assert isinstance(found, Adapter)
-    return found
 
 
 @dataclass

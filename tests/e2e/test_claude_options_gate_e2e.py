@@ -27,7 +27,7 @@ from pathlib import Path
 
 import pytest
 from claude_cli import TOOL_PREFIX, ClaudeSandbox
-from e2e_adapters import Adapter, find_adapters, unavailable, write_codex_config
+from e2e_adapters import Adapter, write_codex_config
 from mock_anthropic import MockAnthropic, call_tool, say
 from mock_openai import MockResponses
 from mock_openai import say as codex_says
@@ -40,15 +40,6 @@ SECRET = "sk-proj-e2e-" + "S3CR3T" * 6
 MODEL = "gpt-6-luna"  # offered by the TS adapter, and not its default (gpt-5.5 in the mock's config)
 FIXED = "def mean(xs):\n    return sum(xs) / len(xs) if xs else 0.0\n"
 FINDING = "FINDING: blocker src/stats.py:2 — divides by zero when xs is empty; return 0.0 for []"
-
-
-@pytest.fixture(scope="module")
-def ts_adapter() -> Adapter:
-    found = find_adapters()["ts"]
-    if isinstance(found, str):
-        unavailable(f"ts adapter: {found}")
-    assert isinstance(found, Adapter)
-    return found
 
 
 @pytest.fixture(scope="module")
