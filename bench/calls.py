@@ -282,8 +282,8 @@ async def _in_memory_profile(lab: Lab, n: int) -> tuple[pstats.Stats, dict[str, 
     sys.path.insert(0, str(ROOT))
     from tests.memory_host import memory_spawn
 
-    from codex_fusion.config import Config
-    from codex_fusion.server import build_server
+    from codex_fusion.launch.config import Config
+    from codex_fusion.mcp.server import build_server
 
     logging.getLogger("codex_fusion").setLevel(logging.ERROR)
     base = lab.fresh_dir("profile-memory")
@@ -320,7 +320,7 @@ def off(signum, frame):
     sys.stderr.flush()
 signal.signal(signal.SIGUSR1, on)
 signal.signal(signal.SIGUSR2, off)
-from codex_fusion.cli import main
+from codex_fusion.cli.main import main
 sys.exit(main(["serve"]))
 """
 

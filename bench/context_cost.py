@@ -36,8 +36,8 @@ from mcp import Client
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "server"))
 
-from codex_fusion.config import Config  # noqa: E402
-from codex_fusion.server import build_server  # noqa: E402
+from codex_fusion.launch.config import Config  # noqa: E402
+from codex_fusion.mcp.server import build_server  # noqa: E402
 
 PLUGIN = "codex-fusion"
 SERVER = "codex"

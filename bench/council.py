@@ -100,7 +100,7 @@ def _round_stats(rounds: list[dict[str, float]]) -> dict[str, Any]:
 
 
 def _measure(result: Any, wall: float) -> dict[str, float]:
-    from codex_fusion.turn import TurnOutcome
+    from codex_fusion.member.turn import TurnOutcome
 
     elapsed = []
     for seat in result.seats:
@@ -112,9 +112,9 @@ def _measure(result: Any, wall: float) -> dict[str, float]:
 
 
 async def _fake_rounds(lab: Lab, latencies: tuple[float, ...], runs: int) -> list[dict[str, float]]:
-    from codex_fusion import prompts
-    from codex_fusion.config import Config
-    from codex_fusion.council import Council
+    from codex_fusion.council.council import Council
+    from codex_fusion.launch.config import Config
+    from codex_fusion.text import prompts
 
     base = lab.fresh_dir(f"council-{len(latencies)}")
     names = ["codex", *(f"m{i}" for i in range(1, len(latencies)))]
@@ -140,7 +140,7 @@ def _real_agents_missing() -> str | None:
     _e2e()
     from e2e_adapters import Adapter, find_adapters
 
-    from codex_fusion import agents
+    from codex_fusion.launch import agents
 
     found = find_adapters()["ts"]
     if not isinstance(found, Adapter):
@@ -165,10 +165,10 @@ async def _real_rounds(lab: Lab, runs: int) -> tuple[list[dict[str, float]], dic
     from mock_gemini import say as gemini_says
     from mock_openai import MockResponses
 
-    from codex_fusion import prompts
-    from codex_fusion.config import Config
-    from codex_fusion.council import Council
-    from codex_fusion.turn import TurnOutcome
+    from codex_fusion.council.council import Council
+    from codex_fusion.launch.config import Config
+    from codex_fusion.member.turn import TurnOutcome
+    from codex_fusion.text import prompts
 
     adapter = find_adapters()["ts"]
     assert isinstance(adapter, Adapter)
@@ -332,7 +332,7 @@ async def _starts(lab: Lab, adapter: Any, count: int, runs: int) -> dict[str, An
     ``initialize``, ``session/new``), and stopping them."""
     from mock_openai import MockResponses
 
-    from codex_fusion.consultant import Consultant
+    from codex_fusion.member.consultant import Consultant
 
     base = lab.fresh_dir("starts")
     workspace = _git_workspace(base / "workspace")
@@ -374,7 +374,7 @@ def _same(want: set[tuple[str, str]], text: str, who: str) -> None:
 def _review_config(base: Path, adapter: Any, url: str, workspace: Path) -> Any:
     from e2e_adapters import make_adapter_env, write_codex_config
 
-    from codex_fusion.config import Config
+    from codex_fusion.launch.config import Config
 
     codex_home = base / "codex_home"
     write_codex_config(codex_home, url)
@@ -392,10 +392,10 @@ def _review_config(base: Path, adapter: Any, url: str, workspace: Path) -> Any:
 async def _lone_review(config: Any, workspace: Path, *, warm: bool) -> tuple[float, str, float | None]:
     """One session reviews the diff as review_diff did before parts: the budget's worth in the prompt,
     the rest left for it to read. Returns (wall, answer, the agent's start-up when ``warm``)."""
-    from codex_fusion import prompts
-    from codex_fusion.consultant import Consultant
-    from codex_fusion.diffs import DiffRequest, collect_diff
-    from codex_fusion.turn import TurnOutcome
+    from codex_fusion.member.consultant import Consultant
+    from codex_fusion.member.turn import TurnOutcome
+    from codex_fusion.review import prompts as review_prompts
+    from codex_fusion.review.diffs import DiffRequest, collect_diff
 
     startup = None
     async with Consultant(config) as codex:
@@ -407,7 +407,7 @@ async def _lone_review(config: Any, workspace: Path, *, warm: bool) -> tuple[flo
             startup = time.perf_counter() - started
         started = time.perf_counter()
         material = await collect_diff(workspace, DiffRequest(), max_chars=config.max_answer_chars)
-        outcome = await codex.consult(prompts.review_diff(material, None, None), timeout=600)
+        outcome = await codex.consult(review_prompts.review_diff(material, None, None), timeout=600)
         seconds = time.perf_counter() - started
     if not isinstance(outcome, TurnOutcome):
         raise RuntimeError(f"the lone review paused: {outcome!r}"[:600])
@@ -417,9 +417,9 @@ async def _lone_review(config: Any, workspace: Path, *, warm: bool) -> tuple[flo
 async def _parts_review(config: Any, workspace: Path) -> tuple[float, str, float, int]:
     """The parts, as review_diff runs them now (tools._review_in_parts): collect up to MAX_SHARDS
     budgets, plan, review at once, merge. Returns (wall, merged text, slowest part's turn, parts)."""
-    from codex_fusion import shards
     from codex_fusion.acp.agent import spawn_process
-    from codex_fusion.diffs import DiffRequest, collect_diff
+    from codex_fusion.review import parts as shards
+    from codex_fusion.review.diffs import DiffRequest, collect_diff
 
     limit = config.max_answer_chars
     started = time.perf_counter()

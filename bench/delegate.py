@@ -33,7 +33,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests" / "e2e"))
 
-from codex_fusion.config import Config  # noqa: E402
+from codex_fusion.launch.config import Config  # noqa: E402
 from codex_fusion.tasks.manager import TaskManager  # noqa: E402
 from codex_fusion.tasks.record import TaskBrief  # noqa: E402
 from codex_fusion.tasks.table import TaskState  # noqa: E402

@@ -54,7 +54,7 @@ def _run(
 
 def hook(lab: Lab) -> Figure:
     sys.path.insert(0, str(ROOT / "server"))
-    from codex_fusion import nonce
+    from codex_fusion.hookside import nonce
 
     n = lab.n(40, 1)
     base = lab.fresh_dir("hook")
@@ -135,7 +135,7 @@ def gate(lab: Lab) -> Figure:
         fig.row(label, med(value, p95=True))
     fig.note("fake agent, never asked: these are the costs around a review, not Codex's review time")
     fig.note(
-        "one-shot: `python -m codex_fusion.cli gate-review` from the dev venv (the plugin adds `uv run`)"
+        "one-shot: `python -m codex_fusion.cli.main gate-review` from the dev venv (the plugin adds `uv run`)"
     )
     return fig
 
@@ -150,7 +150,7 @@ def _gate_measure(base: Path, n: int) -> dict[str, Any]:
     from tests.conftest import FakeAgentSetup
     from tests.test_gate_hook import WINDOW, git, hook_env
 
-    from codex_fusion import gate_hook, gitsnap, nonce
+    from codex_fusion.hookside import gate_hook, gitsnap, nonce
 
     fake = FakeAgentSetup(base)
     (fake.workspace / "app.py").write_text("print('hi')\n")

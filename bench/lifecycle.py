@@ -132,8 +132,8 @@ async def _in_process_cancel(lab: Lab, n: int) -> dict[str, Any]:
     """The old bench's measure: a cancel scope around ``Consultant.consult``, subprocess agent."""
     import logging
 
-    from codex_fusion.config import Config
-    from codex_fusion.consultant import Consultant
+    from codex_fusion.launch.config import Config
+    from codex_fusion.member.consultant import Consultant
 
     logging.getLogger("codex_fusion").setLevel(logging.ERROR)
     base = lab.fresh_dir("cancel-in-process")

@@ -62,7 +62,7 @@ def redaction(lab: Lab) -> Figure:
     sys.path.insert(0, str(ROOT / "server"))
     from tests.redact_corpus import code_lines, secret_shapes
 
-    from codex_fusion.redact import redact, redact_credentials
+    from codex_fusion.text.redact import redact, redact_credentials
 
     fig = Figure()
     shapes, code = secret_shapes(), code_lines()

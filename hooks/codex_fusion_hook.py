@@ -118,7 +118,7 @@ def _server_path() -> None:
 
 
 def _gate(name: str, payload: dict[str, object]) -> None:
-    from codex_fusion import gate_hook, nonce
+    from codex_fusion.hookside import gate_hook, nonce
 
     nonce.set_warning_sink(_problem)
     output = gate_hook.run(name, payload, os.environ)
@@ -131,7 +131,7 @@ def run() -> int:
     """Record the event; returns the exit code (1: the user must be told the record was lost)."""
     if sys.argv[1:2] == ["gate"]:
         _server_path()
-        from codex_fusion import options
+        from codex_fusion.hookside import options
 
         flag, _ = options.lookup(os.environ, "review_gate")
         if flag != "1":
@@ -158,7 +158,7 @@ def run() -> int:
     event, detail, hook_name = what
 
     _server_path()
-    from codex_fusion import nonce
+    from codex_fusion.hookside import nonce
 
     nonce.set_warning_sink(_problem)
     env = os.environ

@@ -19,10 +19,10 @@ import anyio
 import pytest
 from mcp.server.mcpserver import MCPServer
 
-from codex_fusion.config import Config
-from codex_fusion.consultant import Consultant
-from codex_fusion.council import Council
-from codex_fusion.server import build_server
+from codex_fusion.council.council import Council
+from codex_fusion.launch.config import Config
+from codex_fusion.mcp.server import build_server
+from codex_fusion.member.consultant import Consultant
 
 from .memory_host import MemoryHost, memory_spawn
 

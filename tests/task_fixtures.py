@@ -7,8 +7,8 @@ import os
 from collections.abc import Callable
 from pathlib import Path
 
-from codex_fusion.config import Config
-from codex_fusion.members import MemberSpec
+from codex_fusion.launch.config import Config
+from codex_fusion.launch.members import MemberSpec
 from codex_fusion.tasks.manager import TaskManager
 from codex_fusion.tasks.record import TaskBrief
 

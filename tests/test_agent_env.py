@@ -13,9 +13,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from codex_fusion import boundary
-from codex_fusion.boundary import RELAY_SPEC, Launch, profile_mode
-from codex_fusion.config import Config
+from codex_fusion.launch import boundary
+from codex_fusion.launch.boundary import RELAY_SPEC, Launch, profile_mode
+from codex_fusion.launch.config import Config
 
 PROFILE = "codex-fusion-0123456789abcdef"
 WORKSPACE = Path("/home/u/project")
@@ -229,7 +229,7 @@ def test_typescript_gets_the_shim_and_the_relay_its_overrides() -> None:
     assert plan.argv == ("codex-acp",)
     assert plan.shim is not None
     assert plan.shim.startswith("#!/bin/sh\n")
-    assert plan.shim.endswith(' -I -m codex_fusion.relay "$@"\n')  # the same text for every start
+    assert plan.shim.endswith(' -I -m codex_fusion.launch.relay "$@"\n')  # the same text for every start
     assert plan.shim == make_plan(TS, profile_name="codex-fusion-another").shim
     spec = json.loads(plan.env[RELAY_SPEC])
     assert spec["codex"] == "/nm/codex"
@@ -324,7 +324,7 @@ def test_config_writes_a_private_shim_for_the_typescript_adapter(tmp_path: Path)
     assert shim.parent == tmp_path / "state" / "codex-fusion" / "bin"
     assert stat.S_IMODE(shim.stat().st_mode) == 0o700
     assert stat.S_IMODE(shim.parent.stat().st_mode) == 0o700
-    assert "codex_fusion.relay" in shim.read_text()
+    assert "codex_fusion.launch.relay" in shim.read_text()
     profile = json.loads(config.agent_env[RELAY_SPEC])["profile"]
     assert (config.adapter, config.agent_mode, config.boundary_enforced) == (
         "ts",
@@ -464,7 +464,7 @@ def _programs(directory: Path, *names: str) -> None:
 def test_the_agent_command_never_comes_from_the_workspace(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from codex_fusion.config import resolve_agent_command
+    from codex_fusion.launch.config import resolve_agent_command
 
     workspace, real = tmp_path / "ws", tmp_path / "real" / "bin"
     _programs(workspace, "codex-acp", "npx", "node")
@@ -484,8 +484,8 @@ def test_the_agent_command_never_comes_from_the_workspace(
 
 
 def test_a_relative_agent_command_is_refused(tmp_path: Path) -> None:
-    from codex_fusion.config import resolve_agent_command
     from codex_fusion.errors import ConfigError
+    from codex_fusion.launch.config import resolve_agent_command
 
     env = {"PATH": "/usr/bin", "CODEX_FUSION_ACP_COMMAND": "./codex-acp"}
     with pytest.raises(ConfigError, match=r"starts with the relative path '\./codex-acp'"):

@@ -1,4 +1,4 @@
-"""The council members' launch plans (``codex_fusion.agents``): what each kind is started with, what it
+"""The council members' launch plans (``codex_fusion.launch.agents``): what each kind is started with, what it
 is told in session/new, how its mode is checked, and what ``status`` says about its boundary. The real
 agents run against these plans in tests/e2e/test_agents_raw.py."""
 
@@ -13,10 +13,10 @@ from typing import Any
 
 import pytest
 
-from codex_fusion import agents
-from codex_fusion.agents import Member, claude, gemini, unknown
-from codex_fusion.agents.locate import PROVISIONED
 from codex_fusion.errors import ConfigError
+from codex_fusion.launch import agents
+from codex_fusion.launch.agents import Member, claude, gemini, unknown
+from codex_fusion.launch.agents.locate import PROVISIONED
 
 SOURCE = {
     "PATH": "/usr/local/bin:/usr/bin:/bin",

@@ -14,13 +14,13 @@ from pathlib import Path
 import anyio
 import pytest
 
-from codex_fusion import render
-from codex_fusion.client import MAX_ASKS_PER_TURN, AcpClient
-from codex_fusion.consultant import Consultant
 from codex_fusion.errors import HandlerError
-from codex_fusion.guardian import GuardianFlags
-from codex_fusion.notes import Audit, NoteKind
-from codex_fusion.turn import Pause, TurnOutcome
+from codex_fusion.guardian.policy import GuardianFlags
+from codex_fusion.member import render
+from codex_fusion.member.client import MAX_ASKS_PER_TURN, AcpClient
+from codex_fusion.member.consultant import Consultant
+from codex_fusion.member.notes import Audit, NoteKind
+from codex_fusion.member.turn import Pause, TurnOutcome
 
 from .conftest import FakeAgentSetup
 

@@ -12,12 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from codex_fusion import boundary, render
 from codex_fusion.acp.schema import Implementation, InitializeResult
-from codex_fusion.confine import Confinement, Proc, said
-from codex_fusion.consultant import Consultant
 from codex_fusion.errors import AgentError
-from codex_fusion.turn import TurnOutcome
+from codex_fusion.launch import boundary
+from codex_fusion.launch.confine import Confinement, Proc, said
+from codex_fusion.member import render_status
+from codex_fusion.member.consultant import Consultant
+from codex_fusion.member.turn import TurnOutcome
 
 from .conftest import FakeAgentSetup
 from .memory_host import MemoryHost, memory_spawn
@@ -79,7 +80,7 @@ async def test_an_agent_that_does_not_say_it_is_codex_acp_runs_with_the_plain_no
     assert isinstance(outcome, TurnOutcome)
     assert isinstance(state.confinement, Confinement)
     assert not state.confinement.enforced
-    text = render.status(state)
+    text = render_status.status(state)
     assert "boundary: Codex can read outside the workspace with this agent" in text
     assert "boundary check: fake-acp 9.9.9: the agent does not say it is codex-acp" in text
 
@@ -102,7 +103,7 @@ async def test_a_wrapped_rust_adapter_is_started_again_with_its_overrides(fake: 
     assert state.confinement is not None
     assert state.confinement.enforced
     assert state.confinement.relaunched
-    text = render.status(state)
+    text = render_status.status(state)
     assert "boundary: enforced — Codex's sandbox reads the workspace" in text
     assert f"(profile {profile})" in text
     assert (

@@ -12,12 +12,12 @@ import time
 import anyio
 import pytest
 
-from codex_fusion import client, render, runner
-from codex_fusion.config import Config
-from codex_fusion.consultant import Consultant
 from codex_fusion.errors import AgentError, AuthRequired, ConsultError
-from codex_fusion.notes import NoteKind
-from codex_fusion.turn import Event, IllegalTransition, Pause, Turn, TurnOutcome, TurnState
+from codex_fusion.launch.config import Config
+from codex_fusion.member import client, render, runner
+from codex_fusion.member.consultant import Consultant
+from codex_fusion.member.notes import NoteKind
+from codex_fusion.member.turn import Event, IllegalTransition, Pause, Turn, TurnOutcome, TurnState
 
 from .conftest import FakeAgentSetup, alive, group_alive, wait_until
 

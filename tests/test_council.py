@@ -9,13 +9,14 @@ from typing import Any
 import anyio
 import pytest
 
-from codex_fusion import agreement, prompts
-from codex_fusion.config import Config
-from codex_fusion.council import Council, CouncilResult
-from codex_fusion.debate import Standing, VerdictLine
+from codex_fusion.council import agreement
+from codex_fusion.council.council import Council, CouncilResult
 from codex_fusion.errors import ConfigError, ConsultError
-from codex_fusion.members import parse
-from codex_fusion.turn import Pause, TurnOutcome
+from codex_fusion.launch.config import Config
+from codex_fusion.launch.members import parse
+from codex_fusion.member.debate import Standing, VerdictLine
+from codex_fusion.member.turn import Pause, TurnOutcome
+from codex_fusion.text import prompts
 
 from .conftest import FakeAgentSetup
 
@@ -281,7 +282,7 @@ def test_round_one_says_settled_not_agree() -> None:
 async def test_the_tools_run_a_council_round_permit_and_reply(fake: FakeAgentSetup) -> None:
     from mcp import Client
 
-    from codex_fusion.server import build_server
+    from codex_fusion.mcp.server import build_server
 
     from .test_tools import text_of
 
@@ -331,7 +332,7 @@ async def test_the_tools_run_a_council_round_permit_and_reply(fake: FakeAgentSet
 async def test_progress_shows_one_line_per_member_redacted(fake: FakeAgentSetup) -> None:
     from mcp import Client
 
-    from codex_fusion.server import build_server
+    from codex_fusion.mcp.server import build_server
 
     messages: list[str] = []
 
@@ -384,8 +385,8 @@ async def test_every_member_follows_claudes_conversation_restart_and_clear(fake:
     /clear resets every member (the cleared conversation keeps its links)."""
     from mcp import Client
 
-    from codex_fusion import continuity
-    from codex_fusion.server import build_server
+    from codex_fusion.host import continuity
+    from codex_fusion.mcp.server import build_server
 
     from .test_follow import WINDOW, eventually, run_hook
     from .test_tools import text_of

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from codex_fusion import overflow, prompts
-from codex_fusion.debate import MAX_ROUNDS, Debate, Standing, VerdictLine, parse_verdict
+from codex_fusion.member.debate import MAX_ROUNDS, Debate, Standing, VerdictLine, parse_verdict
+from codex_fusion.text import overflow, prompts
 
 
 @pytest.mark.parametrize(

@@ -14,10 +14,18 @@ from pathlib import Path
 import anyio
 import pytest
 
-from codex_fusion import prompts
-from codex_fusion.diffs import DiffMaterial, DiffRequest, FileSummary, collect_diff, names, patch, untracked
-from codex_fusion.diffs import git as git_runner
 from codex_fusion.errors import DiffError
+from codex_fusion.review import prompts as review_prompts
+from codex_fusion.review.diffs import (
+    DiffMaterial,
+    DiffRequest,
+    FileSummary,
+    collect_diff,
+    names,
+    patch,
+    untracked,
+)
+from codex_fusion.review.diffs import git as git_runner
 
 from .conftest import group_alive, wait_until
 from .gitrepo import git, isolated_env
@@ -1277,7 +1285,7 @@ async def test_hostile_file_names_cannot_forge_lines(repo: Path) -> None:
     write(repo / "big-\u202e.txt", "".join(f"line {i}\n" for i in range(5000)))
 
     material = await collect_diff(repo, DiffRequest(paths=()), max_chars=20_000)
-    brief = prompts.review_diff(material, None, None)
+    brief = review_prompts.review_diff(material, None, None)
     prompt = "\n\n".join(brief.blocks)
 
     everything = "\n".join([prompt, material.text, material.description, material.omitted_note or ""])

@@ -16,14 +16,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from codex_fusion import render
 from codex_fusion.acp.schema import PermissionOption
-from codex_fusion.edits import MAX_CHANGE_CHARS, MAX_DIFF_LINES, changes_in
-from codex_fusion.guardian import GuardianFlags, decide
-from codex_fusion.notes import NoteKind
-from codex_fusion.permissions import PendingPermission
-from codex_fusion.toolcall import merged
-from codex_fusion.turn import Pause, TurnOutcome
+from codex_fusion.guardian.edits import MAX_CHANGE_CHARS, MAX_DIFF_LINES, changes_in
+from codex_fusion.guardian.permissions import PendingPermission
+from codex_fusion.guardian.policy import GuardianFlags, decide
+from codex_fusion.guardian.toolcall import merged
+from codex_fusion.member import render
+from codex_fusion.member.notes import NoteKind
+from codex_fusion.member.turn import Pause, TurnOutcome
 
 from .conftest import FakeAgentSetup
 

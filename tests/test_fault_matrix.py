@@ -8,10 +8,10 @@ import time
 
 import pytest
 
-from codex_fusion import render
-from codex_fusion.consultant import Consultant
 from codex_fusion.errors import FusionError
-from codex_fusion.turn import TurnOutcome
+from codex_fusion.member import render
+from codex_fusion.member.consultant import Consultant
+from codex_fusion.member.turn import TurnOutcome
 
 from .conftest import FakeAgentSetup, group_alive, wait_until
 from .test_cli import StdioPeer

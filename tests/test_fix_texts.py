@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-from codex_fusion import render
-from codex_fusion.doctor import Check
+from codex_fusion.cli import doctor
+from codex_fusion.cli.doctor import Check
 from codex_fusion.errors import LOGIN_COMMAND
 
 REPO = Path(__file__).resolve().parents[1]
@@ -36,7 +36,7 @@ def test_one_login_command_everywhere() -> None:
 
 
 def test_the_doctors_last_line_says_what_works_in_claude_code() -> None:
-    report = render.doctor([Check("fail", "uv", "not on PATH", "install it")])
+    report = doctor.report([Check("fail", "uv", "not on PATH", "install it")])
     assert report.splitlines()[-1] == (
         "1 problem(s): fix them, then check again with `/codex-fusion:codex-setup` in Claude Code "
         "(in a terminal: the plugin's `bin/codex-fusion doctor`)."

@@ -19,12 +19,13 @@ import anyio
 import pytest
 from mcp import Client
 
-from codex_fusion import nonce, render
-from codex_fusion.config import Config
-from codex_fusion.consultant import Consultant
-from codex_fusion.council import Council
-from codex_fusion.follow import Action, Follower, react
-from codex_fusion.turn import TurnOutcome
+from codex_fusion.council.council import Council
+from codex_fusion.hookside import nonce
+from codex_fusion.host.follow import Action, Follower, react
+from codex_fusion.launch.config import Config
+from codex_fusion.member import render
+from codex_fusion.member.consultant import Consultant
+from codex_fusion.member.turn import TurnOutcome
 
 from .conftest import FakeAgentSetup
 from .memory_host import memory_spawn
@@ -271,7 +272,8 @@ async def test_a_record_written_before_the_watch_began_is_still_seen(
 ) -> None:
     """The watcher starts in a worker thread; on a loaded machine it began after the hook wrote the
     /clear, whose event was then lost until the next turn (the suite's two flaky watcher tests)."""
-    from codex_fusion import follow, private
+    from codex_fusion.hookside import private
+    from codex_fusion.host import follow
 
     real = private.write_files
     watching = threading.Event()

@@ -6,8 +6,8 @@ import itertools
 
 import pytest
 
-from codex_fusion import gate
-from codex_fusion.gate import Finding, Review, Settings, decide, parse_findings
+from codex_fusion.hookside import gate
+from codex_fusion.hookside.gate import Finding, Review, Settings, decide, parse_findings
 
 ON = Settings(True, "option", 2, "major", 120)
 BLOCKER = Finding("blocker", "src/app.py:3", "divides by zero when count is 0; guard it")

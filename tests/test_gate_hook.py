@@ -19,7 +19,8 @@ import anyio
 import pytest
 from mcp import Client
 
-from codex_fusion import gate_review, gitsnap, nonce
+from codex_fusion.hookside import gitsnap, nonce
+from codex_fusion.review import gate as gate_review
 
 from .conftest import FAKE_AGENT, FakeAgentSetup
 from .gitrepo import git
@@ -27,7 +28,7 @@ from .gitrepo import git
 HOOK = Path(__file__).resolve().parents[1] / "hooks" / "codex_fusion_hook.py"
 WINDOW = os.getppid()  # an ancestor of this process and of the in-memory server: "our" window
 SESSION = "conv-1"
-ONE_SHOT = shlex.join([sys.executable, "-m", "codex_fusion.cli", "gate-review"])
+ONE_SHOT = shlex.join([sys.executable, "-m", "codex_fusion.cli.main", "gate-review"])
 BUG = "@fake say FINDING: blocker src/calc.py:2 — divides by zero when n is 0; guard it\\nVERDICT: OPEN — fix it"
 
 

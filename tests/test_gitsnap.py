@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from codex_fusion import gitsnap
+from codex_fusion.hookside import gitsnap
 
 from .gitrepo import GIT_ENV, git
 

@@ -33,10 +33,10 @@ import pytest
 from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
-from codex_fusion.autorun import by_name, normalised
-from codex_fusion.guardian import Decision, GuardianFlags, decide
-from codex_fusion.paths import realpath, within
-from codex_fusion.toolcall import describe_command
+from codex_fusion.guardian.autorun import by_name, normalised
+from codex_fusion.guardian.paths import realpath, within
+from codex_fusion.guardian.policy import Decision, GuardianFlags, decide
+from codex_fusion.guardian.toolcall import describe_command
 
 
 @dataclass(frozen=True)

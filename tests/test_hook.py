@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from codex_fusion import nonce
+from codex_fusion.hookside import nonce
 
 REPO = Path(__file__).resolve().parents[1]
 HOOK = REPO / "hooks" / "codex_fusion_hook.py"
@@ -32,7 +32,7 @@ NOBODY = 65534
 FULL_DISK = f"""
 import errno, os, runpy, sys
 sys.path.insert(0, {str(REPO / "server")!r})
-from codex_fusion import private
+from codex_fusion.hookside import private
 def full(fd, data):
     raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 private._write_all = full
@@ -628,7 +628,7 @@ def test_a_hook_run_imports_nothing_heavy(hook: Hook) -> None:
         for line in proc.stderr.decode().splitlines()
         if line.startswith("import time:") and "|" in line
     }
-    assert "codex_fusion.nonce" in imported
+    assert "codex_fusion.hookside.nonce" in imported
     heavy = {
         "typing",
         "logging",
@@ -643,8 +643,8 @@ def test_a_hook_run_imports_nothing_heavy(hook: Hook) -> None:
     assert imported & heavy == set()
     assert {m for m in imported if m.startswith("codex_fusion")} == {
         "codex_fusion",
-        "codex_fusion.nonce",
-        "codex_fusion.private",
+        "codex_fusion.hookside.nonce",
+        "codex_fusion.hookside.private",
     }
     assert not any(m.split(".")[0] in {"mcp", "anyio", "pydantic", "watchfiles"} for m in imported)
     assert_record(hook.records()[f"pid-{PID}.json"], hook, "compact", "compact")

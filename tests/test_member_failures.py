@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 
-from codex_fusion import prompts
 from codex_fusion.acp.agent import login_refused
 from codex_fusion.errors import AuthRequired, ConsultError, FusionError, RpcError
-from codex_fusion.turn import Pause, TurnOutcome
+from codex_fusion.member.turn import Pause, TurnOutcome
+from codex_fusion.text import prompts
 
 from .conftest import FakeAgentSetup
 

@@ -8,7 +8,7 @@ import pytest
 from mcp import Client
 
 from codex_fusion.errors import ModelError
-from codex_fusion.models import ModelChoice, Offer, Selected, answered, check, reported_model
+from codex_fusion.launch.models import ModelChoice, Offer, Selected, answered, check, reported_model
 
 from .conftest import FakeAgentSetup
 

@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from codex_fusion import nonce, private, windows
-from codex_fusion.nonce import NonceStoreError, Record
+from codex_fusion.hookside import nonce, private, windows
+from codex_fusion.hookside.nonce import NonceStoreError, Record
 
 NONCE_PY = Path(nonce.__file__)
 HOOK_PY = Path(__file__).resolve().parents[1] / "hooks" / "codex_fusion_hook.py"
@@ -318,7 +318,7 @@ BAD_CONTENT: dict[str, bytes] = {
 def test_read_tolerates_garbage(tmp_path: Path, content: bytes, caplog: pytest.LogCaptureFixture) -> None:
     path = tmp_path / "r.json"
     path.write_bytes(content)
-    with caplog.at_level(logging.WARNING, logger="codex_fusion.nonce"):
+    with caplog.at_level(logging.WARNING, logger="codex_fusion.hookside.nonce"):
         assert nonce.read_record(path) is None
     assert len(caplog.records) == 1
     assert str(path) in caplog.records[0].getMessage()
@@ -354,7 +354,7 @@ def test_read_rejects_foreign_records(
     obj[key] = value
     path = tmp_path / "r.json"
     path.write_text(json.dumps(obj))
-    with caplog.at_level(logging.WARNING, logger="codex_fusion.nonce"):
+    with caplog.at_level(logging.WARNING, logger="codex_fusion.hookside.nonce"):
         assert nonce.read_record(path) is None
     assert len(caplog.records) == 1
 
@@ -382,7 +382,7 @@ def test_read_rejects_oversized(tmp_path: Path, workspace: Path, caplog: pytest.
     obj = {**valid_json(workspace), "padding": "x" * (nonce.MAX_FILE_BYTES + 10)}
     path = tmp_path / "r.json"
     path.write_text(json.dumps(obj))
-    with caplog.at_level(logging.WARNING, logger="codex_fusion.nonce"):
+    with caplog.at_level(logging.WARNING, logger="codex_fusion.hookside.nonce"):
         assert nonce.read_record(path) is None
     assert "larger than" in caplog.text
 
@@ -393,7 +393,7 @@ def test_read_refuses_a_symlink(tmp_path: Path, workspace: Path, caplog: pytest.
     link = tmp_path / "link.json"
     link.symlink_to(real)
     assert nonce.read_record(real) is not None
-    with caplog.at_level(logging.WARNING, logger="codex_fusion.nonce"):
+    with caplog.at_level(logging.WARNING, logger="codex_fusion.hookside.nonce"):
         assert nonce.read_record(link) is None
     assert "symlink" in caplog.text
 

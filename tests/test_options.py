@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from codex_fusion import gate, options
-from codex_fusion.config import DEFAULT_RESET_ON, Config
-from codex_fusion.guardian import GuardianFlags
+from codex_fusion.guardian.policy import GuardianFlags
+from codex_fusion.hookside import gate, options
+from codex_fusion.launch.config import DEFAULT_RESET_ON, Config
 
 REPO = Path(__file__).resolve().parents[1]
 

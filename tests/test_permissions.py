@@ -8,13 +8,13 @@ from pathlib import Path
 import anyio
 import pytest
 
-from codex_fusion import render
-from codex_fusion.client import AcpClient
-from codex_fusion.consultant import Consultant
 from codex_fusion.errors import ConsultError, HandlerError
-from codex_fusion.guardian import GuardianFlags, Rule
-from codex_fusion.notes import Audit, NoteKind
-from codex_fusion.turn import Pause, TurnOutcome
+from codex_fusion.guardian.policy import GuardianFlags, Rule
+from codex_fusion.member import render
+from codex_fusion.member.client import AcpClient
+from codex_fusion.member.consultant import Consultant
+from codex_fusion.member.notes import Audit, NoteKind
+from codex_fusion.member.turn import Pause, TurnOutcome
 
 from .conftest import FakeAgentSetup
 

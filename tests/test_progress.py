@@ -8,7 +8,7 @@ import time
 import anyio
 import pytest
 
-from codex_fusion.progress import ProgressPump
+from codex_fusion.mcp.progress import ProgressPump
 
 pytestmark = pytest.mark.anyio
 

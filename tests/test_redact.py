@@ -9,9 +9,9 @@ import pytest
 from anyio import wait_all_tasks_blocked
 
 from codex_fusion.acp.schema import parse_update
-from codex_fusion.progress import ProgressPump, streamed_line
-from codex_fusion.redact import REDACTED, StreamRedactor, credentials_in, redact, redact_credentials
-from codex_fusion.transcript import Transcript
+from codex_fusion.mcp.progress import ProgressPump, streamed_line
+from codex_fusion.member.transcript import Transcript
+from codex_fusion.text.redact import REDACTED, StreamRedactor, credentials_in, redact, redact_credentials
 
 from .redact_corpus import Shape, code_lines, secret_shapes
 
@@ -64,7 +64,7 @@ def test_any_secret_sounding_variable_is_redacted_by_value() -> None:
 def test_log_lines_are_redacted(caplog: pytest.LogCaptureFixture) -> None:
     import logging
 
-    from codex_fusion.redact import RedactingFormatter
+    from codex_fusion.text.redact import RedactingFormatter
 
     record = logging.LogRecord(
         "x", logging.INFO, __file__, 1, "asking about run `curl %s`", ("sk-proj-abcdefghijkl",), None

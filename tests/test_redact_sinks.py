@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 from mcp import Client
 
-from codex_fusion import continuity, nonce
+from codex_fusion.hookside import nonce
+from codex_fusion.host import continuity
 
 from .conftest import FakeAgentSetup
 from .test_cli import ENTRY

@@ -13,8 +13,8 @@ from typing import Any
 
 import pytest
 
-from codex_fusion import boundary, relay
-from codex_fusion.relay import Spec
+from codex_fusion.launch import boundary, relay
+from codex_fusion.launch.relay import Spec
 
 WORKSPACE = Path("/home/u/project")
 SPEC = Spec(codex=None, args=(), workspace=WORKSPACE, codex_home=Path("/home/u/.codex"), profile="cf-1")

@@ -6,8 +6,8 @@ import anyio
 import pytest
 from mcp import Client
 
-from codex_fusion.config import Config
-from codex_fusion.server import build_server
+from codex_fusion.launch.config import Config
+from codex_fusion.mcp.server import build_server
 
 from .conftest import FakeAgentSetup
 from .test_diffs import commit, init, write
@@ -246,7 +246,7 @@ async def test_a_lone_surrogate_in_any_argument_is_answered_and_the_server_stays
 async def test_a_bug_in_the_warm_up_leaves_the_server_up(
     fake: FakeAgentSetup, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from codex_fusion.session import Session
+    from codex_fusion.member.session import Session
 
     real = Session.ensure
     bugs = [ValueError("a bug while warming up")]
@@ -269,7 +269,7 @@ async def test_a_bug_in_the_warm_up_leaves_the_server_up(
 async def test_a_bug_in_the_follower_task_leaves_the_server_up(
     fake: FakeAgentSetup, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
-    from codex_fusion.follow import Follower
+    from codex_fusion.host.follow import Follower
 
     async def broken(self: Follower) -> None:
         raise ValueError("a bug in the watcher")

@@ -18,10 +18,11 @@ import anyio
 import pytest
 from mcp import Client
 
-from codex_fusion import doctor, installer, render
-from codex_fusion.config import NPX_FALLBACK, Config
-from codex_fusion.server import build_server
-from codex_fusion.tools import TOOLS
+from codex_fusion.cli import doctor
+from codex_fusion.launch import installer
+from codex_fusion.launch.config import NPX_FALLBACK, Config
+from codex_fusion.mcp.server import build_server
+from codex_fusion.mcp.tools import TOOLS
 
 from .conftest import FakeAgentSetup
 
@@ -190,13 +191,13 @@ async def test_doctor_reports_each_part_with_its_fix(fake: FakeAgentSetup) -> No
     assert by_name["Codex login"].status == "ok"
     assert by_name["workspace"].detail == str(fake.workspace.resolve())
     assert by_name["workspace boundary"].status == "warn"  # the fake agent is not codex-acp
-    text = render.doctor(report)
+    text = doctor.report(report)
     assert text.splitlines()[-1] == "All checks passed."
     not_logged_in = await doctor.diagnose(fake.config("auth=ts"), fake.env())
     login = next(check for check in not_logged_in if check.what == "Codex login")
     assert login.status == "fail"
     assert "npx -y @openai/codex login" in login.fix
-    assert "1 problem(s)" in render.doctor(not_logged_in)
+    assert "1 problem(s)" in doctor.report(not_logged_in)
 
 
 async def test_doctor_never_hangs_on_an_agent_that_does_not_answer(
@@ -254,4 +255,4 @@ async def test_doctor_finds_the_server_blocked_by_claude_codes_auth_cache(
     assert "will not start the server again" in blocked.detail
     assert f"`rm {cache}`" in blocked.fix
     assert "restart Claude Code" in blocked.fix
-    assert "All checks passed." not in render.doctor(report)
+    assert "All checks passed." not in doctor.report(report)

@@ -9,11 +9,11 @@ import anyio
 import pytest
 from mcp import Client
 
-from codex_fusion import shards
-from codex_fusion.debate import Standing, parse_verdict
-from codex_fusion.diffs import DiffMaterial, FileSummary
-from codex_fusion.transcript import Usage
-from codex_fusion.turn import TurnOutcome
+from codex_fusion.member.debate import Standing, parse_verdict
+from codex_fusion.member.transcript import Usage
+from codex_fusion.member.turn import TurnOutcome
+from codex_fusion.review import parts as shards
+from codex_fusion.review.diffs import DiffMaterial, FileSummary
 
 from .conftest import FakeAgentSetup
 from .test_tools import git, prompts_sent, repository, text_of
@@ -133,7 +133,7 @@ async def test_a_large_diff_is_reviewed_in_parts_at_once_with_every_finding(fake
 
 
 async def test_a_part_matches_its_files_even_when_their_names_need_quoting(fake: FakeAgentSetup) -> None:
-    from codex_fusion.diffs import DiffRequest, collect_diff
+    from codex_fusion.review.diffs import DiffRequest, collect_diff
 
     repository(fake.workspace)
     names = [f"odd\u202e{i:02}.py" if i % 2 else f"plain{i:02}.py" for i in range(8)]

@@ -11,10 +11,10 @@ from typing import Any
 import pytest
 from mcp import Client
 
-from codex_fusion import boundary, relay
 from codex_fusion.errors import ConfigError, TaskError
-from codex_fusion.members import MemberSpec
-from codex_fusion.server import build_server
+from codex_fusion.launch import boundary, relay
+from codex_fusion.launch.members import MemberSpec
+from codex_fusion.mcp.server import build_server
 from codex_fusion.tasks import apply as task_apply
 from codex_fusion.tasks.checks import execution_bearing, parse_report, unsafe_path
 from codex_fusion.tasks.record import FileChange

@@ -15,14 +15,7 @@ from codex_fusion.errors import TaskError
 from codex_fusion.tasks import render
 from codex_fusion.tasks.manager import Task, TaskManager
 from codex_fusion.tasks.store import TaskLock, TaskStore
-from codex_fusion.tasks.table import (
-    MAX_REWORKS,
-    TRANSITIONS,
-    TaskEvent,
-    TaskState,
-    next_state,
-    rework_event,
-)
+from codex_fusion.tasks.table import MAX_REWORKS, TRANSITIONS, TaskEvent, TaskState, next_state, rework_event
 
 from .conftest import FakeAgentSetup
 from .task_fixtures import brief, fingerprint, git, make_repo, manager

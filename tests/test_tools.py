@@ -11,7 +11,7 @@ import anyio
 import pytest
 from mcp import Client
 
-from codex_fusion import prompts
+from codex_fusion.text import prompts
 
 from .conftest import FakeAgentSetup
 from .gitrepo import git

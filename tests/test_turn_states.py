@@ -11,10 +11,10 @@ import pytest
 
 from codex_fusion.acp.schema import PromptResult, permission_selected
 from codex_fusion.errors import ConsultError
-from codex_fusion.guardian import Decision, Rule
-from codex_fusion.notes import NoteKind
-from codex_fusion.permissions import Choice, PendingPermission
-from codex_fusion.turn import TRANSITIONS, Event, IllegalTransition, Turn, TurnState, next_state
+from codex_fusion.guardian.permissions import Choice, PendingPermission
+from codex_fusion.guardian.policy import Decision, Rule
+from codex_fusion.member.notes import NoteKind
+from codex_fusion.member.turn import TRANSITIONS, Event, IllegalTransition, Turn, TurnState, next_state
 
 S = TurnState
 

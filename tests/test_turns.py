@@ -13,9 +13,9 @@ from typing import Any
 import anyio
 import pytest
 
-from codex_fusion import render
-from codex_fusion.consultant import Consultant
-from codex_fusion.turn import Pause, TurnOutcome
+from codex_fusion.member import render, render_status
+from codex_fusion.member.consultant import Consultant
+from codex_fusion.member.turn import Pause, TurnOutcome
 
 from .conftest import FakeAgentSetup, group_alive, wait_until
 
@@ -226,7 +226,7 @@ async def test_the_log_is_not_written_into_a_directory_others_control(
     log = directory / "turns.jsonl"
     async with fake.consultant(CODEX_FUSION_LOG=str(log)) as consultant:
         outcome = await consultant.consult("@fake say still answered")
-    shown = render.status(consultant.status())  # the log's lines are written when it closes
+    shown = render_status.status(consultant.status())  # the log's lines are written when it closes
     assert isinstance(outcome, TurnOutcome)
     assert outcome.text == "still answered"
     assert not log.exists()
@@ -238,7 +238,7 @@ async def test_the_turn_log_is_written_off_the_event_loop(
     fake: FakeAgentSetup, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A disk that hangs (NFS, a full device) must not stop the server answering."""
-    from codex_fusion import turnlog
+    from codex_fusion.member import turnlog
 
     release = threading.Event()
     order: list[str] = []

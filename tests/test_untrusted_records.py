@@ -16,9 +16,11 @@ import anyio
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from codex_fusion import continuity, installer, nonce
-from codex_fusion.council import Council
-from codex_fusion.follow import Follower
+from codex_fusion.council.council import Council
+from codex_fusion.hookside import nonce
+from codex_fusion.host import continuity
+from codex_fusion.host.follow import Follower
+from codex_fusion.launch import installer
 
 from .conftest import FakeAgentSetup
 from .memory_host import memory_spawn

@@ -17,12 +17,12 @@ import regex
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from codex_fusion import render
 from codex_fusion.acp.schema import PermissionOption
-from codex_fusion.guardian import GuardianFlags, decide
-from codex_fusion.permissions import PendingPermission
-from codex_fusion.turn import Pause
-from codex_fusion.visible import MAX_MARKS, hidden, one_line, visible
+from codex_fusion.guardian.permissions import PendingPermission
+from codex_fusion.guardian.policy import GuardianFlags, decide
+from codex_fusion.member import render
+from codex_fusion.member.turn import Pause
+from codex_fusion.text.visible import MAX_MARKS, hidden, one_line, visible
 
 #: Everything a reader cannot see or tell from a space, by the oracle's properties.
 ORACLE = regex.compile(r"[\p{Default_Ignorable_Code_Point}\p{White_Space}\p{Cc}\p{Cf}\p{Z}\p{Co}\p{Cs}]")

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .redact import redact_credentials
+from codex_fusion.text.redact import redact_credentials
 
 #: The one way to log Codex in that works wherever Node is, whether or not `codex` is installed.
 LOGIN_COMMAND = "npx -y @openai/codex login"

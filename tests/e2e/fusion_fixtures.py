@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from e2e_adapters import Adapter
 
-from codex_fusion.config import Config
+from codex_fusion.launch.config import Config
 
 
 @pytest.fixture

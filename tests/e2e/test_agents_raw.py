@@ -1,5 +1,5 @@
 """The council's other real agents — claude-agent-acp and Gemini CLI — driven over raw ACP, offline,
-with the launch plan ``codex_fusion.agents`` makes for them: every action outside the workspace must
+with the launch plan ``codex_fusion.launch.agents`` makes for them: every action outside the workspace must
 reach the client as ``session/request_permission`` or be refused, and nothing a hostile workspace (or
 the user's own agent settings) contains may apply to codex-fusion's session.
 
@@ -27,8 +27,8 @@ from mock_anthropic import say as claude_says
 from mock_gemini import MockGemini, call_function
 from mock_gemini import say as gemini_says
 
-from codex_fusion import agents
-from codex_fusion.agents import LaunchPlan, Member, claude, gemini
+from codex_fusion.launch import agents
+from codex_fusion.launch.agents import LaunchPlan, Member, claude, gemini
 
 pytestmark = [pytest.mark.e2e, pytest.mark.anyio]
 

@@ -23,8 +23,8 @@ from e2e_adapters import MOCK_MODEL, Adapter
 from mcp import Client
 from mock_openai import MockResponses, exec_cmd, function_call, say
 
-from codex_fusion.config import Config
-from codex_fusion.server import build_server
+from codex_fusion.launch.config import Config
+from codex_fusion.mcp.server import build_server
 
 pytestmark = pytest.mark.anyio
 

@@ -48,7 +48,7 @@ from claude_cli import (
 )
 from mock_anthropic import MockAnthropic, RecordedRequest, ToolResult, call_tool, say
 
-from codex_fusion import nonce
+from codex_fusion.hookside import nonce
 
 FAKE_AGENT = REPO / "tests" / "fake_agent.py"
 FOOTER_PREFIX = "— codex · "

@@ -33,7 +33,7 @@ from mock_openai import MockResponses
 from mock_openai import say as codex_says
 from test_claude_e2e import claude_binary, uv_binary  # noqa: F401  (fixtures, used by name)
 
-from codex_fusion import nonce
+from codex_fusion.hookside import nonce
 
 CONSULT = TOOL_PREFIX + "consult"
 SECRET = "sk-proj-e2e-" + "S3CR3T" * 6

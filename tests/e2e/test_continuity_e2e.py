@@ -16,9 +16,9 @@ from fusion_fixtures import anyio_backend, fusion, text_of
 from mcp import Client
 from mock_openai import MockResponses, say
 
-from codex_fusion import continuity
-from codex_fusion.config import Config
-from codex_fusion.server import build_server
+from codex_fusion.host import continuity
+from codex_fusion.launch.config import Config
+from codex_fusion.mcp.server import build_server
 
 pytestmark = pytest.mark.anyio
 __all__ = ["anyio_backend", "fusion"]  # fixtures, used by name

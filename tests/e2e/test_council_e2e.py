@@ -29,9 +29,9 @@ from mock_gemini import say as gemini_says
 from mock_openai import MockResponses, error, exec_cmd
 from mock_openai import say as codex_says
 
-from codex_fusion import agents
-from codex_fusion.config import Config
-from codex_fusion.server import build_server
+from codex_fusion.launch import agents
+from codex_fusion.launch.config import Config
+from codex_fusion.mcp.server import build_server
 
 pytestmark = pytest.mark.anyio
 __all__ = ["anyio_backend"]  # a fixture, used by name

@@ -16,8 +16,9 @@ import anyio
 import pytest
 from mock_openai import MockResponses, apply_patch, error, exec_cmd, plant_review, reason, say, slow
 
-from codex_fusion import prompts, shards
-from codex_fusion.diffs import DiffRequest, collect_diff
+from codex_fusion.review import parts as shards
+from codex_fusion.review import prompts as review_prompts
+from codex_fusion.review.diffs import DiffRequest, collect_diff
 
 pytestmark = pytest.mark.e2e
 
@@ -178,7 +179,7 @@ def test_the_reviewer_reads_what_was_left_out_one_file_per_request_and_reports_w
     assert 0 < len(shown) < 8  # the budget leaves some out, as in a lone review of a large diff
     contents = {path: (tmp_path / path).read_text() for path in planted}
     with MockResponses(reviewer=True) as mock:
-        read, answer = _review(mock, prompts.review_diff(material, None, None).text(), contents)
+        read, answer = _review(mock, review_prompts.review_diff(material, None, None).text(), contents)
         assert read == sorted(set(planted) - shown)  # each file left out, once, one per request
         assert len(mock.turn_requests) == len(read) + 1
         findings = {line for line in answer.splitlines() if line.startswith("- ")}
@@ -192,7 +193,7 @@ def test_the_reviewer_reads_what_was_left_out_one_file_per_request_and_reports_w
         assert len(parts) > 1
         union: set[str] = set()
         for part in parts:
-            read, answer = _review(mock, prompts.review_diff(part, None, None).text(), contents)
+            read, answer = _review(mock, review_prompts.review_diff(part, None, None).text(), contents)
             assert read == []
             union |= {line for line in answer.splitlines() if line.startswith("- ")}
         assert union == findings  # the parts together found what the lone review found

@@ -13,9 +13,9 @@ from e2e_adapters import make_adapter_env, unavailable
 from mcp import Client
 from mock_openai import MockResponses, say
 
-from codex_fusion import installer
-from codex_fusion.config import Config
-from codex_fusion.server import build_server
+from codex_fusion.launch import installer
+from codex_fusion.launch.config import Config
+from codex_fusion.mcp.server import build_server
 
 pytestmark = pytest.mark.anyio
 ENTRY = Path(sys.executable).with_name("codex-fusion")

@@ -18,16 +18,23 @@ from typing import TYPE_CHECKING, Any
 
 import anyio
 
-from .. import __version__
-from ..errors import LOGIN_COMMAND, AgentError, AuthRequired, ConnectionClosed, RequestTimeout, RpcError
-from . import jsonrpc
-from .connection import Connection, NotificationHandler, RequestHandler
-from .process import AgentHost, AgentProcess
+from codex_fusion import __version__
+from codex_fusion.acp import jsonrpc
+from codex_fusion.acp.connection import Connection, NotificationHandler, RequestHandler
+from codex_fusion.acp.process import AgentHost, AgentProcess
+from codex_fusion.errors import (
+    LOGIN_COMMAND,
+    AgentError,
+    AuthRequired,
+    ConnectionClosed,
+    RequestTimeout,
+    RpcError,
+)
 
 if TYPE_CHECKING:
-    from ..agents import ModeStep
+    from codex_fusion.launch.agents import ModeStep
 
-from .schema import (
+from codex_fusion.acp.schema import (
     PROTOCOL_VERSION,
     ClientCapabilities,
     FsCapabilities,

@@ -17,9 +17,9 @@ from typing import Any
 import anyio
 from anyio.abc import ByteReceiveStream, ByteSendStream, TaskGroup
 
-from ..errors import ConnectionClosed, HandlerError, RequestTimeout, RpcError
-from . import jsonrpc
-from .jsonrpc import Malformed, Notification, Request, RequestId, Response
+from codex_fusion.acp import jsonrpc
+from codex_fusion.acp.jsonrpc import Malformed, Notification, Request, RequestId, Response
+from codex_fusion.errors import ConnectionClosed, HandlerError, RequestTimeout, RpcError
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Final, TypeAlias
 
-from .. import wellformed
+from codex_fusion.text import wellformed
 
 RequestId: TypeAlias = int | str | None
 JsonObject: TypeAlias = dict[str, Any]

@@ -28,14 +28,14 @@ from typing import Protocol
 import anyio
 from anyio.abc import ByteReceiveStream, ByteSendStream, Process
 
-from ..errors import AgentError
-from ..redact import redact
+from codex_fusion.errors import AgentError
+from codex_fusion.text.redact import redact
 
 log = logging.getLogger(__name__)
 
 STDERR_TAIL_BYTES = 64 * 1024
 
-REAPER = Path(__file__).resolve().parent.parent / "reaper.py"
+REAPER = Path(__file__).resolve().parent / "reaper.py"
 #: How long the reaper may take to clean up after SIGTERM before its group is SIGKILLed.
 REAPER_GRACE = 0.5
 

@@ -32,10 +32,10 @@ from typing import Final, Literal
 
 import anyio
 
-from ..errors import TaskError
-from .checks import unsafe_path
-from .record import FileChange
-from .worktree import TaskGit
+from codex_fusion.errors import TaskError
+from codex_fusion.tasks.checks import unsafe_path
+from codex_fusion.tasks.record import FileChange
+from codex_fusion.tasks.worktree import TaskGit
 
 ZERO: Final = frozenset({"0" * 40, "0" * 64})
 #: A file the three-way merge would read: larger ones changed underneath are conflicts.

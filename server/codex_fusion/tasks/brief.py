@@ -9,9 +9,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ..prompts import Brief, Frame, block
-from .record import TaskBrief
-from .table import MAX_REWORKS
+from codex_fusion.tasks.record import TaskBrief
+from codex_fusion.tasks.table import MAX_REWORKS
+from codex_fusion.text.prompts import Brief, Frame, block
 
 ROLE = """<role>
 You are {name}, taking a task delegated by Claude, another coding agent. Claude reviews your work as a

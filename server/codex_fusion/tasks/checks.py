@@ -6,7 +6,7 @@ unless Claude passes ``force`` with a reason. :func:`unsafe_path` is not a check
 nothing overrides: a path that could leave the workspace.
 
 :func:`execution_bearing` is the guardian's own rule for the files whose content runs code or
-configures what runs it (:func:`codex_fusion.autorun.by_name`: git's directory, agent settings and
+configures what runs it (:func:`codex_fusion.guardian.autorun.by_name`: git's directory, agent settings and
 instructions, CI, editor tasks, environment loaders, hook managers, package managers' rc files),
 matched by name as a case-insensitive filesystem would, plus :data:`EXECUTION_BEARING`: what a patch
 can add that the guardian has no reason to ask about (git's attribute and submodule files, whose
@@ -22,14 +22,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
-from .. import autorun
-from .record import FileChange, Finding
+from codex_fusion.guardian import autorun
+from codex_fusion.tasks.record import FileChange, Finding
 
 #: A changed file larger than this is a finding; so is a patch larger than :data:`MAX_PATCH_BYTES`.
 MAX_FILE_BYTES: Final = 1 << 20
 MAX_PATCH_BYTES: Final = 8 << 20
 
-#: Beyond :mod:`codex_fusion.autorun`'s names: file name → why it matters.
+#: Beyond :mod:`codex_fusion.guardian.autorun`'s names: file name → why it matters.
 EXECUTION_BEARING: Final[dict[str, str]] = {
     ".gitattributes": "names the filters and diff drivers git runs",
     ".gitmodules": "submodule URLs and update commands git acts on",

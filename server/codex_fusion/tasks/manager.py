@@ -1,7 +1,7 @@
 """The server's delegated tasks: start, wait, permit, accept, rework, discard; restart and clean-up.
 
 Each task owns a worktree (``worktree.py``) and, while it can still change, one member's conversation
-— a :class:`~codex_fusion.consultant.Consultant` whose root is the worktree, with the member's
+— a :class:`~codex_fusion.member.consultant.Consultant` whose root is the worktree, with the member's
 write-capable launch (``Config.task_member``) and the task frame. That conversation lives in a *host*
 task of the manager's task group, so it outlives the tool call that started it: ``delegate`` returns
 while the member works, and ``rework`` goes to the same session. Each turn is driven by a *driver*
@@ -30,24 +30,24 @@ from typing import Final, Literal
 import anyio
 from anyio.abc import TaskGroup, TaskStatus
 
-from .. import render as main_render
-from ..acp.agent import Spawn, spawn_process
-from ..acp.schema import SessionUpdate
-from ..config import Config
-from ..consultant import Consultant, Reopen
-from ..errors import ConsultError, FusionError, TaskError
-from ..members import MemberSpec
-from ..permissions import check_ref, parse_ref
-from ..prompts import Brief
-from ..redact import credentials_in, redact_credentials
-from ..turn import Pause, Turn, TurnObserver, TurnOutcome, TurnResult
-from . import brief as prompts
-from . import worktree
-from .apply import Applied, apply
-from .checks import check_patch, unsafe_path
-from .record import Finding, TaskBrief, TaskRecord
-from .store import MAX_SUMMARY_CHARS, PATCH, SUMMARY, TREE, TaskLock, TaskStore
-from .table import TERMINAL, TaskEvent, TaskState, next_state, rework_event
+from codex_fusion.acp.agent import Spawn, spawn_process
+from codex_fusion.acp.schema import SessionUpdate
+from codex_fusion.errors import ConsultError, FusionError, TaskError
+from codex_fusion.guardian.permissions import check_ref, parse_ref
+from codex_fusion.launch.config import Config
+from codex_fusion.launch.members import MemberSpec
+from codex_fusion.mcp import progress
+from codex_fusion.member.consultant import Consultant, Reopen
+from codex_fusion.member.turn import Pause, Turn, TurnObserver, TurnOutcome, TurnResult
+from codex_fusion.tasks import brief as prompts
+from codex_fusion.tasks import worktree
+from codex_fusion.tasks.apply import Applied, apply
+from codex_fusion.tasks.checks import check_patch, unsafe_path
+from codex_fusion.tasks.record import Finding, TaskBrief, TaskRecord
+from codex_fusion.tasks.store import MAX_SUMMARY_CHARS, PATCH, SUMMARY, TREE, TaskLock, TaskStore
+from codex_fusion.tasks.table import TERMINAL, TaskEvent, TaskState, next_state, rework_event
+from codex_fusion.text.prompts import Brief
+from codex_fusion.text.redact import credentials_in, redact_credentials
 
 log = logging.getLogger(__name__)
 
@@ -320,7 +320,7 @@ class TaskManager:
 
     def _step(self, task: Task, step: Step) -> None:
         def observe(turn: Turn, update: SessionUpdate) -> None:
-            line = main_render.progress_line(turn, update)
+            line = progress.progress_line(turn, update)
             if line is not None:
                 task.progress = line
                 if task.listener is not None:

@@ -7,7 +7,7 @@ import re
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any, Final
 
-from .table import TaskState
+from codex_fusion.tasks.table import TaskState
 
 #: Task ids: ``t`` and a number, unique in the data directory (claimed by ``mkdir``).
 TASK_ID: Final = re.compile(r"t[1-9][0-9]{0,5}")

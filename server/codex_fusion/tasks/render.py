@@ -6,11 +6,11 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from .. import render
-from ..turn import Pause
-from .manager import Accepted, Task
-from .record import FileChange, Finding, TaskRecord
-from .table import MAX_REWORKS, TaskState
+from codex_fusion.member import render
+from codex_fusion.member.turn import Pause
+from codex_fusion.tasks.manager import Accepted, Task
+from codex_fusion.tasks.record import FileChange, Finding, TaskRecord
+from codex_fusion.tasks.table import MAX_REWORKS, TaskState
 
 SUMMARY_CHARS = 6_000
 

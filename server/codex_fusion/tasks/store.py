@@ -4,7 +4,7 @@ data directory.
 Each task directory holds ``task.json`` (the record), ``summary.txt`` (the member's last answer),
 ``patch.diff`` (the whole patch Claude reviews), ``tree/`` (the worktree) and ``git/`` (the task's own
 repository, outside the worktree). Files are 0600, written atomically and never through a symlink
-(:mod:`codex_fusion.private`).
+(:mod:`codex_fusion.hookside.private`).
 
 Several codex-fusion servers (windows) may share the data directory: a server holds an advisory lock
 (``lock``, ``flock``) on every task it owns, from the moment it claims the id until it exits, so
@@ -27,9 +27,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
-from .. import private
-from .record import TASK_ID, TaskRecord
-from .table import TERMINAL, TaskEvent, TaskState, next_state
+from codex_fusion.hookside import private
+from codex_fusion.tasks.record import TASK_ID, TaskRecord
+from codex_fusion.tasks.table import TERMINAL, TaskEvent, TaskState, next_state
 
 log = logging.getLogger(__name__)
 

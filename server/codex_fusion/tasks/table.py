@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from enum import StrEnum
 from typing import Final
 
-from ..errors import TaskError
+from codex_fusion.errors import TaskError
 
 #: Reworks Claude may ask for; the next one blocks the task.
 MAX_REWORKS: Final = 3

@@ -14,7 +14,7 @@ When the member's turn ends, :func:`changes` stages the worktree in that reposit
 the result as a tree: the patch Claude reviews is ``base → result``, computed by the server from the
 worktree (never from what the member says), and accept applies exactly that tree's blobs.
 
-Every git call here runs through :class:`~codex_fusion.diffs.git.Git` (locked down; the workspace's
+Every git call here runs through :class:`~codex_fusion.review.diffs.git.Git` (locked down; the workspace's
 repository checked by ``diffs.layout`` as for a review). The task's repository has
 ``info/attributes`` that switch off every content conversion the copied ``.gitattributes`` could
 ask for (eol, filters, ident, encodings), so what is compared is what is on disk.
@@ -32,10 +32,10 @@ from typing import Final
 
 import anyio
 
-from ..diffs.git import Git, Result
-from ..diffs.layout import check_repository
-from ..errors import DiffError, TaskError
-from .record import FileChange
+from codex_fusion.errors import DiffError, TaskError
+from codex_fusion.review.diffs.git import Git, Result
+from codex_fusion.review.diffs.layout import check_repository
+from codex_fusion.tasks.record import FileChange
 
 #: Bounds on the copy; a larger workspace is refused (delegate from a narrower one).
 MAX_FILES: Final = 50_000

@@ -1,0 +1,202 @@
+"""The MCP server: configuration and the Consultant's lifetime; the tools are in :mod:`tools`."""
+
+from __future__ import annotations
+
+import contextvars
+import functools
+import json
+import logging
+import os
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from types import TracebackType
+from typing import Any, Self
+
+import anyio
+import mcp_types
+from mcp.server.mcpserver import MCPServer
+from mcp.server.stdio import stdio_server
+from mcp.shared.message import SessionMessage
+from pydantic import ValidationError
+
+from codex_fusion import __version__
+from codex_fusion.acp.agent import Spawn, spawn_process
+from codex_fusion.council.council import Council
+from codex_fusion.errors import ConfigError
+from codex_fusion.hookside import windows
+from codex_fusion.host.follow import Follower
+from codex_fusion.launch import installer
+from codex_fusion.launch.config import NPX_FALLBACK, Config
+from codex_fusion.mcp import tools
+from codex_fusion.mcp.tools import ServerState
+from codex_fusion.review.socket import GateSocket
+from codex_fusion.tasks.manager import MemberFor, TaskManager
+from codex_fusion.text import wellformed
+
+log = logging.getLogger(__name__)
+
+INSTRUCTIONS = (
+    "Codex (OpenAI) is a peer reviewer with its own persistent session in this workspace: `consult`, "
+    "`review_plan`, `review_diff`, `brainstorm` open a short debate, `reply` continues it (decide by "
+    "round 3); `explore` maps a codebase. Codex advises, you decide. A paused result waits for "
+    '`permit`. For a costly decision, `members` ["all"] plus your own `my_take` asks every '
+    "configured agent at once (a council). `delegate` hands Codex a well-specified change to make in "
+    "a copy of the workspace; read its patch before `task` accept. `status` when something fails."
+)
+
+
+async def _follower(consultant: Council, config: Config) -> Follower | None:
+    """The follower of Claude's conversation, when there is a workspace and a data directory."""
+    workspace, data = config.workspace.path, config.state_dir
+    if workspace is None:
+        return None
+    if data is None:
+        log.warning("no data directory (CLAUDE_PLUGIN_DATA or HOME): /clear and resumes are not followed")
+        return None
+    env = {"CLAUDE_PID": str(config.claude_pid)} if config.claude_pid is not None else {}
+    ancestors = await anyio.to_thread.run_sync(windows.ancestor_pids)  # /proc, or `ps` elsewhere
+    return Follower(consultant, config, data, workspace, env=env, ancestors=ancestors)
+
+
+def _config_from_env() -> Config:
+    return Config.from_env()
+
+
+async def _supervised(what: str, task: Callable[[], Awaitable[None]]) -> None:
+    """Run one of the server's own tasks; a bug in it is logged with its traceback and ends only
+    that task, never the server (the task group would take every call down with it)."""
+    try:
+        await task()
+    except Exception:
+        log.exception("%s failed; the server goes on without it", what)
+
+
+def build_server(
+    config: Config | None = None, *, spawn: Spawn = spawn_process, task_member: MemberFor | None = None
+) -> MCPServer[ServerState]:
+    """The MCP server. ``config`` defaults to the environment, read when the server starts;
+    ``task_member`` replaces how a delegated task's member is planned (``Config.task_member``)."""
+
+    @asynccontextmanager
+    async def lifespan(_: MCPServer[ServerState]) -> AsyncIterator[ServerState]:
+        state = ServerState()
+        try:  # reading the configuration touches files (the shim, the install): off the event loop
+            settings = config if config is not None else await anyio.to_thread.run_sync(_config_from_env)
+            state.config = settings
+        except ConfigError as exc:
+            state.config_error = str(exc)
+            log.error("configuration error: %s", exc)
+            yield state
+            return
+        tasks = TaskManager(settings, spawn=spawn, member_for=task_member)
+        async with Council(settings, spawn=spawn) as council, tasks, anyio.create_task_group() as tg:
+            tasks.share_request_ids(council.codex.request_ids)  # a pause's id names one request
+            state.council, state.tasks = council, tasks
+            state.follower = follower = await _follower(council, settings)
+            if follower is not None:
+                await _supervised("following Claude's conversation", follower.start)
+                tg.start_soon(_supervised, "following Claude's conversation", follower.run)
+            elif settings.warm and settings.workspace.path is not None:
+                tg.start_soon(_supervised, "the warm-up", council.warm)
+            workspace, data = settings.workspace.path, settings.state_dir
+            if settings.review_gate and workspace is not None and data is not None:
+                gate = GateSocket(council.codex, data, workspace)  # the Stop hook reviews here
+                tg.start_soon(_supervised, "the review gate's socket", gate.run)
+            if settings.agent_source == NPX_FALLBACK and settings.state_dir is not None:
+                # npx resolves the adapter on every start: install the pinned one for the next start
+                install = functools.partial(
+                    installer.install_in_background,
+                    settings.state_dir,
+                    installer.install_env(os.environ, settings.workspace.path),
+                )
+                tg.start_soon(_supervised, "the adapter's install", install)
+            try:
+                yield state
+            finally:
+                if follower is not None:
+                    follower.stop()
+                    await follower.flush()
+                tg.cancel_scope.cancel()
+                state.council = state.follower = state.tasks = None
+
+    server: MCPServer[ServerState] = MCPServer(
+        name="codex-fusion",
+        version=__version__,
+        instructions=INSTRUCTIONS,
+        lifespan=lifespan,
+        log_level="WARNING",
+        tools=tools.build_tools(),
+    )
+    return server
+
+
+# -- stdio ---------------------------------------------------------------------------------------------
+
+#: A JSON escape of a UTF-16 surrogate, which the SDK's parser refuses when it stands alone.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89abcdefABCDEF][0-9a-fA-F]{2}")
+
+
+def repair(error: Exception) -> SessionMessage | None:
+    """The message the SDK could not parse because a string in it holds a lone surrogate escape
+    (``"\\ud800"``), with that text made well-formed; None for any other failure.
+
+    Without this the SDK drops the line, and the call it carried is never answered."""
+    if not isinstance(error, ValidationError):
+        return None
+    problems = error.errors()
+    line = problems[0].get("input") if problems and problems[0].get("type") == "json_invalid" else None
+    if not isinstance(line, str) or _SURROGATE_ESCAPE.search(line) is None:
+        return None
+    try:
+        text = json.dumps(wellformed.data(json.loads(line)), ensure_ascii=False)
+        message = mcp_types.jsonrpc_message_adapter.validate_json(text, by_name=False)
+    except (ValueError, RecursionError):
+        return None
+    log.info("a message from Claude Code held a lone surrogate escape: it was replaced by U+FFFD")
+    return SessionMessage(message)
+
+
+class _Repairing:
+    """The SDK's read stream, with :func:`repair` applied to what it could not parse."""
+
+    def __init__(self, inner: Any) -> None:
+        self._inner = inner
+
+    @property
+    def last_context(self) -> contextvars.Context | None:
+        return getattr(self._inner, "last_context", None)
+
+    async def receive(self) -> SessionMessage | Exception:
+        item: SessionMessage | Exception = await self._inner.receive()
+        if isinstance(item, Exception):
+            return repair(item) or item
+        return item
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+    def __aiter__(self) -> Self:
+        return self
+
+    async def __anext__(self) -> SessionMessage | Exception:
+        try:
+            return await self.receive()
+        except anyio.EndOfStream:
+            raise StopAsyncIteration from None
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.aclose()
+
+
+async def run_stdio(server: MCPServer[ServerState]) -> None:
+    """Serve over stdin and stdout as ``MCPServer.run_stdio_async`` does, with :func:`repair` on the
+    way in (ADR 0012)."""
+    lowlevel = server._lowlevel_server  # what run_stdio_async and the SDK's in-memory client use
+    async with stdio_server() as (read_stream, write_stream):
+        await lowlevel.run(_Repairing(read_stream), write_stream, lowlevel.create_initialization_options())

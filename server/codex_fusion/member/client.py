@@ -1,0 +1,175 @@
+"""The agent→client half of ACP: session updates, permission requests and ``fs/read_text_file``.
+
+One :class:`AcpClient` serves one agent instance. When the session replaces the agent (a respawn, a
+reset), it retires the old client: that agent's late updates are dropped and its late requests are
+answered ``cancelled``, whatever session id they carry.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import anyio
+
+from codex_fusion.acp import jsonrpc
+from codex_fusion.acp.schema import PERMISSION_CANCELLED, RequestPermissionParams, UsageUpdate, parse_update
+from codex_fusion.errors import HandlerError
+from codex_fusion.guardian.paths import NotInside, open_inside
+from codex_fusion.guardian.permissions import PendingPermission, choose_allow, choose_deny
+from codex_fusion.guardian.policy import GuardianFlags, Rule, decide
+from codex_fusion.guardian.toolcall import merged
+from codex_fusion.member.notes import Audit, Note, NoteKind
+from codex_fusion.member.turn import Event, Turn
+from codex_fusion.text import prompts
+
+log = logging.getLogger(__name__)
+
+#: Largest file ``fs/read_text_file`` serves, so a stray read cannot exhaust memory.
+MAX_READ_BYTES = 10 * 1024 * 1024
+READ_TIMEOUT = 10.0
+#: Requests one turn may put to Claude; the next one stops the turn (a flood must not trap Claude).
+MAX_ASKS_PER_TURN = 20
+
+
+class AcpClient:
+    def __init__(
+        self,
+        *,
+        workspace: Path,
+        flags: GuardianFlags,
+        audit: Audit,
+        current_turn: Callable[[], Turn | None],
+        request_ids: itertools.count[int],
+    ) -> None:
+        self._workspace = workspace
+        self._flags = flags
+        self._audit = audit
+        self._current_turn = current_turn
+        self._request_ids = request_ids
+        self._handlers = {
+            "session/request_permission": self._on_permission,
+            "fs/read_text_file": self._on_read_text_file,
+        }
+        self.session_id: str | None = None  # set once by the session that opened it
+        self.context_usage: UsageUpdate | None = None
+        self.retired = False
+
+    def bind(self, session_id: str) -> None:
+        self.session_id = session_id
+
+    def retire(self) -> None:
+        """This agent is no longer ours: ignore what it sends from now on."""
+        self.retired = True
+
+    def _turn_for(self, session_id: object) -> Turn | None:
+        turn = self._current_turn()
+        if self.retired or turn is None or session_id != turn.session_id:
+            return None
+        return turn
+
+    # -- notifications ---------------------------------------------------------------------------
+
+    def on_notification(self, method: str, params: Any) -> None:
+        if method != "session/update" or not isinstance(params, dict):
+            log.debug("ignored agent notification %s", method)
+            return
+        if self.retired or params.get("sessionId") != self.session_id:
+            log.debug("dropped an update for session %r", params.get("sessionId"))
+            return
+        update = parse_update(params.get("update"))
+        if isinstance(update, UsageUpdate):
+            self.context_usage = update
+        turn = self._turn_for(params.get("sessionId"))
+        if turn is not None:
+            turn.apply(update)
+
+    # -- requests --------------------------------------------------------------------------------
+
+    async def on_request(self, method: str, params: Any) -> Any:
+        handler = self._handlers.get(method)
+        if handler is None:
+            raise HandlerError(jsonrpc.METHOD_NOT_FOUND, f"method not found: {method}")
+        return await handler(params)
+
+    async def _on_permission(self, params: Any) -> Any:
+        try:
+            request = RequestPermissionParams.model_validate(params)
+        except ValueError as exc:
+            raise HandlerError(jsonrpc.INVALID_PARAMS, f"invalid permission request: {exc}") from None
+        turn = self._turn_for(request.session_id)
+        if turn is None or not turn.live:
+            log.info("permission request outside a live turn: answered cancelled")
+            return PERMISSION_CANCELLED
+        # The tool_call may have come first: merge what it said (its diffs, its paths).
+        tool_call = merged(turn.tool_fields(request.tool_call.get("toolCallId")), request.tool_call)
+        decision = decide(tool_call, self._workspace, self._flags)
+        if decision.action == "refuse":
+            log.info("guardian: refused %s (%s)", decision.summary, decision.rule)
+            refusal = choose_deny(request.options)
+            turn.refused(decision)
+            if refusal.ends_turn:
+                turn.continue_after(prompts.refused_continuation(decision.summary))
+            return refusal.outcome
+        if decision.action == "allow":
+            choice = choose_allow(request.options, claude_decided=False)
+            if choice is not None:
+                log.info("guardian: auto-allowed %s by rule %s", decision.summary, decision.rule)
+                turn.auto_allowed(decision)
+                return choice.outcome
+            decision = decision.escalated(Rule.ONLY_LASTING_ALLOW)
+        if turn.asked >= MAX_ASKS_PER_TURN:
+            log.warning("Codex asked %d times in one turn: stopping it", turn.asked + 1)
+            turn.stop(Event.CANCEL, Note(NoteKind.CAPPED, detail=str(MAX_ASKS_PER_TURN)))
+            return PERMISSION_CANCELLED
+        held = PendingPermission(next(self._request_ids), tool_call, request.options, decision)
+        log.info("guardian: asking Claude about %s (rule %s)", decision.summary, decision.rule)
+        turn.hold(held)
+        try:
+            await held.answered.wait()
+        finally:
+            if not held.answered.is_set():  # withdrawn with $/cancel_request
+                turn.withdraw(held)
+        return held.outcome
+
+    async def _on_read_text_file(self, params: Any) -> Any:
+        if not isinstance(params, dict) or not isinstance(params.get("path"), str):
+            raise HandlerError(jsonrpc.INVALID_PARAMS, "fs/read_text_file needs a string `path`")
+        path: str = params["path"]
+        line, limit = params.get("line"), params.get("limit")
+        try:
+            with anyio.fail_after(READ_TIMEOUT):
+                text = await anyio.to_thread.run_sync(
+                    _read_inside, path, self._workspace, line, limit, abandon_on_cancel=True
+                )
+        except NotInside as exc:
+            self._audit.count(Note(NoteKind.REFUSED_READ, path))
+            raise HandlerError(jsonrpc.INVALID_PARAMS, str(exc)) from None
+        except TimeoutError:
+            raise HandlerError(
+                jsonrpc.INTERNAL_ERROR, f"reading {path} took over {READ_TIMEOUT:g} s"
+            ) from None
+        except OSError as exc:
+            raise HandlerError(
+                jsonrpc.RESOURCE_NOT_FOUND, f"cannot read {path}: {exc.strerror or exc}"
+            ) from None
+        return {"content": text}
+
+
+def _read_inside(path: str, workspace: Path, line: Any, limit: Any) -> str:
+    fd = open_inside(path, workspace)
+    with os.fdopen(fd, "rb") as fh:
+        data = fh.read(MAX_READ_BYTES + 1)
+    if len(data) > MAX_READ_BYTES:
+        raise OSError(f"file larger than {MAX_READ_BYTES} bytes")
+    text = data.decode("utf-8", errors="replace")
+    if line is None and limit is None:
+        return text
+    lines = text.splitlines(keepends=True)
+    start = max(int(line) - 1, 0) if isinstance(line, int) else 0
+    end = start + int(limit) if isinstance(limit, int) and limit >= 0 else len(lines)
+    return "".join(lines[start:end])

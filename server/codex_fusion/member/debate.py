@@ -1,0 +1,154 @@
+"""The consultation as a debate, without I/O: verdicts, rounds, and what Claude told Codex between turns.
+
+The deliberative tools (consult, review_plan, review_diff, brainstorm) open a debate; ``reply``
+continues it. Codex ends every answer with ``VERDICT: CONSENSUS — …`` or ``VERDICT: OPEN — …``;
+:func:`parse_verdict` reads it (``missing`` when there is none: never guessed). After round
+:data:`MAX_ROUNDS` without consensus, Claude is told to stop arguing and decide.
+
+The Consultant owns one :class:`Debate` per Codex session. Prompt *text* comes from
+:mod:`codex_fusion.text.prompts`; this module decides what goes into the next prompt.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Final
+
+from codex_fusion.guardian.permissions import Choice
+from codex_fusion.member.turn import Turn, Verdict
+from codex_fusion.text import prompts
+from codex_fusion.text.prompts import Brief
+
+MAX_ROUNDS: Final = prompts.MAX_EXCHANGES
+
+#: The tools that open a debate; ``reply`` continues one; the others (explore) stand alone.
+DELIBERATIVE: Final = frozenset({"consult", "review_plan", "review_diff", "brainstorm"})
+
+_VERDICT_LINE = re.compile(
+    r"^[\s>*_`#-]*VERDICT[\s*_`]*[:：][\s*_`]*(CONSENSUS|OPEN)\b[\s*_`]*(?:[—–\-:=|]+)?\s*(.*?)[\s*_`]*$",
+    re.IGNORECASE | re.MULTILINE,
+)
+
+
+class Standing(StrEnum):
+    CONSENSUS = "consensus"
+    OPEN = "open"
+    MISSING = "missing"
+
+
+@dataclass(frozen=True)
+class VerdictLine:
+    standing: Standing
+    summary: str = ""
+
+
+def parse_verdict(answer: str) -> VerdictLine:
+    """The last ``VERDICT:`` line of an answer, however it is dashed, spaced or emphasised."""
+    matches = list(_VERDICT_LINE.finditer(answer))
+    if not matches:
+        return VerdictLine(Standing.MISSING)
+    last = matches[-1]
+    summary = last.group(2).strip().rstrip("*_` ").strip()
+    return VerdictLine(Standing(last.group(1).lower()), summary)
+
+
+@dataclass(frozen=True)
+class Round:
+    """Where the debate stands after one answer."""
+
+    number: int  # 1, 2, …; 0 for a stand-alone turn (explore)
+    verdict: VerdictLine
+
+    @property
+    def limit_reached(self) -> bool:
+        return self.number >= MAX_ROUNDS and self.verdict.standing is not Standing.CONSENSUS
+
+
+class Debate:
+    """The debate in the current Codex session: its rounds, the frame it has seen, and Claude's notes.
+
+    It follows the session: a prompt for another session id starts over (a respawned agent, a
+    reset), unless :meth:`expect` said that session is an earlier one coming back with its debate."""
+
+    def __init__(self, frame: prompts.Frame | None = None) -> None:
+        self._frame = frame if frame is not None else prompts.Frame()
+        self._notes: list[str] = []
+        self.rounds = 0  # answers in the current debate
+        self.last: Round | None = None
+        self._session: str | None = None
+        self._seen: set[str] = set()  # frame blocks sent in the session
+        self._expected: tuple[str, int, Round | None] | None = None
+        self._carried: str | None = None  # an answer given outside this session, for its next prompt
+
+    @property
+    def open(self) -> bool:
+        """A debate Codex has answered at least once, that ``reply`` can continue."""
+        return self.rounds > 0 or self._expected is not None
+
+    def reset(self) -> None:
+        """A new Codex session knows nothing of earlier debates or notes."""
+        self._notes.clear()
+        self.rounds, self.last, self._session, self._expected = 0, None, None, None
+        self._seen = set()
+        self._carried = None
+
+    def expect(self, session_id: str, rounds: int, last: Round | None) -> None:
+        """``session_id`` is an earlier session being reopened: its debate stood at ``rounds``."""
+        self._expected = (session_id, rounds, last)
+
+    def _follow(self, session_id: str) -> None:
+        if session_id == self._session:
+            return
+        expected, self._expected = self._expected, None
+        self._session = session_id
+        if expected is not None and expected[0] == session_id:
+            self.rounds, self.last = expected[1], expected[2]
+            self._seen = set(prompts.FRAME_BLOCKS)  # it had the frame before the restart
+        elif self._carried is not None:
+            self._seen = set()  # a review adopted from elsewhere: its round stands in this session
+        else:
+            self.rounds, self.last, self._seen = 0, None, set()
+
+    def prompt(self, brief: Brief, session_id: str, *, system_prompt: bool) -> str:
+        """The next prompt for ``session_id``: the frame blocks it has not seen yet (none when the
+        session carries the frame as its system prompt), the notes Claude left since the last prompt
+        (consumed), then the brief."""
+        self._follow(session_id)
+        frame = () if system_prompt else tuple(part for part in brief.frame if part not in self._seen)
+        self._seen.update(frame)
+        notes, self._notes = self._notes, []
+        text = brief.text([self._frame.text_of(part) for part in frame])
+        if self._carried is not None:
+            text = prompts.carried(self._carried) + "\n\n" + text
+            self._carried = None
+        return prompts.with_notes(text, notes)
+
+    def adopt(self, tool: str, answer: str) -> Round:
+        """An answer given outside this session (a review done in parallel parts) opens this debate:
+        it counts as round 1, and the next prompt carries it so ``reply`` has something to answer."""
+        self._carried = answer
+        return self.answered(tool, answer)
+
+    def answered(self, tool: str, answer: str) -> Round:
+        """Count Codex's answer to ``tool``: a deliberative tool starts round 1, ``reply`` the next."""
+        if tool in DELIBERATIVE:
+            self.rounds = 1
+        elif tool == "reply":
+            self.rounds += 1
+        else:
+            return Round(0, VerdictLine(Standing.MISSING))
+        self.last = Round(self.rounds, parse_verdict(answer))
+        return self.last
+
+    def decided(self, turn: Turn, what: str, verdict: Verdict, choice: Choice, note: str) -> None:
+        """Carry Claude's note on a permission decision to Codex.
+
+        A deny whose option ends Codex's prompt continues the same turn with a prompt saying what was
+        denied and why; otherwise the note starts the next prompt.
+        """
+        if verdict == "deny" and choice.ends_turn:
+            turn.continue_after(prompts.denied_continuation(what, note))
+        elif note:
+            self._notes.append(prompts.decision_note(what, verdict == "allow", note))

@@ -1,0 +1,325 @@
+"""Reading ``git diff --raw --numstat --patch -z`` as it streams, and keeping what fits the budget."""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from codex_fusion.review.diffs.git import DIFF_OPTIONS, Git
+from codex_fusion.review.diffs.names import git_quote, quote, shown
+
+
+@dataclass(frozen=True)
+class FileSummary:
+    """One changed file. Every changed file has one, even when its diff is left out of the text."""
+
+    path: str  # as git quotes it in a diff header, hidden characters too (names.shown)
+    status: str  # modified, added, deleted, renamed, copied, type changed, unmerged, untracked
+    added: int | None  # lines; None when unknown (binary, or an untracked file that was not read)
+    removed: int | None
+    binary: bool  # known to be binary: listed, its content never put in the text
+    included: bool  # its diff is in DiffMaterial.text
+    old_path: str | None = None  # where a renamed or copied file came from, quoted the same way
+
+
+_STATUS = {
+    "M": "modified",
+    "A": "added",
+    "D": "deleted",
+    "R": "renamed",
+    "C": "copied",
+    "T": "type changed",
+    "U": "unmerged",
+}
+
+
+@dataclass(eq=False)
+class Entry:
+    """One changed file while collecting; ``text`` is its diff while the budget keeps it."""
+
+    raw_path: bytes
+    raw_old: bytes
+    status: str
+    added: int | None = None
+    removed: int | None = None
+    binary: bool = False
+    text: str | None = None
+
+    @property
+    def path(self) -> str:
+        return self.raw_path.decode("utf-8", "replace")
+
+    @property
+    def old_path(self) -> str | None:
+        return self.raw_old.decode("utf-8", "replace") if self.raw_old != self.raw_path else None
+
+    def header(self) -> bytes:
+        """The line that opens this file's section(s) in git's patch output (a type change has two).
+
+        git writes an unmerged path raw, a newline in it included: that header spans lines."""
+        if self.status == "unmerged":
+            return b"* Unmerged path " + self.raw_path
+        return b"diff --git " + git_quote(b"a/" + self.raw_old) + b" " + git_quote(b"b/" + self.raw_path)
+
+    def shown_lines(self) -> dict[bytes, bytes]:
+        """Each line of git's section header that names this file, and the same line with the names
+        quoted by :func:`quote`, so a name's hidden characters are shown (``--- ``/``+++ `` lines
+        end with a tab when the name holds a space; the caller keeps it)."""
+        a, b = b"a/" + self.raw_old, b"b/" + self.raw_path
+        lines = {
+            self.header(): b"* Unmerged path " + quote(self.raw_path)
+            if self.status == "unmerged"
+            else b"diff --git " + quote(a) + b" " + quote(b),
+            b"--- " + git_quote(a): b"--- " + quote(a),
+            b"+++ " + git_quote(b): b"+++ " + quote(b),
+        }
+        for verb, name in ((b"rename from ", self.raw_old), (b"rename to ", self.raw_path)):
+            lines[verb + git_quote(name)] = verb + quote(name)
+            copy = verb.replace(b"rename", b"copy")
+            lines[copy + git_quote(name)] = copy + quote(name)
+        for left in (a, None):
+            for right in (b, None):
+                theirs = b"Binary files %s and %s differ" % (
+                    git_quote(left) if left else b"/dev/null",
+                    git_quote(right) if right else b"/dev/null",
+                )
+                lines[theirs] = b"Binary files %s and %s differ" % (
+                    quote(left) if left else b"/dev/null",
+                    quote(right) if right else b"/dev/null",
+                )
+        return lines
+
+    def summary(self) -> FileSummary:
+        return FileSummary(
+            path=shown(self.raw_path),
+            status=self.status,
+            added=self.added,
+            removed=self.removed,
+            binary=self.binary,
+            included=self.text is not None,
+            old_path=shown(self.raw_old) if self.raw_old != self.raw_path else None,
+        )
+
+
+async def tracked_changes(
+    git: Git, rev: str, *, staged: bool, pathspecs: Sequence[str], budget: Budget, to: str | None = None
+) -> list[Entry]:
+    """One ``git diff`` gives the file list, the line counts and the patch, all from the same
+    snapshot of the working tree (Codex or Claude may be editing it meanwhile); with ``to``, the
+    changes from ``rev`` to that tree instead of to the working tree."""
+    stream = DiffStream(budget)
+    cached = ("--cached",) if staged else (to,) if to is not None else ()
+    await git.run(
+        "diff", *DIFF_OPTIONS, "--raw", "--numstat", "--patch", "-z", rev, *cached, "--", *pathspecs,
+        sink=stream.feed,
+    )  # fmt: skip
+    return stream.finish()
+
+
+def _parse_metadata(data: bytes) -> list[Entry]:
+    """Parse the ``--raw`` then ``--numstat`` records of ``-z`` output (paths unquoted, NUL-separated)."""
+    fields = data.split(b"\0")
+    entries: list[Entry] = []
+    i = 0
+    while i + 1 < len(fields) and fields[i].startswith(b":"):
+        letter = fields[i].rsplit(b" ", 1)[-1][:1].decode("ascii", "replace")
+        if letter in "RC" and i + 2 < len(fields):
+            entries.append(Entry(fields[i + 2], fields[i + 1], _STATUS[letter]))
+            i += 3
+        else:
+            entries.append(Entry(fields[i + 1], fields[i + 1], _STATUS.get(letter, "changed")))
+            i += 2
+    uncounted = {entry.raw_path: entry for entry in entries}
+    while i < len(fields) and fields[i].count(b"\t") >= 2:
+        added, removed, path = fields[i].split(b"\t", 2)
+        if not path and i + 2 < len(fields):  # a rename: the paths follow as two fields
+            path, i = fields[i + 2], i + 2
+        i += 1
+        if (entry := uncounted.pop(path, None)) is not None:
+            entry.added, entry.removed = _count(added), _count(removed)
+            entry.binary = added == b"-"
+    # Without the index refresh, a file whose stat data changed but not its content has a raw record
+    # and nothing else (no count, no patch): it did not change.
+    unchanged = set(uncounted.values())
+    return [entry for entry in entries if entry not in unchanged]
+
+
+def _count(field: bytes) -> int | None:
+    return int(field) if field.isdigit() else None
+
+
+@dataclass
+class _Section:
+    """The part of the patch about one file, as it arrives."""
+
+    entry: Entry
+    names: dict[bytes, bytes]  # git's header lines naming the file → the same with names quoted
+    data: bytearray = field(default_factory=bytearray)
+    in_header: bool = True  # before the first hunk: lines that name the file are rewritten
+    oversize: bool = False  # too large to ever fit: its lines are not kept
+    nul: bool = False  # binary content (text forced by an attribute): only the header is kept
+
+    @property
+    def header(self) -> bytes:
+        return self.names[self.entry.header()]
+
+
+_HEADERS = (b"diff --git ", b"* Unmerged path ")
+
+
+class DiffStream:
+    """Consumes ``git diff --raw --numstat --patch -z`` as git writes it.
+
+    The metadata comes first, then an empty record, then the patch. The patch can be far larger than
+    anything we keep, so it is cut into per-file sections as it arrives and each finished section goes
+    to the budget: memory stays near ``max_chars`` whatever the size of the change.
+
+    The header lines that name a file are rewritten with :func:`names.quote`, which also quotes the
+    characters git leaves raw (bidi, invisible). An unmerged path is the one name git writes raw,
+    newlines included: its section is only its name, written by us, and every line it spans dropped.
+    """
+
+    def __init__(self, budget: Budget) -> None:
+        self.entries: list[Entry] = []
+        self._budget = budget
+        self._limit = 4 * budget.limit + 4096  # bytes beyond which a section cannot fit in limit chars
+        self._head = bytearray()
+        self._by_header: dict[bytes, Entry] | None = None  # set when the patch starts
+        self._by_first_line: dict[bytes, list[Entry]] = {}  # unmerged paths holding a newline
+        self._started: set[int] = set()  # ids of the entries whose section has begun
+        self._line = bytearray()
+        self._section: _Section | None = None
+
+    def feed(self, chunk: bytes) -> None:
+        if self._by_header is None:
+            start = max(0, len(self._head) - 1)
+            self._head += chunk
+            end = self._head.find(b"\0\0", start)
+            if end < 0:
+                return
+            chunk = bytes(self._head[end + 2 :])
+            self._start_patch(bytes(self._head[: end + 1]))
+        *lines, rest = chunk.split(b"\n")
+        for line in lines:
+            self._line += line
+            self._patch_line(bytes(self._line))
+            self._line.clear()
+        self._line += rest
+        if len(self._line) > self._limit:  # one huge line: its section cannot fit; keep its start only
+            del self._line[64:]
+            if self._section is not None:
+                self._section.oversize = True
+
+    def finish(self) -> list[Entry]:
+        if self._by_header is None:
+            self._start_patch(bytes(self._head))
+        if self._line:
+            self._patch_line(bytes(self._line))
+        self._close_section()
+        return self.entries
+
+    def _start_patch(self, metadata: bytes) -> None:
+        self.entries = _parse_metadata(metadata)
+        self._by_header = {entry.header(): entry for entry in self.entries}
+        for entry in self.entries:
+            first, newline, _ = entry.header().partition(b"\n")
+            if newline:
+                self._by_first_line.setdefault(first, []).append(entry)
+        self._head.clear()
+
+    def _patch_line(self, line: bytes) -> None:
+        section = self._section
+        if line.startswith(_HEADERS):
+            entry = self._header_entry(line)
+            if entry is None:
+                return  # a line an unmerged path spans, or a header repeated inside one
+            if section is None or section.entry is not entry:  # a type change has two
+                self._close_section()
+                self._started.add(id(entry))
+                section = self._section = _Section(entry, entry.shown_lines())
+            section.in_header = True
+        if section is None or section.nul or section.entry.status == "unmerged":
+            return
+        if b"\0" in line:  # forced to text by an attribute: binary all the same, never in the prompt
+            section.nul = section.entry.binary = True
+            section.entry.added = section.entry.removed = None
+            section.data.clear()
+            return
+        if section.in_header:
+            if line.startswith(b"@@ "):
+                section.in_header = False
+            else:
+                name_part = line.removesuffix(b"\t")  # git ends a ---/+++ line with a tab for a space
+                line = section.names.get(name_part, name_part) + line[len(name_part) :]
+        if not section.oversize:
+            section.data += line + b"\n"
+            if len(section.data) > self._limit:
+                section.oversize = True
+                section.data.clear()
+
+    def _header_entry(self, line: bytes) -> Entry | None:
+        """The entry whose section ``line`` opens; None for a line to drop."""
+        assert self._by_header is not None
+        current = self._section.entry if self._section is not None else None
+        entry = self._by_header.get(line)
+        if entry is None and line.startswith(b"* Unmerged path "):
+            waiting = [e for e in self._by_first_line.get(line, ()) if id(e) not in self._started]
+            entry = waiting[0] if waiting else None
+        if entry is not None and entry is not current and id(entry) in self._started:
+            return None  # its section is over: a header inside an unmerged path's name
+        if entry is None and current is not None and current.status == "unmerged":
+            return None
+        return entry if entry is not None else self._unexpected(line)
+
+    def _unexpected(self, header: bytes) -> Entry:
+        """A section no metadata record announced (should not happen): listed all the same."""
+        assert self._by_header is not None
+        name = header.removeprefix(b"diff --git ").removeprefix(b"* Unmerged path ")
+        entry = self._by_header[header] = Entry(name, name, "changed")
+        self.entries.append(entry)
+        return entry
+
+    def _close_section(self) -> None:
+        section, self._section = self._section, None
+        if section is None:
+            return
+        if section.entry.status == "unmerged":
+            self._budget.offer(section.entry, text(section.header + b"\n"))
+        elif section.nul:
+            self._budget.offer(section.entry, text(section.header + b"\nBinary files differ\n"))
+        elif not section.oversize:
+            self._budget.offer(section.entry, text(bytes(section.data)))
+
+
+def text(data: bytes) -> str:
+    return data.decode("utf-8", "replace")
+
+
+# -- the size budget --------------------------------------------------------------------------
+
+
+class Budget:
+    """Keeps the smallest whole sections that fit together in ``limit`` characters.
+
+    Sections are offered one at a time; keeping them in a max-heap and dropping the largest while
+    over the limit leaves exactly the smallest ones at the end, without ever holding the whole diff.
+    Among equal sizes the later one is dropped.
+    """
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self._total = 0
+        self._offered = 0
+        self._heap: list[tuple[int, int, Entry]] = []
+
+    def offer(self, entry: Entry, text: str) -> None:
+        entry.text = text
+        self._offered += 1
+        heapq.heappush(self._heap, (-len(text), -self._offered, entry))
+        self._total += len(text)
+        while self._total > self.limit:
+            _, _, dropped = heapq.heappop(self._heap)
+            assert dropped.text is not None
+            self._total -= len(dropped.text)
+            dropped.text = None

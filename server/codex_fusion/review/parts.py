@@ -1,0 +1,184 @@
+"""A diff larger than one session should read, reviewed in parts at once, merged into one answer.
+
+``review_diff`` collects the whole change (up to :data:`MAX_SHARDS` times the one-session budget).
+When it does not fit one session, :func:`plan` splits it by file into parts of about one budget
+each (longest processing time first: the largest file goes to the least loaded part), and
+:func:`review` has each part reviewed by a session of its own — a fresh instance of the same member,
+with the same boundary — all at once, so the wall time is about one part's, not the sum. The parts'
+findings are kept verbatim, part by part, and end in one VERDICT line (:func:`merge`): consensus
+only when every part found nothing open.
+
+A part's reviewer cannot pause for Claude: a part that asks for permission is denied at once with a
+note saying so, and the merged answer lists what was denied. Nothing is allowed that the guardian
+would not allow in a lone review.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+import logging
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import anyio
+
+from codex_fusion.acp.agent import Spawn
+from codex_fusion.errors import FusionError
+from codex_fusion.launch.config import Config
+from codex_fusion.launch.members import MemberSpec
+from codex_fusion.member.consultant import Consultant
+from codex_fusion.member.debate import Standing, parse_verdict
+from codex_fusion.member.transcript import Usage
+from codex_fusion.member.turn import Pause, TurnOutcome
+from codex_fusion.review import prompts as review_prompts
+from codex_fusion.review.diffs import DiffMaterial
+
+log = logging.getLogger(__name__)
+
+#: At most this many parts (and concurrent sessions) for one review.
+MAX_SHARDS = 6
+DENY_NOTE = (
+    "You review one part of a large change in parallel with other reviewers; nobody can approve "
+    "requests in this mode. Review from the diff and what you can read in the workspace."
+)
+
+
+def plan(material: DiffMaterial, limit: int, max_shards: int = MAX_SHARDS) -> list[DiffMaterial] | None:
+    """The parts to review at once, or None when the diff fits one session (or has one file).
+
+    A file whose diff alone is over ``limit`` stays out of every part (listed, for the reviewers
+    to read in the workspace), as it would in a lone review."""
+    fitting = [(path, text) for path, text in material.sections if len(text) <= limit]
+    total = sum(len(text) for _, text in fitting)
+    if total <= limit or len(fitting) < 2:
+        return None
+    count = min(max_shards, len(fitting), math.ceil(total / limit))
+    bins: list[list[tuple[str, str]]] = [[] for _ in range(count)]
+    loads = [0] * count
+    for path, text in sorted(fitting, key=lambda item: (-len(item[1]), item[0])):
+        target = loads.index(min(loads))
+        bins[target].append((path, text))
+        loads[target] += len(text)
+    return [_part(material, sorted(part), index, count) for index, part in enumerate(bins)]
+
+
+def _part(material: DiffMaterial, sections: list[tuple[str, str]], index: int, count: int) -> DiffMaterial:
+    mine = {path for path, _ in sections}
+    files = tuple(dataclasses.replace(f, included=f.path in mine) for f in material.files)
+    others = [f.path for f in material.files if f.path not in mine]
+    note = (
+        f"This is part {index + 1} of {count} of one change, reviewed in parallel: other reviewers have "
+        f"the other files ({', '.join(others[:12])}{' …' if len(others) > 12 else ''}). Review the files "
+        "in the diff below; read the others only where this part depends on them."
+    )
+    return DiffMaterial(
+        text="".join(text for _, text in sections),
+        files=files,
+        description=f"{material.description}; part {index + 1} of {count}",
+        omitted_note=note if material.omitted_note is None else f"{note}\n{material.omitted_note}",
+        sections=tuple(sections),
+    )
+
+
+@dataclass(frozen=True)
+class PartReview:
+    """What one part's reviewer gave: its answer (or why there is none) and what it was refused."""
+
+    files: tuple[str, ...]
+    outcome: TurnOutcome | None
+    error: str | None
+    denied: tuple[str, ...]
+
+
+async def review(
+    config: Config,
+    member: MemberSpec,
+    parts: Sequence[DiffMaterial],
+    focus: str | None,
+    *,
+    spawn: Spawn,
+    request_ids: itertools.count[int],
+    progress: Callable[[str], None] | None = None,
+    timeout: float | None = None,
+) -> list[PartReview]:
+    """Review every part at once, each in a session of its own; every reviewer is stopped at the end."""
+    results: list[PartReview | None] = [None] * len(parts)
+    states = ["queued"] * len(parts)
+
+    def show(index: int, text: str) -> None:
+        states[index] = text
+        if progress is not None:
+            progress(" · ".join(f"part {i + 1}: {state}" for i, state in enumerate(states)))
+
+    async def one(index: int, part: DiffMaterial) -> None:
+        files = tuple(path for path, _ in part.sections)
+        brief = review_prompts.review_diff(part, None, focus)
+        denied: list[str] = []
+        try:
+            async with Consultant(config, spawn=spawn, member=member, request_ids=request_ids) as reviewer:
+                show(index, "working")
+                result = await reviewer.consult(brief, timeout=timeout)
+                while isinstance(result, Pause):
+                    denied.append(result.summary)
+                    result = await reviewer.permit("deny", DENY_NOTE, request=result.request.ref)
+            results[index] = PartReview(files, result, None, tuple(denied))
+            show(index, "done")
+        except FusionError as exc:
+            results[index] = PartReview(files, None, exc.summary, tuple(denied))
+            show(index, "failed")
+
+    async with anyio.create_task_group() as tg:
+        for index, part in enumerate(parts):
+            tg.start_soon(one, index, part)
+    return [result for result in results if result is not None]
+
+
+def merge(reviews: Sequence[PartReview], who: str, started: float) -> TurnOutcome:
+    """One answer: each part's findings verbatim under its files, then one VERDICT line."""
+    count = len(reviews)
+    sections = [f"Reviewed in {count} parts at once, each by a {who} session of its own."]
+    points: list[str] = []
+    settled: list[str] = []
+    usage = Usage(total_tokens=0)
+    for number, part in enumerate(reviews, start=1):
+        head = f"### Part {number} of {count}: {', '.join(part.files)}"
+        if part.outcome is None:
+            sections.append(f"{head}\n✗ This part could not be reviewed: {part.error}")
+            points.append(f"part {number} was not reviewed")
+            continue
+        body = part.outcome.text.strip()
+        verdict = parse_verdict(body)
+        body = _without_verdict(body)
+        if part.denied:
+            body += "\n[denied automatically in a parallel part: " + "; ".join(part.denied) + "]"
+        sections.append(f"{head}\n{body or '(no findings text)'}")
+        if verdict.standing is Standing.CONSENSUS:
+            settled.append(verdict.summary)
+        else:
+            points.append(f"part {number}: {verdict.summary or 'no verdict'}")
+        tokens = part.outcome.usage.tokens
+        if tokens is not None and usage.total_tokens is not None:
+            usage.total_tokens += tokens
+    if points:
+        sections.append("VERDICT: OPEN — " + "; ".join(points))
+    else:
+        sections.append("VERDICT: CONSENSUS — " + "; ".join(dict.fromkeys(s for s in settled if s)))
+    text = "\n\n".join(sections)
+    return TurnOutcome(
+        text=text,
+        stop_reason="end_turn",
+        elapsed=time.monotonic() - started,
+        usage=usage,
+        activity=[],
+        session_id="",
+    )
+
+
+def _without_verdict(text: str) -> str:
+    lines = text.splitlines()
+    while lines and (not lines[-1].strip() or parse_verdict(lines[-1]).standing is not Standing.MISSING):
+        lines.pop()
+    return "\n".join(lines)
