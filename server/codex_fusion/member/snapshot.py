@@ -17,8 +17,8 @@ from codex_fusion.launch.confine import Confinement
 from codex_fusion.launch.models import Selected
 from codex_fusion.member.debate import Debate, VerdictLine
 from codex_fusion.member.notes import Audit, NoteKind
-from codex_fusion.member.runner import Runner
 from codex_fusion.member.session import Session
+from codex_fusion.member.turn import Turn
 
 State = Literal["idle", "starting", "ready", "running", "paused", "stopping", "stopped"]
 
@@ -71,7 +71,8 @@ def take(
     config: Config,
     state: State,
     session: Session | None,
-    runner: Runner | None,
+    turn: Turn | None,
+    queue_length: int,
     audit: Audit,
     debate: Debate,
     turns_completed: int,
@@ -80,7 +81,6 @@ def take(
 ) -> Status:
     """Read the owners of each piece of state into one :class:`Status`."""
     agent = session.agent if session is not None else None
-    turn = runner.current if runner is not None else None
     pause = turn.pause() if turn is not None else None
     usage = session.context_usage if session is not None else None
     return Status(
@@ -99,7 +99,7 @@ def take(
         pending=pause.summary if pause is not None else None,
         pending_waited=pause.request.waited if pause is not None else 0.0,
         audit=dict(audit.counts),
-        queue_length=runner.queue_length if runner is not None else 0,
+        queue_length=queue_length,
         turns_completed=turns_completed,
         debate_round=debate.rounds,
         last_verdict=debate.last.verdict if debate.last is not None else None,
