@@ -396,13 +396,13 @@ class Council:
     def codex_session(self) -> str | None:
         return self.codex.codex_session
 
-    def status(self) -> Status:
-        return self.codex.status()
+    def status(self, *, stderr: bool = True) -> Status:
+        return self.codex.status(stderr=stderr)
 
-    def statuses(self) -> list[tuple[MemberSpec, Status, Boundary | None]]:
+    def statuses(self, *, stderr: bool = True) -> list[tuple[MemberSpec, Status, Boundary | None]]:
         """Every member's spec, status and checked boundary, in configured order (for ``status``)."""
         return [
-            (m.member, m.status(), m.session.checked_boundary if m.session is not None else None)
+            (m.member, m.status(stderr=stderr), m.session.checked_boundary if m.session is not None else None)
             for m in self.members.values()
         ]
 

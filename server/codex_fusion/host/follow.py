@@ -117,6 +117,7 @@ class Follower:
         self._ancestors = list(windows.ancestor_pids() if ancestors is None else ancestors)
         self._lock = anyio.Lock()
         self._changed = Changes()  # what the save loop waits for
+        self._cleaned: dict[str, str] = {}
         self._stopped = anyio.Event()
         self._nonce: str | None = None  # the last record acted on
         self._paths = nonce.record_paths(state, workspace, None)  # realpath and hash computed once
@@ -352,7 +353,7 @@ class Follower:
         only if it changed since the last save."""
         links = []
         if self.followed is not None:
-            for spec, status, _ in self._consultant.statuses():
+            for spec, status, _ in self._consultant.statuses(stderr=False):
                 if status.session_id is None:
                     continue
                 verdict = status.last_verdict
@@ -362,16 +363,26 @@ class Follower:
                     agent=status.agent_name or "",
                     rounds=status.debate_round,
                     verdict=verdict.standing if verdict is not None else None,
-                    summary=redact_credentials(verdict.summary) if verdict is not None else "",
+                    summary=self._clean(verdict.summary) if verdict is not None else "",
                     member=spec.name,
                 )
                 if link != self._saved_links.get(spec.name):
                     links.append(link)
-        status = self._consultant.status()
-        # Claude reads it:
-        debate = redact_credentials(render_status.debate_state(status, self._config.reset_on))
+        status = self._consultant.status(stderr=False)
+        debate = self._clean(render_status.debate_state(status, self._config.reset_on))  # Claude reads it
         state = (debate, self.window, self.followed)
         return links, (state if state != self._saved_state else None)
+
+    def _clean(self, text: str) -> str:
+        """``text`` redacted as what Claude reads; a text seen at the last save is not scanned again
+        (after every turn the same verdicts and debate line come back)."""
+        cleaned = self._cleaned.get(text)
+        if cleaned is None:
+            cleaned = redact_credentials(text)
+            if len(self._cleaned) > 64:
+                self._cleaned.clear()
+            self._cleaned[text] = cleaned
+        return cleaned
 
     def _write(self, links: list[continuity.Link], state: tuple[str, int | None, str | None] | None) -> None:
         for link in links:

@@ -36,6 +36,8 @@ __all__ = [
 ]
 
 SendProgress = Callable[[float, str], Awaitable[None]]
+#: How long a call runs before its first progress line is made.
+FIRST_LOOK_S = 0.1
 #: What to show now, computed when it is sent (``final``: the call is ending), or None: nothing yet.
 Source = Callable[[bool], str | None]
 
@@ -126,7 +128,11 @@ class ProgressPump:
         self._last_emit = time.monotonic()
 
     async def run(self) -> None:
-        """Send until cancelled. Cancel it when the call ends, then call :meth:`flush`."""
+        """Send until cancelled. Cancel it when the call ends, then call :meth:`flush`.
+
+        The first look waits a moment (the interval, at most :data:`FIRST_LOOK_S`): a call answered
+        sooner shows no progress at all, and costs none."""
+        await anyio.sleep(min(self._interval, FIRST_LOOK_S))
         while True:
             if self._changes.version == self._seen:
                 quiet = self._heartbeat - (time.monotonic() - self._last_emit)
@@ -147,6 +153,8 @@ class ProgressPump:
 
         Not when nothing was shown yet: a turn that ended before its first progress message was due
         would only send it a moment before the result itself."""
+        if not self.sent:
+            return
         final = self._shown(final=True)
-        if self.sent and final is not None and final != self._last_sent:
+        if final is not None and final != self._last_sent:
             await self._emit(final)

@@ -150,7 +150,8 @@ class MemberParts:
             return "running" if turn.live else "stopping"
         return self._session.state if self._session is not None else "idle"
 
-    def status(self) -> Status:
+    def status(self, *, stderr: bool = True) -> Status:
+        """Where this member is now (``stderr``: with its agent's stderr tail, for ``status``)."""
         return snapshot.take(
             config=self.config,
             state=self.state,
@@ -162,4 +163,5 @@ class MemberParts:
             turns_completed=self.turns_completed,
             last_error=self.last_error,
             log_problem=self._turnlog.problem,
+            stderr=stderr,
         )

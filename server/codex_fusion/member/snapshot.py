@@ -78,8 +78,10 @@ def take(
     turns_completed: int,
     last_error: str | None,
     log_problem: str | None = None,
+    stderr: bool = True,
 ) -> Status:
-    """Read the owners of each piece of state into one :class:`Status`."""
+    """Read the owners of each piece of state into one :class:`Status` (``stderr``: with the agent's
+    stderr tail, redacted — only ``status`` shows it)."""
     agent = session.agent if session is not None else None
     pause = turn.pause() if turn is not None else None
     usage = session.context_usage if session is not None else None
@@ -106,7 +108,7 @@ def take(
         context_used=usage.used if usage is not None else None,
         context_size=usage.size if usage is not None else None,
         last_error=last_error,
-        stderr_tail=agent.stderr_tail(1200) if agent is not None else None,
+        stderr_tail=agent.stderr_tail(1200) if agent is not None and stderr else None,
         confinement=agent.confinement if agent is not None and agent.alive else None,
         log_problem=log_problem,
         model=session.offer.current if session is not None and session.offer is not None else None,
