@@ -118,11 +118,15 @@ def steady(lab: Lab) -> Figure:
 
 
 async def _acp_layer_round_trips(lab: Lab, n: int) -> dict[str, Any]:
-    from codex_fusion.acp.agent import StartOptions, run_agent
+    from codex_fusion.acp.agent import StartOptions
+    from codex_fusion.acp.start import run_agent
+    from codex_fusion.launch.sessions import POLICY
 
     logging.getLogger("codex_fusion").setLevel(logging.ERROR)
     base = lab.fresh_dir("acp-layer")
-    options = StartOptions(argv=[sys.executable, str(FAKE_AGENT)], cwd=base, env=clean_env(FAKE_ACP=""))
+    options = StartOptions(
+        argv=[sys.executable, str(FAKE_AGENT)], cwd=base, env=clean_env(FAKE_ACP=""), policy=POLICY
+    )
 
     async def on_request(method: str, params: Any) -> Any:
         raise RuntimeError(f"unexpected request {method}")

@@ -25,12 +25,14 @@ from typing import Any, Literal
 
 import anyio
 
-from codex_fusion.acp.agent import StartOptions, run_agent
+from codex_fusion.acp.agent import StartOptions
+from codex_fusion.acp.start import run_agent
 from codex_fusion.errors import LOGIN_COMMAND, AuthRequired, FusionError, HandlerError
 from codex_fusion.hookside import nonce, private
 from codex_fusion.launch import installer
 from codex_fusion.launch.config import NPX_FALLBACK, Config
 from codex_fusion.launch.confine import Confinement
+from codex_fusion.launch.sessions import POLICY
 
 #: Seconds for the agent to start, answer ``initialize`` and open a session.
 AGENT_PROBE = 30.0
@@ -136,7 +138,9 @@ async def check_agent(config: Config) -> list[Check]:
     if workspace is None:
         return [Check("fail", "agent", "not probed: no workspace")]
     check = config.launcher.check if config.launcher is not None else None
-    options = StartOptions(config.agent_argv, workspace, config.agent_env, AGENT_PROBE, check=check)
+    options = StartOptions(
+        config.agent_argv, workspace, config.agent_env, AGENT_PROBE, check=check, policy=POLICY
+    )
 
     async def refuse(method: str, params: Any) -> Any:
         raise HandlerError(-32601, "the doctor answers nothing")

@@ -23,9 +23,9 @@ from typing import Final, Literal
 import anyio
 from anyio.abc import TaskGroup
 
-from codex_fusion.acp.agent import login_refused, not_logged_in
 from codex_fusion.errors import AgentError, AuthRequired, ConsultError, RpcError
 from codex_fusion.launch.models import ModelChoice
+from codex_fusion.launch.sessions import login_refused, not_logged_in
 from codex_fusion.member.debate import Round
 from codex_fusion.member.notes import Audit, Note
 from codex_fusion.member.session import Live, Session

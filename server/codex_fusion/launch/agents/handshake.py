@@ -12,8 +12,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import codex_fusion.launch.agents.claude as claude
+import codex_fusion.launch.agents.gemini as gemini
 from codex_fusion.launch import boundary
-from codex_fusion.launch.agents import claude, gemini
 from codex_fusion.launch.agents.plan import NOT_CONFINED, AgentKind, Boundary, LaunchPlan
 
 #: agentInfo.name -> (kind, a name for people).

@@ -10,8 +10,9 @@ import shutil
 from collections.abc import Mapping
 from pathlib import Path
 
+import codex_fusion.launch.agents.claude as claude
+import codex_fusion.launch.agents.gemini as gemini
 from codex_fusion.errors import ConfigError
-from codex_fusion.launch.agents import claude, gemini
 from codex_fusion.launch.agents.plan import Member, MemberKind, safe_path
 from codex_fusion.launch.boundary import _package
 
