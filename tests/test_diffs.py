@@ -15,6 +15,7 @@ import anyio
 import pytest
 
 from codex_fusion.errors import DiffError
+from codex_fusion.hookside import gitsnap
 from codex_fusion.review import prompts as review_prompts
 from codex_fusion.review.diffs import (
     DiffMaterial,
@@ -777,7 +778,7 @@ async def test_refusing_every_protocol_alone_stops_a_lazy_fetch(
     vector: Vector, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """For gits without GIT_NO_LAZY_FETCH (before 2.39.4), GIT_ALLOW_PROTOCOL="" is enough."""
-    monkeypatch.delitem(git_runner._SAFE_ENV, "GIT_NO_LAZY_FETCH")
+    monkeypatch.delitem(gitsnap.SAFE_ENV, "GIT_NO_LAZY_FETCH")
     hostile = Hostile(tmp_path)
     env = hostile.arm(vector)
     with environment(monkeypatch, env):

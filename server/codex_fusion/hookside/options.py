@@ -287,8 +287,3 @@ def describe(env: Mapping[str, str]) -> dict[str, str]:
 def manifest() -> dict[str, dict[str, object]]:
     """The ``userConfig`` block of ``.claude-plugin/plugin.json``."""
     return {option.key: option.manifest() for option in OPTIONS}
-
-
-def mcp_env() -> dict[str, str]:
-    """The ``.mcp.json`` ``env`` entries that hand each option to the server."""
-    return {option.option_env: "${user_config." + option.key + "}" for option in OPTIONS}

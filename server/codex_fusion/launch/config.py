@@ -22,7 +22,6 @@ from codex_fusion.launch.models import ModelChoice
 TESTED_ADAPTER = "@agentclientprotocol/codex-acp@2"
 NPX_FALLBACK = "npx fallback"
 
-DEFAULT_MODE = "read-only"
 DEFAULT_STARTUP_TIMEOUT_MS = 120_000
 DEFAULT_TURN_TIMEOUT_MS = 300_000
 DEFAULT_CANCEL_GRACE_MS = 1_500

@@ -208,7 +208,6 @@ class Relay:
     ):
         assert codex.stdin is not None
         assert codex.stdout is not None
-        self._codex = codex
         self._to_codex = codex.stdin
         self._from_codex = codex.stdout
         self._spec = spec

@@ -565,11 +565,6 @@ def secret_env(env: Mapping[str, str]) -> list[tuple[str, str]]:
     return sorted(found.items(), key=lambda item: len(item[0]), reverse=True)
 
 
-def secret_values(env: Mapping[str, str]) -> list[str]:
-    """The values of :func:`secret_env`, longest first."""
-    return [value for value, _ in secret_env(env)]
-
-
 _process_secrets: tuple[int, list[tuple[str, str]]] = (-1, [])
 
 
