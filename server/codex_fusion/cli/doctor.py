@@ -28,7 +28,7 @@ import anyio
 from codex_fusion.acp.agent import StartOptions
 from codex_fusion.acp.start import run_agent
 from codex_fusion.errors import LOGIN_COMMAND, AuthRequired, FusionError, HandlerError
-from codex_fusion.hookside import nonce, private
+from codex_fusion.hookside import nonce, private, serverside
 from codex_fusion.launch import installer
 from codex_fusion.launch.config import NPX_FALLBACK, Config
 from codex_fusion.launch.confine import Confinement
@@ -220,7 +220,7 @@ def check_places(config: Config, env: Mapping[str, str]) -> list[Check]:
     if workspace.path is None:
         return checks
     records = nonce.record_paths(state, workspace.path, None)
-    latest = nonce.read_record(records.workspace)
+    latest = serverside.read_record(records.workspace)
     if latest is not None:
         age = max(0.0, time.time() - latest.at)
         checks.append(Check("ok", "hooks", f"last record: {latest.event}, {age / 60:.0f} min ago"))
