@@ -60,7 +60,7 @@ class FakeAgentSetup:
             FAKE_ACP=flags,
             FAKE_ACP_LOG=str(self.log),
             FAKE_ACP_PIDS=str(self.pids_file),
-            # The agent gets only an allowlisted environment (boundary.agent_env): let the fake's
+            # The agent gets only an allowlisted environment (allowlist.agent_env): let the fake's
             # settings through, and its API-key login (it stores nothing).
             CODEX_FUSION_AGENT_ENV="FAKE_ACP*",
             CODEX_FUSION_STORE_API_KEY="1",

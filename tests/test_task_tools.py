@@ -12,7 +12,7 @@ import pytest
 from mcp import Client
 
 from codex_fusion.errors import ConfigError, TaskError
-from codex_fusion.launch import boundary, relay
+from codex_fusion.launch import adapters, boundary, relay
 from codex_fusion.launch.members import MemberSpec
 from codex_fusion.mcp.server import build_server
 from codex_fusion.tasks import apply as task_apply
@@ -204,7 +204,7 @@ def test_the_relay_lets_a_task_thread_write_its_worktree_only(tmp_path: Path) ->
         assert relay.check_sandbox({"sandbox": bad}, spec) is not None, bad
     consult = relay.Spec(None, (), tree, tmp_path, "p")
     assert relay.check_sandbox({"sandbox": good}, consult) is not None  # a consult never writes
-    assert json.loads(boundary.relay_spec(boundary.Launch("ts"), [], workspace=tree, home=tmp_path,
+    assert json.loads(boundary.relay_spec(adapters.Launch("ts"), [], workspace=tree, home=tmp_path,
                                           profile="p", writes=True))["writes"] is True  # fmt: skip
 
 

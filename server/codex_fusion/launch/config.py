@@ -13,7 +13,7 @@ from pathlib import Path
 from codex_fusion.errors import ConfigError
 from codex_fusion.guardian.policy import GuardianFlags
 from codex_fusion.hookside import nonce, options
-from codex_fusion.launch import boundary, installer, members
+from codex_fusion.launch import adapters, allowlist, boundary, installer, members
 from codex_fusion.launch.confine import Launcher
 from codex_fusion.launch.members import MemberSpec
 from codex_fusion.launch.models import ModelChoice
@@ -119,9 +119,9 @@ def resolve_agent_command(
 ) -> tuple[list[str], str]:
     """The agent argv and where it came from: the env override, ``codex-acp`` on PATH, the pinned
     release installed in the data directory (``installer.py``), or npx. Programs are looked up only
-    in absolute ``PATH`` entries outside the workspace (``boundary.search_path``), and the command
+    in absolute ``PATH`` entries outside the workspace (``allowlist.search_path``), and the command
     always starts with an absolute path: a hostile workspace cannot plant the agent."""
-    path = boundary.search_path(env.get("PATH", os.defpath), workspace)
+    path = allowlist.search_path(env.get("PATH", os.defpath), workspace)
     override = env.get("CODEX_FUSION_ACP_COMMAND", "").strip()
     if override:
         try:
@@ -163,15 +163,15 @@ def _launch(
     flags: GuardianFlags,
     state: Path | None,
     workspace: Path | None,
-    launch: boundary.Launch | None = None,
+    launch: adapters.Launch | None = None,
     *,
     writes: bool = False,
 ) -> tuple[boundary.Plan, dict[str, str]]:
     """The agent's launch with codex-fusion's sandbox profile, project isolation, command environment
     and login store (``boundary.plan``), and its environment; the TypeScript adapter's shim is written
-    here. ``launch`` overrides what :func:`boundary.detect` finds from ``argv`` (the handshake's word)."""
-    launch = launch or boundary.detect(argv, source, workspace)
-    home = boundary.codex_home(source)
+    here. ``launch`` overrides what :func:`adapters.detect` finds from ``argv`` (the handshake's word)."""
+    launch = launch or adapters.detect(argv, source, workspace)
+    home = allowlist.codex_home(source)
 
     def make(shim_ok: bool) -> boundary.Plan:
         return boundary.plan(
@@ -181,7 +181,7 @@ def _launch(
             mode=source.get("CODEX_FUSION_AGENT_MODE", "").strip() or None,
             external_reads=flags.allow_external_reads,
             logged_in=(home / "auth.json").is_file(),
-            provider_key=boundary.provider_key_var(home),
+            provider_key=allowlist.provider_key_var(home),
             shim_ok=shim_ok,
             workspace=workspace,
             writes=writes,
@@ -256,7 +256,7 @@ class Config:
     state_dir: Path | None = None
     #: Longest answer returned whole; longer ones are cut and saved in full (see ``overflow.py``).
     max_answer_chars: int = DEFAULT_MAX_ANSWER_CHARS
-    #: Which codex-acp the agent command starts: ``ts``, ``rust`` or ``unknown`` (``boundary.detect``).
+    #: Which codex-acp the agent command starts: ``ts``, ``rust`` or ``unknown`` (``adapters.detect``).
     adapter: str = "unknown"
     #: Codex's sandbox is held to the workspace by codex-fusion's permission profile (docs/security.md).
     boundary_enforced: bool = False
@@ -301,12 +301,12 @@ class Config:
             named = {**source, "CODEX_FUSION_ACP_COMMAND": shlex.join(codex_entry.command)}
             argv, where = resolve_agent_command(named, state, workspace.path)[0], "CODEX_FUSION_MEMBERS"
 
-        def launch_for(launch: boundary.Launch | None = None) -> tuple[boundary.Plan, dict[str, str]]:
+        def launch_for(launch: adapters.Launch | None = None) -> tuple[boundary.Plan, dict[str, str]]:
             plan, env = _launch(source, argv, flags, state, workspace.path, launch)
             return plan, {**env, **extra_env}  # the member's own variables, on top of the allowlist
 
         def task_launcher(worktree: Path) -> Launcher:
-            def replan(launch: boundary.Launch | None = None) -> tuple[boundary.Plan, dict[str, str]]:
+            def replan(launch: adapters.Launch | None = None) -> tuple[boundary.Plan, dict[str, str]]:
                 plan, env = _launch(source, argv, flags, state, worktree, launch, writes=True)
                 return plan, {**env, **extra_env}
 
@@ -315,7 +315,7 @@ class Config:
                 plan,
                 env,
                 replan=replan,
-                detect=lambda command: boundary.detect(command, source, worktree),
+                detect=lambda command: adapters.detect(command, source, worktree),
                 external_reads=flags.allow_external_reads,
             )
 
@@ -324,7 +324,7 @@ class Config:
             plan,
             agent_env,
             replan=launch_for,
-            detect=lambda command: boundary.detect(command, source, workspace.path),
+            detect=lambda command: adapters.detect(command, source, workspace.path),
             external_reads=flags.allow_external_reads,
         )
         codex = MemberSpec(
