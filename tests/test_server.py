@@ -10,14 +10,10 @@ from codex_fusion.launch.config import Config
 from codex_fusion.mcp.server import build_server
 
 from .conftest import FakeAgentSetup
+from .results import text_of
 from .test_diffs import commit, init, write
 
 pytestmark = pytest.mark.anyio
-
-
-def text_of(result: object) -> str:
-    content = getattr(result, "content", [])
-    return "\n".join(getattr(block, "text", "") for block in content)
 
 
 async def test_tools_are_listed_with_compact_descriptions(fake: FakeAgentSetup) -> None:

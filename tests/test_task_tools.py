@@ -21,13 +21,10 @@ from codex_fusion.tasks.record import FileChange
 from codex_fusion.tasks.worktree import TaskGit
 
 from .conftest import FakeAgentSetup
+from .results import text_of
 from .task_fixtures import REPORT, any_member, fingerprint, make_repo
 
 pytestmark = pytest.mark.anyio
-
-
-def text_of(result: Any) -> str:
-    return "\n".join(getattr(block, "text", "") for block in result.content)
 
 
 def server(fake: FakeAgentSetup, flags: str = "", **env: str) -> Any:

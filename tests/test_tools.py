@@ -15,6 +15,7 @@ from codex_fusion.text import prompts
 
 from .conftest import FakeAgentSetup
 from .gitrepo import git
+from .results import text_of
 
 pytestmark = pytest.mark.anyio
 
@@ -31,10 +32,6 @@ TOOLS = {
     "reset",
     "status",
 }
-
-
-def text_of(result: object) -> str:
-    return "\n".join(getattr(block, "text", "") for block in getattr(result, "content", []))
 
 
 def prompts_sent(fake: FakeAgentSetup) -> list[str]:

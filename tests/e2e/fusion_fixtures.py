@@ -8,7 +8,6 @@ from __future__ import annotations
 import shlex
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 from e2e_adapters import Adapter
@@ -40,7 +39,3 @@ def fusion(
         return Config.from_env(env)
 
     return make
-
-
-def text_of(result: Any) -> str:
-    return "\n".join(getattr(block, "text", "") for block in result.content)

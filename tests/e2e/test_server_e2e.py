@@ -14,9 +14,10 @@ from pathlib import Path
 import anyio
 import pytest
 from e2e_adapters import Adapter
-from fusion_fixtures import anyio_backend, fusion, text_of
+from fusion_fixtures import anyio_backend, fusion
 from mcp import Client
 from mock_openai import MockResponses, apply_patch, exec_cmd, read_file, say, slow
+from tests.results import text_of
 
 from codex_fusion.launch.config import Config
 from codex_fusion.mcp.server import build_server
