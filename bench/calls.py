@@ -286,12 +286,12 @@ async def _in_memory_profile(lab: Lab, n: int) -> tuple[pstats.Stats, dict[str, 
     sys.path.insert(0, str(ROOT))
     from tests.memory_host import memory_spawn
 
-    from codex_fusion.launch.config import Config
+    from codex_fusion.launch.planning import configure
     from codex_fusion.mcp.server import build_server
 
     logging.getLogger("codex_fusion").setLevel(logging.ERROR)
     base = lab.fresh_dir("profile-memory")
-    config = Config.from_env(lab.env(base))
+    config = configure(lab.env(base))
     async with Client(build_server(config, spawn=memory_spawn([]))) as client:
         for _ in range(20):
             await client.call_tool("consult", {"question": QUESTION})

@@ -21,6 +21,7 @@ from mcp.server.mcpserver import MCPServer
 
 from codex_fusion.council.council import Council
 from codex_fusion.launch.config import Config
+from codex_fusion.launch.planning import configure
 from codex_fusion.mcp.server import build_server
 from codex_fusion.member.consultant import Consultant
 
@@ -69,7 +70,7 @@ class FakeAgentSetup:
         return env
 
     def config(self, flags: str = "", **extra: str) -> Config:
-        return Config.from_env(self.env(flags, **extra))
+        return configure(self.env(flags, **extra))
 
     def gate(self, name: str) -> anyio.Event:
         """The gate ``@fake wait NAME`` waits on (in-memory agents only); ``.set()`` opens it."""

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from codex_fusion.launch import adapters, allowlist, boundary
 from codex_fusion.launch.adapters import Launch
 from codex_fusion.launch.boundary import RELAY_SPEC, profile_mode
-from codex_fusion.launch.config import Config
+from codex_fusion.launch.planning import configure
 
 PROFILE = "codex-fusion-0123456789abcdef"
 WORKSPACE = Path("/home/u/project")
@@ -320,7 +320,7 @@ def test_config_writes_a_private_shim_for_the_typescript_adapter(tmp_path: Path)
         "CODEX_FUSION_ACP_COMMAND": f"node {ts / 'dist' / 'index.js'}",
         "CODEX_FUSION_WORKSPACE": str(workspace),
     }
-    config = Config.from_env(env)
+    config = configure(env)
     shim = Path(config.agent_env["CODEX_PATH"])
     assert shim.parent == tmp_path / "state" / "codex-fusion" / "bin"
     assert stat.S_IMODE(shim.stat().st_mode) == 0o700
@@ -334,12 +334,12 @@ def test_config_writes_a_private_shim_for_the_typescript_adapter(tmp_path: Path)
     )
     assert config.boundary_note is None
     assert "DATABASE_PASSWORD" not in config.agent_env
-    assert Config.from_env(env).agent_env["CODEX_PATH"] == str(shim)  # the same text, the same file
+    assert configure(env).agent_env["CODEX_PATH"] == str(shim)  # the same text, the same file
 
 
 def test_config_for_an_unknown_agent_says_so(tmp_path: Path) -> None:
     env = {**SERVER_ENV, "HOME": str(tmp_path), "CODEX_HOME": str(tmp_path / "codex")}
-    config = Config.from_env({**env, "CODEX_FUSION_ACP_COMMAND": "python3 my_agent.py"}, cwd=tmp_path)
+    config = configure({**env, "CODEX_FUSION_ACP_COMMAND": "python3 my_agent.py"}, cwd=tmp_path)
     assert config.adapter == "unknown"
     assert not config.boundary_enforced
     assert config.boundary_note is not None
@@ -465,7 +465,7 @@ def _programs(directory: Path, *names: str) -> None:
 def test_the_agent_command_never_comes_from_the_workspace(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from codex_fusion.launch.config import resolve_agent_command
+    from codex_fusion.launch.planning import resolve_agent_command
 
     workspace, real = tmp_path / "ws", tmp_path / "real" / "bin"
     _programs(workspace, "codex-acp", "npx", "node")
@@ -486,7 +486,7 @@ def test_the_agent_command_never_comes_from_the_workspace(
 
 def test_a_relative_agent_command_is_refused(tmp_path: Path) -> None:
     from codex_fusion.errors import ConfigError
-    from codex_fusion.launch.config import resolve_agent_command
+    from codex_fusion.launch.planning import resolve_agent_command
 
     env = {"PATH": "/usr/bin", "CODEX_FUSION_ACP_COMMAND": "./codex-acp"}
     with pytest.raises(ConfigError, match=r"starts with the relative path '\./codex-acp'"):

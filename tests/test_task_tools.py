@@ -14,6 +14,7 @@ from mcp import Client
 from codex_fusion.errors import ConfigError, TaskError
 from codex_fusion.launch import adapters, boundary, relay
 from codex_fusion.launch.members import MemberSpec
+from codex_fusion.launch.planning import task_member
 from codex_fusion.mcp.server import build_server
 from codex_fusion.tasks import apply as task_apply
 from codex_fusion.tasks.checks import execution_bearing, parse_report, unsafe_path
@@ -208,11 +209,13 @@ def test_the_relay_lets_a_task_thread_write_its_worktree_only(tmp_path: Path) ->
 def test_only_members_that_can_be_held_to_a_worktree_take_tasks(fake: FakeAgentSetup, tmp_path: Path) -> None:
     config = fake.config("name=codex", CODEX_FUSION_MEMBERS=fake.members_json({"qwen": {}}))
     with pytest.raises(ConfigError, match="Codex cannot take a task here"):
-        config.task_member("codex", tmp_path)  # the fake agent is no codex-acp: no profile
+        task_member(config, "codex", tmp_path)  # the fake agent is no codex-acp: no profile
     with pytest.raises(ConfigError, match="qwen cannot take a task"):
-        config.task_member("qwen", tmp_path)
+        task_member(config, "qwen", tmp_path)
     with pytest.raises(ConfigError, match="No council member"):
-        config.task_member("nobody", tmp_path)
+        task_member(config, "nobody", tmp_path)
     confined = MemberSpec("gemini", "gemini", ("gemini",), "built-in", boundary_enforced=True)
     members = {**config.members, "gemini": confined}
-    assert type(config)(**{**config.__dict__, "members": members}).task_member("gemini", tmp_path) is confined
+    assert (
+        task_member(type(config)(**{**config.__dict__, "members": members}), "gemini", tmp_path) is confined
+    )

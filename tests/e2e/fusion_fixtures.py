@@ -13,6 +13,7 @@ import pytest
 from e2e_adapters import Adapter
 
 from codex_fusion.launch.config import Config
+from codex_fusion.launch.planning import configure
 
 
 @pytest.fixture
@@ -36,6 +37,6 @@ def fusion(
             CLAUDE_PLUGIN_DATA=str(codex_home.parent / "plugin-data"),
         )
         env.update(extra)
-        return Config.from_env(env)
+        return configure(env)
 
     return make

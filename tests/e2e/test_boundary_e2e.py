@@ -24,6 +24,7 @@ from mock_openai import MockResponses, exec_cmd, function_call, say, tool_output
 from tests.results import text_of
 
 from codex_fusion.launch.config import Config
+from codex_fusion.launch.planning import configure
 from codex_fusion.mcp.server import build_server
 
 pytestmark = pytest.mark.anyio
@@ -87,7 +88,7 @@ def fusion(
             CODEX_FUSION_STARTUP_TIMEOUT_MS="60000",
         )
         env.update(extra)
-        config = Config.from_env(env)
+        config = configure(env)
         assert config.adapter == (as_adapter or adapter.name)
         return config
 

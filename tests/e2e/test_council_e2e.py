@@ -32,6 +32,7 @@ from tests.results import text_of
 
 from codex_fusion.launch import agents
 from codex_fusion.launch.config import Config
+from codex_fusion.launch.planning import configure
 from codex_fusion.mcp.server import build_server
 
 pytestmark = pytest.mark.anyio
@@ -98,7 +99,7 @@ class Panel:
             CODEX_FUSION_MEMBERS=json.dumps(self.members() if members is None else members),
         )
         env.update(extra)
-        config = Config.from_env(env)
+        config = configure(env)
         assert list(config.members) == ["codex", *(members or self.members())], config.members
         return config
 

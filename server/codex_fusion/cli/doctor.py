@@ -1,9 +1,9 @@
 """``codex-fusion doctor``: is everything codex-fusion needs in place? One :class:`Check` per part.
 
-It must see what the server will see: the same :meth:`Config.from_env` over the same environment and
-the plugin's data directory (``CLAUDE_PLUGIN_DATA``, which Claude Code gives the server but not a
-command's ``!`` shell: ``/codex-fusion:codex-setup`` and ``bin/codex-fusion`` pass it on). It also
-looks at what can stop Claude Code from starting the server at all (:func:`check_claude_code`).
+It must see what the server will see: the same configuration (``planning.configure``) over the same
+environment and the plugin's data directory (``CLAUDE_PLUGIN_DATA``, which Claude Code gives the server
+but not a command's ``!`` shell: ``/codex-fusion:codex-setup`` and ``bin/codex-fusion`` pass it on). It
+also looks at what can stop Claude Code from starting the server at all (:func:`check_claude_code`).
 
 Every probe is bounded (the agent's start and login probe together by :data:`AGENT_PROBE`), so the
 doctor answers in seconds and never hangs. Each failed check carries the exact fix, phrased for where

@@ -28,6 +28,7 @@ from codex_fusion.hookside import windows
 from codex_fusion.host.follow import Follower
 from codex_fusion.launch import installer
 from codex_fusion.launch.config import NPX_FALLBACK, Config
+from codex_fusion.launch.planning import configure
 from codex_fusion.mcp import tools
 from codex_fusion.mcp.tools import ServerState
 from codex_fusion.review.socket import GateSocket
@@ -60,7 +61,7 @@ async def _follower(consultant: Council, config: Config) -> Follower | None:
 
 
 def _config_from_env() -> Config:
-    return Config.from_env()
+    return configure()
 
 
 async def _supervised(what: str, task: Callable[[], Awaitable[None]]) -> None:
@@ -76,7 +77,7 @@ def build_server(
     config: Config | None = None, *, spawn: Spawn = spawn_process, task_member: MemberFor | None = None
 ) -> MCPServer[ServerState]:
     """The MCP server. ``config`` defaults to the environment, read when the server starts;
-    ``task_member`` replaces how a delegated task's member is planned (``Config.task_member``)."""
+    ``task_member`` replaces how a delegated task's member is planned (``planning.task_member``)."""
 
     @asynccontextmanager
     async def lifespan(_: MCPServer[ServerState]) -> AsyncIterator[ServerState]:
