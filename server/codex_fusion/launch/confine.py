@@ -132,7 +132,7 @@ class Launcher:
 
     plan: boundary.Plan
     env: dict[str, str]
-    #: The plan for a command whose adapter the handshake named (``config._launch``).
+    #: The plan for a command whose adapter the handshake named (``planning._launch``).
     replan: Callable[[adapters.Launch], tuple[boundary.Plan, dict[str, str]]]
     #: What ``adapters.detect`` makes of a command line (with the server's environment).
     detect: Callable[[Sequence[str]], adapters.Launch]
