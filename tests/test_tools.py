@@ -289,7 +289,10 @@ async def test_the_frame_is_the_sessions_system_prompt_where_the_agent_supports_
     assert result.is_error is False
     (new,) = fake.received("session/new")
     system = new["params"]["systemPrompt"]
-    assert system == {"mode": "append", "content": [{"type": "text", "text": prompts.FRAME}]}
+    assert system == {
+        "mode": "append",
+        "content": [{"type": "text", "text": "\n\n".join(prompts.FRAME_BLOCKS)}],
+    }
     (prompt,) = prompts_sent(fake)
     assert prompts.ROLE not in prompt
     assert prompts.DEBATE not in prompt
