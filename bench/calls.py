@@ -131,11 +131,15 @@ def steady(lab: Lab) -> Figure:
 
 
 async def _acp_layer_round_trips(lab: Lab, n: int) -> dict[str, Any]:
-    from codex_fusion.acp.agent import StartOptions, run_agent
+    from codex_fusion.acp.agent import StartOptions
+    from codex_fusion.acp.start import run_agent
+    from codex_fusion.launch.sessions import POLICY
 
     logging.getLogger("codex_fusion").setLevel(logging.ERROR)
     base = lab.fresh_dir("acp-layer")
-    options = StartOptions(argv=[sys.executable, str(FAKE_AGENT)], cwd=base, env=clean_env(FAKE_ACP=""))
+    options = StartOptions(
+        argv=[sys.executable, str(FAKE_AGENT)], cwd=base, env=clean_env(FAKE_ACP=""), policy=POLICY
+    )
 
     async def on_request(method: str, params: Any) -> Any:
         raise RuntimeError(f"unexpected request {method}")
@@ -295,12 +299,12 @@ async def _in_memory_profile(lab: Lab, n: int) -> tuple[pstats.Stats, dict[str, 
     sys.path.insert(0, str(ROOT))
     from tests.memory_host import memory_spawn
 
-    from codex_fusion.launch.config import Config
+    from codex_fusion.launch.planning import configure
     from codex_fusion.mcp.server import build_server
 
     logging.getLogger("codex_fusion").setLevel(logging.ERROR)
     base = lab.fresh_dir("profile-memory")
-    config = Config.from_env(lab.env(base))
+    config = configure(lab.env(base))
     async with Client(build_server(config, spawn=memory_spawn([]))) as client:
         for _ in range(20):
             await client.call_tool("consult", {"question": QUESTION})

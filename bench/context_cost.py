@@ -36,7 +36,7 @@ from mcp import Client
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "server"))
 
-from codex_fusion.launch.config import Config  # noqa: E402
+from codex_fusion.launch.planning import configure  # noqa: E402
 from codex_fusion.mcp.server import build_server  # noqa: E402
 
 PLUGIN = "codex-fusion"
@@ -148,7 +148,7 @@ async def server_items() -> list[Item]:
             "CODEX_FUSION_ACP_COMMAND": "codex-fusion-context-cost-never-started",
             "CODEX_FUSION_WARM": "0",
         }
-        server = build_server(Config.from_env(env, cwd=workspace))
+        server = build_server(configure(env, cwd=workspace))
         async with Client(server) as client:
             tools = (await client.list_tools()).tools
             instructions = client.instructions or ""

@@ -113,7 +113,7 @@ def _measure(result: Any, wall: float) -> dict[str, float]:
 
 async def _fake_rounds(lab: Lab, latencies: tuple[float, ...], runs: int) -> list[dict[str, float]]:
     from codex_fusion.council.council import Council
-    from codex_fusion.launch.config import Config
+    from codex_fusion.launch.planning import configure
     from codex_fusion.text import prompts
 
     base = lab.fresh_dir(f"council-{len(latencies)}")
@@ -127,7 +127,7 @@ async def _fake_rounds(lab: Lab, latencies: tuple[float, ...], runs: int) -> lis
     ]
     brief = prompts.Brief.raw("\n".join(lines))
     out = []
-    async with Council(Config.from_env(env)) as council:
+    async with Council(configure(env)) as council:
         await council.ask(brief, names, "my take")  # starts every agent and opens its session
         for _ in range(runs):
             started = time.perf_counter()
@@ -166,7 +166,7 @@ async def _real_rounds(lab: Lab, runs: int) -> tuple[list[dict[str, float]], dic
     from mock_openai import MockResponses
 
     from codex_fusion.council.council import Council
-    from codex_fusion.launch.config import Config
+    from codex_fusion.launch.planning import configure
     from codex_fusion.member.turn import TurnOutcome
     from codex_fusion.text import prompts
 
@@ -209,7 +209,7 @@ async def _real_rounds(lab: Lab, runs: int) -> tuple[list[dict[str, float]], dic
             CODEX_FUSION_MEMBERS=json.dumps(members),
         )
         brief = prompts.Brief.raw("Which is better here, a queue or a lock? Answer in one line.")
-        async with Council(Config.from_env(env)) as council:
+        async with Council(configure(env)) as council:
             _measure(await council.ask(brief, names, "my take"), 0.0)  # starts the agents
             for _ in range(runs):
                 started = time.perf_counter()
@@ -374,7 +374,7 @@ def _same(want: set[tuple[str, str]], text: str, who: str) -> None:
 def _review_config(base: Path, adapter: Any, url: str, workspace: Path) -> Any:
     from e2e_adapters import make_adapter_env, write_codex_config
 
-    from codex_fusion.launch.config import Config
+    from codex_fusion.launch.planning import configure
 
     codex_home = base / "codex_home"
     write_codex_config(codex_home, url)
@@ -386,7 +386,7 @@ def _review_config(base: Path, adapter: Any, url: str, workspace: Path) -> Any:
         CODEX_FUSION_WARM="0",
         CLAUDE_PLUGIN_DATA=str(base / "plugin-data"),
     )
-    return Config.from_env(env)
+    return configure(env)
 
 
 async def _lone_review(config: Any, workspace: Path, *, warm: bool) -> tuple[float, str, float | None]:

@@ -34,6 +34,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "tests" / "e2e"))
 
 from codex_fusion.launch.config import Config  # noqa: E402
+from codex_fusion.launch.planning import configure  # noqa: E402
 from codex_fusion.tasks.manager import TaskManager  # noqa: E402
 from codex_fusion.tasks.record import TaskBrief  # noqa: E402
 from codex_fusion.tasks.table import TaskState  # noqa: E402
@@ -108,7 +109,7 @@ def _config(agent: str, base: Path, workspace: Path, mock_url: str | None) -> Co
         CODEX_FUSION_STARTUP_TIMEOUT_MS="120000",
         CODEX_FUSION_LOG_LEVEL="WARNING",
     )
-    return Config.from_env(env)
+    return configure(env)
 
 
 async def _round(config: Config, agent: str, latency: float, results: dict[int, list[float]]) -> None:

@@ -54,7 +54,7 @@ def _run(
 
 def hook(lab: Lab) -> Figure:
     sys.path.insert(0, str(ROOT / "server"))
-    from codex_fusion.hookside import nonce
+    from codex_fusion.hookside import nonce, serverside
 
     n = lab.n(40, 1)
     base = lab.fresh_dir("hook")
@@ -70,7 +70,9 @@ def hook(lab: Lab) -> Figure:
         CLAUDE_CODE_SESSION_ID=SESSION,
     )
     state = nonce.state_dir(env)
-    nonce.write_debate_state(state, workspace, PID, "Round 2: Codex objects to the cache; reply due", SESSION)
+    serverside.write_debate_state(
+        state, workspace, PID, "Round 2: Codex objects to the cache; reply due", SESSION
+    )
     fig = Figure()
     for label, python in interpreters():
         results: dict[str, Any] = {}

@@ -132,13 +132,13 @@ async def _in_process_cancel(lab: Lab, n: int) -> dict[str, Any]:
     """The old bench's measure: a cancel scope around ``Consultant.consult``, subprocess agent."""
     import logging
 
-    from codex_fusion.launch.config import Config
+    from codex_fusion.launch.planning import configure
     from codex_fusion.member.consultant import Consultant
 
     logging.getLogger("codex_fusion").setLevel(logging.ERROR)
     base = lab.fresh_dir("cancel-in-process")
     samples = []
-    async with Consultant(Config.from_env(lab.env(base))) as consultant:
+    async with Consultant(configure(lab.env(base))) as consultant:
         await consultant.consult(QUESTION)
         for _ in range(n):
             with anyio.move_on_after(0.3) as scope:

@@ -21,6 +21,7 @@ from mcp.server.mcpserver import MCPServer
 
 from codex_fusion.council.council import Council
 from codex_fusion.launch.config import Config
+from codex_fusion.launch.planning import configure
 from codex_fusion.mcp.server import build_server
 from codex_fusion.member.consultant import Consultant
 
@@ -60,7 +61,7 @@ class FakeAgentSetup:
             FAKE_ACP=flags,
             FAKE_ACP_LOG=str(self.log),
             FAKE_ACP_PIDS=str(self.pids_file),
-            # The agent gets only an allowlisted environment (boundary.agent_env): let the fake's
+            # The agent gets only an allowlisted environment (allowlist.agent_env): let the fake's
             # settings through, and its API-key login (it stores nothing).
             CODEX_FUSION_AGENT_ENV="FAKE_ACP*",
             CODEX_FUSION_STORE_API_KEY="1",
@@ -69,7 +70,7 @@ class FakeAgentSetup:
         return env
 
     def config(self, flags: str = "", **extra: str) -> Config:
-        return Config.from_env(self.env(flags, **extra))
+        return configure(self.env(flags, **extra))
 
     def gate(self, name: str) -> anyio.Event:
         """The gate ``@fake wait NAME`` waits on (in-memory agents only); ``.set()`` opens it."""

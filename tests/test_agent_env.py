@@ -13,9 +13,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from codex_fusion.launch import boundary
-from codex_fusion.launch.boundary import RELAY_SPEC, Launch, profile_mode
-from codex_fusion.launch.config import Config
+from codex_fusion.launch import adapters, allowlist, boundary
+from codex_fusion.launch.adapters import Launch
+from codex_fusion.launch.boundary import RELAY_SPEC, profile_mode
+from codex_fusion.launch.planning import configure
 
 PROFILE = "codex-fusion-0123456789abcdef"
 WORKSPACE = Path("/home/u/project")
@@ -51,7 +52,7 @@ def values(args: list[str]) -> dict[str, object]:
 
 
 def test_agent_env_keeps_only_what_the_agent_needs() -> None:
-    env = boundary.agent_env(SERVER_ENV)
+    env = allowlist.agent_env(SERVER_ENV)
     assert env == {
         name: SERVER_ENV[name]
         for name in ("PATH", "HOME", "LANG", "LC_ALL", "TERM", "HTTPS_PROXY", "SSL_CERT_FILE", "CODEX_HOME")
@@ -60,13 +61,13 @@ def test_agent_env_keeps_only_what_the_agent_needs() -> None:
 
 def test_agent_env_adds_extra_names_prefixes_and_asked_for_keys() -> None:
     source = {**SERVER_ENV, "FAKE_ACP": "x", "FAKE_ACP_LOG": "/l", "FAKEX": "no"}
-    env = boundary.agent_env(source, extra=["JAVA_HOME", "FAKE_ACP*", ""], keys=["OPENAI_API_KEY"])
+    env = allowlist.agent_env(source, extra=["JAVA_HOME", "FAKE_ACP*", ""], keys=["OPENAI_API_KEY"])
     assert {"JAVA_HOME", "FAKE_ACP", "FAKE_ACP_LOG", "OPENAI_API_KEY"} <= env.keys()
     assert not {"FAKEX", "DATABASE_PASSWORD", "GITHUB_TOKEN", "AWS_SECRET_ACCESS_KEY"} & env.keys()
 
 
 def test_command_excludes_name_keys_secrets_and_proxies_with_credentials() -> None:
-    excludes = boundary.command_excludes(
+    excludes = allowlist.command_excludes(
         {"HTTPS_PROXY": "http://user:pw@proxy:3128", "http_proxy": "http://proxy:3128", "NO_PROXY": "x"}
     )
     assert {"OPENAI_API_KEY", "CODEX_API_KEY", "*PASSWORD*", "HTTPS_PROXY"} <= set(excludes)
@@ -77,12 +78,12 @@ def test_provider_key_var_follows_the_selected_provider(tmp_path: Path) -> None:
     (tmp_path / "config.toml").write_text(
         'model_provider = "b"\n[model_providers.a]\nenv_key = "A_KEY"\n[model_providers.b]\nenv_key = "B_KEY"\n'
     )
-    assert boundary.provider_key_var(tmp_path) == "B_KEY"
+    assert allowlist.provider_key_var(tmp_path) == "B_KEY"
     (tmp_path / "config.toml").write_text('model_provider = "a"\n[model_providers.a]\nname = "A"\n')
-    assert boundary.provider_key_var(tmp_path) is None
+    assert allowlist.provider_key_var(tmp_path) is None
     (tmp_path / "config.toml").write_text("not = [toml")
-    assert boundary.provider_key_var(tmp_path) is None
-    assert boundary.provider_key_var(tmp_path / "missing") is None
+    assert allowlist.provider_key_var(tmp_path) is None
+    assert allowlist.provider_key_var(tmp_path / "missing") is None
 
 
 # --- the overrides ---------------------------------------------------------------------------------
@@ -157,37 +158,37 @@ def package(root: Path, name: str, files: dict[str, str]) -> Path:
 
 
 def test_detect_the_typescript_adapter_and_its_codex(tmp_path: Path) -> None:
-    ts = package(tmp_path, boundary.TS_PACKAGE, {"dist/index.js": ""})
+    ts = package(tmp_path, adapters.TS_PACKAGE, {"dist/index.js": ""})
     platform = package(
         tmp_path, "@openai/codex-linux-x64", {"vendor/x86_64-unknown-linux-musl/bin/codex": ""}
     )
     vendor = platform / "vendor" / "x86_64-unknown-linux-musl"
-    found = boundary.detect(["node", str(ts / "dist" / "index.js")], {"PATH": "/usr/bin"})
+    found = adapters.detect(["node", str(ts / "dist" / "index.js")], {"PATH": "/usr/bin"})
     assert found == Launch("ts", vendor / "bin" / "codex", vendor)
-    own = boundary.detect(["node", str(ts / "dist" / "index.js")], {"CODEX_PATH": "/opt/codex"})
+    own = adapters.detect(["node", str(ts / "dist" / "index.js")], {"CODEX_PATH": "/opt/codex"})
     assert own == Launch("ts", Path("/opt/codex"), Path("/opt/codex"))
 
 
 def test_detect_the_rust_adapter_by_launcher_binary_and_link(tmp_path: Path) -> None:
-    launcher = package(tmp_path, boundary.RUST_PACKAGE, {"bin/codex-acp.js": ""})
+    launcher = package(tmp_path, adapters.RUST_PACKAGE, {"bin/codex-acp.js": ""})
     binary = (
-        package(tmp_path, boundary.RUST_PACKAGE + "-linux-x64", {"bin/codex-acp": ""}) / "bin" / "codex-acp"
+        package(tmp_path, adapters.RUST_PACKAGE + "-linux-x64", {"bin/codex-acp": ""}) / "bin" / "codex-acp"
     )
     link = tmp_path / "bin" / "codex-acp"
     link.parent.mkdir()
     link.symlink_to(launcher / "bin" / "codex-acp.js")
-    assert boundary.detect([str(binary)], {}) == Launch("rust", binary, binary)
-    assert boundary.detect(["codex-acp"], {"PATH": str(link.parent)}) == Launch("rust", binary, binary)
+    assert adapters.detect([str(binary)], {}) == Launch("rust", binary, binary)
+    assert adapters.detect(["codex-acp"], {"PATH": str(link.parent)}) == Launch("rust", binary, binary)
 
 
 def test_detect_npx_and_unknown_commands(tmp_path: Path) -> None:
     env = {"HOME": str(tmp_path), "PATH": "/nonexistent"}
     npx = tmp_path / ".npm" / "_npx"
-    assert boundary.detect(["npx", "-y", "@agentclientprotocol/codex-acp@2"], env) == Launch("ts", None, npx)
-    assert boundary.detect(["npx", "-y", "@zed-industries/codex-acp"], env) == Launch("rust", None, npx)
-    assert boundary.detect(["npx", "-y", "cowsay"], env).adapter == "unknown"
-    assert boundary.detect(["python3", "fake_agent.py"], env).adapter == "unknown"
-    assert boundary.detect([], env).adapter == "unknown"
+    assert adapters.detect(["npx", "-y", "@agentclientprotocol/codex-acp@2"], env) == Launch("ts", None, npx)
+    assert adapters.detect(["npx", "-y", "@zed-industries/codex-acp"], env) == Launch("rust", None, npx)
+    assert adapters.detect(["npx", "-y", "cowsay"], env).adapter == "unknown"
+    assert adapters.detect(["python3", "fake_agent.py"], env).adapter == "unknown"
+    assert adapters.detect([], env).adapter == "unknown"
 
 
 # --- the plan --------------------------------------------------------------------------------------
@@ -307,7 +308,7 @@ def test_external_reads_are_said_too() -> None:
 
 
 def test_config_writes_a_private_shim_for_the_typescript_adapter(tmp_path: Path) -> None:
-    ts = package(tmp_path, boundary.TS_PACKAGE, {"dist/index.js": ""})
+    ts = package(tmp_path, adapters.TS_PACKAGE, {"dist/index.js": ""})
     package(tmp_path, "@openai/codex-linux-x64", {"vendor/t/bin/codex": ""})
     workspace = tmp_path / "ws"
     workspace.mkdir()
@@ -319,7 +320,7 @@ def test_config_writes_a_private_shim_for_the_typescript_adapter(tmp_path: Path)
         "CODEX_FUSION_ACP_COMMAND": f"node {ts / 'dist' / 'index.js'}",
         "CODEX_FUSION_WORKSPACE": str(workspace),
     }
-    config = Config.from_env(env)
+    config = configure(env)
     shim = Path(config.agent_env["CODEX_PATH"])
     assert shim.parent == tmp_path / "state" / "codex-fusion" / "bin"
     assert stat.S_IMODE(shim.stat().st_mode) == 0o700
@@ -333,12 +334,12 @@ def test_config_writes_a_private_shim_for_the_typescript_adapter(tmp_path: Path)
     )
     assert config.boundary_note is None
     assert "DATABASE_PASSWORD" not in config.agent_env
-    assert Config.from_env(env).agent_env["CODEX_PATH"] == str(shim)  # the same text, the same file
+    assert configure(env).agent_env["CODEX_PATH"] == str(shim)  # the same text, the same file
 
 
 def test_config_for_an_unknown_agent_says_so(tmp_path: Path) -> None:
     env = {**SERVER_ENV, "HOME": str(tmp_path), "CODEX_HOME": str(tmp_path / "codex")}
-    config = Config.from_env({**env, "CODEX_FUSION_ACP_COMMAND": "python3 my_agent.py"}, cwd=tmp_path)
+    config = configure({**env, "CODEX_FUSION_ACP_COMMAND": "python3 my_agent.py"}, cwd=tmp_path)
     assert config.adapter == "unknown"
     assert not config.boundary_enforced
     assert config.boundary_note is not None
@@ -357,9 +358,9 @@ def test_a_native_codex_acp_binary_is_the_rust_adapter_a_script_is_not(tmp_path:
     built = tmp_path / "bin" / "codex-acp"
     built.parent.mkdir()
     built.write_bytes(b"\x7fELF\x02\x01\x01")
-    assert boundary.detect([str(built)], {}) == Launch("rust", built, built)
+    assert adapters.detect([str(built)], {}) == Launch("rust", built, built)
     built.write_text("#!/bin/sh\nexec something\n")
-    assert boundary.detect([str(built)], {}).adapter == "unknown"
+    assert adapters.detect([str(built)], {}).adapter == "unknown"
 
 
 # --- issue 17: the workspace's own configuration, programs from fixed places, npm credentials --------
@@ -428,7 +429,7 @@ NPM = {
 
 
 def test_npm_credentials_never_reach_the_agent_but_npxs_settings_do() -> None:
-    env = boundary.agent_env({**SERVER_ENV, **NPM})
+    env = allowlist.agent_env({**SERVER_ENV, **NPM})
     npm = {name for name in env if name.lower().startswith("npm_config_")}
     assert npm == {
         "npm_config_cache",
@@ -449,8 +450,8 @@ def test_the_agents_path_drops_empty_relative_and_workspace_entries(tmp_path: Pa
     path = ":".join(
         ["", ".", "bin", str(workspace / "node_modules" / ".bin"), str(link), str(workspace), "/usr/bin"]
     )
-    assert boundary.search_path(path, workspace) == "/usr/bin"
-    env = boundary.agent_env({**SERVER_ENV, "PATH": path}, workspace=workspace)
+    assert allowlist.search_path(path, workspace) == "/usr/bin"
+    env = allowlist.agent_env({**SERVER_ENV, "PATH": path}, workspace=workspace)
     assert env["PATH"] == "/usr/bin"
 
 
@@ -464,7 +465,7 @@ def _programs(directory: Path, *names: str) -> None:
 def test_the_agent_command_never_comes_from_the_workspace(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from codex_fusion.launch.config import resolve_agent_command
+    from codex_fusion.launch.planning import resolve_agent_command
 
     workspace, real = tmp_path / "ws", tmp_path / "real" / "bin"
     _programs(workspace, "codex-acp", "npx", "node")
@@ -485,7 +486,7 @@ def test_the_agent_command_never_comes_from_the_workspace(
 
 def test_a_relative_agent_command_is_refused(tmp_path: Path) -> None:
     from codex_fusion.errors import ConfigError
-    from codex_fusion.launch.config import resolve_agent_command
+    from codex_fusion.launch.planning import resolve_agent_command
 
     env = {"PATH": "/usr/bin", "CODEX_FUSION_ACP_COMMAND": "./codex-acp"}
     with pytest.raises(ConfigError, match=r"starts with the relative path '\./codex-acp'"):
@@ -499,5 +500,5 @@ def test_detect_looks_programs_up_only_outside_the_workspace(tmp_path: Path) -> 
     planted.write_bytes(b"\x7fELF\x02\x01\x01")  # looks like the Rust adapter built with cargo
     planted.chmod(0o755)
     env = {"PATH": str(planted.parent)}
-    assert boundary.detect(["codex-acp"], env, workspace).adapter == "unknown"
-    assert boundary.detect(["codex-acp"], env).adapter == "rust"  # (without a workspace to keep out)
+    assert adapters.detect(["codex-acp"], env, workspace).adapter == "unknown"
+    assert adapters.detect(["codex-acp"], env).adapter == "rust"  # (without a workspace to keep out)

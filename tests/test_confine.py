@@ -14,7 +14,7 @@ import pytest
 
 from codex_fusion.acp.schema import Implementation, InitializeResult
 from codex_fusion.errors import AgentError
-from codex_fusion.launch import boundary
+from codex_fusion.launch import adapters, boundary
 from codex_fusion.launch.confine import Confinement, Proc, said
 from codex_fusion.member import render_status
 from codex_fusion.member.consultant import Consultant
@@ -29,13 +29,13 @@ RUST_BINARY = "/opt/codex-acp/bin/codex-acp"
 TS_SCRIPT = "/opt/ts/node_modules/@agentclientprotocol/codex-acp/dist/index.js"
 
 
-def detect(command: Sequence[str]) -> boundary.Launch:
-    """What ``boundary.detect`` would find for the stubbed programs below."""
+def detect(command: Sequence[str]) -> adapters.Launch:
+    """What ``adapters.detect`` would find for the stubbed programs below."""
     if command and command[0] == RUST_BINARY:
-        return boundary.Launch("rust", Path(RUST_BINARY), Path(RUST_BINARY))
+        return adapters.Launch("rust", Path(RUST_BINARY), Path(RUST_BINARY))
     if len(command) > 1 and command[1] == TS_SCRIPT:
-        return boundary.Launch("ts", Path("/opt/ts/codex"), Path("/opt/ts"))
-    return boundary.Launch("unknown")
+        return adapters.Launch("ts", Path("/opt/ts/codex"), Path("/opt/ts"))
+    return adapters.Launch("unknown")
 
 
 def consultant(fake: FakeAgentSetup, flags: str, processes: object = None, **extra: str) -> Consultant:

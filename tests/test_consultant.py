@@ -13,7 +13,7 @@ import anyio
 import pytest
 
 from codex_fusion.errors import AgentError, AuthRequired, ConsultError
-from codex_fusion.launch.config import Config
+from codex_fusion.launch.planning import configure
 from codex_fusion.member import client, render, runner
 from codex_fusion.member.consultant import Consultant
 from codex_fusion.member.notes import NoteKind
@@ -122,7 +122,7 @@ async def test_agent_dying_at_start_quotes_stderr(fake: FakeAgentSetup, where: s
 
 
 async def test_missing_command_says_how_to_install(fake: FakeAgentSetup) -> None:
-    config = Config.from_env(fake.env(CODEX_FUSION_ACP_COMMAND="/nonexistent/codex-acp --flag"))
+    config = configure(fake.env(CODEX_FUSION_ACP_COMMAND="/nonexistent/codex-acp --flag"))
     async with Consultant(config) as consultant:
         with pytest.raises(AgentError, match="command not found: /nonexistent/codex-acp") as info:
             await consultant.consult("hi")
@@ -301,7 +301,7 @@ async def test_cancelled_consult_sends_session_cancel_and_next_works(fake: FakeA
 
 
 async def test_bad_workspace_is_reported(fake: FakeAgentSetup) -> None:
-    config = Config.from_env(fake.env(CODEX_FUSION_WORKSPACE=str(fake.workspace / "missing")))
+    config = configure(fake.env(CODEX_FUSION_WORKSPACE=str(fake.workspace / "missing")))
     assert config.workspace.path is None
     async with Consultant(config) as consultant:
         with pytest.raises(ConsultError, match="is not an existing directory"):

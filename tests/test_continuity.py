@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from mcp import Client
 
-from codex_fusion.hookside import nonce
+from codex_fusion.hookside import nonce, serverside
 from codex_fusion.host import continuity
 from codex_fusion.mcp.server import TOOLS
 
@@ -135,7 +135,7 @@ async def test_an_unusable_link_is_ignored_and_the_server_starts(
 ) -> None:
     """A corrupt or older link used to raise in the lifespan: the server never started."""
     await first_run(fake)
-    path = nonce.link_path(fake.data / "state", fake.workspace, "S1")
+    path = serverside.link_path(fake.data / "state", fake.workspace, "S1")
     path.write_text(json.dumps({**json.loads(path.read_text()), **change}))
     async with Client(server(fake)) as client:
         result = text_of(await client.call_tool("consult", {"question": "@fake recall"}))

@@ -12,8 +12,8 @@ import pytest
 from codex_fusion.council import agreement
 from codex_fusion.council.council import Council, CouncilResult
 from codex_fusion.errors import ConfigError, ConsultError
-from codex_fusion.launch.config import Config
 from codex_fusion.launch.members import parse
+from codex_fusion.launch.planning import configure
 from codex_fusion.member.debate import Standing, VerdictLine
 from codex_fusion.member.turn import Pause, TurnOutcome
 from codex_fusion.text import prompts
@@ -86,7 +86,7 @@ def test_a_bad_entry_breaks_only_its_member(entry: dict[str, Any], problem: str)
 
 
 async def test_a_broken_member_says_what_to_fix_and_the_others_answer(fake: FakeAgentSetup) -> None:
-    config = Config.from_env(
+    config = configure(
         fake.env("name=codex", CODEX_FUSION_MEMBERS=json.dumps({"qwen": {"command": "qwen", "colour": "x"}}))
     )
     assert config.members["qwen"].error is not None
@@ -368,7 +368,7 @@ async def test_a_fork_forks_every_member_and_one_that_cannot_leaves_the_others_f
 ) -> None:
     members = json.loads(fake.members_json({"gemini": {"flags": "fork"}, "qwen": {}}))
     members["bad"] = {"command": "bad", "colour": "x"}  # broken: its fork raises, is logged, left out
-    config = Config.from_env(fake.env("name=codex,fork", CODEX_FUSION_MEMBERS=json.dumps(members)))
+    config = configure(fake.env("name=codex,fork", CODEX_FUSION_MEMBERS=json.dumps(members)))
     async with Council(config, spawn=fake.spawn()) as council:
         await council.ask(brief("@fake say one"), ["codex", "gemini", "qwen"], TAKE)
         before = {name: council.members[name].codex_session for name in ("codex", "gemini", "qwen")}

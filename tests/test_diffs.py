@@ -15,6 +15,7 @@ import anyio
 import pytest
 
 from codex_fusion.errors import DiffError
+from codex_fusion.hookside import gitsnap
 from codex_fusion.review import prompts as review_prompts
 from codex_fusion.review.diffs import (
     DiffMaterial,
@@ -27,7 +28,7 @@ from codex_fusion.review.diffs import (
 )
 from codex_fusion.review.diffs import git as git_runner
 
-from .conftest import group_alive, wait_until
+from .conftest import group_alive
 from .gitrepo import git, isolated_env
 
 pytestmark = pytest.mark.anyio
@@ -512,13 +513,13 @@ async def test_collecting_writes_nothing_and_ignores_stat_only_changes(repo: Pat
 def slow_git(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A `git` first on PATH that records its pid, starts a child and waits forever.
 
-    Returns the file holding the pid: it appears once the child runs.
+    Returns the file holding the pid (its process group) and the child's: it appears once the child runs.
     """
     bin_dir = tmp_path / "slow-bin"
     pid_file = tmp_path / "slow-git.pid"
     script = f"""#!/bin/sh
 sleep 600 &
-echo $$ > {shlex.quote(str(pid_file))}.tmp && mv {shlex.quote(str(pid_file))}.tmp {shlex.quote(str(pid_file))}
+echo $$ $! > {shlex.quote(str(pid_file))}.tmp && mv {shlex.quote(str(pid_file))}.tmp {shlex.quote(str(pid_file))}
 wait
 """
     write(bin_dir / "git", script).chmod(0o755)
@@ -531,24 +532,60 @@ async def wait_for_file(path: Path) -> None:
         await anyio.sleep(0.01)
 
 
+def watch_slow_git(pid_file: Path) -> tuple[int, list[int]]:
+    """The slow git's process group, and a pidfd for each of its two processes (git, its child) still
+    running: each becomes readable when its process ends, however long a busy machine takes."""
+    group, child = (int(pid) for pid in pid_file.read_text().split())
+    pidfds = []
+    for pid in (group, child):
+        with contextlib.suppress(ProcessLookupError):  # already ended
+            pidfds.append(os.pidfd_open(pid))
+    return group, pidfds
+
+
+async def ended(pidfds: list[int]) -> None:
+    """Wait for every process behind ``pidfds`` to end: the event itself, not a fixed wait (the
+    generous limit only turns a git left running into a failure instead of a hang)."""
+    try:
+        with anyio.fail_after(120):
+            for fd in pidfds:
+                await anyio.wait_readable(fd)
+    finally:
+        for fd in pidfds:
+            os.close(fd)
+
+
 async def test_cancelling_the_caller_leaves_no_git_behind(tmp_path: Path, slow_git: Path) -> None:
     workspace = tmp_path / "ws"
     workspace.mkdir()
     async with anyio.create_task_group() as tg:
         tg.start_soon(collect_diff, workspace, DiffRequest())
         await wait_for_file(slow_git)
+        group, pidfds = watch_slow_git(slow_git)
         tg.cancel_scope.cancel()
-    group = int(slow_git.read_text())
-    assert wait_until(lambda: not group_alive(group))
+    await ended(pidfds)
+    assert not group_alive(group)
 
 
 async def test_timeout_kills_git_and_says_what_to_do(tmp_path: Path, slow_git: Path) -> None:
     workspace = tmp_path / "ws"
     workspace.mkdir()
-    with pytest.raises(DiffError, match=r"did not finish within 0.5 s.*Pass `paths` to narrow"):
-        await collect_diff(workspace, DiffRequest(), timeout=0.5)
-    group = int(slow_git.read_text())
-    assert wait_until(lambda: not group_alive(group))
+    returned = anyio.Event()
+
+    async def collect() -> None:
+        with pytest.raises(DiffError, match=r"did not finish within 0.5 s.*Pass `paths` to narrow"):
+            await collect_diff(workspace, DiffRequest(), timeout=0.5)
+        returned.set()
+
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(collect)
+        while not slow_git.exists() and not returned.is_set():
+            await anyio.sleep(0.01)
+        # on a busy machine the time limit may come before git got to write its pid: then it never will
+        group, pidfds = watch_slow_git(slow_git) if slow_git.exists() else (None, [])
+    await ended(pidfds)
+    assert group is None or not group_alive(group)
+    assert returned.is_set()
 
 
 # -- a hostile repository ------------------------------------------------------------------
@@ -777,7 +814,7 @@ async def test_refusing_every_protocol_alone_stops_a_lazy_fetch(
     vector: Vector, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """For gits without GIT_NO_LAZY_FETCH (before 2.39.4), GIT_ALLOW_PROTOCOL="" is enough."""
-    monkeypatch.delitem(git_runner._SAFE_ENV, "GIT_NO_LAZY_FETCH")
+    monkeypatch.delitem(gitsnap.SAFE_ENV, "GIT_NO_LAZY_FETCH")
     hostile = Hostile(tmp_path)
     env = hostile.arm(vector)
     with environment(monkeypatch, env):

@@ -29,16 +29,13 @@ from codex_fusion.member.turn import TurnOutcome
 
 from .conftest import FakeAgentSetup
 from .memory_host import memory_spawn
+from .results import text_of
 from .test_hook import FULL_DISK
 
 pytestmark = pytest.mark.anyio
 
 HOOK = Path(__file__).resolve().parents[1] / "hooks" / "codex_fusion_hook.py"
 WINDOW = os.getppid()  # an ancestor of the in-memory server: "our" Claude Code window
-
-
-def text_of(result: object) -> str:
-    return "\n".join(getattr(block, "text", "") for block in getattr(result, "content", []))
 
 
 def run_hook(

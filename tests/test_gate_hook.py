@@ -21,6 +21,7 @@ from mcp import Client
 
 from codex_fusion.hookside import gitsnap, nonce
 from codex_fusion.review import gate as gate_review
+from codex_fusion.review.diffs import DiffRequest, collect_diff
 
 from .conftest import FAKE_AGENT, FakeAgentSetup
 from .gitrepo import git
@@ -221,5 +222,6 @@ def test_a_snapshot_runs_none_of_the_repositorys_programs(repo: FakeAgentSetup, 
     assert not marker.exists()
     (repo.workspace / "new.txt").write_text("changed\n")
     after = gitsnap.snapshot(str(repo.workspace), str(tmp_path / "snap.index"))
-    assert gitsnap.changed_paths(str(repo.workspace), tree, after) == ["new.txt"]
+    between = anyio.run(collect_diff, repo.workspace, DiffRequest(trees=(tree, after)))  # what a review sees
+    assert [summary.path for summary in between.files] == ["new.txt"]
     assert not marker.exists()

@@ -1421,3 +1421,28 @@ def test_execution_bearing_names_are_never_auto_allowed(
     decision = decide({"kind": kind, "locations": [{"path": path}]}, tree.ws, GuardianFlags(True, True, True))
     assert decision.action == "ask", (path, decision)
     assert decision.rule in ("git-internals", "execution-bearing"), (path, decision)
+
+
+# Where a write runs code later, however the name is spelled, and the reason the pause gives for it.
+_GIT_WHY = "git runs its hooks and the programs its config names"
+_NOT_COVERED = ". Writing there runs code later, so CODEX_FUSION_ALLOW_WRITES does not cover it"
+UNSAFE_WRITES = [
+    pytest.param(".git", f".git: {_GIT_WHY}", id=".git"),
+    pytest.param(".GIT", f".GIT: {_GIT_WHY}", id=".GIT"),
+    pytest.param(".git.", f".git.: {_GIT_WHY}", id=".git."),
+    pytest.param(
+        ".GIT/hooks/pre-commit", f".GIT/hooks/pre-commit is under .git/ ({_GIT_WHY})", id=".GIT/hooks"
+    ),
+    pytest.param(".git./config", f".git./config is under .git/ ({_GIT_WHY})", id=".git./config"),
+    pytest.param("src/.GIT./HEAD", f"src/.GIT./HEAD is under .git/ ({_GIT_WHY})", id="nested .GIT."),
+]
+
+
+@pytest.mark.parametrize(("path", "why"), UNSAFE_WRITES)
+def test_a_write_into_a_git_directory_however_spelled_says_why_it_is_asked(
+    tree: Tree, path: str, why: str
+) -> None:
+    for kind in WRITE_KINDS:
+        decision = decide(call(kind, path), tree.ws, WRITES)
+        assert (decision.action, decision.rule) == ("ask", "git-internals"), (kind, decision)
+        assert decision.detail == why + _NOT_COVERED, (kind, decision.detail)

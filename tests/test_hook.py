@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from codex_fusion.hookside import nonce
+from codex_fusion.hookside import nonce, serverside
 
 REPO = Path(__file__).resolve().parents[1]
 HOOK = REPO / "hooks" / "codex_fusion_hook.py"
@@ -459,7 +459,7 @@ def test_a_workspace_whose_path_is_not_utf8_is_recorded(hook: Hook) -> None:
     assert result.stdout == ""
     paths = nonce.record_paths(hook.state(), workspace, PID)
     assert paths.window is not None
-    record = nonce.read_record(paths.window)
+    record = serverside.read_record(paths.window)
     assert record is not None
     assert record.event == "clear"
     assert record.workspace == os.path.realpath(workspace)  # the same bytes, read back exactly
@@ -494,7 +494,7 @@ def test_a_full_disk_at_other_events_is_a_non_blocking_error_the_user_sees(
 def test_a_clear_keeps_the_cleared_conversations_link(hook: Hook) -> None:
     """Claude Code can --resume a /clear-ed conversation with its whole history: its Codex session
     must still be findable."""
-    link = nonce.link_path(hook.state(), hook.workspace, "sess-1")
+    link = serverside.link_path(hook.state(), hook.workspace, "sess-1")
     link.parent.mkdir(parents=True)
     link.write_text("{}")
     hook.run(hook.payload("SessionEnd", reason="clear"))
@@ -517,7 +517,7 @@ def context_of(stdout: str, *, told: bool = False) -> str:
 
 
 def test_compact_shows_the_debate_state(hook: Hook) -> None:
-    nonce.write_debate_state(
+    serverside.write_debate_state(
         hook.state(), hook.workspace, PID, "Round 2: Codex objects to the cache; reply due"
     )
     result = hook.run(hook.payload("SessionStart", source="compact"))
@@ -527,28 +527,28 @@ def test_compact_shows_the_debate_state(hook: Hook) -> None:
 
 
 def test_compact_falls_back_to_the_workspace_debate_state(hook: Hook) -> None:
-    nonce.write_debate_state(hook.state(), hook.workspace, None, "workspace-wide summary")
+    serverside.write_debate_state(hook.state(), hook.workspace, None, "workspace-wide summary")
     result = hook.run(hook.payload("SessionStart", source="compact"))
     assert "workspace-wide summary" in context_of(result.stdout)
 
 
 def test_compact_without_pid_uses_the_workspace_debate_state(hook: Hook) -> None:
     del hook.env["CLAUDE_PID"]
-    nonce.write_debate_state(hook.state(), hook.workspace, None, "workspace-wide summary")
+    serverside.write_debate_state(hook.state(), hook.workspace, None, "workspace-wide summary")
     result = hook.run(hook.payload("SessionStart", source="compact"))
     assert "workspace-wide summary" in context_of(result.stdout)
 
 
 def test_compact_matches_the_debate_state_to_the_conversation(hook: Hook) -> None:
-    nonce.write_debate_state(hook.state(), hook.workspace, PID, "this conversation", session_id="sess-1")
+    serverside.write_debate_state(hook.state(), hook.workspace, PID, "this conversation", session_id="sess-1")
     result = hook.run(hook.payload("SessionStart", source="compact"))
     assert "this conversation" in context_of(result.stdout)
-    nonce.write_debate_state(hook.state(), hook.workspace, PID, "before /clear", session_id="old")
+    serverside.write_debate_state(hook.state(), hook.workspace, PID, "before /clear", session_id="old")
     assert hook.run(hook.payload("SessionStart", source="compact")).stdout == ""
 
 
 def test_compact_ignores_another_windows_debate_state(hook: Hook) -> None:
-    nonce.write_debate_state(hook.state(), hook.workspace, 999, "not yours")
+    serverside.write_debate_state(hook.state(), hook.workspace, 999, "not yours")
     result = hook.run(hook.payload("SessionStart", source="compact"))
     assert result.stdout == ""
 
@@ -567,7 +567,7 @@ def test_compact_ignores_another_windows_debate_state(hook: Hook) -> None:
     ids=lambda d: "-".join(map(str, d.values())),
 )
 def test_no_output_outside_post_compaction_session_start(hook: Hook, stdin: dict[str, str]) -> None:
-    nonce.write_debate_state(hook.state(), hook.workspace, PID, "a debate is going on")
+    serverside.write_debate_state(hook.state(), hook.workspace, PID, "a debate is going on")
     fields = dict(stdin)
     event = fields.pop("event", "SessionStart")
     result = hook.run(hook.payload(event, **fields))
@@ -581,7 +581,7 @@ def test_compact_without_debate_state_prints_nothing(hook: Hook) -> None:
 
 
 def test_compact_with_a_corrupt_debate_state_prints_nothing(hook: Hook) -> None:
-    path = nonce.write_debate_state(hook.state(), hook.workspace, PID, "fine")
+    path = serverside.write_debate_state(hook.state(), hook.workspace, PID, "fine")
     path.write_text('{"version": 1, "summary": ')
     result = hook.run(hook.payload("SessionStart", source="compact"))
     assert result.stdout == ""
@@ -589,13 +589,13 @@ def test_compact_with_a_corrupt_debate_state_prints_nothing(hook: Hook) -> None:
 
 
 def test_compact_with_an_empty_debate_state_prints_nothing(hook: Hook) -> None:
-    nonce.write_debate_state(hook.state(), hook.workspace, PID, "")
+    serverside.write_debate_state(hook.state(), hook.workspace, PID, "")
     result = hook.run(hook.payload("SessionStart", source="compact"))
     assert result.stdout == ""
 
 
 def test_debate_state_is_shown_even_when_the_record_cannot_be_written(hook: Hook) -> None:
-    nonce.write_debate_state(hook.state(), hook.workspace, PID, "still debating")
+    serverside.write_debate_state(hook.state(), hook.workspace, PID, "still debating")
     os.chmod(hook.state() / "windows", 0o500)
     try:
         if IS_ROOT:  # root writes through any mode; make the record path unusable instead

@@ -11,6 +11,7 @@ from codex_fusion.errors import ModelError
 from codex_fusion.launch.models import ModelChoice, Offer, Selected, answered, check, reported_model
 
 from .conftest import FakeAgentSetup
+from .results import text_of
 
 pytestmark = pytest.mark.anyio
 
@@ -33,10 +34,6 @@ TS_OPTIONS: list[dict[str, Any]] = [
     },
     {"id": "fast-mode", "category": "model_config", "type": "select", "currentValue": "off", "options": []},
 ]
-
-
-def text_of(result: object) -> str:
-    return "\n".join(getattr(block, "text", "") for block in getattr(result, "content", []))
 
 
 def config_sets(fake: FakeAgentSetup) -> list[tuple[str, str]]:

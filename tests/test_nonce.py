@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from codex_fusion.hookside import nonce, private, windows
+from codex_fusion.hookside import nonce, private, serverside, windows
 from codex_fusion.hookside.nonce import NonceStoreError, Record
 
 NONCE_PY = Path(nonce.__file__)
@@ -130,7 +130,7 @@ def test_write_is_atomic_and_leaves_no_temp_file_on_failure(
     with pytest.raises(OSError, match="No space left"):
         nonce.write_record(state, record(workspace, session="new"))
     assert sorted(os.listdir(directory)) == ["pid-4242.json", "workspace.json"]
-    assert nonce.read_record(directory / "pid-4242.json") == first
+    assert serverside.read_record(directory / "pid-4242.json") == first
 
 
 def test_existing_wide_dirs_are_narrowed(state: Path, workspace: Path) -> None:
@@ -222,7 +222,7 @@ def test_path_fallback_applies_the_same_rules(
     written = nonce.write_record(state, rec)
     assert mode(state) == 0o700
     assert {mode(f) for f in written} == {0o600}
-    assert nonce.read_record(written[0]) == rec
+    assert serverside.read_record(written[0]) == rec
     assert sorted(os.listdir(written[0].parent)) == ["pid-4242.json", "workspace.json"]
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
@@ -254,10 +254,10 @@ def test_two_windows_keep_separate_records_and_the_workspace_record_holds_the_la
     pb = nonce.record_paths(state, workspace, 222)
     assert pa.window is not None
     assert pb.window is not None
-    assert nonce.read_record(pa.window) == a
-    assert nonce.read_record(pb.window) == b
-    assert nonce.read_record(pa.workspace) == b
-    assert nonce.record_pids(state, workspace) == [111, 222]
+    assert serverside.read_record(pa.window) == a
+    assert serverside.read_record(pb.window) == b
+    assert serverside.read_record(pa.workspace) == b
+    assert serverside.record_pids(state, workspace) == [111, 222]
 
 
 def test_without_pid_only_the_workspace_record_is_written(state: Path, workspace: Path) -> None:
@@ -266,7 +266,7 @@ def test_without_pid_only_the_workspace_record_is_written(state: Path, workspace
     paths = nonce.record_paths(state, workspace, None)
     assert paths.window is None
     assert written == [paths.workspace]
-    assert nonce.record_pids(state, workspace) == []
+    assert serverside.record_pids(state, workspace) == []
 
 
 def test_workspace_key_uses_the_realpath(tmp_path: Path, state: Path, workspace: Path) -> None:
@@ -280,7 +280,7 @@ def test_workspace_key_uses_the_realpath(tmp_path: Path, state: Path, workspace:
     nonce.write_record(state, rec)
     window = nonce.record_paths(state, workspace, 4242).window
     assert window is not None
-    assert nonce.read_record(window) == rec
+    assert serverside.read_record(window) == rec
     assert nonce.workspace_key(tmp_path / "other") != nonce.workspace_key(workspace)
 
 
@@ -289,15 +289,15 @@ def test_workspace_key_uses_the_realpath(tmp_path: Path, state: Path, workspace:
 
 def test_read_missing_is_none_without_warning(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.WARNING):
-        assert nonce.read_record(tmp_path / "nope.json") is None
-        assert nonce.read_record(tmp_path / "no-dir" / "nope.json") is None
+        assert serverside.read_record(tmp_path / "nope.json") is None
+        assert serverside.read_record(tmp_path / "no-dir" / "nope.json") is None
     assert caplog.records == []
 
 
 def test_read_round_trip(tmp_path: Path, workspace: Path) -> None:
     path = tmp_path / "r.json"
     path.write_text(json.dumps(valid_json(workspace)))
-    rec = nonce.read_record(path)
+    rec = serverside.read_record(path)
     assert rec == Record(**valid_json(workspace))
 
 
@@ -319,7 +319,7 @@ def test_read_tolerates_garbage(tmp_path: Path, content: bytes, caplog: pytest.L
     path = tmp_path / "r.json"
     path.write_bytes(content)
     with caplog.at_level(logging.WARNING, logger="codex_fusion.hookside.nonce"):
-        assert nonce.read_record(path) is None
+        assert serverside.read_record(path) is None
     assert len(caplog.records) == 1
     assert str(path) in caplog.records[0].getMessage()
 
@@ -355,7 +355,7 @@ def test_read_rejects_foreign_records(
     path = tmp_path / "r.json"
     path.write_text(json.dumps(obj))
     with caplog.at_level(logging.WARNING, logger="codex_fusion.hookside.nonce"):
-        assert nonce.read_record(path) is None
+        assert serverside.read_record(path) is None
     assert len(caplog.records) == 1
 
 
@@ -365,14 +365,14 @@ def test_read_rejects_missing_keys(tmp_path: Path, workspace: Path, key: str) ->
     del obj[key]
     path = tmp_path / "r.json"
     path.write_text(json.dumps(obj))
-    assert nonce.read_record(path) is None
+    assert serverside.read_record(path) is None
 
 
 def test_read_accepts_null_pid_and_detail_and_ignores_extra_keys(tmp_path: Path, workspace: Path) -> None:
     obj = {**valid_json(workspace), "claude_pid": None, "detail": None, "future": [1]}
     path = tmp_path / "r.json"
     path.write_text(json.dumps(obj))
-    rec = nonce.read_record(path)
+    rec = serverside.read_record(path)
     assert rec is not None
     assert rec.claude_pid is None
     assert rec.detail is None
@@ -383,7 +383,7 @@ def test_read_rejects_oversized(tmp_path: Path, workspace: Path, caplog: pytest.
     path = tmp_path / "r.json"
     path.write_text(json.dumps(obj))
     with caplog.at_level(logging.WARNING, logger="codex_fusion.hookside.nonce"):
-        assert nonce.read_record(path) is None
+        assert serverside.read_record(path) is None
     assert "larger than" in caplog.text
 
 
@@ -392,15 +392,15 @@ def test_read_refuses_a_symlink(tmp_path: Path, workspace: Path, caplog: pytest.
     real.write_text(json.dumps(valid_json(workspace)))
     link = tmp_path / "link.json"
     link.symlink_to(real)
-    assert nonce.read_record(real) is not None
+    assert serverside.read_record(real) is not None
     with caplog.at_level(logging.WARNING, logger="codex_fusion.hookside.nonce"):
-        assert nonce.read_record(link) is None
+        assert serverside.read_record(link) is None
     assert "symlink" in caplog.text
 
 
 def test_read_refuses_a_directory(tmp_path: Path) -> None:
     (tmp_path / "d.json").mkdir()
-    assert nonce.read_record(tmp_path / "d.json") is None
+    assert serverside.read_record(tmp_path / "d.json") is None
 
 
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
@@ -408,7 +408,7 @@ def test_read_does_not_block_on_a_fifo(tmp_path: Path) -> None:
     fifo = tmp_path / "r.json"
     os.mkfifo(fifo)
     results: list[object] = []
-    reader = threading.Thread(target=lambda: results.append(nonce.read_record(fifo)), daemon=True)
+    reader = threading.Thread(target=lambda: results.append(serverside.read_record(fifo)), daemon=True)
     reader.start()
     reader.join(30)
     if reader.is_alive():  # unblock the reader so the test run does not hang
@@ -423,7 +423,7 @@ def test_read_refuses_a_file_owned_by_another_user(tmp_path: Path, workspace: Pa
     path = tmp_path / "r.json"
     path.write_text(json.dumps(valid_json(workspace)))
     os.chown(path, OTHER_UID, OTHER_UID)
-    assert nonce.read_record(path) is None
+    assert serverside.read_record(path) is None
 
 
 def test_warning_sink_receives_warnings(tmp_path: Path) -> None:
@@ -431,7 +431,7 @@ def test_warning_sink_receives_warnings(tmp_path: Path) -> None:
     nonce.set_warning_sink(seen.append)
     try:
         (tmp_path / "r.json").write_text("nope")
-        assert nonce.read_record(tmp_path / "r.json") is None
+        assert serverside.read_record(tmp_path / "r.json") is None
     finally:
         nonce.set_warning_sink(None)
     assert len(seen) == 1
@@ -442,7 +442,7 @@ def test_warning_sink_receives_warnings(tmp_path: Path) -> None:
 
 
 def test_debate_state_round_trip_per_window(state: Path, workspace: Path) -> None:
-    path = nonce.write_debate_state(state, workspace, 4242, "Round 2:\n Codex objects   to X")
+    path = serverside.write_debate_state(state, workspace, 4242, "Round 2:\n Codex objects   to X")
     assert path.name == "pid-4242.debate.json"
     assert mode(path) == 0o600
     assert mode(path.parent) == 0o700
@@ -452,35 +452,35 @@ def test_debate_state_round_trip_per_window(state: Path, workspace: Path) -> Non
 
 
 def test_debate_state_falls_back_to_the_workspace_level(state: Path, workspace: Path) -> None:
-    path = nonce.write_debate_state(state, workspace, None, "shared summary")
+    path = serverside.write_debate_state(state, workspace, None, "shared summary")
     assert path.name == "workspace.debate.json"
     assert nonce.read_debate_state(state, workspace, 4242) == "shared summary"
     assert nonce.read_debate_state(state, workspace, None) == "shared summary"
-    nonce.write_debate_state(state, workspace, 4242, "mine")
+    serverside.write_debate_state(state, workspace, 4242, "mine")
     assert nonce.read_debate_state(state, workspace, 4242) == "mine"
 
 
 def test_debate_state_is_one_bounded_line_and_empty_clears_it(state: Path, workspace: Path) -> None:
-    nonce.write_debate_state(state, workspace, 4242, "word\n" * 1000)
+    serverside.write_debate_state(state, workspace, 4242, "word\n" * 1000)
     summary = nonce.read_debate_state(state, workspace, 4242)
     assert summary is not None
     assert "\n" not in summary
     assert len(summary) <= nonce.MAX_SUMMARY_CHARS
-    nonce.write_debate_state(state, workspace, 4242, "  \n ")
+    serverside.write_debate_state(state, workspace, 4242, "  \n ")
     assert nonce.read_debate_state(state, workspace, 4242) is None
 
 
 def test_debate_state_of_an_earlier_conversation_is_skipped(state: Path, workspace: Path) -> None:
-    nonce.write_debate_state(state, workspace, 4242, "old debate", session_id="before-clear")
+    serverside.write_debate_state(state, workspace, 4242, "old debate", session_id="before-clear")
     assert nonce.read_debate_state(state, workspace, 4242, "before-clear") == "old debate"
     assert nonce.read_debate_state(state, workspace, 4242) == "old debate"  # session unknown: shown
     assert nonce.read_debate_state(state, workspace, 4242, "after-clear") is None
-    nonce.write_debate_state(state, workspace, 4242, "no session known")
+    serverside.write_debate_state(state, workspace, 4242, "no session known")
     assert nonce.read_debate_state(state, workspace, 4242, "after-clear") == "no session known"
 
 
 def test_corrupt_or_foreign_debate_state_is_ignored(state: Path, workspace: Path) -> None:
-    path = nonce.write_debate_state(state, workspace, 4242, "ok")
+    path = serverside.write_debate_state(state, workspace, 4242, "ok")
     path.write_text("{broken")
     assert nonce.read_debate_state(state, workspace, 4242) is None
     obj = {"version": 1, "summary": "x", "at": 1.0, "claude_pid": 4242, "workspace": "/somewhere/else"}

@@ -10,13 +10,14 @@ import pytest
 from codex_fusion.guardian.policy import GuardianFlags
 from codex_fusion.hookside import gate, options
 from codex_fusion.launch.config import DEFAULT_RESET_ON, Config
+from codex_fusion.launch.planning import configure
 
 REPO = Path(__file__).resolve().parents[1]
 
 
 def config(tmp_path: Path, **env: str) -> Config:
     base = {"PATH": "/usr/bin:/bin", "HOME": str(tmp_path), "CODEX_FUSION_WORKSPACE": str(tmp_path)}
-    return Config.from_env({**base, **env})
+    return configure({**base, **env})
 
 
 def test_the_manifest_declares_exactly_the_options_table() -> None:

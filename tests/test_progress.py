@@ -8,7 +8,9 @@ import time
 import anyio
 import pytest
 
+from codex_fusion.acp.schema import ToolCallInfo
 from codex_fusion.mcp.progress import ProgressPump
+from codex_fusion.member.turn import Turn
 
 pytestmark = pytest.mark.anyio
 
@@ -72,3 +74,32 @@ async def test_flush_sends_the_last_state_once_and_nothing_before_the_first() ->
     await pump.flush()
     await pump.flush()
     assert [m for _, m in sink.messages] == ["first", "last words"]
+
+
+async def test_a_credential_in_a_tool_calls_title_never_reaches_a_progress_message() -> None:
+    """Codex names what it runs in the tool call's title; a token in that command line is redacted in
+    every progress message (the line itself, and the heartbeat that repeats it)."""
+    token = "ghp_" + "a1B2c3D4e5F6g7H8i9J0k1L2m3N4o5P6q7R8"
+    turn = Turn("s")
+    update = ToolCallInfo.model_validate(
+        {
+            "sessionUpdate": "tool_call",
+            "toolCallId": "t1",
+            "title": f"curl -H 'Authorization: token {token}' https://api.github.com/user",
+            "kind": "execute",
+            "status": "pending",
+        }
+    )
+    turn.transcript.apply(update)
+    sink = Sink()
+    pump = ProgressPump(sink, interval=0.01, heartbeat=0.05)
+    pump.observe(turn, update)
+    async with anyio.create_task_group() as tg:
+        tg.start_soon(pump.run)
+        await sink.until(2)  # the tool line, then a heartbeat repeating it
+        tg.cancel_scope.cancel()
+    messages = [m for _, m in sink.messages]
+    assert all(token not in m and "ghp_" not in m for m in messages), messages
+    assert "[redacted]" in messages[0]
+    assert "api.github.com" in messages[0]
+    assert any(m.startswith("⏳") and "[redacted]" in m for m in messages[1:]), messages

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from codex_fusion.launch import boundary, relay
+from codex_fusion.launch import adapters, boundary, relay
 from codex_fusion.launch.relay import Spec
 
 WORKSPACE = Path("/home/u/project")
@@ -154,7 +154,7 @@ class Relayed:
         shim.chmod(0o700)
         args = ["-c", 'default_permissions="cf-1"']
         spec = boundary.relay_spec(
-            boundary.Launch("ts"), args, workspace=self.workspace, home=tmp_path / "home", profile="cf-1"
+            adapters.Launch("ts"), args, workspace=self.workspace, home=tmp_path / "home", profile="cf-1"
         )
         env = {
             "PATH": os.pathsep.join(["", ".", str(planted), str(npx_bin), "/usr/bin", "/bin"]),

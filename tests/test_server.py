@@ -6,18 +6,14 @@ import anyio
 import pytest
 from mcp import Client
 
-from codex_fusion.launch.config import Config
+from codex_fusion.launch.planning import configure
 from codex_fusion.mcp.server import build_server
 
 from .conftest import FakeAgentSetup
+from .results import text_of
 from .test_diffs import commit, init, write
 
 pytestmark = pytest.mark.anyio
-
-
-def text_of(result: object) -> str:
-    content = getattr(result, "content", [])
-    return "\n".join(getattr(block, "text", "") for block in content)
 
 
 async def test_tools_are_listed_with_compact_descriptions(fake: FakeAgentSetup) -> None:
@@ -105,7 +101,7 @@ async def test_empty_question_and_bad_arguments_are_clear_errors(fake: FakeAgent
 
 
 async def test_missing_workspace_is_said_in_every_result(fake: FakeAgentSetup) -> None:
-    config = Config.from_env(fake.env(CODEX_FUSION_WORKSPACE="/definitely/not/here"))
+    config = configure(fake.env(CODEX_FUSION_WORKSPACE="/definitely/not/here"))
     async with Client(build_server(config)) as client:
         result = await client.call_tool("consult", {"question": "hi"})
         status = text_of(await client.call_tool("status", {}))

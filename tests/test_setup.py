@@ -20,7 +20,8 @@ from mcp import Client
 
 from codex_fusion.cli import doctor
 from codex_fusion.launch import installer
-from codex_fusion.launch.config import NPX_FALLBACK, Config
+from codex_fusion.launch.config import NPX_FALLBACK
+from codex_fusion.launch.planning import configure
 from codex_fusion.mcp.server import TOOLS, build_server
 
 from .conftest import FakeAgentSetup
@@ -71,7 +72,7 @@ async def test_without_an_install_the_agent_is_npx_and_setup_installs_the_pinned
     tmp_path: Path, tools: Path
 ) -> None:
     env = env_for(tmp_path, tools)
-    before = Config.from_env(env)
+    before = configure(env)
     assert before.agent_source == NPX_FALLBACK
     assert before.agent_argv[1:] == ["-y", "@agentclientprotocol/codex-acp@2"]
     assert before.state_dir is not None
@@ -79,7 +80,7 @@ async def test_without_an_install_the_agent_is_npx_and_setup_installs_the_pinned
     assert where == before.state_dir / "agent" / f"codex-acp-{installer.PINNED}"
     assert stat.S_IMODE(where.parent.stat().st_mode) == 0o700
     assert f"@agentclientprotocol/codex-acp@{installer.PINNED}" in (tmp_path / "npm.log").read_text()
-    after = Config.from_env(env)
+    after = configure(env)
     assert after.agent_source == f"installed @agentclientprotocol/codex-acp@{installer.PINNED}"
     assert after.agent_argv[1] == str(where / "node_modules/@agentclientprotocol/codex-acp/dist/index.js")
     assert after.adapter == "ts"  # recognised, so its sandbox gets codex-fusion's profile
@@ -90,12 +91,12 @@ async def test_without_an_install_the_agent_is_npx_and_setup_installs_the_pinned
 
 async def test_a_failed_install_says_why_and_leaves_nothing_half_done(tmp_path: Path, tools: Path) -> None:
     env = env_for(tmp_path, tools, NPM_FAIL="1")
-    state = Config.from_env(env).state_dir
+    state = configure(env).state_dir
     assert state is not None
     with pytest.raises(installer.InstallError, match=r"failed \(exit 1\): npm ERR! 404 Not Found"):
         await installer.install(state, env)
     assert list((state / "agent").iterdir()) == []
-    assert Config.from_env(env).agent_source == NPX_FALLBACK
+    assert configure(env).agent_source == NPX_FALLBACK
 
 
 HOLD_LOCK = """
@@ -113,7 +114,7 @@ async def test_an_install_in_progress_elsewhere_is_never_taken_over_however_old_
     """Another server installing holds the lock: its age says nothing (the old protocol deleted a lock
     older than the install timeout, and two servers could delete each other's fresh lock)."""
     env = env_for(tmp_path, tools)
-    state = Config.from_env(env).state_dir
+    state = configure(env).state_dir
     assert state is not None
     lock = state / "agent" / f".install-{installer.PINNED}.lock"
     lock.parent.mkdir(parents=True, mode=0o700)
@@ -166,14 +167,14 @@ async def test_the_first_start_on_npx_installs_the_pinned_release_in_the_backgro
     env = env_for(tmp_path, tools)
     for name, value in env.items():
         monkeypatch.setenv(name, value)  # npm is run with the server's own environment
-    config = Config.from_env(env)
+    config = configure(env)
     assert config.state_dir is not None
     async with Client(build_server(config)) as client:
         assert len((await client.list_tools()).tools) == len(TOOLS)  # not held up by the install
         with anyio.fail_after(300):  # a hang guard, not a speed test: npm under load is slow
             while installer.installed_command(config.state_dir, env["PATH"]) is None:
                 await anyio.sleep(0.05)
-    assert Config.from_env(env).agent_source.startswith("installed ")
+    assert configure(env).agent_source.startswith("installed ")
 
 
 def test_npm_missing_is_a_clear_error(tmp_path: Path) -> None:
@@ -222,12 +223,12 @@ async def test_doctor_checks_the_plugins_data_directory(fake: FakeAgentSetup, tm
     """Run as the plugin (CLAUDE_PLUGIN_DATA set) the data directory is the plugin's; without it,
     what the doctor looks at is not what the server uses, and it says so."""
     env = fake.env()
-    plugin = {check.what: check for check in doctor.check_places(Config.from_env(env), env)}
+    plugin = {check.what: check for check in doctor.check_places(configure(env), env)}
     assert plugin["data directory"].status == "ok"
     assert plugin["data directory"].detail.startswith(str(fake.data / "state"))
     bare = {k: v for k, v in env.items() if k != "CLAUDE_PLUGIN_DATA"}
     bare["XDG_STATE_HOME"] = str(tmp_path / "xdg")
-    outside = {check.what: check for check in doctor.check_places(Config.from_env(bare), bare)}
+    outside = {check.what: check for check in doctor.check_places(configure(bare), bare)}
     assert outside["data directory"].status == "warn"
     assert "not the plugin's (CLAUDE_PLUGIN_DATA is not set)" in outside["data directory"].detail
     assert "bin/codex-fusion" in outside["data directory"].fix

@@ -12,8 +12,9 @@ import pytest
 from mcp import Client
 
 from codex_fusion.errors import ConfigError, TaskError
-from codex_fusion.launch import boundary, relay
+from codex_fusion.launch import adapters, boundary, relay
 from codex_fusion.launch.members import MemberSpec
+from codex_fusion.launch.planning import task_member
 from codex_fusion.mcp.server import build_server
 from codex_fusion.tasks import apply as task_apply
 from codex_fusion.tasks.checks import execution_bearing, parse_report, unsafe_path
@@ -21,13 +22,10 @@ from codex_fusion.tasks.record import FileChange
 from codex_fusion.tasks.worktree import TaskGit
 
 from .conftest import FakeAgentSetup
+from .results import text_of
 from .task_fixtures import REPORT, any_member, fingerprint, make_repo
 
 pytestmark = pytest.mark.anyio
-
-
-def text_of(result: Any) -> str:
-    return "\n".join(getattr(block, "text", "") for block in result.content)
 
 
 def server(fake: FakeAgentSetup, flags: str = "", **env: str) -> Any:
@@ -204,18 +202,20 @@ def test_the_relay_lets_a_task_thread_write_its_worktree_only(tmp_path: Path) ->
         assert relay.check_sandbox({"sandbox": bad}, spec) is not None, bad
     consult = relay.Spec(None, (), tree, tmp_path, "p")
     assert relay.check_sandbox({"sandbox": good}, consult) is not None  # a consult never writes
-    assert json.loads(boundary.relay_spec(boundary.Launch("ts"), [], workspace=tree, home=tmp_path,
+    assert json.loads(boundary.relay_spec(adapters.Launch("ts"), [], workspace=tree, home=tmp_path,
                                           profile="p", writes=True))["writes"] is True  # fmt: skip
 
 
 def test_only_members_that_can_be_held_to_a_worktree_take_tasks(fake: FakeAgentSetup, tmp_path: Path) -> None:
     config = fake.config("name=codex", CODEX_FUSION_MEMBERS=fake.members_json({"qwen": {}}))
     with pytest.raises(ConfigError, match="Codex cannot take a task here"):
-        config.task_member("codex", tmp_path)  # the fake agent is no codex-acp: no profile
+        task_member(config, "codex", tmp_path)  # the fake agent is no codex-acp: no profile
     with pytest.raises(ConfigError, match="qwen cannot take a task"):
-        config.task_member("qwen", tmp_path)
+        task_member(config, "qwen", tmp_path)
     with pytest.raises(ConfigError, match="No council member"):
-        config.task_member("nobody", tmp_path)
+        task_member(config, "nobody", tmp_path)
     confined = MemberSpec("gemini", "gemini", ("gemini",), "built-in", boundary_enforced=True)
     members = {**config.members, "gemini": confined}
-    assert type(config)(**{**config.__dict__, "members": members}).task_member("gemini", tmp_path) is confined
+    assert (
+        task_member(type(config)(**{**config.__dict__, "members": members}), "gemini", tmp_path) is confined
+    )

@@ -15,6 +15,7 @@ from codex_fusion.text import prompts
 
 from .conftest import FakeAgentSetup
 from .gitrepo import git
+from .results import text_of
 
 pytestmark = pytest.mark.anyio
 
@@ -31,10 +32,6 @@ TOOLS = {
     "reset",
     "status",
 }
-
-
-def text_of(result: object) -> str:
-    return "\n".join(getattr(block, "text", "") for block in getattr(result, "content", []))
 
 
 def prompts_sent(fake: FakeAgentSetup) -> list[str]:
@@ -292,7 +289,10 @@ async def test_the_frame_is_the_sessions_system_prompt_where_the_agent_supports_
     assert result.is_error is False
     (new,) = fake.received("session/new")
     system = new["params"]["systemPrompt"]
-    assert system == {"mode": "append", "content": [{"type": "text", "text": prompts.FRAME}]}
+    assert system == {
+        "mode": "append",
+        "content": [{"type": "text", "text": "\n\n".join(prompts.FRAME_BLOCKS)}],
+    }
     (prompt,) = prompts_sent(fake)
     assert prompts.ROLE not in prompt
     assert prompts.DEBATE not in prompt

@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from codex_fusion.council.council import Council
-from codex_fusion.hookside import nonce
+from codex_fusion.hookside import nonce, serverside
 from codex_fusion.host import continuity
 from codex_fusion.host.follow import Follower
 from codex_fusion.launch import installer
@@ -92,7 +92,7 @@ def test_any_link_is_a_link_or_ignored_with_a_log_line(data: bytes) -> None:
     try:
         with tempfile.TemporaryDirectory() as tmp:
             state, workspace = Path(tmp) / "state", Path(tmp)
-            path = nonce.link_path(state, workspace, "S1")
+            path = serverside.link_path(state, workspace, "S1")
             path.parent.mkdir(parents=True)
             path.write_bytes(data)
             link = continuity.load(state, workspace, "S1")
@@ -118,8 +118,8 @@ def test_any_record_is_a_record_or_ignored_with_a_warning(data: bytes) -> None:
         with tempfile.TemporaryDirectory() as tmp:
             path = Path(tmp) / "pid-7.json"
             path.write_bytes(data)
-            record = nonce.read_record(path)
-            parsed = nonce.parse_record(data, path) if data.strip() else None
+            record = serverside.read_record(path)
+            parsed = serverside.parse_record(data, path) if data.strip() else None
     finally:
         nonce.set_warning_sink(None)
     if record is None:
@@ -169,7 +169,7 @@ def test_the_follower_survives_any_record_and_link(fake: FakeAgentSetup, record:
     paths.window.parent.mkdir(parents=True, exist_ok=True)
     paths.window.write_bytes(record)
     for claude_session in ("S1", "S2"):
-        where = nonce.link_path(state, workspace, claude_session)
+        where = serverside.link_path(state, workspace, claude_session)
         where.parent.mkdir(parents=True, exist_ok=True)
         where.write_bytes(link)
 

@@ -8,12 +8,12 @@ from __future__ import annotations
 import shlex
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 from e2e_adapters import Adapter
 
 from codex_fusion.launch.config import Config
+from codex_fusion.launch.planning import configure
 
 
 @pytest.fixture
@@ -37,10 +37,6 @@ def fusion(
             CLAUDE_PLUGIN_DATA=str(codex_home.parent / "plugin-data"),
         )
         env.update(extra)
-        return Config.from_env(env)
+        return configure(env)
 
     return make
-
-
-def text_of(result: Any) -> str:
-    return "\n".join(getattr(block, "text", "") for block in result.content)

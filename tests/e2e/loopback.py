@@ -1,6 +1,7 @@
 """What the mock model APIs (mock_anthropic.py, mock_gemini.py) share: a loopback HTTP server on a
 free port, served from a daemon thread, and a request handler that reads a JSON body however the
-client framed it (Content-Length or chunked, gzip or deflate) and answers with a Content-Length.
+client framed it (Content-Length or chunked, gzip or deflate) and answers with a Content-Length; and
+:func:`text_in`, the text of a request's messages.
 
 Stdlib only.
 """
@@ -102,3 +103,19 @@ class LoopbackServer:
         assert self._httpd is not None, f"use {type(self).__name__} as a context manager"
         host, port = self._httpd.server_address[:2]
         return f"http://{host}:{port}"
+
+
+def text_in(value: Any) -> str:
+    """All text in a string, a content block or a Gemini part, or a list of them (nested ``content``
+    and ``parts`` too): what a request to a mock says, as one text."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list):
+        return "\n".join(text_in(v) for v in value)
+    if isinstance(value, dict):
+        if isinstance(value.get("text"), str):
+            return value["text"]
+        if "content" in value:
+            return text_in(value["content"])
+        return text_in(value.get("parts"))
+    return ""

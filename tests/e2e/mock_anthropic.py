@@ -28,7 +28,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from loopback import LoopbackHandler, LoopbackServer
+from loopback import LoopbackHandler, LoopbackServer, text_in
 
 __all__ = [
     "MockAnthropic",
@@ -147,13 +147,13 @@ class RecordedRequest:
     @property
     def system_text(self) -> str:
         system = self.body.get("system") if isinstance(self.body, dict) else None
-        return _text_of(system)
+        return text_in(system)
 
     def all_text(self) -> str:
         """The system prompt and every text in every message (tool results included), joined."""
         parts = [self.system_text]
         for message in self.messages:
-            parts.append(_text_of(message.get("content")))
+            parts.append(text_in(message.get("content")))
         return "\n".join(parts)
 
     def tool_results(self) -> list[ToolResult]:
@@ -173,20 +173,6 @@ class RecordedRequest:
                         )
                     )
         return out
-
-
-def _text_of(value: Any) -> str:
-    """All text in a string, a content block, or a list of them (nested tool_result content too)."""
-    if isinstance(value, str):
-        return value
-    if isinstance(value, list):
-        return "\n".join(_text_of(v) for v in value)
-    if isinstance(value, dict):
-        if isinstance(value.get("text"), str):
-            return value["text"]
-        if "content" in value:
-            return _text_of(value["content"])
-    return ""
 
 
 # --------------------------------------------------------------------------------------------------

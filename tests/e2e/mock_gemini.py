@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from loopback import LoopbackHandler, LoopbackServer
+from loopback import LoopbackHandler, LoopbackServer, text_in
 
 __all__ = [
     "FunctionResult",
@@ -147,7 +147,7 @@ class RecordedRequest:
     @property
     def system_text(self) -> str:
         system = self.body.get("systemInstruction") if isinstance(self.body, dict) else None
-        return _text_of(system)
+        return text_in(system)
 
     def all_text(self) -> str:
         """The whole request body as text: every prompt, instruction and function response in it."""
@@ -163,18 +163,6 @@ class RecordedRequest:
                         FunctionResult(self.index, str(response.get("name", "")), response.get("response"))
                     )
         return out
-
-
-def _text_of(value: Any) -> str:
-    if isinstance(value, str):
-        return value
-    if isinstance(value, list):
-        return "\n".join(_text_of(v) for v in value)
-    if isinstance(value, dict):
-        if isinstance(value.get("text"), str):
-            return value["text"]
-        return _text_of(value.get("parts"))
-    return ""
 
 
 def _satisfy(schema: Any) -> Any:

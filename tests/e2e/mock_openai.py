@@ -832,3 +832,18 @@ if __name__ == "__main__":  # manual poking: python tests/e2e/mock_openai.py
         with contextlib.suppress(KeyboardInterrupt):
             while True:
                 time.sleep(1)
+
+
+def tool_outputs(mock: MockResponses) -> dict[str, str]:
+    """What each tool call gave the model, by its command (or view_image path)."""
+    calls: dict[str, str] = {}
+    outputs: dict[str, str] = {}
+    for request in mock.turn_requests:
+        for item in request.input_items():
+            if item.get("type") == "function_call":
+                args = json.loads(item.get("arguments") or "{}")
+                calls[item["call_id"]] = str(args.get("cmd") or args.get("command") or args.get("path"))
+            elif item.get("type") == "function_call_output":
+                output = item.get("output")
+                outputs[item["call_id"]] = output if isinstance(output, str) else json.dumps(output)
+    return {calls[call_id]: text for call_id, text in outputs.items() if call_id in calls}

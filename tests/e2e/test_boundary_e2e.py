@@ -16,14 +16,15 @@ import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import pytest
 from e2e_adapters import MOCK_MODEL, Adapter
 from mcp import Client
-from mock_openai import MockResponses, exec_cmd, function_call, say
+from mock_openai import MockResponses, exec_cmd, function_call, say, tool_outputs
+from tests.results import text_of
 
 from codex_fusion.launch.config import Config
+from codex_fusion.launch.planning import configure
 from codex_fusion.mcp.server import build_server
 
 pytestmark = pytest.mark.anyio
@@ -87,30 +88,11 @@ def fusion(
             CODEX_FUSION_STARTUP_TIMEOUT_MS="60000",
         )
         env.update(extra)
-        config = Config.from_env(env)
+        config = configure(env)
         assert config.adapter == (as_adapter or adapter.name)
         return config
 
     return make
-
-
-def text_of(result: Any) -> str:
-    return "\n".join(getattr(block, "text", "") for block in result.content)
-
-
-def tool_outputs(mock: MockResponses) -> dict[str, str]:
-    """What each tool call gave the model, by its command (or view_image path)."""
-    calls: dict[str, str] = {}
-    outputs: dict[str, str] = {}
-    for request in mock.turn_requests:
-        for item in request.input_items():
-            if item.get("type") == "function_call":
-                args = json.loads(item.get("arguments") or "{}")
-                calls[item["call_id"]] = str(args.get("cmd") or args.get("command") or args.get("path"))
-            elif item.get("type") == "function_call_output":
-                output = item.get("output")
-                outputs[item["call_id"]] = output if isinstance(output, str) else json.dumps(output)
-    return {calls[call_id]: text for call_id, text in outputs.items() if call_id in calls}
 
 
 def everything_sent(mock: MockResponses) -> str:

@@ -48,7 +48,7 @@ from claude_cli import (
 )
 from mock_anthropic import MockAnthropic, RecordedRequest, ToolResult, call_tool, say
 
-from codex_fusion.hookside import nonce
+from codex_fusion.hookside import nonce, serverside
 
 FAKE_AGENT = REPO / "tests" / "fake_agent.py"
 FOOTER_PREFIX = "— codex · "
@@ -317,7 +317,7 @@ def test_session_start_hook_wrote_the_record_for_this_session(consulted: Consult
 
 def test_session_end_hook_recorded_the_end_of_the_same_session(consulted: Consulted) -> None:
     sandbox = consulted.installed.sandbox
-    record = nonce.read_record(
+    record = serverside.read_record(
         nonce.record_paths(sandbox.plugin_data / "state", sandbox.project, None).workspace
     )
     assert record is not None

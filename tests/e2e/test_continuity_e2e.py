@@ -12,9 +12,10 @@ from typing import Any
 
 import anyio
 import pytest
-from fusion_fixtures import anyio_backend, fusion, text_of
+from fusion_fixtures import anyio_backend, fusion
 from mcp import Client
 from mock_openai import MockResponses, say
+from tests.results import text_of
 
 from codex_fusion.host import continuity
 from codex_fusion.launch.config import Config

@@ -20,7 +20,7 @@ from typing import Any
 
 import pytest
 from e2e_adapters import MOCK_MODEL, Adapter, make_adapter_env, unavailable, write_codex_config
-from fusion_fixtures import anyio_backend, text_of
+from fusion_fixtures import anyio_backend
 from mcp import Client
 from mock_anthropic import MockAnthropic, call_tool
 from mock_anthropic import say as claude_says
@@ -28,9 +28,11 @@ from mock_gemini import MockGemini, call_function
 from mock_gemini import say as gemini_says
 from mock_openai import MockResponses, error, exec_cmd
 from mock_openai import say as codex_says
+from tests.results import text_of
 
 from codex_fusion.launch import agents
 from codex_fusion.launch.config import Config
+from codex_fusion.launch.planning import configure
 from codex_fusion.mcp.server import build_server
 
 pytestmark = pytest.mark.anyio
@@ -97,7 +99,7 @@ class Panel:
             CODEX_FUSION_MEMBERS=json.dumps(self.members() if members is None else members),
         )
         env.update(extra)
-        config = Config.from_env(env)
+        config = configure(env)
         assert list(config.members) == ["codex", *(members or self.members())], config.members
         return config
 

@@ -9,15 +9,15 @@ outside; the network request must pause the task for Claude.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from fusion_fixtures import anyio_backend, fusion, text_of
+from fusion_fixtures import anyio_backend, fusion
 from mcp import Client
-from mock_openai import MockResponses, apply_patch, exec_cmd, say
+from mock_openai import MockResponses, apply_patch, exec_cmd, say, tool_outputs
+from tests.results import text_of
 
 from codex_fusion.launch.config import Config
 from codex_fusion.mcp.server import build_server
@@ -57,20 +57,6 @@ def fingerprint(root: Path) -> dict[str, str]:
             else:
                 out[rel] = f"{path.stat().st_mode:o} " + hashlib.sha256(path.read_bytes()).hexdigest()
     return out
-
-
-def tool_outputs(mock: MockResponses) -> dict[str, str]:
-    calls: dict[str, str] = {}
-    outputs: dict[str, str] = {}
-    for request in mock.turn_requests:
-        for item in request.input_items():
-            if item.get("type") == "function_call":
-                args = json.loads(item.get("arguments") or "{}")
-                calls[item["call_id"]] = str(args.get("cmd") or args.get("command"))
-            elif item.get("type") == "function_call_output":
-                output = item.get("output")
-                outputs[item["call_id"]] = output if isinstance(output, str) else json.dumps(output)
-    return {calls[call_id]: text for call_id, text in outputs.items() if call_id in calls}
 
 
 async def test_codex_edits_and_tests_in_its_worktree_and_accept_applies_exactly_the_patch(

@@ -10,9 +10,10 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from fusion_fixtures import anyio_backend, fusion, text_of
+from fusion_fixtures import anyio_backend, fusion
 from mcp import Client
 from mock_openai import MockResponses, apply_patch, exec_cmd, say
+from tests.results import text_of
 
 from codex_fusion.launch.config import Config
 from codex_fusion.mcp.server import build_server

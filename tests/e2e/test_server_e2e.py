@@ -14,11 +14,13 @@ from pathlib import Path
 import anyio
 import pytest
 from e2e_adapters import Adapter
-from fusion_fixtures import anyio_backend, fusion, text_of
+from fusion_fixtures import anyio_backend, fusion
 from mcp import Client
 from mock_openai import MockResponses, apply_patch, exec_cmd, read_file, say, slow
+from tests.results import text_of
 
 from codex_fusion.launch.config import Config
+from codex_fusion.launch.planning import configure
 from codex_fusion.mcp.server import build_server
 
 pytestmark = pytest.mark.anyio
@@ -167,7 +169,7 @@ async def test_not_logged_in_is_a_clear_error(
     empty_home.mkdir()
     env = adapter_env(adapter, empty_home)
     env.update(CODEX_FUSION_ACP_COMMAND=shlex.join(adapter.argv), CODEX_FUSION_WORKSPACE=str(workspace))
-    async with Client(build_server(Config.from_env(env))) as client:
+    async with Client(build_server(configure(env))) as client:
         started = time.monotonic()
         result = await client.call_tool("consult", {"question": "hi"})
     assert result.is_error

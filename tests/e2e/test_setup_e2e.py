@@ -14,7 +14,7 @@ from mcp import Client
 from mock_openai import MockResponses, say
 
 from codex_fusion.launch import installer
-from codex_fusion.launch.config import Config
+from codex_fusion.launch.planning import configure
 from codex_fusion.mcp.server import build_server
 
 pytestmark = pytest.mark.anyio
@@ -52,7 +52,7 @@ def setup_env(
 async def test_setup_installs_the_pinned_adapter_and_the_doctor_passes(
     setup_env: dict[str, str], mock_model: MockResponses
 ) -> None:
-    assert Config.from_env(setup_env).agent_source == "npx fallback"  # no codex-acp on PATH
+    assert configure(setup_env).agent_source == "npx fallback"  # no codex-acp on PATH
     done = subprocess.run([str(ENTRY), "setup"], env=setup_env, capture_output=True, text=True, timeout=600)
     out = done.stdout
     assert done.returncode == 0, out + done.stderr
@@ -62,7 +62,7 @@ async def test_setup_installs_the_pinned_adapter_and_the_doctor_passes(
     assert f"✓ agent answers: {installer.PACKAGE} {installer.PINNED}" in out
     assert "✓ Codex login: a session opens" in out  # the mock provider needs no login
     assert "✓ workspace boundary" in out
-    config = Config.from_env(setup_env)
+    config = configure(setup_env)
     assert config.adapter == "ts"
     mock_model.script([say("Answered by the installed adapter.")])
     async with Client(build_server(config)) as client:

@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 from e2e_adapters import Adapter
-from fusion_fixtures import anyio_backend, fusion, text_of
+from fusion_fixtures import anyio_backend, fusion
 from mcp import Client
 from mock_openai import MockResponses, say
+from tests.results import text_of
 
 from codex_fusion.launch.config import Config
 from codex_fusion.mcp.server import build_server

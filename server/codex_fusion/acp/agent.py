@@ -7,79 +7,28 @@ status and stderr tail attached, or as :class:`RpcError` for an error answer mid
 
 from __future__ import annotations
 
-import json
 import logging
 import shlex
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from contextlib import asynccontextmanager
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 import anyio
 
-from codex_fusion import __version__
 from codex_fusion.acp import jsonrpc
-from codex_fusion.acp.connection import Connection, NotificationHandler, RequestHandler
+from codex_fusion.acp.connection import Connection
 from codex_fusion.acp.process import AgentHost, AgentProcess
-from codex_fusion.errors import (
-    LOGIN_COMMAND,
-    AgentError,
-    AuthRequired,
-    ConnectionClosed,
-    RequestTimeout,
-    RpcError,
-)
-
-if TYPE_CHECKING:
-    from codex_fusion.launch.agents import ModeStep
-
 from codex_fusion.acp.schema import (
-    PROTOCOL_VERSION,
-    ClientCapabilities,
-    FsCapabilities,
-    Implementation,
-    InitializeParams,
     InitializeResult,
     NewSessionResult,
     PromptResult,
 )
+from codex_fusion.errors import AgentError, AuthRequired, ConnectionClosed, RequestTimeout, RpcError
 
 log = logging.getLogger(__name__)
 
-NOT_LOGGED_IN = f"Codex is not logged in: run `{LOGIN_COMMAND}` in a terminal, or set OPENAI_API_KEY"
 CODEX = "Codex"
-
-
-#: What model services answer a missing or wrong key with, in the error an agent passes on: Google's
-#: ``API_KEY_INVALID`` (through Gemini CLI), Anthropic's ``authentication_error``, OpenAI's
-#: ``invalid_api_key``.
-_KEY_REFUSED = ("API_KEY_INVALID", "API key not valid", "authentication_error", "invalid_api_key")
-
-
-def not_logged_in(name: str, said: str = "Authentication required") -> str:
-    """What to do when ``name``'s agent says it needs a login (Codex has its own advice)."""
-    if name == CODEX:
-        return NOT_LOGGED_IN
-    return (
-        f"{name} is not logged in (its agent answered: {said}): give the member its API key in its `env` "
-        "in CODEX_FUSION_MEMBERS (ANTHROPIC_API_KEY for Claude, GEMINI_API_KEY for Gemini), or log in "
-        "with the agent's own CLI, then call again"
-    )
-
-
-def login_refused(exc: RpcError) -> str | None:
-    """What the agent said if ``exc`` means its login is missing or refused, else None."""
-    if exc.code == jsonrpc.AUTH_REQUIRED:
-        return exc.error_message[:200] or "Authentication required"
-    text = exc.describe()
-    if not any(marker in text for marker in _KEY_REFUSED):
-        return None
-    try:  # Gemini CLI passes the service's JSON answer on as the message
-        detail = json.loads(exc.error_message)["error"]["message"]
-    except (ValueError, KeyError, TypeError):
-        detail = text
-    return str(detail)[:200]
 
 
 @dataclass(frozen=True)
@@ -96,6 +45,9 @@ class StartOptions:
     #: Looks at the started agent after its handshake (``confine.Launcher.check``): None to go on, or the
     #: options to start it again with, once. It sets ``Agent.confinement`` and may refuse (AgentError).
     check: Check | None = field(default=None, compare=False)
+    #: How a session is logged in and put in its mode (``launch.sessions.POLICY`` for every agent
+    #: codex-fusion starts); None: the plain ACP steps only (:class:`PlainPolicy`).
+    policy: SessionPolicy | None = field(default=None, compare=False)
 
 
 #: See :attr:`StartOptions.check`.
@@ -104,6 +56,64 @@ Check = Callable[["Agent"], Awaitable["StartOptions | None"]]
 
 #: Starts an agent host; the default runs the command as an OS process. Tests pass an in-memory one.
 Spawn = Callable[[StartOptions], Awaitable[AgentHost]]
+
+
+class ModeStep(Protocol):
+    """A mode a session must be put in and shown to be in (``launch.agents.plan.ModeStep``)."""
+
+    @property
+    def mode(self) -> str: ...
+
+    @property
+    def via(self) -> str: ...
+
+    def request(self, session_id: str) -> tuple[str, dict[str, Any]]: ...
+
+    def confirmed(self, answer: Any) -> bool: ...
+
+
+class SessionPolicy(Protocol):
+    """What is not ACP itself: which login to use with a key from the environment, what to tell a user
+    who is not logged in, and how a new session is put in the mode asked for."""
+
+    def api_key_method(self, agent: Agent) -> str | None: ...
+
+    def not_logged_in(self, name: str) -> str: ...
+
+    async def apply_mode(
+        self,
+        agent: Agent,
+        session: NewSessionResult,
+        wanted: str | None,
+        *,
+        timeout: float,
+        step: ModeStep | None,
+    ) -> str: ...
+
+
+class PlainPolicy:
+    """No login with a key; the mode by ``session/set_mode`` or the ``mode`` config option if offered."""
+
+    def api_key_method(self, agent: Agent) -> str | None:
+        return None
+
+    def not_logged_in(self, name: str) -> str:
+        return f"{name} is not logged in"
+
+    async def apply_mode(
+        self,
+        agent: Agent,
+        session: NewSessionResult,
+        wanted: str | None,
+        *,
+        timeout: float,
+        step: ModeStep | None,
+    ) -> str:
+        if step is not None:
+            return await agent.apply_step(session, step, timeout=timeout)
+        return await agent.select_mode(session, wanted, timeout=timeout) or agent.mode_not_offered(
+            session, wanted
+        )
 
 
 async def spawn_process(options: StartOptions) -> AgentHost:
@@ -132,6 +142,7 @@ class Agent:
         self.fast_stop = False
         #: What boundary this agent has, and how codex-fusion knows (``confine.Confinement``), once checked.
         self.confinement: Any = None
+        self.policy: SessionPolicy = options.policy or PlainPolicy()
 
     @property
     def command(self) -> str:
@@ -280,23 +291,6 @@ class Agent:
         await self.call("session/close", {"sessionId": session_id}, timeout=timeout)
         return True
 
-    def _api_key_method(self) -> str | None:
-        """The auth method to use with an API key from the environment, if any."""
-        env = self.options.env
-        have_openai = bool(env.get("OPENAI_API_KEY"))
-        have_codex = bool(env.get("CODEX_API_KEY"))
-        if not (have_openai or have_codex):
-            return None
-        for method in self.info.auth_methods:
-            if method.type == "terminal":
-                continue
-            ident = method.id.lower()
-            if have_codex and "codex-api-key" in ident:
-                return method.id
-            if have_openai and ident in ("api-key", "openai-api-key"):
-                return method.id
-        return None
-
     async def _new_session(self, cwd: Path, *, timeout: float, extra: dict[str, Any]) -> NewSessionResult:
         params = {"cwd": str(cwd), "mcpServers": [], **extra}
         try:
@@ -304,9 +298,11 @@ class Agent:
         except RpcError as exc:
             if exc.code != jsonrpc.AUTH_REQUIRED:
                 raise
-            method = self._api_key_method()
+            method = self.policy.api_key_method(self)
             if method is None:
-                raise AuthRequired(not_logged_in(self.options.name) + ".", code=exc.code) from None
+                raise AuthRequired(
+                    self.policy.not_logged_in(self.options.name) + ".", code=exc.code
+                ) from None
             log.info("Codex asked for authentication; using auth method %s", method)
             try:
                 await self.call("authenticate", {"methodId": method}, timeout=timeout)
@@ -314,12 +310,12 @@ class Agent:
             except RpcError as retry:
                 why = f"authenticating with {method} failed: {retry.error_message}"
                 raise AuthRequired(
-                    f"{not_logged_in(self.options.name)} ({why}).",
+                    f"{self.policy.not_logged_in(self.options.name)} ({why}).",
                     code=retry.code,
                 ) from None
         return NewSessionResult.model_validate(raw)
 
-    async def _apply_step(self, session: NewSessionResult, step: ModeStep, *, timeout: float) -> str:
+    async def apply_step(self, session: NewSessionResult, step: ModeStep, *, timeout: float) -> str:
         """Put a council member's session in the mode that confines it, and check the agent says so;
         an agent that does not is refused (AgentError), never run unconfined."""
         if step.via == "launch" and step.confirmed(session.wire()):
@@ -334,14 +330,11 @@ class Agent:
             "docs/agent-behaviour.md, or remove it from CODEX_FUSION_MEMBERS."
         )
 
-    async def _apply_mode(
-        self, session: NewSessionResult, wanted: str | None, *, timeout: float, step: ModeStep | None = None
-    ) -> str:
-        """Put the session in ``wanted`` mode so approvals come to us (ADR 0002); say what happened."""
-        if step is not None:
-            return await self._apply_step(session, step, timeout=timeout)
-        # An agent started again for what its handshake said (``confine.py``) has its own plan's mode.
-        wanted = getattr(self.confinement, "mode", None) or wanted
+    async def select_mode(
+        self, session: NewSessionResult, wanted: str | None, *, timeout: float
+    ) -> str | None:
+        """``wanted`` by ``session/set_mode`` or the ``mode`` config option, where the agent offers it;
+        with nothing wanted, a note naming the agent's own mode. None: ``wanted`` is not offered."""
         modes = session.modes
         if wanted is None:
             current = modes.current_mode_id if modes is not None else None
@@ -356,26 +349,21 @@ class Agent:
                 params = {"sessionId": sid, "configId": "mode", "value": wanted}
                 await self.call("session/set_config_option", params, timeout=timeout)
                 return wanted
-        adapter = getattr(self.confinement, "adapter", None)
-        if wanted.startswith("permission-profile:"):
-            if adapter == "ts":
-                # Only the Codex behind codex-fusion's relay knows this profile (its name is new for this
-                # start): the adapter's Codex is some other one, with the adapter's own boundary.
-                raise AgentError(
-                    "codex-fusion refused the session: the TypeScript codex-acp does not offer its "
-                    f"permission profile {wanted!r}, so its Codex was not started behind codex-fusion's "
-                    "relay (is CODEX_PATH passed through to it?). Nothing was run.",
-                    stderr_tail=self.stderr_tail(),
-                )
-            if adapter == "rust" or not (modes and modes.available_modes):
-                # The Rust adapter takes the profile at launch (`-c default_permissions=…`): it offers no
-                # modes, or, in a project it is told is untrusted, its presets with "read-only" current.
-                # Selecting one of those would replace the profile, so nothing is selected.
-                return wanted
+        return None
+
+    def mode_not_offered(self, session: NewSessionResult, wanted: str | None) -> str:
+        """The note (logged) for a mode the agent does not offer."""
+        modes = session.modes
         offered = [mode.id for mode in modes.available_modes] if modes is not None else []
         note = f"mode {wanted!r} not offered by the agent (offers: {', '.join(offered) or 'none'})"
         log.warning("%s", note)
         return note
+
+    async def _apply_mode(
+        self, session: NewSessionResult, wanted: str | None, *, timeout: float, step: ModeStep | None = None
+    ) -> str:
+        """Put the session in ``wanted`` mode so approvals come to us (ADR 0002); say what happened."""
+        return await self.policy.apply_mode(self, session, wanted, timeout=timeout, step=step)
 
     # -- turns -------------------------------------------------------------------------------
 
@@ -402,106 +390,3 @@ def _option_values(options: Any) -> list[str]:
             values.append(option["value"])
         values.extend(_option_values(option.get("options")))
     return values
-
-
-async def _initialize(agent: Agent) -> InitializeResult:
-    timeout = agent.options.startup_timeout
-    params = InitializeParams(
-        client_capabilities=ClientCapabilities(fs=FsCapabilities(read_text_file=True)),
-        client_info=Implementation(name="codex-fusion", title="codex-fusion", version=__version__),
-    ).wire()
-    if agent.options.capabilities is not None:
-        params["clientCapabilities"] = dict(agent.options.capabilities)
-    try:
-        raw = await agent.call("initialize", params, timeout=timeout)
-    except RequestTimeout:
-        raise AgentError(
-            f"The agent ({agent.command}) did not answer `initialize` within {timeout:g} s. Check that "
-            "it is an ACP agent, or raise CODEX_FUSION_STARTUP_TIMEOUT_MS if it is slow to install (npx).",
-            stderr_tail=agent.stderr_tail(),
-        ) from None
-    except RpcError as exc:
-        raise AgentError(
-            f"The agent ({agent.command}) refused to start: {exc.describe()} (code {exc.code}).",
-            stderr_tail=agent.stderr_tail(),
-            code=exc.code,
-        ) from None
-    info = InitializeResult.model_validate(raw if isinstance(raw, dict) else {})
-    if info.protocol_version != PROTOCOL_VERSION:
-        raise AgentError(
-            f"The agent ({agent.command}) speaks ACP protocol version {info.protocol_version!r}; "
-            f"codex-fusion speaks version {PROTOCOL_VERSION}. Install a codex-acp release that supports "
-            "ACP v1, or set CODEX_FUSION_ACP_COMMAND to one."
-        )
-    return info
-
-
-@asynccontextmanager
-async def run_agent(
-    options: StartOptions,
-    *,
-    on_request: RequestHandler,
-    on_notification: NotificationHandler,
-    spawn: Spawn = spawn_process,
-) -> AsyncIterator[Agent]:
-    """Spawn the agent, initialize it, let ``options.check`` look at it (and start it once more with
-    the options it asks for), yield it; stop its whole process group on the way out.
-
-    Must be entered and left in the same task (it owns a task group): run it inside a task of its own.
-    """
-    async with _run_once(options, on_request, on_notification, spawn) as (agent, again):
-        if again is None:
-            yield agent
-            return
-        agent.fast_stop = True  # started again below, with the options the check asked for
-    async with _run_once(again, on_request, on_notification, spawn, final=True) as (agent, _):
-        yield agent
-
-
-async def _checked(agent: Agent, options: StartOptions, final: bool) -> StartOptions | None:
-    """``options.check`` on the started agent; a second request to start again is refused."""
-    if options.check is None:
-        return None
-    again = await options.check(agent)
-    if again is not None and final:
-        raise AgentError(f"The agent ({agent.command}) had to be started a third time; codex-fusion refuses.")
-    return again
-
-
-@asynccontextmanager
-async def _run_once(
-    options: StartOptions,
-    on_request: RequestHandler,
-    on_notification: NotificationHandler,
-    spawn: Spawn,
-    *,
-    final: bool = False,
-) -> AsyncIterator[tuple[Agent, StartOptions | None]]:
-    process = await spawn(options)
-    connection = Connection(
-        process.stdin, process.stdout, on_request=on_request, on_notification=on_notification
-    )
-    agent = Agent(process, connection, options)
-    failure: AgentError | None = None
-    try:
-        async with anyio.create_task_group() as tg:
-            tg.start_soon(process.drain_stderr)
-            tg.start_soon(process.watch_exit)
-            tg.start_soon(connection.run)
-            try:
-                agent.info = await _initialize(agent)
-                again = await _checked(agent, options, final)
-            except AgentError as exc:
-                # Raised outside the task group, so callers see the error, not an ExceptionGroup.
-                failure = exc
-                tg.cancel_scope.cancel()
-            else:
-                log.info("connected to %s (pid %d)", agent.name, process.pid)
-                try:
-                    yield agent, again
-                finally:
-                    tg.cancel_scope.cancel()
-    finally:
-        await (process.terminate() if agent.fast_stop or failure else process.stop())
-    if failure is not None:
-        raise failure

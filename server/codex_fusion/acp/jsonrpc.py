@@ -15,8 +15,6 @@ from codex_fusion.text import wellformed
 RequestId: TypeAlias = int | str | None
 JsonObject: TypeAlias = dict[str, Any]
 
-PARSE_ERROR: Final = -32700
-INVALID_REQUEST: Final = -32600
 METHOD_NOT_FOUND: Final = -32601
 INVALID_PARAMS: Final = -32602
 INTERNAL_ERROR: Final = -32603

@@ -109,11 +109,6 @@ class ContentChunk(AcpModel):
         return f"[{kind or 'content'}]"
 
 
-class ToolCallLocation(AcpModel):
-    path: str
-    line: int | None = None
-
-
 class ToolCallInfo(AcpModel):
     """``tool_call`` or ``tool_call_update``: fields left out are unchanged on an update."""
 
@@ -130,7 +125,6 @@ class ToolCallInfo(AcpModel):
 
 class PlanEntry(AcpModel):
     content: str
-    priority: str = "medium"
     status: str = "pending"
 
 

@@ -1,9 +1,9 @@
 """``codex-fusion doctor``: is everything codex-fusion needs in place? One :class:`Check` per part.
 
-It must see what the server will see: the same :meth:`Config.from_env` over the same environment and
-the plugin's data directory (``CLAUDE_PLUGIN_DATA``, which Claude Code gives the server but not a
-command's ``!`` shell: ``/codex-fusion:codex-setup`` and ``bin/codex-fusion`` pass it on). It also
-looks at what can stop Claude Code from starting the server at all (:func:`check_claude_code`).
+It must see what the server will see: the same configuration (``planning.configure``) over the same
+environment and the plugin's data directory (``CLAUDE_PLUGIN_DATA``, which Claude Code gives the server
+but not a command's ``!`` shell: ``/codex-fusion:codex-setup`` and ``bin/codex-fusion`` pass it on). It
+also looks at what can stop Claude Code from starting the server at all (:func:`check_claude_code`).
 
 Every probe is bounded (the agent's start and login probe together by :data:`AGENT_PROBE`), so the
 doctor answers in seconds and never hangs. Each failed check carries the exact fix, phrased for where
@@ -25,12 +25,14 @@ from typing import Any, Literal
 
 import anyio
 
-from codex_fusion.acp.agent import StartOptions, run_agent
+from codex_fusion.acp.agent import StartOptions
+from codex_fusion.acp.start import run_agent
 from codex_fusion.errors import LOGIN_COMMAND, AuthRequired, FusionError, HandlerError
-from codex_fusion.hookside import nonce, private
+from codex_fusion.hookside import nonce, private, serverside
 from codex_fusion.launch import installer
 from codex_fusion.launch.config import NPX_FALLBACK, Config
 from codex_fusion.launch.confine import Confinement
+from codex_fusion.launch.sessions import POLICY
 
 #: Seconds for the agent to start, answer ``initialize`` and open a session.
 AGENT_PROBE = 30.0
@@ -136,7 +138,9 @@ async def check_agent(config: Config) -> list[Check]:
     if workspace is None:
         return [Check("fail", "agent", "not probed: no workspace")]
     check = config.launcher.check if config.launcher is not None else None
-    options = StartOptions(config.agent_argv, workspace, config.agent_env, AGENT_PROBE, check=check)
+    options = StartOptions(
+        config.agent_argv, workspace, config.agent_env, AGENT_PROBE, check=check, policy=POLICY
+    )
 
     async def refuse(method: str, params: Any) -> Any:
         raise HandlerError(-32601, "the doctor answers nothing")
@@ -216,7 +220,7 @@ def check_places(config: Config, env: Mapping[str, str]) -> list[Check]:
     if workspace.path is None:
         return checks
     records = nonce.record_paths(state, workspace.path, None)
-    latest = nonce.read_record(records.workspace)
+    latest = serverside.read_record(records.workspace)
     if latest is not None:
         age = max(0.0, time.time() - latest.at)
         checks.append(Check("ok", "hooks", f"last record: {latest.event}, {age / 60:.0f} min ago"))

@@ -134,12 +134,12 @@ async def _ask(question: str, context: str | None) -> int:
 async def _consult_at_terminal(question: str, context: str | None) -> int:
     from codex_fusion.cli.terminal import TerminalView
     from codex_fusion.errors import ConfigError, FusionError
-    from codex_fusion.launch.config import Config
+    from codex_fusion.launch.planning import configure
     from codex_fusion.member.consultant import Consultant
     from codex_fusion.text.prompts import consult
 
     try:
-        config = Config.from_env()
+        config = configure()
     except ConfigError as exc:
         print(f"codex-fusion: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -225,10 +225,10 @@ def doctor() -> int:
     _setup_logging("ERROR")
     from codex_fusion.cli import doctor as checks
     from codex_fusion.errors import ConfigError
-    from codex_fusion.launch.config import Config
+    from codex_fusion.launch.planning import configure
 
     try:
-        config = Config.from_env()
+        config = configure()
     except ConfigError as exc:
         print(f"✗ configuration: {exc}")
         return EXIT_FAILURE
@@ -242,10 +242,11 @@ def setup() -> int:
     _setup_logging("WARNING")
     from codex_fusion.errors import ConfigError
     from codex_fusion.launch import installer
-    from codex_fusion.launch.config import NPX_FALLBACK, Config
+    from codex_fusion.launch.config import NPX_FALLBACK
+    from codex_fusion.launch.planning import configure
 
     try:
-        config = Config.from_env()
+        config = configure()
     except ConfigError as exc:
         print(f"codex-fusion: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -281,14 +282,14 @@ def gate_review() -> int:
     from codex_fusion.acp.process import kill_all_groups
     from codex_fusion.errors import FusionError
     from codex_fusion.hookside import gate
-    from codex_fusion.launch.config import Config
+    from codex_fusion.launch.planning import configure
     from codex_fusion.member.consultant import Consultant
     from codex_fusion.review import gate as gate_review
 
     async def run(raw: str) -> gate.Review:
         try:
             before, after, timeout = gate_review.parse_request(json.loads(raw))
-            config = Config.from_env()
+            config = configure()
         except (ValueError, FusionError) as exc:
             return gate.Review(failure=redact(str(exc)))
         async with Consultant(config) as consultant:

@@ -39,7 +39,7 @@ from codex_fusion.member.notes import Note
 from codex_fusion.text import prompts
 
 if TYPE_CHECKING:
-    from codex_fusion.launch.agents import Boundary
+    from codex_fusion.launch.agents.plan import Boundary
 from codex_fusion.guardian.permissions import parse_ref
 from codex_fusion.member.signal import Changes
 from codex_fusion.member.snapshot import ResetReport, Status

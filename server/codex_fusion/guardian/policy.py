@@ -63,7 +63,8 @@ from typing import Any, Final, Literal
 
 from codex_fusion.guardian.autorun import Places, normalised
 from codex_fusion.guardian.edits import MAX_CHANGE_CHARS, Change, changes_in
-from codex_fusion.guardian.paths import real_workspace, realpath, within
+from codex_fusion.guardian.paths import real_workspace
+from codex_fusion.guardian.targets import resolved, shown_changes
 from codex_fusion.guardian.toolcall import (
     Command,
     Target,
@@ -225,52 +226,6 @@ def _runs_later(scoped: list[Target], workspace_real: str | None) -> tuple[Rule,
     return None
 
 
-def _shown_changes(
-    edits: list[Change], targets: list[Target], workspace_real: str | None, kind: str
-) -> tuple[tuple[Change, ...], tuple[str, ...]]:
-    """The changes with their paths as Claude should read them, and (for an edit) the paths Codex
-    named but sent no change for."""
-    shown: dict[str, str] = {}
-    for target in targets:
-        if target.scopes:
-            shown.setdefault(display_path(target.raw), target.shown(workspace_real))
-    changes = tuple(
-        replace(
-            change,
-            path=shown.get(change.path, change.path),
-            dest=None if change.dest is None else shown.get(change.dest, change.dest),
-        )
-        for change in edits
-    )
-    if kind != "edit":
-        return changes, ()
-    covered = {path for change in edits for path in change.paths}
-    unshown = [shown[raw] for raw in shown if raw not in covered]
-    return changes, tuple(dict.fromkeys(path for path in unshown if path not in {c.path for c in changes}))
-
-
-def _resolved(found: list[Target], workspace_real: str | None) -> list[Target]:
-    """Each target with its real path: a working directory from the workspace, any other relative
-    path from its own request's working directory (unresolvable when that cannot be resolved)."""
-    bases: dict[str, str | None] = {}
-    targets: list[Target] = []
-    seen: set[tuple[str, str, bool]] = set()
-    for target in found:
-        key = (display_path(target.raw), display_path(target.base), target.scopes)
-        if key in seen:
-            continue
-        seen.add(key)
-        base = workspace_real
-        if isinstance(target.base, str):
-            if target.base not in bases:
-                bases[target.base] = realpath(target.base, workspace_real)
-            base = bases[target.base]
-        real = realpath(target.raw, base) if base is not None else None
-        inside = real is not None and within(real, workspace_real)
-        targets.append(replace(target, real=real, inside=inside))
-    return targets
-
-
 def decide(tool_call: Mapping[str, Any], workspace: Path, flags: GuardianFlags) -> Decision:
     """Decide one ``session/request_permission`` tool call; never raises, asks when unsure."""
     try:
@@ -279,129 +234,191 @@ def decide(tool_call: Mapping[str, Any], workspace: Path, flags: GuardianFlags) 
         return Decision("ask", Rule.MALFORMED, "other", "unreadable permission request")
 
 
-def _decide(tool_call: Mapping[str, Any], workspace: Path, flags: GuardianFlags) -> Decision:
-    if not isinstance(tool_call, Mapping):
-        return Decision("ask", Rule.MALFORMED, "other", "malformed permission request (not an object)")
+@dataclass(frozen=True)
+class _Request:
+    """One permission request, read: what every decider looks at."""
 
+    tool_call: Mapping[str, Any]
+    flags: GuardianFlags
+    kind: str
+    kind_given: bool
+    title: str
+    workspace_real: str | None
+    targets: list[Target]
+    command: Command | None
+    url: str | None
+    urls: tuple[str, ...]
+    changes: tuple[Change, ...]
+    unshown: tuple[str, ...]
+
+    @property
+    def label(self) -> str:
+        return f"{self.kind}: {self.title}" if self.title else self.kind
+
+    @property
+    def cwds(self) -> list[Target]:
+        return [t for t in self.targets if not t.scopes]
+
+    @property
+    def scoped(self) -> list[Target]:
+        return [t for t in self.targets if t.scopes]
+
+    @property
+    def outside(self) -> list[Target]:
+        return [t for t in self.targets if not t.inside]
+
+    def shown(self, targets: list[Target]) -> str:
+        return join_shown(targets, self.workspace_real)
+
+    def verdict(self, action: Action, rule: Rule, summary: str, detail: str | None = None) -> Decision:
+        cwds = self.cwds
+        return Decision(
+            action,
+            rule,
+            clean(self.kind, 40),
+            clean(summary),
+            tuple(dict.fromkeys(display_path(t.raw) for t in self.targets)),
+            tuple(all_shown(self.scoped, self.workspace_real)),
+            self.command,
+            cwds[0].shown(self.workspace_real) if cwds else None,
+            self.url,
+            detail,
+            self.changes,
+            self.unshown,
+            self.urls,
+        )
+
+
+def _read(tool_call: Mapping[str, Any], workspace: Path, flags: GuardianFlags) -> tuple[_Request, list[str]]:
+    """The request as the deciders see it, and what is malformed in it."""
     kind, kind_given = _kind_of(tool_call)
-    title = _title_of(tool_call)
     workspace_real = real_workspace(workspace)
     found = collect(tool_call)
     problems = found.problems
     command, command_problem = command_in(raw_inputs(tool_call))
     if command_problem:
         problems.append(command_problem)
-    url = found.urls[0] if found.urls else None
     edits, edit_problems = changes_in(tool_call)
     problems.extend(edit_problems)
+    targets = resolved(found.targets, workspace_real)
+    changes, unshown = shown_changes(edits, targets, workspace_real, kind)
+    request = _Request(
+        tool_call,
+        flags,
+        kind,
+        kind_given,
+        _title_of(tool_call),
+        workspace_real,
+        targets,
+        command,
+        found.urls[0] if found.urls else None,
+        tuple(dict.fromkeys(found.urls)),
+        changes,
+        unshown,
+    )
+    return request, problems
 
-    targets = _resolved(found.targets, workspace_real)
-    cwds = [t for t in targets if not t.scopes]
-    paths = tuple(dict.fromkeys(display_path(t.raw) for t in targets))
-    resolved = tuple(all_shown([t for t in targets if t.scopes], workspace_real))
-    cwd = cwds[0].shown(workspace_real) if cwds else None
-    changes, unshown = _shown_changes(edits, targets, workspace_real, kind)
 
-    def verdict(action: Action, rule: Rule, summary: str, detail: str | None = None) -> Decision:
-        return Decision(
-            action,
-            rule,
-            clean(kind, 40),
-            clean(summary),
-            paths,
-            resolved,
-            command,
-            cwd,
-            url,
-            detail,
-            changes,
-            unshown,
-            tuple(dict.fromkeys(found.urls)),
-        )
-
-    label = f"{kind}: {title}" if title else kind
+def _decide(tool_call: Mapping[str, Any], workspace: Path, flags: GuardianFlags) -> Decision:
+    if not isinstance(tool_call, Mapping):
+        return Decision("ask", Rule.MALFORMED, "other", "malformed permission request (not an object)")
+    request, problems = _read(tool_call, workspace, flags)
+    kind, label, command, targets = request.kind, request.label, request.command, request.targets
     if problems:
-        return verdict("ask", Rule.MALFORMED, f"{label} (malformed request: {problems[0]})")
+        return request.verdict("ask", Rule.MALFORMED, f"{label} (malformed request: {problems[0]})")
     size = len(command.text) if command else 0
     if size > MAX_COMMAND_CHARS or len(targets) > MAX_PATHS:
         what = f"a {size}-character command" if size > MAX_COMMAND_CHARS else f"{len(targets)} paths"
-        return verdict("refuse", Rule.TOO_LARGE, f"{label} — too large to show Claude ({what})")
-
+        return request.verdict("refuse", Rule.TOO_LARGE, f"{label} — too large to show Claude ({what})")
     unresolvable = [t for t in targets if t.real is None]
     if unresolvable:
         head = f"{_VERBS[kind]} " if kind in _VERBS else f"{label} — "
-        return verdict(
-            "ask",
-            Rule.UNRESOLVABLE_PATH,
-            f"{head}{join_shown(unresolvable, workspace_real)} — path cannot be resolved",
-        )
-
-    outside = [t for t in targets if not t.inside]
-    scoped = [t for t in targets if t.scopes]
-    outside_note = " — outside the workspace" if outside else ""
+        summary = f"{head}{request.shown(unresolvable)} — path cannot be resolved"
+        return request.verdict("ask", Rule.UNRESOLVABLE_PATH, summary)
     # A "read" or "search" that asks permission to run a shell command is a command: the adapters
     # classify commands like `sed -n '1e …' file` as reads, and a permission request means Codex
     # wants to run it outside its sandbox. One that names a URL is a fetch.
     as_command = kind in READ_KINDS and command is not None
-    as_fetch = kind in READ_KINDS and not as_command and url is not None
-
+    as_fetch = kind in READ_KINDS and not as_command and request.url is not None
     if (kind in READ_KINDS and not (as_command or as_fetch)) or kind in WRITE_KINDS:
-        if not scoped:
-            return verdict("ask", Rule.NO_LOCATIONS, f"{label} (no locations given)")
-        summary = f"{_VERBS[kind]} {join_shown(scoped, workspace_real)}"
-        outside_cwds = [t for t in cwds if not t.inside]
-        if outside_cwds:
-            summary += f" (cwd {join_shown(outside_cwds, workspace_real)})"
-        summary += outside_note
-        if kind in READ_KINDS:
-            if not outside:
-                return verdict("allow", Rule.READ_INSIDE, summary)
-            if flags.allow_external_reads:
-                return verdict("allow", Rule.READ_OUTSIDE_FLAG, summary)
-            return verdict("ask", Rule.OUTSIDE_WORKSPACE, summary)
-        runs_later = _runs_later([t for t in scoped if t.inside], workspace_real)
-        if not outside and runs_later is None and flags.allow_writes:
-            return verdict("allow", Rule.WRITE_INSIDE_FLAG, summary)
-        written = sum(len(change.diff) for change in changes)
-        if written > MAX_CHANGE_CHARS or any(change.too_large for change in changes):
-            what = (
-                f"a {written}-character change"
-                if written > MAX_CHANGE_CHARS
-                else "a change too large to diff"
-            )
-            return verdict("refuse", Rule.TOO_LARGE, f"{summary} — too large to show Claude ({what})")
-        if outside:
-            return verdict("ask", Rule.OUTSIDE_WORKSPACE, summary)
-        if runs_later is not None:
-            return verdict("ask", runs_later[0], summary, runs_later[1])
-        return verdict("ask", Rule.WRITE, summary)
-
+        return _decide_paths(request)
     if kind == "execute" or as_command:
-        summary = f"run `{command.text}`" if command else f"run {title or '(unknown command)'}"
-        if cwds:
-            where = join_shown(cwds, workspace_real)
-            summary += " (in the workspace root)" if where == "the workspace root" else f" (cwd {where})"
-        others = [t for t in scoped if not t.inside]
-        if others:
-            summary += f" (touches {join_shown(others, workspace_real)})"
-        summary += outside_note
-        if outside:
-            return verdict("ask", Rule.OUTSIDE_WORKSPACE, summary)
-        if command is None:
-            return verdict("ask", Rule.NO_COMMAND, summary)
-        if flags.allow_commands:
-            return verdict("allow", Rule.EXECUTE_FLAG, summary)
-        return verdict("ask", Rule.EXECUTE, summary)
-
+        return _decide_execute(request)
     if kind == "fetch" or as_fetch:
-        summary = f"fetch {_fetch_detail(tool_call, url)}"
-        if flags.allow_external_reads:
-            return verdict("allow", Rule.FETCH_FLAG, summary)
-        return verdict("ask", Rule.FETCH, summary)
+        return _decide_fetch(request)
+    return _decide_other(request)
 
-    if targets:
-        label += f" ({join_shown(targets, workspace_real)})"
-    if kind_given and kind in OTHER_KINDS:
-        return verdict("ask", Rule.OTHER_KIND, label)
-    unknown = label if kind_given else f"unknown kind: {title or '(no title)'}"
-    return verdict("ask", Rule.UNKNOWN_KIND, unknown)
+
+def _decide_paths(request: _Request) -> Decision:
+    """A read, search or think, or an edit, delete or move: by where its paths are."""
+    scoped, outside = request.scoped, request.outside
+    if not scoped:
+        return request.verdict("ask", Rule.NO_LOCATIONS, f"{request.label} (no locations given)")
+    summary = f"{_VERBS[request.kind]} {request.shown(scoped)}"
+    outside_cwds = [t for t in request.cwds if not t.inside]
+    if outside_cwds:
+        summary += f" (cwd {request.shown(outside_cwds)})"
+    summary += " — outside the workspace" if outside else ""
+    if request.kind in READ_KINDS:
+        if not outside:
+            return request.verdict("allow", Rule.READ_INSIDE, summary)
+        if request.flags.allow_external_reads:
+            return request.verdict("allow", Rule.READ_OUTSIDE_FLAG, summary)
+        return request.verdict("ask", Rule.OUTSIDE_WORKSPACE, summary)
+    return _decide_write(request, summary)
+
+
+def _decide_write(request: _Request, summary: str) -> Decision:
+    """An edit, delete or move: allowed only inside, with the flag, where nothing runs it later."""
+    outside = request.outside
+    runs_later = _runs_later([t for t in request.scoped if t.inside], request.workspace_real)
+    if not outside and runs_later is None and request.flags.allow_writes:
+        return request.verdict("allow", Rule.WRITE_INSIDE_FLAG, summary)
+    written = sum(len(change.diff) for change in request.changes)
+    if written > MAX_CHANGE_CHARS or any(change.too_large for change in request.changes):
+        what = f"a {written}-character change" if written > MAX_CHANGE_CHARS else "a change too large to diff"
+        return request.verdict("refuse", Rule.TOO_LARGE, f"{summary} — too large to show Claude ({what})")
+    if outside:
+        return request.verdict("ask", Rule.OUTSIDE_WORKSPACE, summary)
+    if runs_later is not None:
+        return request.verdict("ask", runs_later[0], summary, runs_later[1])
+    return request.verdict("ask", Rule.WRITE, summary)
+
+
+def _decide_execute(request: _Request) -> Decision:
+    """A command (or a read asking to run one): allowed only with a command to show, inside, with the flag."""
+    command, cwds, outside = request.command, request.cwds, request.outside
+    summary = f"run `{command.text}`" if command else f"run {request.title or '(unknown command)'}"
+    if cwds:
+        where = request.shown(cwds)
+        summary += " (in the workspace root)" if where == "the workspace root" else f" (cwd {where})"
+    others = [t for t in request.scoped if not t.inside]
+    if others:
+        summary += f" (touches {request.shown(others)})"
+    summary += " — outside the workspace" if outside else ""
+    if outside:
+        return request.verdict("ask", Rule.OUTSIDE_WORKSPACE, summary)
+    if command is None:
+        return request.verdict("ask", Rule.NO_COMMAND, summary)
+    if request.flags.allow_commands:
+        return request.verdict("allow", Rule.EXECUTE_FLAG, summary)
+    return request.verdict("ask", Rule.EXECUTE, summary)
+
+
+def _decide_fetch(request: _Request) -> Decision:
+    """A fetch (or a read naming a URL): allowed only with the external-reads flag."""
+    summary = f"fetch {_fetch_detail(request.tool_call, request.url)}"
+    if request.flags.allow_external_reads:
+        return request.verdict("allow", Rule.FETCH_FLAG, summary)
+    return request.verdict("ask", Rule.FETCH, summary)
+
+
+def _decide_other(request: _Request) -> Decision:
+    """Any other kind, given or not: always asked."""
+    label = request.label
+    if request.targets:
+        label += f" ({request.shown(request.targets)})"
+    if request.kind_given and request.kind in OTHER_KINDS:
+        return request.verdict("ask", Rule.OTHER_KIND, label)
+    unknown = label if request.kind_given else f"unknown kind: {request.title or '(no title)'}"
+    return request.verdict("ask", Rule.UNKNOWN_KIND, unknown)

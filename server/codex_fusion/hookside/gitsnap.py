@@ -235,10 +235,3 @@ def _seed(own: str, index: str) -> None:
         os.chmod(index, 0o600)
     except OSError:
         pass  # no index yet (a fresh repository): git builds ours from nothing
-
-
-def changed_paths(workspace: str, before: str, after: str, timeout: float = 10.0) -> list[str]:
-    """Workspace-relative paths that differ between two snapshots."""
-    git = _Runner(workspace, timeout)
-    out = git.run("diff-tree", "-r", "-z", "--no-renames", "--name-only", "--relative", before, after)
-    return [os.fsdecode(path) for path in out.split(b"\0") if path]

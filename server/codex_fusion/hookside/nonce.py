@@ -50,7 +50,6 @@ from codex_fusion.hookside.private import (
     MAX_FILE_BYTES,
     PrivateFileError,
     dumps,
-    parse_json,
     read_json,
     write_files,
 )
@@ -70,16 +69,12 @@ __all__ = [
     "forget_records",
     "new_record",
     "parse_pid",
-    "parse_record",
     "read_debate_state",
-    "read_record",
     "record_paths",
-    "record_pids",
     "set_warning_sink",
     "state_dir",
     "window_dir",
     "workspace_key",
-    "write_debate_state",
     "write_record",
 ]
 
@@ -219,23 +214,6 @@ def record_paths(state: Path, workspace: str | os.PathLike[str], claude_pid: int
     )
 
 
-def link_path(state: Path, workspace: str | os.PathLike[str], claude_session: str) -> Path:
-    """Where the server keeps the Codex session of one Claude conversation (``continuity.py``)."""
-    name = hashlib.sha256(_hashable(claude_session)).hexdigest()[:16]
-    return Path(state) / "links" / workspace_key(workspace) / f"{name}.json"
-
-
-def forget_link(state: Path, workspace: str | os.PathLike[str], claude_session: str) -> None:
-    """Drop a conversation's Codex session link: it is never restored. Never raises."""
-    path = link_path(state, workspace, claude_session)
-    try:
-        os.unlink(path)
-    except FileNotFoundError:
-        return
-    except OSError as exc:
-        _warn(f"cannot remove the session link {path}: {exc}")
-
-
 def forget_records(state: Path, workspace: str | os.PathLike[str], claude_pid: int | None) -> None:
     """Remove the window's and the workspace's records (the hook could not replace them: the server
     must not go on believing the old one). Removing needs no free space. Never raises."""
@@ -253,21 +231,6 @@ def forget_records(state: Path, workspace: str | os.PathLike[str], claude_pid: i
             continue
         except OSError as exc:
             _warn(f"cannot remove the stale reset record {path}: {exc}")
-
-
-def record_pids(state: Path, workspace: str | os.PathLike[str]) -> list[int]:
-    """Pids that have a ``pid-<pid>.json`` record for this workspace (sorted; ``[]`` on any error)."""
-    try:
-        names = os.listdir(window_dir(state, workspace))
-    except OSError:
-        return []
-    pids = set()
-    for name in names:
-        if name.startswith("pid-") and name.endswith(".json"):
-            pid = parse_pid(name[4:-5])
-            if pid is not None:
-                pids.add(pid)
-    return sorted(pids)
 
 
 def parse_pid(value: object) -> int | None:
@@ -432,31 +395,6 @@ def write_record(state: Path, record: Record) -> list[Path]:
     return targets
 
 
-def read_record(path: str | os.PathLike[str]) -> Record | None:
-    """The record at ``path``; ``None`` if missing, or (with a warning) if unusable. Never raises."""
-    try:
-        raw = read_json(Path(path), "reset record")
-        if raw is None:
-            return None
-        return _record_from_json(raw)
-    except ValueError as exc:
-        _warn(f"ignoring reset record {path}: {exc}")
-    except Exception as exc:  # a reader must never take the hook or the server down
-        _warn(f"ignoring reset record {path}: {type(exc).__name__}: {exc}")
-    return None
-
-
-def parse_record(data: bytes, path: str | os.PathLike[str]) -> Record | None:
-    """The record in ``data`` (read from ``path``); ``None`` with a warning if unusable. Never raises."""
-    try:
-        return _record_from_json(parse_json(data, "reset record"))
-    except ValueError as exc:
-        _warn(f"ignoring reset record {path}: {exc}")
-    except Exception as exc:  # a reader must never take the hook or the server down
-        _warn(f"ignoring reset record {path}: {type(exc).__name__}: {exc}")
-    return None
-
-
 # --- debate state --------------------------------------------------------------------------------
 
 
@@ -465,36 +403,6 @@ def _one_line(text: str) -> str:
     if len(line) > MAX_SUMMARY_CHARS:
         line = line[: MAX_SUMMARY_CHARS - 1].rstrip() + "…"
     return line
-
-
-def write_debate_state(
-    state: Path,
-    workspace: str | os.PathLike[str],
-    claude_pid: int | None,
-    summary: str,
-    session_id: str | None = None,
-) -> Path:
-    """Leave a one-line debate summary for the hook to show Claude after compaction.
-
-    Written for this window (``claude_pid`` set) or, for a server that knows no window, for the whole
-    workspace. The summary is collapsed to one line of at most ``MAX_SUMMARY_CHARS``; an empty summary
-    clears the state (:func:`read_debate_state` then returns ``None``). ``session_id`` (Claude's, from
-    the latest record, when known) keeps a summary from showing up in a later conversation of the window.
-    """
-    real = os.path.realpath(os.fspath(workspace))
-    paths = record_paths(state, real, claude_pid)
-    target = paths.window_debate or paths.workspace_debate
-    pid = claude_pid if paths.window_debate is not None else None
-    obj = {
-        "version": VERSION,
-        "summary": _one_line(summary),
-        "at": time.time(),
-        "claude_pid": pid,
-        "workspace": real,
-        "session_id": session_id or None,
-    }
-    write_files(Path(state), paths.directory, [(target.name, dumps(obj))])
-    return target
 
 
 def read_debate_state(

@@ -10,7 +10,7 @@ in the system keychain, or ``~/.claude/.credentials.json`` 0600 where there is n
 
 Every option has an environment variable for scripts and CI, which wins: **env > option > default**
 (ADR 0018). :func:`effective_env` folds the options into the environment the rest of the server
-reads (``Config.from_env``), so each setting is parsed in one place whatever its source;
+reads (``config.read``), so each setting is parsed in one place whatever its source;
 :func:`describe` says where each one came from.
 
 Standard library only and importable on Python 3.9: the hook reads the review gate's options.
@@ -287,8 +287,3 @@ def describe(env: Mapping[str, str]) -> dict[str, str]:
 def manifest() -> dict[str, dict[str, object]]:
     """The ``userConfig`` block of ``.claude-plugin/plugin.json``."""
     return {option.key: option.manifest() for option in OPTIONS}
-
-
-def mcp_env() -> dict[str, str]:
-    """The ``.mcp.json`` ``env`` entries that hand each option to the server."""
-    return {option.option_env: "${user_config." + option.key + "}" for option in OPTIONS}

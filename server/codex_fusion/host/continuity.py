@@ -10,7 +10,7 @@ history); a compaction that resets Codex drops the conversation's link (Codex wa
 Every council member has its own link per conversation: Codex's under the Claude session id, another
 member's under ``<claude session id>\x1f<member>`` (so the files of one conversation never collide).
 
-Layout: ``<state>/links/<ws_key>/<sha256(key)[:16]>.json`` (:func:`nonce.link_path`),
+Layout: ``<state>/links/<ws_key>/<sha256(key)[:16]>.json`` (:func:`serverside.link_path`),
 private (0600 in 0700 directories, written atomically; see :mod:`codex_fusion.hookside.private`). A link is
 untrusted input (a corrupt or older file, another version's fields): reading never raises, a missing
 or unusable link is ``None`` (unusable ones are logged).
@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from codex_fusion.hookside import nonce, private
+from codex_fusion.hookside import private, serverside
 from codex_fusion.launch.members import CODEX
 from codex_fusion.member.debate import Standing
 
@@ -53,7 +53,7 @@ def _key(claude_session: str, member: str) -> str:
 
 
 def _where(state: Path, workspace: Path, claude_session: str, member: str = CODEX) -> tuple[Path, str]:
-    path = nonce.link_path(state, workspace, _key(claude_session, member))
+    path = serverside.link_path(state, workspace, _key(claude_session, member))
     return path.parent, path.name
 
 
@@ -84,7 +84,7 @@ def load(state: Path, workspace: Path, claude_session: str, member: str = CODEX)
 def drop(state: Path, workspace: Path, claude_session: str, members: Iterable[str] = (CODEX,)) -> None:
     """Forget the links: that conversation's sessions of ``members`` are never restored."""
     for member in members:
-        nonce.forget_link(state, workspace, _key(claude_session, member))
+        serverside.forget_link(state, workspace, _key(claude_session, member))
 
 
 def _parse(raw: Any, claude_session: str, member: str = CODEX) -> Link:

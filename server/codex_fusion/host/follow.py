@@ -40,7 +40,7 @@ from typing import TYPE_CHECKING
 import anyio
 
 from codex_fusion.errors import FusionError
-from codex_fusion.hookside import nonce, private, windows
+from codex_fusion.hookside import nonce, private, serverside, windows
 from codex_fusion.hookside.nonce import Record
 from codex_fusion.host import continuity
 from codex_fusion.launch.config import Config
@@ -139,7 +139,7 @@ class Follower:
         unusable or not ours. Blocking (a worker thread runs it); cheap when nothing changed: a
         record is parsed (and a bad one warned about) only when its bytes changed."""
         if self.window is None:
-            pids = nonce.record_pids(self._state, self._workspace)
+            pids = serverside.record_pids(self._state, self._workspace)
             self.window = windows.choose_window_pid(self._env, self._ancestors, pids)
             self._paths = nonce.record_paths(self._state, self._workspace, self.window)
         if self._paths.window is not None:
@@ -163,7 +163,7 @@ class Follower:
                 log.warning("ignoring reset record %s: %s", path, raw)
                 self._last_read = None
             else:
-                self._last_read = nonce.parse_record(raw, path)
+                self._last_read = serverside.parse_record(raw, path)
         return self._last_read
 
     async def start(self) -> None:
@@ -390,7 +390,7 @@ class Follower:
             self._saved_links[link.member] = link
         if state is not None:
             summary, window, followed = state
-            nonce.write_debate_state(self._state, self._workspace, window, summary, followed)
+            serverside.write_debate_state(self._state, self._workspace, window, summary, followed)
             self._saved_state = state
 
 

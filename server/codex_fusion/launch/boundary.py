@@ -13,8 +13,8 @@ from the workspace up to ``/`` is marked untrusted for this session, which disab
 (``.codex/config.toml``, hooks, exec-policy rules) of the workspace and of any repository around it,
 and ``project_root_markers = []`` keeps Codex from walking above the workspace for ``AGENTS.md``. The
 profile's name is random per start, so no file can have a ``[permissions.<name>]`` table that merges
-into it. Everything here is pure except :func:`detect` (reads package files), :func:`search_path`
-(resolves PATH entries) and :func:`write_shim`.
+into it. Which adapter a command starts is ``adapters.py``'s; what the agent inherits, ``allowlist.py``'s.
+Everything here is pure except :func:`write_shim`.
 """
 
 from __future__ import annotations
@@ -25,54 +25,21 @@ import os
 import re
 import secrets
 import shlex
-import shutil
 import sys
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from codex_fusion.errors import LOGIN_COMMAND
+from codex_fusion.launch.adapters import Launch
+from codex_fusion.launch.allowlist import KEY_VARS, agent_env, codex_home, command_excludes
 
 PROFILE_PREFIX = "codex-fusion-"
 #: The TypeScript adapter's session mode for a permission profile is ``permission-profile:<name>``.
 PROFILE_MODE_PREFIX = "permission-profile:"
 #: The environment variable that carries the relay's instructions to the TypeScript adapter's Codex.
 RELAY_SPEC = "CODEX_FUSION_RELAY"
-TS_PACKAGE = "@agentclientprotocol/codex-acp"
-RUST_PACKAGE = "@zed-industries/codex-acp"
-KEY_VARS = ("OPENAI_API_KEY", "CODEX_API_KEY")
 READ_ONLY = "read-only"
-
-#: What the agent inherits from the server's environment (plus ``LC_*``); nothing else.
-_PASSED = frozenset(
-    {
-        *("PATH", "HOME", "USER", "LOGNAME", "SHELL", "TERM", "TZ", "TMPDIR", "TEMP", "TMP"),
-        *("LANG", "LANGUAGE", "CODEX_HOME", "CODEX_PATH", "CODEX_CONFIG", "MODEL_PROVIDER", "RUST_LOG"),
-        *("OPENAI_BASE_URL", "OPENAI_ORGANIZATION", "OPENAI_PROJECT", "NO_BROWSER"),
-        *("SSL_CERT_FILE", "SSL_CERT_DIR", "NODE_EXTRA_CA_CERTS", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"),
-        *("CODEX_CA_CERTIFICATE", "DBUS_SESSION_BUS_ADDRESS", "XDG_RUNTIME_DIR"),  # keyring logins
-        *("SYSTEMROOT", "WINDIR", "COMSPEC", "PATHEXT", "USERPROFILE", "APPDATA", "LOCALAPPDATA"),
-        *(f"{name}{suffix}" for name in ("HTTP", "HTTPS", "ALL", "NO") for suffix in ("_PROXY",)),
-        *(f"{name}_proxy" for name in ("http", "https", "all", "no")),
-    }
-)
-#: Besides ``LC_*`` (locale), ``npm_config_*``/``NPM_CONFIG_*`` (npx's own settings) pass, except those
-#: that are credentials (``_auth``, ``_authToken``, ``_password``, ``username``, ``email``, ``otp``,
-#: ``certfile``/``keyfile``/``cert``/``key``), every per-registry one (``//host/:…``: all credentials) and
-#: any whose value is a URL with a user or password in it. npx needs none of them for the public registry.
-_NPM_SECRET = re.compile(r"auth|token|pass|secret|otp|cert|key|username|email|[/:@]", re.IGNORECASE)
-#: Kept out of every command Codex runs, on top of Codex's own ``*KEY*``/``*SECRET*``/``*TOKEN*``.
-_COMMAND_EXCLUDES = (*KEY_VARS, "*PASSWORD*", "*PASSWD*", "*CREDENTIAL*", "*PRIVATE*", "*AUTH*")
-_USERINFO = re.compile(r"://[^/@\s]*@")  # a URL with a user name or password in it
-
-
-@dataclass(frozen=True)
-class Launch:
-    """Which codex-acp an agent command starts, and what its Codex's sandbox must read to start."""
-
-    adapter: str  # "ts" | "rust" | "unknown"
-    codex: Path | None = None  # TS: the adapter's own Codex binary; None: the relay looks on PATH (npx)
-    helper: Path | None = None  # Codex re-executes this inside its sandbox (openai/codex#29049)
 
 
 @dataclass(frozen=True)
@@ -101,94 +68,6 @@ def new_profile_name() -> str:
 
 def profile_mode(name: str) -> str:
     return PROFILE_MODE_PREFIX + name
-
-
-# --- the environment -------------------------------------------------------------------------------
-
-
-def _inside(path: Path, root: Path) -> bool:
-    return path == root or root in path.parents
-
-
-def search_path(value: str, workspace: Path | None) -> str:
-    """``value`` (a ``PATH``) without the entries a hostile workspace could plant programs in: empty
-    ones (the current directory), relative ones, and any inside the workspace (``node_modules/.bin``)."""
-    kept: list[str] = []
-    for entry in value.split(os.pathsep):
-        if not entry or not os.path.isabs(entry):
-            continue
-        if workspace is not None:
-            path = Path(os.path.normpath(entry))
-            try:
-                real = path.resolve()
-            except (OSError, RuntimeError):
-                real = path
-            if _inside(path, workspace) or _inside(real, workspace):
-                continue
-        kept.append(entry)
-    return os.pathsep.join(kept)
-
-
-def _passed_npm(name: str, value: str) -> bool:
-    key = name[len("npm_config_") :]
-    return not _NPM_SECRET.search(key) and not _USERINFO.search(value)
-
-
-def agent_env(
-    source: Mapping[str, str],
-    extra: Iterable[str] = (),
-    keys: Iterable[str] = (),
-    workspace: Path | None = None,
-) -> dict[str, str]:
-    """The allowlisted part of ``source``: the names and prefixes above (npm settings without their
-    credentials), the ``extra`` names (a trailing ``*`` matches a prefix) and the key variables in
-    ``keys``; ``PATH`` without entries a workspace could plant programs in (:func:`search_path`)."""
-    patterns = [name.strip() for name in extra if name.strip()]
-    wanted = set(keys)
-
-    def explicit(name: str) -> bool:
-        return name in wanted or any(
-            name.startswith(p[:-1]) if p.endswith("*") else name == p for p in patterns
-        )
-
-    def passed(name: str, value: str) -> bool:
-        if name in _PASSED or explicit(name) or name.startswith("LC_"):
-            return True
-        return name.lower().startswith("npm_config_") and _passed_npm(name, value)
-
-    env = {name: value for name, value in source.items() if passed(name, value)}
-    if "PATH" in env:
-        env["PATH"] = search_path(env["PATH"], workspace)
-    return env
-
-
-def command_excludes(env: Mapping[str, str]) -> list[str]:
-    """Names Codex must not pass to the commands it runs: keys, secret-looking names, proxies whose URL
-    carries credentials."""
-    proxies = sorted(
-        name for name, value in env.items() if "proxy" in name.lower() and _USERINFO.search(value)
-    )
-    return [*_COMMAND_EXCLUDES, *proxies]
-
-
-def provider_key_var(codex_home: Path) -> str | None:
-    """The ``env_key`` of the model provider the user's ``config.toml`` selects, if it names one."""
-    import tomllib
-
-    try:
-        config = tomllib.loads((codex_home / "config.toml").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return None
-    provider = config.get("model_provider")  # (Codex 0.166 refuses the legacy `profile = …` key)
-    providers = config.get("model_providers")
-    entry = providers.get(provider) if isinstance(providers, dict) and isinstance(provider, str) else None
-    key = entry.get("env_key") if isinstance(entry, dict) else None
-    return key if isinstance(key, str) and key else None
-
-
-def codex_home(env: Mapping[str, str]) -> Path:
-    value = env.get("CODEX_HOME", "").strip()
-    return Path(value).expanduser() if value else Path(env.get("HOME") or Path.home()) / ".codex"
 
 
 # --- the overrides ---------------------------------------------------------------------------------
@@ -265,85 +144,6 @@ def overrides(
     for key, value in pairs:
         args += ["-c", f"{key}={toml(value)}"]
     return args
-
-
-# --- which adapter ---------------------------------------------------------------------------------
-
-
-def _package(path: Path) -> tuple[str, Path] | None:
-    """The npm package ``path`` belongs to: its name and directory."""
-    for parent in list(path.parents)[:4]:
-        try:
-            data = json.loads((parent / "package.json").read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            continue
-        return (str(data.get("name", "")), parent) if isinstance(data, dict) else None
-    return None
-
-
-def _find_below(package_dir: Path, pattern: str) -> Path | None:
-    """The first ``pattern`` match in the ``node_modules`` Node would resolve from ``package_dir``."""
-    for base in (package_dir, *package_dir.parents):
-        modules = base if base.name == "node_modules" else base / "node_modules"
-        for match in sorted(modules.glob(pattern)):
-            if os.access(match, os.X_OK):
-                return match
-    return None
-
-
-def _npx_dir(env: Mapping[str, str]) -> Path:
-    cache = env.get("npm_config_cache") or str(Path(env.get("HOME") or Path.home()) / ".npm")
-    return Path(cache) / "_npx"
-
-
-def _ts(env: Mapping[str, str], codex: Path | None, helper: Path | None, path: str) -> Launch:
-    user = env.get("CODEX_PATH", "").strip()  # the adapter starts this Codex instead of its own
-    if user and not os.path.isabs(user):
-        user = shutil.which(user, path=path) or ""  # never a Codex in the workspace or the current dir
-    return Launch("ts", Path(user), Path(user).resolve()) if user else Launch("ts", codex, helper)
-
-
-def detect(argv: Sequence[str], env: Mapping[str, str], workspace: Path | None = None) -> Launch:
-    """Recognise the TypeScript or Rust codex-acp behind ``argv`` (a path, ``node`` + script, npx),
-    looking programs up only in the ``PATH`` entries :func:`search_path` keeps."""
-    if not argv:
-        return Launch("unknown")
-    path = search_path(env.get("PATH", os.defpath), workspace)
-    program = shutil.which(argv[0], path=path) or argv[0]
-    name = Path(program).name.lower()
-    if name.startswith(("npx", "npm", "pnpm", "bunx")):  # the install is not there yet
-        for arg in argv[1:]:
-            if arg.startswith(TS_PACKAGE):
-                return _ts(env, None, _npx_dir(env), path)
-            if arg.startswith(RUST_PACKAGE):
-                return Launch("rust", None, _npx_dir(env))
-        return Launch("unknown")
-    target = Path(program)
-    if name.startswith("node"):
-        script = next((a for a in argv[1:] if not a.startswith("-")), None)
-        if script is None:
-            return Launch("unknown")
-        target = Path(script)
-    target = target.resolve()
-    found = _package(target)
-    package, where = found if found else ("", target.parent)
-    if package == TS_PACKAGE:
-        codex = _find_below(where, "@openai/codex-*/vendor/*/bin/codex")
-        return _ts(env, codex, codex.parent.parent if codex else None, path)
-    if package == RUST_PACKAGE:
-        binary = _find_below(where, f"{RUST_PACKAGE}-*/bin/codex-acp")
-        return Launch("rust", binary, binary) if binary else Launch("unknown")
-    if package.startswith(RUST_PACKAGE + "-") or (target.stem == "codex-acp" and _native(target)):
-        return Launch("rust", target, target)  # the platform package, or a binary built with cargo
-    return Launch("unknown")
-
-
-def _native(path: Path) -> bool:
-    try:
-        with path.open("rb") as file:
-            return file.read(4) in (b"\x7fELF", b"\xcf\xfa\xed\xfe", b"MZ\x90\x00")
-    except OSError:
-        return False
 
 
 # --- the shim for the TypeScript adapter -----------------------------------------------------------
@@ -426,49 +226,12 @@ def plan(
     profile's name (a new random one when None), ``writes`` whether the profile lets Codex write
     ``workspace`` (a delegated task's worktree)."""
     pname = profile_name or new_profile_name()
-    notes: list[str] = []
     inject = launch.adapter == "rust" or (launch.adapter == "ts" and shim_ok)
-    if launch.adapter == "unknown":
-        notes.append(
-            "Codex can read outside the workspace with this agent: codex-fusion does not recognise "
-            f"`{shlex.join(argv)}` as codex-acp, so it cannot give Codex's sandbox its permission profile "
-            "or keep the workspace's own Codex configuration out."
-        )
-    elif not inject:
-        notes.append(
-            "Codex can read outside the workspace with this adapter: the TypeScript codex-acp gets its "
-            "permission profile through a start-up script, and there is no private directory to write it "
-            "in or no POSIX shell to run it (set CLAUDE_PLUGIN_DATA or HOME)."
-        )
-    # read-only is the documented default: codex-fusion's profile is a stricter read-only.
-    profile = inject and mode in (None, READ_ONLY, PROFILE_MODE_PREFIX + "codex-fusion", profile_mode(pname))
-    if inject and not profile:
-        notes.append(
-            f"Codex can read outside the workspace: CODEX_FUSION_AGENT_MODE={mode} selects codex-acp's own "
-            "sandbox mode, which lets Codex's commands read any file you can; unset it to confine them."
-        )
-    if profile and external_reads:
-        notes.append(
-            "Codex can read outside the workspace: CODEX_FUSION_ALLOW_EXTERNAL_READS is set, so its sandbox "
-            "may read every file you can (it still writes nothing and has no network)."
-        )
-    keys = [] if logged_in else [name for name in KEY_VARS if source.get(name)]
-    withheld: list[str] = []
-    if keys and not inject and not _truthy(source.get("CODEX_FUSION_STORE_API_KEY")):
-        notes.append(
-            f"{' and '.join(keys)} is set but not given to this agent: codex-fusion cannot keep it from "
-            "storing a key it logs in with (codex-acp writes CODEX_HOME/auth.json). Log in with "
-            f"`{LOGIN_COMMAND}`, or set CODEX_FUSION_STORE_API_KEY=1 to let it store the key."
-        )
-        keys, withheld = [], keys
-    ephemeral = bool(keys) and inject
-    if provider_key and source.get(provider_key) and provider_key not in (*keys, *withheld):
-        keys.append(provider_key)  # the configured provider reads it on each request; nothing stores it
-    extra = re.split(r"[,\s]+", source.get("CODEX_FUSION_AGENT_ENV", ""))
-    env = agent_env(source, extra, keys, workspace=workspace)
-    env.pop(RELAY_SPEC, None)
-    env["INITIAL_AGENT_MODE"] = profile_mode(pname) if profile else (mode or READ_ONLY)
-    env.setdefault("NO_BROWSER", "1")  # nobody can finish a browser login inside an MCP server
+    profile, notes = _profile(argv, launch, inject, mode, pname, external_reads)
+    keys, ephemeral = _login_keys(
+        source, notes, inject=inject, logged_in=logged_in, provider_key=provider_key
+    )
+    env = _plan_env(source, keys, workspace, mode=profile_mode(pname) if profile else (mode or READ_ONLY))
     args: list[str] = []
     if inject:
         args = overrides(
@@ -497,3 +260,68 @@ def plan(
         profile_name=pname if profile else None,
         isolated=inject and workspace is not None,
     )
+
+
+def _profile(
+    argv: Sequence[str], launch: Launch, inject: bool, mode: str | None, pname: str, external_reads: bool
+) -> tuple[bool, list[str]]:
+    """Whether Codex's sandbox gets codex-fusion's permission profile, and the notes on what is not
+    enforced (for Claude)."""
+    notes: list[str] = []
+    if launch.adapter == "unknown":
+        notes.append(
+            "Codex can read outside the workspace with this agent: codex-fusion does not recognise "
+            f"`{shlex.join(argv)}` as codex-acp, so it cannot give Codex's sandbox its permission profile "
+            "or keep the workspace's own Codex configuration out."
+        )
+    elif not inject:
+        notes.append(
+            "Codex can read outside the workspace with this adapter: the TypeScript codex-acp gets its "
+            "permission profile through a start-up script, and there is no private directory to write it "
+            "in or no POSIX shell to run it (set CLAUDE_PLUGIN_DATA or HOME)."
+        )
+    # read-only is the documented default: codex-fusion's profile is a stricter read-only.
+    profile = inject and mode in (None, READ_ONLY, PROFILE_MODE_PREFIX + "codex-fusion", profile_mode(pname))
+    if inject and not profile:
+        notes.append(
+            f"Codex can read outside the workspace: CODEX_FUSION_AGENT_MODE={mode} selects codex-acp's own "
+            "sandbox mode, which lets Codex's commands read any file you can; unset it to confine them."
+        )
+    if profile and external_reads:
+        notes.append(
+            "Codex can read outside the workspace: CODEX_FUSION_ALLOW_EXTERNAL_READS is set, so its sandbox "
+            "may read every file you can (it still writes nothing and has no network)."
+        )
+    return profile, notes
+
+
+def _login_keys(
+    source: Mapping[str, str], notes: list[str], *, inject: bool, logged_in: bool, provider_key: str | None
+) -> tuple[list[str], bool]:
+    """The key variables the agent gets, and whether its login with them stays in its memory; a key
+    it could store is withheld (with a note) unless the user allows it."""
+    keys = [] if logged_in else [name for name in KEY_VARS if source.get(name)]
+    withheld: list[str] = []
+    if keys and not inject and not _truthy(source.get("CODEX_FUSION_STORE_API_KEY")):
+        notes.append(
+            f"{' and '.join(keys)} is set but not given to this agent: codex-fusion cannot keep it from "
+            "storing a key it logs in with (codex-acp writes CODEX_HOME/auth.json). Log in with "
+            f"`{LOGIN_COMMAND}`, or set CODEX_FUSION_STORE_API_KEY=1 to let it store the key."
+        )
+        keys, withheld = [], keys
+    ephemeral = bool(keys) and inject
+    if provider_key and source.get(provider_key) and provider_key not in (*keys, *withheld):
+        keys.append(provider_key)  # the configured provider reads it on each request; nothing stores it
+    return keys, ephemeral
+
+
+def _plan_env(
+    source: Mapping[str, str], keys: list[str], workspace: Path | None, *, mode: str
+) -> dict[str, str]:
+    """The agent's whole environment: the allowlist, the keys, ``CODEX_FUSION_AGENT_ENV``'s names."""
+    extra = re.split(r"[,\s]+", source.get("CODEX_FUSION_AGENT_ENV", ""))
+    env = agent_env(source, extra, keys, workspace=workspace)
+    env.pop(RELAY_SPEC, None)
+    env["INITIAL_AGENT_MODE"] = mode
+    env.setdefault("NO_BROWSER", "1")  # nobody can finish a browser login inside an MCP server
+    return env

@@ -33,10 +33,10 @@ import anyio
 from codex_fusion.acp.agent import Agent, StartOptions
 from codex_fusion.acp.schema import InitializeResult
 from codex_fusion.errors import AgentError
-from codex_fusion.launch import boundary
+from codex_fusion.launch import adapters, boundary
 
 #: What each adapter calls itself in ``initialize`` (reference §8.2).
-NAMES = {boundary.TS_PACKAGE: "ts", "codex-acp": "rust"}
+NAMES = {adapters.TS_PACKAGE: "ts", "codex-acp": "rust"}
 #: The releases whose configuration loader the end-to-end tests prove honours the overrides.
 TESTED = {"ts": "2.", "rust": "0.16."}
 
@@ -132,10 +132,10 @@ class Launcher:
 
     plan: boundary.Plan
     env: dict[str, str]
-    #: The plan for a command whose adapter the handshake named (``config._launch``).
-    replan: Callable[[boundary.Launch], tuple[boundary.Plan, dict[str, str]]]
-    #: What ``boundary.detect`` makes of a command line (with the server's environment).
-    detect: Callable[[Sequence[str]], boundary.Launch]
+    #: The plan for a command whose adapter the handshake named (``planning._launch``).
+    replan: Callable[[adapters.Launch], tuple[boundary.Plan, dict[str, str]]]
+    #: What ``adapters.detect`` makes of a command line (with the server's environment).
+    detect: Callable[[Sequence[str]], adapters.Launch]
     external_reads: bool = False
     inspect: Inspect = processes_below
 
@@ -211,7 +211,7 @@ class Launcher:
             mode=env.get("INITIAL_AGENT_MODE"),
         )
 
-    def _find(self, pid: int, adapter: str) -> boundary.Launch | None:
+    def _find(self, pid: int, adapter: str) -> adapters.Launch | None:
         for proc in self.inspect(pid) or []:
             launch = self.detect(proc.argv)
             if launch.adapter == adapter:

@@ -28,7 +28,7 @@ from typing import Final
 import anyio
 
 from codex_fusion.hookside import private
-from codex_fusion.launch import boundary
+from codex_fusion.launch import allowlist
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +60,7 @@ def installed_command(state: Path | None, path: str) -> list[str] | None:
 
 def install_env(env: Mapping[str, str], workspace: Path | None) -> dict[str, str]:
     """``env`` for npm, its ``PATH`` without the entries a workspace could plant ``npm`` or ``node`` in."""
-    return {**env, "PATH": boundary.search_path(env.get("PATH", os.defpath), workspace)}
+    return {**env, "PATH": allowlist.search_path(env.get("PATH", os.defpath), workspace)}
 
 
 class InstallError(OSError):

@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Final
 from codex_fusion.errors import ConfigError
 
 if TYPE_CHECKING:
-    from codex_fusion.launch.agents import LaunchPlan
+    from codex_fusion.launch.agents.plan import LaunchPlan
     from codex_fusion.launch.confine import Launcher
 
 CODEX: Final = "codex"

@@ -36,7 +36,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from codex_fusion.launch.boundary import RELAY_SPEC, isolation, search_path
+from codex_fusion.launch.allowlist import search_path
+from codex_fusion.launch.boundary import RELAY_SPEC, isolation
 
 THREAD_METHODS = frozenset({"thread/start", "thread/resume", "thread/fork"})
 #: Bound on the app-server's answer to the relay's own ``config/read`` (a hang detector, not a timer).
@@ -208,7 +209,6 @@ class Relay:
     ):
         assert codex.stdin is not None
         assert codex.stdout is not None
-        self._codex = codex
         self._to_codex = codex.stdin
         self._from_codex = codex.stdout
         self._spec = spec

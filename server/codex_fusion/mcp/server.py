@@ -31,6 +31,7 @@ from codex_fusion.hookside import windows
 from codex_fusion.host.follow import Follower
 from codex_fusion.launch import installer
 from codex_fusion.launch.config import NPX_FALLBACK, Config
+from codex_fusion.launch.planning import configure
 from codex_fusion.mcp import task_tools, tools
 from codex_fusion.mcp.boundary import guarded
 from codex_fusion.mcp.state import ServerState
@@ -64,7 +65,7 @@ async def _follower(consultant: Council, config: Config) -> Follower | None:
 
 
 def _config_from_env() -> Config:
-    return Config.from_env()
+    return configure()
 
 
 async def _supervised(what: str, task: Callable[[], Awaitable[None]]) -> None:
@@ -205,7 +206,7 @@ def build_server(
     config: Config | None = None, *, spawn: Spawn = spawn_process, task_member: MemberFor | None = None
 ) -> MCPServer[ServerState]:
     """The MCP server. ``config`` defaults to the environment, read when the server starts;
-    ``task_member`` replaces how a delegated task's member is planned (``Config.task_member``)."""
+    ``task_member`` replaces how a delegated task's member is planned (``planning.task_member``)."""
 
     @asynccontextmanager
     async def lifespan(_: MCPServer[ServerState]) -> AsyncIterator[ServerState]:

@@ -14,8 +14,8 @@ from typing import Literal
 
 import anyio
 
-from codex_fusion.acp.agent import login_refused, not_logged_in
 from codex_fusion.errors import AgentError, AuthRequired, ConsultError, RpcError
+from codex_fusion.launch.sessions import login_refused, not_logged_in
 from codex_fusion.member.notes import Note
 from codex_fusion.member.session import Live, Session
 from codex_fusion.member.turn import Event, Turn, TurnResult, TurnState

@@ -13,7 +13,7 @@ from codex_fusion.member.debate import MAX_ROUNDS
 from codex_fusion.member.render import clip, verdict
 
 if TYPE_CHECKING:
-    from codex_fusion.launch.agents import Boundary
+    from codex_fusion.launch.agents.plan import Boundary
     from codex_fusion.member.snapshot import Status
 
 

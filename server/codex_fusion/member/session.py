@@ -15,16 +15,18 @@ from typing import TYPE_CHECKING, Literal
 import anyio
 from anyio.abc import TaskGroup, TaskStatus
 
-from codex_fusion.acp.agent import Agent, OpenedSession, Spawn, StartOptions, run_agent
+from codex_fusion.acp.agent import Agent, OpenedSession, Spawn, StartOptions
 from codex_fusion.acp.schema import UsageUpdate
+from codex_fusion.acp.start import run_agent
 from codex_fusion.errors import FusionError
 from codex_fusion.launch import models
 from codex_fusion.launch.config import Config
 from codex_fusion.launch.members import MemberSpec
+from codex_fusion.launch.sessions import POLICY
 from codex_fusion.member.client import AcpClient, Guard
 
 if TYPE_CHECKING:
-    from codex_fusion.launch.agents import Boundary
+    from codex_fusion.launch.agents.plan import Boundary
 from codex_fusion.member.notes import Note, NoteKind
 
 log = logging.getLogger(__name__)
@@ -169,7 +171,7 @@ class Session:
         confinement = slot.agent.confinement  # what the started agent has (confine.py), else the plan
         note = confinement.note if confinement is not None else self._member.boundary_note
         if self._member.launch is not None:  # a council member: is it the agent its plan is for?
-            from codex_fusion.launch.agents import checked, recognise
+            from codex_fusion.launch.agents.handshake import checked, recognise
 
             info = slot.agent.info.agent_info
             seen = checked(self._member.launch, recognise(info.wire() if info is not None else None))
@@ -318,6 +320,7 @@ class Session:
             capabilities=self._member.capabilities,
             name=self._member.display,
             check=launcher.check if launcher is not None else None,
+            policy=POLICY,
         )
         slot: _Slot | None = None
         try:

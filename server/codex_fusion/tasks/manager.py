@@ -2,7 +2,7 @@
 
 Each task owns a worktree (``worktree.py``) and, while it can still change, one member's conversation
 — a :class:`~codex_fusion.member.consultant.Consultant` whose root is the worktree, with the member's
-write-capable launch (``Config.task_member``) and the task frame. That conversation lives in a *host*
+write-capable launch (``planning.task_member``) and the task frame. That conversation lives in a *host*
 task of the manager's task group, so it outlives the tool call that started it: ``delegate`` returns
 while the member works, and ``rework`` goes to the same session. Each turn is driven by a *driver*
 task that waits on it (the idle bound runs there) and, when it ends, computes the patch, runs the
@@ -15,6 +15,7 @@ every move is saved to disk at once (``store.py``). Knows nothing about MCP.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import itertools
 import logging
 import posixpath
@@ -32,6 +33,7 @@ from codex_fusion.errors import ConsultError, FusionError, TaskError
 from codex_fusion.guardian.permissions import check_ref, parse_ref
 from codex_fusion.launch.config import Config
 from codex_fusion.launch.members import MemberSpec
+from codex_fusion.launch.planning import task_member
 from codex_fusion.member.consultant import Reopen
 from codex_fusion.member.signal import Changes
 from codex_fusion.tasks import brief as prompts
@@ -68,7 +70,7 @@ class TaskManager:
         self.config = config
         self._spawn = spawn
         self._request_ids = request_ids if request_ids is not None else itertools.count(1)
-        self._member_for = member_for if member_for is not None else config.task_member
+        self._member_for = member_for if member_for is not None else functools.partial(task_member, config)
         self._store = TaskStore(config.state_dir) if config.state_dir is not None else None
         self.tasks: dict[str, Task] = {}
         #: Every task member's turns tell it of their updates (progress reads the tasks then).

@@ -35,9 +35,9 @@ or
 VERDICT: OPEN — <the main point still disputed>
 </debate>"""
 
+#: Codex's frame: the session's system prompt (the blocks joined by blank lines) where the agent supports
+#: one, else each block goes once per session.
 FRAME_BLOCKS = (ROLE, GROUNDING, DEBATE)
-#: The session's system prompt where the agent supports one (else each block goes once per session).
-FRAME = "\n\n".join(FRAME_BLOCKS)
 
 _OTHER_GROUNDING = """<grounding>
 - Read the code before you claim anything about it; cite files as path:line.

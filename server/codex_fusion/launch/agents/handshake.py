@@ -12,13 +12,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from codex_fusion.launch import boundary
-from codex_fusion.launch.agents import claude, gemini
+import codex_fusion.launch.agents.claude as claude
+import codex_fusion.launch.agents.gemini as gemini
+from codex_fusion.launch import adapters
 from codex_fusion.launch.agents.plan import NOT_CONFINED, AgentKind, Boundary, LaunchPlan
 
 #: agentInfo.name -> (kind, a name for people).
 KNOWN: dict[str, tuple[AgentKind, str]] = {
-    boundary.TS_PACKAGE: ("codex-ts", "Codex (codex-acp, TypeScript)"),
+    adapters.TS_PACKAGE: ("codex-ts", "Codex (codex-acp, TypeScript)"),
     "codex-acp": ("codex-rust", "Codex (codex-acp, Rust)"),
     claude.AGENT_INFO_NAME: ("claude", "Claude (claude-agent-acp)"),
     gemini.AGENT_INFO_NAME: ("gemini", "Gemini CLI"),

@@ -10,10 +10,11 @@ import shutil
 from collections.abc import Mapping
 from pathlib import Path
 
+import codex_fusion.launch.agents.claude as claude
+import codex_fusion.launch.agents.gemini as gemini
 from codex_fusion.errors import ConfigError
-from codex_fusion.launch.agents import claude, gemini
+from codex_fusion.launch.adapters import package_of
 from codex_fusion.launch.agents.plan import Member, MemberKind, safe_path
-from codex_fusion.launch.boundary import _package
 
 #: Where ``scripts/provision-agents`` installs: <dir>/<prefix>/node_modules/<package>/<entry>.
 PROVISIONED: dict[MemberKind, tuple[str, str, str]] = {
@@ -120,5 +121,5 @@ def detect(argv: tuple[str, ...]) -> MemberKind:
         resolved = Path(target).resolve()
     except (OSError, RuntimeError):
         return "unknown"
-    found = _package(resolved)
+    found = package_of(resolved)
     return PACKAGES.get(found[0], "unknown") if found else "unknown"

@@ -18,7 +18,7 @@ from pathlib import Path, PurePath
 from typing import Any, Literal
 
 from codex_fusion.errors import ConfigError
-from codex_fusion.launch import boundary
+from codex_fusion.launch import allowlist
 
 #: Every agent kind codex-fusion tells apart. Codex's two are planned by ``boundary.py``.
 AgentKind = Literal["codex-ts", "codex-rust", "claude", "gemini", "unknown"]
@@ -183,12 +183,12 @@ def member_env(
     defaults: Mapping[str, str] | None = None,
     fixed: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
-    """The member's environment: the allowlist (``boundary.agent_env``, ``CODEX_FUSION_AGENT_ENV``), the
+    """The member's environment: the allowlist (``allowlist.agent_env``, ``CODEX_FUSION_AGENT_ENV``), the
     kind's own variables in ``passed`` that are set, its ``defaults``, the member's configured ``env``,
     then ``fixed`` — the variables that confine it, which nothing above may change — and a ``PATH`` that
     cannot reach into the workspace."""
     extra = re.split(r"[,\s]+", source.get("CODEX_FUSION_AGENT_ENV", ""))
-    env = boundary.agent_env(source, extra, [name for name in passed if source.get(name)])
+    env = allowlist.agent_env(source, extra, [name for name in passed if source.get(name)])
     env.update(defaults or {})
     env.update({str(k): str(v) for k, v in member.env.items()})
     env.update(fixed or {})

@@ -28,20 +28,16 @@ from codex_fusion.errors import DiffError
 from codex_fusion.hookside.gitsnap import (
     FILTER_OFF,
     GLOBAL_OPTIONS,
-    INHERITED,
     SAFE_CONFIG,
-    SAFE_ENV,
     environment,
     git_search,
 )
 from codex_fusion.review.diffs.names import unhidden
 from codex_fusion.text.redact import redact
 
-#: All git gets from our environment: where the user's own (trusted) config is, and PATH (only its
-#: absolute entries outside the workspace, see :func:`find_git`). Nothing else is inherited (see
-#: ``gitsnap.py``, whose settings these are: the hook's snapshots run git the same way).
-_INHERITED = INHERITED
-_SAFE_ENV = SAFE_ENV
+#: The locked-down settings every git call here runs with (``gitsnap.py``'s: the hook's snapshots run
+#: git the same way). All git gets from our environment is where the user's own (trusted) config is,
+#: and PATH (only its absolute entries outside the workspace, see :func:`find_git`).
 _SAFE_CONFIG = SAFE_CONFIG
 _GLOBAL_OPTIONS = GLOBAL_OPTIONS
 

@@ -1,0 +1,110 @@
+"""codex-fusion's session policy for every agent it starts (:class:`~codex_fusion.acp.agent.SessionPolicy`):
+which login to use with an API key from the environment, what a user who is not logged in is told, and
+which mode a session is put in so that approvals come to codex-fusion (ADR 0002) — a council member's
+confining mode step, or Codex's permission profile. The ACP steps themselves are ``acp/agent.py``'s.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Final
+
+from codex_fusion.acp import jsonrpc
+from codex_fusion.acp.agent import CODEX, Agent, ModeStep
+from codex_fusion.acp.schema import NewSessionResult
+from codex_fusion.errors import LOGIN_COMMAND, AgentError, RpcError
+
+NOT_LOGGED_IN = f"Codex is not logged in: run `{LOGIN_COMMAND}` in a terminal, or set OPENAI_API_KEY"
+
+#: What model services answer a missing or wrong key with, in the error an agent passes on: Google's
+#: ``API_KEY_INVALID`` (through Gemini CLI), Anthropic's ``authentication_error``, OpenAI's
+#: ``invalid_api_key``.
+_KEY_REFUSED = ("API_KEY_INVALID", "API key not valid", "authentication_error", "invalid_api_key")
+
+
+def not_logged_in(name: str, said: str = "Authentication required") -> str:
+    """What to do when ``name``'s agent says it needs a login (Codex has its own advice)."""
+    if name == CODEX:
+        return NOT_LOGGED_IN
+    return (
+        f"{name} is not logged in (its agent answered: {said}): give the member its API key in its `env` "
+        "in CODEX_FUSION_MEMBERS (ANTHROPIC_API_KEY for Claude, GEMINI_API_KEY for Gemini), or log in "
+        "with the agent's own CLI, then call again"
+    )
+
+
+def login_refused(exc: RpcError) -> str | None:
+    """What the agent said if ``exc`` means its login is missing or refused, else None."""
+    if exc.code == jsonrpc.AUTH_REQUIRED:
+        return exc.error_message[:200] or "Authentication required"
+    text = exc.describe()
+    if not any(marker in text for marker in _KEY_REFUSED):
+        return None
+    try:  # Gemini CLI passes the service's JSON answer on as the message
+        detail = json.loads(exc.error_message)["error"]["message"]
+    except (ValueError, KeyError, TypeError):
+        detail = text
+    return str(detail)[:200]
+
+
+class Policy:
+    """Codex's login with OPENAI_API_KEY / CODEX_API_KEY, and its permission profile."""
+
+    def api_key_method(self, agent: Agent) -> str | None:
+        """The auth method to use with an API key from the environment, if any."""
+        env = agent.options.env
+        have_openai = bool(env.get("OPENAI_API_KEY"))
+        have_codex = bool(env.get("CODEX_API_KEY"))
+        if not (have_openai or have_codex):
+            return None
+        for method in agent.info.auth_methods:
+            if method.type == "terminal":
+                continue
+            ident = method.id.lower()
+            if have_codex and "codex-api-key" in ident:
+                return method.id
+            if have_openai and ident in ("api-key", "openai-api-key"):
+                return method.id
+        return None
+
+    def not_logged_in(self, name: str) -> str:
+        return not_logged_in(name)
+
+    async def apply_mode(
+        self,
+        agent: Agent,
+        session: NewSessionResult,
+        wanted: str | None,
+        *,
+        timeout: float,
+        step: ModeStep | None,
+    ) -> str:
+        if step is not None:
+            return await agent.apply_step(session, step, timeout=timeout)
+        # An agent started again for what its handshake said (``confine.py``) has its own plan's mode.
+        wanted = getattr(agent.confinement, "mode", None) or wanted
+        selected = await agent.select_mode(session, wanted, timeout=timeout)
+        if selected is not None:
+            return selected
+        modes = session.modes
+        adapter = getattr(agent.confinement, "adapter", None)
+        if wanted is not None and wanted.startswith("permission-profile:"):
+            if adapter == "ts":
+                # Only the Codex behind codex-fusion's relay knows this profile (its name is new for this
+                # start): the adapter's Codex is some other one, with the adapter's own boundary.
+                raise AgentError(
+                    "codex-fusion refused the session: the TypeScript codex-acp does not offer its "
+                    f"permission profile {wanted!r}, so its Codex was not started behind codex-fusion's "
+                    "relay (is CODEX_PATH passed through to it?). Nothing was run.",
+                    stderr_tail=agent.stderr_tail(),
+                )
+            if adapter == "rust" or not (modes and modes.available_modes):
+                # The Rust adapter takes the profile at launch (`-c default_permissions=…`): it offers no
+                # modes, or, in a project it is told is untrusted, its presets with "read-only" current.
+                # Selecting one of those would replace the profile, so nothing is selected.
+                return wanted
+        return agent.mode_not_offered(session, wanted)
+
+
+#: The policy every agent codex-fusion starts runs under.
+POLICY: Final = Policy()
