@@ -2,7 +2,7 @@
 
 ``str(error)`` is written for whoever has to act on it (Claude, or a person at a terminal): what
 happened and what to do next. The MCP layer turns any :class:`FusionError` into an error result at
-one boundary (``tools.py``); anything else escaping a tool is a bug.
+one boundary (``mcp/boundary.py``); anything else escaping a tool is a bug.
 
     FusionError
     ├── ConfigError          a CODEX_FUSION_* variable is unusable
@@ -11,6 +11,7 @@ one boundary (``tools.py``); anything else escaping a tool is a bug.
     │   ├── ConnectionClosed     the agent's side closed before an answer came
     │   └── RequestTimeout       no answer within the bound
     ├── HandlerError         raised by our request handlers to answer the agent with an error
+    ├── UsageError           a tool call that cannot run as given (an argument, a precondition)
     ├── AgentError           the agent could not start, open a session or finish (stderr attached)
     │   └── AuthRequired         Codex needs a login or an API key
     ├── ConsultError         the request cannot be served now (paused, nothing to permit, …)

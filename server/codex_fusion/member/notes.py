@@ -1,6 +1,6 @@
 """What happened during a turn, as typed notes: guardian decisions, stops, how the session came to be.
 
-Meaning travels as :class:`NoteKind`, never as sentences (those are in :mod:`codex_fusion.text.render`);
+Meaning travels as :class:`NoteKind`, never as sentences (those are in :mod:`codex_fusion.member.render`);
 :class:`Audit` counts the guardian's decisions across the server's life.
 """
 

@@ -1,7 +1,7 @@
 """What the Consultant reports: a typed snapshot for ``status``, and what a reset dropped.
 
-Values only, computed on demand by :meth:`codex_fusion.member.consultant.Consultant.status` and rendered by
-:mod:`codex_fusion.text.render`; nothing here is stored twice.
+Values only, computed on demand by :meth:`codex_fusion.member.parts.MemberParts.status` and
+rendered by :mod:`codex_fusion.member.render_status`; nothing here is stored twice.
 """
 
 from __future__ import annotations

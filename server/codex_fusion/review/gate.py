@@ -1,7 +1,7 @@
 """The review gate's review, server side: the turn's change as ``review_diff`` would show it, one turn
 of Codex, and the findings parsed from its answer.
 
-Run by the MCP server for a request on its socket (``gate_socket.py``: the Codex session Claude
+Run by the MCP server for a request on its socket (``review/socket.py``: the Codex session Claude
 consults) or by the one-shot ``codex-fusion gate-review`` (a session of its own). Every failure —
 not logged in, quota, the agent missing, a timeout, a diff that cannot be collected — becomes a
 :class:`~codex_fusion.hookside.gate.Review` with a one-line ``failure``: the gate lets the stop through.

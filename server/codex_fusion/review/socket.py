@@ -2,7 +2,7 @@
 
 A hook cannot speak MCP, and a second Codex session would not know the debate. So the server
 listens on a Unix socket of its own and answers exactly one request type, a review
-(``gate_review.parse_request``), one JSON line in, one JSON line out. Who may ask is decided by the
+(``review/gate.parse_request``), one JSON line in, one JSON line out. Who may ask is decided by the
 file system: the socket is 0600 in a 0700 directory owned by us (``$XDG_RUNTIME_DIR/codex-fusion-<uid>``,
 else the temp dir's; a short path, as a socket path must be under ~100 bytes), and on Linux the
 peer's uid is checked too. The hook finds the socket through a descriptor in the workspace's private
