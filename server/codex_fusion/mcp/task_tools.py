@@ -19,6 +19,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import Field
 
 from codex_fusion.errors import FusionError
+from codex_fusion.mcp.arguments import OneOrMany
 from codex_fusion.mcp.progress import ProgressPump
 from codex_fusion.member import render
 from codex_fusion.tasks import render as task_render
@@ -58,7 +59,7 @@ async def delegate(
     criteria: Annotated[list[str] | None, Field(description="Checks that say it is done.")] = None,
     constraints: str | None = None,
     base: Annotated[str | None, Field(description="Commit to start from.")] = None,
-    members: Annotated[list[str] | None, Field(description="One task each.")] = None,
+    members: Annotated[list[str] | None, OneOrMany, Field(description="One task each.")] = None,
     wait_s: WaitArg = None,
 ) -> str:
     state, manager = _tasks(ctx)

@@ -35,6 +35,7 @@ from codex_fusion.host.follow import Follower
 from codex_fusion.launch.config import Config
 from codex_fusion.launch.models import ModelChoice
 from codex_fusion.mcp import task_tools
+from codex_fusion.mcp.arguments import ArgumentTool, MembersArg, OneOrMany
 from codex_fusion.mcp.progress import ProgressPump
 from codex_fusion.member import render, render_status
 from codex_fusion.member.consultant import Consultant
@@ -247,7 +248,6 @@ async def _render_council(result: CouncilResult, config: Config) -> str:
 TimeoutArg = Annotated[float | None, Field(gt=0, le=86_400, description="Idle limit, seconds.")]
 ContextArg = Annotated[str | None, Field(description="What Codex cannot read in the workspace.")]
 PathsArg = Annotated[list[str] | None, Field(description="Workspace-relative.")]
-MembersArg = Annotated[list[str] | None, Field(description='Council: names, or ["all"]; needs my_take.')]
 TakeArg = Annotated[str | None, Field(description="Your position, before the council answers.")]
 #: Per-call model and reasoning effort (else the configured ones): no description, the names say it
 #: (every byte of a schema is in Claude's context; the agent's offer bounds what is accepted).
@@ -382,7 +382,7 @@ async def reply(
     message: str,
     ctx: Context,
     timeout_s: TimeoutArg = None,
-    members: Annotated[list[str] | None, Field(description="Council: only these.")] = None,
+    members: Annotated[list[str] | None, OneOrMany, Field(description="Council: only these.")] = None,
 ) -> str:
     _required(message, "message", "say what you answer to Codex")
     council = _council(ctx)
@@ -597,7 +597,7 @@ def _clean(value: Any) -> Any:
 def build_tools() -> list[Tool]:
     tools = []
     for spec in TOOLS:
-        tool = Tool.from_function(
+        tool = ArgumentTool.from_function(
             guarded(spec.fn),
             name=spec.name,
             description=spec.description,
