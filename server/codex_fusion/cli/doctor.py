@@ -25,7 +25,7 @@ from typing import Any, Literal
 
 import anyio
 
-from codex_fusion.acp.agent import StartOptions, run_agent
+from codex_fusion.acp.agent import OPENAI_KEY_FIX, StartOptions, run_agent
 from codex_fusion.errors import LOGIN_COMMAND, AuthRequired, FusionError, HandlerError
 from codex_fusion.hookside import nonce, private
 from codex_fusion.launch import installer
@@ -34,11 +34,7 @@ from codex_fusion.launch.confine import Confinement
 
 #: Seconds for the agent to start, answer ``initialize`` and open a session.
 AGENT_PROBE = 30.0
-LOGIN = (
-    f"log in once in a terminal with `{LOGIN_COMMAND}`, or give the server an API key: "
-    "OPENAI_API_KEY in the environment Claude Code starts from, or in the `env` of "
-    "~/.claude/settings.json"
-)
+LOGIN = f"log in once in a terminal with `{LOGIN_COMMAND}`, or {OPENAI_KEY_FIX}"
 #: How Claude Code names our MCP server (``plugin:<plugin>:<server key in .mcp.json>``).
 SERVER_NAME = "plugin:codex-fusion:codex"
 #: Where Claude Code remembers servers that "need authentication": it never starts them again.
