@@ -313,6 +313,8 @@ def check_boundary(config: Config) -> Check:
 
 
 async def diagnose(config: Config, env: Mapping[str, str]) -> list[Check]:
+    from codex_fusion.cli import doctor_members  # it builds on Check
+
     tools = await anyio.to_thread.run_sync(check_tools, env, config)
     places = await anyio.to_thread.run_sync(check_places, config, env)
     return [
@@ -322,6 +324,7 @@ async def diagnose(config: Config, env: Mapping[str, str]) -> list[Check]:
         await anyio.to_thread.run_sync(check_claude_code, env),
         check_boundary(config),
         *await check_agent(config),
+        *await doctor_members.check_members(config, AGENT_PROBE),
     ]
 
 
