@@ -84,9 +84,9 @@ async def delegate(
 
 async def task(
     id: Annotated[str, Field(description="e.g. t1")],
-    action: Literal["show", "accept", "rework", "discard"],
+    action: Literal["show", "accept", "rework", "discard", "retry"],
     ctx: Context,
-    notes: Annotated[str | None, Field(description="rework: what to change; force: why.")] = None,
+    notes: Annotated[str | None, Field(description="rework/retry: what to change; force: why.")] = None,
     force: Annotated[bool, Field(description="accept past failed checks")] = False,
     wait_s: WaitArg = None,
 ) -> str:
@@ -99,8 +99,11 @@ async def task(
         if action == "discard":
             await manager.discard(found)
             return task_render.finished(found)
-        if action == "rework":
-            await manager.rework(found, notes or "")
+        if action in ("rework", "retry"):
+            if action == "retry":
+                await manager.retry(found, notes)
+            else:
+                await manager.rework(found, notes or "")
             return await _answer(ctx, manager, [found], DELEGATE_WAIT_S if wait_s is None else wait_s)
     except FusionError as exc:
         raise _error(exc) from None

@@ -522,7 +522,8 @@ TOOLS: tuple[Spec, ...] = (
     Spec(
         "task",
         "A delegated task: `show` (`wait_s` waits for it), `accept` (applies its patch, all or nothing, "
-        "never commits), `rework` with `notes` (3 at most), `discard`.",
+        "never commits), `rework` with `notes` (3 at most), `retry` (blocked, interrupted or failed: "
+        "runs again, reworks reset), `discard`.",
         ToolAnnotations(read_only_hint=False, destructive_hint=True, open_world_hint=True),
         task_tools.task,
     ),

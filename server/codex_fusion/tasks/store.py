@@ -223,6 +223,7 @@ def _fitted(record: TaskRecord) -> bytes:
     """The record as JSON within the private files' size bound (fewer files listed when needed)."""
     data: dict[str, Any] = record.to_json()
     data["notes"] = [note[:1500] for note in record.notes[-3:]]
+    data["history"] = [line[:300] for line in record.history[-10:]]
     encoded = private.dumps(data)
     while len(encoded) > _RECORD_BUDGET and (data["files"] or data["findings"]):
         data["files"] = data["files"][: len(data["files"]) // 2]
