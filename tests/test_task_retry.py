@@ -101,4 +101,4 @@ async def test_retry_is_a_task_action(fake: FakeAgentSetup, repo: Path) -> None:
         assert started.startswith("Task t1 · review"), started
         refused = await client.call_tool("task", {"id": "t1", "action": "retry"})
         assert refused.is_error
-        assert "rework" in text_of(refused)
+        assert "its turn did not fail: `rework` it" in text_of(refused)
