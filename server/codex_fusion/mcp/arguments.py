@@ -20,6 +20,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.mcpserver.tools import Tool
 from pydantic import BeforeValidator, Field, ValidationError
 
+from codex_fusion.text import wellformed
 from codex_fusion.text.redact import redact_credentials
 
 #: How much of a rejected value the sentence quotes.
@@ -100,7 +101,7 @@ def sentence(tool: str, error: ValidationError, schema: dict[str, Any]) -> str:
         else:
             problems[name] = f"`{name}` must be {_form(prop)}, not {_quoted(problem.get('input'))}"
     said = "; ".join(problems.values()) or "the arguments do not match its schema"
-    return f"{tool} was not run: {said}. Call it again with that fixed."
+    return wellformed.text(f"{tool} was not run: {said}. Call it again with that fixed.")
 
 
 class ArgumentTool(Tool):
