@@ -25,6 +25,10 @@ import select
 import sys
 import time
 
+TYPE_CHECKING = False
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    from pathlib import Path
+
 MAX_STDIN_BYTES = 1024 * 1024
 STDIN_TIMEOUT = 0.5  # seconds in all: Claude Code writes the payload at once, a hang must not block it
 SESSION_START_SOURCES = ("startup", "resume", "clear", "compact", "fork")
@@ -186,6 +190,8 @@ def run() -> int:
         if not isinstance(exc, (nonce.NonceStoreError, ValueError)):  # a refused path is not ours to touch
             nonce.forget_records(state, workspace, claude_pid)  # the server then notices it lost track
 
+    if hook_name == "SessionStart" and event in ("startup", "resume"):  # a new Claude Code process
+        _upkeep(state, workspace, claude_pid)
     output: dict[str, object] = {}
     if lost is not None:
         output["systemMessage"] = (
@@ -204,6 +210,17 @@ def run() -> int:
             sys.stdout.flush()
         return 0
     return 1 if lost is not None else 0  # PreCompact, SessionEnd: the user sees the stderr line
+
+
+def _upkeep(state: Path, workspace: str, claude_pid: int | None) -> None:
+    """On a session start: record this interpreter for the doctor, and remove dead windows' records."""
+    from codex_fusion.hookside import interpreter, nonce, prune
+
+    try:
+        interpreter.record(state)
+        prune.prune(nonce.window_dir(state, workspace), claude_pid)
+    except Exception as exc:  # upkeep must never cost the record or the session
+        _problem(f"upkeep failed: {type(exc).__name__}: {exc}")
 
 
 _WHAT = {

@@ -53,3 +53,22 @@ def test_the_readme_says_what_a_newcomer_needs() -> None:
     for needed in ("HTTPS_PROXY", "SSL_CERT_FILE", "UV_SYSTEM_CERTS", "UV_NATIVE_TLS", "NODE_EXTRA_CA_CERTS"):
         assert needed in proxy, needed
     assert '{"permissions": {"ask": ["mcp__plugin_codex-fusion_codex__permit"]}}' in readme
+
+
+def test_key_fixes_name_the_keychain_option_and_never_a_plain_settings_file() -> None:
+    """The README keeps keys out of plain files: the fixes say the same (the option first)."""
+    from codex_fusion.launch.sessions import NOT_LOGGED_IN, not_logged_in
+
+    for fix in (doctor.LOGIN, NOT_LOGGED_IN):
+        assert "settings.json" not in fix
+        assert "`openai_api_key`" in fix
+        assert fix.index("`openai_api_key`") < fix.index("environment")
+    for name, key in (("Claude", "ANTHROPIC_API_KEY"), ("Gemini", "GEMINI_API_KEY")):
+        member = not_logged_in(name)
+        assert f"set {key} in the environment Claude Code is started from" in member
+        assert "CODEX_FUSION_MEMBERS" not in member
+        assert "in its `env`" not in member
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    trouble = readme[readme.index("## Troubleshooting") :]
+    assert "**A council member is not logged in**" in trouble
+    assert "ANTHROPIC_API_KEY" in trouble

@@ -95,8 +95,8 @@ async def test_empty_question_and_bad_arguments_are_clear_errors(fake: FakeAgent
     for result in (empty, wrong, missing):
         assert result.is_error
     assert "`question` is empty" in text_of(empty)
-    assert "question\n  Input should be a valid string" in text_of(wrong)
-    assert "question\n  Field required" in text_of(missing)
+    assert "`question` must be a string, not 42" in text_of(wrong)  # one sentence, not pydantic's dump
+    assert "`question` is missing (it takes a string)" in text_of(missing)
     assert ok.is_error is False
 
 
@@ -213,7 +213,7 @@ SURROGATE_CALLS: list[tuple[str, dict[str, object], str]] = [
     ("explore", {"focus": f"e{LONE}\n@fake say five", "paths": [f"lib{LONE}"]}, "five"),
     ("reply", {"message": f"m{LONE}\n@fake say six"}, "six"),
     ("permit", {"decision": "allow", "note": f"n{LONE}", "request": f"r{LONE}"}, "is not a request id"),
-    ("permit", {"decision": LONE}, "decision\n  Input should be a valid string"),
+    ("permit", {"decision": LONE}, '`decision` must be one of "allow", "deny", "cancel", not "\ufffd"'),
 ]
 
 

@@ -28,19 +28,15 @@ import anyio
 from codex_fusion.acp.agent import StartOptions
 from codex_fusion.acp.start import run_agent
 from codex_fusion.errors import LOGIN_COMMAND, AuthRequired, FusionError, HandlerError
-from codex_fusion.hookside import nonce, private, serverside
+from codex_fusion.hookside import interpreter, nonce, private, serverside
 from codex_fusion.launch import installer
 from codex_fusion.launch.config import NPX_FALLBACK, Config
 from codex_fusion.launch.confine import Confinement
-from codex_fusion.launch.sessions import POLICY
+from codex_fusion.launch.sessions import OPENAI_KEY_FIX, POLICY
 
 #: Seconds for the agent to start, answer ``initialize`` and open a session.
 AGENT_PROBE = 30.0
-LOGIN = (
-    f"log in once in a terminal with `{LOGIN_COMMAND}`, or give the server an API key: "
-    "OPENAI_API_KEY in the environment Claude Code starts from, or in the `env` of "
-    "~/.claude/settings.json"
-)
+LOGIN = f"log in once in a terminal with `{LOGIN_COMMAND}`, or {OPENAI_KEY_FIX}"
 #: How Claude Code names our MCP server (``plugin:<plugin>:<server key in .mcp.json>``).
 SERVER_NAME = "plugin:codex-fusion:codex"
 #: Where Claude Code remembers servers that "need authentication": it never starts them again.
@@ -104,13 +100,35 @@ def check_tools(env: Mapping[str, str], config: Config) -> list[Check]:
                 "install Node.js 20 or newer (it comes with npm and npx); codex-acp runs on it",
             )
         )
-    python3 = shutil.which("python3", path=path)
-    checks.append(
-        Check("ok", "python3 for the hooks", python3)
-        if python3
-        else Check("fail", "python3 for the hooks", "not on PATH", "install Python 3.9 or newer as `python3`")
-    )
+    checks.append(check_hook_python(config.state_dir, path))
     return checks
+
+
+HOOK_PYTHON = "python3 for the hooks"
+
+
+def check_hook_python(state: Path | None, path: str) -> Check:
+    """The interpreter the hooks ran with, as the hook recorded it (``hookside/interpreter.py``): the
+    doctor's own ``python3`` is the plugin's virtualenv, which says nothing about Claude Code's PATH."""
+    minimum = ".".join(map(str, interpreter.MINIMUM))
+    install = f"install Python {minimum} or newer as `python3` on the PATH Claude Code starts with"
+    last = interpreter.read(state) if state is not None else None
+    if last is None:
+        found = shutil.which("python3", path=path)
+        said = f"`python3` on this PATH: {found}" if found else "no `python3` on this PATH either"
+        return Check(
+            "fail" if found is None else "warn",
+            HOOK_PYTHON,
+            f"the hooks have not recorded theirs yet ({said})",
+            install if found is None else "start a session in Claude Code (or `/clear`), then check again",
+        )
+    python, executable = str(last["python"]), str(last["executable"])
+    age = max(0.0, time.time() - float(str(last["at"])))
+    when = f"{age / 60:.0f} min" if age < 7200 else f"{age / 3600:.0f} h"
+    said = f"Python {python} ({executable}), as the hooks ran it {when} ago"
+    if interpreter.too_old(python):
+        return Check("fail", HOOK_PYTHON, said, install)
+    return Check("ok", HOOK_PYTHON, said)
 
 
 def check_agent_command(config: Config) -> Check:
@@ -299,6 +317,8 @@ def check_boundary(config: Config) -> Check:
 
 
 async def diagnose(config: Config, env: Mapping[str, str]) -> list[Check]:
+    from codex_fusion.cli import doctor_members  # it builds on Check
+
     tools = await anyio.to_thread.run_sync(check_tools, env, config)
     places = await anyio.to_thread.run_sync(check_places, config, env)
     return [
@@ -308,6 +328,7 @@ async def diagnose(config: Config, env: Mapping[str, str]) -> list[Check]:
         await anyio.to_thread.run_sync(check_claude_code, env),
         check_boundary(config),
         *await check_agent(config),
+        *await doctor_members.check_members(config, AGENT_PROBE),
     ]
 
 

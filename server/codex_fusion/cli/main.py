@@ -1,4 +1,5 @@
-"""Command line: ``codex-fusion [serve]`` (stdio MCP server), ``ask QUESTION``, ``doctor``, ``setup``."""
+"""Command line: ``codex-fusion [serve]`` (stdio MCP server), ``ask QUESTION``, ``doctor``, ``setup``,
+``task …`` (delegated tasks, ``cli/tasks.py``)."""
 
 from __future__ import annotations
 
@@ -269,6 +270,21 @@ def setup() -> int:
     return doctor()
 
 
+# -- delegated tasks ---------------------------------------------------------------------------
+
+
+def task(args: argparse.Namespace) -> int:
+    """``codex-fusion task …`` (``cli/tasks.py``); a member's request is put to the person here."""
+    _setup_logging("WARNING")
+    from codex_fusion.acp.process import kill_all_groups
+    from codex_fusion.cli import tasks
+
+    try:
+        return tasks.run(args, _ask_person)
+    finally:
+        kill_all_groups()
+
+
 # -- the review gate, one-shot -----------------------------------------------------------------
 
 
@@ -320,6 +336,9 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("doctor", help="check uv, Node, the agent, the Codex login, the data dir and hooks")
     sub.add_parser("setup", help="install the pinned codex-acp into the data directory, then run doctor")
     sub.add_parser("gate-review", help="(for the Stop hook) review a turn's change: JSON in, JSON out")
+    from codex_fusion.cli import tasks
+
+    tasks.add_parser(sub)
     return parser
 
 
@@ -333,6 +352,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return setup()
     if args.command == "gate-review":
         return gate_review()
+    if args.command == "task":
+        return task(args)
     return serve()
 
 

@@ -102,11 +102,10 @@ def _model(given: Mapping[str, str]) -> ModelChoice:
     """Codex's default model and effort, with where they were set (for the error that refuses one)."""
     model, model_source = options.lookup(given, "model")
     effort, effort_source = options.lookup(given, "effort")
-    sources = {
-        options.origin(key, source) for key, source in (("model", model_source), ("effort", effort_source))
-    }
-    sources.discard(None)
-    return ModelChoice.of(model, effort, " and ".join(sorted(s for s in sources if s)) or "the default")
+    default = "the default"
+    model_from = options.origin("model", model_source) or default
+    effort_from = options.origin("effort", effort_source) or default
+    return ModelChoice.of(model, effort, model_from, effort_from)
 
 
 def _state_dir(env: Mapping[str, str]) -> Path | None:

@@ -35,14 +35,23 @@ class ModelChoice:
     effort: str | None = None
     #: Where the choice came from, for error messages: "the `model` argument", "option model", …
     origin: str = "this call"
+    #: Where the effort came from, when not from ``origin`` (one source per value).
+    effort_from: str | None = None
 
     @classmethod
-    def of(cls, model: str | None, effort: str | None, origin: str) -> ModelChoice:
+    def of(
+        cls, model: str | None, effort: str | None, origin: str, effort_from: str | None = None
+    ) -> ModelChoice:
         """A choice from user input: blank means unset; an absurdly long name is refused."""
         for value in (model, effort):
             if value is not None and len(value) > 200:
                 raise ModelError(f"A model or effort name of {len(value)} characters ({origin}): pass an id.")
-        return cls((model or "").strip() or None, (effort or "").strip() or None, origin)
+        return cls((model or "").strip() or None, (effort or "").strip() or None, origin, effort_from)
+
+    @property
+    def effort_origin(self) -> str:
+        """Where the effort came from."""
+        return self.effort_from or self.origin
 
     def over(self, fallback: ModelChoice) -> ModelChoice:
         """This choice where it says something, ``fallback`` elsewhere (a call over a member default)."""
@@ -52,6 +61,7 @@ class ModelChoice:
             self.model or fallback.model,
             self.effort or fallback.effort,
             self.origin if self.model or not fallback.model else fallback.origin,
+            self.effort_origin if self.effort or not fallback.effort else fallback.effort_origin,
         )
 
     @property
@@ -120,6 +130,18 @@ class Selected:
 
     model: str | None = None
     effort: str | None = None
+    #: Whether ``model`` names the model that should answer, so a report of another one is a fallback
+    #: worth saying. Not for a member given its model at launch whose configuration names none: its
+    #: agent's setting is then a placeholder (claude-agent-acp's ``default``), not a model id.
+    compared: bool = True
+
+    @classmethod
+    def launched(cls, reported: Selected, configured: str | None) -> Selected:
+        """What a member given its model at launch answers with: the configured model, compared with
+        what the agent reports answering; with none configured, the agent's own setting, not compared."""
+        if configured is None:
+            return cls(reported.model, reported.effort, compared=False)
+        return cls(configured, reported.effort)
 
 
 class _Caller(Protocol):
@@ -200,13 +222,14 @@ def _effort(offer: Offer, wanted: ModelChoice, who: str) -> str:
     if offer.effort is None:
         raise ModelError(
             f"{who} offers no reasoning effort for {model}, so the effort {wanted.effort!r} "
-            f"({wanted.origin}) cannot be applied. Leave it unset. No turn was spent."
+            f"({wanted.effort_origin}) cannot be applied. Leave it unset. No turn was spent."
         )
     effort = offer.effort.match(wanted.effort or "")
     if effort is None:
         raise ModelError(
-            f"{who} does not offer the reasoning effort {wanted.effort!r} ({wanted.origin}) for {model}. "
-            f"It offers: {_offered(offer.effort)}. Pass one of them, or leave it unset. No turn was spent."
+            f"{who} does not offer the reasoning effort {wanted.effort!r} ({wanted.effort_origin}) for "
+            f"{model}. It offers: {_offered(offer.effort)}. Pass one of them, or leave it unset. "
+            "No turn was spent."
         )
     return effort
 
@@ -289,6 +312,11 @@ def answered(selected: Selected, reported: str | None) -> Answered | None:
     """What the footer says: the per-prompt report wins over the setting."""
     if reported is None and selected.model is None and selected.effort is None:
         return None
-    if reported is not None and selected.model is not None and reported != selected.model:
+    if (
+        reported is not None
+        and selected.compared
+        and selected.model is not None
+        and reported != selected.model
+    ):
         return Answered(reported, selected.effort, setting=selected.model)
     return Answered(reported or selected.model, selected.effort)

@@ -14,7 +14,14 @@ from codex_fusion.acp.agent import CODEX, Agent, ModeStep
 from codex_fusion.acp.schema import NewSessionResult
 from codex_fusion.errors import LOGIN_COMMAND, AgentError, RpcError
 
-NOT_LOGGED_IN = f"Codex is not logged in: run `{LOGIN_COMMAND}` in a terminal, or set OPENAI_API_KEY"
+#: Where a key comes from, in the README's order: the keychain option first, never a plain settings file.
+OPENAI_KEY_FIX = (
+    "set OPENAI_API_KEY with the plugin option `openai_api_key` (kept in your keychain: `/plugin` → "
+    "codex-fusion → Configure) or in the environment Claude Code starts from, then restart Claude Code"
+)
+NOT_LOGGED_IN = f"Codex is not logged in: run `{LOGIN_COMMAND}` in a terminal, or {OPENAI_KEY_FIX}"
+#: The key variable each built-in member's agent reads (it reaches that agent only).
+MEMBER_KEYS = {"Claude": "ANTHROPIC_API_KEY", "Gemini": "GEMINI_API_KEY"}
 
 #: What model services answer a missing or wrong key with, in the error an agent passes on: Google's
 #: ``API_KEY_INVALID`` (through Gemini CLI), Anthropic's ``authentication_error``, OpenAI's
@@ -26,10 +33,12 @@ def not_logged_in(name: str, said: str = "Authentication required") -> str:
     """What to do when ``name``'s agent says it needs a login (Codex has its own advice)."""
     if name == CODEX:
         return NOT_LOGGED_IN
+    key = MEMBER_KEYS.get(name, "its API key variable")
     return (
-        f"{name} is not logged in (its agent answered: {said}): give the member its API key in its `env` "
-        "in CODEX_FUSION_MEMBERS (ANTHROPIC_API_KEY for Claude, GEMINI_API_KEY for Gemini), or log in "
-        "with the agent's own CLI, then call again"
+        f"{name} is not logged in (its agent answered: {said}): set {key} in the environment Claude Code "
+        "is started from and restart it (codex-fusion passes it to this member's agent only; the members "
+        "option is a plain settings file and holds no keys), or log in once with the agent's own CLI "
+        "and call again"
     )
 
 

@@ -33,6 +33,7 @@ from codex_fusion.launch import installer
 from codex_fusion.launch.config import NPX_FALLBACK, Config
 from codex_fusion.launch.planning import configure
 from codex_fusion.mcp import task_tools, tools
+from codex_fusion.mcp.arguments import ArgumentTool
 from codex_fusion.mcp.boundary import guarded
 from codex_fusion.mcp.state import ServerState
 from codex_fusion.review.socket import GateSocket
@@ -148,7 +149,8 @@ TOOLS: tuple[Spec, ...] = (
     Spec(
         "task",
         "A delegated task: `show` (`wait_s` waits for it), `accept` (applies its patch, all or nothing, "
-        "never commits), `rework` with `notes` (3 at most), `discard`.",
+        "never commits), `rework` with `notes` (3 at most), `retry` (blocked, interrupted or failed: "
+        "runs again, reworks reset), `discard`.",
         ToolAnnotations(read_only_hint=False, destructive_hint=True, open_world_hint=True),
         task_tools.task,
     ),
@@ -191,7 +193,7 @@ def compact_schema(schema: dict[str, Any]) -> dict[str, Any]:
 def build_tools() -> list[Tool]:
     table = []
     for spec in TOOLS:
-        tool = Tool.from_function(
+        tool = ArgumentTool.from_function(
             guarded(spec.fn),
             name=spec.name,
             description=spec.description,

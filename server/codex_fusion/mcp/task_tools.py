@@ -16,6 +16,7 @@ from pydantic import Field
 
 from codex_fusion.errors import FusionError
 from codex_fusion.mcp import answers
+from codex_fusion.mcp.arguments import OneOrMany
 from codex_fusion.mcp.state import tasks_of
 from codex_fusion.member import render
 from codex_fusion.tasks import render as task_render
@@ -33,7 +34,7 @@ async def delegate(
     criteria: Annotated[list[str] | None, Field(description="Checks that say it is done.")] = None,
     constraints: str | None = None,
     base: Annotated[str | None, Field(description="Commit to start from.")] = None,
-    members: Annotated[list[str] | None, Field(description="One task each.")] = None,
+    members: Annotated[list[str] | None, OneOrMany, Field(description="One task each.")] = None,
     wait_s: WaitArg = None,
 ) -> str:
     council, manager = tasks_of(ctx)
@@ -56,9 +57,9 @@ async def delegate(
 
 async def task(
     id: Annotated[str, Field(description="e.g. t1")],
-    action: Literal["show", "accept", "rework", "discard"],
+    action: Literal["show", "accept", "rework", "discard", "retry"],
     ctx: Context,
-    notes: Annotated[str | None, Field(description="rework: what to change; force: why.")] = None,
+    notes: Annotated[str | None, Field(description="rework/retry: what to change; force: why.")] = None,
     force: Annotated[bool, Field(description="accept past failed checks")] = False,
     wait_s: WaitArg = None,
 ) -> str:
@@ -70,8 +71,11 @@ async def task(
     if action == "discard":
         await manager.discard(found)
         return task_render.finished(found)
-    if action == "rework":
-        await manager.rework(found, notes or "")
+    if action in ("rework", "retry"):
+        if action == "retry":
+            await manager.retry(found, notes)
+        else:
+            await manager.rework(found, notes or "")
         return await answers.wait_tasks(
             ctx, manager, [found], answers.DELEGATE_WAIT_S if wait_s is None else wait_s
         )

@@ -25,6 +25,7 @@ from codex_fusion.council.council import Council, CouncilResult
 from codex_fusion.errors import UsageError
 from codex_fusion.launch.models import ModelChoice
 from codex_fusion.mcp import answers, progress
+from codex_fusion.mcp.arguments import MembersArg, OneOrMany
 from codex_fusion.mcp.boundary import with_progress
 from codex_fusion.mcp.progress import ProgressPump
 from codex_fusion.mcp.state import council_of, required, state_of
@@ -102,7 +103,6 @@ async def _council_round(ctx: Context, council: Council, run: Callable[[], Await
 TimeoutArg = Annotated[float | None, Field(gt=0, le=86_400, description="Idle limit, seconds.")]
 ContextArg = Annotated[str | None, Field(description="What Codex cannot read in the workspace.")]
 PathsArg = Annotated[list[str] | None, Field(description="Workspace-relative.")]
-MembersArg = Annotated[list[str] | None, Field(description='Council: names, or ["all"]; needs my_take.')]
 TakeArg = Annotated[str | None, Field(description="Your position, before the council answers.")]
 #: Per-call model and reasoning effort (else the configured ones): no description, the names say it
 #: (every byte of a schema is in Claude's context; the agent's offer bounds what is accepted).
@@ -238,7 +238,7 @@ async def reply(
     message: str,
     ctx: Context,
     timeout_s: TimeoutArg = None,
-    members: Annotated[list[str] | None, Field(description="Council: only these.")] = None,
+    members: Annotated[list[str] | None, OneOrMany, Field(description="Council: only these.")] = None,
 ) -> str:
     required(message, "message", "say what you answer to Codex")
     council = council_of(ctx)

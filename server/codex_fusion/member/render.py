@@ -6,11 +6,12 @@ Pure functions of the values they render.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from codex_fusion.guardian.permissions import only_lasting_allow
+from codex_fusion.guardian.policy import Rule
 from codex_fusion.launch.members import DISPLAY
 from codex_fusion.launch.models import Answered
 from codex_fusion.member.notes import Note, NoteKind
@@ -168,6 +169,9 @@ def outcome(result: TurnOutcome, saved: Saved | None = None) -> str:
     shown = [note(item, name) for item in result.notes if item.kind in _SHOWN - _SESSION]
     if shown:
         text += "\n\n[" + "; ".join(shown) + "]"
+    ran = unasked(result.notes, name)
+    if ran:
+        text += f"\n\n[{ran}]"
     for item in result.notes:  # how the session came to be: each on a line of its own
         if item.kind in _SESSION:
             text += f"\n\n[{note(item, name)}]"
@@ -184,6 +188,26 @@ def outcome(result: TurnOutcome, saved: Saved | None = None) -> str:
     if advice:
         text += f"\n\n[{advice}]"
     return f"{text}\n\n{footer(result)}"
+
+
+#: How many commands that ran unasked a result names (the rest are counted).
+UNASKED_SHOWN = 5
+
+
+def unasked(notes: Sequence[Note], name: str = "Codex") -> str | None:
+    """The commands that ran without asking because the user turned ``allow_commands`` on: routine
+    reads stay unsaid, but a command that ran as the user is something Claude must be able to see."""
+    ran = [
+        item.subject
+        for item in notes
+        if item.kind is NoteKind.AUTO_ALLOWED and item.rule is Rule.EXECUTE_FLAG
+    ]
+    if not ran:
+        return None
+    listed = "; ".join(ran[:UNASKED_SHOWN])
+    if len(ran) > UNASKED_SHOWN:
+        listed += f"; and {len(ran) - UNASKED_SHOWN} more"
+    return f"{name} ran without asking (allow_commands is on): {listed}"
 
 
 def next_step(debate: Round | None, name: str = "Codex") -> str | None:

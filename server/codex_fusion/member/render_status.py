@@ -137,8 +137,9 @@ def model_status(state: Status) -> str:
     wanted = config.model
     asked = "the agent's default"
     if not wanted.empty:
-        asked = " · ".join(filter(None, (wanted.model, wanted.effort and f"effort {wanted.effort}")))
-        asked += f" ({wanted.origin})"
+        model = wanted.model and f"{wanted.model} ({wanted.origin})"
+        effort = wanted.effort and f"effort {wanted.effort} ({wanted.effort_origin})"
+        asked = " · ".join(filter(None, (model, effort)))
     if state.model is None or (state.model.model is None and state.model.effort is None):
         return f"model: {asked} (no session yet, or the agent does not report it)"
     now = state.model.model or "?"

@@ -208,6 +208,8 @@ class Session:
                     timeout=self._config.startup_timeout,
                     who=self._member.display,
                 )
+        if self._member.kind != "codex":  # its model was given at launch (agents/)
+            return models.Selected.launched(offer.current, self._member.model)
         return offer.current
 
     def reopen(self, session_id: str | None) -> None:

@@ -37,7 +37,7 @@ from codex_fusion.launch.planning import task_member
 from codex_fusion.member.consultant import Reopen
 from codex_fusion.member.signal import Changes
 from codex_fusion.tasks import brief as prompts
-from codex_fusion.tasks import worktree
+from codex_fusion.tasks import retry, worktree
 from codex_fusion.tasks.apply import apply
 from codex_fusion.tasks.checks import unsafe_path
 from codex_fusion.tasks.host import Hosts
@@ -282,6 +282,34 @@ class TaskManager:
                 prompt = prompts.rework(notes, record.reworks, record.brief.criteria)
             task.summary = task.patch = None
             self._hosts_().drive(task, prompt)
+        task.notify()
+        return task
+
+    async def retry(self, task: Task, notes: str | None = None, *, by: str = "Claude") -> Task:
+        """A blocked, interrupted or failed task runs again, with a fresh rework budget and a line in
+        its history (``tasks/retry.py`` decides when and says what to the member)."""
+        store, _ = self._require()
+        async with task.busy:
+            record = task.record
+            state = retry.retried_state(record)
+            if not await anyio.to_thread.run_sync(_is_dir, task.tree):
+                raise TaskError(f"Task {task.id}'s worktree is gone: discard it and delegate again.")
+            if task.consultant is None:
+                spec = await anyio.to_thread.run_sync(self._member_for, record.member, task.tree)
+                await self._hosts_().open(task, spec)
+                assert task.consultant is not None
+                if record.session_id is not None:
+                    await task.consultant.adopt(Reopen(record.session_id))
+            assert task.consultant is not None
+            brief = retry.prompt(record, task.consultant.member.display, notes)
+            record.history.append(retry.history_line(record, by))
+            record.reworks, record.state, record.turn_error = 0, state, None
+            if notes and notes.strip():
+                record.notes.append(notes.strip())
+            await anyio.to_thread.run_sync(store.save, record)
+            log.info("task %s: %s", record.id, record.history[-1])
+            task.summary = task.patch = None
+            self._hosts_().drive(task, brief)
         task.notify()
         return task
 

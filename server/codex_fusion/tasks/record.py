@@ -80,6 +80,7 @@ class TaskRecord:
     forced: str | None = None  # Claude's reason to accept past failed checks (logged)
     applied: tuple[str, ...] = ()  # files accept wrote, merged ones marked
     notes: list[str] = field(default_factory=list)  # Claude's rework notes, in order
+    history: list[str] = field(default_factory=list)  # retries, one line each (tasks/retry.py)
 
     @property
     def failed_checks(self) -> list[Finding]:
@@ -128,6 +129,7 @@ class TaskRecord:
                 forced=_optional(data.get("forced")),
                 applied=tuple(_text(s) for s in data.get("applied") or ()),
                 notes=[_text(n) for n in data.get("notes") or ()],
+                history=[_text(h) for h in data.get("history") or ()],
             )
         except (KeyError, TypeError, AttributeError) as exc:
             raise ValueError(f"not a task record ({exc!r})") from None
@@ -136,7 +138,7 @@ class TaskRecord:
         return record
 
     def copy(self) -> TaskRecord:
-        return replace(self, notes=list(self.notes))
+        return replace(self, notes=list(self.notes), history=list(self.history))
 
 
 def _text(value: object) -> str:

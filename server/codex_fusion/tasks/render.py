@@ -145,10 +145,13 @@ def review(task: Task, summary: str, patch: str, limit: int, patch_file: Path) -
             f"{patch_file}{'' if whole else ': read it before you accept'}):",
             render.fenced(patch if whole else patch[:limit] + "\n…"),
         ]
+    if record.history:
+        lines += ["", "History:", *(f"- {line}" for line in record.history[-5:])]
     if blocked:
         lines.append(
-            f"\nThe {MAX_REWORKS} reworks are used: accept it as it is (if it is good enough), or discard "
-            "it and delegate again with a sharper brief."
+            f"\nThe {MAX_REWORKS} reworks are used: accept it as it is (if it is good enough), "
+            f'`task` {{"id": "{record.id}", "action": "retry", "notes": "…"}} to let it go on with a fresh '
+            "budget (recorded in its history), or discard it and delegate again with a sharper brief."
         )
     else:
         left = MAX_REWORKS - record.reworks
@@ -166,7 +169,7 @@ def interrupted(task: Task) -> str:
         f"Task {record.id} · interrupted · {_who(record)}: codex-fusion stopped while it ran. The worktree "
         "keeps what was done; nothing in your workspace has changed.\n"
         f'Next: `task` {{"id": "{record.id}", "action": "rework", "notes": "…"}} lets it finish (the same '
-        'session when the agent can reopen it), or "discard".'
+        'session when the agent can reopen it), "retry" (the same, with a fresh rework budget), or "discard".'
     )
 
 

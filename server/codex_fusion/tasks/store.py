@@ -158,6 +158,25 @@ class TaskStore:
     def remove(self, task_id: str) -> None:
         remove_tree(self.directory(task_id))
 
+    def records(self, workspace: Path) -> list[TaskRecord]:
+        """This workspace's task records as they are on disk, oldest first, taking no lock (records
+        are replaced atomically): for reading while a server may hold them (``codex-fusion task``)."""
+        try:
+            names = os.listdir(self.root)
+        except OSError:
+            return []
+        found = []
+        for name in names:
+            if not TASK_ID.fullmatch(name):
+                continue
+            try:
+                record = TaskRecord.from_json(private.read_json(self.root / name / RECORD, "task record"))
+            except (ValueError, OSError):
+                continue
+            if record.id == name and record.workspace == str(workspace):
+                found.append(record)
+        return sorted(found, key=lambda record: int(record.id[1:]))
+
     # -- start-up --------------------------------------------------------------------------------
 
     def adopt(self, workspace: Path) -> Adopted:
@@ -223,6 +242,7 @@ def _fitted(record: TaskRecord) -> bytes:
     """The record as JSON within the private files' size bound (fewer files listed when needed)."""
     data: dict[str, Any] = record.to_json()
     data["notes"] = [note[:1500] for note in record.notes[-3:]]
+    data["history"] = [line[:300] for line in record.history[-10:]]
     encoded = private.dumps(data)
     while len(encoded) > _RECORD_BUDGET and (data["files"] or data["findings"]):
         data["files"] = data["files"][: len(data["files"]) // 2]

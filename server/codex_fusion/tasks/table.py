@@ -9,6 +9,8 @@
        └─restarted─▶ interrupted ──rework──▶ running
                           └──discard──▶ discarded
 
+    blocked, interrupted, review (after a failed turn) ──retry──▶ running  (a fresh rework budget)
+
 ``running`` covers a turn paused for Claude's ``permit`` too (the pause is shown, the state is the
 same). A failed turn still *finishes*: the worktree holds what Codex did, the patch is computed and
 a failed check says the turn failed. Every move goes through :func:`next_state`.
@@ -42,6 +44,7 @@ class TaskEvent(StrEnum):
     REWORK = "rework"
     REWORK_LIMIT = "rework-limit"  # a rework asked for once MAX_REWORKS are used
     DISCARD = "discard"
+    RETRY = "retry"  # back to running with a fresh rework budget (tasks/retry.py says when)
 
 
 S, E = TaskState, TaskEvent
@@ -59,6 +62,9 @@ TRANSITIONS: Final[Mapping[tuple[TaskState, TaskEvent], TaskState]] = {
     (S.INTERRUPTED, E.DISCARD): S.DISCARDED,
     (S.BLOCKED, E.ACCEPT): S.ACCEPTED,
     (S.BLOCKED, E.DISCARD): S.DISCARDED,
+    (S.BLOCKED, E.RETRY): S.RUNNING,
+    (S.INTERRUPTED, E.RETRY): S.RUNNING,
+    (S.REVIEW, E.RETRY): S.RUNNING,  # only after a failed turn (tasks/retry.py)
 }
 
 #: States a task no longer changes from; its worktree is gone.
@@ -67,9 +73,9 @@ TERMINAL: Final = frozenset({S.ACCEPTED, S.DISCARDED})
 #: What Claude can do in each state (the actions of the ``task`` tool), for error messages.
 _ACTIONS: Final = {
     S.RUNNING: "show (to wait for it), discard",
-    S.REVIEW: "show, accept, rework, discard",
-    S.INTERRUPTED: "show, rework (to let it go on), discard",
-    S.BLOCKED: "show, accept, discard",
+    S.REVIEW: "show, accept, rework, discard (retry after a failed turn)",
+    S.INTERRUPTED: "show, rework or retry (to let it go on), discard",
+    S.BLOCKED: "show, accept, retry (a fresh rework budget), discard",
     S.ACCEPTED: "show",
     S.DISCARDED: "show",
 }
