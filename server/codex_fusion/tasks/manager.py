@@ -20,7 +20,7 @@ import itertools
 import logging
 import posixpath
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AsyncExitStack
 from pathlib import Path
 from types import TracebackType
@@ -39,12 +39,13 @@ from codex_fusion.member.signal import Changes
 from codex_fusion.tasks import brief as prompts
 from codex_fusion.tasks import retry, worktree
 from codex_fusion.tasks.apply import apply
+from codex_fusion.tasks.book import TaskBook
 from codex_fusion.tasks.checks import unsafe_path
 from codex_fusion.tasks.host import Hosts
 from codex_fusion.tasks.record import TaskBrief, TaskRecord
 from codex_fusion.tasks.settle import GIT_TIMEOUT_S
-from codex_fusion.tasks.store import MAX_SUMMARY_CHARS, PATCH, SUMMARY, TREE, TaskStore
-from codex_fusion.tasks.table import TERMINAL, TaskEvent, TaskState, next_state, rework_event
+from codex_fusion.tasks.store import TREE, TaskStore
+from codex_fusion.tasks.table import TaskEvent, TaskState, next_state, rework_event
 from codex_fusion.tasks.task import Accepted, Answer, Task
 
 log = logging.getLogger(__name__)
@@ -56,7 +57,7 @@ MAX_OPEN: Final = 8
 MemberFor = Callable[[str, Path], MemberSpec]
 
 
-class TaskManager:
+class TaskManager(TaskBook):
     """Use as ``async with TaskManager(config, spawn=…, request_ids=…) as tasks:``."""
 
     def __init__(
@@ -67,12 +68,10 @@ class TaskManager:
         request_ids: itertools.count[int] | None = None,
         member_for: MemberFor | None = None,
     ) -> None:
-        self.config = config
+        super().__init__(config, TaskStore(config.state_dir) if config.state_dir is not None else None)
         self._spawn = spawn
         self._request_ids = request_ids if request_ids is not None else itertools.count(1)
         self._member_for = member_for if member_for is not None else functools.partial(task_member, config)
-        self._store = TaskStore(config.state_dir) if config.state_dir is not None else None
-        self.tasks: dict[str, Task] = {}
         #: Every task member's turns tell it of their updates (progress reads the tasks then).
         self.changes = Changes()
         self._stack = AsyncExitStack()
@@ -122,53 +121,6 @@ class TaskManager:
         self._request_ids = request_ids
         if self._hosts is not None:
             self._hosts.request_ids = request_ids
-
-    # -- reading ---------------------------------------------------------------------------------
-
-    def get(self, task_id: str) -> Task:
-        task = self.tasks.get(task_id.strip().lower())
-        if task is None:
-            known = ", ".join(self.tasks) or "none"
-            raise TaskError(f"No task {task_id!r} in this workspace (tasks: {known}). `status` lists them.")
-        return task
-
-    def open_tasks(self) -> list[Task]:
-        return [t for t in self.tasks.values() if t.state not in TERMINAL]
-
-    def holder(self, request: str | None) -> Task | None:
-        """The task whose member holds the paused request ``request`` (or the only paused one)."""
-        paused = [t for t in self.tasks.values() if t.pause is not None]
-        wanted = parse_ref(request)
-        if wanted is not None:
-            return next(
-                (t for t in paused if t.pause is not None and t.pause.request.request_id == wanted), None
-            )
-        return paused[0] if len(paused) == 1 else None
-
-    def paused(self) -> list[Task]:
-        return [t for t in self.tasks.values() if t.pause is not None]
-
-    async def texts(self, task: Task, limit: int) -> tuple[str, str]:
-        """The member's summary and the first ``limit`` characters of the patch (from disk if needed)."""
-        if self._store is not None and (task.summary is None or task.patch is None):
-            store = self._store
-            summary = await anyio.to_thread.run_sync(store.read_text, task.id, SUMMARY, 4 * MAX_SUMMARY_CHARS)
-            patch = await anyio.to_thread.run_sync(store.read_text, task.id, PATCH, 4 * limit + 4)
-            task.summary = task.summary if task.summary is not None else summary or ""
-            task.patch = task.patch if task.patch is not None else patch or ""
-        return task.summary or "", (task.patch or "")[: limit + 1]
-
-    def patch_path(self, task: Task) -> Path:
-        return task.directory / PATCH
-
-    async def wait(self, task: Task, seconds: float) -> None:
-        """Until the task settles (review, paused, …) or ``seconds`` pass; the task goes on either way."""
-        with anyio.move_on_after(seconds):
-            while True:
-                event = task.changed
-                if task.settled:
-                    return
-                await event.wait()
 
     # -- delegate --------------------------------------------------------------------------------
 
@@ -363,23 +315,6 @@ class TaskManager:
         task.notify()
         overlaps, running = self._overlaps(task, [c.path for c in changes.files])
         return Accepted(task, applied, overlaps, running)
-
-    def _overlaps(
-        self, accepted: Task, paths: Iterable[str]
-    ) -> tuple[tuple[tuple[str, str, tuple[str, ...]], ...], tuple[str, ...]]:
-        mine = set(paths)
-        overlaps = []
-        running = []
-        for other in self.open_tasks():
-            if other is accepted:
-                continue
-            if other.state in (TaskState.RUNNING, TaskState.INTERRUPTED):
-                running.append(other.id)
-                continue
-            common = tuple(sorted(mine & {c.path for c in other.record.files}))
-            if common:
-                overlaps.append((other.id, other.state.value, common))
-        return tuple(overlaps), tuple(running)
 
 
 def _is_dir(path: Path) -> bool:
