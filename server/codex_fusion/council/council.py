@@ -30,7 +30,7 @@ import anyio
 
 from codex_fusion.acp.agent import Spawn, spawn_process
 from codex_fusion.acp.schema import ContentChunk, SessionUpdate
-from codex_fusion.council import agreement
+from codex_fusion.council import agreement, table
 from codex_fusion.errors import ConsultError, FusionError
 from codex_fusion.launch.config import Config
 from codex_fusion.launch.members import CODEX, MemberSpec
@@ -96,6 +96,7 @@ class CouncilDebate:
     seats: dict[str, Seat]
     outside: frozenset[str]
     round: int = 1
+    findings: table.FindingsTable | None = None  # merged findings, updated each round (table.py)
 
     def standings(self) -> agreement.Standings:
         verdicts = {}
@@ -106,7 +107,7 @@ class CouncilDebate:
                 absent[name] = why
             elif (verdict := seat.verdict) is not None:
                 verdicts[name] = verdict
-        return agreement.standings(self.round, verdicts, absent, self.outside)
+        return agreement.standings(self.round, verdicts, absent, self.outside, table.unavailable(self.seats))
 
     @property
     def limit_reached(self) -> bool:
@@ -124,6 +125,7 @@ class CouncilResult:
     standings: agreement.Standings
     limit_reached: bool
     whole: bool = True  # every seat of the round (False: one seat after a permit)
+    findings: table.FindingsTable | None = None
 
 
 @dataclass
@@ -233,6 +235,7 @@ class Council:
         )
         round_one = prompts.council_round(brief)
         await self._fan_out(debate, {name: round_one for name in names}, progress, timeout)
+        debate.findings = table.first(brief.tool, {n: debate.seats[n].answer for n in names})
         return self._result(debate, names)
 
     async def reply(
@@ -267,9 +270,12 @@ class Council:
                 my_take=None if seat.saw_take else debate.my_take,
                 others=others,
                 original=prompts.council_round(debate.brief) if fresh else None,
+                findings=table.for_prompt(debate.findings),
             )
             seat.saw_take = True
         await self._fan_out(debate, briefs, progress, timeout)
+        if debate.findings is not None:
+            table.update(debate.findings, {n: debate.seats[n].answer for n in targets})
         return self._result(debate, targets)
 
     async def _fan_out(
@@ -327,6 +333,7 @@ class Council:
             standings=debate.standings(),
             limit_reached=debate.limit_reached,
             whole=whole,
+            findings=debate.findings,
         )
 
     # -- permissions -----------------------------------------------------------------------------

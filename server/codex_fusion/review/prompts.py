@@ -7,7 +7,7 @@ and the shared blocks come from :mod:`codex_fusion.text.prompts`.
 from __future__ import annotations
 
 from codex_fusion.review.diffs import DiffMaterial
-from codex_fusion.text.prompts import Brief, answer_format, block
+from codex_fusion.text.prompts import FINDINGS_BLOCK, Brief, answer_format, block
 
 
 def _changes(material: DiffMaterial) -> tuple[str, str]:
@@ -41,7 +41,7 @@ def review_diff(material: DiffMaterial | None, diff: str | None, focus: str | No
             block("focus", focus),
             answer_format(
                 "Findings by severity (blocker, major, minor), each with file:line, what is wrong and "
-                "the fix. If there are no real issues, say so plainly; do not invent nits."
+                "the fix. If there are no real issues, say so plainly; do not invent nits.\n" + FINDINGS_BLOCK
             ),
         ),
     )
