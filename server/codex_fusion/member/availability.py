@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 
-from codex_fusion.errors import AuthRequired, ConnectionClosed, FusionError, RequestTimeout
+from codex_fusion.errors import AuthRequired, ConnectionClosed, FusionError, RequestTimeout, RpcError
 from codex_fusion.member.turn import Pause, TurnOutcome, TurnResult
 
 QUOTA = "out of quota or rate-limited"
@@ -53,6 +53,8 @@ def cause(answer: TurnResult | FusionError | None) -> str | None:
 def of_error(error: FusionError) -> str | None:
     """The unavailable cause an error names, or None for a failure of another kind."""
     text = error.summary
+    if isinstance(error, RpcError):
+        text += " " + error.describe()
     if _QUOTA.search(text):  # before login: a 429 often says "authenticated user's quota"
         return QUOTA
     if isinstance(error, AuthRequired) or _LOGIN.search(text):
