@@ -1,4 +1,5 @@
-"""Command line: ``codex-fusion [serve]`` (stdio MCP server), ``ask QUESTION``, ``doctor``, ``setup``."""
+"""Command line: ``codex-fusion [serve]`` (stdio MCP server), ``ask QUESTION``, ``review``, ``doctor``,
+``setup``."""
 
 from __future__ import annotations
 
@@ -378,6 +379,9 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("doctor", help="check uv, Node, the agent, the Codex login, the data dir and hooks")
     sub.add_parser("setup", help="install the pinned codex-acp into the data directory, then run doctor")
     sub.add_parser("gate-review", help="(for the Stop hook) review a turn's change: JSON in, JSON out")
+    from codex_fusion.cli import review
+
+    review.add_parser(sub)
     return parser
 
 
@@ -391,6 +395,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return setup()
     if args.command == "gate-review":
         return gate_review()
+    if args.command == "review":
+        from codex_fusion.cli import review
+
+        _setup_logging("WARNING")
+        return review.run(args)
     return serve()
 
 
