@@ -30,7 +30,7 @@ import anyio
 
 from codex_fusion.acp.agent import Spawn, spawn_process
 from codex_fusion.acp.schema import ContentChunk, SessionUpdate
-from codex_fusion.council import agreement, table
+from codex_fusion.council import agreement, table, usage
 from codex_fusion.errors import ConsultError, FusionError
 from codex_fusion.launch.config import Config
 from codex_fusion.launch.members import CODEX, MemberSpec
@@ -126,6 +126,7 @@ class CouncilResult:
     limit_reached: bool
     whole: bool = True  # every seat of the round (False: one seat after a permit)
     findings: table.FindingsTable | None = None
+    prices: Mapping[str, usage.Price] = field(default_factory=dict)  # the user's, for the footer
 
 
 @dataclass
@@ -169,6 +170,8 @@ class Council:
         self.debate: CouncilDebate | None = None
         #: Which debate `reply` continues: the council's, or Codex's own.
         self.last: Literal["council", "single"] | None = None
+        self.usage = usage.Ledger(usage.parse_prices(config.model_prices))
+        self.on_turn_finished(self.usage.add)
 
     async def __aenter__(self) -> Council:
         for member in self.members.values():  # cheap: no agent starts before its first use
@@ -227,6 +230,7 @@ class Council:
         # Recorded before any member is asked: round 1 cannot see it, and neither can Claude change it.
         debate = CouncilDebate(brief, my_take, {n: Seat(n) for n in names}, self._outside(names))
         self.debate, self.last = debate, "council"
+        self.usage.new_debate()
         log.info(
             "council %s with %s; Claude's take recorded (%d chars)",
             brief.tool,
@@ -334,6 +338,7 @@ class Council:
             limit_reached=debate.limit_reached,
             whole=whole,
             findings=debate.findings,
+            prices=self.usage.prices,
         )
 
     # -- permissions -----------------------------------------------------------------------------

@@ -45,7 +45,7 @@ def council(
         answer = seat.answer
         body = pause(answer) if isinstance(answer, Pause) else clean(_seat(seat, saved.get(seat.name)))
         parts.append(f"━━ {seat.name} ━━\n{body}")
-    footer = usage.round_footer(result.seats) if result.whole else None
+    footer = usage.round_footer(result.seats, result.prices) if result.whole else None
     parts.append(
         clean(
             agreement.line(result.standings)

@@ -444,6 +444,7 @@ async def status(ctx: Context) -> str:
     assert state.council is not None
     if len(state.council.members) > 1:
         text += "\n" + render_status.members(state.council.statuses())
+    text += "".join("\n" + line for line in state.council.usage.lines())  # issue 27: usage per member
     follower = state.follower
     if follower is not None and state.config.state_dir is not None:
         text += "\n" + render_status.following(
