@@ -76,9 +76,9 @@ async def test_the_merged_findings_go_to_sarif_that_validates_and_fail_on_sets_t
     assert results[0]["properties"]["raisedBy"] == ["codex", "gemini"]
     data = json.loads(out.read_text())
     assert data["unavailable"] == {"qwen": "out of quota or rate-limited"}
-    assert data["findings"][0]["raised_by"] == [
-        {"member": "codex", "severity": "major"},
-        {"member": "gemini", "severity": "critical"},
+    assert [(r["member"], r["severity"], r["location"]) for r in data["findings"][0]["raised_by"]] == [
+        ("codex", "major", "app.py:2"),
+        ("gemini", "critical", "app.py:2"),
     ]
 
 

@@ -10,7 +10,7 @@ columns (a ``|`` in a claim is escaped).
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from codex_fusion.errors import FusionError
@@ -188,25 +188,3 @@ def for_prompt(table: FindingsTable | None) -> str | None:
     if table is None or not table.rows:
         return None
     return render(table)
-
-
-def to_json(rows: Sequence[fnd.Merged]) -> list[dict[str, object]]:
-    """Merged findings for pipelines (``codex-fusion review --json``)."""
-    return [
-        {
-            "id": row.id,
-            "severity": row.severity,
-            "path": row.path,
-            "start_line": row.start,
-            "end_line": row.end,
-            "step": row.step,
-            "claim": row.claim,
-            "evidence": row.evidence,
-            "raised_by": [
-                {"member": r.member, "severity": r.finding.severity, "claim": r.finding.claim}
-                for r in row.raised
-            ],
-            "lone": row.lone,
-        }
-        for row in rows
-    ]

@@ -32,7 +32,15 @@ def to_json(rows: Sequence[Merged], unavailable: dict[str, str], unparsed: Seque
                 "step": row.step,
                 "claim": row.claim,
                 "evidence": row.evidence,
-                "raised_by": [{"member": r.member, "severity": r.finding.severity} for r in row.raised],
+                "raised_by": [
+                    {
+                        "member": r.member,
+                        "severity": r.finding.severity,
+                        "location": r.finding.location,
+                        "claim": r.finding.claim,
+                    }
+                    for r in row.raised
+                ],
                 "lone": row.lone,
             }
             for row in rows
