@@ -87,6 +87,7 @@ def test_the_gate_lets_the_stop_through_in_one_line_when_codex_is_unavailable() 
     assert decision.action == "allow"
     assert decision.message is not None
     assert "\n" not in decision.message
-    assert decision.message.startswith(
-        "codex-fusion review gate: Codex is unavailable (out of quota or rate-limited)"
+    assert decision.message == (
+        "codex-fusion review gate: not reviewed, the stop goes through — Codex's model service failed: "
+        "429 (Codex is unavailable: out of quota or rate-limited; that is not a finding)"
     )

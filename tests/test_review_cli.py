@@ -115,3 +115,24 @@ def test_a_plan_step_finding_has_no_location_and_still_validates() -> None:
     document = report.to_sarif(rows, "0")
     jsonschema.validate(document, json.loads(SCHEMA.read_text()))
     assert "locations" not in document["runs"][0]["results"][0]
+
+
+async def test_a_finding_naming_a_renamed_files_old_path_merges_under_the_new_one(
+    fake: FakeAgentSetup, tmp_path: Path
+) -> None:
+    body = "".join(f"value_{n} = {n}\n" for n in range(20))
+    (fake.workspace / "old.py").write_text(body)
+    git(fake.workspace, "init", "-q")
+    git(fake.workspace, "add", "-A")
+    git(fake.workspace, "commit", "-q", "-m", "initial")
+    git(fake.workspace, "mv", "old.py", "new.py")
+    (fake.workspace / "new.py").write_text(
+        body + "@fake[codex] say - major: old.py:2 — stale cache read after write\n"
+        "@fake[gemini] say - major: new.py:2 — stale cache read after write here\n"
+    )
+    git(fake.workspace, "add", "-A")
+    out = tmp_path / "out.json"
+    assert await run(fake, ["--staged", "--members", "codex,gemini", "--json", str(out)], {"gemini": {}}) == 0
+    (row,) = json.loads(out.read_text())["findings"]
+    assert row["path"] == "new.py"
+    assert [r["member"] for r in row["raised_by"]] == ["codex", "gemini"]

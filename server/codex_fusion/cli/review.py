@@ -84,11 +84,12 @@ async def _review(args: argparse.Namespace, config: Config | None = None, spawn:
             names = council.select(args.members.split(",") if args.members else ["codex"])
         except FusionError as exc:
             return _fail(exc.summary, EXIT_USAGE)
-        result = await council.ask(review_prompts.review_diff(material, None, None), names, TAKE)
+        brief = review_prompts.review_diff(material, None, None)
+        result = await council.ask(brief, names, TAKE)
         await _deny_pauses(council, result)
         seats = council.debate.seats if council.debate is not None else {}
         answers = {name: seat.answer for name, seat in seats.items()}
-    return _report(args, answers, findings_table.first("review_diff", answers))
+    return _report(args, answers, findings_table.first("review_diff", answers, brief.files))
 
 
 async def _deny_pauses(council: Council, result: CouncilResult) -> None:

@@ -239,7 +239,7 @@ class Council:
         )
         round_one = prompts.council_round(brief)
         await self._fan_out(debate, {name: round_one for name in names}, progress, timeout)
-        debate.findings = table.first(brief.tool, {n: debate.seats[n].answer for n in names})
+        debate.findings = table.first(brief.tool, {n: debate.seats[n].answer for n in names}, brief.files)
         return self._result(debate, names)
 
     async def reply(

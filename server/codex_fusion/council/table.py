@@ -44,6 +44,7 @@ class FindingsTable:
     confirmed: dict[str, dict[str, str]] = field(default_factory=dict)  # id -> member -> note
     disputed: dict[str, dict[str, str]] = field(default_factory=dict)
     replied: bool = False  # a reply round has been folded in
+    files: tuple[tuple[str, str | None], ...] = ()  # the changed files, (path, renamed from)
 
     @property
     def shown(self) -> bool:
@@ -64,9 +65,12 @@ def unavailable(seats: Mapping[str, object]) -> dict[str, str]:
     return causes
 
 
-def first(tool: str, answers: Mapping[str, Answer]) -> FindingsTable:
-    """The table after round 1, from each member's answer (in member order)."""
-    table = FindingsTable(tool)
+def first(
+    tool: str, answers: Mapping[str, Answer], files: tuple[tuple[str, str | None], ...] = ()
+) -> FindingsTable:
+    """The table after round 1, from each member's answer (in member order); ``files``: the changed
+    files, (path, renamed from), so findings naming an old path or a suffix merge under the new one."""
+    table = FindingsTable(tool, files=files)
     _fold(table, answers, replies=False)
     return table
 
@@ -98,7 +102,8 @@ def _fold(table: FindingsTable, answers: Mapping[str, Answer], *, replies: bool)
             known = list(parsed.findings)
             table.parsed[name] = parsed.status
         fresh[name] = known
-    table.rows = fnd.merge(fresh, into=table.rows)
+    renames = {old: new for new, old in table.files if old}
+    table.rows = fnd.merge(fresh, renames=renames, known=[path for path, _ in table.files], into=table.rows)
 
 
 def _repeats(table: FindingsTable, member: str, finding: fnd.Finding) -> bool:

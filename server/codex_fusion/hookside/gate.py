@@ -218,8 +218,8 @@ def decide(
     if result.unavailable is not None:
         return Decision(
             "allow",
-            message=f"{TAG}: Codex is unavailable ({result.unavailable}), so this change was not "
-            f"reviewed; the stop goes through — {result.failure or 'no detail'}",
+            message=f"{TAG}: not reviewed, the stop goes through — {result.failure or 'no detail'} "
+            f"(Codex is unavailable: {result.unavailable}; that is not a finding)",
             reviewed=True,
         )
     if result.failure is not None:

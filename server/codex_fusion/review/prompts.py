@@ -30,6 +30,7 @@ def review_diff(material: DiffMaterial | None, diff: str | None, focus: str | No
         text = material.text
     else:
         changes, note, text = "", "", diff or ""
+    files = tuple((f.path, f.old_path) for f in material.files) if material is not None else ()
     return Brief(
         "review_diff",
         (
@@ -44,6 +45,7 @@ def review_diff(material: DiffMaterial | None, diff: str | None, focus: str | No
                 "the fix. If there are no real issues, say so plainly; do not invent nits.\n" + FINDINGS_BLOCK
             ),
         ),
+        files=files,
     )
 
 

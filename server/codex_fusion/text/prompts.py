@@ -9,6 +9,7 @@ the first brief that needs each block (:class:`~codex_fusion.member.debate.Debat
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -85,6 +86,9 @@ class Brief:
     blocks: tuple[str, ...]
     debate: bool = True
     framed: bool = True  # False: sent exactly as given (``Brief.raw``)
+    #: The changed files a review is about, (path, the path it was renamed from): findings that name
+    #: the old path or a suffix of one merge under the path the change has now (review/findings.py).
+    files: tuple[tuple[str, str | None], ...] = ()
 
     @classmethod
     def raw(cls, text: str, tool: str = "consult") -> Brief:
@@ -275,7 +279,7 @@ MAX_QUOTED_ANSWER = 6_000
 
 def council_round(brief: Brief) -> Brief:
     """Round 1 of a council: the brief as a lone consult would get it, plus the council's rules."""
-    return Brief(brief.tool, (*brief.blocks, COUNCIL_BLIND), debate=brief.debate, framed=brief.framed)
+    return dataclasses.replace(brief, blocks=(*brief.blocks, COUNCIL_BLIND))
 
 
 def _quoted(name: str, answer: str) -> str:
