@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import jsonschema
@@ -23,7 +24,7 @@ from fusion_fixtures import anyio_backend, text_of
 from mcp import Client
 from mock_anthropic import say as claude_says
 from mock_gemini import say as gemini_says
-from mock_openai import error
+from mock_openai import Step, error, slow
 from mock_openai import say as codex_says
 from test_council_e2e import Panel, agreement_line, panel  # noqa: F401  (fixtures, used by name)
 
@@ -127,3 +128,30 @@ async def test_codex_fusion_review_writes_sarif_that_validates(panel: Panel, tmp
     ]
     region = results[0]["locations"][0]["physicalLocation"]
     assert (region["artifactLocation"]["uri"], region["region"]["startLine"]) == ("src/calc.py", 4)
+
+
+@pytest.mark.parametrize(
+    ("step", "cause"),
+    [
+        (lambda: error(401, "Incorrect API key provided", code="invalid_api_key"), "not logged in"),
+        (lambda: slow("a review that never finishes", chunk_delay=60, chunks=2), "timed out"),
+    ],
+    ids=["401", "stalled"],
+)
+async def test_codex_unavailable_per_cause_is_named_and_never_counted(
+    panel: Panel, step: Callable[[], Step], cause: str
+) -> None:
+    panel.codex.script([step()])
+    panel.claude.script(claude_says(CLAUDE_REVIEW))
+    panel.gemini.script(gemini_says(GEMINI_REVIEW))
+    config = panel.config(CODEX_FUSION_CANCEL_GRACE_MS="500")
+    async with Client(build_server(config)) as client:
+        result = await client.call_tool(
+            "review_diff", {"diff": DIFF, "members": ["all"], "my_take": TAKE, "timeout_s": 8}
+        )
+    text = text_of(result)
+    assert result.is_error is False, text
+    head = text.split("━━", 1)[0]
+    assert f"unavailable, not counted: codex ({cause})" in head, text
+    assert len(_rows(head)) == 2  # claude's and gemini's, whole
+    assert f"unavailable, not counted: codex ({cause})" in agreement_line(text)
