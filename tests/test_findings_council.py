@@ -91,3 +91,46 @@ def test_the_gate_lets_the_stop_through_in_one_line_when_codex_is_unavailable() 
         "codex-fusion review gate: not reviewed, the stop goes through — Codex's model service failed: "
         "429 (Codex is unavailable: out of quota or rate-limited; that is not a finding)"
     )
+
+
+def test_a_split_reviews_merged_answer_is_headed_by_the_parts_findings() -> None:
+    from codex_fusion.member.transcript import Usage
+    from codex_fusion.member.turn import TurnOutcome
+    from codex_fusion.review import parts
+
+    def answer(text: str) -> TurnOutcome:
+        return TurnOutcome(text, "end_turn", 1.0, Usage(), [], "s")
+
+    merged = parts.merge(
+        [
+            parts.PartReview(
+                ("a.py",), answer("FINDING: [major] a.py:3 — leaks the handle\nVERDICT: OPEN — a"), None, ()
+            ),
+            parts.PartReview(("b.py",), answer("Looks fine to me.\nVERDICT: CONSENSUS — fine"), None, ()),
+            parts.PartReview(("c.py",), None, "Codex is not logged in", ()),
+        ],
+        "Codex",
+        0.0,
+    )
+    sections = merged.text.split("\n\n")
+    assert sections[1].splitlines()[:4] == [
+        "Findings · 1 from 2 part(s) · not parsed (read their text): part 2",
+        "| id | severity | location | claim |",
+        "|---|---|---|---|",
+        "| F1 | major | a.py:3 | leaks the handle |",
+    ]
+    assert "FINDING: [major] a.py:3 — leaks the handle" in merged.text  # each part's text stays whole
+
+
+async def test_a_consult_that_reports_findings_gets_the_table(fake: FakeAgentSetup) -> None:
+    from codex_fusion.text import prompts
+
+    async with fake.council({"gemini": {}}) as council:
+        with anyio.fail_after(30):
+            ask = prompts.consult(
+                "Is this safe?\n@fake[gemini] say Not quite.\\n- major: db.py:7 — SQL built by concatenation"
+            )
+            result = await council.ask(ask, ["codex", "gemini"], TAKE)
+    text = render.council(result)
+    assert "| F1 | major | db.py:7 | SQL built by concatenation | gemini (major) |" in text
+    assert "not parsed (read their text): codex" in text

@@ -85,3 +85,16 @@ async def test_the_council_footer_and_status_totals_come_from_what_the_agents_se
     assert lines[1].startswith("  codex: 2 turn(s), in 2, out 4, ")
     assert lines[2].startswith("  gemini: 2 turn(s), in 2, out 4, ")
     assert lines[3].startswith("usage of the council debate now open: in 4, out 8, ")
+
+
+@pytest.mark.anyio
+async def test_status_shows_usage_per_member_for_the_session(fake: FakeAgentSetup) -> None:
+    from mcp import Client
+
+    from .test_tools import text_of
+
+    async with Client(fake.server()) as client:
+        await client.call_tool("consult", {"question": "hi\n@fake usage 40"})
+        status = text_of(await client.call_tool("status", {}))
+    assert "usage this session (as the agents reported it):" in status
+    assert "  codex: 1 turn(s), in 1, out 2, " in status
