@@ -40,6 +40,8 @@ from bench.common import (
 from bench.report import Figure
 
 QUESTION = "@fake say ok"
+#: The MCP SDK alone, one trivial tool: the floor a consult is measured against.
+FLOOR_SERVER = Path(__file__).resolve().with_name("floor_server.py")
 PROGRESS_TOKEN = "bench-progress"  # noqa: S105 (an MCP progress token)
 
 
@@ -91,6 +93,14 @@ def steady(lab: Lab) -> Figure:
         lambda: peer.consult(QUESTION, token=PROGRESS_TOKEN, notes=notes), n, server, agent
     )
     lab.release(peer)
+    floor = lab.start([sys.executable, str(FLOOR_SERVER)], lab.env(base), base)
+    floor.initialize()
+    for _ in range(lab.n(30, 2)):
+        floor.consult(QUESTION)
+    loops["SDK floor server: consult"] = _timed_loop(
+        lambda: floor.consult(QUESTION), n, floor.server_pid(), None
+    )
+    lab.release(floor)
 
     acp = anyio.run(_acp_layer_round_trips, lab, n)
     bare = summary(bare_agent_round_trips(n))
@@ -110,6 +120,9 @@ def steady(lab: Lab) -> Figure:
         f"{med(acp['latency'], p95=True, digits=2)}; CPU {ms(acp['cpu_per_call_s'], 2)}/call",
     )
     fig.row("raw ACP: bare NDJSON to the fake agent (its own answer time)", med(bare, p95=True, digits=2))
+    ratio = loops["consult"][0]["median"] / loops["SDK floor server: consult"][0]["median"]
+    fig.data["consult_over_sdk_floor"] = ratio
+    fig.row("stdio consult ÷ the SDK floor server's consult (same run)", f"{ratio:.2f}×")
     mcp_cost = loops["consult"][0]["median"] - acp["latency"]["median"]
     fig.data["consult_minus_acp_layer_s"] = mcp_cost
     fig.row("stdio consult − acp layer (MCP SDK + our tool/runner layers)", ms(mcp_cost, 2))

@@ -20,7 +20,7 @@ from codex_fusion.member import render
 from codex_fusion.member.client import MAX_ASKS_PER_TURN, AcpClient
 from codex_fusion.member.consultant import Consultant
 from codex_fusion.member.notes import Audit, NoteKind
-from codex_fusion.member.turn import Pause, TurnOutcome
+from codex_fusion.member.turn import Pause, TurnOutcome, TurnSlot
 
 from .conftest import FakeAgentSetup
 
@@ -176,7 +176,7 @@ def _client(workspace: Path) -> AcpClient:
         workspace=workspace,
         flags=GuardianFlags(),
         audit=Audit(),
-        current_turn=lambda: None,
+        slot=TurnSlot(),
         request_ids=itertools.count(1),
     )
 

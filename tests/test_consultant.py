@@ -169,13 +169,11 @@ async def test_auth_with_key_authenticates_once_and_retries(
 
 
 async def test_unknown_updates_and_malformed_lines_do_not_break_the_turn(fake: FakeAgentSetup) -> None:
-    seen: list[str] = []
-
-    def observer(turn: Turn, update: object) -> None:
-        seen.append(getattr(update, "session_update", "?"))
-
     async with fake.consultant() as consultant:
-        outcome = await consult(consultant, "@fake unknown_update\n@fake say still fine", observer=observer)
+        turn = await consultant.start("@fake unknown_update\n@fake say still fine")
+        outcome = await consultant.wait(turn)
+        assert isinstance(outcome, TurnOutcome)
+        seen = list(turn.transcript.kinds.elements())  # every update's kind, as it arrived
         assert consultant.session is not None
         assert consultant.session.agent is not None
         assert consultant.session.agent.connection.malformed_lines == 1
@@ -205,13 +203,13 @@ async def test_agent_request_ids_may_be_uuid_strings(fake: FakeAgentSetup) -> No
 async def test_tool_activity_and_thoughts_are_collected(fake: FakeAgentSetup) -> None:
     """Thoughts are kept apart from the answer (the progress line and the terminal show them);
     tool activity is listed."""
-    transcripts = []
     async with fake.consultant() as consultant:
-        outcome = await consult(
-            consultant,
-            "@fake think hmm, the cache\n@fake tool read src/app.py\n@fake say done",
-            observer=lambda turn, update: transcripts.append(turn.transcript),
+        turn = await consultant.start(
+            "@fake think hmm, the cache\n@fake tool read src/app.py\n@fake say done"
         )
+        outcome = await consultant.wait(turn)
+        assert isinstance(outcome, TurnOutcome)
+        transcripts = [turn.transcript]
     assert outcome.text == "done"  # the thought is not part of the answer
     assert transcripts
     assert transcripts[-1].thought_parts == ["hmm, the cache"]

@@ -643,6 +643,7 @@ def test_a_hook_run_imports_nothing_heavy(hook: Hook) -> None:
     assert imported & heavy == set()
     assert {m for m in imported if m.startswith("codex_fusion")} == {
         "codex_fusion",
+        "codex_fusion.hookside",
         "codex_fusion.hookside.nonce",
         "codex_fusion.hookside.private",
     }

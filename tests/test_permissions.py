@@ -14,7 +14,7 @@ from codex_fusion.member import render
 from codex_fusion.member.client import AcpClient
 from codex_fusion.member.consultant import Consultant
 from codex_fusion.member.notes import Audit, NoteKind
-from codex_fusion.member.turn import Pause, TurnOutcome
+from codex_fusion.member.turn import Pause, TurnOutcome, TurnSlot
 
 from .conftest import FakeAgentSetup
 
@@ -282,7 +282,7 @@ async def test_read_text_file_is_confined_to_the_workspace(fake: FakeAgentSetup,
         workspace=fake.workspace,
         flags=GuardianFlags(),
         audit=audit,
-        current_turn=lambda: None,
+        slot=TurnSlot(),
         request_ids=itertools.count(1),
     )
 

@@ -9,7 +9,8 @@ import pytest
 from anyio import wait_all_tasks_blocked
 
 from codex_fusion.acp.schema import parse_update
-from codex_fusion.mcp.progress import ProgressPump, streamed_line
+from codex_fusion.mcp.progress import ProgressPump, streamed_line, turn_line
+from codex_fusion.member.signal import Changes
 from codex_fusion.member.transcript import Transcript
 from codex_fusion.text.redact import REDACTED, StreamRedactor, credentials_in, redact, redact_credentials
 
@@ -212,16 +213,17 @@ async def test_progress_never_shows_part_of_a_credential_while_it_streams() -> N
     async def send(progress: float, message: str) -> None:
         sent.append(message)
 
-    pump = ProgressPump(send, interval=0, heartbeat=math.inf)
-    transcript = Transcript()
+    changes = Changes()
+    pump = ProgressPump(send, interval=0, heartbeat=math.inf, changes=changes)
+    transcript = Transcript(changes=changes)
     turn: Any = SimpleNamespace(transcript=transcript)
+    pump.follow(lambda final: turn_line(turn, final))
     async with anyio.create_task_group() as tg:
         tg.start_soon(pump.run)
         for at in range(0, len(text), 5):
             chunk = {"type": "text", "text": text[at : at + 5]}
             update = parse_update({"sessionUpdate": "agent_message_chunk", "content": chunk})
             transcript.apply(update)
-            pump.observe(turn, update)
             await wait_all_tasks_blocked()
         tg.cancel_scope.cancel()
     await pump.flush()

@@ -13,9 +13,10 @@ import pytest
 
 from codex_fusion.errors import TaskError
 from codex_fusion.tasks import render
-from codex_fusion.tasks.manager import Task, TaskManager
+from codex_fusion.tasks.manager import TaskManager
 from codex_fusion.tasks.store import TaskLock, TaskStore
 from codex_fusion.tasks.table import MAX_REWORKS, TRANSITIONS, TaskEvent, TaskState, next_state, rework_event
+from codex_fusion.tasks.task import Task
 
 from .conftest import FakeAgentSetup
 from .task_fixtures import brief, fingerprint, git, make_repo, manager

@@ -10,6 +10,7 @@ import pytest
 from codex_fusion.acp.schema import UsageUpdate
 from codex_fusion.council import render, usage
 from codex_fusion.launch.models import Answered
+from codex_fusion.member import usage as member_usage
 from codex_fusion.member.transcript import Transcript, Usage
 from codex_fusion.member.turn import TurnOutcome
 from codex_fusion.text import prompts
@@ -40,12 +41,12 @@ def test_the_transcript_keeps_cached_tokens_and_a_reported_cost() -> None:
 
 
 def test_prices_parse_and_cost_is_reported_priced_or_not_reported() -> None:
-    prices = usage.parse_prices("gpt-5.5=1/0.1/10; bad entry, Gemini-2.5-pro = 2/0.5/12")
+    prices = member_usage.parse_prices("gpt-5.5=1/0.1/10; bad entry, Gemini-2.5-pro = 2/0.5/12")
     assert prices == {"gpt-5.5": (1.0, 0.1, 10.0), "gemini-2.5-pro": (2.0, 0.5, 12.0)}
     tokens = Usage(input_tokens=1_000_000, cached_tokens=500_000, output_tokens=100_000)
-    assert usage.cost(tokens, "GPT-5.5", prices) == pytest.approx((0.5 + 0.05 + 1.0, "priced"))
-    assert usage.cost(tokens, "other", prices) == (None, "not reported")
-    assert usage.cost(Usage(cost=0.3), "gpt-5.5", prices) == (0.3, "reported")  # the agent's own wins
+    assert member_usage.cost(tokens, "GPT-5.5", prices) == pytest.approx((0.5 + 0.05 + 1.0, "priced"))
+    assert member_usage.cost(tokens, "other", prices) == (None, "not reported")
+    assert member_usage.cost(Usage(cost=0.3), "gpt-5.5", prices) == (0.3, "reported")  # the agent's own wins
 
 
 def test_the_round_footer_shows_each_member_and_the_sum_and_says_not_reported() -> None:
@@ -59,7 +60,7 @@ def test_the_round_footer_shows_each_member_and_the_sum_and_says_not_reported() 
         Seat("gemini", answered("gemini", Usage(), 5.0)),
         Seat("qwen", None),
     ]
-    line = usage.round_footer(seats, usage.parse_prices("gpt-5.5=1/0.1/10"))
+    line = usage.round_footer(seats, member_usage.parse_prices("gpt-5.5=1/0.1/10"))
     assert line == (
         "Usage this round · codex: in 12.0k, cached 4.0k, out 900, 8.0s, $0.0174 at your price · "
         "gemini: tokens not reported, 5.0s, cost not reported · "
@@ -78,7 +79,7 @@ async def test_the_council_footer_and_status_totals_come_from_what_the_agents_se
             result = await council.ask(ask, ["codex", "gemini"], "take")
             await council.reply("more\n@fake usage 40", None)
         text = render.council(result)
-        lines = council.usage.lines()
+        lines = usage.lines({name: m.usage for name, m in council.members.items()})
     assert "Usage this round · codex: in 1, out 2," in text
     assert "gemini: in 1, out 2," in text
     assert lines[0] == "usage this session (as the agents reported it):"

@@ -140,6 +140,11 @@ class AuthRequired(AgentError):
 # -- requests that cannot be served -----------------------------------------------------------
 
 
+class UsageError(FusionError):
+    """A tool call that cannot run as given (an empty argument, a combination that does not apply,
+    the server not ready): the message says what to change."""
+
+
 class ConsultError(FusionError):
     """A consult or permit that cannot run now, or a turn Codex failed; the message says what to do."""
 

@@ -15,10 +15,9 @@ import anyio
 import anyio.abc
 
 from codex_fusion import __version__
-from codex_fusion.acp.schema import ContentChunk, SessionUpdate, ToolCallInfo
 from codex_fusion.member import render
-from codex_fusion.member.turn import Pause, Turn
-from codex_fusion.text.redact import RedactingFormatter, StreamRedactor, redact, redact_credentials
+from codex_fusion.member.turn import Pause
+from codex_fusion.text.redact import RedactingFormatter, redact, redact_credentials
 
 log = logging.getLogger("codex_fusion")
 
@@ -87,66 +86,6 @@ def serve() -> int:
 # -- ask ---------------------------------------------------------------------------------------
 
 
-class _TerminalView:
-    """Codex's answer to stdout as it streams; thinking and tool activity to stderr."""
-
-    def __init__(self) -> None:
-        self.printed = 0
-        self._last_tool_line: dict[str, str] = {}
-        self._thinking = False
-        # Credentials are redacted as in what Claude reads; a credential must not be split across
-        # two writes, so text is written paragraph by paragraph.
-        self._answer = StreamRedactor()
-        self._thought = StreamRedactor()
-
-    def __call__(self, turn: Turn, update: SessionUpdate) -> None:
-        if isinstance(update, ContentChunk):
-            if update.session_update == "agent_message_chunk":
-                self.printed += len(update.text)
-                ready = self._answer.feed(update.text)
-                if ready:
-                    self._end_thinking()
-                    sys.stdout.write(ready)
-                    sys.stdout.flush()
-            elif update.session_update == "agent_thought_chunk":
-                ready = self._thought.feed(update.text)
-                if ready:
-                    if not self._thinking:
-                        sys.stderr.write("💭 ")
-                        self._thinking = True
-                    sys.stderr.write(ready)
-                    sys.stderr.flush()
-        elif isinstance(update, ToolCallInfo):
-            tool = turn.transcript.tools.get(update.tool_call_id)
-            if tool is None:
-                return
-            line = "↳ " + render.activity(tool)
-            if self._last_tool_line.get(tool.tool_call_id) != line:
-                self._last_tool_line[tool.tool_call_id] = line
-                self._end_thinking()
-                sys.stderr.write(redact_credentials(line) + "\n")
-                sys.stderr.flush()
-
-    def _end_thinking(self) -> None:
-        rest = self._thought.close()
-        if rest:
-            if not self._thinking:
-                sys.stderr.write("💭 ")
-            sys.stderr.write(rest)
-            self._thinking = True
-        if self._thinking:
-            sys.stderr.write("\n")
-            self._thinking = False
-
-    def finish(self) -> None:
-        """Write what is still held back: the turn has ended or paused."""
-        self._end_thinking()
-        rest = self._answer.close()
-        if rest:
-            sys.stdout.write(rest)
-            sys.stdout.flush()
-
-
 SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
@@ -194,6 +133,7 @@ async def _ask(question: str, context: str | None) -> int:
 
 
 async def _consult_at_terminal(question: str, context: str | None) -> int:
+    from codex_fusion.cli.terminal import TerminalView
     from codex_fusion.errors import ConfigError, FusionError
     from codex_fusion.launch.config import Config
     from codex_fusion.member.consultant import Consultant
@@ -207,14 +147,15 @@ async def _consult_at_terminal(question: str, context: str | None) -> int:
     if config.workspace.path is None:
         print(f"codex-fusion: {config.workspace.error}", file=sys.stderr)
         return EXIT_USAGE
-    view = _TerminalView()
+    view = TerminalView()
     async with Consultant(config) as consultant:
         try:
-            result = await consultant.consult(consult(question, context), observer=view)
+            turn = await consultant.start(consult(question, context))
+            result = await view.follow(turn, consultant.changes, consultant.wait(turn))
             while isinstance(result, Pause):
                 view.finish()  # what Codex said before asking, then the request
                 decision, note = await _ask_person(result)
-                result = await consultant.permit(decision, note, observer=view)
+                result = await view.follow(turn, consultant.changes, consultant.permit(decision, note))
         except FusionError as exc:
             view.finish()
             print(f"codex-fusion: {redact_credentials(str(exc))}", file=sys.stderr)

@@ -29,7 +29,6 @@ from typing import TYPE_CHECKING, Literal, TypeVar
 import anyio
 
 from codex_fusion.acp.agent import Spawn, spawn_process
-from codex_fusion.acp.schema import ContentChunk, SessionUpdate
 from codex_fusion.council import agreement, table, usage
 from codex_fusion.errors import ConsultError, FusionError
 from codex_fusion.launch.config import Config
@@ -42,9 +41,9 @@ from codex_fusion.text import prompts
 if TYPE_CHECKING:
     from codex_fusion.launch.agents import Boundary
 from codex_fusion.guardian.permissions import parse_ref
-from codex_fusion.mcp.progress import ProgressPump, progress_line, stream_of
+from codex_fusion.member.signal import Changes
 from codex_fusion.member.snapshot import ResetReport, Status
-from codex_fusion.member.turn import Pause, Turn, TurnObserver, TurnOutcome, TurnResult
+from codex_fusion.member.turn import Pause, Turn, TurnOutcome, TurnResult
 from codex_fusion.text.prompts import Brief
 
 log = logging.getLogger(__name__)
@@ -66,6 +65,10 @@ class Seat:
     answer: Answer | None = None  # the latest round's
     last_text: str = ""  # its latest finished answer, quoted to the others
     saw_take: bool = False  # it has been shown Claude's take
+    #: Where it is in the round being asked ("queued", "working", "answered", "failed", …) and
+    #: the turn it is answering in, while it does (progress reads both).
+    stage: str | None = None
+    turn: Turn | None = None
 
     @property
     def verdict(self) -> VerdictLine | None:
@@ -96,6 +99,7 @@ class CouncilDebate:
     seats: dict[str, Seat]
     outside: frozenset[str]
     round: int = 1
+    asked: tuple[str, ...] = ()  # the seats asked in the round under way (or the last one)
     findings: table.FindingsTable | None = None  # merged findings, updated each round (table.py)
 
     def standings(self) -> agreement.Standings:
@@ -129,33 +133,6 @@ class CouncilResult:
     prices: Mapping[str, usage.Price] = field(default_factory=dict)  # the user's, for the footer
 
 
-@dataclass
-class _Progress:
-    """Per-member progress lines, joined into one message for the caller's pump; a member's streamed
-    text is made only when the pump sends (progress.py)."""
-
-    pump: ProgressPump | None
-    lines: dict[str, str | Callable[[bool], str]] = field(default_factory=dict)
-
-    def set(self, name: str, text: str) -> None:
-        self._update(name, text)
-
-    def set_stream(self, name: str, make: Callable[[bool], str]) -> None:
-        self._update(name, make)
-
-    def _update(self, name: str, line: str | Callable[[bool], str]) -> None:
-        self.lines[name] = line
-        if self.pump is not None:
-            snapshot = dict(self.lines)
-
-            def joined(final: bool) -> str:
-                return " · ".join(
-                    f"{n}: {part if isinstance(part, str) else part(final)}" for n, part in snapshot.items()
-                )
-
-            self.pump.set_lazy(joined)
-
-
 class Council:
     """Use as ``async with Council(config) as council:``; every member's agent dies with it."""
 
@@ -163,15 +140,23 @@ class Council:
         self.config = config
         self._stack = AsyncExitStack()
         request_ids = itertools.count(1)
+        #: Every member's turns tell these (one event stream for the whole council): an update or
+        #: a state change, and a turn that ended.
+        self.changes, self.ended = Changes(), Changes()
         self.members: dict[str, Consultant] = {
-            name: Consultant(config, spawn=spawn, member=spec, request_ids=request_ids)
+            name: Consultant(
+                config,
+                spawn=spawn,
+                member=spec,
+                request_ids=request_ids,
+                changes=self.changes,
+                ended=self.ended,
+            )
             for name, spec in config.members.items()
         }
         self.debate: CouncilDebate | None = None
         #: Which debate `reply` continues: the council's, or Codex's own.
         self.last: Literal["council", "single"] | None = None
-        self.usage = usage.Ledger(usage.parse_prices(config.model_prices))
-        self.on_turn_finished(self.usage.add)
 
     async def __aenter__(self) -> Council:
         for member in self.members.values():  # cheap: no agent starts before its first use
@@ -217,7 +202,6 @@ class Council:
         names: Sequence[str],
         my_take: str,
         *,
-        progress: ProgressPump | None = None,
         timeout: float | None = None,
     ) -> CouncilResult:
         """Round 1: every member answers ``brief`` blind, concurrently."""
@@ -230,7 +214,8 @@ class Council:
         # Recorded before any member is asked: round 1 cannot see it, and neither can Claude change it.
         debate = CouncilDebate(brief, my_take, {n: Seat(n) for n in names}, self._outside(names))
         self.debate, self.last = debate, "council"
-        self.usage.new_debate()
+        for member in self.members.values():
+            member.usage.new_debate()  # usage per debate starts again (status)
         log.info(
             "council %s with %s; Claude's take recorded (%d chars)",
             brief.tool,
@@ -238,7 +223,7 @@ class Council:
             len(my_take),
         )
         round_one = prompts.council_round(brief)
-        await self._fan_out(debate, {name: round_one for name in names}, progress, timeout)
+        await self._fan_out(debate, {name: round_one for name in names}, timeout)
         debate.findings = table.first(brief.tool, {n: debate.seats[n].answer for n in names}, brief.files)
         return self._result(debate, names)
 
@@ -247,7 +232,6 @@ class Council:
         message: str,
         names: Sequence[str] | None,
         *,
-        progress: ProgressPump | None = None,
         timeout: float | None = None,
     ) -> CouncilResult:
         """The next council round, for ``names`` (None: every seat)."""
@@ -277,46 +261,32 @@ class Council:
                 findings=table.for_prompt(debate.findings),
             )
             seat.saw_take = True
-        await self._fan_out(debate, briefs, progress, timeout)
+        await self._fan_out(debate, briefs, timeout)
         if debate.findings is not None:
             table.update(debate.findings, {n: debate.seats[n].answer for n in targets})
         return self._result(debate, targets)
 
     async def _fan_out(
-        self,
-        debate: CouncilDebate,
-        briefs: Mapping[str, Brief],
-        progress: ProgressPump | None,
-        timeout: float | None,
+        self, debate: CouncilDebate, briefs: Mapping[str, Brief], timeout: float | None
     ) -> None:
-        lines = _Progress(progress)
+        debate.asked = tuple(briefs)
+        for name in briefs:
+            debate.seats[name].stage, debate.seats[name].turn = "queued", None
 
         async def one(name: str, brief: Brief) -> None:
-            member = self.members[name]
-            lines.set(name, "queued")
-            observer: TurnObserver | None = None
-            if progress is not None:
-
-                def observer(turn: Turn, update: SessionUpdate) -> None:
-                    if isinstance(update, ContentChunk) and update.session_update != "user_message_chunk":
-                        thought = update.session_update == "agent_thought_chunk"
-                        lines.set_stream(name, stream_of(turn.transcript, thought))
-                        return
-                    text = progress_line(turn, update)
-                    if text is not None:
-                        lines.set(name, text)
-
+            member, seat = self.members[name], debate.seats[name]
             try:
-                answer: Answer = await member.consult(
-                    brief, observer=observer, on_start=lambda: lines.set(name, "working"), timeout=timeout
-                )
+                seat.turn = await member.start(brief, timeout=timeout)
+                seat.stage = "working"
+                answer: Answer = await member.wait(seat.turn)
             except FusionError as exc:
                 answer = exc
             except Exception as exc:  # a bug serving one member must not sink the others
                 log.exception("council member %s failed", name)
                 answer = ConsultError(f"codex-fusion failed serving {name}: {exc!r}. `status` shows more.")
             self._seat(debate, name, answer)
-            lines.set(name, _word(answer))
+            seat.stage, seat.turn = _word(answer), None
+            self.changes.notify()
 
         async with anyio.create_task_group() as tg:
             for name, brief in briefs.items():
@@ -338,7 +308,7 @@ class Council:
             limit_reached=debate.limit_reached,
             whole=whole,
             findings=debate.findings,
-            prices=self.usage.prices,
+            prices=self.codex.usage.prices,
         )
 
     # -- permissions -----------------------------------------------------------------------------
@@ -369,13 +339,12 @@ class Council:
         note: str | None = None,
         *,
         request: str | None = None,
-        observer: TurnObserver | None = None,
         timeout: float | None = None,
     ) -> TurnResult | CouncilResult:
         """Answer a held request of whichever member holds it; in a council round, the result is that
         member's seat and the round's agreement line."""
         member = self.holder(request)
-        result = await member.permit(decision, note, request=request, observer=observer, timeout=timeout)
+        result = await member.permit(decision, note, request=request, timeout=timeout)
         debate, name = self.debate, member.member.name
         if debate is not None and self.last == "council" and name in debate.seats:
             seat = debate.seats[name]
@@ -438,19 +407,15 @@ class Council:
     def codex_session(self) -> str | None:
         return self.codex.codex_session
 
-    def status(self) -> Status:
-        return self.codex.status()
+    def status(self, *, stderr: bool = True) -> Status:
+        return self.codex.status(stderr=stderr)
 
-    def statuses(self) -> list[tuple[MemberSpec, Status, Boundary | None]]:
+    def statuses(self, *, stderr: bool = True) -> list[tuple[MemberSpec, Status, Boundary | None]]:
         """Every member's spec, status and checked boundary, in configured order (for ``status``)."""
         return [
-            (m.member, m.status(), m.session.checked_boundary if m.session is not None else None)
+            (m.member, m.status(stderr=stderr), m.session.checked_boundary if m.session is not None else None)
             for m in self.members.values()
         ]
-
-    def on_turn_finished(self, listener: Callable[[Turn], None]) -> None:
-        for member in self.members.values():
-            member.on_turn_finished(listener)
 
     async def warm(self) -> None:
         await self.codex.warm()  # the others start when first asked

@@ -48,7 +48,7 @@ from codex_fusion.member import render_status
 from codex_fusion.member.consultant import Reopen
 from codex_fusion.member.debate import VerdictLine
 from codex_fusion.member.notes import Note, NoteKind
-from codex_fusion.member.turn import Turn
+from codex_fusion.member.signal import Changes
 from codex_fusion.text.redact import redact_credentials
 
 if TYPE_CHECKING:
@@ -116,7 +116,8 @@ class Follower:
         self._env = env
         self._ancestors = list(windows.ancestor_pids() if ancestors is None else ancestors)
         self._lock = anyio.Lock()
-        self._dirty = anyio.Event()
+        self._changed = Changes()  # what the save loop waits for
+        self._cleaned: dict[str, str] = {}
         self._stopped = anyio.Event()
         self._nonce: str | None = None  # the last record acted on
         self._paths = nonce.record_paths(state, workspace, None)  # realpath and hash computed once
@@ -130,7 +131,6 @@ class Follower:
         self.followed: str | None = None
         #: Why the latest record could not be acted on (it is tried again), if it could not.
         self.problem: str | None = None
-        consultant.on_turn_finished(self._turn_finished)
 
     # -- reading the record ----------------------------------------------------------------------
 
@@ -189,6 +189,7 @@ class Follower:
             if self._config.warm:
                 tg.start_soon(self._consultant.warm)
             tg.start_soon(self._save_loop)
+            tg.start_soon(self._turns_ended)
             await self._watch()
 
     async def _watch(self) -> None:
@@ -253,7 +254,7 @@ class Follower:
         log.info("Claude %s (session %s): %s", record.event, record.session_id, action)
         self.followed = await self._apply(action, record)
         self._nonce = record.nonce  # handled: only now, after its action succeeded
-        self._dirty.set()
+        self._changed.notify()
 
     async def _lost_track(self) -> None:
         """The record we followed vanished: the hook could not write this event (the disk may be full),
@@ -265,7 +266,7 @@ class Follower:
         )
         await self._consultant.reset(notice=Note(NoteKind.LOST_TRACK, why))
         self._nonce, self.followed = None, None
-        self._dirty.set()
+        self._changed.notify()
 
     async def _apply(self, action: Action, record: Record) -> str | None:
         """Carry out ``action``; returns the conversation followed from now on."""
@@ -316,13 +317,16 @@ class Follower:
 
     # -- saving ----------------------------------------------------------------------------------
 
-    def _turn_finished(self, turn: Turn) -> None:
-        self._dirty.set()
+    async def _turns_ended(self) -> None:
+        """A member's turn ended (the council's ``ended`` stream): its link may have changed."""
+        while True:
+            await self._consultant.ended.wait()
+            self._changed.notify()
 
     async def _save_loop(self) -> None:
+        """Save what changed: after each turn that ends, and after each record acted on."""
         while True:
-            await self._dirty.wait()
-            self._dirty = anyio.Event()
+            await self._changed.wait()
             try:
                 links, state = self._to_save()
                 if not links and state is None:
@@ -349,7 +353,7 @@ class Follower:
         only if it changed since the last save."""
         links = []
         if self.followed is not None:
-            for spec, status, _ in self._consultant.statuses():
+            for spec, status, _ in self._consultant.statuses(stderr=False):
                 if status.session_id is None:
                     continue
                 verdict = status.last_verdict
@@ -359,16 +363,26 @@ class Follower:
                     agent=status.agent_name or "",
                     rounds=status.debate_round,
                     verdict=verdict.standing if verdict is not None else None,
-                    summary=redact_credentials(verdict.summary) if verdict is not None else "",
+                    summary=self._clean(verdict.summary) if verdict is not None else "",
                     member=spec.name,
                 )
                 if link != self._saved_links.get(spec.name):
                     links.append(link)
-        status = self._consultant.status()
-        # Claude reads it:
-        debate = redact_credentials(render_status.debate_state(status, self._config.reset_on))
+        status = self._consultant.status(stderr=False)
+        debate = self._clean(render_status.debate_state(status, self._config.reset_on))  # Claude reads it
         state = (debate, self.window, self.followed)
         return links, (state if state != self._saved_state else None)
+
+    def _clean(self, text: str) -> str:
+        """``text`` redacted as what Claude reads; a text seen at the last save is not scanned again
+        (after every turn the same verdicts and debate line come back)."""
+        cleaned = self._cleaned.get(text)
+        if cleaned is None:
+            cleaned = redact_credentials(text)
+            if len(self._cleaned) > 64:
+                self._cleaned.clear()
+            self._cleaned[text] = cleaned
+        return cleaned
 
     def _write(self, links: list[continuity.Link], state: tuple[str, int | None, str | None] | None) -> None:
         for link in links:

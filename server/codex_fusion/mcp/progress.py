@@ -1,112 +1,148 @@
-"""Turn a streaming Codex turn into a few progress messages a second, plus a heartbeat."""
+"""Progress for the host: what a waiting tool call shows, a few messages a second, plus a heartbeat.
+
+Progress is rendered here, in the MCP layer, from state read down: a turn's transcript, a council's
+seats, a task. Nothing below calls the pump. It wakes on the member layer's event stream
+(:class:`~codex_fusion.member.signal.Changes`) or its own :meth:`ProgressPump.set`, looks at what it
+follows, and sends the line when it changed — at most once per ``interval``, so a 20,000-chunk
+answer costs a few renders, not 20,000.
+"""
 
 from __future__ import annotations
 
 import math
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
 import anyio
 
-from codex_fusion.acp.schema import ContentChunk, PlanUpdate, SessionUpdate, ToolCallInfo
-from codex_fusion.member.render import activity, tail
-from codex_fusion.member.transcript import Transcript
-from codex_fusion.member.turn import Turn
-from codex_fusion.text.redact import redact_credentials, unfinished_credential
+from codex_fusion.council.council import CouncilDebate
+from codex_fusion.member.consultant import Consultant
+from codex_fusion.member.render import PROGRESS_TAIL, stream_of, streamed_line, turn_line
+from codex_fusion.member.signal import Changes
+from codex_fusion.tasks.task import Task
+from codex_fusion.text.redact import redact_credentials
 
-PROGRESS_TAIL = 140
+__all__ = [
+    "PROGRESS_TAIL",
+    "ProgressPump",
+    "heartbeat",
+    "member_line",
+    "parts_line",
+    "seats_line",
+    "stream_of",
+    "streamed_line",
+    "tasks_line",
+    "turn_line",
+]
 
 SendProgress = Callable[[float, str], Awaitable[None]]
+#: How long a call runs before its first progress line is made.
+FIRST_LOOK_S = 0.1
+#: What to show now, computed when it is sent (``final``: the call is ending), or None: nothing yet.
+Source = Callable[[bool], str | None]
 
 
-def streamed_line(text: str, *, thought: bool, final: bool) -> str:
-    """The progress line for Codex's text (or thoughts) so far: redacted as what Claude reads, the
-    whole text before its tail is cut (a credential cut by the tail would match no rule), and while
-    it streams without its last word when that is the start of a credential not yet complete."""
-    if not final and text and not text[-1].isspace():
-        last = text.split()[-1]
-        if unfinished_credential(last):
-            text = text[: len(text) - len(last)]
-    line = tail(redact_credentials(text), PROGRESS_TAIL, one_line=True)
-    return "💭 " + line if thought else line
+def member_line(member: Consultant, final: bool = False) -> str | None:
+    """The line of the turn a member has in flight (a ``permit`` follows the member it answers)."""
+    turn = member.current_turn
+    return turn_line(turn, final) if turn is not None else None
 
 
-def stream_of(transcript: Transcript, thought: bool) -> Callable[[bool], str]:
-    """The progress line of a turn's text (or thoughts) so far, made when it is sent."""
+def seats_line(debate: CouncilDebate | None, final: bool = False) -> str | None:
+    """One line per member asked in the council round: its stream, or where it is."""
+    if debate is None or not debate.asked:
+        return None
+    parts = []
+    for name in debate.asked:
+        seat = debate.seats[name]
+        line = turn_line(seat.turn, final) if seat.turn is not None and not seat.turn.done else None
+        parts.append(f"{name}: {line or seat.stage or 'queued'}")
+    return " · ".join(parts)
 
-    def make(final: bool) -> str:
-        parts = transcript.thought_parts if thought else transcript.text_parts
-        return streamed_line("".join(parts), thought=thought, final=final)
 
-    return make
+def tasks_line(tasks: Sequence[Task]) -> str | None:
+    """Where each task a call waits on is (its live turn's line, or its stage)."""
+    shown = [f"{task.id}: {task.progress}" for task in tasks if task.progress]
+    return " · ".join(shown) or None
+
+
+def parts_line(states: Sequence[str]) -> str | None:
+    """Where each part of a review in parts is."""
+    return " · ".join(f"part {i + 1}: {state}" for i, state in enumerate(states)) or None
+
+
+def heartbeat(started: float, doing: str, latest: str | None) -> str:
+    elapsed = time.monotonic() - started
+    return f"⏳ {elapsed:.0f}s · {doing}" + (f" · {latest}" if latest else "")
 
 
 class ProgressPump:
-    """Coalesces updates: the latest message wins, sent at most ``1/interval`` times a second.
+    """Sends the latest message at most ``1/interval`` times a second; while nothing new arrives, a
+    heartbeat (elapsed time and what the agent is doing) every ``heartbeat`` seconds, so a long
+    silent command still shows life. What goes out is redacted as what Claude reads, computed only
+    when it is sent."""
 
-    While nothing new arrives a heartbeat (elapsed time and what Codex is doing) goes out every
-    ``heartbeat`` seconds, so a long silent command still shows life. What goes out is redacted as
-    what Claude reads, computed only when it is sent (a few times a second, not per chunk).
-    """
-
-    def __init__(self, send: SendProgress, *, interval: float = 0.25, heartbeat: float = 5.0) -> None:
+    def __init__(
+        self,
+        send: SendProgress,
+        *,
+        interval: float = 0.25,
+        heartbeat: float = 5.0,
+        changes: Changes | None = None,
+    ) -> None:
         self._send = send
         self._interval = interval
         self._heartbeat = heartbeat
-        self._latest: str | None = None
-        #: When the latest message is computed from a stream when it is sent (``final``: the turn ended).
-        self._stream: Callable[[bool], str] | None = None
-        self._dirty = anyio.Event()
+        self._changes = changes if changes is not None else Changes()
+        self._source: Source | None = None
+        self._seen = -1  # the version of the event stream last looked at
         self._started = time.monotonic()
+        self._last_emit = self._started
         self._count = 0
         self._last_sent: str | None = None
         self.sent = 0
         self.status = "waiting for Codex"
 
-    def observe(self, turn: Turn, update: SessionUpdate) -> None:
-        message = progress_line(turn, update)
-        if message is not None:
-            self.set(message)
-            if isinstance(update, ContentChunk):
-                self.set_lazy(stream_of(turn.transcript, update.session_update == "agent_thought_chunk"))
-
-    def set_status(self, status: str) -> None:
-        """What the heartbeat says Codex is doing (queued, starting, working, paused…)."""
-        self.status = status
+    def follow(self, source: Source) -> None:
+        """Show ``source``'s line from now on (computed when sent)."""
+        self._source = source
+        self._changes.notify()
 
     def set(self, message: str) -> None:
-        self._latest = message
-        self._stream = None
-        self._dirty.set()
+        self.follow(lambda _final: message)
 
-    def set_lazy(self, make: Callable[[bool], str]) -> None:
-        """The latest message is ``make(final)``, computed only when it is sent (it may join a whole
-        stream so far; redacting a cut tail would miss a credential whose start was cut off)."""
-        self._latest = ""
-        self._stream = make
-        self._dirty.set()
+    def set_status(self, status: str) -> None:
+        """What the heartbeat says the agent is doing (queued, starting, working, paused…)."""
+        self.status = status
 
     def _shown(self, *, final: bool = False) -> str | None:
         """The latest message as it may be shown."""
-        if self._stream is None:
-            return None if self._latest is None else redact_credentials(self._latest)
-        return redact_credentials(self._stream(final))
+        line = self._source(final) if self._source is not None else None
+        return None if line is None else redact_credentials(line)
 
     async def _emit(self, message: str) -> None:
         self._count += 1
         await self._send(float(self._count), message)
         self.sent += 1
         self._last_sent = message
+        self._last_emit = time.monotonic()
 
     async def run(self) -> None:
-        """Send until cancelled. Cancel it when the turn ends, then call :meth:`flush`."""
+        """Send until cancelled. Cancel it when the call ends, then call :meth:`flush`.
+
+        The first look waits a moment (the interval, at most :data:`FIRST_LOOK_S`): a call answered
+        sooner shows no progress at all, and costs none."""
+        await anyio.sleep(min(self._interval, FIRST_LOOK_S))
         while True:
-            with anyio.move_on_after(self._heartbeat if math.isfinite(self._heartbeat) else math.inf):
-                await self._dirty.wait()
-            if self._dirty.is_set():
-                self._dirty = anyio.Event()
+            if self._changes.version == self._seen:
+                quiet = self._heartbeat - (time.monotonic() - self._last_emit)
+                with anyio.move_on_after(max(quiet, 0) if math.isfinite(quiet) else math.inf):
+                    await self._changes.wait()
+            if self._changes.version != self._seen:
+                self._seen = self._changes.version
                 shown = self._shown()
-                assert shown is not None
+                if shown is None or shown == self._last_sent:
+                    continue
                 await self._emit(shown)
             else:
                 await self._emit(redact_credentials(heartbeat(self._started, self.status, self._shown())))
@@ -117,32 +153,8 @@ class ProgressPump:
 
         Not when nothing was shown yet: a turn that ended before its first progress message was due
         would only send it a moment before the result itself."""
+        if not self.sent:
+            return
         final = self._shown(final=True)
-        if self.sent and final is not None and final != self._last_sent:
+        if final is not None and final != self._last_sent:
             await self._emit(final)
-
-
-# -- progress lines ----------------------------------------------------------------------------------------
-
-
-def progress_line(turn: Turn, update: SessionUpdate) -> str | None:
-    """The progress message an update deserves, or None to keep the current one."""
-    transcript = turn.transcript
-    if isinstance(update, ContentChunk):
-        # Only the tail is joined: joining the whole answer on every chunk is quadratic.
-        if update.session_update == "agent_message_chunk":
-            return tail("".join(transcript.text_parts[-64:]), PROGRESS_TAIL, one_line=True)
-        if update.session_update == "agent_thought_chunk":
-            return "💭 " + tail("".join(transcript.thought_parts[-64:]), PROGRESS_TAIL, one_line=True)
-        return None
-    if isinstance(update, ToolCallInfo):
-        tool = transcript.tools.get(update.tool_call_id)
-        return None if tool is None else tail("↳ " + activity(tool), PROGRESS_TAIL, one_line=True)
-    if isinstance(update, PlanUpdate) and transcript.plan:
-        return tail("plan: " + "; ".join(transcript.plan), PROGRESS_TAIL, one_line=True)
-    return None
-
-
-def heartbeat(started: float, doing: str, latest: str | None) -> str:
-    elapsed = time.monotonic() - started
-    return f"⏳ {elapsed:.0f}s · {doing}" + (f" · {latest}" if latest else "")

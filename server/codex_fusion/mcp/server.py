@@ -29,7 +29,7 @@ from codex_fusion.host.follow import Follower
 from codex_fusion.launch import installer
 from codex_fusion.launch.config import NPX_FALLBACK, Config
 from codex_fusion.mcp import tools
-from codex_fusion.mcp.tools import ServerState
+from codex_fusion.mcp.state import ServerState
 from codex_fusion.review.socket import GateSocket
 from codex_fusion.tasks.manager import MemberFor, TaskManager
 from codex_fusion.text import wellformed

@@ -9,46 +9,29 @@ the default waits stay under that and a longer ``wait_s`` is Claude's choice.
 
 from __future__ import annotations
 
-import dataclasses
-from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Annotated, Literal
+from collections.abc import Sequence
+from typing import Annotated, Literal
 
 import anyio
 from mcp.server.mcpserver import Context
-from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import Field
 
 from codex_fusion.errors import FusionError
+from codex_fusion.mcp import answers, progress
+from codex_fusion.mcp.boundary import with_progress
 from codex_fusion.mcp.progress import ProgressPump
+from codex_fusion.mcp.state import tasks_of
 from codex_fusion.member import render
 from codex_fusion.tasks import render as task_render
-from codex_fusion.tasks.manager import Task, TaskManager
+from codex_fusion.tasks.manager import TaskManager
 from codex_fusion.tasks.record import TaskBrief
-from codex_fusion.tasks.table import TaskState
+from codex_fusion.tasks.task import Task
 from codex_fusion.text.redact import redact_credentials
 
-if TYPE_CHECKING:
-    from codex_fusion.mcp.tools import ServerState
 #: How long a call waits for its task by default: under Claude Code's 120 s move to the background.
 DELEGATE_WAIT_S = 100.0
 
 WaitArg = Annotated[float | None, Field(ge=0, le=86_400, description="Wait for the result, s.")]
-
-
-def _tasks(ctx: Context) -> tuple[ServerState, TaskManager]:
-    from codex_fusion.mcp.tools import ServerState  # the tools' table imports this module
-
-    state = ctx.request_context.lifespan_context
-    assert isinstance(state, ServerState)
-    if state.config is None:
-        raise ToolError(f"codex-fusion is misconfigured: {state.config_error}. Fix the variable and restart.")
-    if state.tasks is None or state.council is None:
-        raise ToolError("codex-fusion is shutting down.")
-    return state, state.tasks
-
-
-def _error(exc: FusionError) -> ToolError:
-    return ToolError(redact_credentials(str(exc)))
 
 
 async def delegate(
@@ -61,12 +44,8 @@ async def delegate(
     members: Annotated[list[str] | None, Field(description="One task each.")] = None,
     wait_s: WaitArg = None,
 ) -> str:
-    state, manager = _tasks(ctx)
-    assert state.council is not None
-    try:
-        names = state.council.select(members) if members else ["codex"]
-    except FusionError as exc:
-        raise _error(exc) from None
+    council, manager = tasks_of(ctx)
+    names = council.select(members) if members else ["codex"]
     brief = TaskBrief(task, tuple(paths or ()), tuple(criteria or ()), constraints, base)
     started: list[Task] = []
     failed: list[str] = []
@@ -75,7 +54,7 @@ async def delegate(
             started.append(await manager.delegate(brief, name))
         except FusionError as exc:
             if len(names) == 1:
-                raise _error(exc) from None
+                raise
             failed.append(f"✗ {render.who(name)} could not take the task: {exc}")
     text = await _answer(ctx, manager, started, DELEGATE_WAIT_S if wait_s is None else wait_s)
     return "\n\n".join([text, *map(redact_credentials, failed)]) if failed else text
@@ -89,20 +68,17 @@ async def task(
     force: Annotated[bool, Field(description="accept past failed checks")] = False,
     wait_s: WaitArg = None,
 ) -> str:
-    _, manager = _tasks(ctx)
-    try:
-        found = manager.get(id)
-        if action == "accept":
-            accepted = await manager.accept(found, force=force, reason=notes)
-            return redact_credentials(task_render.accepted(accepted))
-        if action == "discard":
-            await manager.discard(found)
-            return task_render.finished(found)
-        if action == "rework":
-            await manager.rework(found, notes or "")
-            return await _answer(ctx, manager, [found], DELEGATE_WAIT_S if wait_s is None else wait_s)
-    except FusionError as exc:
-        raise _error(exc) from None
+    _, manager = tasks_of(ctx)
+    found = manager.get(id)
+    if action == "accept":
+        accepted = await manager.accept(found, force=force, reason=notes)
+        return redact_credentials(task_render.accepted(accepted))
+    if action == "discard":
+        await manager.discard(found)
+        return task_render.finished(found)
+    if action == "rework":
+        await manager.rework(found, notes or "")
+        return await _answer(ctx, manager, [found], DELEGATE_WAIT_S if wait_s is None else wait_s)
     return await _answer(ctx, manager, [found], wait_s or 0.0)
 
 
@@ -115,10 +91,7 @@ async def permit_task(
     request: str | None,
 ) -> str:
     """``permit`` for a request a task's member holds: answered, then the task is waited for."""
-    try:
-        await manager.permit(found, decision, note, request)
-    except FusionError as exc:
-        raise _error(exc) from None
+    await manager.permit(found, decision, note, request)
     return await _answer(ctx, manager, [found], DELEGATE_WAIT_S)
 
 
@@ -126,49 +99,13 @@ async def _answer(ctx: Context, manager: TaskManager, tasks: Sequence[Task], wai
     """Wait up to ``wait_s`` for ``tasks`` to settle, with progress; then where each one is."""
     if wait_s > 0 and any(not t.settled for t in tasks):
 
-        async def send(progress: float, message: str) -> None:
-            await ctx.report_progress(progress, None, message)
+        async def step(pump: ProgressPump) -> None:
+            pump.follow(lambda _final: progress.tasks_line(tasks))
+            async with anyio.create_task_group() as waits:
+                for t in tasks:
+                    waits.start_soon(manager.wait, t, wait_s)
 
-        pump = ProgressPump(send)
-        pump.set_status(f"{', '.join(t.id for t in tasks)} running")
-        lines: dict[str, str] = {}
-
-        def listener(task_id: str) -> Callable[[str], None]:
-            def hear(line: str) -> None:
-                lines[task_id] = line
-                pump.set(" · ".join(f"{k}: {v}" for k, v in lines.items()))
-
-            return hear
-
-        for t in tasks:
-            t.listener = listener(t.id)
-        try:
-            async with anyio.create_task_group() as tg:
-                tg.start_soon(pump.run)
-                async with anyio.create_task_group() as waits:
-                    for t in tasks:
-                        waits.start_soon(manager.wait, t, wait_s)
-                tg.cancel_scope.cancel()
-        finally:
-            for t in tasks:
-                t.listener = None
+        status = f"{', '.join(t.id for t in tasks)} running"
+        await with_progress(ctx, step, status=status, changes=manager.changes)
     limit = max(4_000, manager.config.max_answer_chars // 2 // max(1, len(tasks)))
-    return "\n\n".join([await _text(manager, t, limit) for t in tasks])
-
-
-async def _text(manager: TaskManager, found: Task, limit: int) -> str:
-    state = found.state
-    if state is TaskState.RUNNING and found.pause is not None:
-        pause = found.pause
-        shown = render.pause(dataclasses.replace(pause, text_so_far=redact_credentials(pause.text_so_far)))
-        return task_render.paused(found, pause, shown)
-    if state is TaskState.RUNNING:
-        return redact_credentials(task_render.running(found))
-    if state in (TaskState.REVIEW, TaskState.BLOCKED):
-        summary, patch = await manager.texts(found, limit)
-        # The patch is shown byte for byte (it is what accept writes; a credential in it is a failed
-        # check); the member's report is redacted as every answer is.
-        return task_render.review(found, redact_credentials(summary), patch, limit, manager.patch_path(found))
-    if state is TaskState.INTERRUPTED:
-        return task_render.interrupted(found)
-    return task_render.finished(found)
+    return "\n\n".join([await answers.task(manager, t, limit) for t in tasks])

@@ -1,151 +1,45 @@
 """The MCP tools, as a table: name, description, annotations, and one short async function each.
 
-Adding a tool is one :class:`Spec` entry plus, for a question to Codex, a prompt builder in
+Adding a tool is one :class:`Spec` entry plus, for a question to an agent, a prompt builder in
 :mod:`codex_fusion.text.prompts`; the function's typed parameters are its input schema (compacted by
-:func:`compact_schema`, since every tool's schema is in Claude's context). Every tool goes through
-:func:`ask` (a turn) or reads :class:`ServerState` directly; :func:`_answer` is the one place where a
-:class:`~codex_fusion.errors.FusionError` becomes an error result.
+:func:`compact_schema`, since every tool's schema is in Claude's context). Every tool runs through
+the one boundary (:func:`~codex_fusion.mcp.boundary.guarded`): a tool raises a
+:class:`~codex_fusion.errors.FusionError` and the boundary makes it the error result; a tool that
+waits on an agent does so with :func:`~codex_fusion.mcp.boundary.with_progress`.
 
-Results are text (ADR 0007): Codex's answer, then a one-line footer with the debate round, the
+Results are text (ADR 0007): the agent's answer, then a one-line footer with the debate round, the
 parsed verdict, the time and the tokens.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import functools
-import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-import anyio
 from mcp.server.mcpserver import Context
-from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.mcpserver.tools import Tool
 from mcp_types import ToolAnnotations
 from pydantic import Field
 
 from codex_fusion import __version__
-from codex_fusion.council import render as council_render
+from codex_fusion.council import usage as council_usage
 from codex_fusion.council.council import Council, CouncilResult
-from codex_fusion.errors import FusionError
-from codex_fusion.host.follow import Follower
-from codex_fusion.launch.config import Config
+from codex_fusion.errors import UsageError
 from codex_fusion.launch.models import ModelChoice
-from codex_fusion.mcp import task_tools
+from codex_fusion.mcp import answers, progress, task_tools
+from codex_fusion.mcp.boundary import guarded, with_progress
 from codex_fusion.mcp.progress import ProgressPump
+from codex_fusion.mcp.state import council_of, required, state_of
 from codex_fusion.member import render, render_status
-from codex_fusion.member.consultant import Consultant
-from codex_fusion.member.turn import Pause, TurnOutcome, TurnResult
+from codex_fusion.member.turn import TurnResult
 from codex_fusion.review import parts as shards
 from codex_fusion.review import prompts as review_prompts
 from codex_fusion.review.diffs import DiffMaterial, DiffRequest, collect_diff
 from codex_fusion.tasks import render as task_render
-from codex_fusion.tasks.manager import TaskManager
-from codex_fusion.text import overflow, prompts, wellformed
+from codex_fusion.text import prompts
 from codex_fusion.text.redact import redact_credentials
-
-log = logging.getLogger(__name__)
-
-
-@dataclass
-class ServerState:
-    """What the tools share, set up by the server's lifespan."""
-
-    config: Config | None = None
-    config_error: str | None = None
-    council: Council | None = None
-    follower: Follower | None = None
-    tasks: TaskManager | None = None  # delegated tasks (task_tools.py)
-
-    @property
-    def consultant(self) -> Consultant | None:
-        """Codex's conversation: the default member, the one a call without ``members`` goes to."""
-        return self.council.codex if self.council is not None else None
-
-
-def _state(ctx: Context) -> ServerState:
-    state = ctx.request_context.lifespan_context
-    assert isinstance(state, ServerState)
-    return state
-
-
-def _council(ctx: Context) -> Council:
-    state = _state(ctx)
-    if state.config is None:
-        raise ToolError(f"codex-fusion is misconfigured: {state.config_error}. Fix the variable and restart.")
-    if state.config.workspace.path is None:
-        raise ToolError(redact_credentials(state.config.workspace.error or "No workspace."))
-    if state.council is None:
-        raise ToolError("codex-fusion is shutting down.")
-    return state.council
-
-
-def _consultant(ctx: Context) -> Consultant:
-    return _council(ctx).codex
-
-
-def _required(value: str, name: str, what: str) -> str:
-    if not value.strip():
-        raise ToolError(f"`{name}` is empty: {what}.")
-    return value
-
-
-async def _answer(
-    ctx: Context,
-    consultant: Consultant,
-    step: Callable[[ProgressPump], Awaitable[TurnResult | CouncilResult]],
-) -> str:
-    """Run one consultant step with progress streaming; a FusionError becomes an error result."""
-
-    async def send(progress: float, message: str) -> None:
-        await ctx.report_progress(progress, None, message)
-
-    pump = ProgressPump(send)
-    failure: FusionError | None = None
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(pump.run)
-        try:
-            result = await step(pump)
-        except FusionError as exc:
-            failure = exc  # raised outside the task group: an error result, not an ExceptionGroup
-        finally:
-            tg.cancel_scope.cancel()
-    if failure is not None:
-        raise ToolError(redact_credentials(str(failure)))
-    await pump.flush()
-    if isinstance(result, CouncilResult):  # a permit that completed a council member's seat
-        return await _render_council(result, consultant.config)
-    saved = None
-    if isinstance(result, Pause):  # finished turns are logged once, by the consultant
-        log.info("paused for permit after %.1fs: %s", result.elapsed, result.summary)
-        # The request is shown byte for byte (what Claude approves is what runs; a credential in it
-        # is named next to it instead); only what Codex said so far is redacted.
-        return render.pause(dataclasses.replace(result, text_so_far=redact_credentials(result.text_so_far)))
-    # Claude's transcript is kept on disk: no credentials in it (ADR 0014).
-    saved = None
-    if len(result.text) > consultant.config.max_answer_chars:
-        result, saved = await _fit(result, consultant.config)
-    return redact_credentials(render.outcome(result, saved))
-
-
-async def _fit(
-    outcome: TurnOutcome, config: Config, limit: int | None = None
-) -> tuple[TurnOutcome, render.Saved]:
-    """Cut an answer to Claude's budget (or ``limit``); the whole of it goes to a private file, redacted
-    as what Claude reads is (Claude reads that file when it needs the rest)."""
-    whole = redact_credentials(outcome.text)
-    shown = overflow.cut(whole, config.max_answer_chars if limit is None else limit)
-    where = "(not saved: codex-fusion has no data directory; set CLAUDE_PLUGIN_DATA or HOME)"
-    if config.state_dir is not None:
-        try:
-            where = str(await anyio.to_thread.run_sync(overflow.save, whole, config.state_dir))
-        except OSError as exc:
-            log.warning("cannot save a long answer: %s", exc)
-            where = f"(not saved: {exc})"
-    return dataclasses.replace(outcome, text=shown), render.Saved(where, len(shown), len(whole))
 
 
 async def ask(
@@ -160,86 +54,51 @@ async def ask(
     """Send ``brief`` to Codex as one turn (queued behind any other) and answer with its result; with
     ``members``, to each of them as a council round. ``model``/``effort`` override Codex's configured
     ones for this turn."""
-    council = _council(ctx)
-    follower = _state(ctx).follower
+    council = council_of(ctx)
+    follower = state_of(ctx).follower
     # A /clear whose watch event has not arrived yet still resets first; one that cannot be carried
     # out must not let this call land in the cleared conversation's context.
     if follower is not None and not await follower.check():
-        raise ToolError(
+        raise UsageError(
             f"Not sent to Codex: codex-fusion {follower.problem}, so this call could land in the wrong "
             "context. Ask again (it is retried first); if it fails again, call `reset` (Codex starts "
             "fresh) and `status`."
         )
     if members is not None:
         if model or effort:
-            raise ToolError(
+            raise UsageError(
                 "`model`/`effort` apply to Codex alone; a council member's model is set in its entry of "
                 "CODEX_FUSION_MEMBERS (or the plugin's members option). Call again without them."
             )
-        try:
-            names = council.select(members)
-        except FusionError as exc:
-            raise ToolError(redact_credentials(str(exc))) from None
-        return await _council_answer(
-            ctx,
-            council,
-            lambda progress: council.ask(brief, names, my_take or "", progress=progress, timeout=timeout_s),
+        names = council.select(members)
+        return await _council_round(
+            ctx, council, lambda: council.ask(brief, names, my_take or "", timeout=timeout_s)
         )
     consultant = council.codex
     council.single()
+    choice = ModelChoice.of(model, effort, "the `model`/`effort` argument")
 
     async def step(pump: ProgressPump) -> TurnResult:
         if consultant.queue_length or consultant.current_turn is not None:
             pump.set_status("queued behind another consult")
-        return await consultant.consult(
-            brief,
-            observer=pump.observe,
-            on_start=lambda: pump.set_status("Codex is working"),
-            timeout=timeout_s,
-            choice=ModelChoice.of(model, effort, "the `model`/`effort` argument"),
-        )
+        turn = await consultant.start(brief, timeout=timeout_s, choice=choice)
+        pump.set_status("Codex is working")
+        pump.follow(lambda final: progress.turn_line(turn, final))
+        return await consultant.wait(turn)
 
-    return await _answer(ctx, consultant, step)
+    result = await with_progress(ctx, step, status="waiting for Codex", changes=council.changes)
+    return await answers.result(result, consultant.config)
 
 
-async def _council_answer(
-    ctx: Context, council: Council, step: Callable[[ProgressPump], Awaitable[CouncilResult]]
-) -> str:
-    """Run one council step with progress (one line per member); a FusionError becomes an error result."""
+async def _council_round(ctx: Context, council: Council, run: Callable[[], Awaitable[CouncilResult]]) -> str:
+    """A council round with progress (one line per member)."""
 
-    async def send(progress: float, message: str) -> None:
-        await ctx.report_progress(progress, None, message)
+    async def step(pump: ProgressPump) -> CouncilResult:
+        pump.follow(lambda final: progress.seats_line(council.debate, final))
+        return await run()
 
-    pump = ProgressPump(send)
-    pump.set_status("the council is working")
-    failure: FusionError | None = None
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(pump.run)
-        try:
-            result = await step(pump)
-        except FusionError as exc:
-            failure = exc
-        finally:
-            tg.cancel_scope.cancel()
-    if failure is not None:
-        raise ToolError(redact_credentials(str(failure)))
-    await pump.flush()
-    return await _render_council(result, council.config)
-
-
-async def _render_council(result: CouncilResult, config: Config) -> str:
-    """The round's text, each member's answer cut to its share of the output budget (saved whole)."""
-    share = max(config.max_answer_chars // max(len(result.seats), 1), 4_000)
-    seats, saved = [], {}
-    for seat in result.seats:
-        answer = seat.answer
-        if isinstance(answer, TurnOutcome) and len(answer.text) > share:
-            answer, saved[seat.name] = await _fit(answer, config, share)
-        elif isinstance(answer, Pause):  # the request byte for byte; only what was said so far is redacted
-            answer = dataclasses.replace(answer, text_so_far=redact_credentials(answer.text_so_far))
-        seats.append(dataclasses.replace(seat, answer=answer))
-    shown = dataclasses.replace(result, seats=tuple(seats))
-    return council_render.council(shown, saved, clean=redact_credentials)
+    result = await with_progress(ctx, step, status="the council is working", changes=council.changes)
+    return await answers.council(result, council.config)
 
 
 # -- the tools ---------------------------------------------------------------------------------------
@@ -264,7 +123,7 @@ async def consult(
     model: ModelArg = None,
     effort: ModelArg = None,
 ) -> str:
-    _required(question, "question", "say what you want Codex's opinion on")
+    required(question, "question", "say what you want Codex's opinion on")
     return await ask(ctx, prompts.consult(question, context), timeout_s, members, my_take, model, effort)
 
 
@@ -278,7 +137,7 @@ async def review_plan(
     model: ModelArg = None,
     effort: ModelArg = None,
 ) -> str:
-    _required(plan, "plan", "pass the plan to review")
+    required(plan, "plan", "pass the plan to review")
     return await ask(ctx, prompts.review_plan(plan, context), timeout_s, members, my_take, model, effort)
 
 
@@ -295,7 +154,7 @@ async def review_diff(
     model: ModelArg = None,
     effort: ModelArg = None,
 ) -> str:
-    consultant = _consultant(ctx)
+    consultant = council_of(ctx).codex
     material = None
     limit = consultant.config.max_answer_chars
     if diff is None or not diff.strip():
@@ -303,15 +162,12 @@ async def review_diff(
         assert workspace is not None
         request = DiffRequest(base=base, staged=staged, paths=tuple(paths or ()))
         budget = limit if members is not None else limit * shards.MAX_SHARDS
-        try:
-            material = await collect_diff(
-                workspace,
-                request,
-                max_chars=budget,
-                allow_foreign_gitdir=consultant.config.allow_foreign_gitdir,
-            )
-        except FusionError as exc:
-            raise ToolError(redact_credentials(str(exc))) from None
+        material = await collect_diff(
+            workspace,
+            request,
+            max_chars=budget,
+            allow_foreign_gitdir=consultant.config.allow_foreign_gitdir,
+        )
         if not material.files:
             return render.nothing_to_review(material.description)
         parts = shards.plan(material, limit) if members is None else None
@@ -327,12 +183,13 @@ async def _review_in_parts(
 ) -> str:
     """A diff too large for one session: its parts reviewed at once by sessions of Codex's own,
     merged into one answer that opens Codex's debate."""
-    council = _council(ctx)
+    council = council_of(ctx)
     codex = council.codex
     started = time.monotonic()
+    states: list[str] = []
 
     async def step(pump: ProgressPump) -> TurnResult:
-        pump.set_status(f"reviewing {len(parts)} parts at once")
+        pump.follow(lambda _final: progress.parts_line(states))
         reviews = await shards.review(
             codex.config,
             codex.member,
@@ -340,7 +197,8 @@ async def _review_in_parts(
             focus,
             spawn=codex.spawn,
             request_ids=codex.request_ids,
-            progress=pump.set,
+            states=states,
+            changes=council.changes,
             timeout=timeout_s,
         )
         council.single()
@@ -348,7 +206,9 @@ async def _review_in_parts(
             shards.merge(reviews, render.who(codex.member.name), started), "review_diff"
         )
 
-    return await _answer(ctx, codex, step)
+    status = f"reviewing {len(parts)} parts at once"
+    result = await with_progress(ctx, step, status=status, changes=council.changes)
+    return await answers.result(result, codex.config)
 
 
 async def brainstorm(
@@ -361,7 +221,7 @@ async def brainstorm(
     model: ModelArg = None,
     effort: ModelArg = None,
 ) -> str:
-    _required(problem, "problem", "describe the problem to brainstorm on")
+    required(problem, "problem", "describe the problem to brainstorm on")
     return await ask(
         ctx, prompts.brainstorm(problem, constraints), timeout_s, members, my_take, model, effort
     )
@@ -384,14 +244,10 @@ async def reply(
     timeout_s: TimeoutArg = None,
     members: Annotated[list[str] | None, Field(description="Council: only these.")] = None,
 ) -> str:
-    _required(message, "message", "say what you answer to Codex")
-    council = _council(ctx)
+    required(message, "message", "say what you answer to Codex")
+    council = council_of(ctx)
     if council.last == "council":
-        return await _council_answer(
-            ctx,
-            council,
-            lambda progress: council.reply(message, members, progress=progress, timeout=timeout_s),
-        )
+        return await _council_round(ctx, council, lambda: council.reply(message, members, timeout=timeout_s))
     consultant = council.codex
     return await ask(ctx, prompts.reply(message, consultant.debate_round + 1), timeout_s)
 
@@ -406,17 +262,19 @@ async def permit(
     note: Annotated[str | None, Field(description="For Codex.")] = None,
     timeout_s: TimeoutArg = None,
 ) -> str:
-    council = _council(ctx)
-    tasks = _state(ctx).tasks
+    council = council_of(ctx)
+    tasks = state_of(ctx).tasks
     held = tasks.holder(request) if tasks is not None else None
     if tasks is not None and held is not None and (request is not None or not _council_paused(council)):
         return await task_tools.permit_task(ctx, tasks, held, decision, note, request)
+    member = council.holder(request)
 
     async def step(pump: ProgressPump) -> TurnResult | CouncilResult:
-        pump.set_status("working")
-        return await council.permit(decision, note, request=request, observer=pump.observe, timeout=timeout_s)
+        pump.follow(lambda final: progress.member_line(member, final))
+        return await council.permit(decision, note, request=request, timeout=timeout_s)
 
-    return await _answer(ctx, council.codex, step)
+    result = await with_progress(ctx, step, status="working", changes=council.changes)
+    return await answers.result(result, council.config)
 
 
 def _council_paused(council: Council) -> bool:
@@ -426,16 +284,12 @@ def _council_paused(council: Council) -> bool:
 
 
 async def reset(ctx: Context) -> str:
-    council = _council(ctx)
-    try:
-        report = await council.reset()
-    except FusionError as exc:
-        raise ToolError(redact_credentials(str(exc))) from None
+    report = await council_of(ctx).reset()
     return redact_credentials(render.reset(report))
 
 
 async def status(ctx: Context) -> str:
-    state = _state(ctx)
+    state = state_of(ctx)
     if state.config is None:
         return f"codex-fusion {__version__}: configuration error: {state.config_error}"
     if state.consultant is None:
@@ -444,7 +298,8 @@ async def status(ctx: Context) -> str:
     assert state.council is not None
     if len(state.council.members) > 1:
         text += "\n" + render_status.members(state.council.statuses())
-    text += "".join("\n" + line for line in state.council.usage.lines())  # issue 27: usage per member
+    members = {name: m.usage for name, m in state.council.members.items()}
+    text += "".join("\n" + line for line in council_usage.lines(members))  # issue 27: usage per member
     follower = state.follower
     if follower is not None and state.config.state_dir is not None:
         text += "\n" + render_status.following(
@@ -561,38 +416,6 @@ def compact_schema(schema: dict[str, Any]) -> dict[str, Any]:
     if schema.get("required"):
         compact["required"] = schema["required"]
     return compact
-
-
-def guarded(fn: Callable[..., Awaitable[str]]) -> Callable[..., Awaitable[str]]:
-    """``fn`` at the MCP boundary: its text arguments made well-formed (a lone surrogate can reach
-    neither Codex nor a log, ADR 0012), its result and errors too (a file name from a hostile
-    repository may carry one), and a bug in it an error result that says so, not a lost call."""
-
-    @functools.wraps(fn)
-    async def call(*args: Any, **kwargs: Any) -> str:
-        args = tuple(_clean(value) for value in args)
-        kwargs = {name: _clean(value) for name, value in kwargs.items()}
-        try:
-            return wellformed.text(await fn(*args, **kwargs))
-        except ToolError as exc:
-            raise ToolError(wellformed.text(str(exc))) from None
-        except Exception as exc:
-            log.exception("the %s tool failed", fn.__name__)
-            raise ToolError(
-                wellformed.text(
-                    redact_credentials(
-                        f"codex-fusion failed on this call ({type(exc).__name__}: {exc}); this is a bug in "
-                        "codex-fusion, logged with its traceback. The server is still up: try again, or "
-                        "call `status`."
-                    )
-                )
-            ) from None
-
-    return call
-
-
-def _clean(value: Any) -> Any:
-    return wellformed.data(value) if isinstance(value, str | list) else value
 
 
 def build_tools() -> list[Tool]:

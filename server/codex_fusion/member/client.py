@@ -10,7 +10,7 @@ from __future__ import annotations
 import itertools
 import logging
 import os
-from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,7 @@ from codex_fusion.guardian.permissions import PendingPermission, choose_allow, c
 from codex_fusion.guardian.policy import GuardianFlags, Rule, decide
 from codex_fusion.guardian.toolcall import merged
 from codex_fusion.member.notes import Audit, Note, NoteKind
-from codex_fusion.member.turn import Event, Turn
+from codex_fusion.member.turn import Event, Turn, TurnSlot
 from codex_fusion.text import prompts
 
 log = logging.getLogger(__name__)
@@ -36,6 +36,28 @@ READ_TIMEOUT = 10.0
 MAX_ASKS_PER_TURN = 20
 
 
+@dataclass(frozen=True)
+class Guard:
+    """What every client of one member shares, whichever agent instance it serves: where the member
+    works, the guardian's flags, the audit, the member's turn slot and the request-id counter."""
+
+    workspace: Path
+    flags: GuardianFlags
+    audit: Audit
+    slot: TurnSlot
+    request_ids: itertools.count[int]
+
+    def client(self) -> AcpClient:
+        """A client for a newly started agent."""
+        return AcpClient(
+            workspace=self.workspace,
+            flags=self.flags,
+            audit=self.audit,
+            slot=self.slot,
+            request_ids=self.request_ids,
+        )
+
+
 class AcpClient:
     def __init__(
         self,
@@ -43,13 +65,13 @@ class AcpClient:
         workspace: Path,
         flags: GuardianFlags,
         audit: Audit,
-        current_turn: Callable[[], Turn | None],
+        slot: TurnSlot,
         request_ids: itertools.count[int],
     ) -> None:
         self._workspace = workspace
         self._flags = flags
         self._audit = audit
-        self._current_turn = current_turn
+        self._slot = slot  # the member's turn in flight, read only
         self._request_ids = request_ids
         self._handlers = {
             "session/request_permission": self._on_permission,
@@ -67,7 +89,7 @@ class AcpClient:
         self.retired = True
 
     def _turn_for(self, session_id: object) -> Turn | None:
-        turn = self._current_turn()
+        turn = self._slot.current
         if self.retired or turn is None or session_id != turn.session_id:
             return None
         return turn

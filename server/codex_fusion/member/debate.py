@@ -11,59 +11,17 @@ The Consultant owns one :class:`Debate` per Codex session. Prompt *text* comes f
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
-from enum import StrEnum
-from typing import Final
+from typing import Final, Literal
 
 from codex_fusion.guardian.permissions import Choice
-from codex_fusion.member.turn import Turn, Verdict
+from codex_fusion.member.verdict import MAX_ROUNDS, Round, Standing, VerdictLine, judge, parse_verdict
 from codex_fusion.text import prompts
 from codex_fusion.text.prompts import Brief
 
-MAX_ROUNDS: Final = prompts.MAX_EXCHANGES
+__all__ = ["DELIBERATIVE", "MAX_ROUNDS", "Debate", "Round", "Standing", "VerdictLine", "parse_verdict"]
 
 #: The tools that open a debate; ``reply`` continues one; the others (explore) stand alone.
 DELIBERATIVE: Final = frozenset({"consult", "review_plan", "review_diff", "brainstorm"})
-
-_VERDICT_LINE = re.compile(
-    r"^[\s>*_`#-]*VERDICT[\s*_`]*[:：][\s*_`]*(CONSENSUS|OPEN)\b[\s*_`]*(?:[—–\-:=|]+)?\s*(.*?)[\s*_`]*$",
-    re.IGNORECASE | re.MULTILINE,
-)
-
-
-class Standing(StrEnum):
-    CONSENSUS = "consensus"
-    OPEN = "open"
-    MISSING = "missing"
-
-
-@dataclass(frozen=True)
-class VerdictLine:
-    standing: Standing
-    summary: str = ""
-
-
-def parse_verdict(answer: str) -> VerdictLine:
-    """The last ``VERDICT:`` line of an answer, however it is dashed, spaced or emphasised."""
-    matches = list(_VERDICT_LINE.finditer(answer))
-    if not matches:
-        return VerdictLine(Standing.MISSING)
-    last = matches[-1]
-    summary = last.group(2).strip().rstrip("*_` ").strip()
-    return VerdictLine(Standing(last.group(1).lower()), summary)
-
-
-@dataclass(frozen=True)
-class Round:
-    """Where the debate stands after one answer."""
-
-    number: int  # 1, 2, …; 0 for a stand-alone turn (explore)
-    verdict: VerdictLine
-
-    @property
-    def limit_reached(self) -> bool:
-        return self.number >= MAX_ROUNDS and self.verdict.standing is not Standing.CONSENSUS
 
 
 class Debate:
@@ -131,24 +89,29 @@ class Debate:
         self._carried = answer
         return self.answered(tool, answer)
 
-    def answered(self, tool: str, answer: str) -> Round:
-        """Count Codex's answer to ``tool``: a deliberative tool starts round 1, ``reply`` the next."""
+    def next_round(self, tool: str) -> int:
+        """The round an answer to ``tool`` would close: a deliberative tool starts round 1, ``reply``
+        the next; 0 for a turn that stands alone (explore)."""
         if tool in DELIBERATIVE:
-            self.rounds = 1
-        elif tool == "reply":
-            self.rounds += 1
-        else:
-            return Round(0, VerdictLine(Standing.MISSING))
-        self.last = Round(self.rounds, parse_verdict(answer))
-        return self.last
+            return 1
+        return self.rounds + 1 if tool == "reply" else 0
 
-    def decided(self, turn: Turn, what: str, verdict: Verdict, choice: Choice, note: str) -> None:
-        """Carry Claude's note on a permission decision to Codex.
+    def answered(self, tool: str, answer: str) -> Round:
+        """Count Codex's answer to ``tool`` (see :meth:`next_round`)."""
+        return self.record(judge(self.next_round(tool), answer))
 
-        A deny whose option ends Codex's prompt continues the same turn with a prompt saying what was
-        denied and why; otherwise the note starts the next prompt.
-        """
+    def record(self, round_: Round) -> Round:
+        """A finished turn's round (judged by the turn itself) is where the debate now stands."""
+        if round_.number:
+            self.rounds, self.last = round_.number, round_
+        return round_
+
+    def decided(self, what: str, verdict: Literal["allow", "deny"], choice: Choice, note: str) -> str | None:
+        """Carry Claude's note on a permission decision to Codex. Returns the prompt that continues
+        the same turn when a deny's option ends Codex's prompt (the turn sends it); otherwise the note
+        starts the next prompt."""
         if verdict == "deny" and choice.ends_turn:
-            turn.continue_after(prompts.denied_continuation(what, note))
-        elif note:
+            return prompts.denied_continuation(what, note)
+        if note:
             self._notes.append(prompts.decision_note(what, verdict == "allow", note))
+        return None

@@ -6,17 +6,19 @@ Pure functions of the values they render.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from codex_fusion.guardian.permissions import only_lasting_allow
 from codex_fusion.launch.members import DISPLAY
 from codex_fusion.launch.models import Answered
-from codex_fusion.member.debate import MAX_ROUNDS, Round, Standing, VerdictLine
 from codex_fusion.member.notes import Note, NoteKind
-from codex_fusion.member.transcript import ToolActivity
-from codex_fusion.member.turn import Pause, TurnOutcome, TurnResult
+from codex_fusion.member.transcript import ToolActivity, Transcript
+from codex_fusion.member.turn import Pause, Turn, TurnOutcome, TurnResult
+from codex_fusion.member.verdict import MAX_ROUNDS, Round, Standing, VerdictLine
 from codex_fusion.text import redact
+from codex_fusion.text.redact import redact_credentials, unfinished_credential
 from codex_fusion.text.visible import visible
 
 if TYPE_CHECKING:
@@ -324,3 +326,46 @@ def nothing_to_review(description: str) -> str:
         f"Nothing to review: {description}. No turn was spent. Pass `base` (a branch or commit) to "
         "review committed work, `staged` for the index only, or the `diff` text itself."
     )
+
+
+# -- progress lines ------------------------------------------------------------------------------
+
+#: The longest progress line.
+PROGRESS_TAIL = 140
+
+
+def streamed_line(text: str, *, thought: bool, final: bool) -> str:
+    """The progress line for Codex's text (or thoughts) so far: redacted as what Claude reads, the
+    whole text before its tail is cut (a credential cut by the tail would match no rule), and while
+    it streams without its last word when that is the start of a credential not yet complete."""
+    if not final and text and not text[-1].isspace():
+        last = text.split()[-1]
+        if unfinished_credential(last):
+            text = text[: len(text) - len(last)]
+    line = tail(redact_credentials(text), PROGRESS_TAIL, one_line=True)
+    return "💭 " + line if thought else line
+
+
+def stream_of(transcript: Transcript, thought: bool) -> Callable[[bool], str]:
+    """The progress line of a turn's text (or thoughts) so far, made when it is sent."""
+
+    def make(final: bool) -> str:
+        parts = transcript.thought_parts if thought else transcript.text_parts
+        return streamed_line("".join(parts), thought=thought, final=final)
+
+    return make
+
+
+def turn_line(turn: Turn, final: bool = False) -> str | None:
+    """A turn's progress line from what it streamed last: its text or thoughts so far, the tool it
+    runs, or its plan; None before anything worth showing arrived."""
+    transcript = turn.transcript
+    latest = transcript.latest
+    if latest == "text" or latest == "thought":
+        return stream_of(transcript, latest == "thought")(final)
+    if latest is not None and latest.startswith("tool:"):
+        tool = transcript.tools.get(latest[5:])
+        return None if tool is None else tail("↳ " + activity(tool), PROGRESS_TAIL, one_line=True)
+    if latest == "plan" and transcript.plan:
+        return tail("plan: " + "; ".join(transcript.plan), PROGRESS_TAIL, one_line=True)
+    return None

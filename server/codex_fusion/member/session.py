@@ -8,7 +8,6 @@ agent died or was killed; every replaced agent's client is retired so its late m
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
@@ -22,7 +21,7 @@ from codex_fusion.errors import FusionError
 from codex_fusion.launch import models
 from codex_fusion.launch.config import Config
 from codex_fusion.launch.members import MemberSpec
-from codex_fusion.member.client import AcpClient
+from codex_fusion.member.client import AcpClient, Guard
 
 if TYPE_CHECKING:
     from codex_fusion.launch.agents import Boundary
@@ -59,7 +58,7 @@ class Session:
         tg: TaskGroup,
         *,
         spawn: Spawn,
-        make_client: Callable[[], AcpClient],
+        guard: Guard,
         system_prompt: str | None = None,
     ) -> None:
         self._system_prompt = system_prompt
@@ -69,7 +68,7 @@ class Session:
         self._workspace = workspace
         self._tg = tg
         self._spawn = spawn
-        self._make_client = make_client
+        self._guard = guard
         self._slot: _Slot | None = None
         self._live: Live | None = None
         self._lock = anyio.Lock()
@@ -122,7 +121,7 @@ class Session:
             slot = self._slot
             if slot is None or not slot.agent.alive:
                 await self.stop()
-                slot = self._slot = await self._tg.start(self._agent_main, self._make_client())
+                slot = self._slot = await self._tg.start(self._agent_main, self._guard.client())
             try:
                 opened = await self._reopened(slot.agent)
                 if opened is None:

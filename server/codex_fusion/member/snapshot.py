@@ -17,8 +17,8 @@ from codex_fusion.launch.confine import Confinement
 from codex_fusion.launch.models import Selected
 from codex_fusion.member.debate import Debate, VerdictLine
 from codex_fusion.member.notes import Audit, NoteKind
-from codex_fusion.member.runner import Runner
 from codex_fusion.member.session import Session
+from codex_fusion.member.turn import Turn
 
 State = Literal["idle", "starting", "ready", "running", "paused", "stopping", "stopped"]
 
@@ -71,16 +71,18 @@ def take(
     config: Config,
     state: State,
     session: Session | None,
-    runner: Runner | None,
+    turn: Turn | None,
+    queue_length: int,
     audit: Audit,
     debate: Debate,
     turns_completed: int,
     last_error: str | None,
     log_problem: str | None = None,
+    stderr: bool = True,
 ) -> Status:
-    """Read the owners of each piece of state into one :class:`Status`."""
+    """Read the owners of each piece of state into one :class:`Status` (``stderr``: with the agent's
+    stderr tail, redacted — only ``status`` shows it)."""
     agent = session.agent if session is not None else None
-    turn = runner.current if runner is not None else None
     pause = turn.pause() if turn is not None else None
     usage = session.context_usage if session is not None else None
     return Status(
@@ -99,14 +101,14 @@ def take(
         pending=pause.summary if pause is not None else None,
         pending_waited=pause.request.waited if pause is not None else 0.0,
         audit=dict(audit.counts),
-        queue_length=runner.queue_length if runner is not None else 0,
+        queue_length=queue_length,
         turns_completed=turns_completed,
         debate_round=debate.rounds,
         last_verdict=debate.last.verdict if debate.last is not None else None,
         context_used=usage.used if usage is not None else None,
         context_size=usage.size if usage is not None else None,
         last_error=last_error,
-        stderr_tail=agent.stderr_tail(1200) if agent is not None else None,
+        stderr_tail=agent.stderr_tail(1200) if agent is not None and stderr else None,
         confinement=agent.confinement if agent is not None and agent.alive else None,
         log_problem=log_problem,
         model=session.offer.current if session is not None and session.offer is not None else None,

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
 from codex_fusion.acp.schema import ContentChunk, PlanUpdate, SessionUpdate, ToolCallInfo, UsageUpdate
+from codex_fusion.member.signal import Changes
 
 
 @dataclass
@@ -71,6 +73,12 @@ class Transcript:
     #: Where the text stood when the agent said its model service failed (the TypeScript adapter's
     #: ``threadStatus: systemError``; the error then comes as answer text), None while it has not.
     system_error_at: int | None = None
+    #: How many updates of each kind arrived (``agent_message_chunk``, ``tool_call``, unknown kinds…).
+    kinds: Counter[str] = field(default_factory=Counter)
+    #: What the latest update worth a progress line was: "text", "thought", "plan", or "tool:<id>".
+    latest: str | None = None
+    #: Told of every update (the member's event stream; readers re-read what they show).
+    changes: Changes | None = field(default=None, repr=False, compare=False)
 
     @property
     def text(self) -> str:
@@ -86,18 +94,25 @@ class Transcript:
     def apply(self, update: SessionUpdate) -> bool:
         """Record an update; True if it is progress (see ADR 0004)."""
         self.updates += 1
+        self.kinds[update.session_update] += 1
+        if self.changes is not None:
+            self.changes.notify()
         if isinstance(update, ContentChunk):
             if update.session_update == "agent_message_chunk":
                 self.text_parts.append(update.text)
+                self.latest = "text"
             elif update.session_update == "agent_thought_chunk":
                 self.thought_parts.append(update.text)
+                self.latest = "thought"
         elif isinstance(update, ToolCallInfo):
             activity = self.tools.get(update.tool_call_id)
             if activity is None:
                 activity = self.tools[update.tool_call_id] = ToolActivity(update.tool_call_id)
             activity.merge(update)
+            self.latest = "tool:" + update.tool_call_id
         elif isinstance(update, PlanUpdate):
             self.plan = [f"[{entry.status}] {entry.content}" for entry in update.entries]
+            self.latest = "plan" if self.plan else self.latest
         elif isinstance(update, UsageUpdate):
             self.usage.context_used = update.used
             self.usage.context_size = update.size

@@ -27,7 +27,7 @@ The rules
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 from types import MappingProxyType
@@ -41,11 +41,12 @@ from codex_fusion.guardian.policy import Decision, Rule
 from codex_fusion.launch.members import DISPLAY
 from codex_fusion.launch.models import Answered, Selected, answered, reported_model
 from codex_fusion.member.notes import Audit, Note, NoteKind
+from codex_fusion.member.signal import Changes
 from codex_fusion.member.transcript import ToolActivity, Transcript, Usage
+from codex_fusion.member.verdict import Round, judge
 
 if TYPE_CHECKING:
     from codex_fusion.guardian.permissions import Choice, PendingPermission
-    from codex_fusion.member.debate import Round
 
 
 class TurnState(StrEnum):
@@ -94,7 +95,6 @@ TRANSITIONS: Final[Mapping[tuple[TurnState, Event], TurnState]] = MappingProxyTy
 )
 
 LIVE: Final = frozenset({S.RUNNING, S.PAUSED})
-STOPPING: Final = frozenset({S.CANCELLING, S.TIMING_OUT})
 FINISHED: Final = frozenset({S.DONE, S.CANCELLED, S.TIMED_OUT, S.FAILED})
 
 #: The stop reason a stopped turn reports (a finished one reports Codex's own).
@@ -118,7 +118,6 @@ def next_state(state: TurnState, event: Event) -> TurnState:
     return target
 
 
-TurnObserver = Callable[["Turn", SessionUpdate], None]
 Verdict = Literal["allow", "deny"]
 
 
@@ -193,17 +192,21 @@ class Turn:
         member: str = "codex",
         timeout: float = 300.0,
         audit: Audit | None = None,
-        judge: Callable[[str, str], Round] | None = None,
+        round_number: int | None = None,
+        selected: Selected | None = None,
+        changes: Changes | None = None,
     ) -> None:
         self.session_id = session_id
-        self._judge = judge  # reads a finished answer's verdict and counts the debate round
+        #: The debate round a finished answer closes (the member knows it when it composes the
+        #: prompt; 0: outside any debate); None: the answer is not judged.
+        self._round_number = round_number
         self.tool = tool
         self.member = member
         self.timeout = timeout  # idle bound in seconds; ``permit`` may change it for the rest of the turn
         self.audit = audit if audit is not None else Audit()
-        self.transcript = Transcript()
+        self._changes = changes
+        self.transcript = Transcript(changes=changes)
         self.notes: list[Note] = []
-        self.observer: TurnObserver | None = None  # set by whoever waits on the turn
         self.started = time.monotonic()
         #: When Codex last made progress; the idle timeout counts from here (see ADR 0004).
         self.last_progress = self.started
@@ -215,8 +218,8 @@ class Turn:
         self._held: list[PendingPermission] = []
         self._continuation: str | None = None
         self._changed = anyio.Event()
-        #: The model and effort the agent reported selected for this turn (set by the runner).
-        self.selected = Selected()
+        #: The model and effort the agent reported selected for this turn (before it was sent).
+        self.selected = selected if selected is not None else Selected()
         self._reported: str | None = None  # the model the agent says answered the last prompt
 
     # -- reading ---------------------------------------------------------------------------------
@@ -259,10 +262,13 @@ class Turn:
     # -- the stream ------------------------------------------------------------------------------
 
     def apply(self, update: SessionUpdate) -> None:
+        """An update from the agent (the transcript tells the member's :class:`Changes`)."""
         if self.transcript.apply(update):
             self.last_progress = time.monotonic()
-        if self.observer is not None:
-            self.observer(self, update)
+
+    def set_idle_limit(self, seconds: float) -> None:
+        """A new idle bound for the rest of the turn (``permit`` with ``timeout_s``)."""
+        self.timeout = seconds
 
     def tool_fields(self, tool_call_id: object) -> dict[str, Any]:
         """What the stream said about a tool call so far (a request may follow its ``tool_call``)."""
@@ -379,7 +385,7 @@ class Turn:
         self._wake()
 
     def _finish(self, stop_reason: str) -> None:
-        judged = self._judge is not None and self._state is TurnState.DONE
+        number = self._round_number if self._state is TurnState.DONE else None
         self.outcome = TurnOutcome(
             text=self.text,
             stop_reason=stop_reason,
@@ -388,7 +394,7 @@ class Turn:
             activity=list(self.transcript.tools.values()),
             session_id=self.session_id,
             notes=tuple(self.notes),
-            round=self._judge(self.tool, self.text) if judged and self._judge else None,
+            round=judge(number, self.text) if number is not None else None,
             member=self.member,
             model=answered(self.selected, self._reported),
         )
@@ -404,7 +410,21 @@ class Turn:
     def _wake(self) -> None:
         self._changed.set()
         self._changed = anyio.Event()
+        if self._changes is not None:
+            self._changes.notify()
 
     def _note(self, note: Note) -> None:
         self.notes.append(note)
         self.audit.count(note)
+
+
+class TurnSlot:
+    """The turn a member has in flight, and the last one that ended with nobody waiting on it.
+
+    Written only by the member that owns it; read by its permission client (which turn a request
+    belongs to) and by ``status``."""
+
+    def __init__(self) -> None:
+        self.current: Turn | None = None
+        #: A turn that ended while nobody waited on it (its pause was withdrawn): ``permit`` returns it.
+        self.unclaimed: Turn | None = None

@@ -40,13 +40,15 @@ class TurnLog:
         self._done = anyio.Event()
 
     def record(self, turn: Turn) -> None:
-        """Log one finished turn to stderr, and queue its JSON line for the file."""
+        """Log one finished turn to stderr, and queue its JSON line for the file (built, and redacted,
+        only when there is a file)."""
         try:
+            summary(turn)
+            if self.path is None:
+                return
             line = entry(turn)
         except Exception:  # a bug here must not lose the turn's result
             log.exception("cannot build the turn log entry")
-            return
-        if self.path is None:
             return
         try:
             self._send.send_nowait(line)
@@ -88,20 +90,27 @@ class TurnLog:
         self.problem = problem
 
 
-def entry(turn: Turn) -> str:
-    """The stderr line now, and the JSON line to append."""
-    outcome, error = turn.outcome, turn.error
-    stop = outcome.stop_reason if outcome is not None else "failed"
+def _stop(turn: Turn) -> str:
+    return turn.outcome.stop_reason if turn.outcome is not None else "failed"
+
+
+def summary(turn: Turn) -> None:
+    """The turn's one stderr line."""
     tokens = turn.transcript.usage.tokens
     decided = sum(1 for note in turn.notes if note.kind in (NoteKind.ALLOWED, NoteKind.DENIED))
     log.info(
         "turn: %s %.1fs stop=%s tokens=%s asked=%d",
         turn.tool,
         turn.elapsed,
-        stop,
+        _stop(turn),
         tokens if tokens is not None else "-",
         decided,
     )
+
+
+def entry(turn: Turn) -> str:
+    """The JSON line to append, redacted as a log."""
+    error, stop, tokens = turn.error, _stop(turn), turn.transcript.usage.tokens
     fields = {
         "at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "tool": turn.tool,

@@ -20,7 +20,7 @@ import itertools
 import logging
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import anyio
@@ -30,9 +30,10 @@ from codex_fusion.errors import FusionError
 from codex_fusion.launch.config import Config
 from codex_fusion.launch.members import MemberSpec
 from codex_fusion.member.consultant import Consultant
-from codex_fusion.member.debate import Standing, parse_verdict
+from codex_fusion.member.signal import Changes
 from codex_fusion.member.transcript import Usage
 from codex_fusion.member.turn import Pause, TurnOutcome
+from codex_fusion.member.verdict import Standing, parse_verdict
 from codex_fusion.review import findings as review_findings
 from codex_fusion.review import prompts as review_prompts
 from codex_fusion.review.diffs import DiffMaterial
@@ -102,17 +103,22 @@ async def review(
     *,
     spawn: Spawn,
     request_ids: itertools.count[int],
-    progress: Callable[[str], None] | None = None,
+    states: list[str] | None = None,
+    changes: Changes | None = None,
     timeout: float | None = None,
 ) -> list[PartReview]:
-    """Review every part at once, each in a session of its own; every reviewer is stopped at the end."""
+    """Review every part at once, each in a session of its own; every reviewer is stopped at the end.
+
+    ``states`` (the caller's) holds where each part is — queued, working, done, failed — and
+    ``changes`` is told when one moves: progress reads them, nothing here calls up."""
     results: list[PartReview | None] = [None] * len(parts)
-    states = ["queued"] * len(parts)
+    states = states if states is not None else []
+    states[:] = ["queued"] * len(parts)
 
     def show(index: int, text: str) -> None:
         states[index] = text
-        if progress is not None:
-            progress(" · ".join(f"part {i + 1}: {state}" for i, state in enumerate(states)))
+        if changes is not None:
+            changes.notify()
 
     async def one(index: int, part: DiffMaterial) -> None:
         files = tuple(path for path, _ in part.sections)

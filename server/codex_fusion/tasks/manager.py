@@ -15,100 +15,43 @@ every move is saved to disk at once (``store.py``). Knows nothing about MCP.
 from __future__ import annotations
 
 import dataclasses
-import functools
 import itertools
 import logging
 import posixpath
 import time
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import AsyncExitStack
-from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import Final, Literal
 
 import anyio
-from anyio.abc import TaskGroup, TaskStatus
 
 from codex_fusion.acp.agent import Spawn, spawn_process
-from codex_fusion.acp.schema import SessionUpdate
 from codex_fusion.errors import ConsultError, FusionError, TaskError
 from codex_fusion.guardian.permissions import check_ref, parse_ref
 from codex_fusion.launch.config import Config
 from codex_fusion.launch.members import MemberSpec
-from codex_fusion.mcp import progress
-from codex_fusion.member.consultant import Consultant, Reopen
-from codex_fusion.member.turn import Pause, Turn, TurnObserver, TurnOutcome, TurnResult
+from codex_fusion.member.consultant import Reopen
+from codex_fusion.member.signal import Changes
 from codex_fusion.tasks import brief as prompts
 from codex_fusion.tasks import worktree
-from codex_fusion.tasks.apply import Applied, apply
-from codex_fusion.tasks.checks import check_patch, unsafe_path
-from codex_fusion.tasks.record import Finding, TaskBrief, TaskRecord
-from codex_fusion.tasks.store import MAX_SUMMARY_CHARS, PATCH, SUMMARY, TREE, TaskLock, TaskStore
+from codex_fusion.tasks.apply import apply
+from codex_fusion.tasks.checks import unsafe_path
+from codex_fusion.tasks.host import Hosts
+from codex_fusion.tasks.record import TaskBrief, TaskRecord
+from codex_fusion.tasks.settle import GIT_TIMEOUT_S
+from codex_fusion.tasks.store import MAX_SUMMARY_CHARS, PATCH, SUMMARY, TREE, TaskStore
 from codex_fusion.tasks.table import TERMINAL, TaskEvent, TaskState, next_state, rework_event
-from codex_fusion.text.prompts import Brief
-from codex_fusion.text.redact import credentials_in, redact_credentials
+from codex_fusion.tasks.task import Accepted, Answer, Task
 
 log = logging.getLogger(__name__)
 
 #: Tasks that may be open at once (each runs an agent of its own).
 MAX_OPEN: Final = 8
-#: A task's idle bound: builds and test suites can be silent for long.
-TASK_IDLE_S: Final = 1_800.0
 #: Bound on git's work for one copy or patch (a hang detector).
-GIT_TIMEOUT_S: Final = 300.0
 
 MemberFor = Callable[[str, Path], MemberSpec]
-Step = Callable[..., Awaitable[TurnResult]]  # (consultant, observe=…) → the turn's next pause or end
-
-
-@dataclass
-class Task:
-    """One task of this server: its record and, while it can change, its member's conversation."""
-
-    record: TaskRecord
-    directory: Path
-    lock: TaskLock
-    consultant: Consultant | None = None
-    pause: Pause | None = None
-    progress: str | None = None
-    started: float = field(default_factory=time.monotonic)  # the current attempt
-    summary: str | None = None  # the member's last answer (read from disk after a restart)
-    patch: str | None = None  # the patch as shown (likewise)
-    listener: Callable[[str], None] | None = None  # the progress line of whoever waits now
-    changed: anyio.Event = field(default_factory=anyio.Event)
-    busy: anyio.Lock = field(default_factory=anyio.Lock)
-    _close: anyio.Event | None = None
-    _closed: anyio.Event | None = None
-
-    @property
-    def id(self) -> str:
-        return self.record.id
-
-    @property
-    def state(self) -> TaskState:
-        return self.record.state
-
-    @property
-    def tree(self) -> Path:
-        return self.directory / TREE
-
-    @property
-    def settled(self) -> bool:
-        """Nothing to wait for: not running, or paused for Claude."""
-        return self.record.state is not TaskState.RUNNING or self.pause is not None
-
-    def notify(self) -> None:
-        event, self.changed = self.changed, anyio.Event()
-        event.set()
-
-
-@dataclass(frozen=True)
-class Accepted:
-    task: Task
-    applied: Applied
-    overlaps: tuple[tuple[str, str, tuple[str, ...]], ...]  # (task id, its state, files in common)
-    running: tuple[str, ...]  # tasks still running: their patches are not known yet
 
 
 class TaskManager:
@@ -128,21 +71,25 @@ class TaskManager:
         self._member_for = member_for if member_for is not None else config.task_member
         self._store = TaskStore(config.state_dir) if config.state_dir is not None else None
         self.tasks: dict[str, Task] = {}
+        #: Every task member's turns tell it of their updates (progress reads the tasks then).
+        self.changes = Changes()
         self._stack = AsyncExitStack()
-        self._tg: TaskGroup | None = None
+        self._hosts: Hosts | None = None
         self._apply = anyio.Lock()
-        self._closing = False
-        # The first agent this server starts for a task starts alone: several Codex processes
-        # initialising a fresh CODEX_HOME at once race on its state database ("failed to initialize
-        # state runtime"). Once one has started, the others start in parallel.
-        self._first_start = anyio.Lock()
-        self._started_one = False
         #: What start-up found: tasks interrupted by the last stop, directories cleaned up.
         self.interrupted: list[str] = []
         self.cleaned: list[str] = []
 
     async def __aenter__(self) -> TaskManager:
-        self._tg = await self._stack.enter_async_context(anyio.create_task_group())
+        tg = await self._stack.enter_async_context(anyio.create_task_group())
+        self._hosts = Hosts(
+            self.config,
+            self._store,
+            tg,
+            spawn=self._spawn,
+            request_ids=self._request_ids,
+            changes=self.changes,
+        )
         workspace = self.config.workspace.path
         if self._store is not None and workspace is not None:
             try:
@@ -161,9 +108,9 @@ class TaskManager:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         # A running task stays "running" on disk: the next start reports it interrupted.
-        self._closing = True
-        assert self._tg is not None
-        self._tg.cancel_scope.cancel()  # drivers and hosts; each host closes its conversation, shielded
+        assert self._hosts is not None
+        self._hosts.closing = True
+        self._hosts.cancel()  # drivers and hosts; each host closes its conversation, shielded
         await self._stack.__aexit__(exc_type, exc, tb)
         for task in self.tasks.values():
             task.lock.release()
@@ -171,6 +118,8 @@ class TaskManager:
     def share_request_ids(self, request_ids: itertools.count[int]) -> None:
         """Number pauses from the council's counter, so a request id names one request everywhere."""
         self._request_ids = request_ids
+        if self._hosts is not None:
+            self._hosts.request_ids = request_ids
 
     # -- reading ---------------------------------------------------------------------------------
 
@@ -253,12 +202,16 @@ class TaskManager:
         record.base, record.base_label, record.skipped = snapshot.base, snapshot.label, snapshot.skipped
         await anyio.to_thread.run_sync(store.save, record)
         self.tasks[task_id] = task
-        await self._open(task, spec)
+        await self._hosts_().open(task, spec)
         first = prompts.task(brief, spec.display, snapshot.label)
         log.info("task %s: %s copied %d files (%s); %s works on it", task_id, workspace, snapshot.files,
                  snapshot.label, member)  # fmt: skip
-        self._drive(task, first)
+        self._hosts_().drive(task, first)
         return task
+
+    def _hosts_(self) -> Hosts:
+        assert self._hosts is not None, "TaskManager used outside `async with`"
+        return self._hosts
 
     def _require(self) -> tuple[TaskStore, Path]:
         workspace = self.config.workspace.path
@@ -270,151 +223,6 @@ class TaskManager:
                 "none: set CLAUDE_PLUGIN_DATA or HOME."
             )
         return self._store, workspace
-
-    # -- the member's conversation ---------------------------------------------------------------
-
-    async def _open(self, task: Task, spec: MemberSpec) -> None:
-        assert self._tg is not None
-        await self._tg.start(self._host, task, spec)
-
-    async def _host(self, task: Task, spec: MemberSpec, *, task_status: TaskStatus[None]) -> None:
-        """Keep the task's conversation open until the task is closed (or the server stops)."""
-        flags = dataclasses.replace(self.config.flags, allow_writes=True)  # edits inside the worktree
-        config = dataclasses.replace(
-            self.config, flags=flags, turn_timeout=max(self.config.turn_timeout, TASK_IDLE_S)
-        )
-        task._close, task._closed = anyio.Event(), anyio.Event()
-        try:
-            async with Consultant(
-                config,
-                spawn=self._spawn,
-                member=spec,
-                request_ids=self._request_ids,
-                workspace=task.tree,
-                frame=prompts.frame(spec.display),
-            ) as consultant:
-                task.consultant = consultant
-                task_status.started()
-                await task._close.wait()
-        finally:
-            task.consultant = None
-            task._closed.set()
-
-    async def _shut(self, task: Task) -> None:
-        """Close the task's conversation: its turn is stopped and its agent with it."""
-        if task._close is not None and task._closed is not None:
-            task._close.set()
-            with anyio.CancelScope(shield=True):
-                await task._closed.wait()
-        task.pause = None
-
-    def _drive(self, task: Task, brief: Brief) -> None:
-        """A new attempt: send ``brief`` to the member; the turn runs in the background."""
-        task.started = time.monotonic()
-        task.progress = "starting"
-
-        async def send(consultant: Consultant, observe: TurnObserver) -> TurnResult:
-            return await consultant.consult(brief, observer=observe, on_start=lambda: _working(task))
-
-        self._step(task, send)
-
-    def _step(self, task: Task, step: Step) -> None:
-        def observe(turn: Turn, update: SessionUpdate) -> None:
-            line = progress.progress_line(turn, update)
-            if line is not None:
-                task.progress = line
-                if task.listener is not None:
-                    task.listener(redact_credentials(line))
-
-        assert self._tg is not None
-        self._tg.start_soon(self._turn, task, functools.partial(step, observe=observe))
-
-    async def _turn(self, task: Task, step: Callable[[Consultant], Awaitable[TurnResult]]) -> None:
-        """Drive one step of the member's turn; at its end, the patch and the review."""
-        consultant = task.consultant
-        result: TurnResult | None = None
-        failure: str | None = None
-        if consultant is None:
-            failure = "the member's session is closed"
-        else:
-            try:
-                await self._start_first(consultant)
-                result = await step(consultant)
-            except FusionError as exc:
-                failure = exc.summary
-            except Exception as exc:  # a bug serving one task must not sink the server
-                log.exception("task %s: the turn failed", task.id)
-                failure = f"codex-fusion failed serving the task: {exc!r}"
-        if self._closing:
-            return
-        if isinstance(result, Pause):
-            task.pause = result
-            task.progress = f"paused on {result.request.ref}"
-            task.notify()
-            return
-        await self._finish(task, result, failure)
-
-    async def _start_first(self, consultant: Consultant) -> None:
-        if self._started_one:
-            return
-        async with self._first_start:
-            if not self._started_one:
-                await consultant.warm()  # failures surface on the turn, which tries again
-                self._started_one = consultant.last_error is None
-
-    async def _finish(self, task: Task, result: TurnResult | None, failure: str | None) -> None:
-        store = self._store
-        assert store is not None
-        async with task.busy:
-            record = task.record
-            if record.state is not TaskState.RUNNING:
-                return  # discarded meanwhile
-            task.pause = None
-            answer = result.text if isinstance(result, TurnOutcome) else ""
-            if isinstance(result, TurnOutcome) and result.stop_reason not in ("end_turn", ""):
-                failure = failure or f"it stopped: {result.stop_reason}"
-            if task.consultant is not None:
-                record.session_id = task.consultant.codex_session or record.session_id
-            patch = b""
-            try:
-                changes = await worktree.changes(task.directory, record.base, GIT_TIMEOUT_S)
-            except FusionError as exc:
-                failure = (failure + "; " if failure else "") + f"the patch could not be computed: {exc}"
-                record.files, record.result = (), ""
-            else:
-                record.files, record.result, patch = changes.files, changes.result, changes.patch
-            text = patch.decode("utf-8", "replace")
-            findings = check_patch(
-                record.files,
-                patch_bytes=len(patch),
-                paths=record.brief.paths,
-                criteria=record.brief.criteria,
-                answer=answer,
-                turn_error=failure,
-            )
-            credentials = credentials_in(text)
-            if credentials:
-                findings.insert(
-                    0,
-                    Finding(
-                        "credentials", True, f"the patch holds what looks like {', '.join(credentials[:5])}"
-                    ),
-                )
-            record.findings, record.file_count, record.patch_chars = (
-                tuple(findings),
-                len(record.files),
-                len(text),
-            )
-            record.turn_error, record.elapsed = failure, time.monotonic() - task.started
-            record.state = next_state(record.id, record.state, TaskEvent.FINISHED)
-            task.summary, task.patch = answer[:MAX_SUMMARY_CHARS], text
-            await anyio.to_thread.run_sync(store.write_text, record.id, SUMMARY, task.summary)
-            await anyio.to_thread.run_sync(store.write_text, record.id, PATCH, text)
-            await anyio.to_thread.run_sync(store.save, record)
-            task.progress = None
-            log.info("task %s: review, %d files, %d failed checks", record.id, len(record.files),
-                     len(record.failed_checks))  # fmt: skip
-        task.notify()
 
     # -- Claude's answers ------------------------------------------------------------------------
 
@@ -432,13 +240,8 @@ class TaskManager:
         check_ref(parse_ref(request), pause.request, pause.summary)
         task.pause = None
         ref = pause.request.ref
-
-        async def answer(consultant: Consultant, observe: TurnObserver) -> TurnResult:
-            return await consultant.permit(decision, note, request=ref, observer=observe)
-
         log.info("task %s: Claude answered %s with %s", task.id, ref, decision)
-        task.progress = "working"
-        self._step(task, answer)
+        self._hosts_().drive(task, Answer(decision, note, ref))
 
     async def rework(self, task: Task, notes: str) -> Task:
         """Send Claude's notes to the same session, in the same worktree (at most 3 times)."""
@@ -461,7 +264,7 @@ class TaskManager:
             fresh = task.consultant is None
             if fresh:
                 spec = await anyio.to_thread.run_sync(self._member_for, record.member, task.tree)
-                await self._open(task, spec)
+                await self._hosts_().open(task, spec)
                 assert task.consultant is not None
                 if record.session_id is not None:
                     await task.consultant.adopt(Reopen(record.session_id))
@@ -476,7 +279,7 @@ class TaskManager:
             else:
                 prompt = prompts.rework(notes, record.reworks, record.brief.criteria)
             task.summary = task.patch = None
-            self._drive(task, prompt)
+            self._hosts_().drive(task, prompt)
         task.notify()
         return task
 
@@ -487,7 +290,7 @@ class TaskManager:
             record = task.record
             record.state = next_state(record.id, record.state, TaskEvent.DISCARD)
             await anyio.to_thread.run_sync(store.save, record)
-        await self._shut(task)
+        await self._hosts_().shut(task)
         await anyio.to_thread.run_sync(store.remove_worktree, task.id)
         log.info("task %s discarded", task.id)
         task.notify()
@@ -525,7 +328,7 @@ class TaskManager:
             await anyio.to_thread.run_sync(store.save, record)
             log.info("task %s accepted: %d files written, %d merged", task.id, len(applied.written),
                      len(applied.merged))  # fmt: skip
-        await self._shut(task)
+        await self._hosts_().shut(task)
         await anyio.to_thread.run_sync(store.remove_worktree, task.id)
         task.notify()
         overlaps, running = self._overlaps(task, [c.path for c in changes.files])
@@ -547,10 +350,6 @@ class TaskManager:
             if common:
                 overlaps.append((other.id, other.state.value, common))
         return tuple(overlaps), tuple(running)
-
-
-def _working(task: Task) -> None:
-    task.progress = "working"
 
 
 def _is_dir(path: Path) -> bool:

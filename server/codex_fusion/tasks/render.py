@@ -8,9 +8,9 @@ from pathlib import Path
 
 from codex_fusion.member import render
 from codex_fusion.member.turn import Pause
-from codex_fusion.tasks.manager import Accepted, Task
 from codex_fusion.tasks.record import FileChange, Finding, TaskRecord
 from codex_fusion.tasks.table import MAX_REWORKS, TaskState
+from codex_fusion.tasks.task import Accepted, Task
 
 SUMMARY_CHARS = 6_000
 

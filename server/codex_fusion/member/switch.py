@@ -1,0 +1,106 @@
+"""Replacing a member's session — reset, reopen, fork — while admission is held.
+
+A reset or a fork goes ahead of every queued consult and stops the turn in flight (its held
+requests answered ``cancelled``); no turn is admitted until the session is replaced, so a consult
+queued meanwhile runs in the new session, never in the one being closed under it.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from codex_fusion.member import drive
+from codex_fusion.member.debate import Debate
+from codex_fusion.member.notes import Note, NoteKind
+from codex_fusion.member.runner import Runner
+from codex_fusion.member.session import Session
+from codex_fusion.member.snapshot import ResetReport
+from codex_fusion.member.turn import Event, TurnSlot
+from codex_fusion.member.verdict import Round, VerdictLine
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Reopen:
+    """An earlier session to open again (a conversation Claude resumed), and where its debate stood."""
+
+    codex_session: str
+    rounds: int = 0
+    verdict: VerdictLine | None = None
+
+    @property
+    def round(self) -> Round | None:
+        return Round(self.rounds, self.verdict) if self.verdict is not None else None
+
+
+class Switch:
+    """One member's session switches; the member owns the runner, the slot and the debate."""
+
+    def __init__(self, runner: Runner, slot: TurnSlot, debate: Debate) -> None:
+        self._runner = runner
+        self._slot = slot
+        self._debate = debate
+
+    @asynccontextmanager
+    async def _exclusive(self) -> AsyncIterator[str | None]:
+        """Hold admission, ahead of every queued consult, with the turn in flight stopped. Yields
+        the tool of the turn it stopped, if any."""
+        stopped: str | None = None
+        ticket = self._runner.reserve()
+        if ticket is not None:
+            turn = self._slot.current
+            try:
+                if turn is not None and not turn.done:
+                    stopped = turn.tool
+                    await drive.stop(turn, Event.CANCEL, Note(NoteKind.RESET))
+            except BaseException:
+                self._runner.abandon(ticket)
+                raise
+            await self._runner.claim(ticket)
+        try:
+            yield stopped
+        finally:
+            self._runner.release()
+
+    async def reset(
+        self, session: Session, *, then: Reopen | None = None, notice: Note | None = None
+    ) -> ResetReport:
+        """Drop the agent's context: stop the turn in flight (held requests are answered
+        ``cancelled``), close the session and forget the debate. The agent stays up; the next call
+        opens a new session — or ``then``'s earlier one (Claude resumed another conversation).
+        ``notice`` is said in the next result. No turn is admitted until the session is replaced."""
+        async with self._exclusive() as stopped:
+            session_id, rounds = session.session_id, self._debate.rounds
+            closed = await session.reset()
+            self._debate.reset()
+            if then is not None:
+                session.reopen(then.codex_session)
+                self._debate.expect(then.codex_session, then.rounds, then.round)
+            if notice is not None:
+                session.notice(notice)
+        log.info("reset: dropped session %s after %d round(s)", closed or session_id, rounds)
+        return ResetReport(session_id=closed or session_id, rounds=rounds, stopped_turn=stopped)
+
+    async def adopt(self, session: Session, reopen: Reopen) -> bool:
+        """Open ``reopen``'s session on the next call, unless a session is open already (a turn
+        started meanwhile): the first record of the conversation we serve, or the server's start."""
+        if not await session.reopen_unless_open(reopen.codex_session):
+            return False
+        self._debate.expect(reopen.codex_session, reopen.rounds, reopen.round)
+        return True
+
+    async def fork(self, session: Session) -> str | None:
+        """Claude forked the conversation: go on in a fork of the agent's session (its context
+        copied), leaving the original as it was. None when there is no session or the agent cannot
+        fork; then the next call starts fresh and says so. Holds admission, as reset."""
+        async with self._exclusive():
+            forked = await session.fork()
+            if forked is None:
+                self._debate.reset()
+            else:
+                self._debate.expect(forked, self._debate.rounds, self._debate.last)
+        return forked
