@@ -14,7 +14,7 @@ from mcp import Client
 
 from codex_fusion.hookside import nonce
 from codex_fusion.host import continuity
-from codex_fusion.mcp.tools import TOOLS
+from codex_fusion.mcp.server import TOOLS
 
 from .conftest import FakeAgentSetup
 from .test_follow import WINDOW, eventually, run_hook, session_line, status, text_of

@@ -21,8 +21,7 @@ from mcp import Client
 from codex_fusion.cli import doctor
 from codex_fusion.launch import installer
 from codex_fusion.launch.config import NPX_FALLBACK, Config
-from codex_fusion.mcp.server import build_server
-from codex_fusion.mcp.tools import TOOLS
+from codex_fusion.mcp.server import TOOLS, build_server
 
 from .conftest import FakeAgentSetup
 

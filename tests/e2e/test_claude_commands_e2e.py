@@ -36,7 +36,7 @@ from test_claude_e2e import (  # noqa: F401  (fixtures, used by name)
     uv_binary,
 )
 
-from codex_fusion.mcp.tools import TOOLS
+from codex_fusion.mcp.server import TOOLS
 
 CONSULT = TOOL_PREFIX + "consult"
 REVIEW_DIFF = TOOL_PREFIX + "review_diff"

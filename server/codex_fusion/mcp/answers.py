@@ -9,12 +9,17 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Sequence
 
 import anyio
+from mcp.server.mcpserver import Context
 
 from codex_fusion.council import render as council_render
 from codex_fusion.council.council import CouncilResult
 from codex_fusion.launch.config import Config
+from codex_fusion.mcp import progress
+from codex_fusion.mcp.boundary import with_progress
+from codex_fusion.mcp.progress import ProgressPump
 from codex_fusion.member import render
 from codex_fusion.member.turn import Pause, TurnOutcome, TurnResult
 from codex_fusion.tasks import render as task_render
@@ -25,6 +30,9 @@ from codex_fusion.text import overflow
 from codex_fusion.text.redact import redact_credentials
 
 log = logging.getLogger(__name__)
+
+#: How long a call waits for its task by default: under Claude Code's 120 s move to the background.
+DELEGATE_WAIT_S = 100.0
 
 
 async def result(value: TurnResult | CouncilResult, config: Config) -> str:
@@ -92,3 +100,19 @@ async def task(manager: TaskManager, found: Task, limit: int) -> str:
     if state is TaskState.INTERRUPTED:
         return task_render.interrupted(found)
     return task_render.finished(found)
+
+
+async def wait_tasks(ctx: Context, manager: TaskManager, tasks: Sequence[Task], wait_s: float) -> str:
+    """Wait up to ``wait_s`` for ``tasks`` to settle, with progress; then where each one is."""
+    if wait_s > 0 and any(not t.settled for t in tasks):
+
+        async def step(pump: ProgressPump) -> None:
+            pump.follow(lambda _final: progress.tasks_line(tasks))
+            async with anyio.create_task_group() as waits:
+                for t in tasks:
+                    waits.start_soon(manager.wait, t, wait_s)
+
+        status = f"{', '.join(t.id for t in tasks)} running"
+        await with_progress(ctx, step, status=status, changes=manager.changes)
+    limit = max(4_000, manager.config.max_answer_chars // 2 // max(1, len(tasks)))
+    return "\n\n".join([await task(manager, t, limit) for t in tasks])

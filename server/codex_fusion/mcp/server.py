@@ -10,14 +10,17 @@ import os
 import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Self
 
 import anyio
 import mcp_types
 from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver.tools import Tool
 from mcp.server.stdio import stdio_server
 from mcp.shared.message import SessionMessage
+from mcp_types import ToolAnnotations
 from pydantic import ValidationError
 
 from codex_fusion import __version__
@@ -28,7 +31,8 @@ from codex_fusion.hookside import windows
 from codex_fusion.host.follow import Follower
 from codex_fusion.launch import installer
 from codex_fusion.launch.config import NPX_FALLBACK, Config
-from codex_fusion.mcp import tools
+from codex_fusion.mcp import task_tools, tools
+from codex_fusion.mcp.boundary import guarded
 from codex_fusion.mcp.state import ServerState
 from codex_fusion.review.socket import GateSocket
 from codex_fusion.tasks.manager import MemberFor, TaskManager
@@ -70,6 +74,131 @@ async def _supervised(what: str, task: Callable[[], Awaitable[None]]) -> None:
         await task()
     except Exception:
         log.exception("%s failed; the server goes on without it", what)
+
+
+# -- the tools, as a table ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Spec:
+    name: str
+    description: str
+    annotations: ToolAnnotations
+    fn: Callable[..., Awaitable[str]]
+
+
+ADVISORY = ToolAnnotations(read_only_hint=True, open_world_hint=True)
+_DEBATE = "Ends with a VERDICT line; push back with `reply`."
+
+TOOLS: tuple[Spec, ...] = (
+    Spec(
+        "consult",
+        "Second opinion from Codex (OpenAI) on a question, decision or code. Codex reads the workspace "
+        f"and remembers earlier calls; put what it cannot see in `context`. {_DEBATE}",
+        ADVISORY,
+        tools.consult,
+    ),
+    Spec(
+        "review_plan",
+        f"Plan review by Codex before you implement: soundness, gaps, risks. {_DEBATE}",
+        ADVISORY,
+        tools.review_plan,
+    ),
+    Spec(
+        "review_diff",
+        "Code review by Codex. Without `diff` the server runs git: working tree vs HEAD (untracked "
+        f"too), `staged`, or vs `base` (a PR's view); `paths` narrows. {_DEBATE}",
+        ADVISORY,
+        tools.review_diff,
+    ),
+    Spec(
+        "brainstorm",
+        f"Brainstorm with Codex: 2–4 approaches with trade-offs and a pick. {_DEBATE}",
+        ADVISORY,
+        tools.brainstorm,
+    ),
+    Spec(
+        "explore",
+        "Explore an unfamiliar codebase with Codex: structure, components, flow, conventions, with "
+        "paths. No debate.",
+        ADVISORY,
+        tools.explore,
+    ),
+    Spec(
+        "reply",
+        "Reply to Codex's last answer in the same debate: push back, add facts. Stop and decide by round 3.",
+        ADVISORY,
+        tools.reply,
+    ),
+    Spec(
+        "permit",
+        "Answer Codex's paused request and resume its turn: `allow` it once, `deny` it (Codex goes on "
+        "without it), or `cancel` the turn. Judge what it runs or writes, and where.",
+        ToolAnnotations(read_only_hint=False, destructive_hint=True, open_world_hint=True),
+        tools.permit,
+    ),
+    Spec(
+        "delegate",
+        "Delegate a well-specified change to Codex, done in an isolated copy of the workspace; you get a "
+        "patch to review, and your files change only on `task` accept. Give `paths` and `criteria`.",
+        ToolAnnotations(read_only_hint=False, destructive_hint=False, open_world_hint=True),
+        task_tools.delegate,
+    ),
+    Spec(
+        "task",
+        "A delegated task: `show` (`wait_s` waits for it), `accept` (applies its patch, all or nothing, "
+        "never commits), `rework` with `notes` (3 at most), `discard`.",
+        ToolAnnotations(read_only_hint=False, destructive_hint=True, open_world_hint=True),
+        task_tools.task,
+    ),
+    Spec(
+        "reset",
+        "Drop Codex's session and context; the next call starts fresh. For an unrelated task.",
+        ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=True),
+        tools.reset,
+    ),
+    Spec(
+        "status",
+        "codex-fusion health: workspace, agent, session, debate, queue, pending request, last error. "
+        "Starts nothing.",
+        ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_world_hint=False),
+        tools.status,
+    ),
+)
+
+
+def compact_schema(schema: dict[str, Any]) -> dict[str, Any]:
+    """The input schema without what costs Claude tokens and tells it nothing: titles, and the
+    ``anyOf [X, null]`` + ``default: null`` that pydantic writes for an optional argument (an
+    argument left out is the same as null; the arguments are still validated in full)."""
+    properties: dict[str, Any] = {}
+    for name, prop in schema.get("properties", {}).items():
+        prop = {key: value for key, value in prop.items() if key != "title"}
+        options = prop.get("anyOf")
+        if isinstance(options, list) and "default" in prop and prop["default"] is None:
+            kept = [option for option in options if option != {"type": "null"}]
+            if len(kept) == 1:
+                rest = {key: value for key, value in prop.items() if key not in ("anyOf", "default")}
+                prop = {**kept[0], **rest}
+        properties[name] = prop
+    compact: dict[str, Any] = {"type": "object", "properties": properties}
+    if schema.get("required"):
+        compact["required"] = schema["required"]
+    return compact
+
+
+def build_tools() -> list[Tool]:
+    table = []
+    for spec in TOOLS:
+        tool = Tool.from_function(
+            guarded(spec.fn),
+            name=spec.name,
+            description=spec.description,
+            annotations=spec.annotations,
+            structured_output=False,
+        )
+        table.append(tool.model_copy(update={"parameters": compact_schema(tool.parameters)}))
+    return table
 
 
 def build_server(
@@ -126,7 +255,7 @@ def build_server(
         instructions=INSTRUCTIONS,
         lifespan=lifespan,
         log_level="WARNING",
-        tools=tools.build_tools(),
+        tools=build_tools(),
     )
     return server
 

@@ -9,27 +9,19 @@ the default waits stay under that and a longer ``wait_s`` is Claude's choice.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from typing import Annotated, Literal
 
-import anyio
 from mcp.server.mcpserver import Context
 from pydantic import Field
 
 from codex_fusion.errors import FusionError
-from codex_fusion.mcp import answers, progress
-from codex_fusion.mcp.boundary import with_progress
-from codex_fusion.mcp.progress import ProgressPump
+from codex_fusion.mcp import answers
 from codex_fusion.mcp.state import tasks_of
 from codex_fusion.member import render
 from codex_fusion.tasks import render as task_render
-from codex_fusion.tasks.manager import TaskManager
 from codex_fusion.tasks.record import TaskBrief
 from codex_fusion.tasks.task import Task
 from codex_fusion.text.redact import redact_credentials
-
-#: How long a call waits for its task by default: under Claude Code's 120 s move to the background.
-DELEGATE_WAIT_S = 100.0
 
 WaitArg = Annotated[float | None, Field(ge=0, le=86_400, description="Wait for the result, s.")]
 
@@ -56,7 +48,9 @@ async def delegate(
             if len(names) == 1:
                 raise
             failed.append(f"✗ {render.who(name)} could not take the task: {exc}")
-    text = await _answer(ctx, manager, started, DELEGATE_WAIT_S if wait_s is None else wait_s)
+    text = await answers.wait_tasks(
+        ctx, manager, started, answers.DELEGATE_WAIT_S if wait_s is None else wait_s
+    )
     return "\n\n".join([text, *map(redact_credentials, failed)]) if failed else text
 
 
@@ -78,34 +72,7 @@ async def task(
         return task_render.finished(found)
     if action == "rework":
         await manager.rework(found, notes or "")
-        return await _answer(ctx, manager, [found], DELEGATE_WAIT_S if wait_s is None else wait_s)
-    return await _answer(ctx, manager, [found], wait_s or 0.0)
-
-
-async def permit_task(
-    ctx: Context,
-    manager: TaskManager,
-    found: Task,
-    decision: Literal["allow", "deny", "cancel"],
-    note: str | None,
-    request: str | None,
-) -> str:
-    """``permit`` for a request a task's member holds: answered, then the task is waited for."""
-    await manager.permit(found, decision, note, request)
-    return await _answer(ctx, manager, [found], DELEGATE_WAIT_S)
-
-
-async def _answer(ctx: Context, manager: TaskManager, tasks: Sequence[Task], wait_s: float) -> str:
-    """Wait up to ``wait_s`` for ``tasks`` to settle, with progress; then where each one is."""
-    if wait_s > 0 and any(not t.settled for t in tasks):
-
-        async def step(pump: ProgressPump) -> None:
-            pump.follow(lambda _final: progress.tasks_line(tasks))
-            async with anyio.create_task_group() as waits:
-                for t in tasks:
-                    waits.start_soon(manager.wait, t, wait_s)
-
-        status = f"{', '.join(t.id for t in tasks)} running"
-        await with_progress(ctx, step, status=status, changes=manager.changes)
-    limit = max(4_000, manager.config.max_answer_chars // 2 // max(1, len(tasks)))
-    return "\n\n".join([await answers.task(manager, t, limit) for t in tasks])
+        return await answers.wait_tasks(
+            ctx, manager, [found], answers.DELEGATE_WAIT_S if wait_s is None else wait_s
+        )
+    return await answers.wait_tasks(ctx, manager, [found], wait_s or 0.0)

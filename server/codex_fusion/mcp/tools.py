@@ -15,12 +15,9 @@ from __future__ import annotations
 
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import Annotated, Literal
 
 from mcp.server.mcpserver import Context
-from mcp.server.mcpserver.tools import Tool
-from mcp_types import ToolAnnotations
 from pydantic import Field
 
 from codex_fusion import __version__
@@ -28,8 +25,8 @@ from codex_fusion.council import usage as council_usage
 from codex_fusion.council.council import Council, CouncilResult
 from codex_fusion.errors import UsageError
 from codex_fusion.launch.models import ModelChoice
-from codex_fusion.mcp import answers, progress, task_tools
-from codex_fusion.mcp.boundary import guarded, with_progress
+from codex_fusion.mcp import answers, progress
+from codex_fusion.mcp.boundary import with_progress
 from codex_fusion.mcp.progress import ProgressPump
 from codex_fusion.mcp.state import council_of, required, state_of
 from codex_fusion.member import render, render_status
@@ -266,7 +263,8 @@ async def permit(
     tasks = state_of(ctx).tasks
     held = tasks.holder(request) if tasks is not None else None
     if tasks is not None and held is not None and (request is not None or not _council_paused(council)):
-        return await task_tools.permit_task(ctx, tasks, held, decision, note, request)
+        await tasks.permit(held, decision, note, request)  # its turn goes on in the background
+        return await answers.wait_tasks(ctx, tasks, [held], answers.DELEGATE_WAIT_S)
     member = council.holder(request)
 
     async def step(pump: ProgressPump) -> TurnResult | CouncilResult:
@@ -308,125 +306,3 @@ async def status(ctx: Context) -> str:
     if state.tasks is not None and state.tasks.tasks:
         text += "\n" + task_render.listing(list(state.tasks.tasks.values()))
     return redact_credentials(text)  # the agent's stderr tail in it is redacted as a log already
-
-
-@dataclass(frozen=True)
-class Spec:
-    name: str
-    description: str
-    annotations: ToolAnnotations
-    fn: Callable[..., Awaitable[str]]
-
-
-ADVISORY = ToolAnnotations(read_only_hint=True, open_world_hint=True)
-_DEBATE = "Ends with a VERDICT line; push back with `reply`."
-
-TOOLS: tuple[Spec, ...] = (
-    Spec(
-        "consult",
-        "Second opinion from Codex (OpenAI) on a question, decision or code. Codex reads the workspace "
-        f"and remembers earlier calls; put what it cannot see in `context`. {_DEBATE}",
-        ADVISORY,
-        consult,
-    ),
-    Spec(
-        "review_plan",
-        f"Plan review by Codex before you implement: soundness, gaps, risks. {_DEBATE}",
-        ADVISORY,
-        review_plan,
-    ),
-    Spec(
-        "review_diff",
-        "Code review by Codex. Without `diff` the server runs git: working tree vs HEAD (untracked "
-        f"too), `staged`, or vs `base` (a PR's view); `paths` narrows. {_DEBATE}",
-        ADVISORY,
-        review_diff,
-    ),
-    Spec(
-        "brainstorm",
-        f"Brainstorm with Codex: 2–4 approaches with trade-offs and a pick. {_DEBATE}",
-        ADVISORY,
-        brainstorm,
-    ),
-    Spec(
-        "explore",
-        "Explore an unfamiliar codebase with Codex: structure, components, flow, conventions, with "
-        "paths. No debate.",
-        ADVISORY,
-        explore,
-    ),
-    Spec(
-        "reply",
-        "Reply to Codex's last answer in the same debate: push back, add facts. Stop and decide by round 3.",
-        ADVISORY,
-        reply,
-    ),
-    Spec(
-        "permit",
-        "Answer Codex's paused request and resume its turn: `allow` it once, `deny` it (Codex goes on "
-        "without it), or `cancel` the turn. Judge what it runs or writes, and where.",
-        ToolAnnotations(read_only_hint=False, destructive_hint=True, open_world_hint=True),
-        permit,
-    ),
-    Spec(
-        "delegate",
-        "Delegate a well-specified change to Codex, done in an isolated copy of the workspace; you get a "
-        "patch to review, and your files change only on `task` accept. Give `paths` and `criteria`.",
-        ToolAnnotations(read_only_hint=False, destructive_hint=False, open_world_hint=True),
-        task_tools.delegate,
-    ),
-    Spec(
-        "task",
-        "A delegated task: `show` (`wait_s` waits for it), `accept` (applies its patch, all or nothing, "
-        "never commits), `rework` with `notes` (3 at most), `discard`.",
-        ToolAnnotations(read_only_hint=False, destructive_hint=True, open_world_hint=True),
-        task_tools.task,
-    ),
-    Spec(
-        "reset",
-        "Drop Codex's session and context; the next call starts fresh. For an unrelated task.",
-        ToolAnnotations(read_only_hint=False, destructive_hint=True, idempotent_hint=True),
-        reset,
-    ),
-    Spec(
-        "status",
-        "codex-fusion health: workspace, agent, session, debate, queue, pending request, last error. "
-        "Starts nothing.",
-        ToolAnnotations(read_only_hint=True, idempotent_hint=True, open_world_hint=False),
-        status,
-    ),
-)
-
-
-def compact_schema(schema: dict[str, Any]) -> dict[str, Any]:
-    """The input schema without what costs Claude tokens and tells it nothing: titles, and the
-    ``anyOf [X, null]`` + ``default: null`` that pydantic writes for an optional argument (an
-    argument left out is the same as null; the arguments are still validated in full)."""
-    properties: dict[str, Any] = {}
-    for name, prop in schema.get("properties", {}).items():
-        prop = {key: value for key, value in prop.items() if key != "title"}
-        options = prop.get("anyOf")
-        if isinstance(options, list) and "default" in prop and prop["default"] is None:
-            kept = [option for option in options if option != {"type": "null"}]
-            if len(kept) == 1:
-                rest = {key: value for key, value in prop.items() if key not in ("anyOf", "default")}
-                prop = {**kept[0], **rest}
-        properties[name] = prop
-    compact: dict[str, Any] = {"type": "object", "properties": properties}
-    if schema.get("required"):
-        compact["required"] = schema["required"]
-    return compact
-
-
-def build_tools() -> list[Tool]:
-    tools = []
-    for spec in TOOLS:
-        tool = Tool.from_function(
-            guarded(spec.fn),
-            name=spec.name,
-            description=spec.description,
-            annotations=spec.annotations,
-            structured_output=False,
-        )
-        tools.append(tool.model_copy(update={"parameters": compact_schema(tool.parameters)}))
-    return tools
