@@ -54,11 +54,15 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from codex_fusion.acp.process import kill_all_groups
+
     try:
         return anyio.run(_review, args)
     except KeyboardInterrupt:
         print("\ncodex-fusion: interrupted", file=sys.stderr)
         return 130
+    finally:
+        kill_all_groups()  # whatever an interrupted council left
 
 
 async def _review(args: argparse.Namespace, config: Config | None = None, spawn: Any = None) -> int:
