@@ -67,6 +67,7 @@ def test_prose_and_lines_missing_a_severity_or_a_location_are_not_findings() -> 
         "- cache.py:42 misses invalidation\n"  # no severity word
         "- major: the cache misses invalidation\n"  # no location
         "- majority of cache.py:4 is fine\n"  # a word that only starts like a severity
+        "- High-level: cache.py:4 holds the cache\n"  # a severity word inside a compound
     )
     assert parsed == parse("")
     assert parsed.status == "unparsed"

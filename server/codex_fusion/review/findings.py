@@ -45,7 +45,7 @@ _MARKER = re.compile(r"^\s*(?:[-*•+]|\d{1,3}[.)])\s+")
 _OWN = re.compile(r"^\s*(?:[-*•+]\s*)?FINDINGS?\s*:\s*", re.IGNORECASE)
 _NONE = re.compile(r"^\s*(?:[-*•+]\s*)?FINDINGS?\s*:\s*none\b", re.IGNORECASE)
 _SEV = re.compile(
-    rf"^[\s*_`]*[\[(]?(?P<word>{_SEVERITY})\b[\])]?(?:\s+(?:severity|priority|issue))?[\s*_`]*[:\])]?[\s*_`]*",
+    rf"^[\s*_`]*[\[(]?(?P<word>{_SEVERITY})\b(?!-)[\])]?(?:\s+(?:severity|priority|issue))?[\s*_`]*[:\])]?[\s*_`]*",
     re.IGNORECASE,
 )
 _PATH = r"(?P<path>(?:[\w@+.-]+/)*[\w@+-][\w@+.-]*\.[A-Za-z0-9]{1,10})"
