@@ -225,3 +225,26 @@ def test_a_snapshot_runs_none_of_the_repositorys_programs(repo: FakeAgentSetup, 
     between = anyio.run(collect_diff, repo.workspace, DiffRequest(trees=(tree, after)))  # what a review sees
     assert [summary.path for summary in between.files] == ["new.txt"]
     assert not marker.exists()
+
+
+def test_codex_out_of_quota_lets_the_stop_through_naming_why(repo: FakeAgentSetup) -> None:
+    out = turn(hook_env(repo), "@fake error")  # the agent answers usage_limit_exceeded
+    assert out is not None
+    assert "decision" not in out
+    message = out["systemMessage"]
+    assert message.startswith("codex-fusion review gate: not reviewed, the stop goes through — ")
+    assert message.endswith("(Codex is unavailable: out of quota or rate-limited; that is not a finding)")
+    assert "\n" not in message
+
+
+def test_a_review_in_another_shape_still_blocks_and_nits_never_do(repo: FakeAgentSetup) -> None:
+    env = hook_env(repo)
+    out = turn(
+        env,
+        "@fake say - critical: src/calc.py:2 — divides by zero when the list is empty\\n"
+        "- nit: src/calc.py:1 — name\\nVERDICT: OPEN — fix it",
+    )
+    assert out is not None
+    assert out.get("decision") == "block", out
+    assert "- [blocker] src/calc.py:2 — divides by zero when the list is empty" in out["reason"]
+    assert "name" not in out["reason"].split("found", 1)[1].split("Fix them", 1)[0]

@@ -1,5 +1,5 @@
-"""Command line: ``codex-fusion [serve]`` (stdio MCP server), ``ask QUESTION``, ``doctor``, ``setup``,
-``task …`` (delegated tasks, ``cli/tasks.py``)."""
+"""Command line: ``codex-fusion [serve]`` (stdio MCP server), ``ask QUESTION``, ``review``, ``doctor``,
+``setup``, ``task …`` (delegated tasks, ``cli/tasks.py``)."""
 
 from __future__ import annotations
 
@@ -339,6 +339,9 @@ def _parser() -> argparse.ArgumentParser:
     from codex_fusion.cli import tasks
 
     tasks.add_parser(sub)
+    from codex_fusion.cli import review
+
+    review.add_parser(sub)
     return parser
 
 
@@ -354,6 +357,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return gate_review()
     if args.command == "task":
         return task(args)
+    if args.command == "review":
+        from codex_fusion.cli import review
+
+        _setup_logging("WARNING")
+        return review.run(args)
     return serve()
 
 

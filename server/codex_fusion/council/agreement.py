@@ -24,6 +24,15 @@ class Standings:
     missing: tuple[str, ...]  # answered without a VERDICT line
     absent: tuple[tuple[str, str], ...]  # (member, why: paused, failed, timed out …)
     outside: frozenset[str]  # members that count as an outside voice
+    #: (member, cause) for the absent members that are unavailable (quota, login, timeout, crash):
+    #: a state of the seat, neither open nor agreeing (:mod:`codex_fusion.member.availability`).
+    unavailable: tuple[tuple[str, str], ...] = ()
+
+    @property
+    def no_answer(self) -> tuple[tuple[str, str], ...]:
+        """The absent members that are not unavailable (paused, failed some other way)."""
+        down = {name for name, _ in self.unavailable}
+        return tuple(item for item in self.absent if item[0] not in down)
 
     @property
     def complete(self) -> bool:
@@ -36,7 +45,9 @@ class Standings:
 
     @property
     def unanimous(self) -> bool:
-        return bool(self.settled) and not (self.open or self.missing or self.absent) and self.outside_agrees
+        return (
+            bool(self.settled) and not (self.open or self.missing or self.no_answer) and self.outside_agrees
+        )
 
 
 def standings(
@@ -44,12 +55,15 @@ def standings(
     verdicts: Mapping[str, VerdictLine],
     absent: Mapping[str, str],
     outside: frozenset[str],
+    unavailable: Mapping[str, str] | None = None,
 ) -> Standings:
-    """The standings of one round, in member order (the order of ``verdicts`` then ``absent``)."""
+    """The standings of one round, in member order (the order of ``verdicts`` then ``absent``);
+    ``unavailable``: the cause, for absent members that were unavailable."""
     settled = tuple((n, v.summary) for n, v in verdicts.items() if v.standing is Standing.CONSENSUS)
     held = tuple((n, v.summary) for n, v in verdicts.items() if v.standing is Standing.OPEN)
     missing = tuple(n for n, v in verdicts.items() if v.standing is Standing.MISSING)
-    return Standings(round_number, settled, held, missing, tuple(absent.items()), outside)
+    down = tuple((n, why) for n, why in (unavailable or {}).items() if n in absent)
+    return Standings(round_number, settled, held, missing, tuple(absent.items()), outside, down)
 
 
 def _names(items: tuple[tuple[str, str], ...] | tuple[str, ...]) -> str:
@@ -74,11 +88,13 @@ def line(state: Standings, *, clip: int = 120) -> str:
         )
     if state.missing:
         parts.append(f"no verdict: {_names(state.missing)}")
-    if state.absent:
-        parts.append("no answer: " + "; ".join(f"{n} ({why})" for n, why in state.absent))
+    if state.no_answer:
+        parts.append("no answer: " + "; ".join(f"{n} ({why})" for n, why in state.no_answer))
+    if state.unavailable:
+        parts.append("unavailable, not counted: " + "; ".join(f"{n} ({why})" for n, why in state.unavailable))
     head = f"Council round {state.round}"
     if state.unanimous and not blind:
-        head += f": all {len(state.settled)} agree"
+        head += f": all {len(state.settled)} {'available ' if state.unavailable else ''}agree"
     text = f"{head} — " + " · ".join(parts) if parts else f"{head} — nobody answered"
     if state.settled and not state.outside_agrees:
         text += (

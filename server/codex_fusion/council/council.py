@@ -22,14 +22,14 @@ import itertools
 import logging
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from contextlib import AsyncExitStack
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import TracebackType
 from typing import TYPE_CHECKING, Literal, TypeVar
 
 import anyio
 
 from codex_fusion.acp.agent import Spawn, spawn_process
-from codex_fusion.council import agreement
+from codex_fusion.council import agreement, table, usage
 from codex_fusion.errors import ConsultError, FusionError
 from codex_fusion.launch.config import Config
 from codex_fusion.launch.members import CODEX, MemberSpec
@@ -100,6 +100,7 @@ class CouncilDebate:
     outside: frozenset[str]
     round: int = 1
     asked: tuple[str, ...] = ()  # the seats asked in the round under way (or the last one)
+    findings: table.FindingsTable | None = None  # merged findings, updated each round (table.py)
 
     def standings(self) -> agreement.Standings:
         verdicts = {}
@@ -110,7 +111,7 @@ class CouncilDebate:
                 absent[name] = why
             elif (verdict := seat.verdict) is not None:
                 verdicts[name] = verdict
-        return agreement.standings(self.round, verdicts, absent, self.outside)
+        return agreement.standings(self.round, verdicts, absent, self.outside, table.unavailable(self.seats))
 
     @property
     def limit_reached(self) -> bool:
@@ -128,6 +129,8 @@ class CouncilResult:
     standings: agreement.Standings
     limit_reached: bool
     whole: bool = True  # every seat of the round (False: one seat after a permit)
+    findings: table.FindingsTable | None = None
+    prices: Mapping[str, usage.Price] = field(default_factory=dict)  # the user's, for the footer
 
 
 class Council:
@@ -211,6 +214,8 @@ class Council:
         # Recorded before any member is asked: round 1 cannot see it, and neither can Claude change it.
         debate = CouncilDebate(brief, my_take, {n: Seat(n) for n in names}, self._outside(names))
         self.debate, self.last = debate, "council"
+        for member in self.members.values():
+            member.usage.new_debate()  # usage per debate starts again (status)
         log.info(
             "council %s with %s; Claude's take recorded (%d chars)",
             brief.tool,
@@ -219,6 +224,7 @@ class Council:
         )
         round_one = prompts.council_round(brief)
         await self._fan_out(debate, {name: round_one for name in names}, timeout)
+        debate.findings = table.first(brief.tool, {n: debate.seats[n].answer for n in names}, brief.files)
         return self._result(debate, names)
 
     async def reply(
@@ -252,9 +258,12 @@ class Council:
                 my_take=None if seat.saw_take else debate.my_take,
                 others=others,
                 original=prompts.council_round(debate.brief) if fresh else None,
+                findings=table.for_prompt(debate.findings),
             )
             seat.saw_take = True
         await self._fan_out(debate, briefs, timeout)
+        if debate.findings is not None:
+            table.update(debate.findings, {n: debate.seats[n].answer for n in targets})
         return self._result(debate, targets)
 
     async def _fan_out(
@@ -298,6 +307,8 @@ class Council:
             standings=debate.standings(),
             limit_reached=debate.limit_reached,
             whole=whole,
+            findings=debate.findings,
+            prices=self.codex.usage.prices,
         )
 
     # -- permissions -----------------------------------------------------------------------------

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
-from codex_fusion.council import agreement
+from codex_fusion.council import agreement, table, usage
 from codex_fusion.member.debate import MAX_ROUNDS
 from codex_fusion.member.turn import Pause, TurnOutcome
 
@@ -39,11 +39,20 @@ def council(
         lines = [f"Council · {result.tool} · round {result.round}/{MAX_ROUNDS} · {names}, after your permit"]
     head = clean("\n".join(lines))
     parts = [head]
+    if result.whole and result.findings is not None and result.findings.shown:
+        parts.append(clean(table.render(result.findings)))
     for seat in result.seats:
         answer = seat.answer
         body = pause(answer) if isinstance(answer, Pause) else clean(_seat(seat, saved.get(seat.name)))
         parts.append(f"━━ {seat.name} ━━\n{body}")
-    parts.append(clean(agreement.line(result.standings) + f"\n[{council_next(result)}]"))
+    footer = usage.round_footer(result.seats, result.prices) if result.whole else None
+    parts.append(
+        clean(
+            agreement.line(result.standings)
+            + (f"\n{footer}" if footer else "")
+            + f"\n[{council_next(result)}]"
+        )
+    )
     return "\n\n".join(parts)
 
 

@@ -11,6 +11,8 @@ changed or not, blocks used, the cap) and of a review it calls only when all of 
 - the cap on blocks per conversation used up: through, with a one-line summary of what the last
   review left open, no review;
 - the review failed (not logged in, quota, timeout, agent missing, anything): through, in one line;
+  when Codex was *unavailable* (out of quota or rate-limited, not logged in, timed out, crashed) the
+  line says so and why — an unavailable reviewer is never a finding, so it can neither block nor loop;
 - findings at or above the threshold: block, with the findings and how to turn the gate off;
 - otherwise: through, in one line.
 
@@ -32,7 +34,7 @@ SEVERITIES = ("blocker", "major", "minor")  #: most severe first; the scale ``re
 MAX_FINDINGS_SHOWN = 12
 #: What the gate's answer format asks for, one finding per line (prompts.gate_review).
 _FINDING = re.compile(
-    r"^\s*[-*]?\s*FINDING:\s*\[?(?P<severity>blocker|major|minor)\]?\s+(?P<location>\S+)\s*[—–-]+\s*(?P<text>.+?)\s*$",
+    r"^\s*[-*]?\s*FINDING:\s*\[?(?P<severity>blocker|critical|major|minor)\]?\s+(?P<location>\S+)\s*[—–-]+\s*(?P<text>.+?)\s*$",
     re.IGNORECASE | re.MULTILINE,
 )
 _NONE = re.compile(r"^\s*[-*]?\s*FINDING:\s*none\b", re.IGNORECASE | re.MULTILINE)
@@ -76,7 +78,7 @@ class Finding:
     __slots__ = ("location", "severity", "text")
 
     def __init__(self, severity: str, location: str, text: str) -> None:
-        self.severity = severity.lower()
+        self.severity = "blocker" if severity.lower() == "critical" else severity.lower()
         self.location = location
         self.text = text
 
@@ -112,14 +114,19 @@ def blocking(findings: list[Finding], threshold: str) -> list[Finding]:
 class Review:
     """What a review produced: findings, or the failure that kept it from producing them."""
 
-    __slots__ = ("failure", "findings", "model")
+    __slots__ = ("failure", "findings", "model", "unavailable")
 
     def __init__(
-        self, findings: list[Finding] | None = None, failure: str | None = None, model: str | None = None
+        self,
+        findings: list[Finding] | None = None,
+        failure: str | None = None,
+        model: str | None = None,
+        unavailable: str | None = None,
     ):
         self.findings = findings or []
         self.failure = failure  # one line: what went wrong and what to do
         self.model = model
+        self.unavailable = unavailable  # why Codex could not review (quota, login, timeout, crash)
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -127,6 +134,7 @@ class Review:
             "findings": [f.to_json() for f in self.findings],
             "failure": self.failure,
             "model": self.model,
+            "unavailable": self.unavailable,
         }
 
     @classmethod
@@ -136,10 +144,12 @@ class Review:
         findings = [f for f in map(Finding.from_json, raw.get("findings") or []) if f is not None]
         failure = raw.get("failure")
         model = raw.get("model")
+        down = raw.get("unavailable")
         return cls(
             findings,
             _one_line(failure) if isinstance(failure, str) and failure else None,
             model if isinstance(model, str) else None,
+            _one_line(down, 60) if isinstance(down, str) and down else None,
         )
 
 
@@ -205,6 +215,13 @@ def decide(
             open=still_open,
         )
     result = review()
+    if result.unavailable is not None:
+        return Decision(
+            "allow",
+            message=f"{TAG}: not reviewed, the stop goes through — {result.failure or 'no detail'} "
+            f"(Codex is unavailable: {result.unavailable}; that is not a finding)",
+            reviewed=True,
+        )
     if result.failure is not None:
         return Decision(
             "allow", message=f"{TAG}: not reviewed, the stop goes through — {result.failure}", reviewed=True

@@ -195,6 +195,16 @@ OPTIONS: tuple[Option, ...] = (
         minimum=10,
         maximum=540,
     ),
+    Option(
+        "model_prices",
+        "CODEX_FUSION_MODEL_PRICES",
+        "string",
+        "Prices per model (for usage)",
+        "Your price per model, to show the cost of turns whose agent reports none: "
+        "model=in/cached/out in USD per million tokens, comma-separated (e.g. gpt-5.5=1.25/0.125/10). "
+        "Empty: cost is shown only when the agent reports it.",
+        None,
+    ),
 )
 
 _BY_KEY = {option.key: option for option in OPTIONS}

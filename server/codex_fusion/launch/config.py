@@ -155,6 +155,8 @@ class Config:
     model: ModelChoice = field(default_factory=ModelChoice)
     #: The review gate is on (``review_gate``): the server opens its socket for the Stop hook.
     review_gate: bool = False
+    #: The user's prices per model (``model_prices``), raw; ``council/usage.py`` parses them.
+    model_prices: str | None = None
     #: Where each plugin option's value came from (``options.describe``), for ``status``.
     option_sources: dict[str, str] = field(default_factory=dict)
     #: Codex's launch for a delegated task in the given worktree (:meth:`task_member`).
@@ -239,6 +241,7 @@ def make(settings: Settings, launched: Launched) -> Config:
         model=_model(given),
         option_sources=options.describe(given),
         review_gate=options.lookup(given, "review_gate")[0] == "1",
+        model_prices=options.lookup(given, "model_prices")[0],
         task_launcher=launched.task_launcher,
         log_path=Path(source["CODEX_FUSION_LOG"]).expanduser() if source.get("CODEX_FUSION_LOG") else None,
     )

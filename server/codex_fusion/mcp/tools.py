@@ -21,6 +21,7 @@ from mcp.server.mcpserver import Context
 from pydantic import Field
 
 from codex_fusion import __version__
+from codex_fusion.council import usage as council_usage
 from codex_fusion.council.council import Council, CouncilResult
 from codex_fusion.errors import UsageError
 from codex_fusion.launch.models import ModelChoice
@@ -295,6 +296,8 @@ async def status(ctx: Context) -> str:
     assert state.council is not None
     if len(state.council.members) > 1:
         text += "\n" + render_status.members(state.council.statuses())
+    members = {name: m.usage for name, m in state.council.members.items()}
+    text += "".join("\n" + line for line in council_usage.lines(members))  # issue 27: usage per member
     follower = state.follower
     if follower is not None and state.config.state_dir is not None:
         text += "\n" + render_status.following(

@@ -196,6 +196,7 @@ class Consultant(MemberParts):
         if turn.error is None:
             self.turns_completed += 1
         self._turnlog.record(turn)
+        self.usage.add(turn.outcome)
         self.ended.notify()
 
     # -- Claude's answers ------------------------------------------------------------------------

@@ -30,6 +30,7 @@ from codex_fusion.member.snapshot import State, Status
 from codex_fusion.member.switch import Switch
 from codex_fusion.member.turn import Turn, TurnSlot, TurnState
 from codex_fusion.member.turnlog import TurnLog
+from codex_fusion.member.usage import MemberUsage, parse_prices
 from codex_fusion.text.prompts import Frame
 
 
@@ -74,6 +75,8 @@ class MemberParts:
         self.turns_completed = 0
         self.last_error: str | None = None
         self._turnlog = TurnLog(config.log_path)
+        #: Tokens, time and cost of this member's turns, as reported (issue 27; ``usage.py``).
+        self.usage = MemberUsage(parse_prices(config.model_prices))
 
     def _ready(self) -> Session:
         if self._session is None:

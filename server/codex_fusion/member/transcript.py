@@ -17,6 +17,9 @@ class Usage:
     output_tokens: int | None = None
     context_used: int | None = None
     context_size: int | None = None
+    cached_tokens: int | None = None  # input tokens read from the provider's cache
+    cost: float | None = None  # what the agent reported this turn cost (usage_update ``cost``)
+    currency: str | None = None
 
     def merge_prompt_usage(self, raw: dict[str, Any] | None) -> None:
         if not raw:
@@ -25,6 +28,7 @@ class Usage:
             ("total_tokens", "totalTokens"),
             ("input_tokens", "inputTokens"),
             ("output_tokens", "outputTokens"),
+            ("cached_tokens", "cachedReadTokens"),
         ):
             value = raw.get(key)
             if isinstance(value, int) and not isinstance(value, bool):
@@ -112,6 +116,11 @@ class Transcript:
         elif isinstance(update, UsageUpdate):
             self.usage.context_used = update.used
             self.usage.context_size = update.size
+            amount = (update.cost or {}).get("amount")
+            if isinstance(amount, int | float) and not isinstance(amount, bool):
+                self.usage.cost = float(amount)
+                currency = (update.cost or {}).get("currency")
+                self.usage.currency = currency if isinstance(currency, str) else None
         else:
             self.unknown_updates += 1
             notice = _error_notice(update.raw)

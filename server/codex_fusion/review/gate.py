@@ -16,8 +16,10 @@ import anyio
 
 from codex_fusion.errors import FusionError
 from codex_fusion.hookside import gate
+from codex_fusion.member import availability
 from codex_fusion.member.consultant import Consultant
 from codex_fusion.member.turn import Pause, TurnOutcome
+from codex_fusion.review import findings as review_findings
 from codex_fusion.review import prompts as review_prompts
 from codex_fusion.review.diffs import DiffRequest, collect_diff
 from codex_fusion.text.redact import redact
@@ -71,16 +73,36 @@ async def review(consultant: Consultant, before: str, after: str, timeout: float
                 return gate.Review(failure="Codex kept asking for permissions during the review")
             outcome = result
         except FusionError as exc:
-            return gate.Review(failure=redact(exc.summary))
+            return gate.Review(failure=redact(exc.summary), unavailable=availability.of_error(exc))
     if scope.cancelled_caught:
         return gate.Review(
-            failure=f"Codex did not finish the review within {timeout:g} s (raise review_gate_timeout)"
+            failure=f"Codex did not finish the review within {timeout:g} s (raise review_gate_timeout)",
+            unavailable=availability.TIMEOUT,
         )
     model = outcome.model.model if outcome.model is not None else None
     if outcome.stop_reason != "end_turn":
-        return gate.Review(failure=f"Codex's review ended early ({outcome.stop_reason})", model=model)
+        return gate.Review(
+            failure=f"Codex's review ended early ({outcome.stop_reason})",
+            model=model,
+            unavailable=availability.cause(outcome),
+        )
     findings = gate.parse_findings(outcome.text)
+    if findings is None:
+        findings = _tolerant(outcome.text)
     if findings is None:
         return gate.Review(failure="Codex's review had no FINDING lines to act on", model=model)
     log.info("review gate: %d finding(s) from %s", len(findings), model or "Codex")
     return gate.Review(findings, model=model)
+
+
+def _tolerant(text: str) -> list[gate.Finding] | None:
+    """Findings in another shape than the gate asked for (``review.findings``): critical counts as
+    blocker; nits never block, so they are left out."""
+    parsed = review_findings.parse(text)
+    if parsed.status == "unparsed":
+        return None
+    return [
+        gate.Finding("blocker" if f.severity == "critical" else f.severity, f.location, f.claim)
+        for f in parsed.findings
+        if f.severity != "nit"
+    ]

@@ -34,6 +34,7 @@ from codex_fusion.member.signal import Changes
 from codex_fusion.member.transcript import Usage
 from codex_fusion.member.turn import Pause, TurnOutcome
 from codex_fusion.member.verdict import Standing, parse_verdict
+from codex_fusion.review import findings as review_findings
 from codex_fusion.review import prompts as review_prompts
 from codex_fusion.review.diffs import DiffMaterial
 
@@ -168,6 +169,9 @@ def merge(reviews: Sequence[PartReview], who: str, started: float) -> TurnOutcom
         tokens = part.outcome.usage.tokens
         if tokens is not None and usage.total_tokens is not None:
             usage.total_tokens += tokens
+    table = _findings_table(reviews)
+    if table:
+        sections.insert(1, table)
     if points:
         sections.append("VERDICT: OPEN — " + "; ".join(points))
     else:
@@ -188,3 +192,22 @@ def _without_verdict(text: str) -> str:
     while lines and (not lines[-1].strip() or parse_verdict(lines[-1]).standing is not Standing.MISSING):
         lines.pop()
     return "\n".join(lines)
+
+
+def _findings_table(reviews: Sequence[PartReview]) -> str:
+    """The parts' findings in one table (each part reviews other files, so no row merges parts)."""
+    answers = {
+        f"part {number}": review_findings.parse(part.outcome.text).findings
+        for number, part in enumerate(reviews, start=1)
+        if part.outcome is not None
+    }
+    rows = review_findings.merge(answers)
+    unparsed = [
+        f"part {n}"
+        for n, part in enumerate(reviews, start=1)
+        if part.outcome is not None and review_findings.parse(part.outcome.text).status == "unparsed"
+    ]
+    head = f"Findings · {len(rows)} from {len(answers)} part(s)" + (
+        f" · not parsed (read their text): {', '.join(unparsed)}" if unparsed else ""
+    )
+    return "\n".join([head, *review_findings.markdown(rows)])

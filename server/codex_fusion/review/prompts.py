@@ -7,7 +7,7 @@ and the shared blocks come from :mod:`codex_fusion.text.prompts`.
 from __future__ import annotations
 
 from codex_fusion.review.diffs import DiffMaterial
-from codex_fusion.text.prompts import Brief, answer_format, block
+from codex_fusion.text.prompts import FINDINGS_BLOCK, Brief, answer_format, block
 
 
 def _changes(material: DiffMaterial) -> tuple[str, str]:
@@ -30,6 +30,7 @@ def review_diff(material: DiffMaterial | None, diff: str | None, focus: str | No
         text = material.text
     else:
         changes, note, text = "", "", diff or ""
+    files = tuple((f.path, f.old_path) for f in material.files) if material is not None else ()
     return Brief(
         "review_diff",
         (
@@ -41,9 +42,10 @@ def review_diff(material: DiffMaterial | None, diff: str | None, focus: str | No
             block("focus", focus),
             answer_format(
                 "Findings by severity (blocker, major, minor), each with file:line, what is wrong and "
-                "the fix. If there are no real issues, say so plainly; do not invent nits."
+                "the fix. If there are no real issues, say so plainly; do not invent nits.\n" + FINDINGS_BLOCK
             ),
         ),
+        files=files,
     )
 
 
