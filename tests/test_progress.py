@@ -9,7 +9,7 @@ import anyio
 import pytest
 
 from codex_fusion.acp.schema import ToolCallInfo
-from codex_fusion.mcp.progress import ProgressPump
+from codex_fusion.mcp.progress import ProgressPump, turn_line
 from codex_fusion.member.turn import Turn
 
 pytestmark = pytest.mark.anyio
@@ -93,7 +93,7 @@ async def test_a_credential_in_a_tool_calls_title_never_reaches_a_progress_messa
     turn.transcript.apply(update)
     sink = Sink()
     pump = ProgressPump(sink, interval=0.01, heartbeat=0.05)
-    pump.observe(turn, update)
+    pump.follow(lambda final: turn_line(turn, final))
     async with anyio.create_task_group() as tg:
         tg.start_soon(pump.run)
         await sink.until(2)  # the tool line, then a heartbeat repeating it
