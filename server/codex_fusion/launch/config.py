@@ -17,8 +17,7 @@ from codex_fusion.errors import ConfigError
 from codex_fusion.guardian.policy import GuardianFlags
 from codex_fusion.hookside import nonce, options
 from codex_fusion.launch import boundary, members
-from codex_fusion.launch.confine import Launcher
-from codex_fusion.launch.members import MemberSpec
+from codex_fusion.launch.members import Launching, MemberSpec
 from codex_fusion.launch.models import ModelChoice
 
 #: ``Config.agent_source`` when the agent command is npx's (``planning.resolve_agent_command``).
@@ -160,10 +159,10 @@ class Config:
     #: Where each plugin option's value came from (``options.describe``), for ``status``.
     option_sources: dict[str, str] = field(default_factory=dict)
     #: Codex's launch for a delegated task in the given worktree (:meth:`task_member`).
-    task_launcher: Callable[[Path], Launcher] | None = field(default=None, repr=False, compare=False)
+    task_launcher: Callable[[Path], Launching] | None = field(default=None, repr=False, compare=False)
 
     @property
-    def launcher(self) -> Launcher | None:
+    def launcher(self) -> Launching | None:
         """Codex's launcher: checks the started agent against the plan, and plans again for what its
         handshake says it is (``confine.py``); ``Agent.confinement`` then says what is in force."""
         codex = self.members.get(members.CODEX)
@@ -193,7 +192,7 @@ class Launched:
     agent_env: dict[str, str]
     agent_source: str  # where Codex's command came from
     members: Mapping[str, MemberSpec]  # the council, Codex first
-    task_launcher: Callable[[Path], Launcher]
+    task_launcher: Callable[[Path], Launching]
 
 
 def read(env: Mapping[str, str] | None = None, cwd: Path | None = None) -> Settings:

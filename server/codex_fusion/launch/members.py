@@ -19,15 +19,31 @@ import re
 import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from codex_fusion.errors import ConfigError
 
 if TYPE_CHECKING:
     from codex_fusion.launch.agents.plan import LaunchPlan
-    from codex_fusion.launch.confine import Launcher
+    from codex_fusion.launch.boundary import Plan
 
 CODEX: Final = "codex"
+
+
+class Launching(Protocol):
+    """What Codex's launcher (``confine.Launcher``) offers the rest, so that holding one needs neither
+    the launcher nor the agent it checks: its plan and environment, and the look at the started agent
+    that ``StartOptions.check`` runs."""
+
+    @property
+    def plan(self) -> Plan: ...
+
+    @property
+    def env(self) -> dict[str, str]: ...
+
+    async def check(self, agent: Any, /) -> Any: ...
+
+
 #: Names with built-in defaults; any other name needs a ``command``.
 BUILT_IN: Final = ("codex", "claude", "gemini")
 #: The members' display names in prompts and results.
@@ -74,7 +90,7 @@ class MemberSpec:
     launch: LaunchPlan | None = field(default=None, repr=False)
     #: Codex's: checks the started agent against its plan and plans again for what its handshake says
     #: it is (``confine.py``).
-    launcher: Launcher | None = field(default=None, repr=False, compare=False)
+    launcher: Launching | None = field(default=None, repr=False, compare=False)
     #: Why this member cannot start (its configuration is unusable); None when it can.
     error: str | None = None
 

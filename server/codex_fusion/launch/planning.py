@@ -243,9 +243,11 @@ def _member(
     entry: members.MemberConfig, source: Mapping[str, str], workspace: Path | None, state: Path | None
 ) -> MemberSpec:
     """A member other than Codex, from the user's entry and its kind's launch plan (``agents/``)."""
-    from codex_fusion.launch import agents  # only when the council has other members
+    # only when the council has other members
+    from codex_fusion.launch.agents import kinds
+    from codex_fusion.launch.agents.plan import Member
 
-    wanted = agents.Member(
+    wanted = Member(
         entry.name,
         shlex.join(entry.command) if entry.command is not None else None,
         entry.env,
@@ -254,13 +256,13 @@ def _member(
     )
     source_label = "CODEX_FUSION_MEMBERS" if entry.command is not None else "built-in"
     try:
-        plan = agents.plan_member(source, wanted, workspace=workspace, state_dir=state)
+        plan = kinds.plan_member(source, wanted, workspace=workspace, state_dir=state)
         if plan.files and state is not None:
             try:
-                agents.write_files(plan, state)
+                kinds.write_files(plan, state)
             except OSError as exc:
                 logging.getLogger(__name__).warning("cannot write %s's files: %s", entry.name, exc)
-                plan = agents.plan_member(source, wanted, workspace=workspace, state_dir=None)
+                plan = kinds.plan_member(source, wanted, workspace=workspace, state_dir=None)
     except ConfigError as exc:
         return MemberSpec(entry.name, "unknown", entry.command or (), source_label, error=str(exc))
     return MemberSpec(
