@@ -19,14 +19,14 @@ import subprocess
 import sys
 import time
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import anyio
 
 from codex_fusion.acp.agent import StartOptions
 from codex_fusion.acp.start import run_agent
+from codex_fusion.cli.checks import Check
 from codex_fusion.errors import LOGIN_COMMAND, AuthRequired, FusionError, HandlerError
 from codex_fusion.hookside import interpreter, nonce, private, serverside
 from codex_fusion.launch import installer
@@ -43,14 +43,6 @@ SERVER_NAME = "plugin:codex-fusion:codex"
 AUTH_CACHE = "mcp-needs-auth-cache.json"
 #: The plugin's own launcher, which sets the plugin's data directory and virtualenv.
 PLUGIN_CLI = "the plugin's `bin/codex-fusion`"
-
-
-@dataclass(frozen=True)
-class Check:
-    status: Literal["ok", "warn", "fail"]
-    what: str
-    detail: str
-    fix: str = ""
 
 
 def _version(command: list[str]) -> str | None:

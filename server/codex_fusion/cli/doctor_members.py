@@ -16,12 +16,12 @@ from typing import TYPE_CHECKING
 
 import anyio
 
+from codex_fusion.cli.checks import Check
 from codex_fusion.launch.members import CODEX, MemberSpec
 from codex_fusion.launch.sessions import not_logged_in
 from codex_fusion.member.consultant import Consultant
 
 if TYPE_CHECKING:
-    from codex_fusion.cli.doctor import Check
     from codex_fusion.launch.config import Config
 
 FIX_ENTRY = "fix its entry in the `members` option (or CODEX_FUSION_MEMBERS), then restart Claude Code"
@@ -35,8 +35,6 @@ def _found(config: Config, spec: MemberSpec) -> str | None:
 
 async def probe(config: Config, spec: MemberSpec, bound: float) -> Check:
     """Start one member, open a session, stop it: its doctor line."""
-    from codex_fusion.cli.doctor import Check
-
     what = f"member {spec.name}"
     if spec.error is not None:
         return Check("fail", what, f"cannot start: {spec.error}", FIX_ENTRY)
