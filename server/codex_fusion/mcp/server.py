@@ -26,9 +26,10 @@ from codex_fusion.council.council import Council
 from codex_fusion.errors import ConfigError
 from codex_fusion.hookside import windows
 from codex_fusion.host.follow import Follower
+from codex_fusion.host.handles import CallTable
 from codex_fusion.launch import installer
 from codex_fusion.launch.config import NPX_FALLBACK, Config
-from codex_fusion.mcp import tools
+from codex_fusion.mcp import hosted, tools
 from codex_fusion.mcp.tools import ServerState
 from codex_fusion.review.socket import GateSocket
 from codex_fusion.tasks.manager import MemberFor, TaskManager
@@ -90,9 +91,14 @@ def build_server(
             yield state
             return
         tasks = TaskManager(settings, spawn=spawn, member_for=task_member)
-        async with Council(settings, spawn=spawn) as council, tasks, anyio.create_task_group() as tg:
+        async with (
+            Council(settings, spawn=spawn) as council,
+            tasks,
+            CallTable() as calls,
+            anyio.create_task_group() as tg,
+        ):
             tasks.share_request_ids(council.codex.request_ids)  # a pause's id names one request
-            state.council, state.tasks = council, tasks
+            state.council, state.tasks, state.calls = council, tasks, calls
             state.follower = follower = await _follower(council, settings)
             if follower is not None:
                 await _supervised("following Claude's conversation", follower.start)
@@ -118,12 +124,12 @@ def build_server(
                     follower.stop()
                     await follower.flush()
                 tg.cancel_scope.cancel()
-                state.council = state.follower = state.tasks = None
+                state.council = state.follower = state.tasks = state.calls = None
 
-    server: MCPServer[ServerState] = MCPServer(
+    server: MCPServer[ServerState] = hosted.HostedServer(
         name="codex-fusion",
         version=__version__,
-        instructions=INSTRUCTIONS,
+        instructions=hosted.instructions(INSTRUCTIONS),
         lifespan=lifespan,
         log_level="WARNING",
         tools=tools.build_tools(),
@@ -158,10 +164,12 @@ def repair(error: Exception) -> SessionMessage | None:
 
 
 class _Repairing:
-    """The SDK's read stream, with :func:`repair` applied to what it could not parse."""
+    """The SDK's read stream, with :func:`repair` applied to what it could not parse (and each message
+    shown to ``watch`` first: the host's ``initialize``, :func:`hosted.watch_initialize`)."""
 
-    def __init__(self, inner: Any) -> None:
+    def __init__(self, inner: Any, watch: Callable[[SessionMessage], None] | None = None) -> None:
         self._inner = inner
+        self._watch = watch
 
     @property
     def last_context(self) -> contextvars.Context | None:
@@ -171,6 +179,8 @@ class _Repairing:
         item: SessionMessage | Exception = await self._inner.receive()
         if isinstance(item, Exception):
             return repair(item) or item
+        if self._watch is not None:
+            self._watch(item)
         return item
 
     async def aclose(self) -> None:
@@ -199,4 +209,6 @@ async def run_stdio(server: MCPServer[ServerState]) -> None:
     way in (ADR 0012)."""
     lowlevel = server._lowlevel_server  # what run_stdio_async and the SDK's in-memory client use
     async with stdio_server() as (read_stream, write_stream):
-        await lowlevel.run(_Repairing(read_stream), write_stream, lowlevel.create_initialization_options())
+        options = lowlevel.create_initialization_options()
+        watch = hosted.watch_initialize(options, INSTRUCTIONS)
+        await lowlevel.run(_Repairing(read_stream, watch), write_stream, options)

@@ -19,6 +19,8 @@ from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import Field
 
 from codex_fusion.errors import FusionError
+from codex_fusion.host.handles import CallTable
+from codex_fusion.mcp import hosted
 from codex_fusion.mcp.progress import ProgressPump
 from codex_fusion.member import render
 from codex_fusion.tasks import render as task_render
@@ -89,6 +91,8 @@ async def task(
     force: Annotated[bool, Field(description="accept past failed checks")] = False,
     wait_s: WaitArg = None,
 ) -> str:
+    if CallTable.owns(id):  # a consult answered with a handle (hosted.py)
+        return await hosted.collect(ctx, id, wait_s)
     _, manager = _tasks(ctx)
     try:
         found = manager.get(id)

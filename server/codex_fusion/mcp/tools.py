@@ -32,9 +32,10 @@ from codex_fusion.council import render as council_render
 from codex_fusion.council.council import Council, CouncilResult
 from codex_fusion.errors import FusionError
 from codex_fusion.host.follow import Follower
+from codex_fusion.host.handles import CallTable
 from codex_fusion.launch.config import Config
 from codex_fusion.launch.models import ModelChoice
-from codex_fusion.mcp import task_tools
+from codex_fusion.mcp import hosted, task_tools
 from codex_fusion.mcp.progress import ProgressPump
 from codex_fusion.member import render, render_status
 from codex_fusion.member.consultant import Consultant
@@ -59,6 +60,7 @@ class ServerState:
     council: Council | None = None
     follower: Follower | None = None
     tasks: TaskManager | None = None  # delegated tasks (task_tools.py)
+    calls: CallTable | None = None  # calls answered with a handle (hosted.py)
 
     @property
     def consultant(self) -> Consultant | None:
@@ -185,7 +187,7 @@ async def ask(
             council,
             lambda progress: council.ask(brief, names, my_take or "", progress=progress, timeout=timeout_s),
         )
-    consultant = council.codex
+    consultant = hosted.default_member(council, hosted.host_of(ctx))
     council.single()
 
     async def step(pump: ProgressPump) -> TurnResult:
@@ -392,7 +394,7 @@ async def reply(
             council,
             lambda progress: council.reply(message, members, progress=progress, timeout=timeout_s),
         )
-    consultant = council.codex
+    consultant = hosted.default_member(council, hosted.host_of(ctx))
     return await ask(ctx, prompts.reply(message, consultant.debate_round + 1), timeout_s)
 
 
@@ -449,6 +451,7 @@ async def status(ctx: Context) -> str:
         text += "\n" + render_status.following(
             follower.window, follower.followed, state.config.reset_on, follower.problem
         )
+    text += hosted.status_line(ctx)
     if state.tasks is not None and state.tasks.tasks:
         text += "\n" + task_render.listing(list(state.tasks.tasks.values()))
     return redact_credentials(text)  # the agent's stderr tail in it is redacted as a log already
@@ -598,7 +601,7 @@ def build_tools() -> list[Tool]:
     tools = []
     for spec in TOOLS:
         tool = Tool.from_function(
-            guarded(spec.fn),
+            guarded(hosted.with_handle(spec.name, spec.fn)),
             name=spec.name,
             description=spec.description,
             annotations=spec.annotations,
