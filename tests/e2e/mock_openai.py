@@ -18,6 +18,7 @@ codex-fusion's ``review_diff`` prompt shows it (see there).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import itertools
 import json
@@ -26,7 +27,7 @@ import select
 import socket
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from http.server import ThreadingHTTPServer
 from pathlib import Path
@@ -124,10 +125,6 @@ class ToolSearch:
 
     query: str
     limit: int = 8
-    #: Search again (up to ``retries`` times, ``wait`` s apart) until the output holds this namespace:
-    #: a host lists an MCP server's tools only once the server is up.
-    until: str | None = None
-    retries: int = 30
 
 
 @dataclass(frozen=True)
@@ -152,6 +149,10 @@ class Step:
     error_code: str | None = None
     complete: bool = True  # False: end the stream without response.completed
     wait: float = 0.0  # seconds before answering (e.g. until a host's MCP servers are up)
+    #: Answer the next request with this same step again while this holds of it (a model that
+    #: searches until a server's tools turn up, or polls a handle), ``retries`` times at most.
+    again_while: Callable[[RecordedRequest], bool] | None = None
+    retries: int = 30
 
 
 def say(text: str, chunks: int = 1, delay: float = 0.0) -> Step:
@@ -194,7 +195,10 @@ def function_call(name: str, **arguments: Any) -> Step:
 
 
 def tool_search(query: str, limit: int = 8, until: str | None = None, wait: float = 0.0) -> Step:
-    return Step(items=(ToolSearch(query, limit, until),), wait=wait)
+    """A search; with ``until``, searched again until that namespace is in its output (a host lists an
+    MCP server's tools only once the server is up)."""
+    again = (lambda rec: until not in searched(rec)) if until is not None else None
+    return Step(items=(ToolSearch(query, limit),), wait=wait, again_while=again)
 
 
 def searched(rec: RecordedRequest) -> list[str]:
@@ -205,13 +209,13 @@ def searched(rec: RecordedRequest) -> list[str]:
     return []
 
 
-def _search_again(previous: Step | None, rec: RecordedRequest) -> Step | None:
-    """``previous`` once more if it was a search whose namespace has not turned up yet."""
-    search = next((i for i in previous.items if isinstance(i, ToolSearch)), None) if previous else None
-    if search is None or search.until is None or search.until in searched(rec) or search.retries <= 0:
+def _again(previous: Step | None, rec: RecordedRequest) -> Step | None:
+    """``previous`` once more, if its ``again_while`` holds of this request."""
+    if previous is None or previous.again_while is None or previous.retries <= 0:
         return None
-    again = ToolSearch(search.query, search.limit, search.until, search.retries - 1)
-    return Step(items=(again,), wait=max(previous.wait, 0.5) if previous else 0.5)
+    if not previous.again_while(rec):
+        return None
+    return dataclasses.replace(previous, retries=previous.retries - 1, wait=max(previous.wait, 0.5))
 
 
 def mcp_call(server: str, tool: str, **arguments: Any) -> Step:
@@ -847,7 +851,7 @@ class MockResponses:
             return review_step(rec)
         with self._lock:
             answered = [r.step for r in self.requests if r.step is not None and not r.side]
-            again = _search_again(answered[-1] if answered else None, rec)
+            again = _again(answered[-1] if answered else None, rec)
             if again is not None:
                 return again
             if self._script:

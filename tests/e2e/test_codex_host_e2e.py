@@ -7,6 +7,7 @@ mock Anthropic API. What the person would read is Codex's final message.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shlex
 from collections.abc import Iterator
@@ -69,6 +70,11 @@ def server_env(
 def tool_outputs(rec: RecordedRequest) -> list[str]:
     """Every MCP tool result Codex's model has read so far, in order."""
     return [json.dumps(i.get("output"), ensure_ascii=False) for i in rec.input_items() if i.get("type") == "function_call_output"]
+
+
+def polled(step: Step) -> Step:
+    """``step`` repeated while the newest tool output says the call is still running."""
+    return dataclasses.replace(step, again_while=lambda rec: "is still running" in tool_outputs(rec)[-1])
 
 
 def found(query: str) -> Step:
@@ -135,3 +141,29 @@ def test_inside_codex_a_consult_goes_to_claude_a_pause_reaches_codex_and_permit_
     assert final.startswith(RELAYED), (run.messages, run.stderr[-3000:])
     assert "CLAUDE-RESUMED-63" in final, final
     assert marker.exists()  # what was approved ran
+
+
+def test_a_consult_longer_than_the_hosts_limit_comes_back_as_a_handle_and_is_collected(
+    host_root: Path, workspace: Path, ts_adapter: Adapter, claude_api: MockAnthropic, codex_api: MockResponses
+) -> None:
+    claude_api.latency = 6.0  # Claude's model takes longer than the limit below
+    claude_api.script(claude_says("CLAUDE-LATE-85: a queue.\nVERDICT: CONSENSUS — a queue"))
+    codex_api.script(
+        [
+            found("consult second opinion"),
+            mcp_call(SERVER, "consult", question=QUESTION),
+            polled(mcp_call(SERVER, "task", id="c1", action="show", wait_s=120)),
+            relay(RELAYED),
+        ]
+    )
+    env = server_env(host_root, workspace, ts_adapter, claude_api, CODEX_FUSION_HANDLE_AFTER_S="2")
+    run = run_exec(host_root, codex_api.base_url, env, "Ask Claude, it may take a while.", workspace)
+
+    assert run.returncode == 0, run.stderr[-3000:]
+    handle, *polls, collected = tool_outputs(codex_api.last_request())
+    assert "is still running" in handle, handle
+    assert all("is still running" in poll for poll in polls), polls
+    assert "handle c1" in handle
+    assert "CLAUDE-LATE-85" not in handle
+    assert "CLAUDE-LATE-85" in collected, collected
+    assert "CLAUDE-LATE-85" in run.final
