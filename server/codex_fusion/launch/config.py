@@ -241,6 +241,10 @@ def _member(
     )
 
 
+#: The variables that set the host (host/identity.py): kept in the Config, read above this layer.
+HOST_VARIABLES = ("CODEX_FUSION_HOST", "CODEX_FUSION_HANDLE_AFTER_S")
+
+
 @dataclass(frozen=True)
 class Config:
     workspace: Workspace
@@ -283,6 +287,9 @@ class Config:
     review_gate: bool = False
     #: Where each plugin option's value came from (``options.describe``), for ``status``.
     option_sources: dict[str, str] = field(default_factory=dict)
+    #: The host settings the user gave (``CODEX_FUSION_HOST``, ``CODEX_FUSION_HANDLE_AFTER_S``), read
+    #: by :mod:`codex_fusion.host.identity`.
+    host_env: Mapping[str, str] = field(default_factory=dict)
     #: Codex's launch for a delegated task in the given worktree (:meth:`task_member`).
     task_launcher: Callable[[Path], Launcher] | None = field(default=None, repr=False, compare=False)
 
@@ -376,6 +383,7 @@ class Config:
             option_sources=options.describe(given),
             review_gate=options.lookup(given, "review_gate")[0] == "1",
             task_launcher=task_launcher,
+            host_env={k: v for k, v in source.items() if k in HOST_VARIABLES},
             log_path=Path(source["CODEX_FUSION_LOG"]).expanduser()
             if source.get("CODEX_FUSION_LOG")
             else None,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from mcp.server.context import ServerRequestContext
@@ -37,10 +37,18 @@ def client_name(session: Any) -> str | None:
     return name if isinstance(name, str) else None
 
 
+def settings(state: Any) -> Mapping[str, str]:
+    """The user's host settings: the server's configuration's, else the environment's."""
+    config = getattr(state, "config", None)
+    host_env = getattr(config, "host_env", None)
+    return host_env if isinstance(host_env, Mapping) else os.environ
+
+
 def host_of(ctx: Context) -> Host:
     """The host of the connection ``ctx`` belongs to (the user's setting wins over the client's name)."""
+    request = ctx.request_context
     try:
-        return identity.resolve(os.environ, client_name(ctx.request_context.session))
+        return identity.resolve(settings(request.lifespan_context), client_name(request.session))
     except identity.HostError as exc:
         raise ToolError(f"{exc} Then restart the MCP server.") from None
 
@@ -59,7 +67,7 @@ class HostedServer(MCPServer[Any]):
     ) -> ListToolsResult:
         listed = await super()._handle_list_tools(ctx, params)
         try:
-            host = identity.resolve(os.environ, client_name(ctx.session))
+            host = identity.resolve(settings(ctx.lifespan_context), client_name(ctx.session))
         except identity.HostError:
             return listed  # the first call says what is wrong
         if host is identity.CLAUDE_CODE:
@@ -71,10 +79,10 @@ class HostedServer(MCPServer[Any]):
         return listed.model_copy(update={"tools": tools})
 
 
-def instructions(text: str, client: str | None = None) -> str:
+def instructions(text: str, client: str | None = None, env: Mapping[str, str] | None = None) -> str:
     """The server's instructions for the host (the user's setting, else the client's name)."""
     try:
-        return identity.render(identity.resolve(os.environ, client), text)
+        return identity.render(identity.resolve(os.environ if env is None else env, client), text)
     except identity.HostError:
         return text
 

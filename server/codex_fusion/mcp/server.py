@@ -129,7 +129,7 @@ def build_server(
     server: MCPServer[ServerState] = hosted.HostedServer(
         name="codex-fusion",
         version=__version__,
-        instructions=hosted.instructions(INSTRUCTIONS),
+        instructions=hosted.instructions(INSTRUCTIONS, env=config.host_env if config is not None else None),
         lifespan=lifespan,
         log_level="WARNING",
         tools=tools.build_tools(),
