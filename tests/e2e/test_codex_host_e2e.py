@@ -69,7 +69,11 @@ def server_env(
 
 def tool_outputs(rec: RecordedRequest) -> list[str]:
     """Every MCP tool result Codex's model has read so far, in order."""
-    return [json.dumps(i.get("output"), ensure_ascii=False) for i in rec.input_items() if i.get("type") == "function_call_output"]
+    return [
+        json.dumps(i.get("output"), ensure_ascii=False)
+        for i in rec.input_items()
+        if i.get("type") == "function_call_output"
+    ]
 
 
 def polled(step: Step) -> Step:
