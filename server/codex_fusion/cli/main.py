@@ -378,6 +378,8 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("doctor", help="check uv, Node, the agent, the Codex login, the data dir and hooks")
     sub.add_parser("setup", help="install the pinned codex-acp into the data directory, then run doctor")
     sub.add_parser("gate-review", help="(for the Stop hook) review a turn's change: JSON in, JSON out")
+    guide = sub.add_parser("guidance", help="print what a host's model is taught (for AGENTS.md)")
+    guide.add_argument("host", choices=["codex", "gemini"])
     return parser
 
 
@@ -391,6 +393,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         return setup()
     if args.command == "gate-review":
         return gate_review()
+    if args.command == "guidance":
+        from codex_fusion.host import guidance, identity
+
+        print(guidance.render(identity.HOSTS[args.host]), end="")
+        return 0
     return serve()
 
 

@@ -59,6 +59,11 @@ def default_member(council: Council, host: Host) -> Consultant:
     return council.members.get(host.default_member) or council.codex
 
 
+def default_name(ctx: Context, council: Council) -> str:
+    """The default member's name for the host ``ctx`` belongs to (``delegate`` without ``members``)."""
+    return default_member(council, host_of(ctx)).member.name
+
+
 class HostedServer(MCPServer[Any]):
     """:class:`MCPServer` whose tool list names the agents as the connected host sees them."""
 

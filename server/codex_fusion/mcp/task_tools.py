@@ -66,7 +66,7 @@ async def delegate(
     state, manager = _tasks(ctx)
     assert state.council is not None
     try:
-        names = state.council.select(members) if members else ["codex"]
+        names = state.council.select(members) if members else [hosted.default_name(ctx, state.council)]
     except FusionError as exc:
         raise _error(exc) from None
     brief = TaskBrief(task, tuple(paths or ()), tuple(criteria or ()), constraints, base)
