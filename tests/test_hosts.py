@@ -12,12 +12,13 @@ from pathlib import Path
 
 import anyio
 import pytest
+from bench import context_cost
 from mcp import Client
 from mcp.server.models import InitializationOptions
 from mcp.shared.message import SessionMessage
 from mcp_types import Implementation, ServerCapabilities, jsonrpc_message_adapter
 
-from codex_fusion.host import identity
+from codex_fusion.host import guidance, identity
 from codex_fusion.host.handles import CallTable, HandleError
 from codex_fusion.mcp import hosted
 from codex_fusion.mcp.server import INSTRUCTIONS
@@ -161,14 +162,15 @@ async def test_a_consult_past_the_hosts_limit_is_a_handle_that_task_collects_onc
     fake: FakeAgentSetup,
 ) -> None:
     server = fake.server(CODEX_FUSION_HOST="codex", CODEX_FUSION_HANDLE_AFTER_S="0.2")
-    async with Client(server) as client:
-        first = text_of(
-            await client.call_tool("consult", {"question": "@fake wait g1\n@fake say LATE-ANSWER-3"})
-        )
-        still = text_of(await client.call_tool("task", {"id": "c1", "action": "show", "wait_s": 0.1}))
-        fake.gate("g1").set()
-        collected = await client.call_tool("task", {"id": "c1", "action": "show", "wait_s": 60})
-        again = await client.call_tool("task", {"id": "c1", "action": "show"})
+    with anyio.fail_after(60):  # without the handle, the consult would wait for the gate forever
+        async with Client(server) as client:
+            first = text_of(
+                await client.call_tool("consult", {"question": "@fake wait g1\n@fake say LATE-ANSWER-3"})
+            )
+            still = text_of(await client.call_tool("task", {"id": "c1", "action": "show", "wait_s": 0.1}))
+            fake.gate("g1").set()
+            collected = await client.call_tool("task", {"id": "c1", "action": "show", "wait_s": 60})
+            again = await client.call_tool("task", {"id": "c1", "action": "show"})
     assert "is still running" in first, first
     assert "handle c1" in first
     assert "LATE-ANSWER-3" not in first
@@ -241,3 +243,58 @@ async def test_what_still_runs_ends_with_the_table() -> None:
         entry = await calls.run("consult", forever, 0, lambda exc: None)
         assert calls.collect(entry) is None
     assert ended.is_set()
+
+
+async def test_inside_codex_codex_is_the_hosts_own_family_in_a_council(fake: FakeAgentSetup) -> None:
+    members = fake.members_json({"claude": {"flags": "", "env": {}}})
+    question = {
+        "question": "@fake[codex] say CODEX\\nVERDICT: CONSENSUS — yes\n@fake[claude] say CLAUDE\\nVERDICT: OPEN — why",
+        "members": ["all"],
+        "my_take": "yes",
+    }
+    lines = []
+    for client_info in (None, CODEX_CLIENT):
+        server = fake.server("name=codex", CODEX_FUSION_MEMBERS=members)
+        async with Client(server, client_info=client_info) as client:
+            text = text_of(await client.call_tool("consult", question))
+        lines.append(next(line for line in text.splitlines() if line.startswith("Council round ")))
+    in_claude_code, in_codex = lines
+    assert "no outside voice" not in in_claude_code, in_claude_code  # there, Codex is the outside voice
+    assert "no outside voice: only codex" in in_codex, in_codex
+
+
+# -- what each host's model is taught --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("host", "path"),
+    [(identity.CODEX, "hosts/codex/AGENTS.md"), (identity.GEMINI, "hosts/gemini/CODEX-FUSION.md")],
+)
+def test_the_guidance_files_are_the_one_text_rendered_per_host(host: identity.Host, path: str) -> None:
+    assert (REPO / path).read_text() == guidance.render(host), f"regenerate: codex-fusion guidance {host.key}"
+    assert guidance.render(identity.CLAUDE_CODE) is guidance.GUIDANCE
+
+
+def test_the_gemini_extension_runs_the_server_as_gemini_s_with_its_context_file() -> None:
+    manifest = json.loads((REPO / "hosts/gemini/gemini-extension.json").read_text())
+    server = manifest["mcpServers"]["codex-fusion"]
+    assert server["env"]["CODEX_FUSION_HOST"] == "gemini"
+    assert server["timeout"] / 1000 > identity.GEMINI.handle_after_s  # handles come before Gemini gives up
+    assert (REPO / "hosts/gemini" / manifest["contextFileName"]).is_file()
+    pyproject = (REPO / "pyproject.toml").read_text()
+    assert f'version = "{manifest["version"]}"' in pyproject
+
+
+@pytest.mark.parametrize("host", [identity.CODEX, identity.GEMINI])
+def test_what_a_host_always_carries_stays_within_the_budget(host: identity.Host) -> None:
+    """Always on in Codex: the guidance in AGENTS.md and the instructions (in tool_search's text; the
+    tools are deferred). In Gemini: the context file and every tool's declaration (not deferred),
+    held to the budget of Claude Code with tool search off."""
+    text = guidance.render(host) + identity.render(host, INSTRUCTIONS)
+    if host is identity.CODEX:
+        assert len(text) / context_cost.CHARS_PER_TOKEN < context_cost.BUDGET_TOKENS
+    else:
+        tools = anyio.run(context_cost.server_items)
+        schemas = sum(len(item.loaded) for item in tools if item.part == "tools")
+        total = (len(text) + schemas) / context_cost.CHARS_PER_TOKEN
+        assert total < context_cost.SCHEMA_CEILING_TOKENS

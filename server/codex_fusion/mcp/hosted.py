@@ -48,9 +48,13 @@ def host_of(ctx: Context) -> Host:
     """The host of the connection ``ctx`` belongs to (the user's setting wins over the client's name)."""
     request = ctx.request_context
     try:
-        return identity.resolve(settings(request.lifespan_context), client_name(request.session))
+        host = identity.resolve(settings(request.lifespan_context), client_name(request.session))
     except identity.HostError as exc:
         raise ToolError(f"{exc} Then restart the MCP server.") from None
+    council = getattr(request.lifespan_context, "council", None)
+    if isinstance(council, Council):  # a member of the host's own family is no outside voice
+        council.host_kind = host.own_kind
+    return host
 
 
 def default_member(council: Council, host: Host) -> Consultant:
