@@ -8,6 +8,9 @@ longer than the host's limit answers with a handle that ``task`` collects.
 from __future__ import annotations
 
 import json
+import shlex
+import subprocess
+import tomllib
 from pathlib import Path
 
 import anyio
@@ -298,3 +301,26 @@ def test_what_a_host_always_carries_stays_within_the_budget(host: identity.Host)
         schemas = sum(len(item.loaded) for item in tools if item.part == "tools")
         total = (len(text) + schemas) / context_cost.CHARS_PER_TOKEN
         assert total < context_cost.SCHEMA_CEILING_TOKENS
+
+
+def readme_codex_block() -> tuple[str, str]:
+    """The README's Codex registration: the shell line that appends it, and the block it shows."""
+    section = (REPO / "README.md").read_text().split("### Codex CLI as the host", 1)[1]
+    command = next(line for line in section.splitlines() if line.startswith("printf "))
+    block = section.split("```toml\n", 1)[1].split("```", 1)[0]
+    return command, block
+
+
+def test_the_readme_registers_codex_with_the_timeouts_and_approval_it_needs(tmp_path: Path) -> None:
+    command, block = readme_codex_block()
+    target = tmp_path / "config.toml"
+    appended = command.replace("~/.codex/config.toml", shlex.quote(str(target)))
+    subprocess.run(["sh", "-c", appended], check=True)
+    assert target.read_text() == block  # the line writes what the README shows
+    server = tomllib.loads(block)["mcp_servers"]["codex-fusion"]
+    assert (server["command"], server["args"]) == ("codex-fusion", ["serve"])
+    assert server["env"] == {"CODEX_FUSION_HOST": "codex"}
+    assert server["default_tools_approval_mode"] == "approve"
+    assert server["startup_timeout_sec"] > 10  # Codex's default is shorter than a cold start
+    assert identity.CODEX.handle_after_s is not None
+    assert server["tool_timeout_sec"] > identity.CODEX.handle_after_s  # the handle comes first

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import shlex
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from codex_host import FIRST_WAIT_S, SERVER, host_root, run_exec
+from codex_host import FIRST_WAIT_S, SERVER, codex_cli, host_root, run_exec
 from e2e_adapters import Adapter
 from mock_anthropic import MockAnthropic, call_tool
 from mock_anthropic import say as claude_says
@@ -171,3 +173,25 @@ def test_a_consult_longer_than_the_hosts_limit_comes_back_as_a_handle_and_is_col
     assert "CLAUDE-LATE-85" not in handle
     assert "CLAUDE-LATE-85" in collected, collected
     assert "CLAUDE-LATE-85" in run.final
+
+
+def test_the_real_codex_reads_the_readmes_registration(host_root: Path) -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    block = readme.split("### Codex CLI as the host", 1)[1].split("```toml\n", 1)[1].split("```", 1)[0]
+    codex_home = host_root / "codex_home"
+    codex_home.mkdir()
+    (codex_home / "config.toml").write_text(block)
+    env = {"PATH": os.environ.get("PATH", ""), "HOME": str(host_root), "CODEX_HOME": str(codex_home)}
+    listed = subprocess.run(
+        [str(codex_cli()), "mcp", "list", "--json"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    (server,) = json.loads(listed.stdout)
+    assert (server["name"], server["enabled"]) == ("codex-fusion", True)
+    assert server["transport"]["command"] == "codex-fusion"
+    assert server["transport"]["env"] == {"CODEX_FUSION_HOST": "codex"}
+    assert (server["startup_timeout_sec"], server["tool_timeout_sec"]) == (60, 300)
