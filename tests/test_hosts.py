@@ -12,6 +12,7 @@ import shlex
 import subprocess
 import tomllib
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
@@ -19,7 +20,13 @@ from bench import context_cost
 from mcp import Client
 from mcp.server.models import InitializationOptions
 from mcp.shared.message import SessionMessage
-from mcp_types import Implementation, ServerCapabilities, jsonrpc_message_adapter
+from mcp_types import (
+    ElicitRequestParams,
+    ElicitResult,
+    Implementation,
+    ServerCapabilities,
+    jsonrpc_message_adapter,
+)
 
 from codex_fusion.host import guidance, identity
 from codex_fusion.host.handles import CallTable, HandleError
@@ -324,3 +331,59 @@ def test_the_readme_registers_codex_with_the_timeouts_and_approval_it_needs(tmp_
     assert server["startup_timeout_sec"] > 10  # Codex's default is shorter than a cold start
     assert identity.CODEX.handle_after_s is not None
     assert server["tool_timeout_sec"] > identity.CODEX.handle_after_s  # the handle comes first
+
+
+# -- the pause asked of the person (form elicitation) ---------------------------------------------------
+
+
+def person_says(answers: list[dict[str, str] | None], asked: list[str]) -> Any:
+    """An elicitation callback: each form answered with the next of ``answers`` (None: dismissed)."""
+
+    async def callback(context: Any, params: ElicitRequestParams) -> ElicitResult:
+        asked.append(params.message)
+        content = answers.pop(0)
+        if content is None:
+            return ElicitResult(action="decline")
+        return ElicitResult(action="accept", content=content)
+
+    return callback
+
+
+PAUSING = "@fake permit execute ts touch made.txt\n@fake say DONE-AFTER-PAUSE"
+
+
+async def test_the_person_answers_a_pause_through_the_hosts_prompt_when_they_chose_it(
+    fake: FakeAgentSetup,
+) -> None:
+    asked: list[str] = []
+    server = fake.server(CODEX_FUSION_PAUSE_ASKS="person")
+    callback = person_says([{"decision": "allow", "note": ""}], asked)
+    async with Client(
+        server, client_info=CODEX_CLIENT, elicitation_callback=callback, mode="legacy"
+    ) as client:
+        result = text_of(await client.call_tool("consult", {"question": PAUSING}))
+    assert len(asked) == 1
+    assert asked[0].startswith("⏸ Codex is paused")
+    assert "touch made.txt" in asked[0]  # the request as the model would have read it
+    assert "DONE-AFTER-PAUSE" in result
+    assert not result.startswith("⏸")
+    assert (fake.workspace / "made.txt").exists()  # what the person allowed ran
+
+
+async def test_a_dismissed_form_is_a_deny(fake: FakeAgentSetup) -> None:
+    asked: list[str] = []
+    server = fake.server(CODEX_FUSION_PAUSE_ASKS="person")
+    async with Client(server, elicitation_callback=person_says([None], asked), mode="legacy") as client:
+        result = text_of(await client.call_tool("consult", {"question": PAUSING}))
+    assert len(asked) == 1
+    assert not result.startswith("⏸")
+    assert not (fake.workspace / "made.txt").exists()
+
+
+async def test_without_the_choice_the_model_gets_the_pause(fake: FakeAgentSetup) -> None:
+    asked: list[str] = []
+    async with Client(fake.server(), elicitation_callback=person_says([], asked), mode="legacy") as client:
+        result = text_of(await client.call_tool("consult", {"question": PAUSING}))
+        await client.call_tool("permit", {"decision": "deny"})
+    assert asked == []
+    assert result.startswith("⏸ Codex is paused")

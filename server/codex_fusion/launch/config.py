@@ -242,7 +242,7 @@ def _member(
 
 
 #: The variables that set the host (host/identity.py): kept in the Config, read above this layer.
-HOST_VARIABLES = ("CODEX_FUSION_HOST", "CODEX_FUSION_HANDLE_AFTER_S")
+HOST_VARIABLES = ("CODEX_FUSION_HOST", "CODEX_FUSION_HANDLE_AFTER_S", "CODEX_FUSION_PAUSE_ASKS")
 
 
 @dataclass(frozen=True)
@@ -287,7 +287,7 @@ class Config:
     review_gate: bool = False
     #: Where each plugin option's value came from (``options.describe``), for ``status``.
     option_sources: dict[str, str] = field(default_factory=dict)
-    #: The host settings the user gave (``CODEX_FUSION_HOST``, ``CODEX_FUSION_HANDLE_AFTER_S``), read
+    #: The host settings the user gave (``CODEX_FUSION_HOST``, ``_HANDLE_AFTER_S``, ``_PAUSE_ASKS``), read
     #: by :mod:`codex_fusion.host.identity`.
     host_env: Mapping[str, str] = field(default_factory=dict)
     #: Codex's launch for a delegated task in the given worktree (:meth:`task_member`).

@@ -24,6 +24,7 @@ from codex_fusion.council.council import Council
 from codex_fusion.host import identity
 from codex_fusion.host.handles import CallTable, HandleError
 from codex_fusion.host.identity import Host
+from codex_fusion.mcp import person
 from codex_fusion.member.consultant import Consultant
 
 #: The tools whose call can outlast a host's tool timeout (a turn of an agent).
@@ -134,9 +135,12 @@ def calls_of(ctx: Context) -> CallTable | None:
     return calls if isinstance(calls, CallTable) else None
 
 
-def with_handle(name: str, fn: Callable[..., Awaitable[str]]) -> Callable[..., Awaitable[str]]:
+def with_handle(
+    name: str, fn: Callable[..., Awaitable[str]], permit: person.Permit | None = None
+) -> Callable[..., Awaitable[str]]:
     """``fn`` answering with a handle when its host's limit passes before it ends (a host without a
-    limit, Claude Code, calls ``fn`` as it is)."""
+    limit, Claude Code, calls ``fn`` as it is); with ``permit``, a pause it ends in is asked of the
+    person when they chose that (:mod:`person`)."""
     if name not in LONG_CALLS:
         return fn
 
@@ -146,13 +150,18 @@ def with_handle(name: str, fn: Callable[..., Awaitable[str]]) -> Callable[..., A
         calls = calls_of(ctx) if isinstance(ctx, Context) else None
         if not isinstance(ctx, Context) or calls is None:
             return await fn(*args, **kwargs)
+        run = (
+            fn
+            if permit is None
+            else person.asking(fn, settings(ctx.request_context.lifespan_context), permit)
+        )
         limit = host_of(ctx).handle_after_s
         if limit is None:
-            return await fn(*args, **kwargs)
+            return await run(*args, **kwargs)
         detached = _Detached(ctx)
         entry = await calls.run(
             name,
-            lambda: fn(*args, **{**kwargs, "ctx": detached}),
+            lambda: run(*args, **{**kwargs, "ctx": detached}),
             limit,
             lambda exc: str(exc) if isinstance(exc, ToolError) else None,
         )

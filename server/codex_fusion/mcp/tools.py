@@ -601,7 +601,7 @@ def build_tools() -> list[Tool]:
     tools = []
     for spec in TOOLS:
         tool = Tool.from_function(
-            guarded(hosted.with_handle(spec.name, spec.fn)),
+            guarded(hosted.with_handle(spec.name, spec.fn, permit)),
             name=spec.name,
             description=spec.description,
             annotations=spec.annotations,
