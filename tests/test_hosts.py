@@ -278,7 +278,7 @@ async def test_inside_codex_codex_is_the_hosts_own_family_in_a_council(fake: Fak
 
 @pytest.mark.parametrize(
     ("host", "path"),
-    [(identity.CODEX, "hosts/codex/AGENTS.md"), (identity.GEMINI, "hosts/gemini/CODEX-FUSION.md")],
+    [(identity.CODEX, "hosts/codex/guidance.md"), (identity.GEMINI, "hosts/gemini/CODEX-FUSION.md")],
 )
 def test_the_guidance_files_are_the_one_text_rendered_per_host(host: identity.Host, path: str) -> None:
     assert (REPO / path).read_text() == guidance.render(host), f"regenerate: codex-fusion guidance {host.key}"

@@ -2,7 +2,7 @@
 Claude Code's words (the skills' gist), and rendered per host by :func:`identity.render`.
 
 Claude Code carries it in its skills and the server's instructions; Codex CLI in an ``AGENTS.md``
-snippet (``hosts/codex/AGENTS.md``), Gemini CLI in the extension's context file
+snippet (``hosts/codex/guidance.md``), Gemini CLI in the extension's context file
 (``hosts/gemini/CODEX-FUSION.md``). Those files are this text rendered (``codex-fusion guidance
 HOST`` prints it; a test keeps them equal).
 """
