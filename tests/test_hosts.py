@@ -159,7 +159,7 @@ async def test_inside_codex_a_call_without_members_goes_to_claude(fake: FakeAgen
     assert "CLAUDE-HERE-5" in text_of(answer)
     assert fake.received("session/prompt", agent="codex") == []
     assert "host: Codex CLI · default member: claude" in status
-    assert "call `reset` when you start an unrelated task" in status
+    assert "a new Codex session resets every member" in status
 
 
 async def test_in_claude_code_status_has_no_host_line(fake: FakeAgentSetup) -> None:
@@ -387,3 +387,34 @@ async def test_without_the_choice_the_model_gets_the_pause(fake: FakeAgentSetup)
         await client.call_tool("permit", {"decision": "deny"})
     assert asked == []
     assert result.startswith("⏸ Codex is paused")
+
+
+# -- following Codex's conversation --------------------------------------------------------------------
+
+
+def codex_turn(session: str) -> dict[str, Any]:
+    return {"callId": "call_1", "x-codex-turn-metadata": {"session_id": session, "turn_id": "t"}}
+
+
+async def test_a_new_codex_session_resets_the_members_and_the_same_one_keeps_them(
+    fake: FakeAgentSetup,
+) -> None:
+    ask = {"question": "@fake recall"}
+    async with Client(fake.server(CODEX_FUSION_HOST="codex")) as client:
+        first = text_of(await client.call_tool("consult", ask, meta=codex_turn("S-1")))
+        same = text_of(await client.call_tool("consult", ask, meta=codex_turn("S-1")))
+        other = text_of(await client.call_tool("consult", ask, meta=codex_turn("S-2")))
+        unmarked = text_of(await client.call_tool("consult", ask))
+    assert "recall: 0 earlier prompt(s)" in first, first
+    assert "recall: 1 earlier prompt(s)" in same, same  # the same Codex conversation: context kept
+    assert "recall: 0 earlier prompt(s)" in other, other  # a new one: the member starts fresh
+    assert "recall: 1 earlier prompt(s)" in unmarked, unmarked  # no session id: nothing to follow
+    assert len(fake.received("session/new")) == 2
+
+
+async def test_in_claude_code_a_codex_session_id_changes_nothing(fake: FakeAgentSetup) -> None:
+    ask = {"question": "@fake recall"}
+    async with Client(fake.server()) as client:
+        await client.call_tool("consult", ask, meta=codex_turn("S-1"))
+        second = text_of(await client.call_tool("consult", ask, meta=codex_turn("S-2")))
+    assert "recall: 1 earlier prompt(s)" in second, second

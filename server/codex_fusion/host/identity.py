@@ -102,6 +102,10 @@ def status_line(host: Host) -> str:
         else ""
     )
     follows = "its conversation is not followed: call `reset` when you start an unrelated task"
+    if host is CODEX:
+        follows = (
+            "a new Codex session resets every member (its session id); else `reset` for an unrelated task"
+        )
     return f"host: {host.program} · default member: {host.default_member} · {follows}" + (
         f" · {after}" if after else ""
     )

@@ -9,6 +9,7 @@ as they did (Claude Code moves a long call to the background itself).
 from __future__ import annotations
 
 import functools
+import logging
 import os
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
@@ -24,8 +25,11 @@ from codex_fusion.council.council import Council
 from codex_fusion.host import identity
 from codex_fusion.host.handles import CallTable, HandleError
 from codex_fusion.host.identity import Host
+from codex_fusion.host.sessions import HostSession
 from codex_fusion.mcp import person
 from codex_fusion.member.consultant import Consultant
+
+log = logging.getLogger(__name__)
 
 #: The tools whose call can outlast a host's tool timeout (a turn of an agent).
 LONG_CALLS = frozenset({"consult", "review_plan", "review_diff", "brainstorm", "explore", "reply", "permit"})
@@ -155,7 +159,9 @@ def with_handle(
             if permit is None
             else person.asking(fn, settings(ctx.request_context.lifespan_context), permit)
         )
-        limit = host_of(ctx).handle_after_s
+        host = host_of(ctx)
+        await follow_session(ctx, host)
+        limit = host.handle_after_s
         if limit is None:
             return await run(*args, **kwargs)
         detached = _Detached(ctx)
@@ -168,6 +174,23 @@ def with_handle(
         return _finish(calls, entry, detached)
 
     return call
+
+
+async def follow_session(ctx: Context, host: Host) -> None:
+    """Reset every member when the call comes from another of the host's conversations than the
+    last one (Codex CLI: a new session id); Claude Code's conversation is followed by its hooks."""
+    if host.follows:
+        return
+    state = ctx.request_context.lifespan_context
+    seen = getattr(state, "host_session", None)
+    council = getattr(state, "council", None)
+    if (
+        isinstance(seen, HostSession)
+        and seen.moved(ctx.request_context.meta)
+        and isinstance(council, Council)
+    ):
+        log.info("the host started another conversation: every member starts fresh")
+        await council.reset()
 
 
 def _finish(calls: CallTable, entry: Any, detached: _Detached | None = None) -> str:

@@ -33,6 +33,7 @@ from codex_fusion.council.council import Council, CouncilResult
 from codex_fusion.errors import FusionError
 from codex_fusion.host.follow import Follower
 from codex_fusion.host.handles import CallTable
+from codex_fusion.host.sessions import HostSession
 from codex_fusion.launch.config import Config
 from codex_fusion.launch.models import ModelChoice
 from codex_fusion.mcp import hosted, task_tools
@@ -61,6 +62,7 @@ class ServerState:
     follower: Follower | None = None
     tasks: TaskManager | None = None  # delegated tasks (task_tools.py)
     calls: CallTable | None = None  # calls answered with a handle (hosted.py)
+    host_session: HostSession = dataclasses.field(default_factory=HostSession)  # hosted.follow_session
 
     @property
     def consultant(self) -> Consultant | None:
