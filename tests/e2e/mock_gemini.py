@@ -19,6 +19,7 @@ recorded whole (:attr:`MockGemini.requests`) with the model name taken from its 
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import threading
@@ -36,6 +37,7 @@ __all__ = [
     "RecordedRequest",
     "Step",
     "call_function",
+    "relay",
     "say",
 ]
 
@@ -70,11 +72,22 @@ class Step:
     text: str = ""
     function: str | None = None
     arguments: dict[str, Any] = field(default_factory=dict)
+    relay: bool = False  # say ``text`` followed by the newest function result in the request
+    #: Answer the next request with this same step again while this holds of it (a model polling a
+    #: handle), ``retries`` times at most.
+    again_while: Callable[[RecordedRequest], bool] | None = None
+    retries: int = 30
 
 
 def say(text: str) -> Step:
     """Answer ``text`` and end the turn."""
     return Step(text=text)
+
+
+def relay(prefix: str = "") -> Step:
+    """Answer with the newest function result the request carries (what a host's model read from a
+    tool), after ``prefix``."""
+    return Step(text=prefix, relay=True)
 
 
 def call_function(name: str, arguments: dict[str, Any], preface: str = "") -> Step:
@@ -209,6 +222,7 @@ class MockGemini(LoopbackServer):
         #: ``API_KEY_INVALID``, shaped like Google's answer (Gemini CLI sends an empty key when none is set).
         self.api_key: str | None = None
         self._steps: list[Step] = []
+        self._last: Step | None = None
         self._lock = threading.Lock()
         self._ids = itertools.count(1)
 
@@ -267,9 +281,20 @@ class MockGemini(LoopbackServer):
             text = json.dumps(_satisfy(schema)) if schema else SIDE_TEXT
             return [{"text": text}]
         with self._lock:
-            step = self._steps.pop(0) if self._steps else None
+            last = self._last
+            again = last is not None and last.again_while is not None and last.retries > 0
+            if last is not None and again and last.again_while is not None and last.again_while(request):
+                step: Step | None = dataclasses.replace(last, retries=last.retries - 1)
+            else:
+                step, last = (self._steps.pop(0) if self._steps else None), None
+            self._last = step
+        if last is not None:
+            time.sleep(0.5)  # polling again: give the call time to move on
         if step is None:
             return [{"text": EXHAUSTED_TEXT}]
+        if step.relay:
+            results = request.function_results()
+            return [{"text": step.text + (results[-1].text if results else "")}]
         parts: list[dict[str, Any]] = [{"text": step.text}] if step.text else []
         if step.function is not None:
             names = request.function_names

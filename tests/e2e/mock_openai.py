@@ -18,6 +18,7 @@ codex-fusion's ``review_diff`` prompt shows it (see there).
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import itertools
 import json
@@ -26,7 +27,7 @@ import select
 import socket
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from http.server import ThreadingHTTPServer
 from pathlib import Path
@@ -115,9 +116,26 @@ class FunctionCall:
 
     name: str
     arguments: dict[str, Any]
+    namespace: str | None = None  # a deferred MCP tool: ``mcp__<server>`` (Codex's tool_search)
 
 
-Item = Text | Reasoning | Shell | Patch | FunctionCall
+@dataclass(frozen=True)
+class ToolSearch:
+    """A ``tool_search_call``: Codex keeps MCP tools deferred until the model searches for them."""
+
+    query: str
+    limit: int = 8
+
+
+@dataclass(frozen=True)
+class Relay:
+    """Assistant text quoting the newest tool output in the request (how a host's model answers
+    with what a tool returned): ``prefix`` then that output."""
+
+    prefix: str = ""
+
+
+Item = Text | Reasoning | Shell | Patch | FunctionCall | ToolSearch | Relay
 
 
 @dataclass(frozen=True)
@@ -130,6 +148,11 @@ class Step:
     failed_message: str | None = None  # stream ``response.failed`` with this message
     error_code: str | None = None
     complete: bool = True  # False: end the stream without response.completed
+    wait: float = 0.0  # seconds before answering (e.g. until a host's MCP servers are up)
+    #: Answer the next request with this same step again while this holds of it (a model that
+    #: searches until a server's tools turn up, or polls a handle), ``retries`` times at most.
+    again_while: Callable[[RecordedRequest], bool] | None = None
+    retries: int = 30
 
 
 def say(text: str, chunks: int = 1, delay: float = 0.0) -> Step:
@@ -169,6 +192,47 @@ def read_file(path: str) -> Step:
 
 def function_call(name: str, **arguments: Any) -> Step:
     return Step(items=(FunctionCall(name, arguments),))
+
+
+def tool_search(query: str, limit: int = 8, until: str | None = None, wait: float = 0.0) -> Step:
+    """A search; with ``until``, searched again until that namespace is in its output (a host lists an
+    MCP server's tools only once the server is up)."""
+    again = (lambda rec: until not in searched(rec)) if until is not None else None
+    return Step(items=(ToolSearch(query, limit),), wait=wait, again_while=again)
+
+
+def searched(rec: RecordedRequest) -> list[str]:
+    """The namespaces the newest ``tool_search_output`` in a request holds."""
+    for item in reversed(rec.input_items()):
+        if isinstance(item, dict) and item.get("type") == "tool_search_output":
+            return [str(t.get("name")) for t in item.get("tools", []) if isinstance(t, dict)]
+    return []
+
+
+def _again(previous: Step | None, rec: RecordedRequest) -> Step | None:
+    """``previous`` once more, if its ``again_while`` holds of this request."""
+    if previous is None or previous.again_while is None or previous.retries <= 0:
+        return None
+    if not previous.again_while(rec):
+        return None
+    return dataclasses.replace(previous, retries=previous.retries - 1, wait=max(previous.wait, 0.5))
+
+
+def mcp_call(server: str, tool: str, **arguments: Any) -> Step:
+    """A call to an MCP server's tool as Codex 0.166 expects it after ``tool_search``."""
+    return Step(items=(FunctionCall(tool, arguments, namespace=f"mcp__{server}"),))
+
+
+def relay(prefix: str = "") -> Step:
+    return Step(items=(Relay(prefix),))
+
+
+def tool_output(rec: RecordedRequest) -> str:
+    """The newest ``function_call_output`` in a request, as text ("" if none)."""
+    for item in reversed(rec.input_items()):
+        if isinstance(item, dict) and item.get("type") == "function_call_output":
+            return "\n".join(_texts([item]))
+    return ""
 
 
 def slow(text: str, chunk_delay: float, chunks: int | None = None) -> Step:
@@ -446,6 +510,12 @@ class _Handler(LoopbackHandler):
                 return
         step = mock._step_for(rec)
         rec.step = step
+        if step.wait:
+            try:
+                self._sleep_watching(step.wait)
+            except _ClientGone:
+                rec.aborted = True
+                return
         if step.http_status is not None:
             self._send_json(
                 step.http_status,
@@ -522,6 +592,8 @@ def _render(step: Step, rec: RecordedRequest, n: int) -> Iterator[tuple[str, dic
         return
     for index, item in enumerate(step.items):
         item_id = f"{n}_{index}"
+        if isinstance(item, Relay):
+            item = Text(item.prefix + tool_output(rec))
         if isinstance(item, Text):
             msg_id = f"msg_{item_id}"
             yield (
@@ -597,10 +669,22 @@ def _render(step: Step, rec: RecordedRequest, n: int) -> Iterator[tuple[str, dic
         yield "response.completed", {"response": {"id": resp_id, "status": "completed", "usage": usage}}, 0.0
 
 
-def _call_item(item: Shell | Patch | FunctionCall, rec: RecordedRequest, item_id: str) -> dict[str, Any]:
+def _call_item(
+    item: Shell | Patch | FunctionCall | ToolSearch, rec: RecordedRequest, item_id: str
+) -> dict[str, Any]:
     call_id = f"call_{item_id}"
+    if isinstance(item, ToolSearch):
+        return {
+            "type": "tool_search_call",
+            "id": f"tsc_{item_id}",
+            "call_id": call_id,
+            "status": "completed",
+            "execution": "client",
+            "arguments": {"query": item.query, "limit": item.limit},
+        }
     if isinstance(item, FunctionCall):
-        return _function_call(item.name, item.arguments, call_id, item_id)
+        call = _function_call(item.name, item.arguments, call_id, item_id)
+        return call if item.namespace is None else {**call, "namespace": item.namespace}
     if isinstance(item, Patch):
         tool = rec.tool("apply_patch")
         if tool is not None and tool.get("type") == "custom":
@@ -766,6 +850,10 @@ class MockResponses:
         if self.reviewer:
             return review_step(rec)
         with self._lock:
+            answered = [r.step for r in self.requests if r.step is not None and not r.side]
+            again = _again(answered[-1] if answered else None, rec)
+            if again is not None:
+                return again
             if self._script:
                 return self._script.pop(0)
         return say(self.default_text)

@@ -342,6 +342,8 @@ def _parser() -> argparse.ArgumentParser:
     from codex_fusion.cli import review
 
     review.add_parser(sub)
+    guide = sub.add_parser("guidance", help="print what a host's model is taught (for AGENTS.md)")
+    guide.add_argument("host", choices=["codex", "gemini"])
     return parser
 
 
@@ -362,6 +364,11 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         _setup_logging("WARNING")
         return review.run(args)
+    if args.command == "guidance":
+        from codex_fusion.host import guidance, identity
+
+        print(guidance.render(identity.HOSTS[args.host]), end="")
+        return 0
     return serve()
 
 

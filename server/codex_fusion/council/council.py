@@ -157,6 +157,8 @@ class Council:
         self.debate: CouncilDebate | None = None
         #: Which debate `reply` continues: the council's, or Codex's own.
         self.last: Literal["council", "single"] | None = None
+        #: The member kind of the host's own model family (set by the host, mcp/hosted.py).
+        self.host_kind = HOST_KIND
 
     async def __aenter__(self) -> Council:
         for member in self.members.values():  # cheap: no agent starts before its first use
@@ -192,7 +194,7 @@ class Council:
         return [name for name in self.members if name in names]
 
     def _outside(self, names: Sequence[str]) -> frozenset[str]:
-        return frozenset(n for n in names if self.members[n].member.kind != HOST_KIND)
+        return frozenset(n for n in names if self.members[n].member.kind != self.host_kind)
 
     # -- rounds ----------------------------------------------------------------------------------
 

@@ -114,6 +114,10 @@ def _state_dir(env: Mapping[str, str]) -> Path | None:
         return None  # no HOME at all: features that keep files say so when used
 
 
+#: The variables that set the host (host/identity.py): kept in the Config, read above this layer.
+HOST_VARIABLES = ("CODEX_FUSION_HOST", "CODEX_FUSION_HANDLE_AFTER_S", "CODEX_FUSION_PAUSE_ASKS")
+
+
 @dataclass(frozen=True)
 class Config:
     workspace: Workspace
@@ -158,6 +162,9 @@ class Config:
     model_prices: str | None = None
     #: Where each plugin option's value came from (``options.describe``), for ``status``.
     option_sources: dict[str, str] = field(default_factory=dict)
+    #: The host settings the user gave (``CODEX_FUSION_HOST``, ``_HANDLE_AFTER_S``, ``_PAUSE_ASKS``), read
+    #: by :mod:`codex_fusion.host.identity`.
+    host_env: Mapping[str, str] = field(default_factory=dict)
     #: Codex's launch for a delegated task in the given worktree (:meth:`task_member`).
     task_launcher: Callable[[Path], Launching] | None = field(default=None, repr=False, compare=False)
 
@@ -242,5 +249,6 @@ def make(settings: Settings, launched: Launched) -> Config:
         review_gate=options.lookup(given, "review_gate")[0] == "1",
         model_prices=options.lookup(given, "model_prices")[0],
         task_launcher=launched.task_launcher,
+        host_env={k: v for k, v in source.items() if k in HOST_VARIABLES},
         log_path=Path(source["CODEX_FUSION_LOG"]).expanduser() if source.get("CODEX_FUSION_LOG") else None,
     )

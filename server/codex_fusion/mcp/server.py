@@ -16,6 +16,7 @@ from typing import Any, Self
 
 import anyio
 import mcp_types
+from anyio.abc import TaskGroup
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.tools import Tool
 from mcp.server.stdio import stdio_server
@@ -29,10 +30,11 @@ from codex_fusion.council.council import Council
 from codex_fusion.errors import ConfigError
 from codex_fusion.hookside import windows
 from codex_fusion.host.follow import Follower
+from codex_fusion.host.handles import CallTable
 from codex_fusion.launch import installer
 from codex_fusion.launch.config import NPX_FALLBACK, Config
 from codex_fusion.launch.planning import configure
-from codex_fusion.mcp import task_tools, tools
+from codex_fusion.mcp import hosted, task_tools, tools
 from codex_fusion.mcp.arguments import ArgumentTool
 from codex_fusion.mcp.boundary import guarded
 from codex_fusion.mcp.state import ServerState
@@ -194,7 +196,7 @@ def build_tools() -> list[Tool]:
     table = []
     for spec in TOOLS:
         tool = ArgumentTool.from_function(
-            guarded(spec.fn),
+            guarded(hosted.with_handle(spec.name, spec.fn, tools.permit)),
             name=spec.name,
             description=spec.description,
             annotations=spec.annotations,
@@ -222,27 +224,21 @@ def build_server(
             yield state
             return
         tasks = TaskManager(settings, spawn=spawn, member_for=task_member)
-        async with Council(settings, spawn=spawn) as council, tasks, anyio.create_task_group() as tg:
+        async with (
+            Council(settings, spawn=spawn) as council,
+            tasks,
+            CallTable() as calls,
+            anyio.create_task_group() as tg,
+        ):
             tasks.share_request_ids(council.codex.request_ids)  # a pause's id names one request
-            state.council, state.tasks = council, tasks
+            state.council, state.tasks, state.calls = council, tasks, calls
             state.follower = follower = await _follower(council, settings)
             if follower is not None:
                 await _supervised("following Claude's conversation", follower.start)
                 tg.start_soon(_supervised, "following Claude's conversation", follower.run)
             elif settings.warm and settings.workspace.path is not None:
                 tg.start_soon(_supervised, "the warm-up", council.warm)
-            workspace, data = settings.workspace.path, settings.state_dir
-            if settings.review_gate and workspace is not None and data is not None:
-                gate = GateSocket(council.codex, data, workspace)  # the Stop hook reviews here
-                tg.start_soon(_supervised, "the review gate's socket", gate.run)
-            if settings.agent_source == NPX_FALLBACK and settings.state_dir is not None:
-                # npx resolves the adapter on every start: install the pinned one for the next start
-                install = functools.partial(
-                    installer.install_in_background,
-                    settings.state_dir,
-                    installer.install_env(os.environ, settings.workspace.path),
-                )
-                tg.start_soon(_supervised, "the adapter's install", install)
+            _start_side_tasks(tg, settings, council)
             try:
                 yield state
             finally:
@@ -250,17 +246,32 @@ def build_server(
                     follower.stop()
                     await follower.flush()
                 tg.cancel_scope.cancel()
-                state.council = state.follower = state.tasks = None
+                state.council = state.follower = state.tasks = state.calls = None
 
-    server: MCPServer[ServerState] = MCPServer(
+    server: MCPServer[ServerState] = hosted.HostedServer(
         name="codex-fusion",
         version=__version__,
-        instructions=INSTRUCTIONS,
+        instructions=hosted.instructions(INSTRUCTIONS, env=config.host_env if config is not None else None),
         lifespan=lifespan,
         log_level="WARNING",
         tools=build_tools(),
     )
     return server
+
+
+def _start_side_tasks(tg: TaskGroup, settings: Config, council: Council) -> None:
+    """The review gate's socket (when the gate is on) and the adapter's background install (after an
+    npx start), each supervised in the server's task group."""
+    workspace, data = settings.workspace.path, settings.state_dir
+    if settings.review_gate and workspace is not None and data is not None:
+        gate = GateSocket(council.codex, data, workspace)  # the Stop hook reviews here
+        tg.start_soon(_supervised, "the review gate's socket", gate.run)
+    if settings.agent_source == NPX_FALLBACK and data is not None:
+        # npx resolves the adapter on every start: install the pinned one for the next start
+        install = functools.partial(
+            installer.install_in_background, data, installer.install_env(os.environ, workspace)
+        )
+        tg.start_soon(_supervised, "the adapter's install", install)
 
 
 # -- stdio ---------------------------------------------------------------------------------------------
@@ -290,10 +301,12 @@ def repair(error: Exception) -> SessionMessage | None:
 
 
 class _Repairing:
-    """The SDK's read stream, with :func:`repair` applied to what it could not parse."""
+    """The SDK's read stream, with :func:`repair` applied to what it could not parse (and each message
+    shown to ``watch`` first: the host's ``initialize``, :func:`hosted.watch_initialize`)."""
 
-    def __init__(self, inner: Any) -> None:
+    def __init__(self, inner: Any, watch: Callable[[SessionMessage], None] | None = None) -> None:
         self._inner = inner
+        self._watch = watch
 
     @property
     def last_context(self) -> contextvars.Context | None:
@@ -303,6 +316,8 @@ class _Repairing:
         item: SessionMessage | Exception = await self._inner.receive()
         if isinstance(item, Exception):
             return repair(item) or item
+        if self._watch is not None:
+            self._watch(item)
         return item
 
     async def aclose(self) -> None:
@@ -331,4 +346,6 @@ async def run_stdio(server: MCPServer[ServerState]) -> None:
     way in (ADR 0012)."""
     lowlevel = server._lowlevel_server  # what run_stdio_async and the SDK's in-memory client use
     async with stdio_server() as (read_stream, write_stream):
-        await lowlevel.run(_Repairing(read_stream), write_stream, lowlevel.create_initialization_options())
+        options = lowlevel.create_initialization_options()
+        watch = hosted.watch_initialize(options, INSTRUCTIONS)
+        await lowlevel.run(_Repairing(read_stream, watch), write_stream, options)

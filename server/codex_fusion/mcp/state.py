@@ -6,13 +6,15 @@ A precondition that does not hold is a :class:`~codex_fusion.errors.UsageError`;
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from mcp.server.mcpserver import Context
 
 from codex_fusion.council.council import Council
 from codex_fusion.errors import UsageError
 from codex_fusion.host.follow import Follower
+from codex_fusion.host.handles import CallTable
+from codex_fusion.host.sessions import HostSession
 from codex_fusion.launch.config import Config
 from codex_fusion.member.consultant import Consultant
 from codex_fusion.tasks.manager import TaskManager
@@ -27,6 +29,8 @@ class ServerState:
     council: Council | None = None
     follower: Follower | None = None
     tasks: TaskManager | None = None  # delegated tasks (task_tools.py)
+    calls: CallTable | None = None  # calls answered with a handle (hosted.py)
+    host_session: HostSession = field(default_factory=HostSession)  # hosted.follow_session
 
     @property
     def consultant(self) -> Consultant | None:

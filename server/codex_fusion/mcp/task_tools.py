@@ -15,7 +15,8 @@ from mcp.server.mcpserver import Context
 from pydantic import Field
 
 from codex_fusion.errors import FusionError
-from codex_fusion.mcp import answers
+from codex_fusion.host.handles import CallTable
+from codex_fusion.mcp import answers, hosted
 from codex_fusion.mcp.arguments import OneOrMany
 from codex_fusion.mcp.state import tasks_of
 from codex_fusion.member import render
@@ -38,7 +39,7 @@ async def delegate(
     wait_s: WaitArg = None,
 ) -> str:
     council, manager = tasks_of(ctx)
-    names = council.select(members) if members else ["codex"]
+    names = council.select(members) if members else [hosted.default_name(ctx, council)]
     brief = TaskBrief(task, tuple(paths or ()), tuple(criteria or ()), constraints, base)
     started: list[Task] = []
     failed: list[str] = []
@@ -63,6 +64,8 @@ async def task(
     force: Annotated[bool, Field(description="accept past failed checks")] = False,
     wait_s: WaitArg = None,
 ) -> str:
+    if CallTable.owns(id):  # a consult answered with a handle (hosted.py)
+        return await hosted.collect(ctx, id, wait_s)
     _, manager = tasks_of(ctx)
     found = manager.get(id)
     if action == "accept":

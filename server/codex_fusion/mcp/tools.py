@@ -25,7 +25,7 @@ from codex_fusion.council import usage as council_usage
 from codex_fusion.council.council import Council, CouncilResult
 from codex_fusion.errors import UsageError
 from codex_fusion.launch.models import ModelChoice
-from codex_fusion.mcp import answers, progress
+from codex_fusion.mcp import answers, hosted, progress
 from codex_fusion.mcp.arguments import MembersArg, OneOrMany
 from codex_fusion.mcp.boundary import with_progress
 from codex_fusion.mcp.progress import ProgressPump
@@ -72,7 +72,7 @@ async def ask(
         return await _council_round(
             ctx, council, lambda: council.ask(brief, names, my_take or "", timeout=timeout_s)
         )
-    consultant = council.codex
+    consultant = hosted.default_member(council, hosted.host_of(ctx))
     council.single()
     choice = ModelChoice.of(model, effort, "the `model`/`effort` argument")
 
@@ -80,7 +80,7 @@ async def ask(
         if consultant.queue_length or consultant.current_turn is not None:
             pump.set_status("queued behind another consult")
         turn = await consultant.start(brief, timeout=timeout_s, choice=choice)
-        pump.set_status("Codex is working")
+        pump.set_status(f"{consultant.member.display} is working")
         pump.follow(lambda final: progress.turn_line(turn, final))
         return await consultant.wait(turn)
 
@@ -245,7 +245,7 @@ async def reply(
     council = council_of(ctx)
     if council.last == "council":
         return await _council_round(ctx, council, lambda: council.reply(message, members, timeout=timeout_s))
-    consultant = council.codex
+    consultant = hosted.default_member(council, hosted.host_of(ctx))
     return await ask(ctx, prompts.reply(message, consultant.debate_round + 1), timeout_s)
 
 
@@ -303,6 +303,7 @@ async def status(ctx: Context) -> str:
         text += "\n" + render_status.following(
             follower.window, follower.followed, state.config.reset_on, follower.problem
         )
+    text += hosted.status_line(ctx)
     if state.tasks is not None and state.tasks.tasks:
         text += "\n" + task_render.listing(list(state.tasks.tasks.values()))
     return redact_credentials(text)  # the agent's stderr tail in it is redacted as a log already
