@@ -330,7 +330,9 @@ async def test_one_member_down_never_sinks_the_others(panel: Panel) -> None:
     assert "Codex" not in claude  # the seat names its own member, not the default one
     line = agreement_line(text)
     assert line.startswith("Council round 1 — settled (blind, compare their conclusions): codex"), line
-    assert "no answer: claude (failed); gemini (failed)" in line, line
+    # issue 27: not being logged in is being unavailable, never a failed (or any) verdict
+    assert "no answer: gemini (failed)" in line, line
+    assert "unavailable, not counted: claude (not logged in)" in line, line
     assert "gemini: cannot start" in status, status
     assert TAKE not in panel.everything_sent()
 
