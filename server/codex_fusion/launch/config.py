@@ -13,7 +13,7 @@ from pathlib import Path
 from codex_fusion.errors import ConfigError
 from codex_fusion.guardian.policy import GuardianFlags
 from codex_fusion.hookside import nonce, options
-from codex_fusion.launch import boundary, installer, members
+from codex_fusion.launch import boundary, gitenv, installer, members
 from codex_fusion.launch.confine import Launcher
 from codex_fusion.launch.members import MemberSpec
 from codex_fusion.launch.models import ModelChoice
@@ -302,14 +302,21 @@ class Config:
             named = {**source, "CODEX_FUSION_ACP_COMMAND": shlex.join(codex_entry.command)}
             argv, where = resolve_agent_command(named, state, workspace.path)[0], "CODEX_FUSION_MEMBERS"
 
+        # the repository's git programs switched off for every agent (ADR 0023), over everything else
+        agent_git = gitenv.for_workspace(workspace.path)
+
         def launch_for(launch: boundary.Launch | None = None) -> tuple[boundary.Plan, dict[str, str]]:
             plan, env = _launch(source, argv, flags, state, workspace.path, launch)
-            return plan, {**env, **extra_env}  # the member's own variables, on top of the allowlist
+            return plan, {**env, **extra_env, **agent_git.env}  # the member's own, on top of the allowlist
 
         def task_launcher(worktree: Path) -> Launcher:
+            task_git = gitenv.for_workspace(worktree)
+            if task_git.refusal is not None:
+                raise ConfigError(f"Codex cannot take a task here: {task_git.refusal}")
+
             def replan(launch: boundary.Launch | None = None) -> tuple[boundary.Plan, dict[str, str]]:
                 plan, env = _launch(source, argv, flags, state, worktree, launch, writes=True)
-                return plan, {**env, **extra_env}
+                return plan, {**env, **extra_env, **task_git.env}
 
             plan, env = replan()
             return Launcher(
@@ -341,11 +348,12 @@ class Config:
             model=codex_entry.model if codex_entry else None,
             effort=codex_entry.effort if codex_entry else None,
             launcher=launcher,
+            error=agent_git.refusal,
         )
         council: dict[str, MemberSpec] = {members.CODEX: codex}
         for entry in entries:
             if entry.name != members.CODEX:
-                council[entry.name] = _member(entry, source, workspace.path, state)
+                council[entry.name] = gitenv.applied(_member(entry, source, workspace.path, state), agent_git)
         for name, problem in problems:
             council.setdefault(name, MemberSpec(name, "unknown", (), "CODEX_FUSION_MEMBERS", error=problem))
         return cls(

@@ -1,0 +1,103 @@
+"""The agents' own git runs none of the repository's programs (ADR 0023): the environment every agent
+gets, proven by running git in a repository that names a marker program for every key class."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from codex_fusion.hookside import gitlock, gitsnap
+from codex_fusion.launch import gitenv
+from codex_fusion.launch.config import Config
+
+from .gitrepo import GIT_ENV
+from .hostile_git import CLASSES, fired, hostile_repository, run_commands
+
+
+@pytest.fixture(autouse=True)
+def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    for key, value in GIT_ENV.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setenv("HOME", str(tmp_path))
+
+
+def test_the_hostile_repository_runs_its_programs_without_the_lockdown(tmp_path: Path) -> None:
+    workspace, markers = hostile_repository(tmp_path)
+    run_commands(workspace, {})
+    # the control: the probe finds these classes when nothing switches them off
+    assert {"clean", "process", "textconv", "fsmonitor", "hook", "askpass"} <= set(fired(markers))
+
+
+def test_no_program_of_the_repository_runs_in_an_agents_git(tmp_path: Path) -> None:
+    workspace, markers = hostile_repository(tmp_path)
+    agent = gitenv.for_workspace(workspace)
+    assert agent.refusal is None
+    run_commands(workspace, agent.env)
+    assert fired(markers) == []
+
+
+def test_every_agent_of_the_council_gets_the_lockdown(tmp_path: Path) -> None:
+    workspace, markers = hostile_repository(tmp_path)
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "CODEX_HOME": str(tmp_path / "codex"),
+        "CODEX_FUSION_WORKSPACE": str(workspace),
+        "CODEX_FUSION_ACP_COMMAND": "python3 my_agent.py",
+        "CODEX_FUSION_MEMBERS": '{"other": {"command": "python3 other.py"}}',
+        "GIT_CONFIG_COUNT": "1",  # the server's own is never what the agents get
+        "GIT_CONFIG_KEY_0": "core.fsmonitor",
+        "GIT_CONFIG_VALUE_0": "/bin/true",
+    }
+    config = Config.from_env(env)
+    for spec in config.members.values():
+        assert spec.error is None
+        assert spec.env["GIT_CONFIG_KEY_0"] == "core.hookspath"
+        run_commands(workspace, spec.env)
+    assert fired(markers) == []
+
+
+def test_an_include_in_the_repositorys_config_is_refused_for_every_agent(tmp_path: Path) -> None:
+    workspace, _ = hostile_repository(tmp_path, include=True)
+    agent = gitenv.for_workspace(workspace)
+    assert agent.refusal is not None
+    assert "include.path" in agent.refusal
+    assert ".git/config" in agent.refusal
+    config = Config.from_env(
+        {
+            "PATH": "/usr/bin:/bin",
+            "HOME": str(tmp_path),
+            "CODEX_HOME": str(tmp_path / "codex"),
+            "CODEX_FUSION_WORKSPACE": str(workspace),
+            "CODEX_FUSION_ACP_COMMAND": "python3 my_agent.py",
+        }
+    )
+    assert config.members["codex"].error == agent.refusal
+
+
+def test_the_users_own_programs_are_kept(tmp_path: Path) -> None:
+    entries = [
+        ("global", "filter.lfs.process", "git-lfs filter-process"),
+        ("global", "core.pager", "less -R"),
+        ("local", "filter.lfs.process", "/tmp/evil"),
+        ("local", "filter.lfs.clean", "/tmp/evil"),
+        ("local", "core.pager", "/tmp/evil"),
+        ("local", "credential.https://example.invalid.helper", "/tmp/evil"),
+    ]
+    config = dict(gitlock.lockdown(entries).config)
+    assert config["filter.lfs.process"] == "git-lfs filter-process"
+    assert config["filter.lfs.clean"] == ""
+    assert config["core.pager"] == "less -R"
+    assert config["credential.helper"] == ""
+    assert "/tmp/evil" not in config.values()
+
+
+def test_the_gate_snapshot_runs_none_of_them_either(tmp_path: Path) -> None:
+    workspace, markers = hostile_repository(tmp_path)
+    assert len(gitsnap.snapshot(str(workspace), str(tmp_path / "index"))) == 40
+    assert fired(markers) == []
+
+
+def test_every_class_is_probed() -> None:
+    assert len(CLASSES) == len(set(CLASSES)) == 16
