@@ -23,7 +23,9 @@ HOOKS = ("pre-commit", "post-commit", "post-checkout", "post-index-change", "ref
 
 def _program(bin_dir: Path, markers: Path, name: str) -> Path:
     script = bin_dir / f"{name}.sh"
-    script.write_text(f"#!/bin/sh\ntouch '{markers / name}'\nexit 0\n")
+    # the marker says who ran it: the parent's command line and the GIT_CONFIG_COUNT it had
+    who = "$GIT_CONFIG_COUNT $(tr '\\0' ' ' </proc/$PPID/cmdline 2>/dev/null)"
+    script.write_text(f"#!/bin/sh\necho \"{who}\" >> '{markers / name}'\nexit 0\n")
     script.chmod(0o755)
     return script
 
@@ -35,6 +37,7 @@ def hostile_repository(root: Path, *, include: bool = False) -> tuple[Path, Path
     for directory in (workspace, markers, bin_dir, bin_dir / "hooks"):
         directory.mkdir(parents=True)
     (workspace / "a.txt").write_text("line 1\n")
+    (workspace / "same.txt").write_text("line 1\n")
     (workspace / "b.bin").write_text("x 1\n")
     git(workspace, "init", "-q")
     git(workspace, "add", "-A")
@@ -88,6 +91,10 @@ def hostile_repository(root: Path, *, include: bool = False) -> tuple[Path, Path
     (workspace / ".gitattributes").write_text(
         "*.txt filter=evil diff=evil merge=evil\n*.bin filter=Proc.x\n*.md filter=inc\n"
     )
+    # the same content with a new mtime: git status must hash it (through the clean filter) to know
+    (workspace / "same.txt").write_text("line 1\n")
+    stamp = (workspace / "same.txt").stat().st_mtime + 100
+    os.utime(workspace / "same.txt", (stamp, stamp))
     (workspace / "a.txt").write_text("line 2\nchanged\n")
     (workspace / "b.bin").write_text("x 1\nchanged\n")
     (workspace / "c.md").write_text("doc\n")
@@ -135,3 +142,8 @@ def _run(workspace: Path, args: tuple[str, ...], env: dict[str, str]) -> None:
 
 def fired(markers: Path) -> list[str]:
     return sorted(os.listdir(markers))
+
+
+def report(markers: Path) -> dict[str, str]:
+    """Each marker that fired, with who ran it."""
+    return {name: (markers / name).read_text() for name in fired(markers)}

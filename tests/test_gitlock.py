@@ -101,3 +101,22 @@ def test_the_gate_snapshot_runs_none_of_them_either(tmp_path: Path) -> None:
 
 def test_every_class_is_probed() -> None:
     assert len(CLASSES) == len(set(CLASSES)) == 16
+
+
+def test_the_git_wrapper_alone_switches_them_off(tmp_path: Path) -> None:
+    # Claude Code drops GIT_CONFIG_* from its git's environment: the wrapper on PATH must be enough
+    workspace, markers = hostile_repository(tmp_path)
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "CODEX_HOME": str(tmp_path / "codex"),
+        "CODEX_FUSION_WORKSPACE": str(workspace),
+        "CODEX_FUSION_ACP_COMMAND": "python3 my_agent.py",
+        "CLAUDE_PLUGIN_DATA": str(tmp_path / "data"),
+        "CODEX_FUSION_MEMBERS": '{"other": {"command": "python3 other.py"}}',
+    }
+    spec = Config.from_env(env).members["other"]
+    wrapper_dir = spec.env["PATH"].split(":")[0]
+    assert (Path(wrapper_dir) / "git").stat().st_mode & 0o777 == 0o700
+    run_commands(workspace, {"PATH": spec.env["PATH"]})
+    assert fired(markers) == []

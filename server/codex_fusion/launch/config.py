@@ -353,7 +353,9 @@ class Config:
         council: dict[str, MemberSpec] = {members.CODEX: codex}
         for entry in entries:
             if entry.name != members.CODEX:
-                council[entry.name] = gitenv.applied(_member(entry, source, workspace.path, state), agent_git)
+                council[entry.name] = gitenv.applied(
+                    _member(entry, source, workspace.path, state), agent_git, workspace.path, state
+                )
         for name, problem in problems:
             council.setdefault(name, MemberSpec(name, "unknown", (), "CODEX_FUSION_MEMBERS", error=problem))
         return cls(

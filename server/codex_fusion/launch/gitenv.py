@@ -9,12 +9,15 @@ starts there.
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import os
+import shlex
 import subprocess
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from codex_fusion.hookside import gitlock
+from codex_fusion.hookside import gitlock, gitsnap
 from codex_fusion.launch.members import MemberSpec
 
 #: How long reading the workspace's config may take (a FIFO named by an include would hang git).
@@ -27,6 +30,8 @@ class AgentGit:
 
     env: dict[str, str] = field(default_factory=lambda: gitlock.lockdown(()).environment())
     refusal: str | None = None
+    #: The command-scope settings, for the ``git`` wrapper (:func:`wrapper_text`).
+    config: tuple[tuple[str, str], ...] = gitlock.lockdown(()).config
 
 
 def for_workspace(workspace: Path | None) -> AgentGit:
@@ -43,9 +48,44 @@ def for_workspace(workspace: Path | None) -> AgentGit:
             "(does an include name a FIFO or a slow disk?); fix the repository's config, then restart"
         )
     lockdown = gitlock.lockdown(gitlock.parse(listing))
-    return AgentGit(lockdown.environment(), lockdown.refusal(str(workspace)))
+    return AgentGit(lockdown.environment(), lockdown.refusal(str(workspace)), lockdown.config)
 
 
-def applied(spec: MemberSpec, git: AgentGit) -> MemberSpec:
-    """``spec`` with the git variables over its environment, and the refusal as its error."""
-    return replace(spec, env={**spec.env, **git.env}, error=spec.error or git.refusal)
+def wrapper_text(git: str, config: tuple[tuple[str, str], ...]) -> str:
+    """A ``git`` that is ``git`` with ``config`` on its command line (above every other scope)."""
+    args = " ".join(f"-c {shlex.quote(f'{key}={value}')}" for key, value in config)
+    head = "#!/bin/sh\n# codex-fusion: the repository's git programs switched off (ADR 0023)\n"
+    return f'{head}exec {shlex.quote(git)} {args} "$@"\n'
+
+
+def write_wrapper(state_dir: Path, text: str) -> Path:
+    """Write ``text`` as ``<state_dir>/bin/git-<hash>/git`` (0700); the directory to put on PATH."""
+    from codex_fusion.hookside.private import write_files
+
+    directory = state_dir / "bin" / ("git-" + hashlib.sha256(text.encode()).hexdigest()[:16])
+    write_files(state_dir, directory, [("git", text.encode())])  # private dirs, atomic, no symlinks
+    fd = os.open(directory / "git", os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+    try:
+        os.fchmod(fd, 0o700)
+    finally:
+        os.close(fd)
+    return directory
+
+
+def applied(spec: MemberSpec, git: AgentGit, workspace: Path | None, state_dir: Path | None) -> MemberSpec:
+    """``spec`` with the git variables over its environment and the refusal as its error. Claude Code
+    drops ``GIT_CONFIG_*`` from the environment of the git it runs, so a member that is not Codex
+    (whose sandbox could not run it) also gets a ``git`` first on its ``PATH`` that passes the same
+    settings on the command line. Blocking (writes the wrapper)."""
+    env = {**spec.env, **git.env}
+    found = gitsnap.git_search(str(workspace or "/"), env.get("PATH", os.defpath))
+    if state_dir is not None and found is not None and spec.error is None:
+        try:
+            directory = write_wrapper(state_dir, wrapper_text(found[0], git.config))
+        except OSError as exc:
+            return replace(spec, error=f"codex-fusion cannot write its git wrapper: {exc}")
+        env["PATH"] = os.pathsep.join([str(directory), env.get("PATH", "")])
+    elif spec.kind == "claude" and spec.error is None:
+        why = "no private directory to write its git wrapper in (set CLAUDE_PLUGIN_DATA or HOME)"
+        return replace(spec, env=env, error=f"Claude's own git would run the repository's programs: {why}")
+    return replace(spec, env=env, error=spec.error or git.refusal)
