@@ -176,14 +176,22 @@ def read_config(workspace: str, timeout: float = 10.0) -> bytes:
     """The settings git sees in ``workspace`` (:data:`LIST_QUERY`), read with git locked down (no
     program runs; ``git config`` runs none anyway). Empty when there is no git or no repository.
     Raises ``subprocess.TimeoutExpired`` or OSError."""
+    return run_locked(workspace, LIST_QUERY, timeout, system=True)
+
+
+def run_locked(workspace: str, args: Sequence[str], timeout: float = 10.0, *, system: bool = False) -> bytes:
+    """``git args`` in ``workspace`` with git locked down (``gitsnap``'s environment; the system-wide
+    config too when ``system``): its output, empty when there is no git or it fails. Raises
+    ``subprocess.TimeoutExpired`` or OSError."""
     found = gitsnap.git_search(workspace, os.environ.get("PATH", os.defpath))
     if found is None:
         return b""
     program, path = found
     env = gitsnap.environment(gitsnap.SAFE_CONFIG, {"PATH": path})
-    env.pop("GIT_CONFIG_NOSYSTEM", None)  # the user's system-wide values are theirs to keep
+    if system:
+        env.pop("GIT_CONFIG_NOSYSTEM", None)  # the user's system-wide values are theirs to keep
     process = subprocess.Popen(
-        [program, *gitsnap.GLOBAL_OPTIONS, *LIST_QUERY],
+        [program, *gitsnap.GLOBAL_OPTIONS, *args],
         cwd=workspace,
         env=env,
         stdin=subprocess.DEVNULL,

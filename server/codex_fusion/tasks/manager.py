@@ -40,7 +40,7 @@ from codex_fusion.mcp import progress
 from codex_fusion.member.consultant import Consultant, Reopen
 from codex_fusion.member.turn import Pause, Turn, TurnObserver, TurnOutcome, TurnResult
 from codex_fusion.tasks import brief as prompts
-from codex_fusion.tasks import worktree
+from codex_fusion.tasks import gitrun, worktree
 from codex_fusion.tasks.apply import Applied, apply
 from codex_fusion.tasks.checks import check_patch, unsafe_path
 from codex_fusion.tasks.record import Finding, TaskBrief, TaskRecord
@@ -391,6 +391,7 @@ class TaskManager:
                 criteria=record.brief.criteria,
                 answer=answer,
                 turn_error=failure,
+                git_run=await anyio.to_thread.run_sync(gitrun.run_paths, self.config.workspace.path),
             )
             credentials = credentials_in(text)
             if credentials:
