@@ -9,6 +9,10 @@ appears.
 
 from __future__ import annotations
 
+import contextlib
+import re
+from pathlib import Path
+
 import pytest
 from fusion_fixtures import anyio_backend, text_of
 from mcp import Client
@@ -21,6 +25,27 @@ from tests.hostile_git import fired, hostile_repository, report
 from codex_fusion.mcp.server import build_server
 
 __all__ = ["anyio_backend", "panel"]  # fixtures, used by name
+
+
+def family(pid: int) -> list[int]:
+    """``pid`` and every process below it (Linux ``/proc``)."""
+    found, queue = [], [pid]
+    while queue:
+        current = queue.pop()
+        found.append(current)
+        for task in Path(f"/proc/{current}/task").glob("*"):
+            with contextlib.suppress(OSError):
+                queue += [int(child) for child in (task / "children").read_text().split()]
+    return found
+
+
+def environ(pid: int) -> dict[str, str]:
+    with contextlib.suppress(OSError):
+        raw = Path(f"/proc/{pid}/environ").read_bytes()
+        return dict(item.split("=", 1) for item in raw.decode(errors="replace").split("\0") if "=" in item)
+    return {}
+
+
 pytestmark = pytest.mark.anyio
 
 
@@ -34,6 +59,13 @@ async def test_no_member_runs_the_repositorys_git_programs(panel: Panel) -> None
         result = await client.call_tool(
             "consult", {"question": "Is a.txt fine?", "members": ["all"], "my_take": "It looks fine to me."}
         )
+        status = text_of(await client.call_tool("status", {}))
+        pid = int(re.search(r"^agent: alive, .*, pid (\d+)$", status, re.MULTILINE).group(1))  # type: ignore[union-attr]
+        # Codex's adapter and everything it started (its Codex, whose own git runs from there) carry it
+        for process in family(pid):
+            env = environ(process)
+            assert env.get("GIT_CONFIG_KEY_0") == "core.hookspath", (process, env.get("GIT_CONFIG_COUNT"))
+            assert env.get("GIT_ALLOW_PROTOCOL") == "", process
     text = text_of(result)
     assert result.is_error is False, text
     for answer in ("CODEX-GIT-1", "CLAUDE-GIT-2", "GEMINI-GIT-3"):

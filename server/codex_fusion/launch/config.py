@@ -310,13 +310,10 @@ class Config:
             return plan, {**env, **extra_env, **agent_git.env}  # the member's own, on top of the allowlist
 
         def task_launcher(worktree: Path) -> Launcher:
-            task_git = gitenv.for_workspace(worktree)
-            if task_git.refusal is not None:
-                raise ConfigError(f"Codex cannot take a task here: {task_git.refusal}")
-
+            # the copy has no .git of its own: its attributes are the workspace's, and so is the lockdown
             def replan(launch: boundary.Launch | None = None) -> tuple[boundary.Plan, dict[str, str]]:
                 plan, env = _launch(source, argv, flags, state, worktree, launch, writes=True)
-                return plan, {**env, **extra_env, **task_git.env}
+                return plan, {**env, **extra_env, **agent_git.env}
 
             plan, env = replan()
             return Launcher(

@@ -36,8 +36,8 @@ class AgentGit:
 
 def for_workspace(workspace: Path | None) -> AgentGit:
     """What every agent working in ``workspace`` gets. Blocking (runs ``git config`` once)."""
-    if workspace is None:
-        return AgentGit()
+    if workspace is None or not workspace.is_dir():
+        return AgentGit()  # no workspace, no repository config (the workspace's own error says why)
     try:
         listing = gitlock.read_config(str(workspace), READ_TIMEOUT_S)
     except (OSError, subprocess.SubprocessError) as exc:
