@@ -11,7 +11,8 @@ from codex_fusion.hookside import gitlock, gitsnap
 from codex_fusion.launch import gitenv
 from codex_fusion.launch.config import Config
 
-from .gitrepo import GIT_ENV
+from .conftest import FakeAgentSetup
+from .gitrepo import GIT_ENV, git
 from .hostile_git import CLASSES, fired, hostile_repository, run_commands
 
 
@@ -20,6 +21,11 @@ def _isolated(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     for key, value in GIT_ENV.items():
         monkeypatch.setenv(key, value)
     monkeypatch.setenv("HOME", str(tmp_path))
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
 
 
 def test_the_hostile_repository_runs_its_programs_without_the_lockdown(tmp_path: Path) -> None:
@@ -120,3 +126,21 @@ def test_the_git_wrapper_alone_switches_them_off(tmp_path: Path) -> None:
     assert (Path(wrapper_dir) / "git").stat().st_mode & 0o777 == 0o700
     run_commands(workspace, {"PATH": spec.env["PATH"]})
     assert fired(markers) == []
+
+
+@pytest.mark.anyio
+async def test_a_consult_in_a_repository_that_includes_says_what_to_do(fake: FakeAgentSetup) -> None:
+    from mcp import Client
+
+    from codex_fusion.mcp.server import build_server
+
+    from .test_tools import text_of
+
+    git(fake.workspace, "init", "-q")
+    git(fake.workspace, "config", "include.path", "../elsewhere.cfg")
+    async with Client(build_server(fake.config("name=codex"), spawn=fake.spawn())) as client:
+        result = await client.call_tool("consult", {"question": "q"})
+    text = text_of(result)
+    assert result.is_error
+    assert "include.path" in text
+    assert "CODEX_FUSION_MEMBERS" not in text

@@ -151,9 +151,16 @@ class Consultant:
     def _ready(self) -> Runner:
         if self._runner is None:
             if self.member.error is not None:
+                # an error that says what to do itself (the repository's git config, ADR 0023) stands alone
+                fix = (
+                    ""
+                    if self.member.error.endswith("restart")
+                    else (
+                        " Fix its entry in CODEX_FUSION_MEMBERS (or the plugin's members option) and restart."
+                    )
+                )
                 raise ConfigError(
-                    f"The council member {self.member.name} cannot start: {self.member.error}. Fix its entry "
-                    "in CODEX_FUSION_MEMBERS (or the plugin's members option) and restart."
+                    f"The council member {self.member.name} cannot start: {self.member.error}.{fix}"
                 )
             raise ConsultError(self.config.workspace.error or "No workspace.")
         return self._runner
