@@ -3,6 +3,7 @@ gets, proven by running git in a repository that names a marker program for ever
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -144,3 +145,30 @@ async def test_a_consult_in_a_repository_that_includes_says_what_to_do(fake: Fak
     assert result.is_error
     assert "include.path" in text
     assert "CODEX_FUSION_MEMBERS" not in text
+
+
+def test_a_submodules_own_drivers_do_not_run(tmp_path: Path) -> None:
+    sub, top, markers = tmp_path / "sub", tmp_path / "top", tmp_path / "markers"
+    for directory in (sub, top, markers):
+        directory.mkdir()
+    (sub / "f.txt").write_text("a\n")
+    git(sub, "init", "-q")
+    git(sub, "add", "-A")
+    git(sub, "commit", "-q", "-m", "s")
+    git(top, "init", "-q")
+    git(top, "-c", "protocol.file.allow=always", "submodule", "-q", "add", str(sub), "sub")
+    git(top, "commit", "-q", "-m", "t")
+    program = tmp_path / "clean.sh"
+    program.write_text(f"#!/bin/sh\ntouch '{markers / 'subclean'}'\ncat\n")
+    program.chmod(0o755)
+    with (top / ".git" / "modules" / "sub" / "config").open("a") as handle:
+        handle.write(f'[filter "x"]\n\tclean = {program}\n')
+    (top / "sub" / ".gitattributes").write_text("f.txt filter=x\n")
+    git(top, "config", "--file", ".gitmodules", "submodule.sub.ignore", "none")  # beats diff.ignoreSubmodules
+    stamp = (top / "sub" / "f.txt").stat().st_mtime + 100
+    os.utime(top / "sub" / "f.txt", (stamp, stamp))  # git must hash it, through the filter
+    run_commands(top, {})
+    assert fired(markers) == ["subclean"]  # the control
+    (markers / "subclean").unlink()
+    run_commands(top, gitenv.for_workspace(top).env)
+    assert fired(markers) == []

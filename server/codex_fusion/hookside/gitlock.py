@@ -49,10 +49,13 @@ OWN_MERGE = "git merge-file --marker-size=%L %A %O %B"
 #: Settings set in command scope always: hooks (``.git/hooks`` is the repository's too) and fsmonitor.
 #: A directory shaped like a git directory inside the workspace is never used as one (its config
 #: could name any program): git ≥ 2.38 uses a bare repository only when told to.
+#: Submodules' work trees are not looked into (their own config names drivers we cannot know; git
+#: passes our settings on to the git it runs there, but cannot override a name it has not seen).
 ALWAYS = (
     ("core.hookspath", "/dev/null"),
     ("core.fsmonitor", "false"),
     ("safe.barerepository", "explicit"),
+    ("diff.ignoresubmodules", "dirty"),
 )
 
 #: Fixed-name settings that run a program (or make git run one), with what runs nothing.
@@ -82,7 +85,7 @@ DRIVER_KEYS = {
     "diff": {"command": OWN_DIFF, "textconv": "cat"},
     "merge": {"driver": OWN_MERGE},
     "remote": {"uploadpack": "git-upload-pack", "receivepack": "git-receive-pack", "vcs": ""},
-    "submodule": {"update": "checkout"},
+    "submodule": {"update": "checkout", "ignore": "dirty"},  # .gitmodules' ignore beats diff.ignoreSubmodules
 }
 _CREDENTIAL = re.compile(r"credential(\..*)?\.helper")
 _INCLUDE = re.compile(r"include(if\..*)?\.path")
@@ -137,10 +140,11 @@ def _driver(key: str) -> tuple[str, str, str] | None:
     return section.lower(), name, option.lower()
 
 
-def lockdown(entries: Iterable[tuple[str, str, str | None]]) -> Lockdown:
-    """The command-scope settings that switch off every program the repository's config names."""
+def lockdown(entries: Iterable[tuple[str, str, str | None]], submodules: Iterable[str] = ()) -> Lockdown:
+    """The command-scope settings that switch off every program the repository's config names;
+    ``submodules`` are the names ``.gitmodules`` gives (:func:`submodule_names`)."""
     users: dict[str, str] = {}
-    drivers: set[tuple[str, str]] = set()
+    drivers: set[tuple[str, str]] = {("submodule", name) for name in submodules}
     fixed: set[str] = set()
     credential = False
     refused: list[str] = []
@@ -170,6 +174,55 @@ def lockdown(entries: Iterable[tuple[str, str, str | None]]) -> Lockdown:
     if credential:
         config.append(("credential.helper", ""))  # an empty helper empties the list so far
     return Lockdown(config, refused)
+
+
+#: ``git config`` arguments that list the submodule settings of the work tree's ``.gitmodules``.
+GITMODULES_QUERY = (
+    "config",
+    "--file",
+    ".gitmodules",
+    "--null",
+    "--name-only",
+    "--get-regexp",
+    r"^submodule\.",
+)
+
+
+#: ``git config`` arguments that list one config file (a submodule's), included files followed.
+FILE_QUERY = ("config", "--includes", "--null", "--list", "--file")
+#: At most this many submodule config files are read (each one git call).
+MAX_SUBMODULE_CONFIGS = 64
+
+
+def submodule_configs(common_dir: str) -> list[str]:
+    """The config files of the submodules git keeps in ``<common dir>/modules`` (nested ones too),
+    never following a symlink; at most :data:`MAX_SUBMODULE_CONFIGS`."""
+    found: list[str] = []
+    for root, dirs, files in os.walk(os.path.join(common_dir, "modules"), followlinks=False):
+        if "config" in files and os.path.isfile(os.path.join(root, "config")):
+            found.append(os.path.join(root, "config"))
+        dirs.sort()
+        if len(found) >= MAX_SUBMODULE_CONFIGS:
+            break
+    return found
+
+
+def parse_file(listing: bytes, scope: str = "local") -> list[tuple[str, str, str | None]]:
+    """:func:`parse` for :data:`FILE_QUERY` output (no scopes): every entry in ``scope``."""
+    entries: list[tuple[str, str, str | None]] = []
+    for item in os.fsdecode(listing).split("\0"):
+        if item:
+            key, newline, value = item.partition("\n")
+            entries.append((scope, key, value if newline else None))
+    return entries
+
+
+def submodule_names(listing: bytes) -> list[str]:
+    """The submodule names in :data:`GITMODULES_QUERY` output."""
+    keys = [key for key in os.fsdecode(listing).split("\0") if key]
+    return sorted(
+        {found[1] for key in keys if (found := _driver(key)) is not None and found[0] == "submodule"}
+    )
 
 
 def read_config(workspace: str, timeout: float = 10.0) -> bytes:

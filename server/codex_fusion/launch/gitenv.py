@@ -39,7 +39,7 @@ def for_workspace(workspace: Path | None) -> AgentGit:
     if workspace is None or not workspace.is_dir():
         return AgentGit()  # no workspace, no repository config (the workspace's own error says why)
     try:
-        listing = gitlock.read_config(str(workspace), READ_TIMEOUT_S)
+        entries, modules = _read(str(workspace))
     except (OSError, subprocess.SubprocessError) as exc:
         # unread, its keys cannot be switched off: fail closed
         logging.getLogger(__name__).warning("cannot read the workspace's git config: %s", exc)
@@ -47,8 +47,24 @@ def for_workspace(workspace: Path | None) -> AgentGit:
             refusal=f"codex-fusion could not read the git config of {workspace} in {READ_TIMEOUT_S:g} s "
             "(does an include name a FIFO or a slow disk?); fix the repository's config, then restart"
         )
-    lockdown = gitlock.lockdown(gitlock.parse(listing))
+    lockdown = gitlock.lockdown(entries, modules)
     return AgentGit(lockdown.environment(), lockdown.refusal(str(workspace)), lockdown.config)
+
+
+def _read(workspace: str) -> tuple[list[tuple[str, str, str | None]], list[str]]:
+    """Every setting git sees in ``workspace`` and in its submodules' own config files (git passes
+    our settings on to the git it runs there, so their drivers are switched off by name too), and
+    the submodule names ``.gitmodules`` gives. Raises OSError or SubprocessError."""
+    entries = gitlock.parse(gitlock.read_config(workspace, READ_TIMEOUT_S))
+    where = ("rev-parse", "--path-format=absolute", "--show-toplevel", "--git-common-dir")
+    top, _, common = os.fsdecode(gitlock.run_locked(workspace, where, READ_TIMEOUT_S)).strip().partition("\n")
+    if not top:
+        return entries, []
+    modules = gitlock.submodule_names(gitlock.run_locked(top, gitlock.GITMODULES_QUERY, READ_TIMEOUT_S))
+    for path in gitlock.submodule_configs(common.strip()):
+        listing = gitlock.run_locked(top, (*gitlock.FILE_QUERY, path), READ_TIMEOUT_S)
+        entries += gitlock.parse_file(listing)
+    return entries, modules
 
 
 def wrapper_text(git: str, config: tuple[tuple[str, str], ...]) -> str:
