@@ -172,3 +172,24 @@ def test_a_submodules_own_drivers_do_not_run(tmp_path: Path) -> None:
     (markers / "subclean").unlink()
     run_commands(top, gitenv.for_workspace(top).env)
     assert fired(markers) == []
+
+
+def test_a_driver_named_with_an_equals_sign_is_switched_off_by_the_wrapper_too(tmp_path: Path) -> None:
+    # `git -c filter.a=b.clean=` splits at the first `=`: the wrapper must not rely on -c
+    workspace, markers = hostile_repository(tmp_path)
+    with (workspace / ".git" / "config").open("a") as handle:
+        handle.write(f'[filter "a=b"]\n\tclean = {tmp_path / "bin" / "clean.sh"}\n\trequired = true\n')
+    (workspace / ".gitattributes").write_text("*.txt filter=a=b\n")
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "HOME": str(tmp_path),
+        "CODEX_HOME": str(tmp_path / "codex"),
+        "CODEX_FUSION_WORKSPACE": str(workspace),
+        "CODEX_FUSION_ACP_COMMAND": "python3 my_agent.py",
+        "CLAUDE_PLUGIN_DATA": str(tmp_path / "data"),
+        "CODEX_FUSION_MEMBERS": '{"other": {"command": "python3 other.py"}}',
+    }
+    spec = Config.from_env(env).members["other"]
+    assert spec.error is None
+    run_commands(workspace, {"PATH": spec.env["PATH"]})
+    assert fired(markers) == []

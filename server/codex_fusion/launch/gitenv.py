@@ -68,10 +68,17 @@ def _read(workspace: str) -> tuple[list[tuple[str, str, str | None]], list[str]]
 
 
 def wrapper_text(git: str, config: tuple[tuple[str, str], ...]) -> str:
-    """A ``git`` that is ``git`` with ``config`` on its command line (above every other scope)."""
-    args = " ".join(f"-c {shlex.quote(f'{key}={value}')}" for key, value in config)
+    """A ``git`` that is ``git`` with ``config`` on its command line (above every other scope). Each
+    setting goes by ``--config-env`` (git splits it at the last ``=``; ``-c`` splits at the first, so a
+    driver named ``a=b`` would escape ``-c``), its value in a variable set for that one exec."""
+    values = " ".join(f"{_VAR}{index}={shlex.quote(value)}" for index, (_, value) in enumerate(config))
+    args = " ".join(shlex.quote(f"--config-env={key}={_VAR}{index}") for index, (key, _) in enumerate(config))
     head = "#!/bin/sh\n# codex-fusion: the repository's git programs switched off (ADR 0023)\n"
-    return f'{head}exec {shlex.quote(git)} {args} "$@"\n'
+    return f'{head}{values} exec {shlex.quote(git)} {args} "$@"\n'
+
+
+#: The variables the wrapper passes each value in.
+_VAR = "CODEX_FUSION_GIT_"
 
 
 def write_wrapper(state_dir: Path, text: str) -> Path:
