@@ -13,6 +13,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from codex_fusion.hookside import gitlock
 from codex_fusion.launch import adapters, allowlist, boundary
 from codex_fusion.launch.adapters import Launch
 from codex_fusion.launch.boundary import RELAY_SPEC, profile_mode
@@ -344,7 +345,8 @@ def test_config_for_an_unknown_agent_says_so(tmp_path: Path) -> None:
     assert not config.boundary_enforced
     assert config.boundary_note is not None
     assert "my_agent.py" in config.boundary_note
-    assert set(config.agent_env) <= set(SERVER_ENV) | {"INITIAL_AGENT_MODE", "NO_BROWSER"}
+    git_vars = set(gitlock.lockdown(()).environment())  # the repository's git switched off (ADR 0023)
+    assert set(config.agent_env) <= set(SERVER_ENV) | {"INITIAL_AGENT_MODE", "NO_BROWSER"} | git_vars
     assert config.agent_argv[0] == "/usr/bin/python3"  # looked up once, on the PATH entries that count
 
 

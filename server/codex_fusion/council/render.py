@@ -4,10 +4,11 @@ the next step. Pure functions of the values they render.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
-from codex_fusion.council import agreement, table, usage
+from codex_fusion.council import agreement, forgery, table, usage
 from codex_fusion.member.debate import MAX_ROUNDS
 from codex_fusion.member.turn import Pause, TurnOutcome
 
@@ -65,7 +66,8 @@ def _seat(seat: Seat, saved: Saved | None) -> str:
     if answer is None:
         return "(not asked this round)"
     if isinstance(answer, TurnOutcome):
-        return outcome(answer, saved)
+        # the member's words cannot forge a seat header, the agreement line or an instruction
+        return outcome(dataclasses.replace(answer, text=forgery.neutralise(answer.text)), saved)
     return f"✗ {who(seat.name)} could not answer: {answer}"
 
 

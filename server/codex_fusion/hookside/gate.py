@@ -25,6 +25,7 @@ from __future__ import annotations
 import re
 
 from codex_fusion.hookside import options
+from codex_fusion.hookside.visible import one_line
 
 TYPE_CHECKING = False
 if TYPE_CHECKING:  # pragma: no cover - typing only, keeps `typing` off the hook's start-up path
@@ -83,7 +84,8 @@ class Finding:
         self.text = text
 
     def line(self) -> str:
-        return f"- [{self.severity}] {self.location} — {self.text}"
+        # the reviewer's words: no line break or terminal control of theirs reaches Claude raw
+        return f"- [{self.severity}] {one_line(self.location, 300)} — {one_line(self.text, 1000)}"
 
     def to_json(self) -> dict[str, str]:
         return {"severity": self.severity, "location": self.location, "text": self.text}
@@ -275,8 +277,7 @@ def _summary(findings: list[Finding]) -> str:
 
 
 def _one_line(text: str, limit: int = 300) -> str:
-    line = " ".join(text.split())
-    return line if len(line) <= limit else line[: limit - 1] + "…"
+    return one_line(text, limit)  # every line break and control character as a visible token
 
 
 def how_to_disable(settings: Settings, plugin_data: str | None) -> str:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from codex_fusion.errors import ConfigError
 from codex_fusion.guardian.policy import GuardianFlags
-from codex_fusion.launch import adapters, allowlist, boundary, config, installer, members
+from codex_fusion.launch import adapters, allowlist, boundary, config, gitenv, installer, members
 from codex_fusion.launch.config import NPX_FALLBACK, Config, Launched, Settings
 from codex_fusion.launch.confine import Launcher
 from codex_fusion.launch.members import MemberSpec
@@ -39,14 +39,18 @@ def plan_launches(settings: Settings) -> Launched:
     entries, problems = members.parse(source.get("CODEX_FUSION_MEMBERS"))
     codex_entry = next((e for e in entries if e.name == members.CODEX), None)
     argv, where = _codex_argv(settings, codex_entry)
-    codex, launcher = _codex(settings, codex_entry, argv, where)
+    # the repository's git programs switched off for every agent (ADR 0023), over everything else
+    agent_git = gitenv.for_workspace(workspace)
+    codex, launcher = _codex(settings, codex_entry, argv, where, agent_git)
     council: dict[str, MemberSpec] = {members.CODEX: codex}
     for entry in entries:
         if entry.name != members.CODEX:
-            council[entry.name] = _member(entry, source, workspace, state)
+            council[entry.name] = gitenv.applied(
+                _member(entry, source, workspace, state), agent_git, workspace, state
+            )
     for name, problem in problems:
         council.setdefault(name, MemberSpec(name, "unknown", (), "CODEX_FUSION_MEMBERS", error=problem))
-    task_launcher = _task_launcher(settings, codex_entry, argv)
+    task_launcher = _task_launcher(settings, codex_entry, argv, agent_git)
     return Launched(launcher.plan, launcher.env, where, council, task_launcher)
 
 
@@ -62,7 +66,11 @@ def _codex_argv(settings: Settings, codex_entry: members.MemberConfig | None) ->
 
 
 def _codex(
-    settings: Settings, codex_entry: members.MemberConfig | None, argv: list[str], where: str
+    settings: Settings,
+    codex_entry: members.MemberConfig | None,
+    argv: list[str],
+    where: str,
+    agent_git: gitenv.AgentGit,
 ) -> tuple[MemberSpec, Launcher]:
     """Codex as a member running ``argv`` (from ``where``), and its launcher."""
     source, state, workspace, flags = settings.source, settings.state, settings.workspace.path, settings.flags
@@ -70,7 +78,7 @@ def _codex(
 
     def launch_for(launch: adapters.Launch | None = None) -> tuple[boundary.Plan, dict[str, str]]:
         plan, env = _launch(source, argv, flags, state, workspace, launch)
-        return plan, {**env, **extra_env}  # the member's own variables, on top of the allowlist
+        return plan, {**env, **extra_env, **agent_git.env}  # the member's own, on top of the allowlist
 
     plan, agent_env = launch_for()
     launcher = Launcher(
@@ -93,21 +101,26 @@ def _codex(
         model=codex_entry.model if codex_entry else None,
         effort=codex_entry.effort if codex_entry else None,
         launcher=launcher,
+        error=agent_git.refusal,
     )
     return codex, launcher
 
 
 def _task_launcher(
-    settings: Settings, codex_entry: members.MemberConfig | None, argv: list[str]
+    settings: Settings,
+    codex_entry: members.MemberConfig | None,
+    argv: list[str],
+    agent_git: gitenv.AgentGit,
 ) -> Callable[[Path], Launcher]:
-    """Codex's launch for a delegated task in a worktree (``argv``): its profile's roots writable."""
+    """Codex's launch for a delegated task in a worktree (``argv``): its profile's roots writable.
+    The copy has no .git of its own: its attributes are the workspace's, and so is the lockdown."""
     source, state, flags = settings.source, settings.state, settings.flags
     extra_env = dict(codex_entry.env) if codex_entry is not None else {}
 
     def task_launcher(worktree: Path) -> Launcher:
         def replan(launch: adapters.Launch | None = None) -> tuple[boundary.Plan, dict[str, str]]:
             plan, env = _launch(source, argv, flags, state, worktree, launch, writes=True)
-            return plan, {**env, **extra_env}
+            return plan, {**env, **extra_env, **agent_git.env}
 
         plan, env = replan()
         return Launcher(

@@ -33,6 +33,8 @@ from codex_fusion.member.turnlog import TurnLog
 from codex_fusion.member.usage import MemberUsage, parse_prices
 from codex_fusion.text.prompts import Frame
 
+_FIX_ENTRY = " Fix its entry in CODEX_FUSION_MEMBERS (or the plugin's members option) and restart."
+
 
 class MemberParts:
     def __init__(
@@ -81,9 +83,10 @@ class MemberParts:
     def _ready(self) -> Session:
         if self._session is None:
             if self.member.error is not None:
+                # an error that says what to do itself (the repository's git config, ADR 0023) stands alone
+                fix = "" if self.member.error.endswith("restart") else _FIX_ENTRY
                 raise ConfigError(
-                    f"The council member {self.member.name} cannot start: {self.member.error}. Fix its entry "
-                    "in CODEX_FUSION_MEMBERS (or the plugin's members option) and restart."
+                    f"The council member {self.member.name} cannot start: {self.member.error}.{fix}"
                 )
             raise ConsultError(self.config.workspace.error or "No workspace.")
         return self._session

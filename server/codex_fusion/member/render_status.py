@@ -10,7 +10,8 @@ from typing import TYPE_CHECKING
 
 from codex_fusion.launch.members import MemberSpec
 from codex_fusion.member.debate import MAX_ROUNDS
-from codex_fusion.member.render import clip, verdict
+from codex_fusion.member.render import verdict
+from codex_fusion.text.visible import one_line
 
 if TYPE_CHECKING:
     from codex_fusion.launch.agents.plan import Boundary
@@ -18,6 +19,11 @@ if TYPE_CHECKING:
 
 
 # -- status ------------------------------------------------------------------------------------------
+
+
+def _shown(text: object, limit: int = 300) -> str:
+    """An agent's words in ``status``: one line, every hidden character a token (issue 25)."""
+    return one_line(str(text), limit)
 
 
 def audit(status: Status) -> str:
@@ -62,15 +68,15 @@ def status(state: Status) -> str:
     )
     lines.extend(boundary(state))
     if state.agent_alive:
-        lines.append(f"agent: alive, {state.agent_name}, pid {state.agent_pid}")
+        lines.append(f"agent: alive, {_shown(state.agent_name)}, pid {state.agent_pid}")
     elif state.agent_exit is not None:
-        lines.append(f"agent: not alive ({state.agent_exit})")
+        lines.append(f"agent: not alive ({_shown(state.agent_exit)})")
     elif state.state == "starting":
         lines.append("agent: starting (the session opens in a moment; a consult now waits for it)")
     else:
         lines.append("agent: not started (starts on the first consult)")
     origin = f" ({state.session_origin})" if state.session_id and state.session_origin else ""
-    lines.append(f"session: {state.session_id or 'none'}{origin} · state: {state.state}")
+    lines.append(f"session: {_shown(state.session_id or 'none')}{origin} · state: {state.state}")
     if state.mode_note:
         lines.append(f"mode: {state.mode_note}")
     lines.append(model_status(state))
@@ -99,7 +105,7 @@ def status(state: Status) -> str:
         lines.append(f"debate: round {state.debate_round}/{MAX_ROUNDS}{last}")
     if state.context_used is not None:
         lines.append(f"context: {state.context_used} of {state.context_size} tokens")
-    lines.append(f"last error: {state.last_error or 'none'}")
+    lines.append(f"last error: {_shown(state.last_error or 'none')}")
     if state.log_problem is not None:
         lines.append(f"turn log: NOT WRITTEN — {state.log_problem}")
     if state.stderr_tail is not None:
@@ -119,14 +125,14 @@ def members(rows: Sequence[tuple[MemberSpec, Status, Boundary | None]]) -> str:
             state.state if state.agent_alive or state.state != "idle" else "idle (starts when asked)"
         )
         if state.agent_exit is not None and not state.agent_alive:
-            health = f"not alive ({state.agent_exit})"
+            health = f"not alive ({_shown(state.agent_exit)})"
         confined = checked.confined if checked is not None else spec.boundary_enforced
         boundary = "boundary: confined" if confined else "boundary: NOT confined (its first answer says why)"
         parts = [agent, f"session {state.session_id or 'none'}", boundary, health]
         if spec.model:
             parts.append(f"model {spec.model}")
         if state.last_error:
-            parts.append(f"last error: {clip(state.last_error, 160)}")
+            parts.append(f"last error: {_shown(state.last_error, 160)}")
         lines.append(f"- {spec.name}: " + " · ".join(parts))
     return "\n".join(lines)
 

@@ -18,7 +18,7 @@ from __future__ import annotations
 import posixpath
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Final
 
@@ -44,6 +44,43 @@ def execution_bearing(path: str) -> str | None:
     if found is not None:
         return found.why
     return next((why for name, why in EXECUTION_BEARING.items() if parts and parts[-1] == name), None)
+
+
+#: What makes a directory a git directory to git (besides ``HEAD``): git run inside it uses its config.
+GITDIR_PARTS: Final = ("config", "objects/", "refs/", "commondir", "gitdir")
+
+
+def git_directories(paths: Sequence[str]) -> set[str]:
+    """The directories (``""``: the top) that ``paths`` make look like a git directory: a ``HEAD`` and
+    one of :data:`GITDIR_PARTS` beside it."""
+    found: set[str] = set()
+    names = set(paths)
+    for path in paths:
+        if posixpath.basename(path).casefold() != "head":
+            continue
+        directory = posixpath.dirname(path)
+        prefix = directory + "/" if directory else ""
+        for part in GITDIR_PARTS:
+            wanted = prefix + part
+            hit = any(n.startswith(wanted) for n in names) if part.endswith("/") else wanted in names
+            if hit:
+                found.add(directory)
+                break
+    return found
+
+
+def repository_bearing(path: str, git_run: Mapping[str, str], gitdirs: set[str]) -> str | None:
+    """Why the repository's own execution config makes ``path`` run code: a file in the directory (or
+    the file) a git setting points at (``git_run``, from ``gitrun.run_paths``), or one in a directory
+    shaped like a git directory."""
+    for place, why in git_run.items():
+        if path == place or posixpath.dirname(path) == place:
+            return f"{why}: {place or '.'}"
+    for directory in gitdirs:
+        if not directory or path.startswith(directory + "/"):
+            shape = "HEAD with config, objects/ or refs/"
+            return f"{directory or 'the top'} looks like a git directory ({shape}): git runs its config"
+    return None
 
 
 def unsafe_path(path: str) -> str | None:
@@ -118,9 +155,12 @@ def check_patch(
     criteria: Sequence[str],
     answer: str,
     turn_error: str | None,
+    git_run: Mapping[str, str] | None = None,
 ) -> list[Finding]:
-    """Every finding on one patch, failed ones first."""
+    """Every finding on one patch, failed ones first. ``git_run``: where the workspace's git config
+    takes hooks and attributes from (``gitrun.run_paths``)."""
     findings: list[Finding] = []
+    gitdirs = git_directories([change.path for change in files])
 
     def fail(check: str, message: str) -> None:
         findings.append(Finding(check, True, message))
@@ -139,7 +179,7 @@ def check_patch(
             fail("unsafe-path", f"{path!r}: {why} (accept refuses it, even with force)")
         if paths and not any(_under(path, allowed) for allowed in paths):
             fail("outside-paths", f"{path} is outside `paths` ({', '.join(paths)})")
-        bearing = execution_bearing(path)
+        bearing = execution_bearing(path) or repository_bearing(path, git_run or {}, gitdirs)
         if bearing is not None:
             fail("execution-bearing", f"{path}: {bearing}")
         if change.new_mode == "120000":

@@ -11,6 +11,7 @@ from codex_fusion.member.turn import Pause
 from codex_fusion.tasks.record import FileChange, Finding, TaskRecord
 from codex_fusion.tasks.table import MAX_REWORKS, TaskState
 from codex_fusion.tasks.task import Accepted, Task
+from codex_fusion.text.visible import one_line, visible
 
 SUMMARY_CHARS = 6_000
 
@@ -35,8 +36,12 @@ def _block(text: str, limit: int) -> str:
     )
 
 
+def _names(paths: Sequence[str]) -> str:
+    return ", ".join(visible(path) for path in paths)
+
+
 def _quote(text: str) -> str:
-    return render.clip(text, 70)
+    return one_line(" ".join(text.split()), 70)
 
 
 def _task_line(task: Task, now: float | None = None) -> str:
@@ -48,7 +53,7 @@ def _task_line(task: Task, now: float | None = None) -> str:
         if task.pause is not None:
             parts.append(f"paused on {task.pause.request.ref}: `permit` it")
         elif task.progress:
-            parts.append(render.clip(task.progress, 60))
+            parts.append(one_line(task.progress, 60))
     elif record.state in (TaskState.REVIEW, TaskState.BLOCKED):
         parts.append(_stat(record))
         failed = len(record.failed_checks)
@@ -78,8 +83,9 @@ def findings(items: Sequence[Finding]) -> list[str]:
         f"Checks: ✗ {len(failed)} failed (accept refuses without `force`)" if failed else "Checks: ✓ passed"
     ) + (f", {len(notes)} note{'s' if len(notes) != 1 else ''}" if notes else "")
     lines = [head + ":"]
-    lines += [f"- ✗ {f.check}: {f.message}" for f in failed[:30]]
-    lines += [f"- · {f.check}: {f.message}" for f in notes[:15]]
+    # messages quote paths and the member's report: each stays one line, nothing hidden (issue 25)
+    lines += [f"- ✗ {f.check}: {one_line(f.message, 400)}" for f in failed[:30]]
+    lines += [f"- · {f.check}: {one_line(f.message, 400)}" for f in notes[:15]]
     if len(failed) > 30 or len(notes) > 15:
         lines.append("- … (more in the patch file)")
     return lines
@@ -88,12 +94,13 @@ def findings(items: Sequence[Finding]) -> list[str]:
 def diffstat(files: Sequence[FileChange], total: int) -> list[str]:
     if not files:
         return []
-    width = min(60, max(len(f.path) for f in files))
+    names = [visible(f.path) for f in files[:60]]  # a name with a line break cannot forge a line
+    width = min(60, max(len(name) for name in names))
     lines = [f"Files ({total}):"]
-    for change in files[:60]:
+    for change, name in zip(files[:60], names, strict=True):
         counts = "binary" if change.binary else f"+{change.added or 0} −{change.removed or 0}"
         kind = {"120000": " (symlink)", "160000": " (submodule)"}.get(change.new_mode, "")
-        lines.append(f" {change.status} {change.path:<{width}} {counts}{kind}")
+        lines.append(f" {change.status} {name:<{width}} {counts}{kind}")
     if total > 60:
         lines.append(f" … and {total - 60} more (all in the patch file)")
     return lines
@@ -103,7 +110,7 @@ def running(task: Task) -> str:
     record = task.record
     elapsed = time.monotonic() - task.started
     attempt = f" · rework {record.reworks}/{MAX_REWORKS}" if record.reworks else ""
-    last = f" · last: {render.clip(task.progress, 120)}" if task.progress else ""
+    last = f" · last: {one_line(task.progress, 120)}" if task.progress else ""
     return (
         f"Task {record.id} · running · {_who(record)}{attempt} · {elapsed:.0f}s{last}\n"
         f"{_who(record)} works in its own copy of the workspace; nothing in your workspace has changed.\n"
@@ -132,7 +139,7 @@ def review(task: Task, summary: str, patch: str, limit: int, patch_file: Path) -
         f"{record.base_label}.",
     ]
     if record.skipped:
-        lines.append(f"Not copied: {', '.join(record.skipped[:10])}.")
+        lines.append(f"Not copied: {_names(record.skipped[:10])}.")
     lines += ["", f"{_who(record)}'s report:", _block(summary, SUMMARY_CHARS) or "(no answer)", ""]
     lines += findings(record.findings)
     lines += ["", *diffstat(record.files, record.file_count)]
@@ -182,15 +189,15 @@ def accepted(result: Accepted) -> str:
     ]
     if applied.merged:
         lines.append(
-            f"Merged with your own changes since the task started (check them): {', '.join(applied.merged)}."
+            f"Merged with your own changes since the task started (check them): {_names(applied.merged)}."
         )
     if applied.already:
-        lines.append(f"Already as the patch has them: {', '.join(applied.already[:10])}.")
+        lines.append(f"Already as the patch has them: {_names(applied.already[:10])}.")
     if record.forced:
         lines.append(f"Accepted past failed checks; your reason (logged): {render.clip(record.forced, 300)}")
     for other, state, common in result.overlaps:
         lines.append(
-            f"Overlap: task {other} ({state}) changes {', '.join(common[:8])} too — its patch was made "
+            f"Overlap: task {other} ({state}) changes {_names(common[:8])} too — its patch was made "
             f"without this one; `task` show {other}, and rework or discard it if accept refuses."
         )
     if result.running:
@@ -207,6 +214,6 @@ def finished(task: Task) -> str:
     if record.state is TaskState.ACCEPTED:
         return (
             f"Task {record.id} · accepted · {len(record.applied)} file(s) applied: "
-            f"{', '.join(record.applied[:20])}."
+            f"{_names(record.applied[:20])}."
         )
     return f"Task {record.id} · discarded: its worktree and session are gone; the record stays for `status`."

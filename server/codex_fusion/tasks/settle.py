@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import logging
 import time
+from pathlib import Path
 
 import anyio
 
 from codex_fusion.errors import FusionError
 from codex_fusion.member.turn import TurnOutcome, TurnResult
-from codex_fusion.tasks import worktree
+from codex_fusion.tasks import gitrun, worktree
 from codex_fusion.tasks.checks import check_patch
 from codex_fusion.tasks.record import Finding
 from codex_fusion.tasks.store import MAX_SUMMARY_CHARS, PATCH, SUMMARY, TaskStore
@@ -56,6 +57,7 @@ async def settle(store: TaskStore, task: Task, result: TurnResult | None, failur
             criteria=record.brief.criteria,
             answer=answer,
             turn_error=failure,
+            git_run=await anyio.to_thread.run_sync(gitrun.run_paths, Path(record.workspace)),
         )
         credentials = credentials_in(text)
         if credentials:

@@ -10,8 +10,10 @@ the first brief that needs each block (:class:`~codex_fusion.member.debate.Debat
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Final
 
 ROLE = """<role>
 You are Codex, consulted by Claude, another coding agent working in this workspace. You are an
@@ -282,8 +284,22 @@ def council_round(brief: Brief) -> Brief:
     return dataclasses.replace(brief, blocks=(*brief.blocks, COUNCIL_BLIND))
 
 
+#: The tags of the blocks codex-fusion's prompts are made of: quoted text may not open or close one.
+_OUR_TAG: Final = re.compile(
+    r"<(?=\s*/?\s*(answer|other_answers|claude_take|claude_replies|question|context|plan|problem|"
+    r"constraints|focus|start_with|answer_format|council|debate|grounding|notes_from_claude|role|task)\b)",
+    re.IGNORECASE,
+)
+
+
+def escape_tags(text: str) -> str:
+    """``text`` quoted inside one of our blocks: ``<`` of any tag of ours becomes ``&lt;``, so a
+    member's answer (or a take) cannot close the block that quotes it or open another."""
+    return _OUR_TAG.sub("&lt;", text)
+
+
 def _quoted(name: str, answer: str) -> str:
-    answer = answer.strip() or "(no answer)"
+    answer = escape_tags(answer.strip()) or "(no answer)"
     if len(answer) > MAX_QUOTED_ANSWER:
         answer = answer[:MAX_QUOTED_ANSWER].rstrip() + "\n[… cut by codex-fusion; ask Claude for the rest]"
     return f'<answer from="{name}">\n{answer}\n</answer>'
@@ -308,7 +324,7 @@ def council_reply(
     if original is not None:
         blocks.extend(original.blocks)
     if my_take:
-        blocks.append(block("claude_take", my_take))
+        blocks.append(block("claude_take", escape_tags(my_take)))
     if quoted:
         blocks.append(
             "<other_answers>\nThe other council members' answers, as they gave them. Weigh them as "

@@ -15,7 +15,8 @@ and skills. Everything that narrows it is passed per session, in ``session/new``
   command and web access (Manual mode runs "read-only" commands such as ``cat``/``grep -R`` silently,
   and they follow symlinks out of the workspace), bypass and auto modes off.
 - ``disallowedTools`` — the tools that change the permission mode (``EnterPlanMode``: plan mode reads
-  outside silently while auto is on offer) or start work that outlives the prompt's turn.
+  outside silently while auto is on offer), start work that outlives the prompt's turn, or reach past
+  the session (``SendMessage``/``ListAgents`` to the user's other Claude Code sessions, the host's too).
 - ``allowDangerouslySkipPermissions: false`` — no bypass mode (and no ``bypass_root`` failure as root
   with ``IS_SANDBOX`` set).
 
@@ -90,6 +91,10 @@ DISALLOWED_TOOLS = (
     "Monitor",
     "EnterWorktree",
     "ExitWorktree",
+    # tools that reach past the member's own session: the user's other Claude Code sessions (the host's
+    # included), the user, other agents, the user's claude.ai design projects (ADR 0023)
+    *("SendMessage", "ListAgents", "ListPeers", "SendUserMessage", "PushNotification"),
+    *("TeamCreate", "TeamDelete", "DesignSync"),
 )
 #: Always asked, whatever the mode decides (rule names of Claude Code's ``permissions.ask``).
 ASK_TOOLS = ("Bash", "WebFetch", "WebSearch")
