@@ -15,7 +15,7 @@ import pytest
 
 from codex_fusion.errors import ConfigError
 from codex_fusion.launch import agents
-from codex_fusion.launch.agents import Member, claude, gemini, unknown
+from codex_fusion.launch.agents import MemberEntry, claude, gemini, unknown
 from codex_fusion.launch.agents.locate import PROVISIONED
 
 SOURCE = {
@@ -34,10 +34,10 @@ CLAUDE_ARGV = ("/usr/bin/node", "/opt/agents/claude/dist/index.js")
 GEMINI_ARGV = ("/usr/bin/node", "/opt/agents/gemini/bundle/gemini.js")
 
 
-def claude_plan(member: Member | None = None, **kw: Any) -> agents.LaunchPlan:
+def claude_plan(member: MemberEntry | None = None, **kw: Any) -> agents.LaunchPlan:
     return claude.plan(
         kw.pop("source", SOURCE),
-        member or Member("claude"),
+        member or MemberEntry("claude"),
         CLAUDE_ARGV,
         workspace=kw.pop("workspace", None),
         user_settings=kw.pop("user_settings", {}),
@@ -45,11 +45,11 @@ def claude_plan(member: Member | None = None, **kw: Any) -> agents.LaunchPlan:
 
 
 def gemini_plan(
-    member: Member | None = None, argv: tuple[str, ...] = GEMINI_ARGV, **kw: Any
+    member: MemberEntry | None = None, argv: tuple[str, ...] = GEMINI_ARGV, **kw: Any
 ) -> agents.LaunchPlan:
     return gemini.plan(
         kw.pop("source", SOURCE),
-        member or Member("gemini"),
+        member or MemberEntry("gemini"),
         argv,
         workspace=kw.pop("workspace", None),
         state_dir=kw.pop("state_dir", Path("/state")),
@@ -102,7 +102,7 @@ def test_claude_mode_is_manual_set_by_config_option_and_checked_in_its_answer() 
 
 
 def test_claude_model_and_effort_go_in_the_session_options_and_change_by_config_option() -> None:
-    plan = claude_plan(Member("claude", model="claude-opus-4-1", effort="high"))
+    plan = claude_plan(MemberEntry("claude", model="claude-opus-4-1", effort="high"))
     options = options_of(plan)
     assert options["model"] == "claude-opus-4-1"
     assert options["effort"] == "high"
@@ -119,11 +119,11 @@ def test_claude_model_and_effort_go_in_the_session_options_and_change_by_config_
 
 def test_claude_effort_outside_its_choices_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match=r"effort 'extreme' is not one of low, medium, high, xhigh, max"):
-        claude_plan(Member("claude", effort="extreme"))
+        claude_plan(MemberEntry("claude", effort="extreme"))
 
 
 def test_claude_env_passes_its_login_and_nothing_secret_else() -> None:
-    plan = claude_plan(Member("claude", env={"MY_FLAG": "1", "DISABLE_AUTOUPDATER": "0"}))
+    plan = claude_plan(MemberEntry("claude", env={"MY_FLAG": "1", "DISABLE_AUTOUPDATER": "0"}))
     env = plan.env
     assert env["ANTHROPIC_API_KEY"] == "sk-ant-user"
     assert env["ANTHROPIC_BASE_URL"] == "http://127.0.0.1:1"
@@ -206,7 +206,7 @@ def test_claude_boundary_says_confined() -> None:
 
 
 def test_gemini_is_started_in_acp_default_mode_with_no_extensions_and_our_admin_policy() -> None:
-    plan = gemini_plan(Member("gemini", model="gemini-2.5-pro"))
+    plan = gemini_plan(MemberEntry("gemini", model="gemini-2.5-pro"))
     path = gemini.policy_path(Path("/state"))
     assert plan.argv == (
         *GEMINI_ARGV,
@@ -229,7 +229,7 @@ def test_gemini_is_started_in_acp_default_mode_with_no_extensions_and_our_admin_
 
 def test_gemini_flags_already_in_the_command_are_not_repeated() -> None:
     argv = ("/usr/bin/gemini", "--experimental-acp", "--approval-mode=default", "-e", "none", "-m", "x")
-    plan = gemini_plan(Member("gemini", model="y"), argv=argv)
+    plan = gemini_plan(MemberEntry("gemini", model="y"), argv=argv)
     assert plan.argv == (*argv, "--admin-policy", str(gemini.policy_path(Path("/state"))))
     assert plan.boundary.confined
 
@@ -256,7 +256,7 @@ def test_gemini_without_a_private_directory_is_not_confined_and_says_why() -> No
 
 def test_gemini_env_untrusts_the_workspace_whatever_the_member_says() -> None:
     plan = gemini_plan(
-        Member("gemini", env={"GEMINI_CLI_TRUST_WORKSPACE": "true", "GEMINI_CLI_NO_RELAUNCH": ""})
+        MemberEntry("gemini", env={"GEMINI_CLI_TRUST_WORKSPACE": "true", "GEMINI_CLI_NO_RELAUNCH": ""})
     )
     assert plan.env["GEMINI_CLI_TRUST_WORKSPACE"] == "false"
     assert plan.env["GEMINI_CLI_NO_RELAUNCH"] == ""  # a default the member may change
@@ -275,7 +275,7 @@ def test_gemini_mode_is_chosen_at_launch_and_checked_in_session_new() -> None:
 
 
 def test_gemini_model_changes_with_set_model_and_offers_no_effort() -> None:
-    plan = gemini_plan(Member("gemini", model="gemini-2.5-pro"))
+    plan = gemini_plan(MemberEntry("gemini", model="gemini-2.5-pro"))
     assert plan.model.request("s", "gemini-3.8-flash") == (
         "session/set_model",
         {"sessionId": "s", "modelId": "gemini-3.8-flash"},
@@ -321,7 +321,7 @@ def test_gemini_policy_file_is_written_private(tmp_path: Path) -> None:
 
 def test_unknown_agent_is_not_confined_and_reads_through_the_guarded_client() -> None:
     plan = unknown.plan(
-        SOURCE, Member("qwen", model="qwen3-coder"), ("/usr/bin/qwen", "--acp"), workspace=None
+        SOURCE, MemberEntry("qwen", model="qwen3-coder"), ("/usr/bin/qwen", "--acp"), workspace=None
     )
     assert not plan.boundary.confined
     assert "`/usr/bin/qwen --acp`" in plan.boundary.note
@@ -351,7 +351,7 @@ def test_safe_path_drops_relative_empty_and_workspace_entries(tmp_path: Path) ->
 def test_member_env_path_never_reaches_into_the_workspace(tmp_path: Path) -> None:
     ws = tmp_path / "ws"
     source = {**SOURCE, "PATH": os.pathsep.join([str(ws / "bin"), ".", "/usr/bin"])}
-    plan = claude.plan(source, Member("claude"), CLAUDE_ARGV, workspace=ws, user_settings={})
+    plan = claude.plan(source, MemberEntry("claude"), CLAUDE_ARGV, workspace=ws, user_settings={})
     assert plan.env["PATH"] == "/usr/bin"
 
 
@@ -393,20 +393,20 @@ def test_default_command_prefers_the_provisioned_release_then_path_never_the_wor
 def test_resolve_refuses_relative_programs_unknown_names_and_missing_agents(tmp_path: Path) -> None:
     env = {"PATH": str(tmp_path / "sys"), "HOME": str(tmp_path)}
     tool = _executable(tmp_path / "sys" / "qwen")
-    assert agents.resolve(Member("q", "qwen --acp"), ["qwen", "--acp"], env, tmp_path / "ws") == (
+    assert agents.resolve(MemberEntry("q", "qwen --acp"), ["qwen", "--acp"], env, tmp_path / "ws") == (
         str(tool),
         "--acp",
     )
     with pytest.raises(ConfigError, match=r"relative path '\./agent'"):
-        agents.resolve(Member("q", "./agent"), ["./agent"], env, None)
+        agents.resolve(MemberEntry("q", "./agent"), ["./agent"], env, None)
     with pytest.raises(ConfigError, match="only the built-in members"):
-        agents.resolve(Member("mine"), None, env, None)
+        agents.resolve(MemberEntry("mine"), None, env, None)
     with pytest.raises(
         ConfigError, match=r"claude-agent-acp is not installed; install it with `npm install -g"
     ):
-        agents.resolve(Member("claude"), None, env, None)
+        agents.resolve(MemberEntry("claude"), None, env, None)
     with pytest.raises(ConfigError, match="cannot find 'nope'"):
-        agents.resolve(Member("q", "nope"), ["nope"], env, None)
+        agents.resolve(MemberEntry("q", "nope"), ["nope"], env, None)
 
 
 def test_detect_the_kind_from_the_package_npx_or_nothing(tmp_path: Path) -> None:
@@ -429,13 +429,13 @@ def test_plan_member_finds_plans_and_carries_the_users_login(tmp_path: Path) -> 
         "HOME": str(tmp_path / "home"),
         "CODEX_FUSION_AGENTS_DIR": str(tmp_path / "agents"),
     }
-    plan = agents.plan_member(source, Member("claude"), workspace=tmp_path / "ws", state_dir=None)
+    plan = agents.plan_member(source, MemberEntry("claude"), workspace=tmp_path / "ws", state_dir=None)
     assert plan.kind == "claude"
     assert plan.argv == (str(node), str(script))
     assert options_of(plan)["settings"]["apiKeyHelper"] == "get-key"
     # A member under another name whose command is claude-agent-acp is a Claude member.
     mine = agents.plan_member(
-        source, Member("opus", f"{node} {script}"), workspace=tmp_path / "ws", state_dir=None
+        source, MemberEntry("opus", f"{node} {script}"), workspace=tmp_path / "ws", state_dir=None
     )
     assert mine.kind == "claude"
 
@@ -476,5 +476,5 @@ def test_checked_boundary_after_the_handshake() -> None:
     mismatch = agents.checked(plan, other)
     assert not mismatch.confined
     assert "set up for claude but Gemini CLI 0.61.0 answered" in mismatch.note
-    loose = unknown.plan(SOURCE, Member("x", "x"), ("/x",), workspace=None)
+    loose = unknown.plan(SOURCE, MemberEntry("x", "x"), ("/x",), workspace=None)
     assert agents.checked(loose, same) == loose.boundary

@@ -28,7 +28,7 @@ from mock_gemini import MockGemini, call_function
 from mock_gemini import say as gemini_says
 
 from codex_fusion.launch import agents
-from codex_fusion.launch.agents import LaunchPlan, Member, claude, gemini
+from codex_fusion.launch.agents import LaunchPlan, MemberEntry, claude, gemini
 
 pytestmark = [pytest.mark.e2e, pytest.mark.anyio]
 
@@ -101,7 +101,7 @@ def require(kind: agents.MemberKind) -> None:
 
 @asynccontextmanager
 async def member_session(
-    sandbox: Sandbox, member: Member, source: dict[str, str], permission: PermissionPolicy = REJECT
+    sandbox: Sandbox, member: MemberEntry, source: dict[str, str], permission: PermissionPolicy = REJECT
 ) -> AsyncIterator[tuple[Peer, str, LaunchPlan, dict[str, Any]]]:
     """Plan the member, start it, initialize with the plan's capabilities, open a session with the plan's
     ``_meta`` and put it in the plan's mode (checked). Yields (peer, session id, plan, session/new)."""
@@ -152,7 +152,7 @@ async def test_claude_answers_from_the_mock_in_manual_mode_with_the_configured_m
 ) -> None:
     require("claude")
     claude_mock.script(claude_says(ANSWER))
-    member = Member("claude", model="claude-mock-7", effort="high")
+    member = MemberEntry("claude", model="claude-mock-7", effort="high")
     async with member_session(sandbox, member, claude_source(sandbox, claude_mock)) as (
         peer,
         sid,
@@ -186,7 +186,7 @@ async def test_claude_reads_and_commands_outside_the_workspace_ask(
         call_tool("Read", {"file_path": str(sandbox.workspace / "README.md")}),
         claude_says(ANSWER),
     )
-    async with member_session(sandbox, Member("claude"), claude_source(sandbox, claude_mock)) as (
+    async with member_session(sandbox, MemberEntry("claude"), claude_source(sandbox, claude_mock)) as (
         peer,
         sid,
         *_,
@@ -223,7 +223,7 @@ async def test_claude_cannot_switch_itself_out_of_manual_mode(
         call_tool("Read", {"file_path": str(sandbox.home / ".ssh" / "id_rsa")}),
         claude_says(ANSWER),
     )
-    async with member_session(sandbox, Member("claude"), claude_source(sandbox, claude_mock)) as (
+    async with member_session(sandbox, MemberEntry("claude"), claude_source(sandbox, claude_mock)) as (
         peer,
         sid,
         *_,
@@ -295,7 +295,7 @@ async def test_claude_ignores_a_hostile_workspace_and_the_users_own_settings(
         )
         source = claude_source(sandbox, claude_mock)
         del source["ANTHROPIC_API_KEY"]  # the user logs in with their apiKeyHelper
-        async with member_session(sandbox, Member("claude"), source) as (peer, sid, *_):
+        async with member_session(sandbox, MemberEntry("claude"), source) as (peer, sid, *_):
             answer = await peer.prompt(sid, "Go.", timeout=TURN)
         assert elsewhere.snapshot() == []
     assert answer["stopReason"] == "end_turn"
@@ -331,7 +331,7 @@ async def test_claude_resumed_session_stays_confined(sandbox: Sandbox, claude_mo
         call_tool("Read", {"file_path": str(sandbox.home / ".ssh" / "id_rsa")}),
         claude_says(ANSWER),
     )
-    async with member_session(sandbox, Member("claude"), claude_source(sandbox, claude_mock)) as (
+    async with member_session(sandbox, MemberEntry("claude"), claude_source(sandbox, claude_mock)) as (
         peer,
         sid,
         plan,
@@ -367,7 +367,7 @@ async def test_gemini_answers_from_the_mock_with_the_configured_model(
 ) -> None:
     require("gemini")
     gemini_mock.script(gemini_says(ANSWER))
-    member = Member("gemini", model="gemini-mock-9")
+    member = MemberEntry("gemini", model="gemini-mock-9")
     async with member_session(sandbox, member, gemini_source(sandbox, gemini_mock)) as (
         peer,
         sid,
@@ -400,7 +400,7 @@ async def test_gemini_refuses_reads_outside_and_asks_for_every_command(
         call_function("read_file", {"file_path": str(sandbox.workspace / "README.md")}),
         gemini_says(ANSWER),
     )
-    async with member_session(sandbox, Member("gemini"), gemini_source(sandbox, gemini_mock)) as (
+    async with member_session(sandbox, MemberEntry("gemini"), gemini_source(sandbox, gemini_mock)) as (
         peer,
         sid,
         *_,
@@ -429,7 +429,10 @@ async def test_gemini_without_its_policy_runs_safe_commands_unasked_and_says_so(
     says "not confined" — and that is true."""
     require("gemini")
     plan = agents.plan_member(
-        gemini_source(sandbox, gemini_mock), Member("gemini"), workspace=sandbox.workspace, state_dir=None
+        gemini_source(sandbox, gemini_mock),
+        MemberEntry("gemini"),
+        workspace=sandbox.workspace,
+        state_dir=None,
     )
     assert not plan.boundary.confined
     assert plan.boundary.note.startswith(agents.NOT_CONFINED)
@@ -485,7 +488,7 @@ async def test_gemini_ignores_a_hostile_workspace_even_one_the_user_trusts(
         call_function("write_file", {"file_path": str(ws / "new.txt"), "content": "x"}),
         gemini_says(ANSWER),
     )
-    async with member_session(sandbox, Member("gemini"), gemini_source(sandbox, gemini_mock)) as (
+    async with member_session(sandbox, MemberEntry("gemini"), gemini_source(sandbox, gemini_mock)) as (
         peer,
         sid,
         _plan,

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from codex_fusion.errors import ConfigError
+from codex_fusion.launch.agents.plan import MemberEntry
 
 if TYPE_CHECKING:
     from codex_fusion.launch.agents.plan import LaunchPlan
@@ -53,17 +54,6 @@ _FIELDS: Final = frozenset({"command", "env", "model", "effort"})
 #: Variables a member's ``env`` may not set: they decide codex-fusion's own boundary for that agent.
 _RESERVED_ENV: Final = frozenset({"INITIAL_AGENT_MODE", "CODEX_PATH"})
 MAX_MEMBERS: Final = 8
-
-
-@dataclass(frozen=True)
-class MemberConfig:
-    """One entry of ``CODEX_FUSION_MEMBERS`` as the user wrote it (validated)."""
-
-    name: str
-    command: tuple[str, ...] | None = None
-    env: Mapping[str, str] = field(default_factory=dict)
-    model: str | None = None
-    effort: str | None = None
 
 
 @dataclass(frozen=True)
@@ -106,7 +96,7 @@ class MemberSpec:
         return replace(self, error=why)
 
 
-def parse(raw: str | None) -> tuple[list[MemberConfig], list[tuple[str, str]]]:
+def parse(raw: str | None) -> tuple[list[MemberEntry], list[tuple[str, str]]]:
     """The member entries of ``CODEX_FUSION_MEMBERS``, and (name, problem) for each unusable one.
 
     The variable as a whole being unreadable (not JSON, not an object) is a :class:`ConfigError`:
@@ -123,7 +113,7 @@ def parse(raw: str | None) -> tuple[list[MemberConfig], list[tuple[str, str]]]:
         raise ConfigError('CODEX_FUSION_MEMBERS must be a JSON object such as {"gemini": {}}')
     if len(data) > MAX_MEMBERS:
         raise ConfigError(f"CODEX_FUSION_MEMBERS names {len(data)} members; at most {MAX_MEMBERS}")
-    entries: list[MemberConfig] = []
+    entries: list[MemberEntry] = []
     problems: list[tuple[str, str]] = []
     for name, body in data.items():
         try:
@@ -133,7 +123,7 @@ def parse(raw: str | None) -> tuple[list[MemberConfig], list[tuple[str, str]]]:
     return entries, problems
 
 
-def _entry(name: object, body: object) -> MemberConfig:
+def _entry(name: object, body: object) -> MemberEntry:
     if not isinstance(name, str) or not _NAME.fullmatch(name):
         raise ConfigError(
             f"member name {str(name)[:40]!r}: use lower-case letters, digits, - or _ (≤ 32, letter first)"
@@ -171,4 +161,5 @@ def _entry(name: object, body: object) -> MemberConfig:
         if value is not None and (not isinstance(value, str) or not value.strip()):
             raise ConfigError(f"member {name}: `{key}` must be a non-empty string")
         texts[key] = value.strip() if isinstance(value, str) else None
-    return MemberConfig(name, argv, dict(env), texts["model"], texts["effort"])
+    command = shlex.join(argv) if argv is not None else None  # checked: it splits back into ``argv``
+    return MemberEntry(name, command, dict(env), texts["model"], texts["effort"])

@@ -18,6 +18,7 @@ from pathlib import Path
 from codex_fusion.errors import ConfigError
 from codex_fusion.guardian.policy import GuardianFlags
 from codex_fusion.launch import adapters, allowlist, boundary, config, gitenv, installer, members
+from codex_fusion.launch.agents.plan import MemberEntry
 from codex_fusion.launch.config import NPX_FALLBACK, Config, Launched, Settings
 from codex_fusion.launch.confine import Launcher
 from codex_fusion.launch.members import MemberSpec
@@ -54,20 +55,20 @@ def plan_launches(settings: Settings) -> Launched:
     return Launched(launcher.plan, launcher.env, where, council, task_launcher)
 
 
-def _codex_argv(settings: Settings, codex_entry: members.MemberConfig | None) -> tuple[list[str], str]:
+def _codex_argv(settings: Settings, codex_entry: MemberEntry | None) -> tuple[list[str], str]:
     """Codex's agent command and where it came from; the member's command is checked like
     CODEX_FUSION_ACP_COMMAND (absolute, never the workspace's)."""
     source, state, workspace = settings.source, settings.state, settings.workspace.path
     argv, where = resolve_agent_command(source, state, workspace)
     if codex_entry is not None and codex_entry.command is not None:
-        named = {**source, "CODEX_FUSION_ACP_COMMAND": shlex.join(codex_entry.command)}
+        named = {**source, "CODEX_FUSION_ACP_COMMAND": codex_entry.command}
         argv, where = resolve_agent_command(named, state, workspace)[0], "CODEX_FUSION_MEMBERS"
     return argv, where
 
 
 def _codex(
     settings: Settings,
-    codex_entry: members.MemberConfig | None,
+    codex_entry: MemberEntry | None,
     argv: list[str],
     where: str,
     agent_git: gitenv.AgentGit,
@@ -108,7 +109,7 @@ def _codex(
 
 def _task_launcher(
     settings: Settings,
-    codex_entry: members.MemberConfig | None,
+    codex_entry: MemberEntry | None,
     argv: list[str],
     agent_git: gitenv.AgentGit,
 ) -> Callable[[Path], Launcher]:
@@ -253,20 +254,13 @@ def _launch(
 
 
 def _member(
-    entry: members.MemberConfig, source: Mapping[str, str], workspace: Path | None, state: Path | None
+    entry: MemberEntry, source: Mapping[str, str], workspace: Path | None, state: Path | None
 ) -> MemberSpec:
     """A member other than Codex, from the user's entry and its kind's launch plan (``agents/``)."""
     # only when the council has other members
     from codex_fusion.launch.agents import kinds
-    from codex_fusion.launch.agents.plan import Member
 
-    wanted = Member(
-        entry.name,
-        shlex.join(entry.command) if entry.command is not None else None,
-        entry.env,
-        entry.model,
-        entry.effort,
-    )
+    wanted = entry
     source_label = "CODEX_FUSION_MEMBERS" if entry.command is not None else "built-in"
     try:
         plan = kinds.plan_member(source, wanted, workspace=workspace, state_dir=state)
@@ -277,7 +271,9 @@ def _member(
                 logging.getLogger(__name__).warning("cannot write %s's files: %s", entry.name, exc)
                 plan = kinds.plan_member(source, wanted, workspace=workspace, state_dir=None)
     except ConfigError as exc:
-        return MemberSpec(entry.name, "unknown", entry.command or (), source_label, error=str(exc))
+        return MemberSpec(
+            entry.name, "unknown", tuple(shlex.split(entry.command or "")), source_label, error=str(exc)
+        )
     return MemberSpec(
         name=entry.name,
         kind=plan.kind,

@@ -1,7 +1,7 @@
 """Council members other than Codex — Claude (claude-agent-acp), Gemini CLI and any other ACP agent —
 and how each is launched and confined for codex-fusion's session (docs/agent-behaviour.md, ADR 0016).
 
-    plan = agents.plan_member(os.environ, Member("gemini"), workspace=ws, state_dir=state)
+    plan = agents.plan_member(os.environ, MemberEntry("gemini"), workspace=ws, state_dir=state)
     agents.write_files(plan, state)          # before the launch (Gemini's policy file)
     ...  # spawn plan.argv with plan.env; initialize with plan.client_capabilities
     boundary = agents.checked(plan, agents.recognise(init["agentInfo"]))
@@ -22,7 +22,7 @@ from codex_fusion.launch.agents.plan import (
     Boundary,
     Knob,
     LaunchPlan,
-    Member,
+    MemberEntry,
     MemberKind,
     ModeStep,
     option_value,
@@ -38,7 +38,7 @@ __all__ = [
     "Boundary",
     "Knob",
     "LaunchPlan",
-    "Member",
+    "MemberEntry",
     "MemberKind",
     "ModeStep",
     "Recognised",

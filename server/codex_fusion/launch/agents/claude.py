@@ -36,7 +36,7 @@ from codex_fusion.launch.agents.plan import (
     Boundary,
     Knob,
     LaunchPlan,
-    Member,
+    MemberEntry,
     ModeStep,
     check_choice,
     member_env,
@@ -150,7 +150,7 @@ def read_user_settings(env: Mapping[str, str], max_bytes: int = 1 << 20) -> dict
     return parsed if isinstance(parsed, dict) else {}
 
 
-def session_options(member: Member, login: Mapping[str, Any]) -> dict[str, Any]:
+def session_options(member: MemberEntry, login: Mapping[str, Any]) -> dict[str, Any]:
     """``_meta.claudeCode.options`` for session/new (and resume, load, fork)."""
     settings: dict[str, Any] = {
         **login,
@@ -174,7 +174,7 @@ def session_options(member: Member, login: Mapping[str, Any]) -> dict[str, Any]:
 
 def plan(
     source: Mapping[str, str],
-    member: Member,
+    member: MemberEntry,
     argv: tuple[str, ...],
     *,
     workspace: Path | None,

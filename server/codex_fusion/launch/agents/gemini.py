@@ -30,7 +30,7 @@ from codex_fusion.launch.agents.plan import (
     Boundary,
     Knob,
     LaunchPlan,
-    Member,
+    MemberEntry,
     ModeStep,
     member_env,
 )
@@ -129,7 +129,7 @@ def policy_path(state_dir: Path) -> Path:
 
 def plan(
     source: Mapping[str, str],
-    member: Member,
+    member: MemberEntry,
     argv: tuple[str, ...],
     *,
     workspace: Path | None,

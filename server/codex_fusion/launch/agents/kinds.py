@@ -15,10 +15,10 @@ import codex_fusion.launch.agents.gemini as gemini
 import codex_fusion.launch.agents.unknown as unknown
 from codex_fusion.hookside.private import write_files as _write_private
 from codex_fusion.launch.agents.locate import detect, resolve
-from codex_fusion.launch.agents.plan import LaunchPlan, Member, MemberKind, split_command
+from codex_fusion.launch.agents.plan import LaunchPlan, MemberEntry, MemberKind, split_command
 
 
-def kind_of(member: Member, argv: tuple[str, ...]) -> MemberKind:
+def kind_of(member: MemberEntry, argv: tuple[str, ...]) -> MemberKind:
     """A member's kind: from its command's package when it has one, else its built-in name."""
     if member.command is not None and member.command.strip():
         return detect(argv)
@@ -28,7 +28,7 @@ def kind_of(member: Member, argv: tuple[str, ...]) -> MemberKind:
 def plan_for(
     kind: MemberKind,
     source: Mapping[str, str],
-    member: Member,
+    member: MemberEntry,
     argv: tuple[str, ...],
     *,
     workspace: Path | None,
@@ -46,7 +46,7 @@ def plan_for(
 
 
 def plan_member(
-    source: Mapping[str, str], member: Member, *, workspace: Path | None, state_dir: Path | None
+    source: Mapping[str, str], member: MemberEntry, *, workspace: Path | None, state_dir: Path | None
 ) -> LaunchPlan:
     """Find the member's program, recognise its kind and plan its launch. Raises ConfigError when the
     member cannot be started as configured. Blocking (stat, package.json, the user's settings file)."""

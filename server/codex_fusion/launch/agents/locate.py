@@ -14,7 +14,7 @@ import codex_fusion.launch.agents.claude as claude
 import codex_fusion.launch.agents.gemini as gemini
 from codex_fusion.errors import ConfigError
 from codex_fusion.launch.adapters import package_of
-from codex_fusion.launch.agents.plan import Member, MemberKind, safe_path
+from codex_fusion.launch.agents.plan import MemberEntry, MemberKind, safe_path
 
 #: Where ``scripts/provision-agents`` installs: <dir>/<prefix>/node_modules/<package>/<entry>.
 PROVISIONED: dict[MemberKind, tuple[str, str, str]] = {
@@ -62,7 +62,7 @@ def default_command(
 
 
 def resolve(
-    member: Member, argv: list[str] | None, env: Mapping[str, str], workspace: Path | None
+    member: MemberEntry, argv: list[str] | None, env: Mapping[str, str], workspace: Path | None
 ) -> tuple[str, ...]:
     """The member's argv with an absolute program: its ``command`` (``argv``, already split) or the
     default for a built-in name. A ConfigError says what to do when there is none."""

@@ -31,7 +31,7 @@ NOT_CONFINED = "not confined: "
 
 
 @dataclass(frozen=True)
-class Member:
+class MemberEntry:
     """One member's configuration, as the user wrote it (``CODEX_FUSION_MEMBERS`` or settings)."""
 
     name: str
@@ -176,7 +176,7 @@ def truthy(value: str | None) -> bool:
 
 def member_env(
     source: Mapping[str, str],
-    member: Member,
+    member: MemberEntry,
     workspace: Path | None,
     *,
     passed: Iterable[str] = (),
@@ -196,7 +196,7 @@ def member_env(
     return env
 
 
-def split_command(member: Member) -> list[str] | None:
+def split_command(member: MemberEntry) -> list[str] | None:
     """The member's ``command`` as an argv (None when it has none)."""
     if member.command is None or not member.command.strip():
         return None
@@ -207,7 +207,7 @@ def split_command(member: Member) -> list[str] | None:
     return argv
 
 
-def check_choice(member: Member, what: str, value: str | None, allowed: Sequence[str]) -> str | None:
+def check_choice(member: MemberEntry, what: str, value: str | None, allowed: Sequence[str]) -> str | None:
     """``value`` if it is one of ``allowed`` (or None), else a ConfigError naming the choices."""
     if value is None or value in allowed:
         return value

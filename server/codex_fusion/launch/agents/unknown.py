@@ -7,7 +7,7 @@ import shlex
 from collections.abc import Mapping
 from pathlib import Path
 
-from codex_fusion.launch.agents.plan import NOT_CONFINED, Boundary, Knob, LaunchPlan, Member, member_env
+from codex_fusion.launch.agents.plan import NOT_CONFINED, Boundary, Knob, LaunchPlan, MemberEntry, member_env
 
 #: The guarded reader codex-fusion's client answers ``fs/read_text_file`` with (inside the workspace
 #: only): an agent that reads through the client is confined for those reads.
@@ -23,7 +23,7 @@ def note(argv: tuple[str, ...]) -> str:
 
 
 def plan(
-    source: Mapping[str, str], member: Member, argv: tuple[str, ...], *, workspace: Path | None
+    source: Mapping[str, str], member: MemberEntry, argv: tuple[str, ...], *, workspace: Path | None
 ) -> LaunchPlan:
     return LaunchPlan(
         kind="unknown",
