@@ -20,6 +20,7 @@ library only and importable on Python 3.9: the hook runs it.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -34,7 +35,15 @@ if TYPE_CHECKING:  # pragma: no cover - typing only, keeps `typing` off the hook
     from collections.abc import Mapping
 
 VERSION = 1
-SNAPSHOT_TIMEOUT = 10.0  # seconds: a prompt waits this long at most for its snapshot
+SNAPSHOT_TIMEOUT = 10.0  # seconds: a stop waits this long at most for its snapshot
+#: Seconds a prompt waits at most for its snapshot (``CODEX_FUSION_GATE_PROMPT_SNAPSHOT_S`` changes
+#: it); a slower workspace is skipped, said once, for :data:`SLOW_RETRY_S` (issue 25.7).
+PROMPT_SNAPSHOT_TIMEOUT = 1.0
+SLOW_RETRY_S = 600.0
+SLOW = (
+    "snapshotting this workspace took over {limit:g} s (many untracked files? .gitignore them), so the "
+    "review gate skips it for {retry:g} minutes: turns are not reviewed meanwhile"
+)
 MAX_RESPONSE_BYTES = 1024 * 1024
 PLUGIN_ROOT = Path(__file__).resolve().parents[3]
 
@@ -83,21 +92,55 @@ class Gate:
         record["at"] = time.time()
         write_files(self.state, self.directory, [(self.record_path.name, dumps(record))])
 
-    def snapshot(self) -> tuple[str | None, str | None]:
+    def snapshot(self, timeout: float = SNAPSHOT_TIMEOUT) -> tuple[str | None, str | None]:
         """(tree, None) or (None, why not)."""
         try:
             write_files(self.state, self.directory, [])  # the private directory exists before git writes
-            return gitsnap.snapshot(self.workspace, str(self.index), SNAPSHOT_TIMEOUT), None
+            return gitsnap.snapshot(self.workspace, str(self.index), timeout), None
+        except gitsnap.SnapshotTimeout as exc:
+            with contextlib.suppress(OSError):  # a killed git leaves its lock on our private index
+                os.unlink(f"{self.index}.lock")
+            return None, str(exc)
         except (gitsnap.SnapshotError, OSError) as exc:
             return None, str(exc)
 
+    def prompt_timeout(self) -> float:
+        try:
+            value = float(self.env.get("CODEX_FUSION_GATE_PROMPT_SNAPSHOT_S", ""))
+        except ValueError:
+            return PROMPT_SNAPSHOT_TIMEOUT
+        return value if 0 < value <= SNAPSHOT_TIMEOUT else PROMPT_SNAPSHOT_TIMEOUT
+
     # -- the events --------------------------------------------------------------------------------
 
-    def prompt_submitted(self) -> None:
+    def prompt_submitted(self) -> dict[str, object] | None:
+        """Snapshot the turn's start within ~1 s; a workspace too slow for that is skipped, said once."""
         record = self.read()
-        tree, why = self.snapshot()
+        limit = self.prompt_timeout()
+        slow = SLOW.format(limit=limit, retry=SLOW_RETRY_S / 60)
+        since = record.get("slow_at")
+        now = time.time()
+        if isinstance(since, (int, float)) and 0 <= now - since < SLOW_RETRY_S:
+            said = record.get("slow_why")  # skipped, no git at all; the stop finds what was said
+            record["baseline"], record["baseline_error"] = None, said if isinstance(said, str) else slow
+            self.write(record)
+            return None
+        started = time.monotonic()
+        tree, why = self.snapshot(limit)
         record["baseline"], record["baseline_error"] = tree, why
+        output: dict[str, object] | None = None
+        if tree is None and time.monotonic() - started >= limit:
+            record["slow_at"], record["slow_why"], record["baseline_error"] = now, slow, slow
+            listed = record.get("told")
+            told = [t for t in listed if isinstance(t, str)] if isinstance(listed, list) else []
+            if slow not in told:  # one line, once per conversation; the stop then says nothing more
+                record["told"] = [*told, slow][-8:]
+                output = {"systemMessage": f"{gate.TAG}: {slow}."}
+        else:
+            record.pop("slow_at", None)
+            record.pop("slow_why", None)
         self.write(record)
+        return output
 
     def stopping(self, active: bool) -> dict[str, object] | None:
         if active:  # the gate's own continuation: never reviewed, never blocked again
@@ -293,6 +336,5 @@ def run(event: str, payload: Mapping[str, object], env: Mapping[str, str]) -> di
     if not hook.settings.enabled:
         return None
     if event == "UserPromptSubmit":
-        hook.prompt_submitted()
-        return None
+        return hook.prompt_submitted()
     return hook.stopping(payload.get("stop_hook_active") is True)
