@@ -29,7 +29,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench import calls, council, delegate, hook, lifecycle, redaction, startup  # noqa: E402
+from bench import calls, council, delegate, hook, lifecycle, parts, redaction, startup  # noqa: E402
 from bench import context_cost as context_cost_module  # noqa: E402
 from bench.common import Lab, strip_none, uv_path  # noqa: E402
 from bench.report import Figure, render  # noqa: E402
@@ -82,6 +82,7 @@ FIGURES: dict[str, tuple[str, Callable[[Lab], Figure]]] = {
         "A 24-file diff: one session vs parts at once (real TS codex-acp)",
         council.sharded_review,
     ),
+    "review_parts": ("Reviews in parts: collecting vs git diff, each part's prompt", parts.review_parts),
     "delegate": ("Delegated tasks at once: 1, 2, 4 (real codex-acp, mock model)", delegate.figure),
 }
 

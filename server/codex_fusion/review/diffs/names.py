@@ -68,6 +68,12 @@ def shown(path: bytes | str) -> str:
     return quote(raw).decode("utf-8")
 
 
+def short(name: str, limit: int = 160) -> str:
+    """A shown name cut to ``limit`` characters for a list, its end kept (where the file's own name
+    is) behind a mark; the diff itself always names the file whole."""
+    return name if len(name) <= limit else "…" + name[-(limit - 1) :]
+
+
 def unhidden(text: str) -> str:
     """Free text (git's own messages, which may quote a file name) with every character that does
     not show as itself written as octal bytes, unquoted otherwise."""
