@@ -104,6 +104,20 @@ class Gate:
         except (gitsnap.SnapshotError, OSError) as exc:
             return None, str(exc)
 
+    def reusable(self, record: Mapping[str, object]) -> str | None:
+        """The last stop's tree, when this window's server watched the workspace since before that
+        snapshot began and saw no change since (``review/workwatch.py``); else None."""
+        tree, began = record.get("stop_tree"), record.get("stop_began")
+        if not isinstance(tree, str) or not isinstance(began, (int, float)):
+            return None
+        server = self.server_record()
+        if server is None:
+            return None
+        since, changed = server.get("watch_since"), server.get("changed")
+        if not isinstance(since, (int, float)) or not isinstance(changed, (int, float)):
+            return None
+        return tree if since < began and changed < began else None
+
     def prompt_timeout(self) -> float:
         try:
             value = float(self.env.get("CODEX_FUSION_GATE_PROMPT_SNAPSHOT_S", ""))
@@ -123,6 +137,11 @@ class Gate:
         if isinstance(since, (int, float)) and 0 <= now - since < SLOW_RETRY_S:
             said = record.get("slow_why")  # skipped, no git at all; the stop finds what was said
             record["baseline"], record["baseline_error"] = None, said if isinstance(said, str) else slow
+            self.write(record)
+            return None
+        reused = self.reusable(record)
+        if reused is not None:  # the server's watch saw nothing change since the last stop's snapshot
+            record["baseline"], record["baseline_error"] = reused, None
             self.write(record)
             return None
         started = time.monotonic()
@@ -148,7 +167,9 @@ class Gate:
         record = self.read()
         found = record.get("baseline")
         baseline = found if isinstance(found, str) else None
+        began = time.time()
         tree, why = self.snapshot() if baseline else (None, None)
+        record["stop_tree"], record["stop_began"] = tree, began  # what the next prompt may reuse
         changed: bool | None
         if baseline is None:
             changed = None
@@ -214,6 +235,11 @@ class Gate:
 
     def find_server(self) -> str | None:
         """The socket of the server running for this Claude Code window, if there is one."""
+        found = self.server_record()
+        return found["socket"] if found is not None else None  # type: ignore[return-value]
+
+    def server_record(self) -> dict[str, object] | None:
+        """The descriptor of the server running for this Claude Code window, if there is one."""
         if self.claude_pid is None:
             return None
         try:
@@ -235,7 +261,7 @@ class Gate:
             ):
                 continue
             if isinstance(pid, int) and _alive(pid):
-                return socket_path
+                return raw
         return None
 
 
