@@ -27,7 +27,7 @@ import os
 import time
 from pathlib import Path
 
-from codex_fusion.hookside import gate, gitsnap, nonce
+from codex_fusion.hookside import gate, nonce
 from codex_fusion.hookside.private import dumps, read_json, write_files
 
 TYPE_CHECKING = False
@@ -94,6 +94,8 @@ class Gate:
 
     def snapshot(self, timeout: float = SNAPSHOT_TIMEOUT) -> tuple[str | None, str | None]:
         """(tree, None) or (None, why not)."""
+        from codex_fusion.hookside import gitsnap  # lazily: a prompt that reuses a tree runs no git
+
         try:
             write_files(self.state, self.directory, [])  # the private directory exists before git writes
             return gitsnap.snapshot(self.workspace, str(self.index), timeout), None
@@ -141,8 +143,9 @@ class Gate:
             return None
         reused = self.reusable(record)
         if reused is not None:  # the server's watch saw nothing change since the last stop's snapshot
-            record["baseline"], record["baseline_error"] = reused, None
-            self.write(record)
+            if record.get("baseline") != reused or record.get("baseline_error") is not None:
+                record["baseline"], record["baseline_error"] = reused, None
+                self.write(record)  # usually the stop left exactly this: nothing to write, no fsync
             return None
         started = time.monotonic()
         tree, why = self.snapshot(limit)
@@ -322,6 +325,8 @@ def one_shot_command(env: Mapping[str, str]) -> list[str]:
 
 def _one_shot(request: dict[str, object], env: Mapping[str, str], timeout: float) -> gate.Review:
     import subprocess
+
+    from codex_fusion.hookside import gitsnap
 
     child_env = dict(env)
     data = env.get("CLAUDE_PLUGIN_DATA", "")
