@@ -12,7 +12,12 @@ Layout (private, as everything under the state directory; see ``nonce.py``)::
 
     <state>/windows/<ws_key>/gate-<conversation>.json   baseline tree, blocks used, what is open
     <state>/windows/<ws_key>/gate-<conversation>.index  the private index the snapshots are built in
-    <state>/windows/<ws_key>/server-<pid>.json          a running server: its socket and ancestors
+    <state>/windows/<ws_key>/server-<pid>.json          a running server: its socket, ancestors, and
+                                                        its workspace watch (``review/workwatch.py``)
+
+A prompt reuses the last stop's tree when that server watched the workspace since before the stop's
+snapshot began and saw no change (:meth:`Gate.reusable`); a prompt's own snapshot has about 1 s, and
+a workspace slower than that is skipped for ten minutes, said once.
 
 ``<conversation>`` is the first 16 hex digits of the sha256 of Claude's session id. Standard
 library only and importable on Python 3.9: the hook runs it.
