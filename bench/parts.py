@@ -88,13 +88,13 @@ def review_parts(lab: Lab) -> Figure:
 
     fig = Figure()
     base = lab.fresh_dir("parts")
-    n = lab.n(5, 1)
+    n = lab.n(9, 1)
     # 10 MB of diff: 2,000 files, 20 lines of 120 characters each replaced (~5 kB of patch a file)
     files, lines = (2_000, 20) if not lab.quick else (200, 20)
     repo = make_change(base, files, 120, lines)
-    floor = [_git_diff_alone(repo) for _ in range(n)]
-    collected = []
-    for _ in range(n):
+    floor, collected = [], []
+    for _ in range(n):  # interleaved, so a shared machine's drift falls on both alike
+        floor.append(_git_diff_alone(repo))
         elapsed, material = _collect(repo, BUDGET * parts.MAX_SHARDS)
         collected.append(elapsed)
     ratio = summary(collected)["median"] / summary(floor)["median"]
