@@ -45,6 +45,7 @@ class Entry:
     removed: int | None = None
     binary: bool = False
     text: str | None = None
+    _header: bytes | None = field(default=None, repr=False)  # header(), computed once
 
     @property
     def path(self) -> str:
@@ -58,9 +59,13 @@ class Entry:
         """The line that opens this file's section(s) in git's patch output (a type change has two).
 
         git writes an unmerged path raw, a newline in it included: that header spans lines."""
-        if self.status == "unmerged":
-            return b"* Unmerged path " + self.raw_path
-        return b"diff --git " + git_quote(b"a/" + self.raw_old) + b" " + git_quote(b"b/" + self.raw_path)
+        if self._header is None:
+            if self.status == "unmerged":
+                self._header = b"* Unmerged path " + self.raw_path
+            else:
+                a, b = git_quote(b"a/" + self.raw_old), git_quote(b"b/" + self.raw_path)
+                self._header = b"diff --git " + a + b" " + b
+        return self._header
 
     @property
     def plain(self) -> bool:
