@@ -29,7 +29,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench import calls, council, coverage, delegate, hook, lifecycle, redaction, startup  # noqa: E402
+from bench import calls, council, coverage, delegate, gatehooks, hook, lifecycle, parts, redaction, startup  # noqa: E402
 from bench import context_cost as context_cost_module  # noqa: E402
 from bench.common import Lab, strip_none, uv_path  # noqa: E402
 from bench.report import Figure, render  # noqa: E402
@@ -73,6 +73,7 @@ FIGURES: dict[str, tuple[str, Callable[[Lab], Figure]]] = {
     "memory": ("Memory", calls.memory_figure),
     "hook": ("Hook process, start to exit", hook.hook),
     "gate": ("Review gate: socket round trip vs one-shot, and the prompt's snapshot", hook.gate),
+    "gate_edges": ("Gate hooks: off through sh, on at 100k files, a slow workspace", gatehooks.gate_edges),
     "reset": ("A /clear reaching the server: hook exit → reset", hook.reset),
     "context_cost": ("Always-on context cost", context_cost),
     "redaction": ("Redaction: both tiers over the corpora and real code, cost per call", redaction.redaction),
@@ -82,6 +83,7 @@ FIGURES: dict[str, tuple[str, Callable[[Lab], Figure]]] = {
         "A 24-file diff: one session vs parts at once (real TS codex-acp)",
         council.sharded_review,
     ),
+    "review_parts": ("Reviews in parts: collecting vs git diff, each part's prompt", parts.review_parts),
     "delegate": ("Delegated tasks at once: 1, 2, 4 (real codex-acp, mock model)", delegate.figure),
     "findings_coverage": ("Findings: planted defects, four mock members, merged table", coverage.figure),
 }

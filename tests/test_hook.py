@@ -662,7 +662,8 @@ def test_hooks_json_runs_this_script_for_every_event() -> None:
         "args": ["${CLAUDE_PLUGIN_ROOT}/hooks/codex_fusion_hook.py"],
         "timeout": 10,
     }
-    gate = {**expected, "args": [*expected["args"], "gate"]}  # type: ignore[list-item]
+    # the gate's entry: sh, which starts the Python hook only when the gate may be on (test_gate_entry)
+    gate = {**expected, "command": "sh", "args": ["${CLAUDE_PLUGIN_ROOT}/hooks/gate.sh"]}
     events = {
         "PreCompact": expected,
         "SessionEnd": expected,

@@ -12,7 +12,12 @@ Layout (private, as everything under the state directory; see ``nonce.py``)::
 
     <state>/windows/<ws_key>/gate-<conversation>.json   baseline tree, blocks used, what is open
     <state>/windows/<ws_key>/gate-<conversation>.index  the private index the snapshots are built in
-    <state>/windows/<ws_key>/server-<pid>.json          a running server: its socket and ancestors
+    <state>/windows/<ws_key>/server-<pid>.json          a running server: its socket, ancestors, and
+                                                        its workspace watch (``review/workwatch.py``)
+
+A prompt reuses the last stop's tree when that server watched the workspace since before the stop's
+snapshot began and saw no change (:meth:`Gate.reusable`); a prompt's own snapshot has about 1 s, and
+a workspace slower than that is skipped for ten minutes, said once.
 
 ``<conversation>`` is the first 16 hex digits of the sha256 of Claude's session id. Standard
 library only and importable on Python 3.9: the hook runs it.
@@ -20,13 +25,14 @@ library only and importable on Python 3.9: the hook runs it.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import time
 from pathlib import Path
 
-from codex_fusion.hookside import gate, gitsnap, nonce
+from codex_fusion.hookside import gate, nonce
 from codex_fusion.hookside.private import dumps, read_json, write_files
 
 TYPE_CHECKING = False
@@ -34,7 +40,15 @@ if TYPE_CHECKING:  # pragma: no cover - typing only, keeps `typing` off the hook
     from collections.abc import Mapping
 
 VERSION = 1
-SNAPSHOT_TIMEOUT = 10.0  # seconds: a prompt waits this long at most for its snapshot
+SNAPSHOT_TIMEOUT = 10.0  # seconds: a stop waits this long at most for its snapshot
+#: Seconds a prompt waits at most for its snapshot (``CODEX_FUSION_GATE_PROMPT_SNAPSHOT_S`` changes
+#: it); a slower workspace is skipped, said once, for :data:`SLOW_RETRY_S` (issue 25.7).
+PROMPT_SNAPSHOT_TIMEOUT = 1.0
+SLOW_RETRY_S = 600.0
+SLOW = (
+    "snapshotting this workspace took over {limit:g} s (many untracked files? .gitignore them), so the "
+    "review gate skips it for {retry:g} minutes: turns are not reviewed meanwhile"
+)
 MAX_RESPONSE_BYTES = 1024 * 1024
 PLUGIN_ROOT = Path(__file__).resolve().parents[3]
 
@@ -83,21 +97,77 @@ class Gate:
         record["at"] = time.time()
         write_files(self.state, self.directory, [(self.record_path.name, dumps(record))])
 
-    def snapshot(self) -> tuple[str | None, str | None]:
+    def snapshot(self, timeout: float = SNAPSHOT_TIMEOUT) -> tuple[str | None, str | None]:
         """(tree, None) or (None, why not)."""
+        from codex_fusion.hookside import gitsnap  # lazily: a prompt that reuses a tree runs no git
+
         try:
             write_files(self.state, self.directory, [])  # the private directory exists before git writes
-            return gitsnap.snapshot(self.workspace, str(self.index), SNAPSHOT_TIMEOUT), None
+            return gitsnap.snapshot(self.workspace, str(self.index), timeout), None
+        except gitsnap.SnapshotTimeout as exc:
+            with contextlib.suppress(OSError):  # a killed git leaves its lock on our private index
+                os.unlink(f"{self.index}.lock")
+            return None, str(exc)
         except (gitsnap.SnapshotError, OSError) as exc:
             return None, str(exc)
 
+    def reusable(self, record: Mapping[str, object]) -> str | None:
+        """The last stop's tree, when this window's server watched the workspace since before that
+        snapshot began and saw no change since (``review/workwatch.py``); else None."""
+        tree, began = record.get("stop_tree"), record.get("stop_began")
+        if not isinstance(tree, str) or not isinstance(began, (int, float)):
+            return None
+        server = self.server_record()
+        if server is None:
+            return None
+        since, changed = server.get("watch_since"), server.get("changed")
+        if not isinstance(since, (int, float)) or not isinstance(changed, (int, float)):
+            return None
+        return tree if since < began and changed < began else None
+
+    def prompt_timeout(self) -> float:
+        try:
+            value = float(self.env.get("CODEX_FUSION_GATE_PROMPT_SNAPSHOT_S", ""))
+        except ValueError:
+            return PROMPT_SNAPSHOT_TIMEOUT
+        return value if 0 < value <= SNAPSHOT_TIMEOUT else PROMPT_SNAPSHOT_TIMEOUT
+
     # -- the events --------------------------------------------------------------------------------
 
-    def prompt_submitted(self) -> None:
+    def prompt_submitted(self) -> dict[str, object] | None:
+        """Snapshot the turn's start within ~1 s; a workspace too slow for that is skipped, said once."""
         record = self.read()
-        tree, why = self.snapshot()
+        limit = self.prompt_timeout()
+        slow = SLOW.format(limit=limit, retry=SLOW_RETRY_S / 60)
+        since = record.get("slow_at")
+        now = time.time()
+        if isinstance(since, (int, float)) and 0 <= now - since < SLOW_RETRY_S:
+            said = record.get("slow_why")  # skipped, no git at all; the stop finds what was said
+            record["baseline"], record["baseline_error"] = None, said if isinstance(said, str) else slow
+            self.write(record)
+            return None
+        reused = self.reusable(record)
+        if reused is not None:  # the server's watch saw nothing change since the last stop's snapshot
+            if record.get("baseline") != reused or record.get("baseline_error") is not None:
+                record["baseline"], record["baseline_error"] = reused, None
+                self.write(record)  # usually the stop left exactly this: nothing to write, no fsync
+            return None
+        started = time.monotonic()
+        tree, why = self.snapshot(limit)
         record["baseline"], record["baseline_error"] = tree, why
+        output: dict[str, object] | None = None
+        if tree is None and time.monotonic() - started >= limit:
+            record["slow_at"], record["slow_why"], record["baseline_error"] = now, slow, slow
+            listed = record.get("told")
+            told = [t for t in listed if isinstance(t, str)] if isinstance(listed, list) else []
+            if slow not in told:  # one line, once per conversation; the stop then says nothing more
+                record["told"] = [*told, slow][-8:]
+                output = {"systemMessage": f"{gate.TAG}: {slow}."}
+        else:
+            record.pop("slow_at", None)
+            record.pop("slow_why", None)
         self.write(record)
+        return output
 
     def stopping(self, active: bool) -> dict[str, object] | None:
         if active:  # the gate's own continuation: never reviewed, never blocked again
@@ -105,7 +175,9 @@ class Gate:
         record = self.read()
         found = record.get("baseline")
         baseline = found if isinstance(found, str) else None
+        began = time.time()
         tree, why = self.snapshot() if baseline else (None, None)
+        record["stop_tree"], record["stop_began"] = tree, began  # what the next prompt may reuse
         changed: bool | None
         if baseline is None:
             changed = None
@@ -171,6 +243,11 @@ class Gate:
 
     def find_server(self) -> str | None:
         """The socket of the server running for this Claude Code window, if there is one."""
+        found = self.server_record()
+        return found["socket"] if found is not None else None  # type: ignore[return-value]
+
+    def server_record(self) -> dict[str, object] | None:
+        """The descriptor of the server running for this Claude Code window, if there is one."""
         if self.claude_pid is None:
             return None
         try:
@@ -192,7 +269,7 @@ class Gate:
             ):
                 continue
             if isinstance(pid, int) and _alive(pid):
-                return socket_path
+                return raw
         return None
 
 
@@ -254,6 +331,8 @@ def one_shot_command(env: Mapping[str, str]) -> list[str]:
 def _one_shot(request: dict[str, object], env: Mapping[str, str], timeout: float) -> gate.Review:
     import subprocess
 
+    from codex_fusion.hookside import gitsnap
+
     child_env = dict(env)
     data = env.get("CLAUDE_PLUGIN_DATA", "")
     if data and os.path.isabs(data):
@@ -293,6 +372,5 @@ def run(event: str, payload: Mapping[str, object], env: Mapping[str, str]) -> di
     if not hook.settings.enabled:
         return None
     if event == "UserPromptSubmit":
-        hook.prompt_submitted()
-        return None
+        return hook.prompt_submitted()
     return hook.stopping(payload.get("stop_hook_active") is True)

@@ -127,6 +127,10 @@ class SnapshotError(Exception):
     """A snapshot could not be taken; the message is one line saying why."""
 
 
+class SnapshotTimeout(SnapshotError):
+    """git did not finish within the snapshot's time limit (a huge tree, a slow disk)."""
+
+
 class _Runner:
     """Blocking git calls in one workspace under one deadline (the hook has no event loop)."""
 
@@ -145,7 +149,7 @@ class _Runner:
     def run(self, *args: str, check: bool = True) -> bytes:
         left = self.deadline - time.monotonic()
         if left <= 0:
-            raise SnapshotError(f"git took longer than {self.timeout:g} s")
+            raise SnapshotTimeout(f"git took longer than {self.timeout:g} s")
         try:
             process = subprocess.Popen(
                 [self.git, *GLOBAL_OPTIONS, *args],
@@ -161,7 +165,7 @@ class _Runner:
         try:
             out, err = process.communicate(timeout=left)
         except subprocess.TimeoutExpired:
-            raise SnapshotError(f"git {args[0]} took longer than {self.timeout:g} s") from None
+            raise SnapshotTimeout(f"git {args[0]} took longer than {self.timeout:g} s") from None
         finally:
             kill_group(process)
             process.wait()

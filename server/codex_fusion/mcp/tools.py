@@ -167,7 +167,7 @@ async def review_diff(
         )
         if not material.files:
             return render.nothing_to_review(material.description)
-        parts = shards.plan(material, limit) if members is None else None
+        parts = shards.plan(material, limit, focus=focus) if members is None else None
         if parts is not None:
             return await _review_in_parts(ctx, parts, focus, timeout_s)
     return await ask(

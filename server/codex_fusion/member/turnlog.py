@@ -3,7 +3,8 @@
 The JSON line is built when the turn ends and written by :class:`TurnLog`'s one task, in order, in
 a worker thread: the event loop never waits on the disk. A path that cannot be written (a FIFO, a
 symlink, a directory others may write to, a full disk) is logged once, shown by ``status``, and
-tried again for the next turn.
+tried again for the next turn. The log is rotated at a size cap, a few generations kept
+(``logrotate.py``).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Final
 import anyio
 
 from codex_fusion.hookside import private
-from codex_fusion.member import render
+from codex_fusion.member import logrotate, render
 from codex_fusion.member.notes import GUARDIAN_KINDS, Note, NoteKind
 from codex_fusion.member.turn import Turn
 from codex_fusion.text.redact import redact
@@ -74,6 +75,7 @@ class TurnLog:
 
     def _append(self, line: str) -> None:
         assert self.path is not None
+        logrotate.rotate_if_full(self.path, len(line.encode("utf-8", "backslashreplace")))
         try:
             private.append(self.path, line)
         except OSError as exc:

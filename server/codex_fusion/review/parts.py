@@ -15,10 +15,8 @@ would not allow in a lone review.
 
 from __future__ import annotations
 
-import dataclasses
 import itertools
 import logging
-import math
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -34,6 +32,7 @@ from codex_fusion.member.signal import Changes
 from codex_fusion.member.transcript import Usage
 from codex_fusion.member.turn import Pause, TurnOutcome
 from codex_fusion.member.verdict import Standing, parse_verdict
+from codex_fusion.review import filelist, partplan
 from codex_fusion.review import findings as review_findings
 from codex_fusion.review import prompts as review_prompts
 from codex_fusion.review.diffs import DiffMaterial
@@ -48,41 +47,13 @@ DENY_NOTE = (
 )
 
 
-def plan(material: DiffMaterial, limit: int, max_shards: int = MAX_SHARDS) -> list[DiffMaterial] | None:
-    """The parts to review at once, or None when the diff fits one session (or has one file).
-
-    A file whose diff alone is over ``limit`` stays out of every part (listed, for the reviewers
-    to read in the workspace), as it would in a lone review."""
-    fitting = [(path, text) for path, text in material.sections if len(text) <= limit]
-    total = sum(len(text) for _, text in fitting)
-    if total <= limit or len(fitting) < 2:
-        return None
-    count = min(max_shards, len(fitting), math.ceil(total / limit))
-    bins: list[list[tuple[str, str]]] = [[] for _ in range(count)]
-    loads = [0] * count
-    for path, text in sorted(fitting, key=lambda item: (-len(item[1]), item[0])):
-        target = loads.index(min(loads))
-        bins[target].append((path, text))
-        loads[target] += len(text)
-    return [_part(material, sorted(part), index, count) for index, part in enumerate(bins)]
-
-
-def _part(material: DiffMaterial, sections: list[tuple[str, str]], index: int, count: int) -> DiffMaterial:
-    mine = {path for path, _ in sections}
-    files = tuple(dataclasses.replace(f, included=f.path in mine) for f in material.files)
-    others = [f.path for f in material.files if f.path not in mine]
-    note = (
-        f"This is part {index + 1} of {count} of one change, reviewed in parallel: other reviewers have "
-        f"the other files ({', '.join(others[:12])}{' …' if len(others) > 12 else ''}). Review the files "
-        "in the diff below; read the others only where this part depends on them."
-    )
-    return DiffMaterial(
-        text="".join(text for _, text in sections),
-        files=files,
-        description=f"{material.description}; part {index + 1} of {count}",
-        omitted_note=note if material.omitted_note is None else f"{note}\n{material.omitted_note}",
-        sections=tuple(sections),
-    )
+def plan(
+    material: DiffMaterial, limit: int, max_shards: int = MAX_SHARDS, focus: str | None = None
+) -> list[DiffMaterial] | None:
+    """The parts to review at once, each prompt within ``limit`` characters, or None when the whole
+    change fits one session (``partplan.py``). A file that fits no part is left out of every part's
+    diff and named for the reviewers to read in the workspace, as it would be in a lone review."""
+    return partplan.plan(material, limit, max_shards, focus)
 
 
 @dataclass(frozen=True)
@@ -146,12 +117,13 @@ async def review(
 def merge(reviews: Sequence[PartReview], who: str, started: float) -> TurnOutcome:
     """One answer: each part's findings verbatim under its files, then one VERDICT line."""
     count = len(reviews)
-    sections = [f"Reviewed in {count} parts at once, each by a {who} session of its own."]
+    plural = "s" if count != 1 else ""
+    sections = [f"Reviewed in {count} part{plural} at once, each by a {who} session of its own."]
     points: list[str] = []
     settled: list[str] = []
     usage = Usage(total_tokens=0)
     for number, part in enumerate(reviews, start=1):
-        head = f"### Part {number} of {count}: {', '.join(part.files)}"
+        head = f"### Part {number} of {count}: {_files(part.files)}"
         if part.outcome is None:
             sections.append(f"{head}\n✗ This part could not be reviewed: {part.error}")
             points.append(f"part {number} was not reviewed")
@@ -185,6 +157,12 @@ def merge(reviews: Sequence[PartReview], who: str, started: float) -> TurnOutcom
         activity=[],
         session_id="",
     )
+
+
+def _files(paths: Sequence[str], shown: int = 5) -> str:
+    """A part's files in its heading: a few names, then a count."""
+    named = ", ".join(filelist.short(path, 100) for path in paths[:shown])
+    return named if len(paths) <= shown else f"{named} and {len(paths) - shown:,} more"
 
 
 def _without_verdict(text: str) -> str:

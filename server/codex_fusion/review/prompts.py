@@ -6,20 +6,14 @@ and the shared blocks come from :mod:`codex_fusion.text.prompts`.
 
 from __future__ import annotations
 
+from codex_fusion.review import filelist
 from codex_fusion.review.diffs import DiffMaterial
 from codex_fusion.text.prompts import FINDINGS_BLOCK, Brief, answer_format, block
 
 
 def _changes(material: DiffMaterial) -> tuple[str, str]:
     """The ``<changes>`` summary of collected material, and its ``<left_out>`` note."""
-    summary = "\n".join(
-        f"- {f.path} ({f.status}"
-        + (f", +{f.added} −{f.removed}" if f.added is not None and f.removed is not None else "")
-        + (", binary" if f.binary else "")
-        + ("" if f.included else ", not shown below")
-        + ")"
-        for f in material.files
-    )
+    summary = filelist.listing(material.files)  # bounded: thousands of files are summarised
     return block("changes", f"{material.description}\n{summary}"), block("left_out", material.omitted_note)
 
 

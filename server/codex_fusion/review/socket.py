@@ -29,6 +29,7 @@ from codex_fusion.hookside import gate, nonce, windows
 from codex_fusion.hookside.private import dumps, private_dir, write_files
 from codex_fusion.member.consultant import Consultant
 from codex_fusion.review import gate as gate_review
+from codex_fusion.review import workwatch
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +68,8 @@ class GateSocket:
         self._lock = anyio.Lock()  # one review at a time (the Consultant queues turns anyway)
         self.path: Path | None = None
         self._descriptor = nonce.window_dir(state, workspace) / f"server-{os.getpid()}.json"
+        self._watch_since: float | None = None  # when the workspace watch began (workwatch.py)
+        self._changed: float | None = None  # when it last saw a change outside .git/
 
     async def run(self) -> None:
         """Listen until cancelled; without a usable socket the hook falls back to a one-shot review."""
@@ -89,11 +92,20 @@ class GateSocket:
         self.path = path
         try:
             await anyio.to_thread.run_sync(self._describe, path)
-            async with listener:
+            async with listener, anyio.create_task_group() as tg:
+                tg.start_soon(workwatch.watch, self._workspace, self._watched)  # lets prompts reuse
                 await listener.serve(self._handle)
         finally:
             with anyio.CancelScope(shield=True):
                 await anyio.to_thread.run_sync(_remove, path, self._descriptor)
+
+    async def _watched(self, since: float | None, at: float) -> None:
+        """The workspace watch began (``since``) or saw a change: the descriptor says so at once."""
+        if since is not None:
+            self._watch_since = since
+        self._changed = at
+        if self.path is not None:
+            await anyio.to_thread.run_sync(self._describe, self.path)
 
     def _describe(self, path: Path) -> None:
         record = {
@@ -102,6 +114,8 @@ class GateSocket:
             "socket": str(path),
             "ancestors": windows.ancestor_pids()[:16],
             "at": time.time(),
+            "watch_since": self._watch_since,  # None: no watch, every prompt snapshots
+            "changed": self._changed,
         }
         write_files(self._state, self._descriptor.parent, [(self._descriptor.name, dumps(record))])
 

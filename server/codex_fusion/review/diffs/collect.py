@@ -12,7 +12,7 @@ from pathlib import Path
 from codex_fusion.errors import DiffError
 from codex_fusion.review.diffs.git import Git, failure
 from codex_fusion.review.diffs.layout import check_repository
-from codex_fusion.review.diffs.names import shown
+from codex_fusion.review.diffs.names import short, shown
 from codex_fusion.review.diffs.patch import Budget, Entry, FileSummary, tracked_changes
 from codex_fusion.review.diffs.untracked import untracked_files
 
@@ -257,5 +257,5 @@ def _omitted_note(files: Sequence[FileSummary], max_chars: int) -> str | None:
 
 
 def _names(paths: Sequence[str], limit: int) -> str:
-    shown = ", ".join(paths[:limit])
+    shown = ", ".join(short(path, 100) for path in paths[:limit])
     return shown if len(paths) <= limit else f"{shown} and {len(paths) - limit} more"

@@ -12,6 +12,7 @@ Readable names (``é.txt``, ``with space.txt``) stay as they are.
 
 from __future__ import annotations
 
+import re
 import unicodedata
 
 _ESCAPES = {0x07: b"a", 0x08: b"b", 0x09: b"t", 0x0A: b"n", 0x0B: b"v", 0x0C: b"f", 0x0D: b"r"}
@@ -30,11 +31,15 @@ _HIDDEN_CHARS = frozenset(
 )
 
 
+#: The bytes git quotes in a name (ASCII controls, DEL, the double quote, the backslash).
+_GIT_QUOTED = re.compile(rb'[\x00-\x1f"\\\x7f]')
+
+
 def git_quote(path: bytes) -> bytes:
     """``path`` exactly as git writes it in a diff header with ``core.quotePath=false``: in double
     quotes, C-style, when it holds an ASCII control character, a double quote or a backslash. Used to
     recognise git's own lines, never to show a name."""
-    if not any(byte < 0x20 or byte in b'"\\\x7f' for byte in path):
+    if _GIT_QUOTED.search(path) is None:
         return path
     out = bytearray(b'"')
     for byte in path:
@@ -42,9 +47,16 @@ def git_quote(path: bytes) -> bytes:
     return bytes(out + b'"')
 
 
+def plain(path: bytes) -> bool:
+    """True when ``path`` is shown as it is: git quotes nothing in it, and neither does :func:`quote`."""
+    return path.isascii() and _GIT_QUOTED.search(path) is None
+
+
 def quote(path: bytes) -> bytes:
     """``path`` safe to show: git's quoting, and every character that does not show as itself as
     octal bytes (see the module docstring). Always valid UTF-8."""
+    if plain(path):
+        return path  # the common case, at C speed: nothing to quote
     out = bytearray()
     quoted = False
     for char in path.decode("utf-8", "surrogateescape"):
@@ -66,6 +78,12 @@ def shown(path: bytes | str) -> str:
     """A file name (bytes as git gives them, or text) as it may appear in anything a model reads."""
     raw = path.encode("utf-8", "surrogateescape") if isinstance(path, str) else path
     return quote(raw).decode("utf-8")
+
+
+def short(name: str, limit: int = 160) -> str:
+    """A shown name cut to ``limit`` characters for a list, its end kept (where the file's own name
+    is) behind a mark; the diff itself always names the file whole."""
+    return name if len(name) <= limit else "…" + name[-(limit - 1) :]
 
 
 def unhidden(text: str) -> str:

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from codex_fusion.review.diffs.git import DIFF_OPTIONS, Git
-from codex_fusion.review.diffs.names import git_quote, quote, shown
+from codex_fusion.review.diffs.names import git_quote, plain, quote, shown
 
 
 @dataclass(frozen=True)
@@ -45,6 +45,7 @@ class Entry:
     removed: int | None = None
     binary: bool = False
     text: str | None = None
+    _header: bytes | None = field(default=None, repr=False)  # header(), computed once
 
     @property
     def path(self) -> str:
@@ -58,9 +59,18 @@ class Entry:
         """The line that opens this file's section(s) in git's patch output (a type change has two).
 
         git writes an unmerged path raw, a newline in it included: that header spans lines."""
-        if self.status == "unmerged":
-            return b"* Unmerged path " + self.raw_path
-        return b"diff --git " + git_quote(b"a/" + self.raw_old) + b" " + git_quote(b"b/" + self.raw_path)
+        if self._header is None:
+            if self.status == "unmerged":
+                self._header = b"* Unmerged path " + self.raw_path
+            else:
+                a, b = git_quote(b"a/" + self.raw_old), git_quote(b"b/" + self.raw_path)
+                self._header = b"diff --git " + a + b" " + b
+        return self._header
+
+    @property
+    def plain(self) -> bool:
+        """Both names show as git writes them: no line of the header needs rewriting."""
+        return plain(self.raw_path) and plain(self.raw_old)
 
     def shown_lines(self) -> dict[bytes, bytes]:
         """Each line of git's section header that names this file, and the same line with the names
@@ -154,7 +164,9 @@ class _Section:
     """The part of the patch about one file, as it arrives."""
 
     entry: Entry
-    names: dict[bytes, bytes]  # git's header lines naming the file → the same with names quoted
+    #: git's header lines naming the file → the same with names quoted; None when the names are
+    #: plain, so every line shows as git wrote it (nothing is quoted for a name that needs nothing)
+    names: dict[bytes, bytes] | None
     data: bytearray = field(default_factory=bytearray)
     in_header: bool = True  # before the first hunk: lines that name the file are rewritten
     oversize: bool = False  # too large to ever fit: its lines are not kept
@@ -162,7 +174,8 @@ class _Section:
 
     @property
     def header(self) -> bytes:
-        return self.names[self.entry.header()]
+        header = self.entry.header()
+        return header if self.names is None else self.names[header]
 
 
 _HEADERS = (b"diff --git ", b"* Unmerged path ")
@@ -200,16 +213,54 @@ class DiffStream:
                 return
             chunk = bytes(self._head[end + 2 :])
             self._start_patch(bytes(self._head[: end + 1]))
-        *lines, rest = chunk.split(b"\n")
-        for line in lines:
-            self._line += line
-            self._patch_line(bytes(self._line))
-            self._line.clear()
-        self._line += rest
+        data = bytes(self._line) + chunk if self._line else chunk
+        self._line.clear()
+        pos = 0
+        while pos < len(data):
+            end = self._body_end(data, pos)
+            if end > pos:  # lines of a hunk: taken whole, up to the next header or the last full line
+                self._body(data[pos:end])
+                pos = end
+                continue
+            newline = data.find(b"\n", pos)
+            if newline < 0:
+                break
+            self._patch_line(data[pos:newline])
+            pos = newline + 1
+        self._line += data[pos:]
         if len(self._line) > self._limit:  # one huge line: its section cannot fit; keep its start only
             del self._line[64:]
             if self._section is not None:
                 self._section.oversize = True
+
+    def _body_end(self, data: bytes, pos: int) -> int:
+        """Where the hunk lines starting at ``pos`` end: at the next line that opens a section, else
+        after the last complete line; ``pos`` itself when the current section is not in its hunks."""
+        section = self._section
+        if section is None or section.in_header or section.nul or section.entry.status == "unmerged":
+            return pos
+        if data.startswith(_HEADERS, pos):
+            return pos
+        end = data.rfind(b"\n", pos) + 1
+        for header in _HEADERS:
+            found = data.find(b"\n" + header, pos, end + len(header))
+            if 0 <= found < end:
+                end = found + 1
+        return max(end, pos)
+
+    def _body(self, block: bytes) -> None:
+        """Complete hunk lines of the current section, as :meth:`_patch_line` would keep them."""
+        section = self._section
+        assert section is not None
+        if b"\0" in block:  # binary forced to text: line by line, as ever
+            for line in block.split(b"\n")[:-1]:
+                self._patch_line(line)
+            return
+        if not section.oversize:
+            section.data += block
+            if len(section.data) > self._limit:
+                section.oversize = True
+                section.data.clear()
 
     def finish(self) -> list[Entry]:
         if self._by_header is None:
@@ -237,7 +288,8 @@ class DiffStream:
             if section is None or section.entry is not entry:  # a type change has two
                 self._close_section()
                 self._started.add(id(entry))
-                section = self._section = _Section(entry, entry.shown_lines())
+                shown_lines = None if entry.plain else entry.shown_lines()
+                section = self._section = _Section(entry, shown_lines)
             section.in_header = True
         if section is None or section.nul or section.entry.status == "unmerged":
             return
@@ -251,7 +303,8 @@ class DiffStream:
                 section.in_header = False
             else:
                 name_part = line.removesuffix(b"\t")  # git ends a ---/+++ line with a tab for a space
-                line = section.names.get(name_part, name_part) + line[len(name_part) :]
+                if section.names is not None:
+                    line = section.names.get(name_part, name_part) + line[len(name_part) :]
         if not section.oversize:
             section.data += line + b"\n"
             if len(section.data) > self._limit:
