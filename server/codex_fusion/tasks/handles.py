@@ -127,7 +127,7 @@ def _refusal(exc: OSError, parent_fd: int, name: bytes, rel: bytes) -> OSError |
     except OSError:
         return Refused(rel, "changed while it was opened")
     if stat.S_ISLNK(mode):
-        return Refused(rel, "is a symlink: nothing is read or written through one")
+        return Refused(rel, "is a symlink: nothing is written through one")
     return Refused(rel, "is not a directory")
 
 
