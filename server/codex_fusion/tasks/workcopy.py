@@ -29,7 +29,9 @@ from codex_fusion.tasks import copying
 MAX_FILES: Final = 250_000
 MAX_BYTES: Final = 4 << 30
 #: git's listing of the working tree: longer means it is blocked (a FIFO), not slow.
-LIST_TIMEOUT_S: Final = 20.0
+LIST_TIMEOUT_S: Final = 60.0
+#: A listing still running after this is checked for such a FIFO.
+STALL_S: Final = 2.0
 #: How long the search for that FIFO may take, and how often the copy reports progress.
 SCAN_S: Final = 3.0
 PROGRESS_S: Final = 0.5
@@ -57,28 +59,36 @@ async def _measured(workspace: Path, listed: Sequence[bytes]) -> copying.Plan:
 
 
 async def listing(ws: Git, workspace: Path, paths: Sequence[str] = ()) -> list[bytes]:
-    """What git lists in the working tree (tracked and untracked, not ignored), sorted; a listing that
-    stalls (git blocked opening a FIFO the tree names ``.gitignore``) fails within seconds."""
+    """What git lists in the working tree (tracked and untracked, not ignored), sorted. A listing
+    that stalls — git blocked opening a FIFO the tree names ``.gitignore`` — fails within seconds:
+    after :data:`STALL_S` the tree is searched for such a file, and one found ends the wait."""
     quick = replace(ws, deadline=min(ws.deadline, anyio.current_time() + LIST_TIMEOUT_S))
+    found: list[str] = []
+    listed = None
     try:
-        listed = await quick.run(
-            "ls-files",
-            "-z",
-            "--cached",
-            "--others",
-            "--exclude-standard",
-            "--",
-            *(f":(literal){p}" for p in paths),
-        )
+        async with anyio.create_task_group() as group:
+
+            async def watch() -> None:
+                await anyio.sleep(STALL_S)
+                found.extend(await anyio.to_thread.run_sync(_special_files, workspace))
+                if found:
+                    group.cancel_scope.cancel()
+
+            group.start_soon(watch)
+            listed = await quick.run(
+                "ls-files", "-z", "--cached", "--others", "--exclude-standard", "--", *paths
+            )
+            group.cancel_scope.cancel()
     except DiffError as exc:
-        special = await anyio.to_thread.run_sync(_special_files, workspace)
-        if special:
-            raise TaskError(
-                f"git cannot list the workspace: {', '.join(special[:5])} is a FIFO or other special file "
-                "where git reads its ignore rules, and git waits on it. Remove it or make it a regular file, "
-                "or delegate with `base` (a commit's tree: git then reads no ignore files)."
-            ) from None
-        raise TaskError(f"Cannot copy the workspace for a task: {exc}") from None
+        found.extend(await anyio.to_thread.run_sync(_special_files, workspace))
+        if not found:
+            raise TaskError(f"Cannot copy the workspace for a task: {exc}") from None
+    if listed is None or found:
+        raise TaskError(
+            f"git cannot list the workspace: {', '.join(found[:5])} is a FIFO or other special file where "
+            "git reads its ignore rules, and git waits on it. Remove it or make it a regular file, or "
+            "delegate with `base` (a commit's tree: git then reads no ignore files)."
+        )
     return sorted({p for p in listed.stdout.split(b"\0") if p})
 
 
