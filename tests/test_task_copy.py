@@ -83,7 +83,9 @@ async def test_the_base_from_the_copy_is_the_tree_and_patch_of_a_full_copy(tmp_p
     snap = await create(ws, task)
     assert tree_of(task, snap.base) == full_tree(task)  # the base is exactly the copy
     listed = git(task, f"--git-dir={task / 'git'}", "ls-tree", "-r", "--name-only", snap.base).split()
-    assert "gone.txt" not in listed and "staged-gone.txt" not in listed and "ignored/big.bin" not in listed
+    assert "gone.txt" not in listed
+    assert "staged-gone.txt" not in listed
+    assert "ignored/big.bin" not in listed
     assert {"untracked.txt", "link", "link2", "mode.sh", "run.sh", "src/deep/c.txt"} <= set(listed)
     # the member's changes: a patch as the full hashing gives it, base blobs fetched where needed
     tree = task / "tree"
@@ -99,7 +101,8 @@ async def test_the_base_from_the_copy_is_the_tree_and_patch_of_a_full_copy(tmp_p
     reference = git(task, f"--git-dir={task / 'git'}", "diff", "--binary", "--full-index", *DIFF, snap.base,
                     changes.result)  # fmt: skip
     assert changes.patch.decode() == reference
-    assert "+c, by the member" in reference and "-c" in reference
+    assert "+c, by the member" in reference
+    assert "-c" in reference
     assert {c.path: c.status for c in changes.files} == {
         "a.py": "M", "added.txt": "A", "link": "M", "mode.sh": "M", "run.sh": "D", "src/deep/c.txt": "M",
     }  # fmt: skip
@@ -143,7 +146,9 @@ async def test_an_over_limit_workspace_is_refused_before_anything_is_written(
     with pytest.raises(TaskError) as raised:
         await create(ws, task)
     text = str(raised.value)
-    assert "the limit is 250,000 files and 4 GiB" in text and "`paths`" in text and "`base`" in text
+    assert "the limit is 250,000 files and 4 GiB" in text
+    assert "`paths`" in text
+    assert "`base`" in text
     assert "nothing was copied" in text
     assert list(task.iterdir()) == []  # no tree, no repository: nothing written
     monkeypatch.setattr(workcopy, "MAX_FILES", 1)
@@ -175,7 +180,8 @@ async def test_the_copy_is_never_a_hard_link_and_keeps_modes(tmp_path: Path) -> 
     await create(ws, task, progress=lines.append)
     for name in ("a.py", "src/b.py", "untracked.txt", "run.sh"):
         mine, theirs = (task / "tree" / name).lstat(), (ws / name).lstat()
-        assert mine.st_ino != theirs.st_ino and mine.st_nlink == 1
+        assert mine.st_ino != theirs.st_ino
+        assert mine.st_nlink == 1
         assert (task / "tree" / name).read_bytes() == (ws / name).read_bytes()
     assert (task / "tree" / "run.sh").stat().st_mode & stat.S_IXUSR
     assert not (task / "tree" / "a.py").stat().st_mode & stat.S_IXUSR

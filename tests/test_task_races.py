@@ -5,8 +5,8 @@ directory over and over, atomically (``renameat2(RENAME_EXCHANGE)``), while they
 from __future__ import annotations
 
 import ctypes
-import hashlib
 import ctypes.util
+import hashlib
 import os
 import sys
 import threading
@@ -100,7 +100,8 @@ def test_the_copy_never_reads_through_a_directory_swapped_for_a_symlink(tmp_path
                 assert done.files == 0
     assert read_outside == 0
     assert swaps.count > RUNS  # the swap really raced the copies
-    assert copied > 0 and refused > 0  # both sides of the race were hit
+    assert copied > 0
+    assert refused > 0
 
 
 def test_accept_never_writes_through_a_directory_swapped_for_a_symlink(
@@ -110,13 +111,14 @@ def test_accept_never_writes_through_a_directory_swapped_for_a_symlink(
     workspace, outside = _setup(tmp_path)
     written = refused = 0
     escaped = 0
+    reasons: set[str] = set()
     with swapping(workspace, outside) as swaps:
-        for run in range(RUNS):
+        for _run in range(RUNS):
             writes = [Write("d/new", b"from the member\n", seen=Current("missing"))]
             try:
                 write_all(str(workspace), writes)
             except TaskError as exc:
-                assert "symlink" in str(exc) or "changed while the patch was being applied" in str(exc), exc
+                reasons.add(str(exc))
                 refused += 1
                 continue
             written += 1
@@ -129,6 +131,8 @@ def test_accept_never_writes_through_a_directory_swapped_for_a_symlink(
                     (real / "new").unlink()
     assert escaped == 0
     assert swaps.count > RUNS
-    assert written > 0 and refused > 0
+    assert written > 0
+    assert refused > 0
+    assert all("symlink" in why or "changed while the patch was being applied" in why for why in reasons)
     assert sorted(p.name for p in outside.iterdir()) == ["f"]  # nothing new outside
     assert (outside / "f").read_bytes() == SECRET  # and nothing changed there

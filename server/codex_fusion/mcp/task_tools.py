@@ -19,6 +19,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from pydantic import Field
 
 from codex_fusion.errors import FusionError
+from codex_fusion.mcp.delegating import delegate_all
 from codex_fusion.mcp.progress import ProgressPump
 from codex_fusion.member import render
 from codex_fusion.tasks import render as task_render
@@ -68,15 +69,10 @@ async def delegate(
     except FusionError as exc:
         raise _error(exc) from None
     brief = TaskBrief(task, tuple(paths or ()), tuple(criteria or ()), constraints, base)
-    started: list[Task] = []
-    failed: list[str] = []
-    for name in names:
-        try:
-            started.append(await manager.delegate(brief, name))
-        except FusionError as exc:
-            if len(names) == 1:
-                raise _error(exc) from None
-            failed.append(f"✗ {render.who(name)} could not take the task: {exc}")
+    started, failures = await delegate_all(ctx, manager, brief, names)
+    if failures and len(names) == 1:
+        raise _error(failures[0][1]) from None
+    failed = [f"✗ {render.who(name)} could not take the task: {exc}" for name, exc in failures]
     text = await _answer(ctx, manager, started, DELEGATE_WAIT_S if wait_s is None else wait_s)
     return "\n\n".join([text, *map(redact_credentials, failed)]) if failed else text
 

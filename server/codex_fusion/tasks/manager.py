@@ -221,9 +221,11 @@ class TaskManager:
 
     # -- delegate --------------------------------------------------------------------------------
 
-    async def delegate(self, brief: TaskBrief, member: str) -> Task:
+    async def delegate(
+        self, brief: TaskBrief, member: str, progress: Callable[[str], None] | None = None
+    ) -> Task:
         """Start a task: claim its id, copy the workspace, open the member's session in the copy and
-        send the brief. Returns as soon as the member is working."""
+        send the brief. Returns as soon as the member is working; ``progress`` hears the copy's lines."""
         store, workspace = self._require()
         brief = _checked(brief)
         if len(self.open_tasks()) >= MAX_OPEN:
@@ -242,6 +244,8 @@ class TaskManager:
                 base=brief.base,
                 timeout=GIT_TIMEOUT_S,
                 allow_foreign_gitdir=self.config.allow_foreign_gitdir,
+                progress=_copy_progress(task, progress),
+                paths=brief.paths,
             )
         except BaseException as exc:
             with anyio.CancelScope(shield=True):
@@ -577,3 +581,14 @@ def _checked(brief: TaskBrief) -> TaskBrief:
 
 def names(tasks: Sequence[Task]) -> str:
     return ", ".join(t.id for t in tasks)
+
+
+def _copy_progress(task: Task, hear: Callable[[str], None] | None) -> Callable[[str], None]:
+    """The copy's progress line, as the task's (``status``) and to whoever asked for it."""
+
+    def tell(line: str) -> None:
+        task.progress = line
+        if hear is not None:
+            hear(f"{task.id}: {line}")
+
+    return tell
