@@ -83,6 +83,10 @@ FIGURES: dict[str, tuple[str, Callable[[Lab], Figure]]] = {
         council.sharded_review,
     ),
     "delegate": ("Delegated tasks at once: 1, 2, 4 (real codex-acp, mock model)", delegate.figure),
+    "delegate_copy": (
+        "Delegate → session open against cp -a: 10k/50k/200k files, 1,000 × 1 MiB",
+        delegate.copy_figure,
+    ),
 }
 
 

@@ -225,3 +225,17 @@ async def test_a_huge_file_is_summarised_in_the_patch_without_loading_it(tmp_pat
     assert "huge.bin (A, 200.0 MB) is too large to show here" in text
     assert "+b" in text  # the small change is shown as usual
     assert {c.path: c.size for c in changes.files}["huge.bin"] == 200 * 1000 * 1000
+
+
+def test_accept_compares_a_huge_workspace_file_by_its_blob_id_without_holding_it(tmp_path: Path) -> None:
+    from codex_fusion.tasks.apply import _oid
+    from codex_fusion.tasks.handles import Handles
+    from codex_fusion.tasks.placing import KEEP_BYTES, read
+
+    (tmp_path / "big.bin").write_bytes(b"x" * (KEEP_BYTES + 5))
+    git(tmp_path, "init", "-q")
+    with Handles(str(tmp_path)) as handles:
+        now = read(handles, "big.bin")
+    assert not isinstance(now, str)
+    assert now.data == b""  # not kept
+    assert _oid(now, 40) == git(tmp_path, "hash-object", "big.bin").strip()

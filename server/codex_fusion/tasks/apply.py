@@ -112,6 +112,8 @@ def _oid(now: Current, width: int) -> str:
         return "0" * width
     if now.kind == "other":
         return "other"
+    if now.ids[0]:
+        return now.ids[1] if width == 64 else now.ids[0]
     digest = hashlib.sha256() if width == 64 else hashlib.sha1(usedforsecurity=False)
     digest.update(b"blob %d\0" % len(now.data))
     digest.update(now.data)
@@ -155,7 +157,7 @@ async def _merge(tg: TaskGit, change: FileChange, now: Current) -> Write | None:
     regular = ("100644", "100755")
     if now.kind != "file" or change.old_mode not in regular or change.new_mode not in regular:
         return None
-    if len(now.data) > MAX_MERGE_BYTES or change.size > MAX_MERGE_BYTES:
+    if now.ids[0] or len(now.data) > MAX_MERGE_BYTES or change.size > MAX_MERGE_BYTES:
         return None
     base, theirs = await _blob(tg, change.old_oid), await _blob(tg, change.new_oid)
     if any(b"\0" in text[:8000] for text in (now.data, base, theirs)):

@@ -13,15 +13,19 @@ Blocking throughout: call it off the event loop.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import secrets
 import stat
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Final, Literal
 
 from codex_fusion.errors import TaskError
 from codex_fusion.tasks.handles import CREATE, READ, Handles, Refused, read_all
+
+#: A workspace file larger than this is compared by its blob ids, not held in memory.
+KEEP_BYTES: Final = 8 << 20
 
 
 @dataclass(frozen=True)
@@ -29,8 +33,9 @@ class Current:
     """A path in the workspace as it is now."""
 
     kind: Literal["missing", "file", "link", "other"]
-    data: bytes = b""  # a file's content or a link's target
+    data: bytes = b""  # a file's content (up to KEEP_BYTES) or a link's target
     mode: int = 0
+    ids: tuple[str, str] = ("", "")  # a larger file's git blob ids (SHA-1, SHA-256), content not kept
 
 
 @dataclass(frozen=True)
@@ -72,9 +77,30 @@ def read(handles: Handles, path: str) -> Current | str:
     try:
         if not stat.S_ISREG(os.fstat(file).st_mode):
             return Current("other", b"", info.st_mode)
-        return Current("file", read_all(file), info.st_mode)
+        return _file(file, info.st_mode)
     finally:
         os.close(file)
+
+
+def _file(fd: int, mode: int) -> Current:
+    """A regular file's content, or for one over :data:`KEEP_BYTES` only its blob ids: a huge file in
+    the workspace never sits in the server's memory."""
+    head = read_all(fd, KEEP_BYTES + 1)
+    if len(head) <= KEEP_BYTES:
+        return Current("file", head, mode)
+    size = os.fstat(fd).st_size
+    ids = hashlib.sha1(usedforsecurity=False), hashlib.sha256()
+    for digest in ids:
+        digest.update(b"blob %d\0" % size)
+        digest.update(head)
+    read = len(head)
+    while chunk := os.pread(fd, 1 << 20, read):
+        for digest in ids:
+            digest.update(chunk)
+        read += len(chunk)
+    if read != size:
+        return Current("other", b"", mode)  # it changed while it was read: compared as changed
+    return Current("file", b"", mode, (ids[0].hexdigest(), ids[1].hexdigest()))
 
 
 @dataclass

@@ -101,7 +101,11 @@ async def copy_concurrently(
     source = os.fsencode(workspace)
 
     async def worker(run: Sequence[copying.Entry]) -> None:
-        done.append(await anyio.to_thread.run_sync(copying.copy, source, target, run, shared))
+        try:
+            done.append(await anyio.to_thread.run_sync(copying.copy, source, target, run, shared))
+        except BaseException:
+            shared.stop = True  # the other threads stop at their next file
+            raise
 
     async def report() -> None:
         while progress is not None:
