@@ -173,11 +173,16 @@ async def test_over_the_limit_paths_narrow_the_copy(tmp_path: Path, monkeypatch:
     assert "only want" in snap.label
 
 
-async def test_the_copy_is_never_a_hard_link_and_keeps_modes(tmp_path: Path) -> None:
+async def test_the_copy_is_never_a_hard_link_and_keeps_modes_and_reports_progress(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     ws = make_workspace(tmp_path)
     task = tmp_path / "task"
     lines: list[str] = []
+    monkeypatch.setattr(workcopy, "PROGRESS_S", 0.0)  # a line at every turn of the loop
     await create(ws, task, progress=lines.append)
+    assert lines and all(line.startswith("copying the workspace: ") for line in lines)
+    assert " of 9 files, " in lines[0]
     for name in ("a.py", "src/b.py", "untracked.txt", "run.sh"):
         mine, theirs = (task / "tree" / name).lstat(), (ws / name).lstat()
         assert mine.st_ino != theirs.st_ino
