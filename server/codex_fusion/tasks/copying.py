@@ -239,15 +239,15 @@ class _Cloner:
         digest = self.digest()
         digest.update(b"blob %d\0" % expected)
         size = 0
-        while chunk := os.read(src, CHUNK):
+        while size < expected and (chunk := os.read(src, min(CHUNK, expected - size))):
             view = memoryview(chunk)
             while view:
                 view = view[os.write(dst, view) :]
             digest.update(chunk)
             size += len(chunk)
-        if size != expected:  # it changed size while it was read: the id of what was written
+        if size != expected:  # it shrank while it was read: the id of what was written
             return self._hash(dst)
-        return size, digest.hexdigest()
+        return size, digest.hexdigest()  # the bytes its lstat counted (a file growing meanwhile: those)
 
     def _hash(self, fd: int) -> tuple[int, str]:
         """The blob id of what ``fd`` (the task's own copy) holds."""
