@@ -181,7 +181,8 @@ async def test_the_copy_is_never_a_hard_link_and_keeps_modes_and_reports_progres
     lines: list[str] = []
     monkeypatch.setattr(workcopy, "PROGRESS_S", 0.0)  # a line at every turn of the loop
     await create(ws, task, progress=lines.append)
-    assert lines and all(line.startswith("copying the workspace: ") for line in lines)
+    assert lines
+    assert all(line.startswith("copying the workspace: ") for line in lines)
     assert " of 9 files, " in lines[0]
     for name in ("a.py", "src/b.py", "untracked.txt", "run.sh"):
         mine, theirs = (task / "tree" / name).lstat(), (ws / name).lstat()
@@ -244,3 +245,26 @@ def test_accept_compares_a_huge_workspace_file_by_its_blob_id_without_holding_it
     assert not isinstance(now, str)
     assert now.data == b""  # not kept
     assert _oid(now, 40) == git(tmp_path, "hash-object", "big.bin").strip()
+
+
+async def test_a_file_that_grows_past_the_limit_while_it_is_copied_stops_the_copy(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from codex_fusion.tasks import copying
+
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    for index in range(20):
+        (ws / f"f{index}.txt").write_text("x" * 100)
+    git(ws, "init", "-q")
+    monkeypatch.setattr(workcopy, "MAX_BYTES", 1000)  # what lstat saw fits (2,000 > 1,000 does not …)
+    real_measure = copying.measure
+
+    def understated(workspace: bytes, paths: object, limit: int) -> copying.Plan:
+        plan = real_measure(workspace, paths, 1 << 30)  # type: ignore[arg-type]
+        plan.size = 0  # … as if every file grew after it was measured
+        return plan
+
+    monkeypatch.setattr(copying, "measure", understated)
+    with pytest.raises(TaskError, match="over 0 MiB"):
+        await create(ws, tmp_path / "task")

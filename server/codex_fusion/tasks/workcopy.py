@@ -60,14 +60,20 @@ async def _measured(workspace: Path, listed: Sequence[bytes]) -> copying.Plan:
     source = os.fsencode(workspace)
     size = -(-len(listed) // copying.WORKERS)
     parts: dict[int, copying.Plan] = {}
+    over: list[copying.TooLarge] = []
 
     async def one(index: int) -> None:
         run = listed[index * size : (index + 1) * size]
-        parts[index] = await anyio.to_thread.run_sync(copying.measure, source, run, MAX_BYTES)
+        try:
+            parts[index] = await anyio.to_thread.run_sync(copying.measure, source, run, MAX_BYTES)
+        except copying.TooLarge as exc:
+            over.append(exc)
 
     async with anyio.create_task_group() as group:
         for index in range(copying.WORKERS):
             group.start_soon(one, index)
+    if over:
+        raise over[0]
     plan = copying.Plan([], 0, [])
     for index in sorted(parts):
         plan.entries += parts[index].entries
@@ -120,12 +126,14 @@ async def copy_concurrently(
     done: list[copying.Copied] = []
     source = os.fsencode(workspace)
 
+    failed: list[Exception] = []
+
     async def worker(run: Sequence[copying.Entry]) -> None:
         try:
             done.append(await anyio.to_thread.run_sync(copying.copy, source, target, run, shared))
-        except BaseException:
+        except Exception as exc:  # the first one is raised alone below, not as a group
+            failed.append(exc)
             shared.stop = True  # the other threads stop at their next file
-            raise
 
     async def report() -> None:
         while progress is not None:
@@ -143,6 +151,10 @@ async def copy_concurrently(
     except BaseException:
         shared.stop = True
         raise
+    if failed:
+        if isinstance(failed[0], OSError):
+            raise TaskError(f"The workspace could not be copied ({failed[0]}); delegate again.") from None
+        raise failed[0]
     merged = copying.Copied()
     for part in done:
         merged.blobs += part.blobs
