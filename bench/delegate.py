@@ -256,7 +256,7 @@ async def _open_once(config: Config) -> tuple[float, str]:
         try:
             task = await tasks.delegate(brief, "codex")
         except Exception as exc:
-            return time.perf_counter() - started, f"refused: {str(exc)[:90]}"
+            return time.perf_counter() - started, f"refused: {str(exc)[:400]}"
         elapsed = time.perf_counter() - started
         await tasks.wait(task, 60)
         await tasks.discard(task)

@@ -221,6 +221,7 @@ class _Cloner:
 
     def __init__(self, to: Target, sha256: bool) -> None:
         self.to = to
+        self.buffer = memoryview(bytearray(CHUNK))
         self.clones = fcntl is not None and hasattr(fcntl, "ioctl")
         self.sha256 = sha256
 
@@ -239,12 +240,16 @@ class _Cloner:
         digest = self.digest()
         digest.update(b"blob %d\0" % expected)
         size = 0
-        while size < expected and (chunk := os.read(src, min(CHUNK, expected - size))):
-            view = memoryview(chunk)
-            while view:
-                view = view[os.write(dst, view) :]
+        buffer = self.buffer  # reused: a fresh 1 MiB object per chunk costs its page faults
+        while size < expected:
+            got = os.readv(src, [buffer[: min(CHUNK, expected - size)]])
+            if not got:
+                break
+            chunk = buffer[:got]
             digest.update(chunk)
-            size += len(chunk)
+            while chunk:
+                chunk = chunk[os.write(dst, chunk) :]
+            size += got
         if size != expected:  # it shrank while it was read: the id of what was written
             return self._hash(dst)
         return size, digest.hexdigest()  # the bytes its lstat counted (a file growing meanwhile: those)
