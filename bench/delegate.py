@@ -10,12 +10,18 @@ write profile, every model request answered after ``--latency`` seconds by the m
 (per request, whatever order the tasks' requests arrive in). ``fake``: the scripted fake agent
 sleeping ``2 × latency`` per turn, which measures codex-fusion's own part. Record results with their
 date in docs/benchmarks.md. Also a figure of ``bench/run.py`` (``--only delegate``).
+
+``--copy`` (and ``bench/run.py --only delegate_copy``): ``delegate`` → the member's session open in
+the copy, against ``cp -a`` of the same files measured in the same run, at 10k, 50k and 200k small
+files and 1,000 files of 1 MiB (issue 26: ≤ 2× and ≤ 3×). The fake agent stands in for the member,
+so the figure is codex-fusion's copy and base, not an agent's start-up.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import shlex
 import shutil
@@ -199,12 +205,113 @@ def figure(lab: Any) -> Any:
     return fig
 
 
+# -- call → session open against `cp -a` of the same files (issue 26 item 1) -------------------------
+
+#: (label, files, bytes each); small files are ~100 bytes, as in a source tree.
+COPY_CASES = (("10k small", 10_000, 100), ("50k small", 50_000, 100), ("200k small", 200_000, 100),
+              ("1,000 × 1 MiB", 1_000, 1 << 20))  # fmt: skip
+
+
+def _big_workspace(base: Path, files: int, size: int) -> Path:
+    """``files`` files of ``size`` bytes under ``src/`` (100 a directory), committed; ten of them then
+    modified and ten untracked, as a working tree is."""
+    workspace = base / "workspace"
+    src = workspace / "src"
+    for index in range(files):
+        directory = src / f"d{index // 100:05}"
+        if index % 100 == 0:
+            directory.mkdir(parents=True)
+        line = f"file {index} ".encode()
+        (directory / f"f{index:06}.txt").write_bytes((line * (size // len(line) + 1))[:size])
+    env = {"GIT_CONFIG_GLOBAL": "/dev/null", "GIT_AUTHOR_NAME": "b", "GIT_AUTHOR_EMAIL": "b@b",
+           "GIT_COMMITTER_NAME": "b", "GIT_COMMITTER_EMAIL": "b@b", "PATH": "/usr/bin:/bin"}  # fmt: skip
+    for args in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", "base"]):
+        subprocess.run(["git", *args], cwd=workspace, env=env, check=True, capture_output=True)
+    for index in range(10):
+        (src / "d00000" / f"f{index:06}.txt").write_bytes(b"modified\n")
+        (src / f"untracked{index}.txt").write_bytes(b"untracked\n")
+    return workspace
+
+
+def _cp_floor(workspace: Path, base: Path) -> float:
+    """``cp -a`` of the same files (the working tree, not ``.git``)."""
+    target = base / "cp-floor"
+    target.mkdir()
+    started = time.perf_counter()
+    subprocess.run(["cp", "-a", str(workspace / "src"), str(target)], check=True)
+    elapsed = time.perf_counter() - started
+    shutil.rmtree(target)
+    return elapsed
+
+
+async def _open_once(config: Config) -> tuple[float, str]:
+    """``delegate`` → the member's session open in the copy and the brief sent (the call's return)."""
+
+    def member_for(name: str, tree: Path) -> Any:
+        return config.members[name]
+
+    async with TaskManager(config, member_for=member_for) as tasks:
+        brief = TaskBrief("Nothing to do.\n@fake say SUMMARY: s\\nTESTS: none\\nCRITERIA: 1 met",
+                          criteria=("done",))  # fmt: skip
+        started = time.perf_counter()
+        try:
+            task = await tasks.delegate(brief, "codex")
+        except Exception as exc:
+            return time.perf_counter() - started, f"refused: {str(exc)[:400]}"
+        elapsed = time.perf_counter() - started
+        await tasks.wait(task, 60)
+        await tasks.discard(task)
+        return elapsed, "ok"
+
+
+def measure_copy(cases: tuple[tuple[str, int, int], ...] = COPY_CASES) -> dict[str, Any]:
+    """Per case: call → session open (fake agent, so the agent's own start is ~0.1 s) and the
+    ``cp -a`` floor of the same files, measured in the same run, the floor before and after."""
+    out: dict[str, Any] = {}
+    work = Path(tempfile.mkdtemp(prefix="codex-fusion-bench-copy-", dir=os.environ.get("BENCH_DIR")))
+    try:
+        for label, files, size in cases:
+            base = work / label.replace(" ", "_").replace(",", "")
+            base.mkdir()
+            workspace = _big_workspace(base, files, size)
+            config = _config("fake", base, workspace, None)
+            floors = [_cp_floor(workspace, base)]
+            opened, outcome = anyio.run(_open_once, config)
+            floors.append(_cp_floor(workspace, base))
+            floor = statistics.median(floors)
+            out[label] = {"open_s": opened, "cp_a_s": floor, "cp_a_runs_s": floors, "ratio": opened / floor,
+                          "outcome": outcome}  # fmt: skip
+            shutil.rmtree(base)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return out
+
+
+def copy_figure(lab: Any) -> Any:
+    """``bench/run.py``'s figure: call → session open against ``cp -a`` (skipped in --quick)."""
+    from bench.report import Figure, skipped
+
+    if lab.quick:
+        return skipped("skipped in --quick (builds workspaces of up to 200,000 files)")
+    data = measure_copy()
+    fig = Figure(data=data)
+    for label, row in data.items():
+        target = 3 if "MiB" in label else 2
+        value = f"{row['open_s']:.2f} s vs {row['cp_a_s']:.2f} s = {row['ratio']:.2f}× ({row['outcome']})"
+        fig.row(f"{label}: delegate → session open vs cp -a (target ≤ {target}×)", value)
+    return fig
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--agent", choices=("ts", "rust", "fake"), default="ts")
     parser.add_argument("--latency", type=float, default=2.0, help="seconds per model request")
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--copy", action="store_true", help="call → session open against cp -a instead")
     args = parser.parse_args()
+    if args.copy:
+        print(json.dumps(measure_copy(), indent=2))
+        return
     data = measure(args.agent, args.latency, args.rounds)
     print(json.dumps(data, indent=2))
     for count in COUNTS:

@@ -86,6 +86,10 @@ FIGURES: dict[str, tuple[str, Callable[[Lab], Figure]]] = {
     "review_parts": ("Reviews in parts: collecting vs git diff, each part's prompt", parts.review_parts),
     "delegate": ("Delegated tasks at once: 1, 2, 4 (real codex-acp, mock model)", delegate.figure),
     "findings_coverage": ("Findings: planted defects, four mock members, merged table", coverage.figure),
+    "delegate_copy": (
+        "Delegate → session open against cp -a: 10k/50k/200k files, 1,000 × 1 MiB",
+        delegate.copy_figure,
+    ),
 }
 
 

@@ -562,7 +562,7 @@ async def test_an_error_half_way_through_the_write_puts_everything_back(
     failed: list[object] = []
 
     def failing(src: object, dst: object, *args: object, **kwargs: object) -> None:
-        if str(dst).endswith("src/b.py") and not failed:  # the new file's swap, once
+        if os.fsdecode(dst) == "b.py" and not failed:  # src/b.py's swap (within src's handle), once
             failed.append(dst)
             raise OSError(28, "No space left on device")
         real_rename(src, dst, *args, **kwargs)  # type: ignore[arg-type]

@@ -14,15 +14,14 @@ from typing import Annotated, Literal
 from mcp.server.mcpserver import Context
 from pydantic import Field
 
-from codex_fusion.errors import FusionError
 from codex_fusion.host.handles import CallTable
 from codex_fusion.mcp import answers, hosted
 from codex_fusion.mcp.arguments import OneOrMany
+from codex_fusion.mcp.delegating import delegate_all
 from codex_fusion.mcp.state import tasks_of
 from codex_fusion.member import render
 from codex_fusion.tasks import render as task_render
 from codex_fusion.tasks.record import TaskBrief
-from codex_fusion.tasks.task import Task
 from codex_fusion.text.redact import redact_credentials
 
 WaitArg = Annotated[float | None, Field(ge=0, le=86_400, description="Wait for the result, s.")]
@@ -41,15 +40,10 @@ async def delegate(
     council, manager = tasks_of(ctx)
     names = council.select(members) if members else [hosted.default_name(ctx, council)]
     brief = TaskBrief(task, tuple(paths or ()), tuple(criteria or ()), constraints, base)
-    started: list[Task] = []
-    failed: list[str] = []
-    for name in names:
-        try:
-            started.append(await manager.delegate(brief, name))
-        except FusionError as exc:
-            if len(names) == 1:
-                raise
-            failed.append(f"✗ {render.who(name)} could not take the task: {exc}")
+    started, failures = await delegate_all(ctx, manager, brief, names)
+    if failures and len(names) == 1:
+        raise failures[0][1]
+    failed = [f"✗ {render.who(name)} could not take the task: {exc}" for name, exc in failures]
     text = await answers.wait_tasks(
         ctx, manager, started, answers.DELEGATE_WAIT_S if wait_s is None else wait_s
     )

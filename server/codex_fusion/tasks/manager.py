@@ -74,6 +74,8 @@ class TaskManager(TaskBook):
         self._member_for = member_for if member_for is not None else functools.partial(task_member, config)
         #: Every task member's turns tell it of their updates (progress reads the tasks then).
         self.changes = Changes()
+        #: Tasks whose workspace copy is being made (not yet in ``tasks``): progress reads them.
+        self.copying: dict[str, Task] = {}
         self._stack = AsyncExitStack()
         self._hosts: Hosts | None = None
         self._apply = anyio.Lock()
@@ -126,7 +128,8 @@ class TaskManager(TaskBook):
 
     async def delegate(self, brief: TaskBrief, member: str) -> Task:
         """Start a task: claim its id, copy the workspace, open the member's session in the copy and
-        send the brief. Returns as soon as the member is working."""
+        send the brief. Returns as soon as the member is working. While the copy runs the task is in
+        :attr:`copying`, its stage the copy's progress line (``changes`` is told of each)."""
         store, workspace = self._require()
         brief = _checked(brief)
         if len(self.open_tasks()) >= MAX_OPEN:
@@ -135,7 +138,8 @@ class TaskManager(TaskBook):
             )
         task_id, directory, lock = await anyio.to_thread.run_sync(store.claim)
         record = TaskRecord(task_id, str(workspace), member, brief, created=time.time())
-        task = Task(record, directory, lock)
+        task = Task(record, directory, lock, stage="copying the workspace")
+        self.copying[task_id] = task
         try:
             await anyio.to_thread.run_sync(store.save, record)
             spec = await anyio.to_thread.run_sync(self._member_for, member, directory / TREE)
@@ -145,6 +149,8 @@ class TaskManager(TaskBook):
                 base=brief.base,
                 timeout=GIT_TIMEOUT_S,
                 allow_foreign_gitdir=self.config.allow_foreign_gitdir,
+                progress=_copy_progress(task, self.changes),
+                paths=brief.paths,
             )
         except BaseException as exc:
             with anyio.CancelScope(shield=True):
@@ -153,6 +159,8 @@ class TaskManager(TaskBook):
             if isinstance(exc, FusionError):
                 raise TaskError(f"The task could not start: {exc}") from None
             raise
+        finally:
+            self.copying.pop(task_id, None)
         record.base, record.base_label, record.skipped = snapshot.base, snapshot.label, snapshot.skipped
         await anyio.to_thread.run_sync(store.save, record)
         self.tasks[task_id] = task
@@ -341,3 +349,13 @@ def _checked(brief: TaskBrief) -> TaskBrief:
 
 def names(tasks: Sequence[Task]) -> str:
     return ", ".join(t.id for t in tasks)
+
+
+def _copy_progress(task: Task, changes: Changes) -> Callable[[str], None]:
+    """The copy's progress line becomes the task's stage (what ``status`` and progress read)."""
+
+    def tell(line: str) -> None:
+        task.stage = line
+        changes.notify()
+
+    return tell

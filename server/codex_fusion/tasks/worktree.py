@@ -24,8 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-import stat
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Final
@@ -35,11 +34,15 @@ import anyio
 from codex_fusion.errors import DiffError, TaskError
 from codex_fusion.review.diffs.git import Git, Result
 from codex_fusion.review.diffs.layout import check_repository
+from codex_fusion.tasks import basetree, copying, workcopy
 from codex_fusion.tasks.record import FileChange
+from codex_fusion.tasks.workcopy import MAX_BYTES, MAX_FILES, too_large
+from codex_fusion.text.visible import visible
 
-#: Bounds on the copy; a larger workspace is refused (delegate from a narrower one).
-MAX_FILES: Final = 50_000
-MAX_BYTES: Final = 1 << 30
+#: A changed file larger than this is summarised in the patch, not shown (nor read into memory) …
+MAX_SHOWN_BYTES: Final = 8 << 20
+#: … and so is every file past this many bytes of changed files in all.
+MAX_PATCH_SHOWN: Final = 32 << 20
 #: Created by the tests and tools a member runs, never part of the patch (the task's own excludes).
 EXCLUDES: Final = (
     "__pycache__/",
@@ -102,10 +105,10 @@ class TaskGit:
         git = replace(git, config=git.config + _IDENTITY)
         return cls(git, task_dir / "git", task_dir / "tree")
 
-    async def run(self, *args: str, check: bool = True) -> Result:
+    async def run(self, *args: str, check: bool = True, input: bytes | None = None) -> Result:
         try:
             return await self.git.run(
-                f"--git-dir={self.git_dir}", f"--work-tree={self.tree}", *args, check=check
+                f"--git-dir={self.git_dir}", f"--work-tree={self.tree}", *args, check=check, input=input
             )
         except DiffError as exc:
             raise TaskError(f"The task's own git failed ({args[0]}): {exc}") from None
@@ -130,36 +133,53 @@ class TaskGit:
 
 
 async def create(
-    workspace: Path, task_dir: Path, *, base: str | None, timeout: float, allow_foreign_gitdir: bool
+    workspace: Path,
+    task_dir: Path,
+    *,
+    base: str | None,
+    timeout: float,
+    allow_foreign_gitdir: bool,
+    progress: Callable[[str], None] | None = None,
+    paths: Sequence[str] = (),
 ) -> Snapshot:
     """Copy the workspace (or ``base``'s tree) into ``task_dir/tree`` and record it as the base
-    commit of a fresh repository ``task_dir/git``. Raises TaskError saying what to do."""
+    commit of a fresh repository ``task_dir/git``. Raises TaskError saying what to do; an
+    over-limit workspace is refused before anything is written."""
     try:
         ws = await Git.open(workspace, timeout)
         repository = await check_repository(ws, allow_foreign=allow_foreign_gitdir)
         ws = ws.locked_down(repository.config)
     except DiffError as exc:
         raise TaskError(f"Cannot copy the workspace for a task: {exc}") from None
+    plan = known = None
+    if base is None:
+        head = await _commit(ws, "HEAD")
+        plan, narrowed = await workcopy.plan(ws, workspace, paths)
+        known = await basetree.index_oids(ws)
     tree, git_dir = task_dir / "tree", task_dir / "git"
     await anyio.to_thread.run_sync(_prepare, tree, git_dir)
     init = await Git.open(task_dir, timeout)
     await init.run("init", "-q", "--bare", "--template=", str(git_dir))
     tg = await (await TaskGit.open(task_dir, timeout)).locked()
     await anyio.to_thread.run_sync(_write_info, git_dir)
-    if base is None:
-        head = await _commit(ws, "HEAD")
-        listed = await _run(ws, "ls-files", "-z", "--cached", "--others", "--exclude-standard")
-        paths = sorted({p for p in listed.stdout.split(b"\0") if p})
-        if len(paths) > MAX_FILES:
-            raise _too_large(f"{len(paths):,} files")
-        files, size, skipped = await anyio.to_thread.run_sync(copy_files, workspace, tree, paths)
-        where = f"HEAD {head[:7]}" if head else "no commits yet"
-        label = f"your working tree ({where}, with your uncommitted and untracked changes)"
-    else:
+    if plan is None or known is None:
+        assert base is not None
         files, size, skipped, short = await _checkout(ws, tg, base)
         label = f"{base} ({short})"
-    await tg.run("add", "-A", "-f")  # exactly the copy, whatever its .gitignore says
-    written = await tg.run("write-tree")
+        await tg.run("add", "-A", "-f")  # exactly the copy, whatever its .gitignore says
+    else:
+        objects = (await _run(ws, "rev-parse", "--git-path", "objects")).stdout.decode().strip()
+        await anyio.to_thread.run_sync(basetree.remember_source, git_dir, os.path.join(ws.cwd, objects))
+        form = (await tg.run("rev-parse", "--show-object-format")).stdout.decode().strip()
+        target = copying.Target(os.fsencode(tree), git_dir, known, sha256=form == "sha256")
+        copied = await workcopy.copy_concurrently(workspace, target, plan, progress)
+        await tg.run("update-index", "-z", "--index-info", input=basetree.index_info(copied.blobs))
+        files, size, skipped = copied.files, copied.size, [*plan.skipped, *copied.skipped]
+        where = f"HEAD {head[:7]}" if head else "no commits yet"
+        label = f"your working tree ({where}, with your uncommitted and untracked changes)"
+        if narrowed:
+            label += f", only {', '.join(paths)} (the whole workspace is over the copy's limit)"
+    written = await tg.run("write-tree", "--missing-ok")
     made = await tg.run("commit-tree", written.stdout.decode().strip(), "-m", "codex-fusion: task base")
     commit = made.stdout.decode().strip()
     await tg.run("update-ref", "refs/heads/base", commit)
@@ -213,7 +233,7 @@ async def _checkout(ws: Git, tg: TaskGit, base: str) -> tuple[int, int, list[str
     entries = [e for e in sizes.stdout.split(b"\0") if e]
     total = sum(int(e.split()[3]) for e in entries if e.split()[3].isdigit())
     if len(entries) > MAX_FILES or total > MAX_BYTES:
-        raise _too_large(f"{len(entries):,} files, {total / 1e6:,.0f} MB")
+        raise too_large(f"{len(entries):,} files, {total / 1e6:,.0f} MB")
     objects = (await _run(ws, "rev-parse", "--git-path", "objects")).stdout.decode().strip()
     alternates = tg.git_dir / "objects" / "info" / "alternates"
     await anyio.to_thread.run_sync(_write_alternates, alternates, os.path.join(ws.cwd, objects))
@@ -238,88 +258,6 @@ def _unlink(path: Path) -> None:
         os.unlink(path)
 
 
-def _too_large(what: str) -> TaskError:
-    return TaskError(
-        f"The workspace is too large to copy for a task ({what}; at most {MAX_FILES:,} files and "
-        f"{MAX_BYTES >> 20:,} MiB, ignored files not counted). Delegate from a smaller workspace."
-    )
-
-
-def copy_files(workspace: Path, tree: Path, paths: Sequence[bytes]) -> tuple[int, int, list[str]]:
-    """Copy ``paths`` (relative to ``workspace``, as git lists them) into ``tree``: regular files
-    with their executable bit, symlinks as symlinks (never followed), nothing through a directory
-    that is a symlink. Returns the count, the bytes and what was skipped (with why)."""
-    source, target = os.fsencode(workspace), os.fsencode(tree)
-    real_dirs: dict[bytes, bool] = {b"": True}
-    count = size = 0
-    skipped: list[str] = []
-    for rel in paths:
-        shown = os.fsdecode(rel)
-        parts = rel.split(b"/")
-        if rel.startswith(b"/") or any(p in (b"", b".", b"..", b".git") for p in parts):
-            skipped.append(f"{shown} (not a plain relative path)")
-            continue
-        parent = b"/".join(parts[:-1])
-        if not _real_dir(source, parent, real_dirs):
-            skipped.append(f"{shown} (below a symlink or not in a directory)")
-            continue
-        full = os.path.join(source, rel)
-        try:
-            info = os.lstat(full)
-        except FileNotFoundError:
-            continue  # deleted in the working tree: the copy has it deleted too
-        dest = os.path.join(target, rel)
-        os.makedirs(os.path.dirname(dest), 0o700, exist_ok=True)
-        if stat.S_ISLNK(info.st_mode):
-            os.symlink(os.readlink(full), dest)
-        elif stat.S_ISREG(info.st_mode):
-            size += _copy_regular(full, dest, info)
-            if size > MAX_BYTES:
-                raise _too_large(f"over {MAX_BYTES >> 20:,} MiB")
-        else:
-            kind = "a submodule or nested repository" if stat.S_ISDIR(info.st_mode) else "not a file"
-            skipped.append(f"{shown} ({kind})")
-            continue
-        count += 1
-    return count, size, skipped
-
-
-def _real_dir(source: bytes, parent: bytes, known: dict[bytes, bool]) -> bool:
-    """Every component of ``parent`` is a real directory in the workspace (not a symlink)."""
-    if parent in known:
-        return known[parent]
-    upper = parent.rpartition(b"/")[0]
-    ok = _real_dir(source, upper, known)
-    if ok:
-        try:
-            ok = stat.S_ISDIR(os.lstat(os.path.join(source, parent)).st_mode)
-        except OSError:
-            ok = False
-    known[parent] = ok
-    return ok
-
-
-def _copy_regular(full: bytes, dest: bytes, info: os.stat_result) -> int:
-    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
-    mode = 0o755 if info.st_mode & stat.S_IXUSR else 0o644
-    src = os.open(full, flags)
-    try:
-        if not stat.S_ISREG(os.fstat(src).st_mode):
-            raise TaskError(f"{os.fsdecode(full)} changed while it was copied; delegate again")
-        dst = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, mode)
-        try:
-            copied = 0
-            while chunk := os.read(src, 1 << 20):
-                os.write(dst, chunk)
-                copied += len(chunk)
-            os.fchmod(dst, mode)
-            return copied
-        finally:
-            os.close(dst)
-    finally:
-        os.close(src)
-
-
 # -- the changes --------------------------------------------------------------------------------------
 
 
@@ -327,15 +265,81 @@ async def changes(task_dir: Path, base: str, timeout: float) -> Changes:
     """Stage the worktree in the task's repository and compare it with the base: the result tree, the
     files changed (modes, line counts, sizes) and the whole patch (binary files included)."""
     tg = await (await TaskGit.open(task_dir, timeout)).locked()
+    await tg.run("update-index", "-q", "--refresh", check=False)  # stat data for the copied files
     await tg.run("add", "-A")
-    result = (await tg.run("write-tree")).stdout.decode().strip()
+    result = (await tg.run("write-tree", "--missing-ok")).stdout.decode().strip()
     return await compare(tg, base, result)
 
 
 async def compare(tg: TaskGit, base: str, result: str) -> Changes:
+    """``base → result``: the files changed and the patch. A file over :data:`MAX_SHOWN_BYTES` is
+    summarised in the patch (path, sizes), never read into memory; so is what would pass
+    :data:`MAX_PATCH_SHOWN` in all."""
     raw = await tg.run("diff", "--raw", "-z", "--no-abbrev", *DIFF, base, result)
-    numstat = await tg.run("diff", "--numstat", "-z", *DIFF, base, result)
-    patch = await tg.run("diff", "--binary", "--full-index", *DIFF, base, result)
+    files: list[FileChange] = []
+    items = raw.stdout.split(b"\0")
+    for head, path in zip(items[0::2], items[1::2], strict=False):
+        fields = head.decode().lstrip(":").split()
+        if len(fields) == 5:
+            old_mode, new_mode, old_oid, new_oid, status = fields
+            files.append(
+                FileChange(os.fsdecode(path), status[:1], old_mode, new_mode, None, None, 0, old_oid, new_oid)
+            )
+    sizes = await _sizes(tg, result)
+    olds = [c.old_oid for c in files if c.old_oid.strip("0") and c.old_mode != "160000"]
+    too_big = set(await basetree.materialise(tg.git, tg.git_dir, olds))
+    shown: list[str] = []
+    hidden: list[FileChange] = []
+    budget = MAX_PATCH_SHOWN
+    for change in files:
+        size = sizes.get(change.path, 0)
+        budget -= size
+        if change.old_oid in too_big or size > MAX_SHOWN_BYTES or budget < 0:
+            hidden.append(change)
+        else:
+            shown.append(change.path)
+    at_tree = replace(tg, git=replace(tg.git, cwd=tg.tree))  # git's pathspecs are relative to it
+    only = ["--", *shown] if hidden else []
+    counts = await _numstat(at_tree, base, result, only) if shown else {}
+    patch = b""
+    if shown:
+        patch = (await at_tree.run("diff", "--binary", "--full-index", *DIFF, base, result, *only)).stdout
+    patch += b"".join(_summary(c, sizes.get(c.path, 0)) for c in hidden)
+    sized = tuple(
+        replace(
+            c,
+            added=counts.get(c.path, (None, None))[0],
+            removed=counts.get(c.path, (None, None))[1],
+            size=sizes.get(c.path, 0),
+        )
+        for c in files
+    )
+    return Changes(result, sized, patch)
+
+
+def _summary(change: FileChange, size: int) -> bytes:
+    line = (
+        f"# codex-fusion: {visible(change.path)} ({change.status}, {size / 1e6:,.1f} MB) is too large to "
+        f"show here; blob {change.new_oid[:12]} in the task's repository\n"
+    )
+    return line.encode()
+
+
+async def _sizes(tg: TaskGit, result: str) -> dict[str, int]:
+    listed = await tg.run("ls-tree", "-r", "-l", "-z", "--full-tree", result)
+    sizes: dict[str, int] = {}
+    for item in listed.stdout.split(b"\0"):
+        meta, _, entry = item.partition(b"\t")
+        columns = meta.split()
+        if len(columns) == 4 and columns[3].isdigit():
+            sizes[os.fsdecode(entry)] = int(columns[3])
+    return sizes
+
+
+async def _numstat(
+    tg: TaskGit, base: str, result: str, only: Sequence[str]
+) -> dict[str, tuple[int | None, int | None]]:
+    numstat = await tg.run("diff", "--numstat", "-z", *DIFF, base, result, *only)
     counts: dict[str, tuple[int | None, int | None]] = {}
     for item in numstat.stdout.split(b"\0"):
         stats = item.split(b"\t", 2)
@@ -345,22 +349,4 @@ async def compare(tg: TaskGit, base: str, result: str) -> Changes:
                 int(plus) if plus.isdigit() else None,
                 int(minus) if minus.isdigit() else None,
             )
-    files: list[FileChange] = []
-    items = raw.stdout.split(b"\0")
-    for head, path in zip(items[0::2], items[1::2], strict=False):
-        fields = head.decode().lstrip(":").split()
-        if len(fields) != 5:
-            continue
-        old_mode, new_mode, old_oid, new_oid, status = fields
-        name = os.fsdecode(path)
-        added, removed = counts.get(name, (None, None))
-        files.append(FileChange(name, status[:1], old_mode, new_mode, added, removed, 0, old_oid, new_oid))
-    listed = await tg.run("ls-tree", "-r", "-l", "-z", "--full-tree", result)
-    sizes: dict[str, int] = {}
-    for item in listed.stdout.split(b"\0"):
-        meta, _, entry = item.partition(b"\t")
-        columns = meta.split()
-        if len(columns) == 4 and columns[3].isdigit():
-            sizes[os.fsdecode(entry)] = int(columns[3])
-    sized = tuple(replace(change, size=sizes.get(change.path, 0)) for change in files)
-    return Changes(result, sized, patch.stdout)
+    return counts

@@ -22,7 +22,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 import anyio
-from anyio.abc import ByteReceiveStream
+from anyio.abc import ByteReceiveStream, Process
 
 from codex_fusion.errors import DiffError
 from codex_fusion.hookside.gitsnap import (
@@ -134,9 +134,14 @@ class Git:
         return environment(self.config, {"PATH": self.search_path})
 
     async def run(
-        self, *args: str, sink: Callable[[bytes], None] | None = None, check: bool = True
+        self,
+        *args: str,
+        sink: Callable[[bytes], None] | None = None,
+        check: bool = True,
+        input: bytes | None = None,
     ) -> Result:
-        """Run ``git <args>``; stdout goes to ``sink`` as it arrives, or into the result.
+        """Run ``git <args>``; stdout goes to ``sink`` as it arrives, or into the result; ``input``,
+        when given, is its standard input.
 
         Git runs in its own process group, killed whenever we stop waiting (done, timed out or
         cancelled), so nothing it started outlives the call.
@@ -146,7 +151,7 @@ class Git:
                 [self.program, *_GLOBAL_OPTIONS, *args],
                 cwd=self.cwd,
                 env=self.environment(),
-                stdin=subprocess.DEVNULL,
+                stdin=subprocess.DEVNULL if input is None else subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=subprocess.PIPE,
                 start_new_session=True,
@@ -163,6 +168,8 @@ class Git:
                 assert process.stderr is not None
                 async with anyio.create_task_group() as tg:
                     tg.start_soon(_drain, process.stderr, _bounded(stderr, 16 * 1024))
+                    if input is not None:
+                        tg.start_soon(_feed, process, input)
                     await _drain(process.stdout, sink or stdout.extend)
                 await process.wait()
         finally:
@@ -180,6 +187,14 @@ class Git:
         if check and result.returncode != 0:
             raise failure(args[0], result)
         return result
+
+
+async def _feed(process: Process, data: bytes) -> None:
+    assert process.stdin is not None
+    with contextlib.suppress(anyio.BrokenResourceError, anyio.ClosedResourceError):
+        for start in range(0, len(data), 1 << 16):
+            await process.stdin.send(data[start : start + (1 << 16)])
+    await process.stdin.aclose()
 
 
 def find_git(workspace: Path, path: str) -> tuple[str, str]:

@@ -1,0 +1,277 @@
+"""The task's copy of the workspace: measured before anything is written, then copied through
+directory handles that never follow a link (:mod:`codex_fusion.tasks.handles`), each file hashed as
+it is copied (issue 25 items 2 and 6, issue 26 item 1).
+
+:func:`measure` ``lstat``\\ s every listed path first and refuses an over-limit workspace before a
+byte is written (a sparse file counts by its size). :func:`copy` then copies, in a few threads over
+contiguous runs of the sorted paths: a copy-on-write clone (``FICLONE``) where the filesystem offers
+one, else one pass that reads, hashes and writes; never a hard link (the member would write the
+user's file). Each regular file's git blob id is computed from the very bytes the member gets, so a
+crafted index can never make the task's base differ from the copy.
+
+Blocking throughout: call it off the event loop.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import os
+import stat
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Final
+
+from codex_fusion.errors import TaskError
+from codex_fusion.tasks.basetree import write_file_blob, write_loose
+from codex_fusion.tasks.handles import CREATE_RW, READ, Handles, Refused, lstat_at
+
+#: ``ioctl(dst, FICLONE, src)``: a copy-on-write clone of the whole file (btrfs, XFS, bcachefs …).
+FICLONE: Final = 0x40049409
+CHUNK: Final = 1 << 20
+#: Files up to this size are read whole at once.
+SMALL: Final = 64 << 10
+#: Threads copying at once: the copy waits on the disk more than on Python.
+WORKERS: Final = 4
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
+
+
+class TooLarge(TaskError):
+    """The workspace is over a limit; nothing was written."""
+
+
+@dataclass(frozen=True)
+class Entry:
+    rel: bytes
+    link: bool
+    size: int
+    executable: bool
+
+
+@dataclass
+class Plan:
+    entries: list[Entry]
+    size: int
+    skipped: list[str]
+
+
+@dataclass
+class Copied:
+    """What was copied: ``(path, mode, blob id)`` per entry, and the totals."""
+
+    blobs: list[tuple[bytes, str, str]] = field(default_factory=list)
+    files: int = 0
+    size: int = 0
+    skipped: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Progress:
+    """Files and bytes copied so far, shared by the copying threads; ``stop`` ends them early."""
+
+    files: int = 0
+    size: int = 0
+    limit: int = 0
+    stop: bool = False
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def add(self, size: int) -> None:
+        with self.lock:
+            self.files += 1
+            self.size += size
+            over = self.limit and self.size > self.limit
+        if over:
+            raise TooLarge(f"over {self.limit >> 20:,} MiB (files grew while they were copied)")
+
+
+# -- measuring ----------------------------------------------------------------------------------------
+
+
+def measure(workspace: bytes, paths: Sequence[bytes], max_bytes: int) -> Plan:
+    """Every listed path's kind and size from ``lstat`` (through directory handles), before anything
+    is copied; :class:`TooLarge` as soon as the sizes pass ``max_bytes``."""
+    plan = Plan([], 0, [])
+    with Handles(workspace, chain=True) as handles:
+        for rel in paths:
+            shown = os.fsdecode(rel)
+            parts = rel.split(b"/")
+            if rel.startswith(b"/") or any(p in (b"", b".", b"..", b".git") for p in parts):
+                plan.skipped.append(f"{shown} (not a plain relative path)")
+                continue
+            try:
+                info = lstat_at(handles, rel)
+            except (Refused, NotADirectoryError):
+                plan.skipped.append(f"{shown} (below a symlink or not in a directory)")
+                continue
+            except FileNotFoundError:
+                continue  # its directory is gone: deleted in the working tree
+            if info is None:
+                continue  # deleted in the working tree: the copy has it deleted too
+            if stat.S_ISLNK(info.st_mode):
+                plan.entries.append(Entry(rel, True, 0, False))
+            elif stat.S_ISREG(info.st_mode):
+                plan.entries.append(Entry(rel, False, info.st_size, bool(info.st_mode & stat.S_IXUSR)))
+                plan.size += info.st_size
+                if plan.size > max_bytes:
+                    raise TooLarge(f"over {max_bytes >> 20:,} MiB before {shown}")
+            else:
+                kind = "a submodule or nested repository" if stat.S_ISDIR(info.st_mode) else "not a file"
+                plan.skipped.append(f"{shown} ({kind})")
+    return plan
+
+
+# -- copying ------------------------------------------------------------------------------------------
+
+
+def runs(entries: Sequence[Entry], count: int) -> list[Sequence[Entry]]:
+    """``entries`` in ``count`` contiguous runs of about equal bytes (each thread walks its own)."""
+    total = sum(e.size + 4096 for e in entries)
+    share = total / max(count, 1)
+    out: list[Sequence[Entry]] = []
+    start = taken = 0
+    for index, entry in enumerate(entries):
+        taken += entry.size + 4096
+        if taken >= share * (len(out) + 1) and len(out) < count - 1:
+            out.append(entries[start : index + 1])
+            start = index + 1
+    out.append(entries[start:])
+    return [run for run in out if run]
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where the copy goes: the worktree, and the task's repository for the blobs git lacks."""
+
+    tree: bytes
+    git_dir: Path
+    known: Mapping[bytes, str]  # the workspace index's blob ids: those blobs are not written
+    sha256: bool = False
+
+
+def copy(workspace: bytes, to: Target, entries: Sequence[Entry], progress: Progress) -> Copied:
+    """Copy ``entries`` from ``workspace`` into ``to.tree`` (the task's own, fresh); one thread's run."""
+    done = Copied()
+    cloner = _Cloner(to, to.sha256)
+    with Handles(workspace, chain=True) as source, Handles(to.tree, chain=True) as target:
+        for entry in entries:
+            if progress.stop:
+                break
+            try:
+                blob = _one(source, target, entry, cloner)
+            except (Refused, NotADirectoryError):
+                done.skipped.append(f"{os.fsdecode(entry.rel)} (below a symlink or not in a directory)")
+                continue
+            except FileNotFoundError:
+                continue  # deleted since it was listed
+            if blob is None:
+                done.skipped.append(f"{os.fsdecode(entry.rel)} (changed type while it was copied)")
+                continue
+            mode, oid, size = blob
+            done.blobs.append((entry.rel, mode, oid))
+            done.files += 1
+            done.size += size
+            progress.add(size)
+    return done
+
+
+def _one(source: Handles, target: Handles, entry: Entry, cloner: _Cloner) -> tuple[str, str, int] | None:
+    src_dir, name = source.parent(entry.rel)
+    dst_dir, _ = target.parent(entry.rel, create=True)
+    if entry.link:
+        try:
+            link = os.readlink(name, dir_fd=src_dir)
+        except OSError as exc:
+            if exc.errno == errno.EINVAL:
+                return None  # no longer a link
+            raise
+        os.symlink(link, name, dir_fd=dst_dir)
+        data = b"blob %d\0" % len(os.fsencode(link)) + os.fsencode(link)
+        digest = cloner.digest()
+        digest.update(data)
+        oid = digest.hexdigest()
+        if cloner.to.known.get(entry.rel) != oid:
+            write_loose(cloner.to.git_dir, oid, data)
+        return "120000", oid, 0
+    src = os.open(name, READ, dir_fd=src_dir)
+    try:
+        info = os.fstat(src)
+        if not stat.S_ISREG(info.st_mode):
+            return None
+        executable = bool(info.st_mode & stat.S_IXUSR)
+        dst = os.open(name, CREATE_RW, 0o755 if executable else 0o644, dir_fd=dst_dir)
+        try:
+            if executable:
+                os.fchmod(dst, 0o755)  # whatever the umask says: the bit is part of the file
+            size, oid = cloner.copy(src, dst, info.st_size)
+            if cloner.to.known.get(entry.rel) != oid:  # modified or untracked: its blob is new
+                write_file_blob(cloner.to.git_dir, oid, dst, size)
+        finally:
+            os.close(dst)
+    finally:
+        os.close(src)
+    return ("100755" if executable else "100644"), oid, size
+
+
+class _Cloner:
+    """A copy-on-write clone while the filesystem takes one, then one read-hash-write pass."""
+
+    def __init__(self, to: Target, sha256: bool) -> None:
+        self.to = to
+        self.buffer = memoryview(bytearray(CHUNK))
+        self.clones = fcntl is not None and hasattr(fcntl, "ioctl")
+        self.sha256 = sha256
+
+    def digest(self) -> hashlib._Hash:
+        return hashlib.sha256() if self.sha256 else hashlib.sha1(usedforsecurity=False)
+
+    def copy(self, src: int, dst: int, expected: int) -> tuple[int, str]:
+        """The bytes copied and their git blob id."""
+        if self.clones and expected > 0:
+            try:
+                fcntl.ioctl(dst, FICLONE, src)
+            except OSError:
+                self.clones = False  # not offered here (ext4, tmpfs, across filesystems)
+            else:
+                return self._hash(dst)
+        digest = self.digest()
+        digest.update(b"blob %d\0" % expected)
+        if expected <= SMALL:  # most files of a source tree: one read, one write
+            data = os.read(src, expected)
+            digest.update(data)
+            view = memoryview(data)
+            while view:
+                view = view[os.write(dst, view) :]
+            return (len(data), digest.hexdigest()) if len(data) == expected else self._hash(dst)
+        size = 0
+        buffer = self.buffer  # reused: a fresh 1 MiB object per chunk costs its page faults
+        while size < expected:
+            got = os.readv(src, [buffer[: min(CHUNK, expected - size)]])
+            if not got:
+                break
+            chunk = buffer[:got]
+            digest.update(chunk)
+            while chunk:
+                chunk = chunk[os.write(dst, chunk) :]
+            size += got
+        if size != expected:  # it shrank while it was read: the id of what was written
+            return self._hash(dst)
+        return size, digest.hexdigest()  # the bytes its lstat counted (a file growing meanwhile: those)
+
+    def _hash(self, fd: int) -> tuple[int, str]:
+        """The blob id of what ``fd`` (the task's own copy) holds."""
+        size = os.fstat(fd).st_size
+        digest = self.digest()
+        digest.update(b"blob %d\0" % size)
+        offset = 0
+        while chunk := os.pread(fd, CHUNK, offset):
+            digest.update(chunk)
+            offset += len(chunk)
+        if offset != size:
+            raise TaskError("A file of the copy changed size while it was hashed; delegate again.")
+        return size, digest.hexdigest()
