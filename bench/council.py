@@ -1,7 +1,7 @@
 """Council figures (issue 19): a council round's wall time against its slowest member, and a large
 diff reviewed in parts at once against one session.
 
-Both drive codex-fusion's own pieces in this process (``Council``, ``Consultant``, ``shards``) with
+Both drive codex-fusion's own pieces in this process (``Council``, ``Member``, ``shards``) with
 real agent processes: the scripted fake agent, or the real agents against the local mocks of their
 model APIs (``tests/e2e/mock_*.py``) with a fixed time per model request. The real agents come from
 ``scripts/provision-adapters`` and ``scripts/provision-agents``; a part that needs a missing one says
@@ -332,14 +332,14 @@ async def _starts(lab: Lab, adapter: Any, count: int, runs: int) -> dict[str, An
     ``initialize``, ``session/new``), and stopping them."""
     from mock_openai import MockResponses
 
-    from codex_fusion.member.consultant import Consultant
+    from codex_fusion.member.conversation import Member
 
     base = lab.fresh_dir("starts")
     workspace = _git_workspace(base / "workspace")
     times: dict[str, list[float]] = {"one_open": [], "one_close": [], "all_open": [], "all_close": []}
 
     async def one(config: Any, started: float, opened: list[float], closed: list[float]) -> None:
-        async with Consultant(config) as codex:
+        async with Member(config) as codex:
             await codex.warm()
             if codex.last_error is not None:
                 raise RuntimeError(f"the agent did not start: {codex.last_error}")
@@ -392,13 +392,13 @@ def _review_config(base: Path, adapter: Any, url: str, workspace: Path) -> Any:
 async def _lone_review(config: Any, workspace: Path, *, warm: bool) -> tuple[float, str, float | None]:
     """One session reviews the diff as review_diff did before parts: the budget's worth in the prompt,
     the rest left for it to read. Returns (wall, answer, the agent's start-up when ``warm``)."""
-    from codex_fusion.member.consultant import Consultant
+    from codex_fusion.member.conversation import Member
     from codex_fusion.member.turn import TurnOutcome
     from codex_fusion.review import prompts as review_prompts
     from codex_fusion.review.diffs import DiffRequest, collect_diff
 
     startup = None
-    async with Consultant(config) as codex:
+    async with Member(config) as codex:
         started = time.perf_counter()
         if warm:
             await codex.warm()

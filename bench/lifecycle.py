@@ -120,7 +120,7 @@ def cancel(lab: Lab) -> Figure:
         fig.row(f"  next consult after a {name} cancel", med(stats["next_consult"]))
     inproc = anyio.run(_in_process_cancel, lab, lab.n(10))
     fig.data["cooperative_in_process"] = inproc
-    fig.row("cancel → consult returns, cooperative, in-process Consultant", med(inproc, p95=True, digits=2))
+    fig.row("cancel → consult returns, cooperative, in-process Member", med(inproc, p95=True, digits=2))
     fig.note(
         "stdio: notifications/cancelled, then `status` polled back to back until the state is no "
         "longer running/stopping (resolution ≈ one status round trip)"
@@ -129,16 +129,16 @@ def cancel(lab: Lab) -> Figure:
 
 
 async def _in_process_cancel(lab: Lab, n: int) -> dict[str, Any]:
-    """The old bench's measure: a cancel scope around ``Consultant.consult``, subprocess agent."""
+    """The old bench's measure: a cancel scope around ``Member.consult``, subprocess agent."""
     import logging
 
     from codex_fusion.launch.planning import configure
-    from codex_fusion.member.consultant import Consultant
+    from codex_fusion.member.conversation import Member
 
     logging.getLogger("codex_fusion").setLevel(logging.ERROR)
     base = lab.fresh_dir("cancel-in-process")
     samples = []
-    async with Consultant(configure(lab.env(base))) as consultant:
+    async with Member(configure(lab.env(base))) as consultant:
         await consultant.consult(QUESTION)
         for _ in range(n):
             with anyio.move_on_after(0.3) as scope:

@@ -23,7 +23,7 @@ from codex_fusion.council.council import Council
 from codex_fusion.launch.config import Config
 from codex_fusion.launch.planning import configure
 from codex_fusion.mcp.server import build_server
-from codex_fusion.member.consultant import Consultant
+from codex_fusion.member.conversation import Member
 
 from .memory_host import MemoryHost, memory_spawn
 
@@ -76,9 +76,9 @@ class FakeAgentSetup:
         """The gate ``@fake wait NAME`` waits on (in-memory agents only); ``.set()`` opens it."""
         return self.gates.setdefault(name, anyio.Event())
 
-    def consultant(self, flags: str = "", **extra: str) -> Consultant:
-        """A Consultant whose agent runs in memory."""
-        return Consultant(self.config(flags, **extra), spawn=memory_spawn(self.hosts, _Gates(self)))
+    def consultant(self, flags: str = "", **extra: str) -> Member:
+        """A Member whose agent runs in memory."""
+        return Member(self.config(flags, **extra), spawn=memory_spawn(self.hosts, _Gates(self)))
 
     def members_json(self, members: dict[str, dict[str, Any]]) -> str:
         """``CODEX_FUSION_MEMBERS`` for fake-agent members ``{name: {"flags": "...", **entry}}`` (each
@@ -100,7 +100,7 @@ class FakeAgentSetup:
         return Council(config, spawn=self.spawn())
 
     def spawn(self) -> Any:
-        """The in-memory spawn seam, for building a Council or Consultant from a Config of one's own."""
+        """The in-memory spawn seam, for building a Council or Member from a Config of one's own."""
         return memory_spawn(self.hosts, _Gates(self))
 
     def server(self, flags: str = "", **extra: str) -> MCPServer[Any]:

@@ -1,6 +1,6 @@
 """An in-memory agent host: the scripted fake agent in-process, behind codex-fusion's real ACP stack.
 
-``Consultant(config, spawn=memory_spawn)`` replaces only the OS process (as httpx's ``MockTransport``
+``Member(config, spawn=memory_spawn)`` replaces only the OS process (as httpx's ``MockTransport``
 replaces the network): the connection, handshake, client, guardian and runner are the real ones.
 Exits, kills and stderr behave like a process's; process-group facts (grandchildren, signals, pipes)
 are what the subprocess tests are for.
@@ -139,7 +139,7 @@ class MemoryHost:
 def memory_spawn(
     hosts: list[MemoryHost] | None = None, gates: Mapping[str, anyio.Event] | None = None
 ) -> Callable[[StartOptions], Awaitable[AgentHost]]:
-    """A ``spawn`` for Consultant/build_server; started hosts are appended to ``hosts``."""
+    """A ``spawn`` for Member/build_server; started hosts are appended to ``hosts``."""
 
     async def spawn(options: StartOptions) -> AgentHost:
         host = MemoryHost(options, gates)

@@ -18,7 +18,7 @@ from codex_fusion.errors import HandlerError
 from codex_fusion.guardian.policy import GuardianFlags
 from codex_fusion.member import render
 from codex_fusion.member.client import MAX_ASKS_PER_TURN, AcpClient
-from codex_fusion.member.consultant import Consultant
+from codex_fusion.member.conversation import Member
 from codex_fusion.member.notes import Audit, NoteKind
 from codex_fusion.member.turn import Pause, TurnOutcome, TurnSlot
 
@@ -40,7 +40,7 @@ def chosen(fake: FakeAgentSetup) -> list[str]:
     return out
 
 
-async def pause_of(consultant: Consultant, prompt: str) -> Pause:
+async def pause_of(consultant: Member, prompt: str) -> Pause:
     result = await consultant.consult(prompt)
     assert isinstance(result, Pause), result
     return result

@@ -17,7 +17,7 @@ from codex_fusion.errors import AgentError
 from codex_fusion.launch import adapters, boundary
 from codex_fusion.launch.confine import Confinement, Proc, said
 from codex_fusion.member import render_status
-from codex_fusion.member.consultant import Consultant
+from codex_fusion.member.conversation import Member
 from codex_fusion.member.turn import TurnOutcome
 
 from .conftest import FakeAgentSetup
@@ -38,8 +38,8 @@ def detect(command: Sequence[str]) -> adapters.Launch:
     return adapters.Launch("unknown")
 
 
-def consultant(fake: FakeAgentSetup, flags: str, processes: object = None, **extra: str) -> Consultant:
-    """A Consultant whose agent runs in memory; ``processes(host)`` is what /proc would show below it."""
+def consultant(fake: FakeAgentSetup, flags: str, processes: object = None, **extra: str) -> Member:
+    """A Member whose agent runs in memory; ``processes(host)`` is what /proc would show below it."""
     config = fake.config(flags, **extra)
     assert config.launcher is not None
 
@@ -49,7 +49,7 @@ def consultant(fake: FakeAgentSetup, flags: str, processes: object = None, **ext
 
     launcher = dataclasses.replace(config.launcher, detect=detect, inspect=inspect)
     codex = dataclasses.replace(config.members["codex"], launcher=launcher)
-    return Consultant(config, member=codex, spawn=memory_spawn(fake.hosts))
+    return Member(config, member=codex, spawn=memory_spawn(fake.hosts))
 
 
 def the_rust_binary(host: object, *, drop_arguments: bool = False) -> list[Proc]:

@@ -15,7 +15,7 @@ import pytest
 from codex_fusion.errors import AgentError, AuthRequired, ConsultError
 from codex_fusion.launch.planning import configure
 from codex_fusion.member import client, render, runner
-from codex_fusion.member.consultant import Consultant
+from codex_fusion.member.conversation import Member
 from codex_fusion.member.notes import NoteKind
 from codex_fusion.member.turn import Event, IllegalTransition, Pause, Turn, TurnOutcome, TurnState
 
@@ -24,7 +24,7 @@ from .conftest import FakeAgentSetup, alive, group_alive, wait_until
 pytestmark = pytest.mark.anyio
 
 
-async def consult(consultant: Consultant, prompt: str, **kwargs: object) -> TurnOutcome:
+async def consult(consultant: Member, prompt: str, **kwargs: object) -> TurnOutcome:
     outcome = await consultant.consult(prompt, **kwargs)  # type: ignore[arg-type]
     assert isinstance(outcome, TurnOutcome)
     return outcome
@@ -111,7 +111,7 @@ async def test_initialize_timeout_names_the_command(fake: FakeAgentSetup) -> Non
 @pytest.mark.parametrize("where", ["memory", "process"])
 async def test_agent_dying_at_start_quotes_stderr(fake: FakeAgentSetup, where: str) -> None:
     flags = "die_at_start"
-    consultant = fake.consultant(flags) if where == "memory" else Consultant(fake.config(flags))
+    consultant = fake.consultant(flags) if where == "memory" else Member(fake.config(flags))
     async with consultant:
         with pytest.raises(AgentError) as info:
             await consultant.consult("hi")
@@ -123,7 +123,7 @@ async def test_agent_dying_at_start_quotes_stderr(fake: FakeAgentSetup, where: s
 
 async def test_missing_command_says_how_to_install(fake: FakeAgentSetup) -> None:
     config = configure(fake.env(CODEX_FUSION_ACP_COMMAND="/nonexistent/codex-acp --flag"))
-    async with Consultant(config) as consultant:
+    async with Member(config) as consultant:
         with pytest.raises(AgentError, match="command not found: /nonexistent/codex-acp") as info:
             await consultant.consult("hi")
     assert "npm install -g @agentclientprotocol/codex-acp" in str(info.value)
@@ -259,7 +259,7 @@ async def test_concurrent_consults_run_one_at_a_time_in_order(fake: FakeAgentSet
 
 
 async def test_stderr_flood_does_not_deadlock(fake: FakeAgentSetup) -> None:
-    async with Consultant(fake.config(f"stderr_flood={2 * 1024 * 1024}")) as consultant:
+    async with Member(fake.config(f"stderr_flood={2 * 1024 * 1024}")) as consultant:
         with anyio.fail_after(30):
             outcome = await consult(consultant, f"@fake stderr_flood {1024 * 1024}\n@fake say survived")
         assert outcome.text == "survived"
@@ -274,7 +274,7 @@ async def test_stderr_flood_does_not_deadlock(fake: FakeAgentSetup) -> None:
     "flags", ["grandchild", "grandchild,ignore_eof", "grandchild,ignore_eof,ignore_term"]
 )
 async def test_no_process_survives_the_consultant(fake: FakeAgentSetup, flags: str) -> None:
-    async with Consultant(fake.config(flags)) as consultant:
+    async with Member(fake.config(flags)) as consultant:
         await consultant.consult("hi")
         pgid = consultant.status().agent_pid
         assert pgid is not None
@@ -303,13 +303,13 @@ async def test_cancelled_consult_sends_session_cancel_and_next_works(fake: FakeA
 async def test_bad_workspace_is_reported(fake: FakeAgentSetup) -> None:
     config = configure(fake.env(CODEX_FUSION_WORKSPACE=str(fake.workspace / "missing")))
     assert config.workspace.path is None
-    async with Consultant(config) as consultant:
+    async with Member(config) as consultant:
         with pytest.raises(ConsultError, match="is not an existing directory"):
             await consultant.consult("hi")
 
 
 async def test_a_grandchild_that_left_the_process_group_is_collected(fake: FakeAgentSetup) -> None:
-    async with Consultant(fake.config("setsid_child")) as consultant:
+    async with Member(fake.config("setsid_child")) as consultant:
         await consultant.consult("hi")
         agent, escaped = fake.pids()
         assert os.getpgid(escaped) != os.getpgid(agent)  # killpg alone would miss it

@@ -10,7 +10,7 @@ import pytest
 
 from codex_fusion.errors import FusionError
 from codex_fusion.member import render
-from codex_fusion.member.consultant import Consultant
+from codex_fusion.member.conversation import Member
 from codex_fusion.member.turn import TurnOutcome
 
 from .conftest import FakeAgentSetup, group_alive, wait_until
@@ -46,7 +46,7 @@ def describe(result: object) -> str:
 )
 async def test_fault(fake: FakeAgentSetup, prompt: str, timeout: float | None, expected: str) -> None:
     groups: set[int] = set()
-    async with Consultant(fake.config(CODEX_FUSION_CANCEL_GRACE_MS="300")) as consultant:
+    async with Member(fake.config(CODEX_FUSION_CANCEL_GRACE_MS="300")) as consultant:
         await consultant.consult("warm up")
         groups.add(_pid(consultant))
         started = time.monotonic()
@@ -64,7 +64,7 @@ async def test_fault(fake: FakeAgentSetup, prompt: str, timeout: float | None, e
     assert wait_until(lambda: not any(group_alive(g) for g in groups), timeout=5)
 
 
-def _pid(consultant: Consultant) -> int:
+def _pid(consultant: Member) -> int:
     pid = consultant.status().agent_pid
     assert pid is not None
     return pid

@@ -24,7 +24,7 @@ from codex_fusion.hookside import nonce
 from codex_fusion.host.follow import Action, Follower, react
 from codex_fusion.launch.config import Config
 from codex_fusion.member import render
-from codex_fusion.member.consultant import Consultant
+from codex_fusion.member.conversation import Member
 from codex_fusion.member.turn import TurnOutcome
 
 from .conftest import FakeAgentSetup
@@ -307,15 +307,15 @@ async def test_a_record_is_marked_handled_only_after_its_action_succeeded(
         follower = follower_for(council, config)
         await follower.start()
         await consultant.consult("@fake say one")
-        real = Consultant.reset
+        real = Member.reset
         failures = [RuntimeError("a bug mid-reset")]
 
-        async def reset(self: Consultant, **kwargs: Any) -> Any:
+        async def reset(self: Member, **kwargs: Any) -> Any:
             if failures:
                 raise failures.pop()
             return await real(self, **kwargs)
 
-        monkeypatch.setattr(Consultant, "reset", reset)
+        monkeypatch.setattr(Member, "reset", reset)
         run_hook(fake, "SessionStart", "S2", source="clear")
         assert await follower.check() is False
         assert consultant.codex_session is not None  # not reset yet …
@@ -334,7 +334,7 @@ async def test_a_call_is_refused_while_a_clear_cannot_be_carried_out(
     run_hook(fake, "SessionStart", "S1")
     async with Client(fake.server("close", CLAUDE_PID=str(WINDOW))) as client:
         await client.call_tool("consult", {"question": "OLD\n@fake say one"})
-        monkeypatch.setattr(Consultant, "reset", _always_fails)
+        monkeypatch.setattr(Member, "reset", _always_fails)
         run_hook(fake, "SessionStart", "S2", source="clear")
         refused = await client.call_tool("consult", {"question": "@fake recall"})
         shown = await status(client)
@@ -350,7 +350,7 @@ async def test_a_call_is_refused_while_a_clear_cannot_be_carried_out(
     ]
 
 
-async def _always_fails(self: Consultant, **kwargs: Any) -> Any:
+async def _always_fails(self: Member, **kwargs: Any) -> Any:
     raise RuntimeError("reset is broken")
 
 

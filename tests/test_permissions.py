@@ -12,7 +12,7 @@ from codex_fusion.errors import ConsultError, HandlerError
 from codex_fusion.guardian.policy import GuardianFlags, Rule
 from codex_fusion.member import render
 from codex_fusion.member.client import AcpClient
-from codex_fusion.member.consultant import Consultant
+from codex_fusion.member.conversation import Member
 from codex_fusion.member.notes import Audit, NoteKind
 from codex_fusion.member.turn import Pause, TurnOutcome, TurnSlot
 
@@ -26,7 +26,7 @@ def answers(fake: FakeAgentSetup) -> list[object]:
     return [m.get("result", m.get("error")) for m in fake.received() if "method" not in m]
 
 
-def audit(consultant: Consultant) -> dict[tuple[NoteKind, Rule | None], int]:
+def audit(consultant: Member) -> dict[tuple[NoteKind, Rule | None], int]:
     return dict(consultant.status().audit)
 
 

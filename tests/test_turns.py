@@ -14,7 +14,7 @@ import anyio
 import pytest
 
 from codex_fusion.member import render, render_status
-from codex_fusion.member.consultant import Consultant
+from codex_fusion.member.conversation import Member
 from codex_fusion.member.turn import Pause, TurnOutcome
 
 from .conftest import FakeAgentSetup, group_alive, wait_until
@@ -37,7 +37,7 @@ async def test_idle_timeout_cancels_cooperatively_and_keeps_the_session(fake: Fa
 
 
 async def test_wedged_agent_is_killed_and_respawned(fake: FakeAgentSetup) -> None:
-    async with Consultant(fake.config(CODEX_FUSION_CANCEL_GRACE_MS="300")) as consultant:
+    async with Member(fake.config(CODEX_FUSION_CANCEL_GRACE_MS="300")) as consultant:
         await consultant.consult("warm up")
         pgid = consultant.status().agent_pid
         assert pgid is not None

@@ -1,6 +1,6 @@
 """The doctor's council lines: one per configured member besides Codex, as ``status`` would see it.
 
-Each member is started as the server starts it (:class:`~codex_fusion.member.consultant.Consultant`,
+Each member is started as the server starts it (:class:`~codex_fusion.member.conversation.Member`,
 confined the same way), its session opened — the login probe: an agent that needs a key refuses the
 session — and stopped. All at once, each bounded by :data:`~codex_fusion.cli.doctor.AGENT_PROBE`. A
 line says where the agent was found, what it says it is, whether a session opened and whether it is
@@ -19,7 +19,7 @@ import anyio
 from codex_fusion.cli.checks import Check
 from codex_fusion.launch.members import CODEX, MemberSpec
 from codex_fusion.launch.sessions import not_logged_in
-from codex_fusion.member.consultant import Consultant
+from codex_fusion.member.conversation import Member
 
 if TYPE_CHECKING:
     from codex_fusion.launch.config import Config
@@ -44,7 +44,7 @@ async def probe(config: Config, spec: MemberSpec, bound: float) -> Check:
         return Check(
             "fail", what, f"`{program}` not found", f"install the {spec.display} agent, or {FIX_ENTRY}"
         )
-    async with Consultant(config, member=spec) as member:
+    async with Member(config, member=spec) as member:
         with anyio.move_on_after(bound) as scope:
             await member.warm()
         state = member.status()

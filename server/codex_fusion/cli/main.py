@@ -136,7 +136,7 @@ async def _consult_at_terminal(question: str, context: str | None) -> int:
     from codex_fusion.cli.terminal import TerminalView
     from codex_fusion.errors import ConfigError, FusionError
     from codex_fusion.launch.planning import configure
-    from codex_fusion.member.consultant import Consultant
+    from codex_fusion.member.conversation import Member
     from codex_fusion.text.prompts import consult
 
     try:
@@ -148,7 +148,7 @@ async def _consult_at_terminal(question: str, context: str | None) -> int:
         print(f"codex-fusion: {config.workspace.error}", file=sys.stderr)
         return EXIT_USAGE
     view = TerminalView()
-    async with Consultant(config) as consultant:
+    async with Member(config) as consultant:
         try:
             turn = await consultant.start(consult(question, context))
             result = await view.follow(turn, consultant.changes, consultant.wait(turn))
@@ -299,7 +299,7 @@ def gate_review() -> int:
     from codex_fusion.errors import FusionError
     from codex_fusion.hookside import gate
     from codex_fusion.launch.planning import configure
-    from codex_fusion.member.consultant import Consultant
+    from codex_fusion.member.conversation import Member
     from codex_fusion.review import gate as gate_review
 
     async def run(raw: str) -> gate.Review:
@@ -308,7 +308,7 @@ def gate_review() -> int:
             config = configure()
         except (ValueError, FusionError) as exc:
             return gate.Review(failure=redact(str(exc)))
-        async with Consultant(config) as consultant:
+        async with Member(config) as consultant:
             return await gate_review.review(consultant, before, after, timeout)
 
     try:

@@ -1,6 +1,6 @@
 """The council: every member's conversation, and the rounds that fan out over several of them.
 
-A member is a :class:`~codex_fusion.member.consultant.Consultant` (its agent, session, queue, debate and
+A member is a :class:`~codex_fusion.member.conversation.Member` (its agent, session, queue, debate and
 guardian state); the council is a thin loop over members. A call without ``members`` goes to Codex
 alone, exactly as a lone consult. A council round:
 
@@ -33,7 +33,7 @@ from codex_fusion.council import agreement, table, usage
 from codex_fusion.errors import ConsultError, FusionError
 from codex_fusion.launch.config import Config
 from codex_fusion.launch.members import CODEX, MemberSpec
-from codex_fusion.member.consultant import Consultant, Reopen
+from codex_fusion.member.conversation import Member, Reopen
 from codex_fusion.member.debate import MAX_ROUNDS, Standing, VerdictLine
 from codex_fusion.member.notes import Note
 from codex_fusion.text import prompts
@@ -143,8 +143,8 @@ class Council:
         #: Every member's turns tell these (one event stream for the whole council): an update or
         #: a state change, and a turn that ended.
         self.changes, self.ended = Changes(), Changes()
-        self.members: dict[str, Consultant] = {
-            name: Consultant(
+        self.members: dict[str, Member] = {
+            name: Member(
                 config,
                 spawn=spawn,
                 member=spec,
@@ -171,7 +171,7 @@ class Council:
         await self._stack.__aexit__(exc_type, exc, tb)
 
     @property
-    def codex(self) -> Consultant:
+    def codex(self) -> Member:
         return self.members[CODEX]
 
     # -- who -------------------------------------------------------------------------------------
@@ -315,7 +315,7 @@ class Council:
 
     # -- permissions -----------------------------------------------------------------------------
 
-    def holder(self, request: str | None) -> Consultant:
+    def holder(self, request: str | None) -> Member:
         """The member a ``permit`` is for: the one holding ``request``, or the only one paused."""
         paused = {name: m for name, m in self.members.items() if _pause(m) is not None}
         wanted = parse_ref(request)
@@ -373,13 +373,13 @@ class Council:
         forked = await self._each("fork", lambda _name, m: m.fork())
         return forked.get(CODEX)
 
-    async def _each(self, what: str, call: Callable[[str, Consultant], Awaitable[T]]) -> dict[str, T]:
+    async def _each(self, what: str, call: Callable[[str, Member], Awaitable[T]]) -> dict[str, T]:
         """``call`` on every member at once, by name. A member that fails with a FusionError is logged
         and left out; a bug is raised as it is once every member was tried (not as a group)."""
         done: dict[str, T] = {}
         bugs: list[Exception] = []
 
-        async def one(name: str, member: Consultant) -> None:
+        async def one(name: str, member: Member) -> None:
             try:
                 done[name] = await call(name, member)
             except FusionError as exc:
@@ -427,7 +427,7 @@ class Council:
         self.last = "single"
 
 
-def _pause(member: Consultant) -> Pause | None:
+def _pause(member: Member) -> Pause | None:
     turn = member.current_turn
     return turn.pause() if turn is not None else None
 

@@ -45,7 +45,7 @@ from codex_fusion.hookside.nonce import Record
 from codex_fusion.host import continuity
 from codex_fusion.launch.config import Config
 from codex_fusion.member import render_status
-from codex_fusion.member.consultant import Reopen
+from codex_fusion.member.conversation import Reopen
 from codex_fusion.member.debate import VerdictLine
 from codex_fusion.member.notes import Note, NoteKind
 from codex_fusion.member.signal import Changes
@@ -97,7 +97,7 @@ MISSING = _Missing()
 
 
 class Follower:
-    """Follows one window's records for one Consultant; runs in the server's task group."""
+    """Follows one window's records for one Member; runs in the server's task group."""
 
     def __init__(
         self,

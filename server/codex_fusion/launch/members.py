@@ -1,6 +1,6 @@
 """Who sits on the council: each member's name, agent command, environment, mode and boundary.
 
-A member is data (:class:`MemberSpec`); :class:`~codex_fusion.member.consultant.Consultant` is one member's
+A member is data (:class:`MemberSpec`); :class:`~codex_fusion.member.conversation.Member` is one member's
 conversation, :class:`~codex_fusion.council.council.Council` the fan-out over several. Codex is always a
 member and the default one. Others come only from the user: ``CODEX_FUSION_MEMBERS`` (or the plugin
 option that sets it), a JSON object::

@@ -27,7 +27,7 @@ from codex_fusion.host.handles import CallTable, HandleError
 from codex_fusion.host.identity import Host
 from codex_fusion.host.sessions import HostSession
 from codex_fusion.mcp import person
-from codex_fusion.member.consultant import Consultant
+from codex_fusion.member.conversation import Member
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +62,7 @@ def host_of(ctx: Context) -> Host:
     return host
 
 
-def default_member(council: Council, host: Host) -> Consultant:
+def default_member(council: Council, host: Host) -> Member:
     """The member a call without ``members`` goes to: Codex in Claude Code, the host's choice elsewhere
     (Codex when that member is not configured)."""
     return council.members.get(host.default_member) or council.codex

@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable, Sequence
 import anyio
 
 from codex_fusion.council.council import CouncilDebate
-from codex_fusion.member.consultant import Consultant
+from codex_fusion.member.conversation import Member
 from codex_fusion.member.render import PROGRESS_TAIL, stream_of, streamed_line, turn_line
 from codex_fusion.member.signal import Changes
 from codex_fusion.tasks.task import Task
@@ -42,7 +42,7 @@ FIRST_LOOK_S = 0.1
 Source = Callable[[bool], str | None]
 
 
-def member_line(member: Consultant, final: bool = False) -> str | None:
+def member_line(member: Member, final: bool = False) -> str | None:
     """The line of the turn a member has in flight (a ``permit`` follows the member it answers)."""
     turn = member.current_turn
     return turn_line(turn, final) if turn is not None else None

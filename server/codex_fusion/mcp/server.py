@@ -1,4 +1,4 @@
-"""The MCP server: configuration and the Consultant's lifetime; the tools are in :mod:`tools`."""
+"""The MCP server: configuration and the Member's lifetime; the tools are in :mod:`tools`."""
 
 from __future__ import annotations
 

@@ -16,7 +16,7 @@ from codex_fusion.host.follow import Follower
 from codex_fusion.host.handles import CallTable
 from codex_fusion.host.sessions import HostSession
 from codex_fusion.launch.config import Config
-from codex_fusion.member.consultant import Consultant
+from codex_fusion.member.conversation import Member
 from codex_fusion.tasks.manager import TaskManager
 
 
@@ -33,7 +33,7 @@ class ServerState:
     host_session: HostSession = field(default_factory=HostSession)  # hosted.follow_session
 
     @property
-    def consultant(self) -> Consultant | None:
+    def consultant(self) -> Member | None:
         """Codex's conversation: the default member, the one a call without ``members`` goes to."""
         return self.council.codex if self.council is not None else None
 

@@ -5,7 +5,7 @@ continues it. Codex ends every answer with ``VERDICT: CONSENSUS — …`` or ``V
 :func:`parse_verdict` reads it (``missing`` when there is none: never guessed). After round
 :data:`MAX_ROUNDS` without consensus, Claude is told to stop arguing and decide.
 
-The Consultant owns one :class:`Debate` per Codex session. Prompt *text* comes from
+The Member owns one :class:`Debate` per Codex session. Prompt *text* comes from
 :mod:`codex_fusion.text.prompts`; this module decides what goes into the next prompt.
 """
 

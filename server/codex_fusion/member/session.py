@@ -1,6 +1,6 @@
 """The agent process and its one ACP session for the workspace: ensure, stop, kill.
 
-The agent lives in a task of the Consultant's task group (``run_agent`` must be entered and left in
+The agent lives in a task of the Member's task group (``run_agent`` must be entered and left in
 one task). :meth:`Session.ensure` starts it and opens the session on first use, and again after the
 agent died or was killed; every replaced agent's client is retired so its late messages are ignored.
 """

@@ -1,4 +1,4 @@
-"""What the Consultant reports: a typed snapshot for ``status``, and what a reset dropped.
+"""What the Member reports: a typed snapshot for ``status``, and what a reset dropped.
 
 Values only, computed on demand by :meth:`codex_fusion.member.parts.MemberParts.status` and
 rendered by :mod:`codex_fusion.member.render_status`; nothing here is stored twice.

@@ -31,7 +31,7 @@ MAX_PENDING: Final = 100
 
 
 class TurnLog:
-    """The turn log of one Consultant: :meth:`record` is quick and never raises; :meth:`run` writes."""
+    """The turn log of one Member: :meth:`record` is quick and never raises; :meth:`run` writes."""
 
     def __init__(self, path: Path | None) -> None:
         self.path = path

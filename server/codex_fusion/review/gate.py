@@ -17,7 +17,7 @@ import anyio
 from codex_fusion.errors import FusionError
 from codex_fusion.hookside import gate
 from codex_fusion.member import availability
-from codex_fusion.member.consultant import Consultant
+from codex_fusion.member.conversation import Member
 from codex_fusion.member.turn import Pause, TurnOutcome
 from codex_fusion.review import findings as review_findings
 from codex_fusion.review import prompts as review_prompts
@@ -50,7 +50,7 @@ def parse_request(raw: Any) -> tuple[str, str, float]:
     return before, after, float(timeout)
 
 
-async def review(consultant: Consultant, before: str, after: str, timeout: float) -> gate.Review:
+async def review(consultant: Member, before: str, after: str, timeout: float) -> gate.Review:
     """Review the change from snapshot ``before`` to ``after`` within ``timeout`` seconds."""
     config = consultant.config
     workspace = config.workspace.path

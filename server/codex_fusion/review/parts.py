@@ -27,7 +27,7 @@ from codex_fusion.acp.agent import Spawn
 from codex_fusion.errors import FusionError
 from codex_fusion.launch.config import Config
 from codex_fusion.launch.members import MemberSpec
-from codex_fusion.member.consultant import Consultant
+from codex_fusion.member.conversation import Member
 from codex_fusion.member.signal import Changes
 from codex_fusion.member.transcript import Usage
 from codex_fusion.member.turn import Pause, TurnOutcome
@@ -96,7 +96,7 @@ async def review(
         brief = review_prompts.review_diff(part, None, focus)
         denied: list[str] = []
         try:
-            async with Consultant(config, spawn=spawn, member=member, request_ids=request_ids) as reviewer:
+            async with Member(config, spawn=spawn, member=member, request_ids=request_ids) as reviewer:
                 show(index, "working")
                 result = await reviewer.consult(brief, timeout=timeout)
                 while isinstance(result, Pause):

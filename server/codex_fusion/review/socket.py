@@ -27,7 +27,7 @@ from anyio.abc import SocketAttribute, SocketStream
 
 from codex_fusion.hookside import gate, nonce, windows
 from codex_fusion.hookside.private import dumps, private_dir, write_files
-from codex_fusion.member.consultant import Consultant
+from codex_fusion.member.conversation import Member
 from codex_fusion.review import gate as gate_review
 from codex_fusion.review import workwatch
 
@@ -59,13 +59,13 @@ def _peer_uid(stream: SocketStream) -> int | None:
 
 
 class GateSocket:
-    """Serves review requests for one Consultant; runs in the server's task group."""
+    """Serves review requests for one Member; runs in the server's task group."""
 
-    def __init__(self, consultant: Consultant, state: Path, workspace: Path) -> None:
+    def __init__(self, consultant: Member, state: Path, workspace: Path) -> None:
         self._consultant = consultant
         self._state = state
         self._workspace = workspace
-        self._lock = anyio.Lock()  # one review at a time (the Consultant queues turns anyway)
+        self._lock = anyio.Lock()  # one review at a time (the Member queues turns anyway)
         self.path: Path | None = None
         self._descriptor = nonce.window_dir(state, workspace) / f"server-{os.getpid()}.json"
         self._watch_since: float | None = None  # when the workspace watch began (workwatch.py)

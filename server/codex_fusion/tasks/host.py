@@ -18,7 +18,7 @@ from codex_fusion.acp.agent import Spawn
 from codex_fusion.errors import FusionError
 from codex_fusion.launch.config import Config
 from codex_fusion.launch.members import MemberSpec
-from codex_fusion.member.consultant import Consultant
+from codex_fusion.member.conversation import Member
 from codex_fusion.member.signal import Changes
 from codex_fusion.member.turn import Pause, TurnResult
 from codex_fusion.tasks import brief as prompts
@@ -75,7 +75,7 @@ class Hosts:
         )
         task._close, task._closed = anyio.Event(), anyio.Event()
         try:
-            async with Consultant(
+            async with Member(
                 config,
                 spawn=self._spawn,
                 member=spec,
@@ -138,7 +138,7 @@ class Hosts:
         assert self._store is not None
         await settle(self._store, task, result, failure)
 
-    async def _start_first(self, consultant: Consultant) -> None:
+    async def _start_first(self, consultant: Member) -> None:
         if self._started_one:
             return
         async with self._first_start:

@@ -1,7 +1,7 @@
 """The server's delegated tasks: start, wait, permit, accept, rework, discard; restart and clean-up.
 
 Each task owns a worktree (``worktree.py``) and, while it can still change, one member's conversation
-— a :class:`~codex_fusion.member.consultant.Consultant` whose root is the worktree, with the member's
+— a :class:`~codex_fusion.member.conversation.Member` whose root is the worktree, with the member's
 write-capable launch (``planning.task_member``) and the task frame. That conversation lives in a *host*
 task of the manager's task group, so it outlives the tool call that started it: ``delegate`` returns
 while the member works, and ``rework`` goes to the same session. Each turn is driven by a *driver*
@@ -34,7 +34,7 @@ from codex_fusion.guardian.permissions import check_ref, parse_ref
 from codex_fusion.launch.config import Config
 from codex_fusion.launch.members import MemberSpec
 from codex_fusion.launch.planning import task_member
-from codex_fusion.member.consultant import Reopen
+from codex_fusion.member.conversation import Reopen
 from codex_fusion.member.signal import Changes
 from codex_fusion.tasks import brief as prompts
 from codex_fusion.tasks import retry, worktree

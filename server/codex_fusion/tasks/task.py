@@ -10,7 +10,7 @@ from typing import Literal
 
 import anyio
 
-from codex_fusion.member.consultant import Consultant
+from codex_fusion.member.conversation import Member
 from codex_fusion.member.render import turn_line
 from codex_fusion.member.turn import Pause, Turn
 from codex_fusion.tasks.apply import Applied
@@ -35,7 +35,7 @@ class Task:
     record: TaskRecord
     directory: Path
     lock: TaskLock
-    consultant: Consultant | None = None
+    consultant: Member | None = None
     pause: Pause | None = None
     stage: str | None = None  # "starting", "working", "paused on r3" (progress shows the live turn)
     started: float = field(default_factory=time.monotonic)  # the current attempt

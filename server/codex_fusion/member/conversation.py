@@ -2,17 +2,17 @@
 
 A consult is a straight line, each step calling down and returning:
 
-1. :meth:`Consultant.start` — admission (:class:`~codex_fusion.member.runner.Runner`), the session
+1. :meth:`Member.start` — admission (:class:`~codex_fusion.member.runner.Runner`), the session
    (:class:`~codex_fusion.member.session.Session`), the prompt composed here from the debate
    (:class:`~codex_fusion.member.debate.Debate`), the :class:`~codex_fusion.member.turn.Turn`
    created and its driver started in this member's task group (``drive.py``);
-2. :meth:`Consultant.wait` — until the turn pauses for Claude or ends;
+2. :meth:`Member.wait` — until the turn pauses for Claude or ends;
 3. when the driver ends, this member records the turn (its debate round, the turn log, the last
    error) and tells its :class:`~codex_fusion.member.signal.Changes` that a turn ended.
 
 The permission client (:class:`~codex_fusion.member.client.AcpClient`) reads the turn in flight from
 the :class:`~codex_fusion.member.turn.TurnSlot` this member holds. Use as
-``async with Consultant(config) as consultant:``; every agent it starts dies with it. ``spawn``
+``async with Member(config) as consultant:``; every agent it starts dies with it. ``spawn``
 replaces how the agent is started (tests run an in-memory agent).
 """
 
@@ -38,13 +38,13 @@ from codex_fusion.member.switch import Reopen
 from codex_fusion.member.turn import Event, Turn, TurnOutcome, TurnResult
 from codex_fusion.text.prompts import Brief
 
-__all__ = ["Consultant", "Reopen"]
+__all__ = ["Member", "Reopen"]
 
 log = logging.getLogger(__name__)
 
 
-class Consultant(MemberParts):
-    async def __aenter__(self) -> Consultant:
+class Member(MemberParts):
+    async def __aenter__(self) -> Member:
         tg = self._tg = await self._stack.enter_async_context(anyio.create_task_group())
         tg.start_soon(self._turnlog.run)
         if self.workspace is not None and self.member.error is None:
