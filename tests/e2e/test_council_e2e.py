@@ -373,4 +373,5 @@ async def test_a_member_without_its_login_says_what_to_set(panel: Panel) -> None
     assert "GEMINI_API_KEY" in gemini
     assert "codex login" not in gemini
     assert "CLAUDE-ANSWER-22" in seat(text, "claude")
-    assert "no answer: gemini (failed)" in agreement_line(text), text
+    # issue 27: not logged in is unavailable, never a failed (or any) verdict
+    assert "unavailable, not counted: gemini (not logged in)" in agreement_line(text), text
