@@ -193,3 +193,47 @@ def test_a_driver_named_with_an_equals_sign_is_switched_off_by_the_wrapper_too(t
     assert spec.error is None
     run_commands(workspace, {"PATH": spec.env["PATH"]})
     assert fired(markers) == []
+
+
+def _codex_command_env(inherited: dict[str, str], args: list[str]) -> dict[str, str]:
+    """The environment Codex gives a command, in the order its shell environment policy documents:
+    the inherited variables, less its default ``*KEY*``/``*SECRET*``/``*TOKEN*`` and our excludes,
+    then ``set`` inserted."""
+    import fnmatch
+    import itertools
+    import tomllib
+
+    policy = {}
+    for flag, value in itertools.pairwise(args):
+        if flag == "-c" and value.startswith("shell_environment_policy."):
+            key, _, raw = value.partition("=")
+            policy[key.split(".", 1)[1]] = tomllib.loads(f"v = {raw}")["v"]
+    patterns = ["*KEY*", "*SECRET*", "*TOKEN*", *policy.get("exclude", [])]
+    env = {
+        k: v for k, v in inherited.items() if not any(fnmatch.fnmatch(k.upper(), p.upper()) for p in patterns)
+    }
+    env.update(policy.get("set", {}))
+    return env
+
+
+def test_the_commands_codex_runs_get_the_whole_lockdown(tmp_path: Path) -> None:
+    """Codex drops ``*KEY*`` variables from its commands: the lockdown's ``GIT_CONFIG_KEY_<n>`` go in
+    again through the policy's ``set``, or every git command it runs refuses a half-set config."""
+    from codex_fusion.launch import boundary
+
+    workspace, markers = hostile_repository(tmp_path)
+    agent = gitenv.for_workspace(workspace)
+    args = boundary.overrides(
+        profile="p",
+        external_reads=False,
+        helper=None,
+        excludes=("OPENAI_API_KEY",),
+        ephemeral=True,
+        workspace=workspace,
+        command_env=agent.env,
+    )
+    env = _codex_command_env({**os.environ, **agent.env}, args)
+    count = int(env["GIT_CONFIG_COUNT"])
+    assert all(f"GIT_CONFIG_KEY_{n}" in env for n in range(count))
+    run_commands(workspace, env)
+    assert fired(markers) == []

@@ -110,9 +110,14 @@ def overrides(
     ephemeral: bool,
     workspace: Path | None,
     writes: bool = False,
+    command_env: Mapping[str, str] | None = None,
 ) -> list[str]:
     """The ``-c`` arguments: the permission profile named ``profile`` (if any), the workspace's project
     configuration switched off, the command environment, the login store.
+
+    ``command_env`` is set in every command Codex runs after its excludes apply: the git lockdown's
+    ``GIT_CONFIG_KEY_<n>`` would fall to Codex's own ``*KEY*`` exclude and leave ``GIT_CONFIG_COUNT``
+    pointing at keys that are not there (git then refuses to run at all).
 
     ``writes``: the workspace roots are writable — a delegated task's worktree (``tasks/``), never the
     user's workspace; nothing else is, and the network stays off."""
@@ -136,6 +141,7 @@ def overrides(
         ("shell_environment_policy.inherit", "all"),  # the agent's environment is already allowlisted
         ("shell_environment_policy.ignore_default_excludes", False),
         ("shell_environment_policy.exclude", list(excludes)),
+        *([("shell_environment_policy.set", dict(command_env))] if command_env else []),
         ("features.shell_snapshot", False),  # a snapshot of the login shell would bring ~/.bashrc's exports
     ]
     if ephemeral:
@@ -218,6 +224,7 @@ def plan(
     workspace: Path | None = None,
     profile_name: str | None = None,
     writes: bool = False,
+    command_env: Mapping[str, str] | None = None,
 ) -> Plan:
     """How to launch the agent. ``mode`` is the user's ``CODEX_FUSION_AGENT_MODE`` (None: unset),
     ``logged_in`` whether ``CODEX_HOME/auth.json`` exists, ``provider_key`` the configured provider's
@@ -242,6 +249,7 @@ def plan(
             ephemeral=ephemeral,
             workspace=workspace,
             writes=writes,
+            command_env=command_env,
         )
     if inject and launch.adapter == "ts":
         home = codex_home(source)

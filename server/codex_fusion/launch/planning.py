@@ -78,7 +78,7 @@ def _codex(
     extra_env = dict(codex_entry.env) if codex_entry is not None else {}
 
     def launch_for(launch: adapters.Launch | None = None) -> tuple[boundary.Plan, dict[str, str]]:
-        plan, env = _launch(source, argv, flags, state, workspace, launch)
+        plan, env = _launch(source, argv, flags, state, workspace, launch, command_env=agent_git.env)
         return plan, {**env, **extra_env, **agent_git.env}  # the member's own, on top of the allowlist
 
     plan, agent_env = launch_for()
@@ -120,7 +120,9 @@ def _task_launcher(
 
     def task_launcher(worktree: Path) -> Launcher:
         def replan(launch: adapters.Launch | None = None) -> tuple[boundary.Plan, dict[str, str]]:
-            plan, env = _launch(source, argv, flags, state, worktree, launch, writes=True)
+            plan, env = _launch(
+                source, argv, flags, state, worktree, launch, writes=True, command_env=agent_git.env
+            )
             return plan, {**env, **extra_env, **agent_git.env}
 
         plan, env = replan()
@@ -220,6 +222,7 @@ def _launch(
     launch: adapters.Launch | None = None,
     *,
     writes: bool = False,
+    command_env: Mapping[str, str] | None = None,
 ) -> tuple[boundary.Plan, dict[str, str]]:
     """The agent's launch with codex-fusion's sandbox profile, project isolation, command environment
     and login store (``boundary.plan``), and its environment; the TypeScript adapter's shim is written
@@ -239,6 +242,7 @@ def _launch(
             shim_ok=shim_ok,
             workspace=workspace,
             writes=writes,
+            command_env=command_env,
         )
 
     plan = make(os.name == "posix" and state is not None)
