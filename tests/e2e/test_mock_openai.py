@@ -188,7 +188,8 @@ def test_the_reviewer_reads_what_was_left_out_one_file_per_request_and_reports_w
 
         # A part of a review in parts reads nothing: other reviewers have the other files.
         whole = anyio.run(lambda: collect_diff(tmp_path, DiffRequest(), max_chars=50_000))
-        parts = shards.plan(whole, 5_000)
+        # each part's budget holds its prompt's own text (the findings format) and two of the files
+        parts = shards.plan(whole, 8_000)
         assert parts is not None
         assert len(parts) > 1
         union: set[str] = set()
