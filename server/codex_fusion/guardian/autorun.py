@@ -35,7 +35,7 @@ from pathlib import PurePath
 from typing import Final
 
 from codex_fusion.guardian.paths import realpath, within
-from codex_fusion.text.visible import hidden
+from codex_fusion.hookside.visible import hidden
 
 __all__ = ["NAMES", "PREFIXES", "SEQUENCES", "Finding", "Places", "by_name", "normalised"]
 

@@ -23,7 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from codex_fusion.text.visible import one_line
+from codex_fusion.hookside.visible import one_line
 
 # rawInput fields that hold a path or a list of paths: anything else there (a number, an object) is
 # malformed. Other fields are searched for paths too (see the module docstring); these are the ones

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from codex_fusion.guardian.permissions import only_lasting_allow
 from codex_fusion.guardian.policy import Rule
+from codex_fusion.hookside.visible import visible
 from codex_fusion.launch.members import DISPLAY
 from codex_fusion.launch.models import Answered
 from codex_fusion.member.notes import Note, NoteKind
@@ -20,11 +21,10 @@ from codex_fusion.member.turn import Pause, Turn, TurnOutcome, TurnResult
 from codex_fusion.member.verdict import MAX_ROUNDS, Round, Standing, VerdictLine
 from codex_fusion.text import redact
 from codex_fusion.text.redact import redact_credentials, unfinished_credential
-from codex_fusion.text.visible import visible
 
 if TYPE_CHECKING:
     from codex_fusion.guardian.policy import Decision
-    from codex_fusion.member.snapshot import ResetReport
+    from codex_fusion.member.reports import ResetReport
 
 
 # -- small pieces ------------------------------------------------------------------------------------

@@ -8,10 +8,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from codex_fusion.hookside.visible import one_line
 from codex_fusion.launch.members import MemberSpec
 from codex_fusion.member.debate import MAX_ROUNDS
 from codex_fusion.member.render import verdict
-from codex_fusion.text.visible import one_line
 
 if TYPE_CHECKING:
     from codex_fusion.launch.agents.plan import Boundary

@@ -17,8 +17,11 @@ from codex_fusion.launch.confine import Confinement
 from codex_fusion.launch.models import Selected
 from codex_fusion.member.debate import Debate, VerdictLine
 from codex_fusion.member.notes import Audit, NoteKind
+from codex_fusion.member.reports import ResetReport
 from codex_fusion.member.session import Session
 from codex_fusion.member.turn import Turn
+
+__all__ = ["ResetReport", "State", "Status", "take"]
 
 State = Literal["idle", "starting", "ready", "running", "paused", "stopping", "stopped"]
 
@@ -55,15 +58,6 @@ class Status:
     log_problem: str | None = None  # why CODEX_FUSION_LOG is not written, if it is not
     #: The model and effort Codex's session has selected, as the agent reports them (None: no session).
     model: Selected | None = None
-
-
-@dataclass(frozen=True)
-class ResetReport:
-    """What a reset dropped."""
-
-    session_id: str | None  # the Codex session closed, if one was open
-    rounds: int  # answers in the debate it ended
-    stopped_turn: str | None  # the tool whose turn was stopped, if one was running
 
 
 def take(

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from codex_fusion.member import drive
 from codex_fusion.member.debate import Debate
 from codex_fusion.member.notes import Note, NoteKind
+from codex_fusion.member.reports import ResetReport
 from codex_fusion.member.runner import Runner
 from codex_fusion.member.session import Session
-from codex_fusion.member.snapshot import ResetReport
 from codex_fusion.member.turn import Event, TurnSlot
 from codex_fusion.member.verdict import Round, VerdictLine
 

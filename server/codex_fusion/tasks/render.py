@@ -6,12 +6,12 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from codex_fusion.hookside.visible import one_line, visible
 from codex_fusion.member import render
 from codex_fusion.member.turn import Pause
 from codex_fusion.tasks.record import FileChange, Finding, TaskRecord
 from codex_fusion.tasks.table import MAX_REWORKS, TaskState
 from codex_fusion.tasks.task import Accepted, Task
-from codex_fusion.text.visible import one_line, visible
 
 SUMMARY_CHARS = 6_000
 

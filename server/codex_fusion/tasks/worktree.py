@@ -32,12 +32,12 @@ from typing import Final
 import anyio
 
 from codex_fusion.errors import DiffError, TaskError
+from codex_fusion.hookside.visible import visible
 from codex_fusion.review.diffs.git import Git, Result
 from codex_fusion.review.diffs.layout import check_repository
 from codex_fusion.tasks import basetree, copying, workcopy
 from codex_fusion.tasks.record import FileChange
 from codex_fusion.tasks.workcopy import MAX_BYTES, MAX_FILES, too_large
-from codex_fusion.text.visible import visible
 
 #: A changed file larger than this is summarised in the patch, not shown (nor read into memory) …
 MAX_SHOWN_BYTES: Final = 8 << 20
