@@ -98,24 +98,19 @@ class Member(MemberParts):
         model and effort for this turn; a ``reply`` keeps the debate's."""
         brief = prompt if isinstance(prompt, Brief) else Brief.raw(prompt)
         session = self._ready()
-        if brief.tool == "reply" and not self._debate.open:
-            raise ConsultError(
-                "There is no debate to reply to: Codex has not answered a consult, review or brainstorm "
-                "in its current session (a reset or a restart starts a fresh one). Start with `consult`."
-            )
-        current = self._slot.current
-        pause = current.pause() if current is not None else None
-        if pause is not None:
-            raise ConsultError(
-                f"{self.member.display} is paused, waiting for your decision on: {pause.summary}. "
-                "Call `permit` (allow or deny) first, then ask again."
-            )
+        self._check_startable(brief)
         bound = self.config.turn_timeout if timeout is None else timeout
         keep = brief.tool == "reply" and (choice is None or choice.empty)  # the debate's model goes on
         wanted = None if keep else (choice or ModelChoice()).over(self.default_model)
         await self._runner.admit(bound)
+        holding = True  # the admission slot, until it is handed on
         try:
-            live = await self._admitted(session, bound)
+            live = await session.ensure()
+            while self._runner.exclusive_waiting:  # a reset or fork came meanwhile: it goes first
+                holding = False
+                await self._runner.step_aside(bound)
+                holding = True
+                live = await session.ensure()
             selected = await session.select(wanted)
             prompt_text = self._debate.prompt(brief, live.session_id, system_prompt=live.framed)
             turn = Turn(
@@ -129,7 +124,8 @@ class Member(MemberParts):
                 changes=self.changes,
             )
         except BaseException as exc:
-            self._runner.release()
+            if holding:
+                self._runner.release()
             if isinstance(exc, AgentError):
                 self.last_error = exc.summary
             raise
@@ -141,13 +137,20 @@ class Member(MemberParts):
         self._tg.start_soon(self._see_stops, session, turn)
         return turn
 
-    async def _admitted(self, session: Session, bound: float) -> Live:
-        """The live session for an admitted turn; a reset or fork that came meanwhile goes first."""
-        live = await session.ensure()
-        while self._runner.exclusive_waiting:
-            await self._runner.step_aside(bound)
-            live = await session.ensure()
-        return live
+    def _check_startable(self, brief: Brief) -> None:
+        """Refuse a ``reply`` with no debate open, and any turn while this member is paused."""
+        if brief.tool == "reply" and not self._debate.open:
+            raise ConsultError(
+                "There is no debate to reply to: Codex has not answered a consult, review or brainstorm "
+                "in its current session (a reset or a restart starts a fresh one). Start with `consult`."
+            )
+        current = self._slot.current
+        pause = current.pause() if current is not None else None
+        if pause is not None:
+            raise ConsultError(
+                f"{self.member.display} is paused, waiting for your decision on: {pause.summary}. "
+                "Call `permit` (allow or deny) first, then ask again."
+            )
 
     async def _run(self, session: Session, live: Live, turn: Turn, prompt: str) -> None:
         """The turn's driver task: drive it to its end, then record it and give the slot back."""
