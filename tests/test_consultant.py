@@ -441,3 +441,60 @@ async def test_a_turn_stopped_by_the_request_cap_while_paused_gets_session_cance
     assert isinstance(capped, TurnOutcome)
     assert capped.stop_reason == "cancelled"
     assert any(note.kind is NoteKind.CAPPED for note in capped.notes)
+
+
+async def test_a_consult_that_gives_up_stepping_aside_never_lets_another_in_during_a_reset(
+    fake: FakeAgentSetup, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A consult admitted just before a reset steps aside for it; when it gives up waiting (its idle
+    limit), the slot it handed to the reset must stay the reset's: a consult asked meanwhile is
+    admitted only once the session is replaced."""
+    from codex_fusion.errors import ConsultError
+    from codex_fusion.member.session import Session
+
+    events: list[str] = []
+    real_ensure, real_reset = Session.ensure, Session.reset
+    armed = False
+    reset_began, first_gave_up, later_asked = anyio.Event(), anyio.Event(), anyio.Event()
+
+    async def ensure(self: Session) -> object:
+        if armed and not reset_began.is_set():
+            reset_began.set()
+            with anyio.fail_after(10):  # the first consult is admitted; a reset asks for the slot
+                while not consultant._runner.exclusive_waiting:
+                    await anyio.sleep(0.01)
+        return await real_ensure(self)
+
+    async def reset(self: Session) -> str | None:
+        events.append("reset begins")
+        await first_gave_up.wait()
+        await later_asked.wait()
+        await anyio.sleep(0.3)  # time enough for the later consult to be let in, if it could be
+        closed = await real_reset(self)
+        events.append("reset ends")
+        return closed
+
+    monkeypatch.setattr(Session, "ensure", ensure)
+    monkeypatch.setattr(Session, "reset", reset)
+    async with fake.consultant("close") as consultant:
+        await consult(consultant, "@fake say warm")
+        armed = True  # ensure waits for the reset from now on
+        async with anyio.create_task_group() as tg:
+
+            async def first() -> None:
+                with pytest.raises(ConsultError, match="waited"):
+                    await consultant.consult("@fake say first", timeout=0.2)  # steps aside, gives up
+                events.append("first gave up")
+                first_gave_up.set()
+
+            async def later() -> None:
+                await first_gave_up.wait()
+                later_asked.set()
+                await consult(consultant, "@fake say later")
+                events.append("later answered")
+
+            tg.start_soon(first)
+            tg.start_soon(later)
+            await reset_began.wait()  # the first consult is in its ensure, holding the slot
+            tg.start_soon(consultant.reset)
+    assert events.index("later answered") > events.index("reset ends"), events

@@ -136,7 +136,10 @@ async def test_a_clear_from_the_real_hook_resets_codex_through_the_watcher(fake:
         run_hook(fake, "SessionStart", "S2", source="clear")
 
         async def closed() -> bool:  # status itself never checks the record: only the watcher can
-            return len(fake.received("session/close")) == 1
+            # the close reaches the agent a moment before the follower notes the new conversation
+            if len(fake.received("session/close")) != 1:
+                return False
+            return "conversation S2" in await status(client)
 
         await eventually(closed)
         after = await session_line(client)
@@ -287,7 +290,10 @@ async def test_a_record_written_before_the_watch_began_is_still_seen(
         watching.set()
 
         async def closed() -> bool:  # status itself never checks the record: only the watcher can
-            return len(fake.received("session/close")) == 1
+            # the close reaches the agent a moment before the follower notes the new conversation
+            if len(fake.received("session/close")) != 1:
+                return False
+            return "conversation S2" in await status(client)
 
         await eventually(closed)
         shown = await status(client)
