@@ -173,27 +173,23 @@ class LineSplitter:
     _discarding: bool = False
 
     def feed(self, chunk: bytes) -> list[bytes]:
-        lines: list[bytes] = []
-        start = 0
-        while True:
-            nl = chunk.find(b"\n", start)
-            if nl < 0:
-                break
-            piece = chunk[start:nl]
+        pieces = chunk.split(b"\n")  # in C: a streamed answer brings hundreds of lines per read
+        rest = pieces.pop()  # what follows the last newline
+        if pieces:  # the first piece ends the line begun in an earlier chunk
             if self._discarding:
                 self._discarding = False
-            else:
-                self._buf += piece
-                lines.append(bytes(self._buf))
+                del pieces[0]
+            elif self._buf:
+                self._buf += pieces[0]
+                pieces[0] = bytes(self._buf)
             self._buf.clear()
-            start = nl + 1
         if not self._discarding:
-            self._buf += chunk[start:]
+            self._buf += rest
             if len(self._buf) > self.max_line:
-                lines.append(bytes(self._buf[:200]) + b"\xe2\x80\xa6 [line too long, dropped]")
+                pieces.append(bytes(self._buf[:200]) + b"\xe2\x80\xa6 [line too long, dropped]")
                 self._buf.clear()
                 self._discarding = True
-        return [line for line in lines if line.strip()]
+        return [line for line in pieces if line.strip()]
 
     def flush(self) -> list[bytes]:
         """The unterminated remainder at end of stream (a half line), if any."""
