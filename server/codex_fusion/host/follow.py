@@ -427,15 +427,18 @@ class _Kept:
 
 
 def _stat(paths: nonce.RecordPaths) -> tuple[object, int] | None:
-    """The stat (identity, size, times) of the records' directory and of the record followed, and the
-    newest of their times; None when the directory cannot be stat'ed. Cheap enough for the loop."""
+    """The stat (identity, size, times) of the record followed (and of its directory while no window is
+    known), and the newest of their times; None when one cannot be stat'ed. Cheap enough for the loop."""
     path = paths.window or paths.workspace
     try:
-        stats = [os.stat(paths.directory)]
+        # The directory only while no window is known: a window's record appearing there may be ours.
+        stats = [os.stat(paths.directory)] if paths.window is None else []
         with contextlib.suppress(FileNotFoundError):
             stats.append(os.stat(path, follow_symlinks=False))
     except OSError:
         return None
+    if not stats:
+        return (path, None), 0  # no window record yet: a record appearing changes this
     key = [(s.st_ino, s.st_dev, s.st_mode, s.st_size, s.st_mtime_ns, s.st_ctime_ns) for s in stats]
     return (path, *key), max(stamp for s in stats for stamp in (s.st_mtime_ns, s.st_ctime_ns))
 
