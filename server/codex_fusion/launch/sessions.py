@@ -13,6 +13,7 @@ from codex_fusion.acp import jsonrpc
 from codex_fusion.acp.agent import CODEX, Agent, ModeStep
 from codex_fusion.acp.schema import NewSessionResult
 from codex_fusion.errors import LOGIN_COMMAND, AgentError, RpcError
+from codex_fusion.text.redact import redact_credentials
 
 #: Where a key comes from, in the README's order: the keychain option first, never a plain settings file.
 OPENAI_KEY_FIX = (
@@ -43,9 +44,9 @@ def not_logged_in(name: str, said: str = "Authentication required") -> str:
 
 
 def login_refused(exc: RpcError) -> str | None:
-    """What the agent said if ``exc`` means its login is missing or refused, else None."""
+    """What the agent said (redacted) if ``exc`` means its login is missing or refused, else None."""
     if exc.code == jsonrpc.AUTH_REQUIRED:
-        return exc.error_message[:200] or "Authentication required"
+        return redact_credentials(exc.error_message[:200]) or "Authentication required"
     text = exc.describe()
     if not any(marker in text for marker in _KEY_REFUSED):
         return None
@@ -53,7 +54,7 @@ def login_refused(exc: RpcError) -> str | None:
         detail = json.loads(exc.error_message)["error"]["message"]
     except (ValueError, KeyError, TypeError):
         detail = text
-    return str(detail)[:200]
+    return redact_credentials(str(detail)[:200])
 
 
 class Policy:
