@@ -234,7 +234,7 @@ class Member(MemberParts):
             turn.set_idle_limit(timeout)
         if decision == "cancel":
             log.info("guardian: Claude stopped the turn paused on %s", pause.summary)
-            await drive.stop(turn, Event.CANCEL, Note(NoteKind.STOPPED))
+            await turn.stop_and_wait(Event.CANCEL, Note(NoteKind.STOPPED))
             return await self.wait(turn)
         choice = choose_for(decision, held.options)
         continuation = self._debate.decided(pause.summary, decision, choice, (note or "").strip())
@@ -249,7 +249,7 @@ class Member(MemberParts):
         """Cancel the turn in flight (held requests are answered `cancelled`)."""
         self._ready()
         if self._slot.current is not None:
-            await drive.stop(self._slot.current, Event.CANCEL)
+            await self._slot.current.stop_and_wait(Event.CANCEL)
 
     # -- the session: reset, reopen, fork (switch.py holds admission while it is replaced) --------
 

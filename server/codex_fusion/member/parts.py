@@ -18,8 +18,9 @@ from anyio.abc import TaskGroup
 from codex_fusion.acp.agent import Spawn, spawn_process
 from codex_fusion.errors import ConfigError, ConsultError
 from codex_fusion.launch.config import Config
-from codex_fusion.launch.members import CODEX, MemberSpec
+from codex_fusion.launch.members import MemberSpec
 from codex_fusion.launch.models import ModelChoice
+from codex_fusion.launch.names import CODEX
 from codex_fusion.member import snapshot
 from codex_fusion.member.debate import Debate
 from codex_fusion.member.notes import Audit

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from codex_fusion import __version__
-from codex_fusion.guardian.policy import Rule
+from codex_fusion.guardian.decision import Rule
 from codex_fusion.launch.config import Config
 from codex_fusion.launch.confine import Confinement
 from codex_fusion.launch.models import Selected

@@ -12,7 +12,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
-from codex_fusion.member import drive
 from codex_fusion.member.debate import Debate
 from codex_fusion.member.notes import Note, NoteKind
 from codex_fusion.member.reports import ResetReport
@@ -56,7 +55,7 @@ class Switch:
             try:
                 if turn is not None and not turn.done:
                     stopped = turn.tool
-                    await drive.stop(turn, Event.CANCEL, Note(NoteKind.RESET))
+                    await turn.stop_and_wait(Event.CANCEL, Note(NoteKind.RESET))
             except BaseException:
                 self._runner.abandon(ticket)
                 raise
