@@ -4,17 +4,40 @@ member's turn, its notes, the status and the configuration read without the deci
 
 from __future__ import annotations
 
+import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from enum import StrEnum
-from typing import Final, Literal
+from typing import Any, Final, Literal
 
 from codex_fusion.guardian.edits import Change
-from codex_fusion.guardian.toolcall import Command
 
-__all__ = ["Action", "Decision", "GuardianFlags", "Rule"]
+__all__ = ["Action", "Command", "Decision", "GuardianFlags", "Rule", "describe_command"]
 
 _TRUTHY: Final = frozenset({"1", "true", "yes", "on"})
+
+
+@dataclass(frozen=True)
+class Command:
+    """What a tool call runs: ``text`` exactly (a shell wrapper's script, or argv joined shell-style)."""
+
+    text: str
+    via: str | None = None  # "bash -lc" when ``text`` is the script of a shell wrapper
+
+
+def describe_command(raw_input: Any) -> str | None:
+    """The command from ``rawInput.command`` as one display string, or None if absent.
+
+    An argv list is joined shell-style (:func:`shlex.join`); a string is returned as is.
+    """
+    if not isinstance(raw_input, Mapping):
+        return None
+    command = raw_input.get("command")
+    if isinstance(command, str):
+        return command if command.strip() else None
+    if isinstance(command, list | tuple) and command:
+        return shlex.join(part if isinstance(part, str) else str(part) for part in command)
+    return None
 
 
 class Rule(StrEnum):

@@ -15,13 +15,13 @@ import anyio
 
 from codex_fusion.errors import AgentError, AuthRequired, ConsultError, RpcError
 from codex_fusion.launch.login import login_refused, not_logged_in
-from codex_fusion.member.session import Live, Session
+from codex_fusion.member.ports import Live, SessionPort
 from codex_fusion.member.turn import Event, Turn, TurnResult, TurnState
 
 log = logging.getLogger(__name__)
 
 
-async def drive(session: Session, live: Live, turn: Turn, prompt: str, *, grace: float) -> None:
+async def drive(session: SessionPort, live: Live, turn: Turn, prompt: str, *, grace: float) -> None:
     """Own the turn until the agent answers its prompt (and any continuation after a deny). Ends the
     turn however it goes; raises only a cancellation (the server is stopping)."""
     try:
@@ -100,7 +100,7 @@ async def wait_for(turn: Turn) -> TurnResult:
         raise
 
 
-async def see_stops(session: Session, turn: Turn, *, grace: float, closing: anyio.Event) -> None:
+async def see_stops(session: SessionPort, turn: Turn, *, grace: float, closing: anyio.Event) -> None:
     """However a turn is stopped (a cap, a reset, a cancel, the idle clock), the agent is told and,
     if it does not stop, killed — also when nobody waits on the turn (it was paused). One task per
     turn in the member's task group: no caller's cancel can leave a turn stopping for ever."""
