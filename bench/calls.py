@@ -54,6 +54,16 @@ def _fake_agent_pid(peer: Peer) -> int | None:
     return kids[0] if kids else None
 
 
+def _settle(lab: Lab) -> None:
+    """Let the follower's view of the hook's records settle: a check within ``SETTLED_S`` of a change
+    to them (the first turn writes the debate state beside them) reads them in a worker thread; the
+    steady state is a stat (ADR 0031)."""
+    from codex_fusion.host.follow import SETTLED_S
+
+    if not lab.quick:
+        time.sleep(SETTLED_S + 0.1)
+
+
 def _timed_loop(
     fn: Callable[[], Any], n: int, server: int, agent: int | None
 ) -> tuple[dict[str, Any], float, float | None]:
@@ -81,6 +91,7 @@ def steady(lab: Lab) -> Figure:
     peer.list_tools()
     for _ in range(lab.n(30, 2)):
         peer.consult(QUESTION)
+    _settle(lab)
     server = peer.server_pid()
     agent = _fake_agent_pid(peer)
     loops: dict[str, tuple[dict[str, Any], float, float | None]] = {}
@@ -353,6 +364,7 @@ def _stdio_server_profile(lab: Lab, n: int, question: str = QUESTION) -> tuple[p
         peer.list_tools()
         for _ in range(20):
             peer.consult(QUESTION)
+        _settle(lab)
         server = peer.server_pid()
         os.kill(server, signal.SIGUSR1)
         peer.request("ping", {})  # the handler has run once the loop answers again
