@@ -30,6 +30,7 @@ from codex_fusion.guardian.permissions import check_ref, choose_for, parse_ref
 from codex_fusion.launch.models import ModelChoice
 from codex_fusion.member import drive
 from codex_fusion.member.client import Guard
+from codex_fusion.member.extra import ExtraSession
 from codex_fusion.member.notes import Note, NoteKind
 from codex_fusion.member.parts import MemberParts
 from codex_fusion.member.reports import ResetReport
@@ -49,6 +50,17 @@ class Member(MemberParts):
         tg.start_soon(self._turnlog.run)
         if self.workspace is not None and self.member.error is None:
             guard = Guard(self.workspace, self.config.flags, self._audit, self._slot, self._request_ids)
+            if self._host is not None:  # a review part: a session of its own on the host's agent
+                self._session = ExtraSession(
+                    self._host,
+                    self.config,
+                    self.member,
+                    self.workspace,
+                    tg,
+                    guard=guard,
+                    system_prompt=self._frame.system_prompt,
+                )
+                return self
             self._session = Session(
                 self.config,
                 self.member,
