@@ -113,9 +113,10 @@ async def test_a_large_diff_is_reviewed_in_parts_at_once_with_every_finding(fake
             tg.start_soon(review)
             # Every part's reviewer holds its prompt before any answers: they run at once.
             with anyio.fail_after(30):
-                while len(prompts_sent(fake)) < 3 or len(prompts_sent(fake)) < len(
-                    fake.received("session/new")
-                ) - 1:
+                while (
+                    len(prompts_sent(fake)) < 3
+                    or len(prompts_sent(fake)) < len(fake.received("session/new")) - 1
+                ):
                     await anyio.sleep(0.01)
             assert not results
             fake.gate("parts").set()

@@ -103,7 +103,11 @@ class ExtraSession(Session):
             self.kill()
 
     async def stop(self, *, fast: bool = False) -> None:
-        """Close the part's session (and any it gave up on); the agent is its owner's."""
+        """Cancel and close the part's session (and any it gave up on); the agent is its owner's.
+
+        A part cancelled with its caller loses its driver and stopper with it, so nothing else tells
+        the agent: ``session/cancel`` first (the turn may still run; a no-op when it ended), then
+        ``session/close``."""
         closing = [*self._abandoned, *filter(None, [self._unroute()])]
         self._abandoned = []
         with anyio.CancelScope(shield=True):
@@ -121,6 +125,7 @@ class ExtraSession(Session):
 async def _close(agent: Agent, session_id: str) -> None:
     with anyio.move_on_after(CLOSE_TIMEOUT):
         try:
+            await agent.cancel(session_id)
             await agent.close_session(session_id, timeout=CLOSE_TIMEOUT)
         except FusionError as exc:  # gone with the agent, or refused: it is unrouted either way
             log.info("closing part session %s failed: %s", session_id, exc.summary)
