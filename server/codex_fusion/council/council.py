@@ -32,7 +32,8 @@ from codex_fusion.acp.agent import Spawn, spawn_process
 from codex_fusion.council import agreement, table, usage
 from codex_fusion.errors import ConsultError, FusionError
 from codex_fusion.launch.config import Config
-from codex_fusion.launch.members import CODEX, MemberSpec
+from codex_fusion.launch.members import MemberSpec
+from codex_fusion.launch.names import CODEX
 from codex_fusion.member.conversation import Member, Reopen
 from codex_fusion.member.debate import MAX_ROUNDS, Standing, VerdictLine
 from codex_fusion.member.notes import Note
