@@ -17,6 +17,7 @@ drives its own (the same turn, driver, stopper and guardian), but
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 import anyio
@@ -28,7 +29,8 @@ from codex_fusion.errors import AgentError, ConsultError, FusionError
 from codex_fusion.launch.config import Config
 from codex_fusion.launch.members import MemberSpec
 from codex_fusion.member.client import AcpClient, Guard
-from codex_fusion.member.session import Live, Session
+from codex_fusion.member.ports import Live
+from codex_fusion.member.session import Session
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +56,17 @@ class ExtraSession(Session):
         self._host = host
         self._client: AcpClient | None = None
         self._abandoned: list[Live] = []  # sessions given up on after a wedged turn: closed at the end
+
+    @staticmethod
+    def opener(
+        host: Session, config: Config, member: MemberSpec
+    ) -> Callable[[Path, Guard, TaskGroup, str | None], ExtraSession]:
+        """What ``Member.share`` takes: the part's session, opened on ``host``'s agent."""
+
+        def open_on_host(workspace: Path, guard: Guard, tg: TaskGroup, frame: str | None) -> ExtraSession:
+            return ExtraSession(host, config, member, workspace, tg, guard=guard, system_prompt=frame)
+
+        return open_on_host
 
     async def ensure(self) -> Live:
         """The part's session on the host's agent, opened on first use. An agent that stopped is not

@@ -49,11 +49,8 @@ class MemberParts:
         frame: Frame | None = None,
         changes: Changes | None = None,
         ended: Changes | None = None,
-        host: Session | None = None,
     ) -> None:
         self.config = config
-        #: Another member's session whose agent this one opens its session on (a review part), if any.
-        self._host = host
         #: Which council member this is (Codex unless told otherwise).
         self.member = member if member is not None else config.members[CODEX]
         self._spawn = spawn

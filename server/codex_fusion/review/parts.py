@@ -30,6 +30,7 @@ from codex_fusion.errors import FusionError
 from codex_fusion.launch.config import Config
 from codex_fusion.launch.members import MemberSpec
 from codex_fusion.member.conversation import Member
+from codex_fusion.member.extra import ExtraSession
 from codex_fusion.member.session import Session
 from codex_fusion.member.signal import Changes
 from codex_fusion.member.transcript import Usage
@@ -65,7 +66,9 @@ def host_of(member: Member) -> Session | None:
     are not known to), and only a member working in the configured workspace, which is where the
     parts work: an agent is shared only with sessions of the same workspace and boundary."""
     session = member.session
-    if session is None or member.member.kind != "codex":
+    if not isinstance(session, Session) or isinstance(session, ExtraSession):
+        return None  # not started here, or itself a part: parts share only a member's own agent
+    if member.member.kind != "codex":
         return None
     if member.workspace != member.config.workspace.path:
         return None
@@ -115,9 +118,10 @@ async def review(
         brief = review_prompts.review_diff(part, None, focus)
         denied: list[str] = []
         try:
-            async with Member(
-                config, spawn=spawn, member=member, request_ids=request_ids, host=host
-            ) as reviewer:
+            reviewer = Member(config, spawn=spawn, member=member, request_ids=request_ids)
+            if host is not None:  # a session of its own on the member's running agent
+                reviewer.share(ExtraSession.opener(host, config, member))
+            async with reviewer:
                 show(index, "working")
                 result = await reviewer.consult(brief, timeout=timeout)
                 while isinstance(result, Pause):
