@@ -34,9 +34,10 @@ from codex_fusion.errors import ConsultError, FusionError
 from codex_fusion.launch.config import Config
 from codex_fusion.launch.members import MemberSpec
 from codex_fusion.launch.names import CODEX
-from codex_fusion.member.conversation import Member, Reopen
+from codex_fusion.member.conversation import Member
 from codex_fusion.member.debate import MAX_ROUNDS, Standing, VerdictLine
 from codex_fusion.member.notes import Note
+from codex_fusion.member.reports import Reopen
 from codex_fusion.text import prompts
 
 if TYPE_CHECKING:
