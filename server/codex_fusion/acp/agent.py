@@ -25,7 +25,7 @@ from codex_fusion.acp.schema import (
     PromptResult,
 )
 from codex_fusion.errors import AgentError, AuthRequired, ConnectionClosed, RequestTimeout, RpcError
-from codex_fusion.text.redact import redact_credentials
+from codex_fusion.text.redact import redact, redact_credentials
 
 log = logging.getLogger(__name__)
 
@@ -161,7 +161,8 @@ class Agent:
         return f"{info.name} {info.version}" if info.version else info.name
 
     def stderr_tail(self, max_chars: int = 2000) -> str:
-        return self.process.stderr.text(max_chars)
+        """The last lines of the agent's stderr, redacted as a log is (they end up in errors and status)."""
+        return redact(self.process.stderr.text(max_chars))
 
     async def failure(self, what: str) -> AgentError:
         """An AgentError for a dead connection, with exit status and stderr once they are known."""

@@ -1,6 +1,8 @@
 """The guardian's verdicts as values: why it decided (:class:`Rule`, each documented in ``policy.py``),
 what the user opted in to (:class:`GuardianFlags`), and the :class:`Decision` itself — what the
-member's turn, its notes, the status and the configuration read without the decider."""
+member's turn, its notes, the status and the configuration read without the decider — and what a
+decision carries: the command a request runs (:class:`Command`) and the change an edit makes
+(:class:`Change`)."""
 
 from __future__ import annotations
 
@@ -10,9 +12,16 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any, Final, Literal
 
-from codex_fusion.guardian.edits import Change
-
-__all__ = ["Action", "Command", "Decision", "GuardianFlags", "Rule", "describe_command"]
+__all__ = [
+    "Action",
+    "Change",
+    "ChangeAction",
+    "Command",
+    "Decision",
+    "GuardianFlags",
+    "Rule",
+    "describe_command",
+]
 
 _TRUTHY: Final = frozenset({"1", "true", "yes", "on"})
 
@@ -38,6 +47,27 @@ def describe_command(raw_input: Any) -> str | None:
     if isinstance(command, list | tuple) and command:
         return shlex.join(part if isinstance(part, str) else str(part) for part in command)
     return None
+
+
+#: What one file's change does (an edit's kind).
+ChangeAction = Literal["add", "update", "delete", "move"]
+
+
+@dataclass(frozen=True)
+class Change:
+    """One file's change: ``diff`` is unified-diff lines (no file headers); ``path`` and ``dest`` are
+    the raw paths as Codex gave them (``dest`` for a move); ``lines`` counts a deleted file's lines."""
+
+    action: ChangeAction
+    path: str
+    diff: str = ""
+    dest: str | None = None
+    lines: int = 0
+    too_large: bool = False  # the texts were too large to diff
+
+    @property
+    def paths(self) -> tuple[str, ...]:
+        return (self.path,) if self.dest is None else (self.path, self.dest)
 
 
 class Rule(StrEnum):

@@ -61,8 +61,8 @@ from pathlib import Path
 from typing import Any, Final
 
 from codex_fusion.guardian.autorun import Places, normalised
-from codex_fusion.guardian.decision import Action, Command, Decision, GuardianFlags, Rule
-from codex_fusion.guardian.edits import MAX_CHANGE_CHARS, Change, changes_in
+from codex_fusion.guardian.decision import Action, Change, Command, Decision, GuardianFlags, Rule
+from codex_fusion.guardian.edits import MAX_CHANGE_CHARS, changes_in
 from codex_fusion.guardian.paths import real_workspace
 from codex_fusion.guardian.targets import resolved, shown_changes
 from codex_fusion.guardian.toolcall import (

@@ -27,16 +27,12 @@ from codex_fusion.launch.names import BUILT_IN, DISPLAY
 
 if TYPE_CHECKING:
     from codex_fusion.launch.agents.plan import LaunchPlan
-    from codex_fusion.launch.boundary import Plan
 
 
 class Launching(Protocol):
     """What Codex's launcher (``confine.Launcher``) offers the rest, so that holding one needs neither
-    the launcher nor the agent it checks: its plan and environment, and the look at the started agent
+    the launcher nor the agent it checks: its environment, and the look at the started agent
     that ``StartOptions.check`` runs."""
-
-    @property
-    def plan(self) -> Plan: ...
 
     @property
     def env(self) -> dict[str, str]: ...

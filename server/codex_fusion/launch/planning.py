@@ -164,6 +164,7 @@ def task_member(config: Config, name: str, worktree: Path) -> MemberSpec:
             f"write only the task's worktree, and it does not ({spec.boundary_note or 'not planned'})."
         )
     launcher = config.task_launcher(worktree)
+    assert isinstance(launcher, Launcher)  # the configuration holds what _task_launcher made
     plan, env = launcher.plan, launcher.env
     if not plan.profile:
         raise ConfigError(f"Codex cannot take a task here: {plan.note or 'its sandbox gets no profile'}")

@@ -36,9 +36,8 @@ from codex_fusion.member.client import Guard
 from codex_fusion.member.notes import Note, NoteKind
 from codex_fusion.member.parts import MemberParts
 from codex_fusion.member.ports import Live, SessionPort
-from codex_fusion.member.reports import ResetReport
+from codex_fusion.member.reports import Reopen, ResetReport
 from codex_fusion.member.session import Session
-from codex_fusion.member.switch import Reopen
 from codex_fusion.member.turn import Event, Turn, TurnOutcome, TurnResult
 from codex_fusion.text.prompts import Brief
 
