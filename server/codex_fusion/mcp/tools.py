@@ -22,7 +22,8 @@ from pydantic import Field
 
 from codex_fusion import __version__
 from codex_fusion.council import usage as council_usage
-from codex_fusion.council.council import Council, CouncilResult
+from codex_fusion.council.council import Council
+from codex_fusion.council.result import CouncilResult
 from codex_fusion.errors import UsageError
 from codex_fusion.launch.models import ModelChoice
 from codex_fusion.mcp import answers, hosted, progress
@@ -197,6 +198,7 @@ async def _review_in_parts(
             states=states,
             changes=council.changes,
             timeout=timeout_s,
+            host=shards.host_of(codex),
         )
         council.single()
         return codex.adopt_review(

@@ -10,30 +10,15 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 
 from codex_fusion.member.debate import Debate
 from codex_fusion.member.notes import Note, NoteKind
 from codex_fusion.member.ports import SessionPort
-from codex_fusion.member.reports import ResetReport
+from codex_fusion.member.reports import Reopen, ResetReport
 from codex_fusion.member.runner import Runner
 from codex_fusion.member.turn import Event, TurnSlot
-from codex_fusion.member.verdict import Round, VerdictLine
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Reopen:
-    """An earlier session to open again (a conversation Claude resumed), and where its debate stood."""
-
-    codex_session: str
-    rounds: int = 0
-    verdict: VerdictLine | None = None
-
-    @property
-    def round(self) -> Round | None:
-        return Round(self.rounds, self.verdict) if self.verdict is not None else None
 
 
 class Switch:
