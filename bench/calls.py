@@ -466,15 +466,18 @@ def streaming(lab: Lab) -> Figure:
     agent = _fake_agent_pid(peer)
     hwm_reset = True
     per_size: dict[str, Any] = {}
-    for size in sizes:
+    # Each size twice: the agent flushing every chunk on its own (as before), and the agent writing
+    # its chunks 1,000 lines a write (`@fake burst`), which leaves the server's own throughput.
+    for size, burst in [(size, burst) for size in sizes for burst in (False, True)]:
         text = "x" * size
+        question = f"@fake say {text}\n@fake chunks {size}" + ("\n@fake burst" if burst else "")
         walls, cpus, agent_cpus, notes_counts, peaks = [], [], [], [], []
         for r in range(reps):
             hwm_reset = reset_peak_rss(server) and hwm_reset
             cpu0, agent0 = cpu_seconds(server), cpu_seconds(agent) if agent else 0.0
             notes: list[dict[str, Any]] = []
             started = time.perf_counter()
-            answer = peer.consult(f"@fake say {text}\n@fake chunks {size}", token=f"s{size}-{r}", notes=notes)
+            answer = peer.consult(question, token=f"s{size}{burst}-{r}", notes=notes)
             walls.append(time.perf_counter() - started)
             cpus.append(cpu_seconds(server) - cpu0)
             if agent:
@@ -483,8 +486,8 @@ def streaming(lab: Lab) -> Figure:
             peaks.append(memory(server).get("vmhwm", 0.0))
             if not answer.startswith(text):
                 raise RuntimeError(f"the {size}-chunk answer came back altered: {answer[:200]!r}…")
-        bare = summary(bare_agent_round_trips(reps, question=f"@fake say {text}\n@fake chunks {size}"))
-        per_size[str(size)] = {
+        bare = summary(bare_agent_round_trips(reps, question=question))
+        per_size[f"{size}{' burst' if burst else ''}"] = {
             "wall": summary(walls),
             "server_cpu": summary(cpus),
             "agent_cpu": summary(agent_cpus),
@@ -497,15 +500,16 @@ def streaming(lab: Lab) -> Figure:
     fig = Figure(data={"sizes": per_size, "rss_after_kib": after.get("vmrss"), "peak_reset": hwm_reset})
     for label, st in per_size.items():
         cpu = st["server_cpu"]["median"]
+        count, _, burst_label = label.partition(" ")
         fig.row(
-            f"{int(label):,}-chunk turn",
+            f"{int(count):,}-chunk turn{', agent in bursts' if burst_label else ''}",
             f"wall {sec(st['wall']['median'], 3)}, "
             f"{st['progress_notifications']['median']:.0f} notifications, "
-            f"server CPU {sec(cpu, 3)} ({cpu / int(label) * 1e4:.3f} s/10k), "
+            f"server CPU {sec(cpu, 3)} ({cpu / int(count) * 1e4:.3f} s/10k), "
             f"peak RSS {mib(st['peak_rss_kib'])}",
         )
         fig.row(
-            f"  {int(label):,} chunks: bare agent stream / agent CPU in the server run",
+            f"  {int(count):,} chunks: bare agent stream / agent CPU in the server run",
             f"{sec(st['bare_agent']['median'], 3)} / {sec(st['agent_cpu'].get('median'), 3)}",
         )
     if not hwm_reset:

@@ -50,6 +50,8 @@ directive may follow the `+` of a diff line, so a change can script the review o
 
   @fake say TEXT           answer TEXT (default: "ok"); a literal \\n in TEXT is a line break
   @fake chunks N           split the answer into N chunks
+  @fake burst              write the chunks in one go (1,000 lines a write): the agent's own cost
+                           out of a throughput bench
   @fake think TEXT         send a thought chunk first
   @fake prelude TEXT       send TEXT as an answer chunk before anything else (text said before a pause)
   @fake tool KIND TITLE    send a tool_call + completed tool_call_update first
@@ -216,6 +218,18 @@ class ScriptedAgent:
 
     async def update(self, sid: str, body: dict[str, Any]) -> None:
         await self.send({"method": "session/update", "params": {"sessionId": sid, "update": body}})
+
+    async def _burst(self, sid: str, pieces: list[str]) -> None:
+        """The answer's chunks as ``session/update`` lines, 1,000 to a write (one template filled in:
+        a throughput bench measures the server, not this agent's JSON encoder)."""
+        line = (
+            '{"jsonrpc":"2.0","method":"session/update","params":{"sessionId":%s,"update":'
+            '{"sessionUpdate":"agent_message_chunk","content":{"type":"text","text":%s}}}}\n'
+        )
+        session = json.dumps(sid)
+        for at in range(0, len(pieces), 1000):
+            batch = "".join(line % (session, json.dumps(piece)) for piece in pieces[at : at + 1000])
+            await self._send_line(batch.encode())
 
     def _new_id(self) -> Any:
         if "uuid_ids" in self.flags:
@@ -769,7 +783,9 @@ class ScriptedAgent:
         self.remember(sid, prompt, text)
         chunks = max(1, int(d.get("chunks", "1")))
         size = max(1, -(-len(text) // chunks))
-        for start in range(0, len(text), size):
+        if "burst" in d:
+            await self._burst(sid, [text[start : start + size] for start in range(0, len(text), size)])
+        for start in range(0, len(text), size) if "burst" not in d else ():
             if self._cancels[sid].is_set():
                 await self.result(msg["id"], {"stopReason": "cancelled"})
                 return
