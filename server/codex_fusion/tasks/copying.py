@@ -3,13 +3,14 @@ directory handles that never follow a link (:mod:`codex_fusion.tasks.handles`), 
 it is copied (issue 25 items 2 and 6, issue 26 item 1).
 
 :func:`measure` ``lstat``\\ s every listed path first and refuses an over-limit workspace before a
-byte is written (a sparse file counts by its size). :func:`copy` then copies, in a few threads over
-contiguous runs of the sorted paths: a copy-on-write clone (``FICLONE``) where the filesystem offers
-one, else one pass that reads, hashes and writes; never a hard link (the member would write the
-user's file). Each regular file's git blob id is computed from the very bytes the member gets, so a
-crafted index can never make the task's base differ from the copy.
+byte is written (a sparse file counts by its size). :func:`copy` then copies one contiguous run of
+the sorted paths: a copy-on-write clone (``FICLONE``) where the filesystem offers one, else one pass
+that reads, hashes and writes; never a hard link (the member would write the user's file). Each
+regular file's git blob id is computed from the very bytes the member gets, so a crafted index can
+never make the task's base differ from the copy.
 
-Blocking throughout: call it off the event loop.
+Both run in the copy's worker processes (:mod:`codex_fusion.tasks.copyproc`, ADR 0029), one run
+each: standard library only here, and blocking throughout.
 """
 
 from __future__ import annotations
@@ -18,23 +19,19 @@ import errno
 import hashlib
 import os
 import stat
-import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
-from codex_fusion.errors import TaskError
-from codex_fusion.tasks.basetree import write_file_blob, write_loose
 from codex_fusion.tasks.handles import CREATE_RW, READ, Handles, Refused, lstat_at
+from codex_fusion.tasks.loose import write_file_blob, write_loose
 
 #: ``ioctl(dst, FICLONE, src)``: a copy-on-write clone of the whole file (btrfs, XFS, bcachefs …).
 FICLONE: Final = 0x40049409
 CHUNK: Final = 1 << 20
 #: Files up to this size are read whole at once.
 SMALL: Final = 64 << 10
-#: Threads copying at once: the copy waits on the disk more than on Python.
-WORKERS: Final = 4
 
 try:
     import fcntl
@@ -42,8 +39,12 @@ except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
 
-class TooLarge(TaskError):
-    """The workspace is over a limit; nothing was written."""
+class TooLarge(Exception):
+    """The workspace is over a limit (the caller says what to do)."""
+
+
+class Changed(Exception):
+    """A file of the copy changed while it was hashed (the caller says to delegate again)."""
 
 
 @dataclass(frozen=True)
@@ -73,20 +74,17 @@ class Copied:
 
 @dataclass
 class Progress:
-    """Files and bytes copied so far, shared by the copying threads; ``stop`` ends them early."""
+    """Files and bytes copied so far by one worker; past ``limit`` (when set) the copy stops."""
 
     files: int = 0
     size: int = 0
     limit: int = 0
     stop: bool = False
-    lock: threading.Lock = field(default_factory=threading.Lock)
 
     def add(self, size: int) -> None:
-        with self.lock:
-            self.files += 1
-            self.size += size
-            over = self.limit and self.size > self.limit
-        if over:
+        self.files += 1
+        self.size += size
+        if self.limit and self.size > self.limit:
             raise TooLarge(f"over {self.limit >> 20:,} MiB (files grew while they were copied)")
 
 
@@ -127,21 +125,6 @@ def measure(workspace: bytes, paths: Sequence[bytes], max_bytes: int) -> Plan:
 
 
 # -- copying ------------------------------------------------------------------------------------------
-
-
-def runs(entries: Sequence[Entry], count: int) -> list[Sequence[Entry]]:
-    """``entries`` in ``count`` contiguous runs of about equal bytes (each thread walks its own)."""
-    total = sum(e.size + 4096 for e in entries)
-    share = total / max(count, 1)
-    out: list[Sequence[Entry]] = []
-    start = taken = 0
-    for index, entry in enumerate(entries):
-        taken += entry.size + 4096
-        if taken >= share * (len(out) + 1) and len(out) < count - 1:
-            out.append(entries[start : index + 1])
-            start = index + 1
-    out.append(entries[start:])
-    return [run for run in out if run]
 
 
 @dataclass(frozen=True)
@@ -273,5 +256,5 @@ class _Cloner:
             digest.update(chunk)
             offset += len(chunk)
         if offset != size:
-            raise TaskError("A file of the copy changed size while it was hashed; delegate again.")
+            raise Changed("A file of the copy changed size while it was hashed; delegate again.")
         return size, digest.hexdigest()
