@@ -142,11 +142,19 @@ def copy(workspace: bytes, to: Target, entries: Sequence[Entry], progress: Progr
     done = Copied()
     cloner = _Cloner(to, to.sha256)
     with Handles(workspace, chain=True) as source, Handles(to.tree, chain=True) as target:
+        here: bytes | None = None  # the directory of the last entry, whose handles are at hand
+        src_dir = dst_dir = -1
         for entry in entries:
             if progress.stop:
                 break
+            directory, _, name = entry.rel.rpartition(b"/")
             try:
-                blob = _one(source, target, entry, cloner)
+                if directory != here:
+                    here = None
+                    src_dir = source.directory(directory)
+                    dst_dir = target.directory(directory, create=True)
+                    here = directory
+                blob = _one(src_dir, dst_dir, name, entry, cloner)
             except (Refused, NotADirectoryError):
                 done.skipped.append(f"{os.fsdecode(entry.rel)} (below a symlink or not in a directory)")
                 continue
@@ -163,9 +171,8 @@ def copy(workspace: bytes, to: Target, entries: Sequence[Entry], progress: Progr
     return done
 
 
-def _one(source: Handles, target: Handles, entry: Entry, cloner: _Cloner) -> tuple[str, str, int] | None:
-    src_dir, name = source.parent(entry.rel)
-    dst_dir, _ = target.parent(entry.rel, create=True)
+def _one(src_dir: int, dst_dir: int, name: bytes, entry: Entry, cloner: _Cloner) -> tuple[str, str, int] | None:
+    """One entry from directory handle ``src_dir`` into ``dst_dir``: its mode, blob id and size."""
     if entry.link:
         try:
             link = os.readlink(name, dir_fd=src_dir)
@@ -222,15 +229,19 @@ class _Cloner:
                 self.clones = False  # not offered here (ext4, tmpfs, across filesystems)
             else:
                 return self._hash(dst)
+        if expected <= SMALL:  # most files of a source tree: one read, one write
+            data = os.read(src, expected) if expected else b""
+            written = os.write(dst, data) if data else 0
+            while written < len(data):  # a short write: the rest
+                written += os.write(dst, data[written:])
+            if len(data) != expected:
+                return self._hash(dst)
+            digest = self.digest()
+            digest.update(b"blob %d\0" % expected)
+            digest.update(data)
+            return expected, digest.hexdigest()
         digest = self.digest()
         digest.update(b"blob %d\0" % expected)
-        if expected <= SMALL:  # most files of a source tree: one read, one write
-            data = os.read(src, expected)
-            digest.update(data)
-            view = memoryview(data)
-            while view:
-                view = view[os.write(dst, view) :]
-            return (len(data), digest.hexdigest()) if len(data) == expected else self._hash(dst)
         size = 0
         buffer = self.buffer  # reused: a fresh 1 MiB object per chunk costs its page faults
         while size < expected:
