@@ -171,7 +171,9 @@ def copy(workspace: bytes, to: Target, entries: Sequence[Entry], progress: Progr
     return done
 
 
-def _one(src_dir: int, dst_dir: int, name: bytes, entry: Entry, cloner: _Cloner) -> tuple[str, str, int] | None:
+def _one(
+    src_dir: int, dst_dir: int, name: bytes, entry: Entry, cloner: _Cloner
+) -> tuple[str, str, int] | None:
     """One entry from directory handle ``src_dir`` into ``dst_dir``: its mode, blob id and size."""
     if entry.link:
         try:
