@@ -250,20 +250,18 @@ def test_accept_compares_a_huge_workspace_file_by_its_blob_id_without_holding_it
 async def test_a_file_that_grows_past_the_limit_after_it_was_measured_stops_the_copy(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from codex_fusion.tasks import basetree
-
     ws = tmp_path / "ws"
     ws.mkdir()
     for index in range(20):
         (ws / f"f{index}.txt").write_text("x" * 100)
     git(ws, "init", "-q")
     monkeypatch.setattr(workcopy, "MAX_BYTES", 2500)  # what lstat saw fits (2,000 bytes) …
-    index_oids = basetree.index_oids
+    fresh = worktree._fresh
 
-    async def grown(ws_git: object) -> dict[bytes, str]:  # runs after the measure, before the copy
+    async def grown(task_dir: Path, timeout: float) -> object:  # after the measure, before the copy
         (ws / "f0.txt").write_text("x" * 1100)  # … and then one file grew past it
-        return await index_oids(ws_git)  # type: ignore[arg-type]
+        return await fresh(task_dir, timeout)
 
-    monkeypatch.setattr(basetree, "index_oids", grown)
+    monkeypatch.setattr(worktree, "_fresh", grown)
     with pytest.raises(TaskError, match="grew past the copy's limit"):
         await create(ws, tmp_path / "task")

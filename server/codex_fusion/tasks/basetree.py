@@ -34,8 +34,12 @@ MAX_FETCH_BYTES: Final = 8 << 20
 async def index_oids(ws: Git) -> dict[bytes, str]:
     """The workspace index's blob id per path (stage 0; conflicted paths left out)."""
     listed = await ws.run("ls-files", "-z", "--stage")
+    return await anyio.to_thread.run_sync(_stage0, listed.stdout)  # 200k lines: off the event loop
+
+
+def _stage0(listed: bytes) -> dict[bytes, str]:
     found: dict[bytes, str] = {}
-    for item in listed.stdout.split(b"\0"):
+    for item in listed.split(b"\0"):
         meta, _, path = item.partition(b"\t")
         fields = meta.split()
         if len(fields) == 3 and fields[2] == b"0":

@@ -137,10 +137,12 @@ class Measured:
         failed: list[BaseException] = []
 
         async def one(index: int, worker: Worker) -> None:
-            known = {p: target.known[p] for p in worker.paths if p in target.known}
-            go = (target.tree, os.fsencode(target.git_dir), target.sha256, worker.size + slack, known)
+            def go() -> tuple[bytes, bytes, bool, int, dict[bytes, str]]:
+                known = {p: target.known[p] for p in worker.paths if p in target.known}
+                return target.tree, os.fsencode(target.git_dir), target.sha256, worker.size + slack, known
+
             try:
-                await worker.send(go)
+                await worker.send(await anyio.to_thread.run_sync(go))
                 parts[index] = await _copied(worker)
             except Exception as exc:  # the first one is raised alone below, not as a group
                 failed.append(exc)
@@ -210,7 +212,7 @@ async def measure(workspace: Path, listed: Sequence[bytes]) -> Measured:
 
         async def one(worker: Worker) -> None:
             try:
-                await worker.send((os.fsencode(workspace), list(worker.paths), MAX_BYTES))
+                await worker.send((os.fsencode(workspace), worker.paths, MAX_BYTES))
                 message = await worker.receive()
             except Exception as exc:  # raised alone below, not as a group
                 failed.append(exc)
@@ -286,7 +288,11 @@ async def listing(ws: Git, workspace: Path, paths: Sequence[str] = ()) -> list[b
             "git reads its ignore rules, and git waits on it. Remove it or make it a regular file, or "
             "delegate with `base` (a commit's tree: git then reads no ignore files)."
         )
-    return sorted({p for p in listed.stdout.split(b"\0") if p})
+    return await anyio.to_thread.run_sync(_sorted, listed.stdout)  # 200k paths: off the event loop
+
+
+def _sorted(listed: bytes) -> list[bytes]:
+    return sorted({p for p in listed.split(b"\0") if p})
 
 
 def _special_files(workspace: Path) -> list[str]:

@@ -24,10 +24,10 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 import anyio
 
@@ -158,9 +158,8 @@ async def create(
         await tg.run("add", "-A", "-f")  # exactly the copy, whatever its .gitignore says
     else:
         head = await _commit(ws, "HEAD")
-        measured, narrowed = await workcopy.plan(ws, workspace, paths)
+        measured, narrowed, known = await _planned(ws, workspace, paths)
         try:  # nothing is written before this point: the workers wait, measured
-            known = await basetree.index_oids(ws)
             tg = await _fresh(task_dir, timeout)
             objects = (await _run(ws, "rev-parse", "--git-path", "objects")).stdout.decode().strip()
             await anyio.to_thread.run_sync(
@@ -171,7 +170,8 @@ async def create(
             copied = await measured.copy(target, progress)
         finally:
             await measured.close()
-        await tg.run("update-index", "-z", "--index-info", input=basetree.index_info(copied.blobs))
+        info = await anyio.to_thread.run_sync(basetree.index_info, copied.blobs)
+        await tg.run("update-index", "-z", "--index-info", input=info)
         files, size, skipped = copied.files, copied.size, [*measured.skipped, *copied.skipped]
         where = f"HEAD {head[:7]}" if head else "no commits yet"
         label = f"your working tree ({where}, with your uncommitted and untracked changes)"
@@ -182,6 +182,35 @@ async def create(
     commit = made.stdout.decode().strip()
     await tg.run("update-ref", "refs/heads/base", commit)
     return Snapshot(commit, label, files, size, tuple(skipped))
+
+
+async def _planned(
+    ws: Git, workspace: Path, paths: Sequence[str]
+) -> tuple[workcopy.Measured, bool, dict[bytes, str]]:
+    """The listing measured (:func:`workcopy.plan`) and meanwhile, by a git of its own, the workspace
+    index's blob ids; the first error raised alone, the workers ended."""
+    done: dict[str, Any] = {}
+    failed: list[BaseException] = []
+
+    async def run(key: str, step: Callable[..., Awaitable[Any]], *args: Any) -> None:
+        try:
+            done[key] = await step(*args)
+        except Exception as exc:
+            failed.append(exc)
+            group.cancel_scope.cancel()
+
+    try:
+        async with anyio.create_task_group() as group:
+            group.start_soon(run, "plan", workcopy.plan, ws, workspace, paths)
+            group.start_soon(run, "known", basetree.index_oids, ws)
+        if failed:
+            raise failed[0]
+    except BaseException:
+        if "plan" in done:
+            await done["plan"][0].close()
+        raise
+    measured, narrowed = done["plan"]
+    return measured, narrowed, done["known"]
 
 
 async def _fresh(task_dir: Path, timeout: float) -> TaskGit:
