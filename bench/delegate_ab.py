@@ -77,8 +77,9 @@ def main() -> None:
                     run["ratio"] = run["open_s"] / statistics.median(floors[-2:])  # type: ignore[operator]
                     run["load"] = os.getloadavg()[0]
                     runs[name].append(run)
-                    print(label, name, f"{run['open_s']:.2f} s", f"floor {floors[-2]:.2f}/{floors[-1]:.2f} s",
-                          f"= {run['ratio']:.2f}x", run["outcome"], f"load {run['load']:.1f}", flush=True)  # fmt: skip
+                    floor = f"floor {floors[-2]:.2f}/{floors[-1]:.2f} s"
+                    print(label, name, f"{run['open_s']:.2f} s", floor, f"= {run['ratio']:.2f}x",
+                          run["outcome"], f"load {run['load']:.1f}", flush=True)  # fmt: skip
             summary = {
                 name: statistics.median(float(r["ratio"]) for r in rs)  # type: ignore[arg-type]
                 for name, rs in runs.items()
