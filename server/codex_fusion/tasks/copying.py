@@ -22,9 +22,9 @@ import stat
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Final
+from typing import Final, NamedTuple
 
-from codex_fusion.tasks.handles import CREATE_RW, READ, Handles, Refused, lstat_at
+from codex_fusion.tasks.handles import CREATE_RW, READ, Handles, Refused
 from codex_fusion.tasks.loose import write_file_blob, write_loose
 
 #: ``ioctl(dst, FICLONE, src)``: a copy-on-write clone of the whole file (btrfs, XFS, bcachefs …).
@@ -47,8 +47,9 @@ class Changed(Exception):
     """A file of the copy changed while it was hashed (the caller says to delegate again)."""
 
 
-@dataclass(frozen=True)
-class Entry:
+class Entry(NamedTuple):
+    """A listed path as ``lstat`` saw it (a tuple: the measure makes one per file)."""
+
     rel: bytes
     link: bool
     size: int
@@ -95,33 +96,54 @@ def measure(workspace: bytes, paths: Sequence[bytes], max_bytes: int) -> Plan:
     """Every listed path's kind and size from ``lstat`` (through directory handles), before anything
     is copied; :class:`TooLarge` as soon as the sizes pass ``max_bytes``."""
     plan = Plan([], 0, [])
+    entries, skipped = plan.entries, plan.skipped
+    here: bytes | None = None  # the directory of the last path, and its handle (or why none)
+    at: int | str = -1
     with Handles(workspace, chain=True) as handles:
         for rel in paths:
-            shown = os.fsdecode(rel)
-            parts = rel.split(b"/")
-            if rel.startswith(b"/") or any(p in (b"", b".", b"..", b".git") for p in parts):
-                plan.skipped.append(f"{shown} (not a plain relative path)")
+            directory, _, name = rel.rpartition(b"/")
+            if directory != here:
+                here, at = directory, _directory(handles, directory)
+            if at == "odd" or name in _ODD or rel[:1] == b"/":
+                skipped.append(f"{os.fsdecode(rel)} (not a plain relative path)")
                 continue
-            try:
-                info = lstat_at(handles, rel)
-            except (Refused, NotADirectoryError):
-                plan.skipped.append(f"{shown} (below a symlink or not in a directory)")
+            if at == "link":
+                skipped.append(f"{os.fsdecode(rel)} (below a symlink or not in a directory)")
                 continue
-            except FileNotFoundError:
+            if isinstance(at, str):
                 continue  # its directory is gone: deleted in the working tree
-            if info is None:
+            try:
+                info = os.stat(name, dir_fd=at, follow_symlinks=False)
+            except FileNotFoundError:
                 continue  # deleted in the working tree: the copy has it deleted too
-            if stat.S_ISLNK(info.st_mode):
-                plan.entries.append(Entry(rel, True, 0, False))
-            elif stat.S_ISREG(info.st_mode):
-                plan.entries.append(Entry(rel, False, info.st_size, bool(info.st_mode & stat.S_IXUSR)))
+            mode = info.st_mode
+            if stat.S_ISREG(mode):
+                entries.append(Entry(rel, False, info.st_size, bool(mode & stat.S_IXUSR)))
                 plan.size += info.st_size
                 if plan.size > max_bytes:
-                    raise TooLarge(f"over {max_bytes >> 20:,} MiB before {shown}")
+                    raise TooLarge(f"over {max_bytes >> 20:,} MiB before {os.fsdecode(rel)}")
+            elif stat.S_ISLNK(mode):
+                entries.append(Entry(rel, True, 0, False))
             else:
-                kind = "a submodule or nested repository" if stat.S_ISDIR(info.st_mode) else "not a file"
-                plan.skipped.append(f"{shown} ({kind})")
+                kind = "a submodule or nested repository" if stat.S_ISDIR(mode) else "not a file"
+                skipped.append(f"{os.fsdecode(rel)} ({kind})")
     return plan
+
+
+#: Path components that make a listed path not a plain relative one.
+_ODD: Final = frozenset((b"", b".", b"..", b".git"))
+
+
+def _directory(handles: Handles, directory: bytes) -> int | str:
+    """The handle of ``directory``, or why there is none: "odd", "link" or "gone"."""
+    if directory and not _ODD.isdisjoint(directory.split(b"/")):
+        return "odd"
+    try:
+        return handles.directory(directory)
+    except (Refused, NotADirectoryError):
+        return "link"
+    except FileNotFoundError:
+        return "gone"
 
 
 # -- copying ------------------------------------------------------------------------------------------

@@ -44,7 +44,7 @@ SCAN_S: Final = 3.0
 PROGRESS_S: Final = 0.5
 #: Worker processes of the copy: at most one per core, and one per so many files.
 MAX_WORKERS: Final = 4
-FILES_PER_WORKER: Final = 4_000
+FILES_PER_WORKER: Final = 250
 #: A message this large is decoded in a worker thread, off the event loop.
 BIG_MESSAGE: Final = 1 << 20
 
