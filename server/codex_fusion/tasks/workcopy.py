@@ -4,8 +4,9 @@
 The listing is git's (``ls-files --cached --others --exclude-standard``, run locked down); a listing
 that stalls — git blocked opening a FIFO the tree names ``.gitignore`` — fails within seconds, naming
 the file. Everything listed is measured by ``lstat`` before a byte is written, and an over-limit
-workspace is refused then, saying how to narrow it. The copy runs in a few threads, with a progress
-line every half second.
+workspace is refused then, saying how to narrow it. Measuring and copying run in worker processes
+(:mod:`codex_fusion.tasks.copyproc`, ADR 0029): each measures a contiguous run of the listing, waits
+while the sizes are added up here, then copies that run; a progress line every half second.
 """
 
 from __future__ import annotations
