@@ -10,6 +10,7 @@ Start-up behaviour comes from the ``FAKE_ACP`` environment variable, a comma-sep
   name=NAME        say agentInfo.name NAME (e.g. codex-acp: the handshake of the Rust adapter)
   agent_version=V  say agentInfo.version V
   init_error=CODE  answer initialize with this JSON-RPC error (1001 = TS codex-acp's dead Codex)
+  init_error_token (with init_error) the error message carries a GitHub token
   no_init          never answer initialize
   die_at_start     write a fatal line to stderr and exit 1 before reading anything
   auth=ts|rust     session/new fails -32000 until `authenticate` with an API-key method succeeds
@@ -304,7 +305,10 @@ class ScriptedAgent:
             return
         if "init_error" in self.flags:
             code = int(self.flags["init_error"])
-            await self.error(msg["id"], code, "Codex process has exited with code 1: boom", {"exitCode": 1})
+            said = "Codex process has exited with code 1: boom"
+            if "init_error_token" in self.flags:  # a credential the agent echoes back in its refusal
+                said += " (token ghp_" + "Z9y8X7w6V5u4T3s2R1q0P9o8N7m6L5k4J3i2" + ")"
+            await self.error(msg["id"], code, said, {"exitCode": 1})
             return
         await self.result(
             msg["id"],

@@ -99,6 +99,16 @@ async def test_initialize_error_1001_quotes_the_agent(fake: FakeAgentSetup) -> N
             await consultant.consult("hi")
 
 
+async def test_a_credential_the_agent_says_in_its_refusal_is_redacted_where_the_error_is_worded(
+    fake: FakeAgentSetup,
+) -> None:
+    async with fake.consultant("init_error=1001,init_error_token") as consultant:
+        with pytest.raises(AgentError, match=r"refused to start: Codex process has exited") as info:
+            await consultant.consult("hi")
+    assert "ghp_" not in info.value.summary
+    assert "[redacted]" in info.value.summary
+
+
 async def test_initialize_timeout_names_the_command(fake: FakeAgentSetup) -> None:
     async with fake.consultant("no_init", CODEX_FUSION_STARTUP_TIMEOUT_MS="500") as consultant:
         started = time.monotonic()

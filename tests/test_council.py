@@ -10,7 +10,8 @@ import anyio
 import pytest
 
 from codex_fusion.council import agreement
-from codex_fusion.council.council import Council, CouncilResult
+from codex_fusion.council.council import Council
+from codex_fusion.council.result import CouncilResult
 from codex_fusion.errors import ConfigError, ConsultError
 from codex_fusion.launch.members import parse
 from codex_fusion.launch.planning import configure

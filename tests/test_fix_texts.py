@@ -57,7 +57,7 @@ def test_the_readme_says_what_a_newcomer_needs() -> None:
 
 def test_key_fixes_name_the_keychain_option_and_never_a_plain_settings_file() -> None:
     """The README keeps keys out of plain files: the fixes say the same (the option first)."""
-    from codex_fusion.launch.sessions import NOT_LOGGED_IN, not_logged_in
+    from codex_fusion.launch.login import NOT_LOGGED_IN, not_logged_in
 
     for fix in (doctor.LOGIN, NOT_LOGGED_IN):
         assert "settings.json" not in fix

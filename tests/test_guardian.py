@@ -34,9 +34,9 @@ from hypothesis import event, given, settings
 from hypothesis import strategies as st
 
 from codex_fusion.guardian.autorun import by_name, normalised
+from codex_fusion.guardian.decision import describe_command
 from codex_fusion.guardian.paths import realpath, within
 from codex_fusion.guardian.policy import Decision, GuardianFlags, decide
-from codex_fusion.guardian.toolcall import describe_command
 
 
 @dataclass(frozen=True)

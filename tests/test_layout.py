@@ -18,7 +18,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "server" / "codex_fusion"
 #: redesign). What stands between is measured in docs/adr/0022: value types that reach down through
 #: the launch plan (Config → MemberSpec → Launcher) and the redaction rules under errors. Lower it as
 #: links go; never raise it.
-MAX_CHAIN = 21
+MAX_CHAIN = 14
 MAX_TOP_LEVEL = 14
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from codex_fusion.errors import AuthRequired, ConsultError, FusionError, RpcError
-from codex_fusion.launch.sessions import login_refused
+from codex_fusion.launch.login import login_refused
 from codex_fusion.member.turn import Pause, TurnOutcome
 from codex_fusion.text import prompts
 

@@ -16,8 +16,8 @@ import anyio
 import pytest
 
 from codex_fusion.errors import TaskError
-from codex_fusion.tasks import workcopy, worktree
-from codex_fusion.tasks.worktree import DIFF
+from codex_fusion.tasks import patchset, workcopy, worktree
+from codex_fusion.tasks.patchset import DIFF
 
 from .gitrepo import git, isolated_env
 
@@ -96,7 +96,7 @@ async def test_the_base_from_the_copy_is_the_tree_and_patch_of_a_full_copy(tmp_p
     (tree / "link").unlink()
     (tree / "link").symlink_to("a.py")
     (tree / "added.txt").write_text("added\n")
-    changes = await worktree.changes(task, snap.base, 60)
+    changes = await patchset.changes(task, snap.base, 60)
     assert changes.result == full_tree(task)
     reference = git(task, f"--git-dir={task / 'git'}", "diff", "--binary", "--full-index", *DIFF, snap.base,
                     changes.result)  # fmt: skip
@@ -222,7 +222,7 @@ async def test_a_huge_file_is_summarised_in_the_patch_without_loading_it(tmp_pat
     (task / "tree" / "a.txt").write_text("b\n")
     tracemalloc.start()
     try:
-        changes = await worktree.changes(task, snap.base, 120)
+        changes = await patchset.changes(task, snap.base, 120)
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()

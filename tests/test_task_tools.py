@@ -18,8 +18,8 @@ from codex_fusion.launch.planning import task_member
 from codex_fusion.mcp.server import build_server
 from codex_fusion.tasks import apply as task_apply
 from codex_fusion.tasks.checks import execution_bearing, parse_report, unsafe_path
+from codex_fusion.tasks.patchset import TaskGit
 from codex_fusion.tasks.record import FileChange
-from codex_fusion.tasks.worktree import TaskGit
 
 from .conftest import FakeAgentSetup
 from .results import text_of

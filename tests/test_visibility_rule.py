@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 
 from codex_fusion.council import forgery
-from codex_fusion.council.council import CouncilResult
+from codex_fusion.council.result import CouncilResult
 from codex_fusion.hookside import gate
 from codex_fusion.tasks import render
 from codex_fusion.tasks.record import FileChange, Finding

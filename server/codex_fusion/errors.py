@@ -23,8 +23,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from codex_fusion.text.redact import redact_credentials
-
 #: The one way to log Codex in that works wherever Node is, whether or not `codex` is installed.
 LOGIN_COMMAND = "npx -y @openai/codex login"
 
@@ -120,7 +118,9 @@ class AgentError(FusionError):
         hint = hint_for(message + "\n" + stderr_tail)
         if hint and hint not in message:
             message = f"{message} {hint}"
-        self._summary = redact_credentials(message)  # shown to Claude; logs redact it further
+        # The acp layer words these from what an agent said and redacts it there (``acp/agent.py``);
+        # the tool boundary redacts every error again and logs redact further.
+        self._summary = message
         self.stderr_tail = stderr_tail
         self.code = code
         text = self._summary

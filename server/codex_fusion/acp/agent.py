@@ -25,6 +25,7 @@ from codex_fusion.acp.schema import (
     PromptResult,
 )
 from codex_fusion.errors import AgentError, AuthRequired, ConnectionClosed, RequestTimeout, RpcError
+from codex_fusion.text.redact import redact, redact_credentials
 
 log = logging.getLogger(__name__)
 
@@ -160,7 +161,8 @@ class Agent:
         return f"{info.name} {info.version}" if info.version else info.name
 
     def stderr_tail(self, max_chars: int = 2000) -> str:
-        return self.process.stderr.text(max_chars)
+        """The last lines of the agent's stderr, redacted as a log is (they end up in errors and status)."""
+        return redact(self.process.stderr.text(max_chars))
 
     async def failure(self, what: str) -> AgentError:
         """An AgentError for a dead connection, with exit status and stderr once they are known."""
@@ -207,8 +209,9 @@ class Agent:
             what = f"{self.options.name} did not open a session: {exc}."
             raise AgentError(what, stderr_tail=tail) from None
         except RpcError as exc:
+            said = redact_credentials(exc.describe())
             raise AgentError(
-                f"{self.options.name} could not open a session: {exc.describe()} (code {exc.code}).",
+                f"{self.options.name} could not open a session: {said} (code {exc.code}).",
                 stderr_tail=self.stderr_tail(),
                 code=exc.code,
             ) from None
@@ -308,7 +311,7 @@ class Agent:
                 await self.call("authenticate", {"methodId": method}, timeout=timeout)
                 raw = await self.call("session/new", params, timeout=timeout)
             except RpcError as retry:
-                why = f"authenticating with {method} failed: {retry.error_message}"
+                why = f"authenticating with {method} failed: {redact_credentials(retry.error_message)}"
                 raise AuthRequired(
                     f"{self.policy.not_logged_in(self.options.name)} ({why}).",
                     code=retry.code,
@@ -324,9 +327,10 @@ class Agent:
         answer = await self.call(method, params, timeout=timeout)
         if step.via == "launch" or step.confirmed(answer):
             return step.mode
+        said = redact_credentials(str(answer)[:300])
         raise AgentError(
             f"{self.name} did not confirm the mode {step.mode!r} that confines it ({method} answered "
-            f"{str(answer)[:300]}), so codex-fusion does not use it. Check the member's version against "
+            f"{said}), so codex-fusion does not use it. Check the member's version against "
             "docs/agent-behaviour.md, or remove it from CODEX_FUSION_MEMBERS."
         )
 

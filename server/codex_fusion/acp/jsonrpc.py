@@ -10,8 +10,6 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Final, TypeAlias
 
-from codex_fusion.text import wellformed
-
 RequestId: TypeAlias = int | str | None
 JsonObject: TypeAlias = dict[str, Any]
 
@@ -116,7 +114,9 @@ def _encode(obj: JsonObject) -> bytes:
     try:
         data = text.encode("utf-8")
     except UnicodeEncodeError:  # surrogates sit only inside strings: replacing them keeps the JSON
-        data = wellformed.text(text).encode("utf-8")
+        # what text/wellformed.py does (pairs joined, a lone half as U+FFFD), kept here so the wire
+        # format needs nothing from above it
+        data = text.encode("utf-16-le", "surrogatepass").decode("utf-16-le", "replace").encode("utf-8")
     return data + b"\n"
 
 

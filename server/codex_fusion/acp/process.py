@@ -29,7 +29,6 @@ import anyio
 from anyio.abc import ByteReceiveStream, ByteSendStream, Process
 
 from codex_fusion.errors import AgentError
-from codex_fusion.text.redact import redact
 
 log = logging.getLogger(__name__)
 
@@ -100,14 +99,15 @@ class StderrTail:
             del self._buf[: len(self._buf) - self.limit]
 
     def text(self, max_chars: int = 2000) -> str:
-        """The last lines of stderr, at most ``max_chars``, secrets redacted."""
+        """The last lines of stderr, at most ``max_chars``, as the agent wrote them (``Agent.stderr_tail``
+        redacts them: the only reader)."""
         text = self._buf.decode("utf-8", errors="replace")
         if len(text) > max_chars:
             text = text[-max_chars:]
             newline = text.find("\n")
             if 0 <= newline < len(text) - 1:
                 text = text[newline + 1 :]
-        return redact(text.strip())
+        return text.strip()
 
 
 class AgentHost(Protocol):

@@ -23,6 +23,7 @@ from codex_fusion.acp.schema import (
     InitializeResult,
 )
 from codex_fusion.errors import AgentError, RequestTimeout, RpcError
+from codex_fusion.text.redact import redact_credentials
 
 log = logging.getLogger(__name__)
 
@@ -44,15 +45,17 @@ async def _initialize(agent: Agent) -> InitializeResult:
             stderr_tail=agent.stderr_tail(),
         ) from None
     except RpcError as exc:
+        said = redact_credentials(exc.describe())
         raise AgentError(
-            f"The agent ({agent.command}) refused to start: {exc.describe()} (code {exc.code}).",
+            f"The agent ({agent.command}) refused to start: {said} (code {exc.code}).",
             stderr_tail=agent.stderr_tail(),
             code=exc.code,
         ) from None
     info = InitializeResult.model_validate(raw if isinstance(raw, dict) else {})
     if info.protocol_version != PROTOCOL_VERSION:
+        version = redact_credentials(repr(info.protocol_version))
         raise AgentError(
-            f"The agent ({agent.command}) speaks ACP protocol version {info.protocol_version!r}; "
+            f"The agent ({agent.command}) speaks ACP protocol version {version}; "
             f"codex-fusion speaks version {PROTOCOL_VERSION}. Install a codex-acp release that supports "
             "ACP v1, or set CODEX_FUSION_ACP_COMMAND to one."
         )

@@ -32,7 +32,8 @@ from codex_fusion.hookside import interpreter, nonce, private, serverside
 from codex_fusion.launch import installer
 from codex_fusion.launch.config import NPX_FALLBACK, Config
 from codex_fusion.launch.confine import Confinement
-from codex_fusion.launch.sessions import OPENAI_KEY_FIX, POLICY
+from codex_fusion.launch.login import OPENAI_KEY_FIX
+from codex_fusion.launch.sessions import POLICY
 
 #: Seconds for the agent to start, answer ``initialize`` and open a session.
 AGENT_PROBE = 30.0

@@ -17,8 +17,9 @@ from typing import TYPE_CHECKING
 import anyio
 
 from codex_fusion.cli.checks import Check
-from codex_fusion.launch.members import CODEX, MemberSpec
-from codex_fusion.launch.sessions import not_logged_in
+from codex_fusion.launch.login import not_logged_in
+from codex_fusion.launch.members import MemberSpec
+from codex_fusion.launch.names import CODEX
 from codex_fusion.member.conversation import Member
 
 if TYPE_CHECKING:

@@ -20,7 +20,8 @@ import anyio
 
 from codex_fusion import __version__
 from codex_fusion.council import table as findings_table
-from codex_fusion.council.council import Council, CouncilResult
+from codex_fusion.council.council import Council
+from codex_fusion.council.result import CouncilResult
 from codex_fusion.errors import ConfigError, FusionError
 from codex_fusion.launch.config import Config
 from codex_fusion.launch.planning import configure

@@ -13,7 +13,7 @@ from codex_fusion.member.debate import MAX_ROUNDS
 from codex_fusion.member.turn import Pause, TurnOutcome
 
 if TYPE_CHECKING:
-    from codex_fusion.council.council import CouncilResult, Seat
+    from codex_fusion.council.result import CouncilResult, Seat
 
 from codex_fusion.member.render import Saved, outcome, pause, who
 

@@ -21,8 +21,10 @@ from __future__ import annotations
 
 import difflib
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
-from typing import Any, Final, Literal
+from dataclasses import replace
+from typing import Any, Final
+
+from codex_fusion.guardian.decision import Change, ChangeAction
 
 __all__ = ["MAX_CHANGE_CHARS", "Change", "changes_in"]
 
@@ -38,24 +40,7 @@ _DELETED_MARK: Final = "[file deleted]"  # Rust's stream tool_call for a DeleteF
 #: A diff item is one hunk of unknown position (both adapters send hunks, not files): no line numbers.
 _HUNK: Final = "@@ … @@"
 
-Action = Literal["add", "update", "delete", "move"]
-
-
-@dataclass(frozen=True)
-class Change:
-    """One file's change: ``diff`` is unified-diff lines (no file headers); ``path`` and ``dest`` are
-    the raw paths as Codex gave them (``dest`` for a move); ``lines`` counts a deleted file's lines."""
-
-    action: Action
-    path: str
-    diff: str = ""
-    dest: str | None = None
-    lines: int = 0
-    too_large: bool = False  # the texts were too large to diff
-
-    @property
-    def paths(self) -> tuple[str, ...]:
-        return (self.path,) if self.dest is None else (self.path, self.dest)
+Action = ChangeAction
 
 
 def changes_in(tool_call: Mapping[str, Any]) -> tuple[list[Change], list[str]]:

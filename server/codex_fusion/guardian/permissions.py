@@ -10,8 +10,7 @@ import anyio
 
 from codex_fusion.acp.schema import PERMISSION_CANCELLED, PermissionOption, permission_selected
 from codex_fusion.errors import ConsultError
-from codex_fusion.guardian.policy import Decision
-from codex_fusion.guardian.toolcall import describe_command
+from codex_fusion.guardian.decision import Decision, describe_command
 
 #: Reject ids after which Codex carries on with its turn (Rust `denied`, TS `decline`, …).
 CONTINUING_REJECT_IDS = ("denied", "decline", "reject_permissions", "reject", "deny")

@@ -56,17 +56,16 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
-from enum import StrEnum
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Final, Literal
+from typing import Any, Final
 
 from codex_fusion.guardian.autorun import Places, normalised
-from codex_fusion.guardian.edits import MAX_CHANGE_CHARS, Change, changes_in
+from codex_fusion.guardian.decision import Action, Change, Command, Decision, GuardianFlags, Rule
+from codex_fusion.guardian.edits import MAX_CHANGE_CHARS, changes_in
 from codex_fusion.guardian.paths import real_workspace
 from codex_fusion.guardian.targets import resolved, shown_changes
 from codex_fusion.guardian.toolcall import (
-    Command,
     Target,
     all_shown,
     clean,
@@ -79,7 +78,6 @@ from codex_fusion.guardian.toolcall import (
 
 __all__ = ["Decision", "GuardianFlags", "Rule", "decide"]
 
-_TRUTHY: Final = frozenset({"1", "true", "yes", "on"})
 
 READ_KINDS: Final = frozenset({"read", "search", "think"})
 WRITE_KINDS: Final = frozenset({"edit", "delete", "move"})
@@ -99,80 +97,6 @@ _VERBS: Final = {
     "execute": "run",
     "fetch": "fetch",
 }
-
-
-class Rule(StrEnum):
-    """Why the guardian decided as it did (see the module docstring for each)."""
-
-    READ_INSIDE = "read-inside"
-    READ_OUTSIDE_FLAG = "read-outside-flag"
-    FETCH_FLAG = "fetch-flag"
-    WRITE_INSIDE_FLAG = "write-inside-flag"
-    EXECUTE_FLAG = "execute-flag"
-    MALFORMED = "malformed"
-    UNRESOLVABLE_PATH = "unresolvable-path"
-    NO_LOCATIONS = "no-locations"
-    OUTSIDE_WORKSPACE = "outside-workspace"
-    WRITE = "write"
-    EXECUTE = "execute"
-    FETCH = "fetch"
-    OTHER_KIND = "other-kind"
-    UNKNOWN_KIND = "unknown-kind"
-    ONLY_LASTING_ALLOW = "only-lasting-allow"
-    GIT_INTERNALS = "git-internals"
-    EXECUTION_BEARING = "execution-bearing"
-    WORKSPACE_ROOT = "workspace-root"
-    NO_COMMAND = "no-command"
-    TOO_LARGE = "too-large-to-show"
-
-
-@dataclass(frozen=True)
-class GuardianFlags:
-    """What the user opted in to auto-approving (everything else is asked)."""
-
-    allow_external_reads: bool = False
-    allow_writes: bool = False
-    allow_commands: bool = False
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str]) -> GuardianFlags:
-        """Read ``CODEX_FUSION_ALLOW_{EXTERNAL_READS,WRITES,COMMANDS}``; 1/true/yes/on are true."""
-
-        def flag(name: str) -> bool:
-            value = env.get(name)
-            return isinstance(value, str) and value.strip().lower() in _TRUTHY
-
-        return cls(
-            allow_external_reads=flag("CODEX_FUSION_ALLOW_EXTERNAL_READS"),
-            allow_writes=flag("CODEX_FUSION_ALLOW_WRITES"),
-            allow_commands=flag("CODEX_FUSION_ALLOW_COMMANDS"),
-        )
-
-
-Action = Literal["allow", "ask", "refuse"]
-
-
-@dataclass(frozen=True)
-class Decision:
-    """The guardian's verdict on one permission request, and what Claude must see to judge it."""
-
-    action: Action
-    rule: Rule
-    kind: str
-    summary: str  # one safe line (≤ 200 characters) for notes, logs and status
-    paths: tuple[str, ...] = ()  # every path the request names, exactly as given
-    resolved: tuple[str, ...] = ()  # the paths it acts on, as Claude should read them (relative/real)
-    command: Command | None = None  # what it runs, exactly
-    cwd: str | None = None
-    url: str | None = None
-    detail: str | None = None  # why Claude is asked, when the rule alone does not say it
-    changes: tuple[Change, ...] = ()  # what an edit writes, paths as Claude should read them
-    unshown: tuple[str, ...] = ()  # paths of an edit for which Codex sent no change
-    urls: tuple[str, ...] = ()  # every URL the request names (``url`` is the first)
-
-    def escalated(self, rule: Rule) -> Decision:
-        """The same request, handed to Claude for ``rule`` instead of allowed."""
-        return replace(self, action="ask", rule=rule)
 
 
 # --------------------------------------------------------------------------------------------

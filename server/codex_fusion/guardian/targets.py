@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from codex_fusion.guardian.edits import Change
+from codex_fusion.guardian.decision import Change
 from codex_fusion.guardian.paths import realpath, within
 from codex_fusion.guardian.toolcall import Target, display_path
 

@@ -23,6 +23,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
+from codex_fusion.guardian.decision import Command
 from codex_fusion.hookside.visible import one_line
 
 # rawInput fields that hold a path or a list of paths: anything else there (a number, an object) is
@@ -71,29 +72,6 @@ _MAX_LISTED_PATHS: Final = 3
 def clean(text: str, limit: int = _SUMMARY_LIMIT) -> str:
     """One safe line for summaries: every hidden character as a visible token, cut with … at ``limit``."""
     return one_line(text, limit)
-
-
-@dataclass(frozen=True)
-class Command:
-    """What a tool call runs: ``text`` exactly (a shell wrapper's script, or argv joined shell-style)."""
-
-    text: str
-    via: str | None = None  # "bash -lc" when ``text`` is the script of a shell wrapper
-
-
-def describe_command(raw_input: Any) -> str | None:
-    """The command from ``rawInput.command`` as one display string, or None if absent.
-
-    An argv list is joined shell-style (:func:`shlex.join`); a string is returned as is.
-    """
-    if not isinstance(raw_input, Mapping):
-        return None
-    command = raw_input.get("command")
-    if isinstance(command, str):
-        return command if command.strip() else None
-    if isinstance(command, list | tuple) and command:
-        return shlex.join(part if isinstance(part, str) else str(part) for part in command)
-    return None
 
 
 def command_in(inputs: list[Mapping[str, Any]]) -> tuple[Command | None, str | None]:

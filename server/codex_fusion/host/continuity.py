@@ -27,7 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from codex_fusion.hookside import private, serverside
-from codex_fusion.launch.members import CODEX
+from codex_fusion.launch.names import CODEX
 from codex_fusion.member.debate import Standing
 
 log = logging.getLogger(__name__)

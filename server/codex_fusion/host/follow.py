@@ -45,9 +45,9 @@ from codex_fusion.hookside.nonce import Record
 from codex_fusion.host import continuity
 from codex_fusion.launch.config import Config
 from codex_fusion.member import render_status
-from codex_fusion.member.conversation import Reopen
 from codex_fusion.member.debate import VerdictLine
 from codex_fusion.member.notes import Note, NoteKind
+from codex_fusion.member.reports import Reopen
 from codex_fusion.member.signal import Changes
 from codex_fusion.text.redact import redact_credentials
 

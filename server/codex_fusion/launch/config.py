@@ -14,9 +14,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from codex_fusion.errors import ConfigError
-from codex_fusion.guardian.policy import GuardianFlags
+from codex_fusion.guardian.decision import GuardianFlags
 from codex_fusion.hookside import nonce, options
-from codex_fusion.launch import boundary, members
+from codex_fusion.launch import boundary, names
 from codex_fusion.launch.members import Launching, MemberSpec
 from codex_fusion.launch.models import ModelChoice
 
@@ -172,7 +172,7 @@ class Config:
     def launcher(self) -> Launching | None:
         """Codex's launcher: checks the started agent against the plan, and plans again for what its
         handshake says it is (``confine.py``); ``Agent.confinement`` then says what is in force."""
-        codex = self.members.get(members.CODEX)
+        codex = self.members.get(names.CODEX)
         return codex.launcher if codex is not None else None
 
     @property

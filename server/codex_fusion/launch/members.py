@@ -23,21 +23,16 @@ from typing import TYPE_CHECKING, Any, Final, Protocol
 
 from codex_fusion.errors import ConfigError
 from codex_fusion.launch.agents.plan import MemberEntry
+from codex_fusion.launch.names import BUILT_IN, DISPLAY
 
 if TYPE_CHECKING:
     from codex_fusion.launch.agents.plan import LaunchPlan
-    from codex_fusion.launch.boundary import Plan
-
-CODEX: Final = "codex"
 
 
 class Launching(Protocol):
     """What Codex's launcher (``confine.Launcher``) offers the rest, so that holding one needs neither
-    the launcher nor the agent it checks: its plan and environment, and the look at the started agent
+    the launcher nor the agent it checks: its environment, and the look at the started agent
     that ``StartOptions.check`` runs."""
-
-    @property
-    def plan(self) -> Plan: ...
 
     @property
     def env(self) -> dict[str, str]: ...
@@ -45,10 +40,6 @@ class Launching(Protocol):
     async def check(self, agent: Any, /) -> Any: ...
 
 
-#: Names with built-in defaults; any other name needs a ``command``.
-BUILT_IN: Final = ("codex", "claude", "gemini")
-#: The members' display names in prompts and results.
-DISPLAY: Final = {"codex": "Codex", "claude": "Claude", "gemini": "Gemini"}
 _NAME = re.compile(r"[a-z][a-z0-9_-]{0,31}")
 _FIELDS: Final = frozenset({"command", "env", "model", "effort"})
 #: Variables a member's ``env`` may not set: they decide codex-fusion's own boundary for that agent.

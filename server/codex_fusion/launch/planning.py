@@ -16,8 +16,8 @@ from dataclasses import replace
 from pathlib import Path
 
 from codex_fusion.errors import ConfigError
-from codex_fusion.guardian.policy import GuardianFlags
-from codex_fusion.launch import adapters, allowlist, boundary, config, gitenv, installer, members
+from codex_fusion.guardian.decision import GuardianFlags
+from codex_fusion.launch import adapters, allowlist, boundary, config, gitenv, installer, members, names
 from codex_fusion.launch.agents.plan import MemberEntry
 from codex_fusion.launch.config import NPX_FALLBACK, Config, Launched, Settings
 from codex_fusion.launch.confine import Launcher
@@ -38,14 +38,14 @@ def plan_launches(settings: Settings) -> Launched:
     member's; a member that cannot start is kept with its error."""
     source, state, workspace = settings.source, settings.state, settings.workspace.path
     entries, problems = members.parse(source.get("CODEX_FUSION_MEMBERS"))
-    codex_entry = next((e for e in entries if e.name == members.CODEX), None)
+    codex_entry = next((e for e in entries if e.name == names.CODEX), None)
     argv, where = _codex_argv(settings, codex_entry)
     # the repository's git programs switched off for every agent (ADR 0023), over everything else
     agent_git = gitenv.for_workspace(workspace)
     codex, launcher = _codex(settings, codex_entry, argv, where, agent_git)
-    council: dict[str, MemberSpec] = {members.CODEX: codex}
+    council: dict[str, MemberSpec] = {names.CODEX: codex}
     for entry in entries:
-        if entry.name != members.CODEX:
+        if entry.name != names.CODEX:
             council[entry.name] = gitenv.applied(
                 _member(entry, source, workspace, state), agent_git, workspace, state
             )
@@ -90,7 +90,7 @@ def _codex(
         external_reads=flags.allow_external_reads,
     )
     codex = MemberSpec(
-        name=members.CODEX,
+        name=names.CODEX,
         kind="codex",
         argv=tuple(plan.argv),
         source=where,
@@ -151,7 +151,7 @@ def task_member(config: Config, name: str, worktree: Path) -> MemberSpec:
         raise ConfigError(f"No council member {name!r}; configured: {', '.join(config.members)}.")
     if spec.error is not None:
         raise ConfigError(f"The council member {name} cannot start: {spec.error}")
-    if spec.kind != members.CODEX:
+    if spec.kind != names.CODEX:
         if spec.kind in ("claude", "gemini") and spec.boundary_enforced:
             return spec
         raise ConfigError(
@@ -164,6 +164,7 @@ def task_member(config: Config, name: str, worktree: Path) -> MemberSpec:
             f"write only the task's worktree, and it does not ({spec.boundary_note or 'not planned'})."
         )
     launcher = config.task_launcher(worktree)
+    assert isinstance(launcher, Launcher)  # the configuration holds what _task_launcher made
     plan, env = launcher.plan, launcher.env
     if not plan.profile:
         raise ConfigError(f"Codex cannot take a task here: {plan.note or 'its sandbox gets no profile'}")

@@ -15,15 +15,15 @@ import anyio
 from mcp.server.mcpserver import Context
 
 from codex_fusion.council import render as council_render
-from codex_fusion.council.council import CouncilResult
+from codex_fusion.council.result import CouncilResult
 from codex_fusion.launch.config import Config
 from codex_fusion.mcp import progress
 from codex_fusion.mcp.boundary import with_progress
+from codex_fusion.mcp.ports import TaskDesk
 from codex_fusion.mcp.progress import ProgressPump
 from codex_fusion.member import render
 from codex_fusion.member.turn import Pause, TurnOutcome, TurnResult
 from codex_fusion.tasks import render as task_render
-from codex_fusion.tasks.manager import TaskManager
 from codex_fusion.tasks.table import TaskState
 from codex_fusion.tasks.task import Task
 from codex_fusion.text import overflow
@@ -85,7 +85,7 @@ async def council(value: CouncilResult, config: Config) -> str:
     return council_render.council(shown, saved, clean=redact_credentials)
 
 
-async def task(manager: TaskManager, found: Task, limit: int) -> str:
+async def task(manager: TaskDesk, found: Task, limit: int) -> str:
     """Where a delegated task is: its pause, its progress, its review (patch and report), or its end."""
     state = found.state
     if state is TaskState.RUNNING and found.pause is not None:
@@ -102,7 +102,7 @@ async def task(manager: TaskManager, found: Task, limit: int) -> str:
     return task_render.finished(found)
 
 
-async def wait_tasks(ctx: Context, manager: TaskManager, tasks: Sequence[Task], wait_s: float) -> str:
+async def wait_tasks(ctx: Context, manager: TaskDesk, tasks: Sequence[Task], wait_s: float) -> str:
     """Wait up to ``wait_s`` for ``tasks`` to settle, with progress; then where each one is."""
     if wait_s > 0 and any(not t.settled for t in tasks):
 

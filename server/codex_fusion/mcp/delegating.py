@@ -12,15 +12,15 @@ from mcp.server.mcpserver import Context
 from codex_fusion.errors import FusionError
 from codex_fusion.mcp import progress
 from codex_fusion.mcp.boundary import with_progress
+from codex_fusion.mcp.ports import TaskDesk
 from codex_fusion.mcp.progress import ProgressPump
-from codex_fusion.tasks.manager import TaskManager
 from codex_fusion.tasks.record import TaskBrief
 from codex_fusion.tasks.task import Task
 
 Started = tuple[list[Task], list[tuple[str, FusionError]]]
 
 
-async def delegate_all(ctx: Context, manager: TaskManager, brief: TaskBrief, names: Sequence[str]) -> Started:
+async def delegate_all(ctx: Context, manager: TaskDesk, brief: TaskBrief, names: Sequence[str]) -> Started:
     """One task per member in ``names``, started concurrently; the tasks in ``names``' order and the
     members that could not take it, with why."""
     results: dict[str, Task | FusionError] = {}

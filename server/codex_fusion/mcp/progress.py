@@ -12,13 +12,14 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Awaitable, Callable, Sequence
+from typing import Protocol
 
 import anyio
 
-from codex_fusion.council.council import CouncilDebate
-from codex_fusion.member.conversation import Member
+from codex_fusion.council.result import CouncilDebate
 from codex_fusion.member.render import PROGRESS_TAIL, stream_of, streamed_line, turn_line
 from codex_fusion.member.signal import Changes
+from codex_fusion.member.turn import Turn
 from codex_fusion.tasks.task import Task
 from codex_fusion.text.redact import redact_credentials
 
@@ -42,7 +43,14 @@ FIRST_LOOK_S = 0.1
 Source = Callable[[bool], str | None]
 
 
-def member_line(member: Member, final: bool = False) -> str | None:
+class Turning(Protocol):
+    """A member, as far as its progress goes: the turn it has in flight."""
+
+    @property
+    def current_turn(self) -> Turn | None: ...
+
+
+def member_line(member: Turning, final: bool = False) -> str | None:
     """The line of the turn a member has in flight (a ``permit`` follows the member it answers)."""
     turn = member.current_turn
     return turn_line(turn, final) if turn is not None else None

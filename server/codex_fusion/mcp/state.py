@@ -12,12 +12,11 @@ from mcp.server.mcpserver import Context
 
 from codex_fusion.council.council import Council
 from codex_fusion.errors import UsageError
-from codex_fusion.host.follow import Follower
 from codex_fusion.host.handles import CallTable
 from codex_fusion.host.sessions import HostSession
 from codex_fusion.launch.config import Config
+from codex_fusion.mcp.ports import Following, TaskDesk
 from codex_fusion.member.conversation import Member
-from codex_fusion.tasks.manager import TaskManager
 
 
 @dataclass
@@ -27,8 +26,8 @@ class ServerState:
     config: Config | None = None
     config_error: str | None = None
     council: Council | None = None
-    follower: Follower | None = None
-    tasks: TaskManager | None = None  # delegated tasks (task_tools.py)
+    follower: Following | None = None
+    tasks: TaskDesk | None = None  # delegated tasks (task_tools.py)
     calls: CallTable | None = None  # calls answered with a handle (hosted.py)
     host_session: HostSession = field(default_factory=HostSession)  # hosted.follow_session
 
@@ -63,7 +62,7 @@ def council_of(ctx: Context) -> Council:
     return state.council
 
 
-def tasks_of(ctx: Context) -> tuple[Council, TaskManager]:
+def tasks_of(ctx: Context) -> tuple[Council, TaskDesk]:
     """The council and the task manager, under the same preconditions."""
     state = state_of(ctx)
     _configured(state)

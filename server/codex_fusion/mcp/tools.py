@@ -22,7 +22,8 @@ from pydantic import Field
 
 from codex_fusion import __version__
 from codex_fusion.council import usage as council_usage
-from codex_fusion.council.council import Council, CouncilResult
+from codex_fusion.council.council import Council
+from codex_fusion.council.result import CouncilResult
 from codex_fusion.errors import UsageError
 from codex_fusion.launch.models import ModelChoice
 from codex_fusion.mcp import answers, hosted, progress

@@ -19,9 +19,10 @@ import anyio
 from codex_fusion.acp import jsonrpc
 from codex_fusion.acp.schema import PERMISSION_CANCELLED, RequestPermissionParams, UsageUpdate, parse_update
 from codex_fusion.errors import HandlerError
+from codex_fusion.guardian.decision import GuardianFlags, Rule
 from codex_fusion.guardian.paths import NotInside, open_inside
 from codex_fusion.guardian.permissions import PendingPermission, choose_allow, choose_deny
-from codex_fusion.guardian.policy import GuardianFlags, Rule, decide
+from codex_fusion.guardian.policy import decide
 from codex_fusion.guardian.toolcall import merged
 from codex_fusion.member.notes import Audit, Note, NoteKind
 from codex_fusion.member.turn import Event, Turn, TurnSlot

@@ -32,9 +32,9 @@ from codex_fusion.member import drive
 from codex_fusion.member.client import Guard
 from codex_fusion.member.notes import Note, NoteKind
 from codex_fusion.member.parts import MemberParts
-from codex_fusion.member.reports import ResetReport
-from codex_fusion.member.session import Live, Session
-from codex_fusion.member.switch import Reopen
+from codex_fusion.member.ports import Live, SessionPort
+from codex_fusion.member.reports import Reopen, ResetReport
+from codex_fusion.member.session import Session
 from codex_fusion.member.turn import Event, Turn, TurnOutcome, TurnResult
 from codex_fusion.text.prompts import Brief
 
@@ -152,7 +152,7 @@ class Member(MemberParts):
                 "Call `permit` (allow or deny) first, then ask again."
             )
 
-    async def _run(self, session: Session, live: Live, turn: Turn, prompt: str) -> None:
+    async def _run(self, session: SessionPort, live: Live, turn: Turn, prompt: str) -> None:
         """The turn's driver task: drive it to its end, then record it and give the slot back."""
         try:
             await drive.drive(session, live, turn, prompt, grace=self.config.cancel_grace)
@@ -168,7 +168,7 @@ class Member(MemberParts):
             finally:
                 self._runner.release()
 
-    async def _see_stops(self, session: Session, turn: Turn) -> None:
+    async def _see_stops(self, session: SessionPort, turn: Turn) -> None:
         await drive.see_stops(session, turn, grace=self.config.cancel_grace, closing=self._closing)
 
     async def wait(self, turn: Turn) -> TurnResult:
@@ -234,7 +234,7 @@ class Member(MemberParts):
             turn.set_idle_limit(timeout)
         if decision == "cancel":
             log.info("guardian: Claude stopped the turn paused on %s", pause.summary)
-            await drive.stop(turn, Event.CANCEL, Note(NoteKind.STOPPED))
+            await turn.stop_and_wait(Event.CANCEL, Note(NoteKind.STOPPED))
             return await self.wait(turn)
         choice = choose_for(decision, held.options)
         continuation = self._debate.decided(pause.summary, decision, choice, (note or "").strip())
@@ -249,7 +249,7 @@ class Member(MemberParts):
         """Cancel the turn in flight (held requests are answered `cancelled`)."""
         self._ready()
         if self._slot.current is not None:
-            await drive.stop(self._slot.current, Event.CANCEL)
+            await self._slot.current.stop_and_wait(Event.CANCEL)
 
     # -- the session: reset, reopen, fork (switch.py holds admission while it is replaced) --------
 

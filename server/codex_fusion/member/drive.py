@@ -10,20 +10,18 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Literal
 
 import anyio
 
 from codex_fusion.errors import AgentError, AuthRequired, ConsultError, RpcError
-from codex_fusion.launch.sessions import login_refused, not_logged_in
-from codex_fusion.member.notes import Note
-from codex_fusion.member.session import Live, Session
+from codex_fusion.launch.login import login_refused, not_logged_in
+from codex_fusion.member.ports import Live, SessionPort
 from codex_fusion.member.turn import Event, Turn, TurnResult, TurnState
 
 log = logging.getLogger(__name__)
 
 
-async def drive(session: Session, live: Live, turn: Turn, prompt: str, *, grace: float) -> None:
+async def drive(session: SessionPort, live: Live, turn: Turn, prompt: str, *, grace: float) -> None:
     """Own the turn until the agent answers its prompt (and any continuation after a deny). Ends the
     turn however it goes; raises only a cancellation (the server is stopping)."""
     try:
@@ -92,26 +90,17 @@ async def wait_for(turn: Turn) -> TurnResult:
             if idle_left <= 0:
                 log.warning("turn idle for %.0fs: timing out", turn.timeout)
                 with anyio.CancelScope(shield=True):
-                    await stop(turn, Event.TIME_OUT)
+                    await turn.stop_and_wait(Event.TIME_OUT)
                 continue
             with anyio.move_on_after(idle_left):
                 await turn.wait_changed()
     except anyio.get_cancelled_exc_class():
         with anyio.CancelScope(shield=True):
-            await stop(turn, Event.CANCEL)
+            await turn.stop_and_wait(Event.CANCEL)
         raise
 
 
-async def stop(turn: Turn, event: Literal[Event.CANCEL, Event.TIME_OUT], why: Note | None = None) -> None:
-    """Stop a live turn and wait for its end: held requests are answered at once; the turn's
-    stopper (:func:`see_stops`) tells the agent, and kills it if it does not stop within the grace.
-    A caller cancelled meanwhile leaves that to the stopper."""
-    if turn.live:
-        turn.stop(event, why)
-    await turn.finished.wait()
-
-
-async def see_stops(session: Session, turn: Turn, *, grace: float, closing: anyio.Event) -> None:
+async def see_stops(session: SessionPort, turn: Turn, *, grace: float, closing: anyio.Event) -> None:
     """However a turn is stopped (a cap, a reset, a cancel, the idle clock), the agent is told and,
     if it does not stop, killed — also when nobody waits on the turn (it was paused). One task per
     turn in the member's task group: no caller's cancel can leave a turn stopping for ever."""

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Final
 
-from codex_fusion.guardian.policy import Decision, Rule
+from codex_fusion.guardian.decision import Decision, Rule
 
 
 class NoteKind(StrEnum):

@@ -18,13 +18,14 @@ from anyio.abc import TaskGroup
 from codex_fusion.acp.agent import Spawn, spawn_process
 from codex_fusion.errors import ConfigError, ConsultError
 from codex_fusion.launch.config import Config
-from codex_fusion.launch.members import CODEX, MemberSpec
+from codex_fusion.launch.members import MemberSpec
 from codex_fusion.launch.models import ModelChoice
+from codex_fusion.launch.names import CODEX
 from codex_fusion.member import snapshot
 from codex_fusion.member.debate import Debate
 from codex_fusion.member.notes import Audit
+from codex_fusion.member.ports import SessionPort
 from codex_fusion.member.runner import Runner
-from codex_fusion.member.session import Session
 from codex_fusion.member.signal import Changes
 from codex_fusion.member.snapshot import State, Status
 from codex_fusion.member.switch import Switch
@@ -73,14 +74,14 @@ class MemberParts:
         self._switch = Switch(self._runner, self._slot, self._debate)
         self._waiters = 0
         self._tg: TaskGroup | None = None
-        self._session: Session | None = None
+        self._session: SessionPort | None = None
         self.turns_completed = 0
         self.last_error: str | None = None
         self._turnlog = TurnLog(config.log_path)
         #: Tokens, time and cost of this member's turns, as reported (issue 27; ``usage.py``).
         self.usage = MemberUsage(parse_prices(config.model_prices))
 
-    def _ready(self) -> Session:
+    def _ready(self) -> SessionPort:
         if self._session is None:
             if self.member.error is not None:
                 # an error that says what to do itself (the repository's git config, ADR 0023) stands alone
@@ -142,7 +143,7 @@ class MemberParts:
         return self._runner.queue_length
 
     @property
-    def session(self) -> Session | None:
+    def session(self) -> SessionPort | None:
         return self._session
 
     @property

@@ -10,11 +10,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from codex_fusion.guardian.decision import Rule
 from codex_fusion.guardian.permissions import only_lasting_allow
-from codex_fusion.guardian.policy import Rule
 from codex_fusion.hookside.visible import visible
-from codex_fusion.launch.members import DISPLAY
 from codex_fusion.launch.models import Answered
+from codex_fusion.launch.names import DISPLAY
 from codex_fusion.member.notes import Note, NoteKind
 from codex_fusion.member.transcript import ToolActivity, Transcript
 from codex_fusion.member.turn import Pause, Turn, TurnOutcome, TurnResult
@@ -23,7 +23,7 @@ from codex_fusion.text import redact
 from codex_fusion.text.redact import redact_credentials, unfinished_credential
 
 if TYPE_CHECKING:
-    from codex_fusion.guardian.policy import Decision
+    from codex_fusion.guardian.decision import Decision
     from codex_fusion.member.reports import ResetReport
 
 

@@ -28,6 +28,7 @@ from codex_fusion.member.client import AcpClient, Guard
 if TYPE_CHECKING:
     from codex_fusion.launch.agents.plan import Boundary
 from codex_fusion.member.notes import Note, NoteKind
+from codex_fusion.member.ports import Live
 
 log = logging.getLogger(__name__)
 
@@ -40,15 +41,6 @@ class _Slot:
     client: AcpClient
     stop: anyio.Event = field(default_factory=anyio.Event)
     finished: anyio.Event = field(default_factory=anyio.Event)
-
-
-@dataclass(frozen=True)
-class Live:
-    """An agent with an open session, ready for prompts."""
-
-    agent: Agent
-    session_id: str
-    framed: bool = False  # the session carries the prompt frame as its system prompt
 
 
 class Session:

@@ -11,14 +11,14 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from codex_fusion import __version__
-from codex_fusion.guardian.policy import Rule
+from codex_fusion.guardian.decision import Rule
 from codex_fusion.launch.config import Config
 from codex_fusion.launch.confine import Confinement
 from codex_fusion.launch.models import Selected
 from codex_fusion.member.debate import Debate, VerdictLine
 from codex_fusion.member.notes import Audit, NoteKind
+from codex_fusion.member.ports import SessionPort
 from codex_fusion.member.reports import ResetReport
-from codex_fusion.member.session import Session
 from codex_fusion.member.turn import Turn
 
 __all__ = ["ResetReport", "State", "Status", "take"]
@@ -64,7 +64,7 @@ def take(
     *,
     config: Config,
     state: State,
-    session: Session | None,
+    session: SessionPort | None,
     turn: Turn | None,
     queue_length: int,
     audit: Audit,

@@ -10,31 +10,15 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 
-from codex_fusion.member import drive
 from codex_fusion.member.debate import Debate
 from codex_fusion.member.notes import Note, NoteKind
-from codex_fusion.member.reports import ResetReport
+from codex_fusion.member.ports import SessionPort
+from codex_fusion.member.reports import Reopen, ResetReport
 from codex_fusion.member.runner import Runner
-from codex_fusion.member.session import Session
 from codex_fusion.member.turn import Event, TurnSlot
-from codex_fusion.member.verdict import Round, VerdictLine
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class Reopen:
-    """An earlier session to open again (a conversation Claude resumed), and where its debate stood."""
-
-    codex_session: str
-    rounds: int = 0
-    verdict: VerdictLine | None = None
-
-    @property
-    def round(self) -> Round | None:
-        return Round(self.rounds, self.verdict) if self.verdict is not None else None
 
 
 class Switch:
@@ -56,7 +40,7 @@ class Switch:
             try:
                 if turn is not None and not turn.done:
                     stopped = turn.tool
-                    await drive.stop(turn, Event.CANCEL, Note(NoteKind.RESET))
+                    await turn.stop_and_wait(Event.CANCEL, Note(NoteKind.RESET))
             except BaseException:
                 self._runner.abandon(ticket)
                 raise
@@ -67,7 +51,7 @@ class Switch:
             self._runner.release()
 
     async def reset(
-        self, session: Session, *, then: Reopen | None = None, notice: Note | None = None
+        self, session: SessionPort, *, then: Reopen | None = None, notice: Note | None = None
     ) -> ResetReport:
         """Drop the agent's context: stop the turn in flight (held requests are answered
         ``cancelled``), close the session and forget the debate. The agent stays up; the next call
@@ -85,7 +69,7 @@ class Switch:
         log.info("reset: dropped session %s after %d round(s)", closed or session_id, rounds)
         return ResetReport(session_id=closed or session_id, rounds=rounds, stopped_turn=stopped)
 
-    async def adopt(self, session: Session, reopen: Reopen) -> bool:
+    async def adopt(self, session: SessionPort, reopen: Reopen) -> bool:
         """Open ``reopen``'s session on the next call, unless a session is open already (a turn
         started meanwhile): the first record of the conversation we serve, or the server's start."""
         if not await session.reopen_unless_open(reopen.codex_session):
@@ -93,7 +77,7 @@ class Switch:
         self._debate.expect(reopen.codex_session, reopen.rounds, reopen.round)
         return True
 
-    async def fork(self, session: Session) -> str | None:
+    async def fork(self, session: SessionPort) -> str | None:
         """Claude forked the conversation: go on in a fork of the agent's session (its context
         copied), leaving the original as it was. None when there is no session or the agent cannot
         fork; then the next call starts fresh and says so. Holds admission, as reset."""

@@ -37,9 +37,9 @@ import anyio
 
 from codex_fusion.acp.schema import PERMISSION_CANCELLED, PromptResult, SessionUpdate
 from codex_fusion.errors import ConsultError
-from codex_fusion.guardian.policy import Decision, Rule
-from codex_fusion.launch.members import DISPLAY
+from codex_fusion.guardian.decision import Decision, Rule
 from codex_fusion.launch.models import Answered, Selected, answered, reported_model
+from codex_fusion.launch.names import DISPLAY
 from codex_fusion.member.notes import Audit, Note, NoteKind
 from codex_fusion.member.signal import Changes
 from codex_fusion.member.transcript import ToolActivity, Transcript, Usage
@@ -340,6 +340,15 @@ class Turn:
         if why is not None:
             self.notes.append(why)
         self._drop_held()
+
+    async def stop_and_wait(
+        self, event: Literal[Event.CANCEL, Event.TIME_OUT], why: Note | None = None
+    ) -> None:
+        """:meth:`stop` a live turn and wait for its end (its stopper, ``drive.see_stops``, tells the
+        agent and kills it past the grace). A caller cancelled meanwhile leaves that to the stopper."""
+        if self.live:
+            self.stop(event, why)
+        await self.finished.wait()
 
     def prompt_ended(self, result: PromptResult) -> str | None:
         """Codex answered a prompt. Returns the continuation to send, or None: the turn is over."""

@@ -28,7 +28,6 @@ import os
 import secrets
 import stat
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
@@ -36,20 +35,13 @@ import anyio
 
 from codex_fusion.errors import TaskError
 from codex_fusion.tasks.checks import unsafe_path
+from codex_fusion.tasks.patchset import TaskGit
 from codex_fusion.tasks.placing import Current, Write, read_all_paths, write_all
-from codex_fusion.tasks.record import FileChange
-from codex_fusion.tasks.worktree import TaskGit
+from codex_fusion.tasks.record import Applied, FileChange
 
 ZERO: Final = frozenset({"0" * 40, "0" * 64})
 #: A file the three-way merge would read: larger ones changed underneath are conflicts.
 MAX_MERGE_BYTES: Final = 4 << 20
-
-
-@dataclass(frozen=True)
-class Applied:
-    written: tuple[str, ...]
-    merged: tuple[str, ...]
-    already: tuple[str, ...]
 
 
 async def apply(workspace: Path, tg: TaskGit, files: Sequence[FileChange]) -> Applied:

@@ -24,7 +24,7 @@ from codex_fusion.member.turn import Pause, TurnResult
 from codex_fusion.tasks import brief as prompts
 from codex_fusion.tasks.settle import settle
 from codex_fusion.tasks.store import TaskStore
-from codex_fusion.tasks.task import Answer, Task
+from codex_fusion.tasks.task import Answer, Task, TaskMember
 from codex_fusion.text.prompts import Brief
 
 log = logging.getLogger(__name__)
@@ -138,7 +138,7 @@ class Hosts:
         assert self._store is not None
         await settle(self._store, task, result, failure)
 
-    async def _start_first(self, consultant: Member) -> None:
+    async def _start_first(self, consultant: TaskMember) -> None:
         if self._started_one:
             return
         async with self._first_start:

@@ -34,10 +34,10 @@ from codex_fusion.guardian.permissions import check_ref, parse_ref
 from codex_fusion.launch.config import Config
 from codex_fusion.launch.members import MemberSpec
 from codex_fusion.launch.planning import task_member
-from codex_fusion.member.conversation import Reopen
+from codex_fusion.member.reports import Reopen
 from codex_fusion.member.signal import Changes
 from codex_fusion.tasks import brief as prompts
-from codex_fusion.tasks import retry, worktree
+from codex_fusion.tasks import patchset, retry, worktree
 from codex_fusion.tasks.apply import apply
 from codex_fusion.tasks.book import TaskBook
 from codex_fusion.tasks.checks import unsafe_path
@@ -306,8 +306,8 @@ class TaskManager(TaskBook):
                 )
             if failed and not (reason or "").strip():
                 raise TaskError("`force` needs your reason in `notes` (it is logged with the task).")
-            tg = await (await worktree.TaskGit.open(task.directory, GIT_TIMEOUT_S)).locked()
-            changes = await worktree.compare(tg, record.base, record.result)  # every file, as reviewed
+            tg = await (await patchset.TaskGit.open(task.directory, GIT_TIMEOUT_S)).locked()
+            changes = await patchset.compare(tg, record.base, record.result)  # every file, as reviewed
             applied = await apply(workspace, tg, changes.files)
             if failed:
                 record.forced = (reason or "").strip()

@@ -149,3 +149,13 @@ def _text(value: object) -> str:
 
 def _optional(value: object) -> str | None:
     return None if value is None else _text(value)
+
+
+@dataclass(frozen=True)
+class Applied:
+    """What an accept wrote into the workspace: files written, merged with the user's edits, or
+    already there as the task made them."""
+
+    written: tuple[str, ...]
+    merged: tuple[str, ...]
+    already: tuple[str, ...]

@@ -14,7 +14,7 @@ import anyio
 
 from codex_fusion.errors import FusionError
 from codex_fusion.member.turn import TurnOutcome, TurnResult
-from codex_fusion.tasks import gitrun, worktree
+from codex_fusion.tasks import gitrun, patchset
 from codex_fusion.tasks.checks import check_patch
 from codex_fusion.tasks.record import Finding
 from codex_fusion.tasks.store import MAX_SUMMARY_CHARS, PATCH, SUMMARY, TaskStore
@@ -43,7 +43,7 @@ async def settle(store: TaskStore, task: Task, result: TurnResult | None, failur
             record.session_id = task.consultant.codex_session or record.session_id
         patch = b""
         try:
-            changes = await worktree.changes(task.directory, record.base, GIT_TIMEOUT_S)
+            changes = await patchset.changes(task.directory, record.base, GIT_TIMEOUT_S)
         except FusionError as exc:
             failure = (failure + "; " if failure else "") + f"the patch could not be computed: {exc}"
             record.files, record.result = (), ""

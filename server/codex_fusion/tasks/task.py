@@ -6,17 +6,42 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Protocol
 
 import anyio
 
-from codex_fusion.member.conversation import Member
+from codex_fusion.launch.members import MemberSpec
 from codex_fusion.member.render import turn_line
-from codex_fusion.member.turn import Pause, Turn
-from codex_fusion.tasks.apply import Applied
-from codex_fusion.tasks.record import TaskRecord
+from codex_fusion.member.reports import Reopen
+from codex_fusion.member.turn import Pause, Turn, TurnResult
+from codex_fusion.tasks.record import Applied, TaskRecord
 from codex_fusion.tasks.store import TREE, TaskLock
 from codex_fusion.tasks.table import TaskState
+from codex_fusion.text.prompts import Brief
+
+
+class TaskMember(Protocol):
+    """What the tasks use of a task's member (a :class:`~codex_fusion.member.conversation.Member`,
+    opened by ``host.py``): its turn, its session, and the calls that drive it."""
+
+    member: MemberSpec
+    last_error: str | None
+
+    @property
+    def current_turn(self) -> Turn | None: ...
+    @property
+    def codex_session(self) -> str | None: ...
+
+    async def consult(self, prompt: Brief | str) -> TurnResult: ...
+    async def permit(
+        self,
+        decision: Literal["allow", "deny", "cancel"],
+        note: str | None = None,
+        *,
+        request: str | None = None,
+    ) -> TurnResult: ...
+    async def adopt(self, reopen: Reopen) -> bool: ...
+    async def warm(self) -> None: ...
 
 
 @dataclass(frozen=True)
@@ -35,7 +60,7 @@ class Task:
     record: TaskRecord
     directory: Path
     lock: TaskLock
-    consultant: Member | None = None
+    consultant: TaskMember | None = None
     pause: Pause | None = None
     stage: str | None = None  # "starting", "working", "paused on r3" (progress shows the live turn)
     started: float = field(default_factory=time.monotonic)  # the current attempt
