@@ -22,6 +22,7 @@ import stat
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from stat import S_ISREG
 from typing import Final, NamedTuple
 
 from codex_fusion.tasks.handles import CREATE_RW, READ, Handles, Refused
@@ -160,8 +161,9 @@ class Target:
 
 
 def copy(workspace: bytes, to: Target, entries: Sequence[Entry], progress: Progress) -> Copied:
-    """Copy ``entries`` from ``workspace`` into ``to.tree`` (the task's own, fresh); one thread's run."""
+    """Copy ``entries`` from ``workspace`` into ``to.tree`` (the task's own, fresh); one worker's run."""
     done = Copied()
+    blobs, files, size = done.blobs, 0, 0
     cloner = _Cloner(to, to.sha256)
     with Handles(workspace, chain=True) as source, Handles(to.tree, chain=True) as target:
         here: bytes | None = None  # the directory of the last entry, whose handles are at hand
@@ -185,11 +187,11 @@ def copy(workspace: bytes, to: Target, entries: Sequence[Entry], progress: Progr
             if blob is None:
                 done.skipped.append(f"{os.fsdecode(entry.rel)} (changed type while it was copied)")
                 continue
-            mode, oid, size = blob
-            done.blobs.append((entry.rel, mode, oid))
-            done.files += 1
-            done.size += size
-            progress.add(size)
+            blobs.append((entry.rel, blob[0], blob[1]))
+            files += 1
+            size += blob[2]
+            progress.add(blob[2])
+    done.files, done.size = files, size
     return done
 
 
@@ -215,9 +217,9 @@ def _one(
     src = os.open(name, READ, dir_fd=src_dir)
     try:
         info = os.fstat(src)
-        if not stat.S_ISREG(info.st_mode):
+        if not S_ISREG(info.st_mode):
             return None
-        executable = bool(info.st_mode & stat.S_IXUSR)
+        executable = info.st_mode & 0o100
         dst = os.open(name, CREATE_RW, 0o755 if executable else 0o644, dir_fd=dst_dir)
         try:
             if executable:
@@ -241,8 +243,10 @@ class _Cloner:
         self.clones = fcntl is not None and hasattr(fcntl, "ioctl")
         self.sha256 = sha256
 
-    def digest(self) -> hashlib._Hash:
-        return hashlib.sha256() if self.sha256 else hashlib.sha1(usedforsecurity=False)
+    def digest(self, data: bytes = b"") -> hashlib._Hash:
+        if self.sha256:
+            return hashlib.sha256(data)
+        return hashlib.sha1(data, usedforsecurity=False)
 
     def copy(self, src: int, dst: int, expected: int) -> tuple[int, str]:
         """The bytes copied and their git blob id."""
@@ -260,10 +264,7 @@ class _Cloner:
                 written += os.write(dst, data[written:])
             if len(data) != expected:
                 return self._hash(dst)
-            digest = self.digest()
-            digest.update(b"blob %d\0" % expected)
-            digest.update(data)
-            return expected, digest.hexdigest()
+            return expected, self.digest(b"blob %d\0%s" % (expected, data)).hexdigest()
         digest = self.digest()
         digest.update(b"blob %d\0" % expected)
         size = 0
