@@ -12,7 +12,8 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 
-from codex_fusion.review.diffs import FileSummary, names
+from codex_fusion.review.diffs import names
+from codex_fusion.review.diffs.material import FileSummary
 
 #: Characters the file list of one prompt may take; the rest is summarised.
 LIST_CHARS = 6_000

@@ -21,7 +21,7 @@ from collections.abc import Sequence
 
 from codex_fusion.review import filelist
 from codex_fusion.review import prompts as review_prompts
-from codex_fusion.review.diffs import DiffMaterial, FileSummary
+from codex_fusion.review.diffs.material import DiffMaterial, FileSummary
 
 #: Characters kept free in each part for what varies between parts (the digits of its counts).
 SLACK = 300

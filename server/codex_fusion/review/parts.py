@@ -35,7 +35,7 @@ from codex_fusion.member.verdict import Standing, parse_verdict
 from codex_fusion.review import filelist, partplan
 from codex_fusion.review import findings as review_findings
 from codex_fusion.review import prompts as review_prompts
-from codex_fusion.review.diffs import DiffMaterial
+from codex_fusion.review.diffs.material import DiffMaterial
 
 log = logging.getLogger(__name__)
 

@@ -7,7 +7,7 @@ and the shared blocks come from :mod:`codex_fusion.text.prompts`.
 from __future__ import annotations
 
 from codex_fusion.review import filelist
-from codex_fusion.review.diffs import DiffMaterial
+from codex_fusion.review.diffs.material import DiffMaterial
 from codex_fusion.text.prompts import FINDINGS_BLOCK, Brief, answer_format, block
 
 

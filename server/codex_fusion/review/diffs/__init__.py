@@ -17,8 +17,8 @@ Why so careful: the workspace is a repository Claude is working in, so it may be
 ``tests/test_diffs.py`` proves each against real repositories built to attack it.
 """
 
-from codex_fusion.review.diffs.collect import DiffMaterial, DiffRequest, collect_diff
+from codex_fusion.review.diffs.collect import collect_diff
 from codex_fusion.review.diffs.layout import OPT_IN
-from codex_fusion.review.diffs.patch import FileSummary
+from codex_fusion.review.diffs.material import DiffMaterial, DiffRequest, FileSummary
 
 __all__ = ["OPT_IN", "DiffMaterial", "DiffRequest", "FileSummary", "collect_diff"]

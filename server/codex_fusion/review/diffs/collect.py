@@ -12,34 +12,12 @@ from pathlib import Path
 from codex_fusion.errors import DiffError
 from codex_fusion.review.diffs.git import Git, failure
 from codex_fusion.review.diffs.layout import check_repository
+from codex_fusion.review.diffs.material import DiffMaterial, DiffRequest, FileSummary
 from codex_fusion.review.diffs.names import short, shown
-from codex_fusion.review.diffs.patch import Budget, Entry, FileSummary, tracked_changes
+from codex_fusion.review.diffs.patch import Budget, Entry, tracked_changes
 from codex_fusion.review.diffs.untracked import untracked_files
 
 # -- the public API ---------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class DiffRequest:
-    """Which changes to review. The default is everything not committed yet, untracked files included."""
-
-    base: str | None = None  # compare with the merge base of this ref and HEAD (what a PR review shows)
-    staged: bool = False  # only what is staged (the index), not the working tree
-    paths: tuple[str, ...] = ()  # workspace-relative paths to restrict to, taken literally (no wildcards)
-    #: Two snapshot trees (``gitsnap.snapshot``): exactly what changed between them, nothing else.
-    trees: tuple[str, str] | None = None
-
-
-@dataclass(frozen=True)
-class DiffMaterial:
-    """What a review turn needs: the diff text for the prompt, and a summary of every changed file."""
-
-    text: str  # the unified diff for Codex's prompt; whole files only, at most max_chars
-    files: tuple[FileSummary, ...]  # sorted by path; names quoted (names.shown), safe to print
-    description: str  # one line: what was compared with what, and how much changed
-    omitted_note: str | None  # which files were left out of ``text`` and how Codex can read them
-    #: Each included file's diff, (path, text) in path order: ``text`` is their concatenation.
-    sections: tuple[tuple[str, str], ...] = ()
 
 
 async def collect_diff(

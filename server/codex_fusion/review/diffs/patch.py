@@ -7,21 +7,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from codex_fusion.review.diffs.git import DIFF_OPTIONS, Git
+from codex_fusion.review.diffs.material import FileSummary
 from codex_fusion.review.diffs.names import git_quote, plain, quote, shown
-
-
-@dataclass(frozen=True)
-class FileSummary:
-    """One changed file. Every changed file has one, even when its diff is left out of the text."""
-
-    path: str  # as git quotes it in a diff header, hidden characters too (names.shown)
-    status: str  # modified, added, deleted, renamed, copied, type changed, unmerged, untracked
-    added: int | None  # lines; None when unknown (binary, or an untracked file that was not read)
-    removed: int | None
-    binary: bool  # known to be binary: listed, its content never put in the text
-    included: bool  # its diff is in DiffMaterial.text
-    old_path: str | None = None  # where a renamed or copied file came from, quoted the same way
-
 
 _STATUS = {
     "M": "modified",
