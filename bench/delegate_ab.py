@@ -4,7 +4,7 @@ workspace once, then runs ``cp -a``, one side, ``cp -a``, the other side, ``cp -
 has floors measured beside it, and prints the load average as it goes.
 
     BENCH_DIR=/dev/shm/x uv run python bench/delegate_ab.py --before /path/to/main [--rounds 2]
-        [--cases "10k small,50k small"]
+        [--cases "10k small;1,000 × 1 MiB"]
 
 Each side runs in a process of its own with that checkout's ``server/`` first on its path (the fake
 agent stands in for the member, as in ``bench/delegate.py --copy``).
@@ -56,7 +56,7 @@ def main() -> None:
     sys.path.insert(0, str(ROOT))
     from bench.delegate import COPY_CASES, _big_workspace, _cp_floor
 
-    wanted = [c.strip() for c in args.cases.split(",") if c.strip()]
+    wanted = [c.strip() for c in args.cases.split(";") if c.strip()]
     sides = {"after": str(ROOT / "server")}
     if args.before:
         sides = {"before": str(Path(args.before) / "server"), **sides}

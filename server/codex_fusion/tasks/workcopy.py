@@ -43,7 +43,8 @@ STALL_S: Final = 2.0
 #: How long the search for that FIFO may take, and how often the copy reports progress.
 SCAN_S: Final = 3.0
 PROGRESS_S: Final = 0.5
-#: Worker processes of the copy: at most one per core, and one per so many files.
+#: Worker processes of the copy: at most two per core (as many runnable as the four threads before:
+#: on a loaded machine each gets its share), and one per so many files.
 MAX_WORKERS: Final = 4
 FILES_PER_WORKER: Final = 250
 #: A message this large is decoded in a worker thread, off the event loop.
@@ -201,7 +202,7 @@ async def measure(workspace: Path, listed: Sequence[bytes]) -> Measured:
     it; :class:`copying.TooLarge` past a limit, with every worker ended, nothing written."""
     if len(listed) > MAX_FILES:
         raise copying.TooLarge(f"{len(listed):,} files")
-    count = max(1, min(MAX_WORKERS, os.cpu_count() or 1, -(-len(listed) // FILES_PER_WORKER)))
+    count = max(1, min(MAX_WORKERS, 2 * (os.cpu_count() or 1), -(-len(listed) // FILES_PER_WORKER)))
     share = -(-len(listed) // count)
     runs = [listed[i * share : (i + 1) * share] for i in range(count)]
     measured = Measured([])
