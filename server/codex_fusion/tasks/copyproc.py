@@ -1,7 +1,7 @@
 """One worker process of the task's copy (issue 26 item 1, ADR 0029).
 
 The copy is Python's system calls and hashing, file by file; in threads they queue on one
-interpreter lock (four threads copied small files 1.5–3× slower than one), so each worker is a
+interpreter lock (four threads copied small files up to 3× slower than one), so each worker is a
 process of its own, started by :mod:`codex_fusion.tasks.workcopy` with the server's interpreter
 (``python -I``: no environment variable, no directory of the workspace on its path). A worker takes a
 contiguous run of the sorted listing and talks over its stdin and stdout in
