@@ -54,6 +54,16 @@ def _fake_agent_pid(peer: Peer) -> int | None:
     return kids[0] if kids else None
 
 
+def _settle(lab: Lab) -> None:
+    """Let the follower's view of the hook's records settle: a check within ``SETTLED_S`` of a change
+    to them (the first turn writes the debate state beside them) reads them in a worker thread; the
+    steady state is a stat (ADR 0031)."""
+    from codex_fusion.host.follow import SETTLED_S
+
+    if not lab.quick:
+        time.sleep(SETTLED_S + 0.1)
+
+
 def _timed_loop(
     fn: Callable[[], Any], n: int, server: int, agent: int | None
 ) -> tuple[dict[str, Any], float, float | None]:
@@ -81,6 +91,7 @@ def steady(lab: Lab) -> Figure:
     peer.list_tools()
     for _ in range(lab.n(30, 2)):
         peer.consult(QUESTION)
+    _settle(lab)
     server = peer.server_pid()
     agent = _fake_agent_pid(peer)
     loops: dict[str, tuple[dict[str, Any], float, float | None]] = {}
@@ -342,7 +353,8 @@ sys.exit(main(["serve"]))
 """
 
 
-def _stdio_server_profile(lab: Lab, n: int) -> tuple[pstats.Stats, dict[str, Any]]:
+def _stdio_server_profile(lab: Lab, n: int, question: str = QUESTION) -> tuple[pstats.Stats, dict[str, Any]]:
+    """The real server under cProfile over ``n`` consults of ``question`` (after 20 of the plain one)."""
     base = lab.fresh_dir("profile-stdio")
     out = base / "server.prof"
     env = lab.env(base)
@@ -352,13 +364,14 @@ def _stdio_server_profile(lab: Lab, n: int) -> tuple[pstats.Stats, dict[str, Any
         peer.list_tools()
         for _ in range(20):
             peer.consult(QUESTION)
+        _settle(lab)
         server = peer.server_pid()
         os.kill(server, signal.SIGUSR1)
         peer.request("ping", {})  # the handler has run once the loop answers again
         cpu0 = cpu_seconds(server)
         started = time.perf_counter()
         for _ in range(n):
-            peer.consult(QUESTION)
+            peer.consult(question)
         wall = time.perf_counter() - started
         cpu = (cpu_seconds(server) - cpu0) / n
         os.kill(server, signal.SIGUSR2)
@@ -387,6 +400,16 @@ def profile(lab: Lab) -> Figure:
         "stdio server only: the real `serve` process under cProfile (main thread, wall "
         "clock; time in epoll/select is the loop waiting), fake agent as a subprocess",
     )
+    chunks, turns = lab.n(20_000, 2_000), lab.n(3)
+    stream_stats, stream_info = _stdio_server_profile(
+        lab, turns, f"@fake say {'x' * chunks}\n@fake chunks {chunks}"
+    )
+    stream_text, stream_data = describe_profile(
+        stream_stats,
+        chunks * turns,
+        f"stdio server only, streaming: {turns} turns of {chunks:,} one-character chunks under cProfile; "
+        "figures per CHUNK (not per consult)",
+    )
     results = lab.results or lab.work
     results.mkdir(parents=True, exist_ok=True)
     path = results / "profile.txt"
@@ -394,14 +417,16 @@ def profile(lab: Lab) -> Figure:
         f"codex-fusion per-call profile · {time.strftime('%Y-%m-%d %H:%M')} · {os.cpu_count()} cores\n"
         f"consult = tools/call consult {QUESTION!r} against the instant fake agent\n\n"
     )
-    path.write_text(header + memory_text + "\n" + stdio_text)
+    path.write_text(header + memory_text + "\n" + stdio_text + "\n" + stream_text)
     memory_stats.dump_stats(results / "profile-in-memory.prof")  # for pstats / snakeviz
     stdio_stats.dump_stats(results / "profile-stdio-server.prof")
+    stream_stats.dump_stats(results / "profile-stdio-stream.prof")
     fig = Figure()
     fig.data = {
         "profile_txt": str(path),
         "in_memory": {**memory_info, **memory_data},
         "stdio_server": {**stdio_info, **stdio_data},
+        "stdio_stream": {**stream_info, **stream_data, "chunks_per_turn": chunks},
     }
     fig.row(
         "in-memory consult (client+server+agent, one process)",
@@ -415,6 +440,13 @@ def profile(lab: Lab) -> Figure:
     )
     top = [(g, us) for g, us in stdio_data["self_by_package_us"].items() if not g.startswith("idle")][:5]
     fig.row("  server self time by package", ", ".join(f"{g} {us:.0f} µs" for g, us in top))
+    stream_busy = stream_data["profiled_us_per_consult"] - stream_data["self_by_package_us"].get(
+        "idle (waiting in epoll/select)", 0.0
+    )
+    fig.row(
+        f"stdio server under cProfile, {chunks:,}-chunk turn: busy µs per chunk / process CPU per turn",
+        f"{stream_busy:.1f} µs / {sec(stream_info['server_cpu_per_call_s'], 3)} (profiler overhead included)",
+    )
     fig.row("profile written to", str(path))
     return fig
 

@@ -247,6 +247,8 @@ def sharded_review(lab: Lab) -> Figure:
         keys = ("lone_warm", "lone_cold", "parts")
         stats: dict[str, Any] = {key: summary([r[key] for r in results]) for key in keys}
         for key in (
+            "parts_fresh",
+            "fresh_startup",
             "parts_turn_max",
             "lone_requests",
             "parts_requests",
@@ -257,7 +259,9 @@ def sharded_review(lab: Lab) -> Figure:
             stats[key] = summary([r[key] for r in results])
         speed_up = statistics.median(r["lone_warm"] / r["parts"] for r in results)
         speed_up_cold = statistics.median(r["lone_cold"] / r["parts"] for r in results)
+        speed_up_fresh = statistics.median(r["lone_warm"] / r["parts_fresh"] for r in results)
         stats["speed_up_vs_warm"], stats["speed_up_vs_cold"] = speed_up, speed_up_cold
+        stats["fresh_speed_up_vs_warm"] = speed_up_fresh
         fig.data["by_latency"][str(latency)] = stats
         parts = int(stats["part_count"]["median"])
         fig.row(
@@ -267,6 +271,10 @@ def sharded_review(lab: Lab) -> Figure:
         fig.row(
             "  speed-up of the parts vs one warm session · vs one cold",
             f"{speed_up:.2f}× · {speed_up_cold:.2f}×",
+        )
+        fig.row(
+            "  the parts with an agent each (before ADR 0032): wall · vs one warm session",
+            f"{med(stats['parts_fresh'], 's', digits=2)} · {speed_up_fresh:.2f}×",
         )
         fig.row(
             "  model requests: one session · all parts",
@@ -293,7 +301,8 @@ def sharded_review(lab: Lab) -> Figure:
     )
     fig.note(
         "warm: the agent started and the session open before the clock starts (the server's warm-up); "
-        "cold: the clock includes starting codex-acp; parts always start their own agents"
+        "cold: the clock includes starting codex-acp; the parts open their sessions on the warm "
+        "agent (ADR 0032), 'with an agent each' start their own as before"
     )
     return fig
 
@@ -319,10 +328,13 @@ async def _review_runs(lab: Lab, adapter: Any, latency: float, runs: int) -> lis
                     row["one_startup"] = startup
                 row["lone_requests"] = len(mock.turn_requests) - before
             before = len(mock.turn_requests)
-            seconds, text, turn_max, count = await _parts_review(config, workspace)
+            seconds, text, turn_max, count = await _parts_review(config, workspace, shared=True)
             _same(want, text, "the parts")
             row.update(parts=seconds, parts_turn_max=turn_max, startup=seconds - turn_max, part_count=count)
             row["parts_requests"] = len(mock.turn_requests) - before
+            seconds, text, turn_max, count = await _parts_review(config, workspace, shared=False)
+            _same(want, text, "the parts, each with an agent of its own")
+            row.update(parts_fresh=seconds, fresh_startup=seconds - turn_max)
             out.append(row)
     return out
 
@@ -414,30 +426,38 @@ async def _lone_review(config: Any, workspace: Path, *, warm: bool) -> tuple[flo
     return seconds, outcome.text, startup
 
 
-async def _parts_review(config: Any, workspace: Path) -> tuple[float, str, float, int]:
+async def _parts_review(config: Any, workspace: Path, *, shared: bool) -> tuple[float, str, float, int]:
     """The parts, as review_diff runs them now (tools._review_in_parts): collect up to MAX_SHARDS
-    budgets, plan, review at once, merge. Returns (wall, merged text, slowest part's turn, parts)."""
-    from codex_fusion.acp.agent import spawn_process
+    budgets, plan, review at once, merge. ``shared``: Codex is warm (the server's warm-up, before the
+    clock) and the parts open their sessions on its agent (ADR 0032); otherwise each part starts an
+    agent of its own, as before. Returns (wall, merged text, slowest part's turn, parts)."""
+    from codex_fusion.member.conversation import Member
     from codex_fusion.review import parts as shards
     from codex_fusion.review.diffs import DiffRequest, collect_diff
 
     limit = config.max_answer_chars
-    started = time.perf_counter()
-    material = await collect_diff(workspace, DiffRequest(), max_chars=limit * shards.MAX_SHARDS)
-    parts = shards.plan(material, limit)
-    if parts is None:
-        raise RuntimeError("the diff fits one session: nothing to split")
-    reviews = await shards.review(
-        config,
-        config.members["codex"],
-        parts,
-        None,
-        spawn=spawn_process,
-        request_ids=itertools.count(1),
-        timeout=600,
-    )
-    merged = shards.merge(reviews, "Codex", started)
-    seconds = time.perf_counter() - started
+    async with Member(config) as codex:
+        if shared:
+            await codex.warm()
+            if codex.last_error is not None:
+                raise RuntimeError(f"the warm-up failed: {codex.last_error}")
+        started = time.perf_counter()
+        material = await collect_diff(workspace, DiffRequest(), max_chars=limit * shards.MAX_SHARDS)
+        parts = shards.plan(material, limit)
+        if parts is None:
+            raise RuntimeError("the diff fits one session: nothing to split")
+        reviews = await shards.review(
+            config,
+            codex.member,
+            parts,
+            None,
+            spawn=codex.spawn,
+            request_ids=itertools.count(1),
+            timeout=600,
+            host=shards.host_of(codex) if shared else None,
+        )
+        merged = shards.merge(reviews, "Codex", started)
+        seconds = time.perf_counter() - started
     failed = [r.error for r in reviews if r.outcome is None]
     if failed:
         raise RuntimeError(f"a part failed: {failed[0]}")

@@ -196,7 +196,7 @@ class ScriptedAgent:
         self.model, self.effort = "m-small", "medium"  # the "models" flag's selection
         self._next_id = 0
         self._waiting: dict[Any, tuple[anyio.Event, list[dict[str, Any]]]] = {}
-        self._cancelled = anyio.Event()
+        self._cancels: dict[str, anyio.Event] = {}  # per session: a session/cancel arrived for its turn
         self._memory_sessions: dict[str, Any] = {}
         self.session_cwd: dict[str, str] = {}
 
@@ -277,7 +277,8 @@ class ScriptedAgent:
                         waiting[1].append(msg)
                         waiting[0].set()
                 elif method == "session/cancel":
-                    self._cancelled.set()
+                    sid = str((msg.get("params") or {}).get("sessionId", self.session))
+                    self._cancels.setdefault(sid, anyio.Event()).set()
                 elif method == "session/prompt":
                     tg.start_soon(self.on_prompt, msg)  # cancel and other requests keep flowing
                 elif method in handlers:
@@ -514,11 +515,12 @@ class ScriptedAgent:
 
     # -- turns ---------------------------------------------------------------------------------------
 
-    async def interruptible_sleep(self, seconds: float) -> bool:
-        """Sleep; True if a session/cancel arrived meanwhile."""
+    async def interruptible_sleep(self, seconds: float, sid: str) -> bool:
+        """Sleep; True if a session/cancel for session ``sid`` arrived meanwhile."""
+        cancelled = self._cancels.setdefault(sid, anyio.Event())
         with anyio.move_on_after(seconds):
-            await self._cancelled.wait()
-        return self._cancelled.is_set()
+            await cancelled.wait()
+        return cancelled.is_set()
 
     async def ask_permission(
         self, sid: str, index: int, kind: str, style: str, command: str, d: dict[str, str]
@@ -631,9 +633,9 @@ class ScriptedAgent:
         return False
 
     async def on_prompt(self, msg: dict[str, Any]) -> None:
-        self._cancelled = anyio.Event()
         params = msg.get("params") or {}
         sid = params.get("sessionId", self.session)
+        self._cancels[sid] = anyio.Event()  # a cancel is for the turn it interrupts
         prompt = "\n".join(b.get("text", "") for b in params.get("prompt") or [] if isinstance(b, dict))
         d: dict[str, str] = {}
         mine: dict[str, str] = {}
@@ -717,10 +719,10 @@ class ScriptedAgent:
                         }
                     }
                     await self.update(sid, {"sessionUpdate": "session_info_update", "_meta": status})
-                    if await self.interruptible_sleep(0.1):
+                    if await self.interruptible_sleep(0.1, sid):
                         await self.result(msg["id"], {"stopReason": "cancelled"})
                         return
-        if "sleep" in d and await self.interruptible_sleep(float(d["sleep"])):
+        if "sleep" in d and await self.interruptible_sleep(float(d["sleep"]), sid):
             await self.result(msg["id"], {"stopReason": "cancelled"})
             return
         if "permit" in d and await self.run_permissions(msg, sid, d):
@@ -751,7 +753,7 @@ class ScriptedAgent:
                 if outcome in ("ended", "cancelled"):
                     await self.result(msg["id"], {"stopReason": "cancelled"})
                     return
-        if "later" in d and await self.interruptible_sleep(float(d["later"])):
+        if "later" in d and await self.interruptible_sleep(float(d["later"]), sid):
             await self.result(msg["id"], {"stopReason": "cancelled"})
             return
         default = "ok"
@@ -768,7 +770,7 @@ class ScriptedAgent:
         chunks = max(1, int(d.get("chunks", "1")))
         size = max(1, -(-len(text) // chunks))
         for start in range(0, len(text), size):
-            if self._cancelled.is_set():
+            if self._cancels[sid].is_set():
                 await self.result(msg["id"], {"stopReason": "cancelled"})
                 return
             chunk = {"type": "text", "text": text[start : start + size]}

@@ -172,13 +172,15 @@ async def test_the_turn_log_keeps_the_whole_request(fake: FakeAgentSetup, tmp_pa
 
 
 def _client(workspace: Path) -> AcpClient:
-    return AcpClient(
+    client = AcpClient(
         workspace=workspace,
         flags=GuardianFlags(),
         audit=Audit(),
         slot=TurnSlot(),
         request_ids=itertools.count(1),
     )
+    client.bind("s")  # reads name the session they are for
+    return client
 
 
 async def test_read_text_file_refuses_a_fifo_without_blocking(fake: FakeAgentSetup) -> None:

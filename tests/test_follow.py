@@ -21,6 +21,7 @@ from mcp import Client
 
 from codex_fusion.council.council import Council
 from codex_fusion.hookside import nonce
+from codex_fusion.host import follow
 from codex_fusion.host.follow import Action, Follower, react
 from codex_fusion.launch.config import Config
 from codex_fusion.member import render
@@ -169,6 +170,37 @@ async def test_every_new_turn_checks_the_record_first(fake: FakeAgentSetup) -> N
         await consultant.consult("@fake say two")
         assert consultant.codex_session not in (None, first)
         assert follower.followed == "S2"
+
+
+async def test_a_settled_record_is_not_read_again_until_it_changes(
+    fake: FakeAgentSetup, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A check stats the record and its directory; it reads them again only when either changed, and a
+    record written since (a /clear) is read at once, without the watcher."""
+    monkeypatch.setattr(follow, "SETTLED_S", 0.05)  # not 2 s: the test would wait for it
+    run_hook(fake, "SessionStart", "S1", source="startup")
+    config = fake.config("close", CLAUDE_PID=str(WINDOW))
+    async with Council(config, spawn=memory_spawn(fake.hosts)) as council:
+        follower = follower_for(council, config)
+        reads: list[None] = []
+        read = follower._record
+        follower._record = lambda: reads.append(None) or read()  # type: ignore[method-assign]
+        await follower.start()
+        await council.codex.consult("@fake say one")
+        await anyio.sleep(0.1)
+        for _ in range(3):
+            assert await follower.check()
+        assert len(reads) == 2  # start, and the first check (which keeps what it read)
+        assert follower.followed == "S1"
+        run_hook(fake, "SessionStart", "S2", source="clear")
+        assert await follower.check()
+        assert len(reads) == 3
+        assert (follower.followed, council.codex.codex_session) == ("S2", None)
+        await anyio.sleep(0.1)
+        assert await follower.check()  # settled now: kept
+        kept = len(reads)
+        assert await follower.check()
+        assert len(reads) == kept
 
 
 async def test_two_windows_on_one_workspace_do_not_reset_each_other(fake: FakeAgentSetup) -> None:

@@ -285,6 +285,7 @@ async def test_read_text_file_is_confined_to_the_workspace(fake: FakeAgentSetup,
         slot=TurnSlot(),
         request_ids=itertools.count(1),
     )
+    client.bind("s")
 
     async def read(**params: object) -> object:
         return await client.on_request("fs/read_text_file", {"sessionId": "s", **params})

@@ -9,7 +9,8 @@ import anyio
 import pytest
 
 from codex_fusion.acp.schema import ToolCallInfo
-from codex_fusion.mcp.progress import ProgressPump, turn_line
+from codex_fusion.mcp.boundary import with_progress
+from codex_fusion.mcp.progress import FIRST_LOOK_S, ProgressPump, turn_line
 from codex_fusion.member.turn import Turn
 
 pytestmark = pytest.mark.anyio
@@ -103,3 +104,49 @@ async def test_a_credential_in_a_tool_calls_title_never_reaches_a_progress_messa
     assert "[redacted]" in messages[0]
     assert "api.github.com" in messages[0]
     assert any(m.startswith("⏳") and "[redacted]" in m for m in messages[1:]), messages
+
+
+class _Context:
+    """What ``with_progress`` uses of a tool's context: its progress report."""
+
+    def __init__(self) -> None:
+        self.sink = Sink()
+
+    async def report_progress(self, progress: float, total: float | None, message: str) -> None:
+        await self.sink(progress, message)
+
+
+async def test_a_call_starts_its_pump_only_once_it_has_run_for_the_first_look(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A quick call spawns no pump task at all; a longer one starts it from a timer, told how long it
+    waited, so its first line comes at the first look as before."""
+    started: list[float] = []
+    run = ProgressPump.run
+
+    async def counted(self: ProgressPump, waited: float = 0.0) -> None:
+        started.append(waited)
+        await run(self, waited)
+
+    monkeypatch.setattr(ProgressPump, "run", counted)
+    ctx = _Context()
+
+    async def quick(pump: ProgressPump) -> str:
+        pump.set("working")
+        return "done"
+
+    assert await with_progress(ctx, quick, status="waiting") == "done"  # type: ignore[arg-type]
+    assert started == []
+    assert ctx.sink.messages == []
+
+    async def slow(pump: ProgressPump) -> str:
+        pump.set("working")
+        await ctx.sink.until(1)
+        return "done"
+
+    began = time.monotonic()
+    assert await with_progress(ctx, slow, status="waiting") == "done"  # type: ignore[arg-type]
+    assert len(started) == 1
+    assert started[0] >= FIRST_LOOK_S * 0.9
+    assert ctx.sink.messages[0][1] == "working"
+    assert ctx.sink.messages[0][0] - began >= FIRST_LOOK_S * 0.9

@@ -101,7 +101,7 @@ async def test_a_large_diff_is_reviewed_in_parts_at_once_with_every_finding(fake
     for i in range(24):
         (fake.workspace / f"mod{i:02}.py").write_text("".join(f"value_{i}_{n} = {n}\n" for n in range(60)))
     git(fake.workspace, "add", "-A")
-    async with Client(fake.server("echo_diffs", CODEX_FUSION_MAX_ANSWER_CHARS="8000")) as client:
+    async with Client(fake.server("echo_diffs,close", CODEX_FUSION_MAX_ANSWER_CHARS="8000")) as client:
         results = []
 
         async def review() -> None:
@@ -113,8 +113,9 @@ async def test_a_large_diff_is_reviewed_in_parts_at_once_with_every_finding(fake
             tg.start_soon(review)
             # Every part's reviewer holds its prompt before any answers: they run at once.
             with anyio.fail_after(30):
-                while len(prompts_sent(fake)) < 3 or len(prompts_sent(fake)) < len(
-                    fake.received("initialize")
+                while (
+                    len(prompts_sent(fake)) < 3
+                    or len(prompts_sent(fake)) < len(fake.received("session/new")) - 1
                 ):
                     await anyio.sleep(0.01)
             assert not results
@@ -129,10 +130,17 @@ async def test_a_large_diff_is_reviewed_in_parts_at_once_with_every_finding(fake
         assert "round 1/3 · verdict: consensus" in text
         parts = prompts_sent(fake)
         assert len(parts) >= 3
-        assert len(fake.received("initialize")) == len(parts)  # one session of its own each
+        # one agent, Codex's own: each part a session of its own on it (ADR 0032), closed at its end
+        assert len(fake.received("initialize")) == 1
+        part_sessions = {m["params"]["sessionId"] for m in fake.received("session/prompt")}
+        assert len(part_sessions) == len(parts) == len(fake.received("session/new")) - 1
+        closed = {m["params"]["sessionId"] for m in fake.received("session/close")}
+        assert closed == part_sessions
         assert all("part " in p and "reviewed in parallel" in p for p in parts)
         reply = text_of(await client.call_tool("reply", {"message": "@fake say noted"}))
         assert reply.startswith("noted")
+        (replied,) = {m["params"]["sessionId"] for m in fake.received("session/prompt")} - part_sessions
+        assert replied not in closed  # the debate goes on in Codex's own session
     follow_up = prompts_sent(fake)[-1]
     assert "<your_review_so_far>" in follow_up
     assert "mod07.py:1 minor: reviewed" in follow_up

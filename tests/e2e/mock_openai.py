@@ -502,6 +502,8 @@ class _Handler(LoopbackHandler):
         if not self.path.rstrip("/").endswith("/responses"):
             self._send_json(404, {"error": {"message": f"mock: no route {self.path}", "type": "not_found"}})
             return
+        if mock.together and not rec.side:
+            mock._meet()
         if mock.latency and not rec.side:
             try:
                 self._sleep_watching(mock.latency)
@@ -768,8 +770,15 @@ class MockResponses:
         *,
         latency: float = 0.0,
         reviewer: bool = False,
+        together: int = 0,
     ) -> None:
         self.default_text = default_text
+        #: The first ``together`` turn requests are answered only once all of them are in flight at
+        #: once (60 s at most): ``gathered`` then says whether they were (sessions that run at once).
+        self.together = together
+        self.gathered: bool | None = None
+        self._met = 0
+        self._meeting = threading.Condition()
         #: Seconds to wait before answering each request that is not a side request.
         self.latency = latency
         #: Answer every turn request with :func:`review_step` instead of the script.
@@ -785,6 +794,16 @@ class MockResponses:
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
         self.port = 0
+
+    def _meet(self) -> None:
+        """Hold one of the first ``together`` turn requests until all of them are in flight."""
+        with self._meeting:
+            if self._met >= self.together:
+                return
+            self._met += 1
+            self._meeting.notify_all()
+            met = self._meeting.wait_for(lambda: self._met >= self.together, timeout=60)
+            self.gathered = met if self.gathered is None else self.gathered and met
 
     # -- lifecycle
 

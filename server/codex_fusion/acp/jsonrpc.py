@@ -10,6 +10,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Final, TypeAlias
 
+import pydantic_core
+
 RequestId: TypeAlias = int | str | None
 JsonObject: TypeAlias = dict[str, Any]
 
@@ -78,32 +80,46 @@ def _parse_error(raw: Any) -> ErrorObject:
     )
 
 
+def _loads(line: bytes | str) -> Any:
+    """The JSON value of ``line``. pydantic's parser reads the
+    raw line about twice as fast as :func:`json.loads`; whatever it refuses (invalid UTF-8, a lone
+    surrogate escape, a control character, a number or a nesting past its limits, not JSON at all),
+    :func:`json.loads` decides, as it alone did before — it and pydantic agree where both accept."""
+    try:
+        return pydantic_core.from_json(line)
+    except ValueError:
+        return json.loads(_text(line))
+
+
+def _text(line: bytes | str) -> str:
+    """The line as text, for :func:`json.loads` and for a warning."""
+    return (line.decode("utf-8", errors="replace") if isinstance(line, bytes) else line).strip()
+
+
 def parse_message(line: bytes | str) -> Message:
     """Classify one line: request (method+id), notification (method), response (result/error+id)."""
-    text = line.decode("utf-8", errors="replace") if isinstance(line, bytes) else line
-    text = text.strip()
     try:
-        obj = json.loads(text)
+        obj = _loads(line)
     except ValueError as exc:
-        return Malformed(text, f"not JSON: {exc}")
+        return Malformed(_text(line), f"not JSON: {exc}")
     if not isinstance(obj, dict):
-        return Malformed(text, "not a JSON object")
+        return Malformed(_text(line), "not a JSON object")
     method = obj.get("method")
     if method is not None:
         if not isinstance(method, str):
-            return Malformed(text, "method is not a string")
+            return Malformed(_text(line), "method is not a string")
         if "id" in obj:
             if not _is_id(obj["id"]):
-                return Malformed(text, "id is not an int, string or null")
+                return Malformed(_text(line), "id is not an int, string or null")
             return Request(obj["id"], method, obj.get("params"))
         return Notification(method, obj.get("params"))
     if "id" in obj and ("result" in obj or "error" in obj):
         if not _is_id(obj["id"]):
-            return Malformed(text, "id is not an int, string or null")
+            return Malformed(_text(line), "id is not an int, string or null")
         if "error" in obj and obj["error"] is not None:
             return Response(obj["id"], error=_parse_error(obj["error"]))
         return Response(obj["id"], result=obj.get("result"))
-    return Malformed(text, "neither a request, a notification nor a response")
+    return Malformed(_text(line), "neither a request, a notification nor a response")
 
 
 def _encode(obj: JsonObject) -> bytes:
@@ -157,27 +173,23 @@ class LineSplitter:
     _discarding: bool = False
 
     def feed(self, chunk: bytes) -> list[bytes]:
-        lines: list[bytes] = []
-        start = 0
-        while True:
-            nl = chunk.find(b"\n", start)
-            if nl < 0:
-                break
-            piece = chunk[start:nl]
+        pieces = chunk.split(b"\n")  # in C: a streamed answer brings hundreds of lines per read
+        rest = pieces.pop()  # what follows the last newline
+        if pieces:  # the first piece ends the line begun in an earlier chunk
             if self._discarding:
                 self._discarding = False
-            else:
-                self._buf += piece
-                lines.append(bytes(self._buf))
+                del pieces[0]
+            elif self._buf:
+                self._buf += pieces[0]
+                pieces[0] = bytes(self._buf)
             self._buf.clear()
-            start = nl + 1
         if not self._discarding:
-            self._buf += chunk[start:]
+            self._buf += rest
             if len(self._buf) > self.max_line:
-                lines.append(bytes(self._buf[:200]) + b"\xe2\x80\xa6 [line too long, dropped]")
+                pieces.append(bytes(self._buf[:200]) + b"\xe2\x80\xa6 [line too long, dropped]")
                 self._buf.clear()
                 self._discarding = True
-        return [line for line in lines if line.strip()]
+        return [line for line in pieces if line.strip()]
 
     def flush(self) -> list[bytes]:
         """The unterminated remainder at end of stream (a half line), if any."""

@@ -19,7 +19,9 @@ began, or lost, is not missed — and checks again before every new turn):
 A record is marked handled only once its action succeeded: a cancel or a failure mid-way leaves it
 to the next check. After every turn the follower saves the *link* (:mod:`codex_fusion.host.continuity`)
 from Claude's session id to Codex's, and a one-line debate state the hook shows Claude after a
-compaction. Files are read and written in worker threads, never on the event loop.
+compaction. Files are read and written in worker threads, never on the event loop; a check only
+``stat``s the record and its directory on the loop, and skips the read when neither changed since a
+read it can trust (ADR 0031).
 
 Which record: this window's (``pid-<pid>.json``, where ``pid`` is ``CLAUDE_PID`` if that is one of
 the server's ancestors, else the nearest ancestor with a record — looked up again until one appears,
@@ -30,8 +32,10 @@ follows the latest event of any window on the workspace.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
+import time
 from collections.abc import Mapping, Sequence
 from enum import StrEnum
 from pathlib import Path
@@ -58,6 +62,10 @@ log = logging.getLogger(__name__)
 
 #: When the watcher cannot run (no inotify, a watch limit), the record is polled this often.
 POLL_SECONDS = 1.0
+#: A read is trusted to stand for its record while its stat stays the same only when the record and
+#: its directory had not changed for this long before it (git's "racily clean" rule: a change within
+#: the file system's timestamp granularity — a jiffy, a second on some — may leave the stat as it was).
+SETTLED_S = 2.0
 
 
 class Action(StrEnum):
@@ -115,7 +123,7 @@ class Follower:
         self._workspace = workspace
         self._env = env
         self._ancestors = list(windows.ancestor_pids() if ancestors is None else ancestors)
-        self._lock = anyio.Lock()
+        self._lock = anyio.Lock(fast_acquire=True)  # no checkpoint when free: a check is often instant
         self._changed = Changes()  # what the save loop waits for
         self._cleaned: dict[str, str] = {}
         self._stopped = anyio.Event()
@@ -123,6 +131,7 @@ class Follower:
         self._paths = nonce.record_paths(state, workspace, None)  # realpath and hash computed once
         self._raw: tuple[Path, bytes | str | None] | None = None  # the record file as last read
         self._last_read: Record | _Missing | None = MISSING
+        self._kept = _Kept()
         self._saved_links: dict[str, continuity.Link] = {}
         self._saved_state: tuple[str, int | None, str | None] | None = None
         #: The Claude Code window (pid) whose record we follow; None until one is found.
@@ -243,7 +252,8 @@ class Follower:
             return self.problem is None
 
     async def _check(self) -> None:
-        record = await anyio.to_thread.run_sync(self._record)
+        kept = self._kept.get(self._paths)  # two stats on the loop can spare a worker thread's read
+        record = kept[0] if kept else await anyio.to_thread.run_sync(self._kept.read, self)
         if isinstance(record, _Missing):
             if self._nonce is not None:  # we saw a record, and it is gone
                 await self._lost_track()
@@ -392,6 +402,45 @@ class Follower:
             summary, window, followed = state
             serverside.write_debate_state(self._state, self._workspace, window, summary, followed)
             self._saved_state = state
+
+
+class _Kept:
+    """The last read of the record, kept while a stat shows neither it nor its directory changed —
+    only a read whose stat was settled (:data:`SETTLED_S`) and the same after the read as before."""
+
+    def __init__(self) -> None:
+        self._kept: tuple[object, Record | _Missing | None] | None = None
+
+    def get(self, paths: nonce.RecordPaths) -> tuple[Record | _Missing | None] | None:
+        """What the kept read found, if it still stands (on the loop: two ``stat`` calls)."""
+        kept = self._kept
+        now = _stat(paths) if kept is not None else None
+        return (kept[1],) if kept is not None and now is not None and now[0] == kept[0] else None
+
+    def read(self, follower: Follower) -> Record | _Missing | None:
+        """The ``follower``'s record (blocking: a worker thread runs it; it may choose the window)."""
+        self._kept, began, before = None, time.time_ns(), _stat(follower._paths)
+        found = follower._record()
+        if before is not None and before[1] < began - SETTLED_S * 1e9 and _stat(follower._paths) == before:
+            self._kept = (before[0], found)
+        return found
+
+
+def _stat(paths: nonce.RecordPaths) -> tuple[object, int] | None:
+    """The stat (identity, size, times) of the record followed (and of its directory while no window is
+    known), and the newest of their times; None when one cannot be stat'ed. Cheap enough for the loop."""
+    path = paths.window or paths.workspace
+    try:
+        # The directory only while no window is known: a window's record appearing there may be ours.
+        stats = [os.stat(paths.directory)] if paths.window is None else []
+        with contextlib.suppress(FileNotFoundError):
+            stats.append(os.stat(path, follow_symlinks=False))
+    except OSError:
+        return None
+    if not stats:
+        return (path, None), 0  # no window record yet: a record appearing changes this
+    key = [(s.st_ino, s.st_dev, s.st_mode, s.st_size, s.st_mtime_ns, s.st_ctime_ns) for s in stats]
+    return (path, *key), max(stamp for s in stats for stamp in (s.st_mtime_ns, s.st_ctime_ns))
 
 
 def _is_record(change: object, path: str) -> bool:

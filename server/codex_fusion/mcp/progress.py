@@ -135,12 +135,12 @@ class ProgressPump:
         self._last_sent = message
         self._last_emit = time.monotonic()
 
-    async def run(self) -> None:
+    async def run(self, waited: float = 0.0) -> None:
         """Send until cancelled. Cancel it when the call ends, then call :meth:`flush`.
 
-        The first look waits a moment (the interval, at most :data:`FIRST_LOOK_S`): a call answered
-        sooner shows no progress at all, and costs none."""
-        await anyio.sleep(min(self._interval, FIRST_LOOK_S))
+        The first look waits a moment (the interval, at most :data:`FIRST_LOOK_S`, less the ``waited``
+        before this started): a call answered sooner shows no progress at all, and costs none."""
+        await anyio.sleep(max(min(self._interval, FIRST_LOOK_S) - waited, 0.0))
         while True:
             if self._changes.version == self._seen:
                 quiet = self._heartbeat - (time.monotonic() - self._last_emit)

@@ -198,6 +198,7 @@ async def _review_in_parts(
             states=states,
             changes=council.changes,
             timeout=timeout_s,
+            host=shards.host_of(codex),
         )
         council.single()
         return codex.adopt_review(

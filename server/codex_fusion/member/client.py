@@ -3,6 +3,11 @@
 One :class:`AcpClient` serves one agent instance. When the session replaces the agent (a respawn, a
 reset), it retires the old client: that agent's late updates are dropped and its late requests are
 answered ``cancelled``, whatever session id they carry.
+
+An agent may serve several sessions (codex-acp does): the member's own, and the extra sessions a
+review in parts opens on it (:meth:`AcpClient.route`, ADR 0032). Every update and request names its
+session, and goes to that session's turn only: what a part's reviewer asks is judged on the part's
+turn, never on the member's. A session id this client does not serve is refused.
 """
 
 from __future__ import annotations
@@ -78,7 +83,8 @@ class AcpClient:
             "session/request_permission": self._on_permission,
             "fs/read_text_file": self._on_read_text_file,
         }
-        self.session_id: str | None = None  # set once by the session that opened it
+        self.session_id: str | None = None  # the member's own session, set by the session that opened it
+        self._extras: dict[str, Guard] = {}  # extra sessions on this agent: each one's slot and audit
         self.context_usage: UsageUpdate | None = None
         self.retired = False
 
@@ -89,9 +95,32 @@ class AcpClient:
         """This agent is no longer ours: ignore what it sends from now on."""
         self.retired = True
 
+    def route(self, session_id: str, guard: Guard) -> None:
+        """Send ``session_id``'s updates and requests to ``guard``'s turn: an extra session opened on
+        this agent. Only for the same workspace and guardian flags as the agent's own (ADR 0032)."""
+        if guard.workspace != self._workspace or guard.flags != self._flags:
+            raise ValueError("an extra session must have the workspace and guardian of its agent")
+        if session_id == self.session_id or session_id in self._extras:
+            raise ValueError(f"session {session_id} is routed already")
+        self._extras[session_id] = guard
+
+    def unroute(self, session_id: str) -> None:
+        """Forget an extra session: from now on what it sends is refused."""
+        self._extras.pop(session_id, None)
+
+    def _route(self, session_id: object) -> tuple[TurnSlot, Audit] | None:
+        """The slot and audit of the session ``session_id`` names, or None: not a session of ours."""
+        if self.retired or not isinstance(session_id, str):
+            return None
+        if session_id == self.session_id:
+            return self._slot, self._audit
+        guard = self._extras.get(session_id)
+        return (guard.slot, guard.audit) if guard is not None else None
+
     def _turn_for(self, session_id: object) -> Turn | None:
-        turn = self._slot.current
-        if self.retired or turn is None or session_id != turn.session_id:
+        route = self._route(session_id)
+        turn = route[0].current if route is not None else None
+        if turn is None or session_id != turn.session_id:
             return None
         return turn
 
@@ -101,11 +130,12 @@ class AcpClient:
         if method != "session/update" or not isinstance(params, dict):
             log.debug("ignored agent notification %s", method)
             return
-        if self.retired or params.get("sessionId") != self.session_id:
-            log.debug("dropped an update for session %r", params.get("sessionId"))
+        session_id = params.get("sessionId")
+        if self._route(session_id) is None:
+            log.debug("dropped an update for session %r", session_id)
             return
         update = parse_update(params.get("update"))
-        if isinstance(update, UsageUpdate):
+        if isinstance(update, UsageUpdate) and session_id == self.session_id:
             self.context_usage = update
         turn = self._turn_for(params.get("sessionId"))
         if turn is not None:
@@ -162,6 +192,10 @@ class AcpClient:
     async def _on_read_text_file(self, params: Any) -> Any:
         if not isinstance(params, dict) or not isinstance(params.get("path"), str):
             raise HandlerError(jsonrpc.INVALID_PARAMS, "fs/read_text_file needs a string `path`")
+        route = self._route(params.get("sessionId"))
+        if route is None:  # fail closed: a read for no session of ours is nobody's to allow
+            raise HandlerError(jsonrpc.INVALID_PARAMS, "fs/read_text_file for an unknown session")
+        audit = route[1]
         path: str = params["path"]
         line, limit = params.get("line"), params.get("limit")
         try:
@@ -170,7 +204,7 @@ class AcpClient:
                     _read_inside, path, self._workspace, line, limit, abandon_on_cancel=True
                 )
         except NotInside as exc:
-            self._audit.count(Note(NoteKind.REFUSED_READ, path))
+            audit.count(Note(NoteKind.REFUSED_READ, path))
             raise HandlerError(jsonrpc.INVALID_PARAMS, str(exc)) from None
         except TimeoutError:
             raise HandlerError(

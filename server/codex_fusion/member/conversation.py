@@ -20,10 +20,13 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Callable
+from pathlib import Path
 from types import TracebackType
 from typing import Literal
 
 import anyio
+from anyio.abc import TaskGroup
 
 from codex_fusion.errors import AgentError, ConsultError, FusionError
 from codex_fusion.guardian.permissions import check_ref, choose_for, parse_ref
@@ -43,12 +46,27 @@ __all__ = ["Member", "Reopen"]
 log = logging.getLogger(__name__)
 
 
+#: Opens a member's session other than on an agent of its own, given where it works, its guard, its
+#: task group and its frame: a review part's, on the member's running agent (``extra.py``, ADR 0032).
+Opener = Callable[[Path, Guard, TaskGroup, "str | None"], SessionPort]
+
+
 class Member(MemberParts):
+    _opener: Opener | None = None
+
+    def share(self, opener: Opener) -> Member:
+        """Before entering: open this member's session with ``opener`` instead of starting an agent."""
+        self._opener = opener
+        return self
+
     async def __aenter__(self) -> Member:
         tg = self._tg = await self._stack.enter_async_context(anyio.create_task_group())
         tg.start_soon(self._turnlog.run)
         if self.workspace is not None and self.member.error is None:
             guard = Guard(self.workspace, self.config.flags, self._audit, self._slot, self._request_ids)
+            if self._opener is not None:  # a review part: a session of its own on another's agent
+                self._session = self._opener(self.workspace, guard, tg, self._frame.system_prompt)
+                return self
             self._session = Session(
                 self.config,
                 self.member,

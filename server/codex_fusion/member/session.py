@@ -18,7 +18,7 @@ from anyio.abc import TaskGroup, TaskStatus
 from codex_fusion.acp.agent import Agent, OpenedSession, Spawn, StartOptions
 from codex_fusion.acp.schema import UsageUpdate
 from codex_fusion.acp.start import run_agent
-from codex_fusion.errors import FusionError
+from codex_fusion.errors import AgentError, FusionError
 from codex_fusion.launch import models
 from codex_fusion.launch.config import Config
 from codex_fusion.launch.members import MemberSpec
@@ -115,7 +115,8 @@ class Session:
             slot = self._slot
             if slot is None or not slot.agent.alive:
                 await self.stop()
-                slot = self._slot = await self._tg.start(self._agent_main, self._guard.client())
+                client = self._guard.client()
+                slot = self._slot = await self._tg.start(_agent_main, self._options(), client, self._spawn)
             try:
                 opened = await self._reopened(slot.agent)
                 if opened is None:
@@ -172,14 +173,27 @@ class Session:
         if note:  # said once per session, in its first result
             self._notices.append(Note(NoteKind.BOUNDARY, note))
         slot.client.bind(opened.session_id)
+        return self._adopt(slot.agent, opened)
+
+    def _adopt(self, agent: Agent, opened: OpenedSession) -> Live:
+        """``opened`` becomes this session's live one: its mode note, its offer, its baseline."""
         self.mode_note = opened.mode_note
         extra = opened.result.model_extra or {}
         self.offer = models.Offer.parse(opened.result.config_options, extra.get("models"))
         now = self.offer.current
         self._baseline = models.ModelChoice(now.model, now.effort, "the agent's default")
-        self._live = Live(slot.agent, opened.session_id, opened.system_prompt)
+        self._live = Live(agent, opened.session_id, opened.system_prompt)
         log.info("Codex session %s ready in %s (%s)", opened.session_id, self._workspace, self.origin)
         return self._live
+
+    async def shared_agent(self) -> tuple[Agent, AcpClient]:
+        """The running agent and its client, started (with this session) first if need be: a review
+        part opens a session of its own on it (``extra.py``, ADR 0032)."""
+        live = await self.ensure()
+        slot = self._slot
+        if slot is None or slot.agent is not live.agent or not live.agent.alive:
+            raise AgentError(f"{self._member.display} stopped while a session was opened on it.")
+        return slot.agent, slot.client
 
     async def select(self, wanted: models.ModelChoice | None) -> models.Selected:
         """Make the live session answer with ``wanted`` over the agent's own default (what it had when
@@ -304,9 +318,9 @@ class Session:
             slot.client.retire()
         return slot
 
-    async def _agent_main(self, client: AcpClient, *, task_status: TaskStatus[_Slot]) -> None:
+    def _options(self) -> StartOptions:
         launcher = self._member.launcher
-        options = StartOptions(
+        return StartOptions(
             argv=self._member.argv,
             cwd=self._workspace,
             env=self._member.env,
@@ -316,30 +330,36 @@ class Session:
             check=launcher.check if launcher is not None else None,
             policy=POLICY,
         )
-        slot: _Slot | None = None
-        try:
-            async with run_agent(
-                options,
-                on_request=client.on_request,
-                on_notification=client.on_notification,
-                spawn=self._spawn,
-            ) as agent:
-                slot = _Slot(agent, client)
-                task_status.started(slot)
-                async with anyio.create_task_group() as tg:
 
-                    async def on_exit() -> None:
-                        await agent.process.exited.wait()
-                        tg.cancel_scope.cancel()
 
-                    tg.start_soon(on_exit)
-                    await slot.stop.wait()
+async def _agent_main(
+    options: StartOptions, client: AcpClient, spawn: Spawn, *, task_status: TaskStatus[_Slot]
+) -> None:
+    """The agent's task: start it, hand its slot back, and keep it until told to stop or it exits."""
+    slot: _Slot | None = None
+    try:
+        async with run_agent(
+            options,
+            on_request=client.on_request,
+            on_notification=client.on_notification,
+            spawn=spawn,
+        ) as agent:
+            slot = _Slot(agent, client)
+            task_status.started(slot)
+            async with anyio.create_task_group() as tg:
+
+                async def on_exit() -> None:
+                    await agent.process.exited.wait()
                     tg.cancel_scope.cancel()
-        except Exception:
-            if slot is None:
-                raise
-            log.exception("stopping the agent failed")
-        finally:
-            if slot is not None:
-                slot.finished.set()
-                log.info("agent stopped: %s", slot.agent.process.describe_exit())
+
+                tg.start_soon(on_exit)
+                await slot.stop.wait()
+                tg.cancel_scope.cancel()
+    except Exception:
+        if slot is None:
+            raise
+        log.exception("stopping the agent failed")
+    finally:
+        if slot is not None:
+            slot.finished.set()
+            log.info("agent stopped: %s", slot.agent.process.describe_exit())

@@ -3,10 +3,12 @@
 ``review_diff`` collects the whole change (up to :data:`MAX_SHARDS` times the one-session budget).
 When it does not fit one session, :func:`plan` splits it by file into parts of about one budget
 each (longest processing time first: the largest file goes to the least loaded part), and
-:func:`review` has each part reviewed by a session of its own — a fresh instance of the same member,
-with the same boundary — all at once, so the wall time is about one part's, not the sum. The parts'
-findings are kept verbatim, part by part, and end in one VERDICT line (:func:`merge`): consensus
-only when every part found nothing open.
+:func:`review` has each part reviewed by a session of its own, all at once, so the wall time is
+about one part's, not the sum. Where the member's agent serves several sessions (:func:`host_of`:
+codex-acp does), each part's session is an extra one on the member's running agent, so a review in
+parts starts no agent (ADR 0032); otherwise each part starts a fresh instance of the same member,
+with the same boundary. The parts' findings are kept verbatim, part by part, and end in one VERDICT
+line (:func:`merge`): consensus only when every part found nothing open.
 
 A part's reviewer cannot pause for Claude: a part that asks for permission is denied at once with a
 note saying so, and the merged answer lists what was denied. Nothing is allowed that the guardian
@@ -28,6 +30,8 @@ from codex_fusion.errors import FusionError
 from codex_fusion.launch.config import Config
 from codex_fusion.launch.members import MemberSpec
 from codex_fusion.member.conversation import Member
+from codex_fusion.member.extra import ExtraSession
+from codex_fusion.member.session import Session
 from codex_fusion.member.signal import Changes
 from codex_fusion.member.transcript import Usage
 from codex_fusion.member.turn import Pause, TurnOutcome
@@ -56,6 +60,21 @@ def plan(
     return partplan.plan(material, limit, max_shards, focus)
 
 
+def host_of(member: Member) -> Session | None:
+    """The member's session whose agent the parts open their sessions on, or None: each part starts
+    an agent of its own. Only Codex (codex-acp serves several sessions in one process; other agents
+    are not known to), and only a member working in the configured workspace, which is where the
+    parts work: an agent is shared only with sessions of the same workspace and boundary."""
+    session = member.session
+    if not isinstance(session, Session) or isinstance(session, ExtraSession):
+        return None  # not started here, or itself a part: parts share only a member's own agent
+    if member.member.kind != "codex":
+        return None
+    if member.workspace != member.config.workspace.path:
+        return None
+    return session
+
+
 @dataclass(frozen=True)
 class PartReview:
     """What one part's reviewer gave: its answer (or why there is none) and what it was refused."""
@@ -77,11 +96,14 @@ async def review(
     states: list[str] | None = None,
     changes: Changes | None = None,
     timeout: float | None = None,
+    host: Session | None = None,
 ) -> list[PartReview]:
     """Review every part at once, each in a session of its own; every reviewer is stopped at the end.
 
-    ``states`` (the caller's) holds where each part is — queued, working, done, failed — and
-    ``changes`` is told when one moves: progress reads them, nothing here calls up."""
+    With ``host`` (:func:`host_of`), each part's session opens on the host's agent and is closed when
+    the part ends; without, each part starts and stops an agent of its own. ``states`` (the
+    caller's) holds where each part is — queued, working, done, failed — and ``changes`` is told when
+    one moves: progress reads them, nothing here calls up."""
     results: list[PartReview | None] = [None] * len(parts)
     states = states if states is not None else []
     states[:] = ["queued"] * len(parts)
@@ -96,7 +118,10 @@ async def review(
         brief = review_prompts.review_diff(part, None, focus)
         denied: list[str] = []
         try:
-            async with Member(config, spawn=spawn, member=member, request_ids=request_ids) as reviewer:
+            reviewer = Member(config, spawn=spawn, member=member, request_ids=request_ids)
+            if host is not None:  # a session of its own on the member's running agent
+                reviewer.share(ExtraSession.opener(host, config, member))
+            async with reviewer:
                 show(index, "working")
                 result = await reviewer.consult(brief, timeout=timeout)
                 while isinstance(result, Pause):

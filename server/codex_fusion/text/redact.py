@@ -275,19 +275,33 @@ def _find(text: str, rules: tuple[_Finder, ...], env: Mapping[str, str] | None) 
             at = text.find(value, at + len(value))
     lowered = text.lower()
     aligned = len(lowered) == len(text)  # lower() can change the length of a few characters
-    for rule in rules:
+    present = {word for word in _keywords(rules) if word in lowered}
+    for rule in rules:  # most rules find nothing: each is ruled out with one call into C where it can be
         if not rule.keywords:
+            if isinstance(rule, Rule) and rule.pattern.search(text) is None:
+                continue
             spans = rule.spans(text)
+        elif present.isdisjoint(rule.keywords):
+            continue
         elif isinstance(rule, Rule) and aligned and not rule.multiline:
             spans = (
                 span for line in _lines_with(text, lowered, rule.keywords) for span in rule.spans(text, *line)
             )
-        elif any(word in lowered for word in rule.keywords):
-            spans = rule.spans(text)
         else:
-            continue
+            spans = rule.spans(text)
         found.extend(_Found(start, -end, 1, rule.what) for start, end in spans)
     return sorted(found)
+
+
+_rule_words: dict[int, tuple[tuple[_Finder, ...], frozenset[str]]] = {}
+
+
+def _keywords(rules: tuple[_Finder, ...]) -> frozenset[str]:
+    """Every keyword of ``rules`` (computed once per rule set)."""
+    kept = _rule_words.get(id(rules))
+    if kept is None or kept[0] is not rules:
+        kept = _rule_words[id(rules)] = (rules, frozenset(word for rule in rules for word in rule.keywords))
+    return kept[1]
 
 
 def _lines_with(text: str, lowered: str, words: tuple[str, ...]) -> list[tuple[int, int]]:
