@@ -247,24 +247,21 @@ def test_accept_compares_a_huge_workspace_file_by_its_blob_id_without_holding_it
     assert _oid(now, 40) == git(tmp_path, "hash-object", "big.bin").strip()
 
 
-async def test_a_file_that_grows_past_the_limit_while_it_is_copied_stops_the_copy(
+async def test_a_file_that_grows_past_the_limit_after_it_was_measured_stops_the_copy(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from codex_fusion.tasks import copying
-
     ws = tmp_path / "ws"
     ws.mkdir()
     for index in range(20):
         (ws / f"f{index}.txt").write_text("x" * 100)
     git(ws, "init", "-q")
-    monkeypatch.setattr(workcopy, "MAX_BYTES", 1000)  # what lstat saw fits (2,000 > 1,000 does not …)
-    real_measure = copying.measure
+    monkeypatch.setattr(workcopy, "MAX_BYTES", 2500)  # what lstat saw fits (2,000 bytes) …
+    fresh = worktree._fresh
 
-    def understated(workspace: bytes, paths: object, limit: int) -> copying.Plan:
-        plan = real_measure(workspace, paths, 1 << 30)  # type: ignore[arg-type]
-        plan.size = 0  # … as if every file grew after it was measured
-        return plan
+    async def grown(task_dir: Path, timeout: float) -> object:  # after the measure, before the copy
+        (ws / "f0.txt").write_text("x" * 1100)  # … and then one file grew past it
+        return await fresh(task_dir, timeout)
 
-    monkeypatch.setattr(copying, "measure", understated)
-    with pytest.raises(TaskError, match="over 0 MiB"):
+    monkeypatch.setattr(worktree, "_fresh", grown)
+    with pytest.raises(TaskError, match="grew past the copy's limit"):
         await create(ws, tmp_path / "task")

@@ -14,9 +14,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
-import secrets
-import zlib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Final
 
@@ -25,6 +23,7 @@ import anyio
 from codex_fusion.errors import TaskError
 from codex_fusion.review.diffs.git import Git
 from codex_fusion.tasks.handles import O_CLOEXEC
+from codex_fusion.tasks.loose import write_loose
 
 #: Where the task's repository remembers the workspace's objects directory (for :func:`materialise`).
 SOURCE: Final = "codex-fusion-objects"
@@ -35,51 +34,17 @@ MAX_FETCH_BYTES: Final = 8 << 20
 async def index_oids(ws: Git) -> dict[bytes, str]:
     """The workspace index's blob id per path (stage 0; conflicted paths left out)."""
     listed = await ws.run("ls-files", "-z", "--stage")
+    return await anyio.to_thread.run_sync(_stage0, listed.stdout)  # 200k lines: off the event loop
+
+
+def _stage0(listed: bytes) -> dict[bytes, str]:
     found: dict[bytes, str] = {}
-    for item in listed.stdout.split(b"\0"):
+    for item in listed.split(b"\0"):
         meta, _, path = item.partition(b"\t")
         fields = meta.split()
         if len(fields) == 3 and fields[2] == b"0":
             found[path] = fields[1].decode()
     return found
-
-
-def write_loose(git_dir: Path, oid: str, data: bytes) -> None:
-    """``data`` (a blob's header and content) as an uncompressed loose object, unless it exists."""
-    _place(git_dir, oid, [data])
-
-
-def write_file_blob(git_dir: Path, oid: str, fd: int, size: int) -> None:
-    """The blob of the copy's open file ``fd`` (``size`` bytes, already hashed to ``oid``), streamed."""
-
-    def chunks() -> Iterator[bytes]:
-        yield b"blob %d\0" % size
-        offset = 0
-        while chunk := os.pread(fd, 1 << 20, offset):
-            yield chunk
-            offset += len(chunk)
-
-    _place(git_dir, oid, chunks())
-
-
-def _place(git_dir: Path, oid: str, parts: Iterable[bytes]) -> None:
-    """Write loose object ``oid`` from ``parts`` (stored, level 0) beside its place, then rename it
-    in; nothing when it exists. Private, never through a link."""
-    directory = git_dir / "objects" / oid[:2]
-    final = directory / oid[2:]
-    if os.path.lexists(final):
-        return
-    os.makedirs(directory, 0o700, exist_ok=True)
-    temporary = directory / f"tmp-{secrets.token_hex(6)}"
-    out = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | O_CLOEXEC, 0o400)
-    try:
-        packer = zlib.compressobj(0)
-        for part in parts:
-            os.write(out, packer.compress(part))
-        os.write(out, packer.flush())
-    finally:
-        os.close(out)
-    os.replace(temporary, final)
 
 
 def index_info(blobs: Iterable[tuple[bytes, str, str]]) -> bytes:

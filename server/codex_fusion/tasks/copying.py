@@ -3,13 +3,14 @@ directory handles that never follow a link (:mod:`codex_fusion.tasks.handles`), 
 it is copied (issue 25 items 2 and 6, issue 26 item 1).
 
 :func:`measure` ``lstat``\\ s every listed path first and refuses an over-limit workspace before a
-byte is written (a sparse file counts by its size). :func:`copy` then copies, in a few threads over
-contiguous runs of the sorted paths: a copy-on-write clone (``FICLONE``) where the filesystem offers
-one, else one pass that reads, hashes and writes; never a hard link (the member would write the
-user's file). Each regular file's git blob id is computed from the very bytes the member gets, so a
-crafted index can never make the task's base differ from the copy.
+byte is written (a sparse file counts by its size). :func:`copy` then copies one contiguous run of
+the sorted paths: a copy-on-write clone (``FICLONE``) where the filesystem offers one, else one pass
+that reads, hashes and writes; never a hard link (the member would write the user's file). Each
+regular file's git blob id is computed from the very bytes the member gets, so a crafted index can
+never make the task's base differ from the copy.
 
-Blocking throughout: call it off the event loop.
+Both run in the copy's worker processes (:mod:`codex_fusion.tasks.copyproc`, ADR 0029), one run
+each: standard library only here, and blocking throughout.
 """
 
 from __future__ import annotations
@@ -18,23 +19,20 @@ import errno
 import hashlib
 import os
 import stat
-import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Final
+from stat import S_ISREG
+from typing import Final, NamedTuple
 
-from codex_fusion.errors import TaskError
-from codex_fusion.tasks.basetree import write_file_blob, write_loose
-from codex_fusion.tasks.handles import CREATE_RW, READ, Handles, Refused, lstat_at
+from codex_fusion.tasks.handles import CREATE_RW, READ, Handles, Refused
+from codex_fusion.tasks.loose import write_file_blob, write_loose
 
 #: ``ioctl(dst, FICLONE, src)``: a copy-on-write clone of the whole file (btrfs, XFS, bcachefs …).
 FICLONE: Final = 0x40049409
 CHUNK: Final = 1 << 20
 #: Files up to this size are read whole at once.
 SMALL: Final = 64 << 10
-#: Threads copying at once: the copy waits on the disk more than on Python.
-WORKERS: Final = 4
 
 try:
     import fcntl
@@ -42,12 +40,17 @@ except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
 
-class TooLarge(TaskError):
-    """The workspace is over a limit; nothing was written."""
+class TooLarge(Exception):
+    """The workspace is over a limit (the caller says what to do)."""
 
 
-@dataclass(frozen=True)
-class Entry:
+class Changed(Exception):
+    """A file of the copy changed while it was hashed (the caller says to delegate again)."""
+
+
+class Entry(NamedTuple):
+    """A listed path as ``lstat`` saw it (a tuple: the measure makes one per file)."""
+
     rel: bytes
     link: bool
     size: int
@@ -73,20 +76,17 @@ class Copied:
 
 @dataclass
 class Progress:
-    """Files and bytes copied so far, shared by the copying threads; ``stop`` ends them early."""
+    """Files and bytes copied so far by one worker; past ``limit`` (when set) the copy stops."""
 
     files: int = 0
     size: int = 0
     limit: int = 0
     stop: bool = False
-    lock: threading.Lock = field(default_factory=threading.Lock)
 
     def add(self, size: int) -> None:
-        with self.lock:
-            self.files += 1
-            self.size += size
-            over = self.limit and self.size > self.limit
-        if over:
+        self.files += 1
+        self.size += size
+        if self.limit and self.size > self.limit:
             raise TooLarge(f"over {self.limit >> 20:,} MiB (files grew while they were copied)")
 
 
@@ -97,51 +97,57 @@ def measure(workspace: bytes, paths: Sequence[bytes], max_bytes: int) -> Plan:
     """Every listed path's kind and size from ``lstat`` (through directory handles), before anything
     is copied; :class:`TooLarge` as soon as the sizes pass ``max_bytes``."""
     plan = Plan([], 0, [])
+    entries, skipped = plan.entries, plan.skipped
+    here: bytes | None = None  # the directory of the last path, and its handle (or why none)
+    at: int | str = -1
     with Handles(workspace, chain=True) as handles:
         for rel in paths:
-            shown = os.fsdecode(rel)
-            parts = rel.split(b"/")
-            if rel.startswith(b"/") or any(p in (b"", b".", b"..", b".git") for p in parts):
-                plan.skipped.append(f"{shown} (not a plain relative path)")
+            directory, _, name = rel.rpartition(b"/")
+            if directory != here:
+                here, at = directory, _directory(handles, directory)
+            if at == "odd" or name in _ODD or rel[:1] == b"/":
+                skipped.append(f"{os.fsdecode(rel)} (not a plain relative path)")
                 continue
-            try:
-                info = lstat_at(handles, rel)
-            except (Refused, NotADirectoryError):
-                plan.skipped.append(f"{shown} (below a symlink or not in a directory)")
+            if at == "link":
+                skipped.append(f"{os.fsdecode(rel)} (below a symlink or not in a directory)")
                 continue
-            except FileNotFoundError:
+            if isinstance(at, str):
                 continue  # its directory is gone: deleted in the working tree
-            if info is None:
+            try:
+                info = os.stat(name, dir_fd=at, follow_symlinks=False)
+            except FileNotFoundError:
                 continue  # deleted in the working tree: the copy has it deleted too
-            if stat.S_ISLNK(info.st_mode):
-                plan.entries.append(Entry(rel, True, 0, False))
-            elif stat.S_ISREG(info.st_mode):
-                plan.entries.append(Entry(rel, False, info.st_size, bool(info.st_mode & stat.S_IXUSR)))
+            mode = info.st_mode
+            if stat.S_ISREG(mode):
+                entries.append(Entry(rel, False, info.st_size, bool(mode & stat.S_IXUSR)))
                 plan.size += info.st_size
                 if plan.size > max_bytes:
-                    raise TooLarge(f"over {max_bytes >> 20:,} MiB before {shown}")
+                    raise TooLarge(f"over {max_bytes >> 20:,} MiB before {os.fsdecode(rel)}")
+            elif stat.S_ISLNK(mode):
+                entries.append(Entry(rel, True, 0, False))
             else:
-                kind = "a submodule or nested repository" if stat.S_ISDIR(info.st_mode) else "not a file"
-                plan.skipped.append(f"{shown} ({kind})")
+                kind = "a submodule or nested repository" if stat.S_ISDIR(mode) else "not a file"
+                skipped.append(f"{os.fsdecode(rel)} ({kind})")
     return plan
 
 
+#: Path components that make a listed path not a plain relative one.
+_ODD: Final = frozenset((b"", b".", b"..", b".git"))
+
+
+def _directory(handles: Handles, directory: bytes) -> int | str:
+    """The handle of ``directory``, or why there is none: "odd", "link" or "gone"."""
+    if directory and not _ODD.isdisjoint(directory.split(b"/")):
+        return "odd"
+    try:
+        return handles.directory(directory)
+    except (Refused, NotADirectoryError):
+        return "link"
+    except FileNotFoundError:
+        return "gone"
+
+
 # -- copying ------------------------------------------------------------------------------------------
-
-
-def runs(entries: Sequence[Entry], count: int) -> list[Sequence[Entry]]:
-    """``entries`` in ``count`` contiguous runs of about equal bytes (each thread walks its own)."""
-    total = sum(e.size + 4096 for e in entries)
-    share = total / max(count, 1)
-    out: list[Sequence[Entry]] = []
-    start = taken = 0
-    for index, entry in enumerate(entries):
-        taken += entry.size + 4096
-        if taken >= share * (len(out) + 1) and len(out) < count - 1:
-            out.append(entries[start : index + 1])
-            start = index + 1
-    out.append(entries[start:])
-    return [run for run in out if run]
 
 
 @dataclass(frozen=True)
@@ -155,15 +161,24 @@ class Target:
 
 
 def copy(workspace: bytes, to: Target, entries: Sequence[Entry], progress: Progress) -> Copied:
-    """Copy ``entries`` from ``workspace`` into ``to.tree`` (the task's own, fresh); one thread's run."""
+    """Copy ``entries`` from ``workspace`` into ``to.tree`` (the task's own, fresh); one worker's run."""
     done = Copied()
+    blobs, files, size = done.blobs, 0, 0
     cloner = _Cloner(to, to.sha256)
     with Handles(workspace, chain=True) as source, Handles(to.tree, chain=True) as target:
+        here: bytes | None = None  # the directory of the last entry, whose handles are at hand
+        src_dir = dst_dir = -1
         for entry in entries:
             if progress.stop:
                 break
+            directory, _, name = entry.rel.rpartition(b"/")
             try:
-                blob = _one(source, target, entry, cloner)
+                if directory != here:
+                    here = None
+                    src_dir = source.directory(directory)
+                    dst_dir = target.directory(directory, create=True)
+                    here = directory
+                blob = _one(src_dir, dst_dir, name, entry, cloner)
             except (Refused, NotADirectoryError):
                 done.skipped.append(f"{os.fsdecode(entry.rel)} (below a symlink or not in a directory)")
                 continue
@@ -172,17 +187,18 @@ def copy(workspace: bytes, to: Target, entries: Sequence[Entry], progress: Progr
             if blob is None:
                 done.skipped.append(f"{os.fsdecode(entry.rel)} (changed type while it was copied)")
                 continue
-            mode, oid, size = blob
-            done.blobs.append((entry.rel, mode, oid))
-            done.files += 1
-            done.size += size
-            progress.add(size)
+            blobs.append((entry.rel, blob[0], blob[1]))
+            files += 1
+            size += blob[2]
+            progress.add(blob[2])
+    done.files, done.size = files, size
     return done
 
 
-def _one(source: Handles, target: Handles, entry: Entry, cloner: _Cloner) -> tuple[str, str, int] | None:
-    src_dir, name = source.parent(entry.rel)
-    dst_dir, _ = target.parent(entry.rel, create=True)
+def _one(
+    src_dir: int, dst_dir: int, name: bytes, entry: Entry, cloner: _Cloner
+) -> tuple[str, str, int] | None:
+    """One entry from directory handle ``src_dir`` into ``dst_dir``: its mode, blob id and size."""
     if entry.link:
         try:
             link = os.readlink(name, dir_fd=src_dir)
@@ -201,9 +217,9 @@ def _one(source: Handles, target: Handles, entry: Entry, cloner: _Cloner) -> tup
     src = os.open(name, READ, dir_fd=src_dir)
     try:
         info = os.fstat(src)
-        if not stat.S_ISREG(info.st_mode):
+        if not S_ISREG(info.st_mode):
             return None
-        executable = bool(info.st_mode & stat.S_IXUSR)
+        executable = info.st_mode & 0o100
         dst = os.open(name, CREATE_RW, 0o755 if executable else 0o644, dir_fd=dst_dir)
         try:
             if executable:
@@ -227,8 +243,10 @@ class _Cloner:
         self.clones = fcntl is not None and hasattr(fcntl, "ioctl")
         self.sha256 = sha256
 
-    def digest(self) -> hashlib._Hash:
-        return hashlib.sha256() if self.sha256 else hashlib.sha1(usedforsecurity=False)
+    def digest(self, data: bytes = b"") -> hashlib._Hash:
+        if self.sha256:
+            return hashlib.sha256(data)
+        return hashlib.sha1(data, usedforsecurity=False)
 
     def copy(self, src: int, dst: int, expected: int) -> tuple[int, str]:
         """The bytes copied and their git blob id."""
@@ -239,15 +257,16 @@ class _Cloner:
                 self.clones = False  # not offered here (ext4, tmpfs, across filesystems)
             else:
                 return self._hash(dst)
+        if expected <= SMALL:  # most files of a source tree: one read, one write
+            data = os.read(src, expected) if expected else b""
+            written = os.write(dst, data) if data else 0
+            while written < len(data):  # a short write: the rest
+                written += os.write(dst, data[written:])
+            if len(data) != expected:
+                return self._hash(dst)
+            return expected, self.digest(b"blob %d\0%s" % (expected, data)).hexdigest()
         digest = self.digest()
         digest.update(b"blob %d\0" % expected)
-        if expected <= SMALL:  # most files of a source tree: one read, one write
-            data = os.read(src, expected)
-            digest.update(data)
-            view = memoryview(data)
-            while view:
-                view = view[os.write(dst, view) :]
-            return (len(data), digest.hexdigest()) if len(data) == expected else self._hash(dst)
         size = 0
         buffer = self.buffer  # reused: a fresh 1 MiB object per chunk costs its page faults
         while size < expected:
@@ -273,5 +292,5 @@ class _Cloner:
             digest.update(chunk)
             offset += len(chunk)
         if offset != size:
-            raise TaskError("A file of the copy changed size while it was hashed; delegate again.")
+            raise Changed("A file of the copy changed size while it was hashed; delegate again.")
         return size, digest.hexdigest()

@@ -24,10 +24,10 @@ from __future__ import annotations
 
 import contextlib
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 import anyio
 
@@ -87,30 +87,28 @@ async def create(
         ws = ws.locked_down(repository.config)
     except DiffError as exc:
         raise TaskError(f"Cannot copy the workspace for a task: {exc}") from None
-    plan = known = None
-    if base is None:
-        head = await _commit(ws, "HEAD")
-        plan, narrowed = await workcopy.plan(ws, workspace, paths)
-        known = await basetree.index_oids(ws)
-    tree, git_dir = task_dir / "tree", task_dir / "git"
-    await anyio.to_thread.run_sync(_prepare, tree, git_dir)
-    init = await Git.open(task_dir, timeout)
-    await init.run("init", "-q", "--bare", "--template=", str(git_dir))
-    tg = await (await TaskGit.open(task_dir, timeout)).locked()
-    await anyio.to_thread.run_sync(_write_info, git_dir)
-    if plan is None or known is None:
-        assert base is not None
+    if base is not None:
+        tg = await _fresh(task_dir, timeout)
         files, size, skipped, short = await _checkout(ws, tg, base)
         label = f"{base} ({short})"
         await tg.run("add", "-A", "-f")  # exactly the copy, whatever its .gitignore says
     else:
-        objects = (await _run(ws, "rev-parse", "--git-path", "objects")).stdout.decode().strip()
-        await anyio.to_thread.run_sync(basetree.remember_source, git_dir, os.path.join(ws.cwd, objects))
-        form = (await tg.run("rev-parse", "--show-object-format")).stdout.decode().strip()
-        target = copying.Target(os.fsencode(tree), git_dir, known, sha256=form == "sha256")
-        copied = await workcopy.copy_concurrently(workspace, target, plan, progress)
-        await tg.run("update-index", "-z", "--index-info", input=basetree.index_info(copied.blobs))
-        files, size, skipped = copied.files, copied.size, [*plan.skipped, *copied.skipped]
+        head = await _commit(ws, "HEAD")
+        measured, narrowed, known = await _planned(ws, workspace, paths)
+        try:  # nothing is written before this point: the workers wait, measured
+            tg = await _fresh(task_dir, timeout)
+            objects = (await _run(ws, "rev-parse", "--git-path", "objects")).stdout.decode().strip()
+            await anyio.to_thread.run_sync(
+                basetree.remember_source, tg.git_dir, os.path.join(ws.cwd, objects)
+            )
+            form = (await tg.run("rev-parse", "--show-object-format")).stdout.decode().strip()
+            target = copying.Target(os.fsencode(tg.tree), tg.git_dir, known, sha256=form == "sha256")
+            copied = await measured.copy(target, progress)
+        finally:
+            await measured.close()
+        info = await anyio.to_thread.run_sync(basetree.index_info, copied.blobs)
+        await tg.run("update-index", "-z", "--index-info", input=info)
+        files, size, skipped = copied.files, copied.size, [*measured.skipped, *copied.skipped]
         where = f"HEAD {head[:7]}" if head else "no commits yet"
         label = f"your working tree ({where}, with your uncommitted and untracked changes)"
         if narrowed:
@@ -120,6 +118,45 @@ async def create(
     commit = made.stdout.decode().strip()
     await tg.run("update-ref", "refs/heads/base", commit)
     return Snapshot(commit, label, files, size, tuple(skipped))
+
+
+async def _planned(
+    ws: Git, workspace: Path, paths: Sequence[str]
+) -> tuple[workcopy.Measured, bool, dict[bytes, str]]:
+    """The listing measured (:func:`workcopy.plan`) and meanwhile, by a git of its own, the workspace
+    index's blob ids; the first error raised alone, the workers ended."""
+    done: dict[str, Any] = {}
+    failed: list[BaseException] = []
+
+    async def run(key: str, step: Callable[..., Awaitable[Any]], *args: Any) -> None:
+        try:
+            done[key] = await step(*args)
+        except Exception as exc:
+            failed.append(exc)
+            group.cancel_scope.cancel()
+
+    try:
+        async with anyio.create_task_group() as group:
+            group.start_soon(run, "plan", workcopy.plan, ws, workspace, paths)
+            group.start_soon(run, "known", basetree.index_oids, ws)
+        if failed:
+            raise failed[0]
+    except BaseException:
+        if "plan" in done:
+            await done["plan"][0].close()
+        raise
+    measured, narrowed = done["plan"]
+    return measured, narrowed, done["known"]
+
+
+async def _fresh(task_dir: Path, timeout: float) -> TaskGit:
+    """The task's worktree and its own fresh repository, with filters off and its info files."""
+    await anyio.to_thread.run_sync(_prepare, task_dir / "tree", task_dir / "git")
+    init = await Git.open(task_dir, timeout)
+    await init.run("init", "-q", "--bare", "--template=", str(task_dir / "git"))
+    tg = await (await TaskGit.open(task_dir, timeout)).locked()
+    await anyio.to_thread.run_sync(_write_info, tg.git_dir)
+    return tg
 
 
 def _prepare(tree: Path, git_dir: Path) -> None:
