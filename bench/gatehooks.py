@@ -103,13 +103,13 @@ def _gate_on(base: Path, env0: dict[str, str], python: str, tracked: int, n: int
         "CODEX_FUSION_REVIEW_GATE": "1",
         "CODEX_FUSION_GATE_PROMPT_SNAPSHOT_S": "10",
     }
-    status = [_timed(["git", "status", "--porcelain"], b"", env, repo)[0] for _ in range(n)]
-    results[f"{tracked:,} tracked files: `git status`"] = summary(status)
-    prompt, stop = [], []
+    status, prompt, stop = [], [], []
     sh = shutil.which("sh") or "/bin/sh"
-    for _ in range(n):  # through the entry, as hooks.json runs them
+    for _ in range(n):  # interleaved with the floor; through the entry, as hooks.json runs them
+        status.append(_timed(["git", "status", "--porcelain"], b"", env, repo)[0])
         prompt.append(_timed([sh, str(ENTRY), "prompt"], _payload("UserPromptSubmit", repo), env, repo)[0])
         stop.append(_timed([sh, str(ENTRY)], _payload("Stop", repo, stop_hook_active=False), env, repo)[0])
+    results[f"{tracked:,} tracked files: `git status`"] = summary(status)
     results["  gate on: prompt hook (snapshot)"] = summary(prompt)
     results["  gate on: stop hook, nothing changed (snapshot, no review)"] = summary(stop)
     results["  stop ÷ git status"] = f"{summary(stop)['median'] / summary(status)['median']:.2f}×"
@@ -169,20 +169,14 @@ def _reuse(env: dict[str, str], python: str, repo: Path, n: int) -> tuple[dict[s
     try:
         for event, fields in (("UserPromptSubmit", {}), ("Stop", {"stop_hook_active": False})):
             _timed([python, str(HOOK), "gate"], _payload(event, repo, **fields), env, repo)  # a turn
-        stub = (
-            directory.parent.parent.parent / "no-python"
-        )  # a python3 that fails: the entry must not need it
-        stub.mkdir(exist_ok=True)
-        (stub / "python3").write_text("#!/bin/sh\nexit 3\n")
-        (stub / "python3").chmod(0o700)
-        check = {**env, "PATH": f"{stub}{os.pathsep}{env['PATH']}"}
-        _timed(
-            [shutil.which("sh") or "/bin/sh", str(ENTRY), "prompt"],
-            _payload("UserPromptSubmit", repo),
-            check,
-            repo,
-        )
         sh = shutil.which("sh") or "/bin/sh"
+        if any(directory.glob(f"reuse-{PID}.txt")):  # the stop leaves a reuse note (ADR 0030)
+            stub = directory.parent.parent.parent / "no-python"  # a python3 that fails: not needed
+            stub.mkdir(exist_ok=True)
+            (stub / "python3").write_text("#!/bin/sh\nexit 3\n")
+            (stub / "python3").chmod(0o700)
+            check = {**env, "PATH": f"{stub}{os.pathsep}{env['PATH']}"}
+            _timed([sh, str(ENTRY), "prompt"], _payload("UserPromptSubmit", repo), check, repo)
         entry, before = [], []
         for _ in range(n):  # interleaved: the machine's drift falls on both alike
             prompt = _payload("UserPromptSubmit", repo)
