@@ -111,7 +111,12 @@ reusable() {
         case ${HOME-} in /*) state=$HOME/.local/state/codex-fusion ;; *) return 1 ;; esac
     fi
     command -v sha256sum >/dev/null 2>&1 || return 1
-    real=$(cd -P -- "$dir" 2>/dev/null && pwd -P) || return 1
+    real=$(cd -P -- "$dir" 2>/dev/null && pwd -P && echo .) || return 1
+    real=${real%.}
+    real=${real%?} # pwd's own newline: a trailing one of the path's is kept, and refused below
+    case $real in /*) ;; *) return 1 ;; esac
+    case $real in *'
+'*) return 1 ;; esac
     key=$(printf '%s' "$real" | sha256sum) || return 1
     key=${key%"${key#????????????????}"}
     case $key in ???????????????? ) ;; *) return 1 ;; esac
