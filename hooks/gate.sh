@@ -123,8 +123,9 @@ reusable() {
     window=$state/windows/$key
     note=$window/reuse-$pid.txt
     [ -f "$note" ] && [ ! -h "$note" ] && [ -O "$note" ] || return 1
-    { IFS=' ' read -r version sid began name sum more && ! IFS= read -r extra && [ -z "$extra" ]; } <"$note" ||
-        return 1
+    {
+        IFS=' ' read -r version sid began name sum more && ! IFS= read -r extra && [ -z "$extra" ]
+    } <"$note" || return 1
     [ "$version" = 1 ] && [ -z "$more" ] || return 1
     case $sid in '' | *[!A-Za-z0-9._-]*) return 1 ;; esac
     n5 "$began" || return 1
@@ -158,7 +159,9 @@ reusable() {
     '{"session_id":"'* | '{"session_id": "'*) ;;
     *) return 1 ;;
     esac
-    case $payload in *'"session_id"'*'"session_id"'* | *'"hook_event_name"'*'"hook_event_name"'*) return 1 ;; esac
+    case $payload in
+    *'"session_id"'*'"session_id"'* | *'"hook_event_name"'*'"hook_event_name"'*) return 1 ;; # twice
+    esac
     case $payload in
     *'"hook_event_name":"UserPromptSubmit"'* | *'"hook_event_name": "UserPromptSubmit"'*) ;;
     *) return 1 ;;

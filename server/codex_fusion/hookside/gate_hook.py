@@ -14,6 +14,8 @@ Layout (private, as everything under the state directory; see ``nonce.py``)::
     <state>/windows/<ws_key>/gate-<conversation>.index  the private index the snapshots are built in
     <state>/windows/<ws_key>/server-<pid>.json          a running server: its socket, ancestors, and
                                                         its workspace watch (``review/workwatch.py``)
+    <state>/windows/<ws_key>/reuse-<claude_pid>.txt     what lets ``hooks/gate.sh`` reuse the last
+                                                        stop's tree without Python (:meth:`Gate.reuse_note`)
 
 A prompt reuses the last stop's tree when that server watched the workspace since before the stop's
 snapshot began and saw no change (:meth:`Gate.reusable`); a prompt's own snapshot has about 1 s, and
