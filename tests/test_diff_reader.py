@@ -8,6 +8,7 @@ import os
 import shlex
 import shutil
 import threading
+import time
 from pathlib import Path
 
 import anyio
@@ -69,6 +70,37 @@ async def test_a_diff_past_its_time_limit_kills_git_and_the_reader_returns(
     await ended(pidfds)
     assert not group_alive(group)
     assert threading.active_count() <= threads + 1  # anyio keeps an idle worker; none still reading
+
+
+@pytest.mark.skipif(shutil.which("setsid") is None, reason="needs setsid (util-linux)")
+async def test_a_child_outside_gits_group_holding_the_pipe_does_not_hold_the_reader(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Killing git's group closes its end of the pipe, but not a copy held outside the group: the
+    reader is woken all the same, and the time limit is still a time limit."""
+    real = shutil.which("git")
+    assert real is not None
+    escaped = tmp_path / "escaped.pid"
+    script = f"""#!/bin/sh
+case " $* " in
+*" diff "*)
+    setsid sh -c 'echo $$ > {shlex.quote(str(escaped))}; exec sleep 90' &
+    wait
+    ;;
+esac
+exec {shlex.quote(real)} "$@"
+"""
+    write(tmp_path / "escape-bin" / "git", script).chmod(0o755)
+    monkeypatch.setenv("PATH", f"{tmp_path / 'escape-bin'}{os.pathsep}{os.environ['PATH']}")
+    workspace = _repository(tmp_path / "ws")
+    started = time.monotonic()
+    try:
+        with pytest.raises(DiffError, match=r"git diff did not finish within 2 s"):
+            await collect_diff(workspace, DiffRequest(), timeout=2)
+        assert time.monotonic() - started < 30, "the reader waited for the escaped child's pipe"
+    finally:
+        if escaped.exists():
+            os.kill(int(escaped.read_text()), 9)  # the one process we started outside the group
 
 
 async def test_a_caller_that_gives_up_mid_diff_leaves_no_git_behind(tmp_path: Path, slow_diff: Path) -> None:

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import select
 import signal
 import subprocess
 from collections.abc import Callable, Sequence
@@ -218,37 +219,51 @@ _PIPE_SIZE = 1 << 20
 
 async def _pumped(reader: int, sink: Callable[[bytes], None], pgid: int) -> None:
     """Git's output from ``reader`` to ``sink``, in a worker thread. The thread cannot be cancelled,
-    so a cancellation (the deadline, or the caller's) kills git's group: the pipe then ends, and so
-    does the thread."""
+    so a cancellation (the deadline, or the caller's) kills git's group and wakes the thread through
+    a pipe of its own: it returns even if something outside the group still holds git's output."""
     finished = False
+    wake_reader, wake_writer = os.pipe()
 
-    async def kill_when_cancelled() -> None:
+    async def stop_when_cancelled() -> None:
         try:
             await anyio.sleep_forever()
         finally:
             if not finished:
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.killpg(pgid, signal.SIGKILL)
+                os.write(wake_writer, b"x")
 
-    async with anyio.create_task_group() as tg:
-        tg.start_soon(kill_when_cancelled)
-        try:
-            await anyio.to_thread.run_sync(_pump, reader, sink)
-        finally:
-            finished = True
-            tg.cancel_scope.cancel()
-    await anyio.lowlevel.checkpoint_if_cancelled()  # the thread ended because git was killed: say so
+    try:
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(stop_when_cancelled)
+            try:
+                await anyio.to_thread.run_sync(_pump, reader, sink, wake_reader)
+            finally:
+                finished = True
+                tg.cancel_scope.cancel()
+    finally:
+        os.close(wake_reader)
+        os.close(wake_writer)
+    await anyio.lowlevel.checkpoint_if_cancelled()  # the thread ended because git was stopped: say so
 
 
-def _pump(reader: int, sink: Callable[[bytes], None]) -> None:
-    """Blocking: read until the pipe's end. Runs in a worker thread."""
+def _pump(reader: int, sink: Callable[[bytes], None], wake: int) -> None:
+    """Blocking: read until the pipe's end, or until ``wake`` is readable. Runs in a worker thread."""
     try:
         import fcntl
 
         fcntl.fcntl(reader, fcntl.F_SETPIPE_SZ, _PIPE_SIZE)
     except (ImportError, AttributeError, OSError):  # not Linux, or over the system's limit: as it is
         pass
-    while chunk := os.read(reader, _READ_STEP):
+    poller = select.poll()
+    poller.register(reader, select.POLLIN)
+    poller.register(wake, select.POLLIN)
+    while True:
+        if any(fd == wake for fd, _ in poller.poll()):
+            return
+        chunk = os.read(reader, _READ_STEP)
+        if not chunk:
+            return
         sink(chunk)
 
 
