@@ -32,6 +32,7 @@ _STATUS = {
     "T": "type changed",
     "U": "unmerged",
 }
+_LETTERS = {letter.encode(): status for letter, status in _STATUS.items()}
 
 
 @dataclass(eq=False)
@@ -133,20 +134,22 @@ async def tracked_changes(
 def _parse_metadata(data: bytes) -> list[Entry]:
     """Parse the ``--raw`` then ``--numstat`` records of ``-z`` output (paths unquoted, NUL-separated)."""
     fields = data.split(b"\0")
+    count = len(fields)
     entries: list[Entry] = []
     i = 0
-    while i + 1 < len(fields) and fields[i].startswith(b":"):
-        letter = fields[i].rsplit(b" ", 1)[-1][:1].decode("ascii", "replace")
-        if letter in "RC" and i + 2 < len(fields):
-            entries.append(Entry(fields[i + 2], fields[i + 1], _STATUS[letter]))
+    while i + 1 < count and fields[i].startswith(b":"):
+        record = fields[i]
+        letter = record[record.rfind(b" ") + 1 :][:1]  # the status, after the last space
+        if (letter == b"R" or letter == b"C") and i + 2 < count:
+            entries.append(Entry(fields[i + 2], fields[i + 1], _LETTERS[letter]))
             i += 3
         else:
-            entries.append(Entry(fields[i + 1], fields[i + 1], _STATUS.get(letter, "changed")))
+            entries.append(Entry(fields[i + 1], fields[i + 1], _LETTERS.get(letter, "changed")))
             i += 2
     uncounted = {entry.raw_path: entry for entry in entries}
-    while i < len(fields) and fields[i].count(b"\t") >= 2:
+    while i < count and fields[i].count(b"\t") >= 2:
         added, removed, path = fields[i].split(b"\t", 2)
-        if not path and i + 2 < len(fields):  # a rename: the paths follow as two fields
+        if not path and i + 2 < count:  # a rename: the paths follow as two fields
             path, i = fields[i + 2], i + 2
         i += 1
         if (entry := uncounted.pop(path, None)) is not None:
@@ -154,6 +157,8 @@ def _parse_metadata(data: bytes) -> list[Entry]:
             entry.binary = added == b"-"
     # Without the index refresh, a file whose stat data changed but not its content has a raw record
     # and nothing else (no count, no patch): it did not change.
+    if not uncounted:
+        return entries
     unchanged = set(uncounted.values())
     return [entry for entry in entries if entry not in unchanged]
 
@@ -318,13 +323,19 @@ class DiffStream:
 
     def _start_patch(self, metadata: bytes) -> None:
         self.entries = _parse_metadata(metadata)
-        if all(entry.status != "unmerged" for entry in self.entries):
-            self._next = _NEXT[:1]
-        self._by_header = {entry.header(): entry for entry in self.entries}
+        by_header: dict[bytes, Entry] = {}
+        unmerged = False
         for entry in self.entries:
-            first, newline, _ = entry.header().partition(b"\n")
-            if newline:
-                self._by_first_line.setdefault(first, []).append(entry)
+            header = entry.header()
+            by_header[header] = entry
+            if entry.status == "unmerged":  # the one header git writes raw: it may span lines
+                unmerged = True
+                first, newline, _ = header.partition(b"\n")
+                if newline:
+                    self._by_first_line.setdefault(first, []).append(entry)
+        self._by_header = by_header
+        if not unmerged:
+            self._next = _NEXT[:1]
         self._head.clear()
 
     def _patch_line(self, line: bytes) -> None:
