@@ -47,8 +47,12 @@ def _fake_python(tmp_path: Path) -> tuple[Path, Path]:
     return bin_dir, marker
 
 
+#: The entry as hooks.json runs it for each event: a prompt's may reuse the stop's snapshot.
+FORMS = {"Stop": [], "UserPromptSubmit": ["prompt"]}
+
+
 def _run(
-    tmp_path: Path, gate: str | None, option: str | None
+    tmp_path: Path, gate: str | None, option: str | None, event: str = "Stop"
 ) -> tuple[subprocess.CompletedProcess[bytes], Path]:
     bin_dir, marker = _fake_python(tmp_path)
     env = {"PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', os.defpath)}"}
@@ -56,31 +60,34 @@ def _run(
         env["CODEX_FUSION_REVIEW_GATE"] = gate
     if option is not None:
         env["CLAUDE_PLUGIN_OPTION_REVIEW_GATE"] = option
-    payload = json.dumps({"hook_event_name": "Stop", "session_id": "s"}).encode()
-    done = subprocess.run([SH, str(ENTRY)], input=payload, env=env, capture_output=True, timeout=30)
+    payload = json.dumps({"hook_event_name": event, "session_id": "s"}).encode()
+    argv = [SH, str(ENTRY), *FORMS[event]]
+    done = subprocess.run(argv, input=payload, env=env, capture_output=True, timeout=30)
     return done, marker
 
 
+@pytest.mark.parametrize("event", list(FORMS))
 @pytest.mark.parametrize(("gate", "option"), OFF)
 def test_with_the_gate_off_no_interpreter_starts(
-    tmp_path: Path, gate: str | None, option: str | None
+    tmp_path: Path, gate: str | None, option: str | None, event: str
 ) -> None:
-    done, marker = _run(tmp_path, gate, option)
+    done, marker = _run(tmp_path, gate, option, event)
     assert done.returncode == 0
     assert done.stdout == b""
     assert done.stderr == b""
     assert not marker.exists(), "the gate is off: no interpreter may start"
 
 
+@pytest.mark.parametrize("event", list(FORMS))
 @pytest.mark.parametrize(("gate", "option"), PYTHON)
 def test_otherwise_the_python_hook_gets_the_payload(
-    tmp_path: Path, gate: str | None, option: str | None
+    tmp_path: Path, gate: str | None, option: str | None, event: str
 ) -> None:
-    done, marker = _run(tmp_path, gate, option)
+    done, marker = _run(tmp_path, gate, option, event)
     assert done.returncode == 0
     args = marker.read_text().splitlines()
     assert args[:2] == [str(REPO / "hooks" / "codex_fusion_hook.py"), "gate"]
-    assert json.loads(args[2]) == {"hook_event_name": "Stop", "session_id": "s"}
+    assert json.loads(args[2]) == {"hook_event_name": event, "session_id": "s"}
 
 
 @pytest.mark.parametrize(("gate", "option"), OFF)
@@ -97,7 +104,7 @@ def test_the_entry_turns_off_only_what_python_turns_off(gate: str | None, option
 
 def test_prompt_and_stop_go_through_the_entry() -> None:
     config = json.loads((REPO / "hooks" / "hooks.json").read_text())
-    for event in ("UserPromptSubmit", "Stop"):
+    for event, extra in (("UserPromptSubmit", ["prompt"]), ("Stop", [])):
         (handler,) = config["hooks"][event][0]["hooks"]
         assert handler["command"] == "sh"
-        assert handler["args"] == ["${CLAUDE_PLUGIN_ROOT}/hooks/gate.sh"]
+        assert handler["args"] == ["${CLAUDE_PLUGIN_ROOT}/hooks/gate.sh", *extra]  # prompt: may reuse

@@ -670,7 +670,7 @@ def test_hooks_json_runs_this_script_for_every_event() -> None:
         "SessionStart": expected,
         # The review gate: a prompt's snapshot is bounded by gate_hook.SNAPSHOT_TIMEOUT; a stop's review
         # by review_gate_timeout (at most 540 s) plus its backstops, under Claude Code's 600 s default.
-        "UserPromptSubmit": {**gate, "timeout": 30},
+        "UserPromptSubmit": {**gate, "args": [*gate["args"], "prompt"], "timeout": 30},
         "Stop": {**gate, "timeout": 600},
     }
     assert sorted(config["hooks"]) == sorted(events)

@@ -50,6 +50,19 @@ def test_old_dead_windows_go_and_live_or_own_ones_stay(tmp_path: Path) -> None:
     assert (tmp_path / "workspace.json").exists()
 
 
+def test_a_dead_windows_reuse_note_goes_with_its_records(tmp_path: Path) -> None:
+    now = time.time()
+    _window(tmp_path, 101, 2 * DAY, now)
+    _window(tmp_path, 103, 2 * DAY, now)
+    for pid in (101, 103):
+        note = tmp_path / f"reuse-{pid}.txt"
+        note.write_text("1\n")
+        os.utime(note, (now - 2 * DAY, now - 2 * DAY))
+    removed = prune.prune(tmp_path, None, now=now, is_alive=lambda pid: pid == 103)
+    assert sorted(removed) == ["pid-101.debate.json", "pid-101.json", "reuse-101.txt"]
+    assert (tmp_path / "reuse-103.txt").exists()
+
+
 def test_dead_windows_are_bounded_by_count_newest_kept(tmp_path: Path) -> None:
     now = time.time()
     for pid in range(200, 200 + prune.KEEP_DEAD + 5):

@@ -14,6 +14,8 @@ Layout (private, as everything under the state directory; see ``nonce.py``)::
     <state>/windows/<ws_key>/gate-<conversation>.index  the private index the snapshots are built in
     <state>/windows/<ws_key>/server-<pid>.json          a running server: its socket, ancestors, and
                                                         its workspace watch (``review/workwatch.py``)
+    <state>/windows/<ws_key>/reuse-<claude_pid>.txt     what lets ``hooks/gate.sh`` reuse the last
+                                                        stop's tree without Python (:meth:`Gate.reuse_note`)
 
 A prompt reuses the last stop's tree when that server watched the workspace since before the stop's
 snapshot began and saw no change (:meth:`Gate.reusable`); a prompt's own snapshot has about 1 s, and
@@ -95,7 +97,33 @@ class Gate:
 
     def write(self, record: dict[str, object]) -> None:
         record["at"] = time.time()
-        write_files(self.state, self.directory, [(self.record_path.name, dumps(record))])
+        data = dumps(record)
+        files = [(self.record_path.name, data)]
+        note = self.reuse_note(record, data)
+        if note is not None:  # after the record: a note never pins bytes that are not on disk yet
+            files.append((f"reuse-{self.claude_pid}.txt", note))
+        write_files(self.state, self.directory, files)
+
+    def reuse_note(self, record: Mapping[str, object], data: bytes) -> bytes | None:
+        """What lets ``hooks/gate.sh`` reuse the stop's tree without Python (ADR 0030): one line,
+        ``1 <session> <stop_began> <record file> <sha256 of its bytes>``, written only when a prompt
+        that may reuse would leave this exact record as it is. A later write changes the record's
+        bytes (``at`` at least), so an older note no longer matches it and the entry asks Python."""
+        tree, began, slow = record.get("stop_tree"), record.get("stop_began"), record.get("slow_at")
+        if (
+            self.claude_pid is None
+            or not _plain(self.session_id)
+            or record.get("session_id") != self.session_id
+            or record.get("version") != VERSION
+            or not isinstance(tree, str)
+            or type(began) is not float
+            or record.get("baseline") != tree
+            or record.get("baseline_error") is not None
+            or isinstance(slow, (int, float))
+        ):
+            return None
+        digest = hashlib.sha256(data).hexdigest()
+        return f"1 {self.session_id} {began!r} {self.record_path.name} {digest}\n".encode("ascii")
 
     def snapshot(self, timeout: float = SNAPSHOT_TIMEOUT) -> tuple[str | None, str | None]:
         """(tree, None) or (None, why not)."""
@@ -271,6 +299,14 @@ class Gate:
             if isinstance(pid, int) and _alive(pid):
                 return raw
         return None
+
+
+def _plain(session_id: str) -> bool:
+    """A session id the sh entry compares as it is: ASCII letters, digits, ``.``, ``_``, ``-``."""
+    return 0 < len(session_id) <= 128 and all(c in _PLAIN for c in session_id)
+
+
+_PLAIN = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._-")
 
 
 def _alive(pid: int) -> bool:

@@ -1,9 +1,10 @@
 """Dead windows' records go: nothing the hook writes per Claude Code start accumulates.
 
-Every window leaves ``pid-<claude_pid>.json`` (and the server ``pid-<claude_pid>.debate.json``) in its
-workspace's directory (:mod:`codex_fusion.hookside.nonce`). Once that Claude Code process is gone no
-reader ever asks for them again: a server follows only an ancestor's record, and the hook reads only
-its own window's debate state. :func:`prune` removes a window's pair when its process is gone **and**
+Every window leaves ``pid-<claude_pid>.json`` (and the server ``pid-<claude_pid>.debate.json``, the
+review gate ``reuse-<claude_pid>.txt``) in its workspace's directory
+(:mod:`codex_fusion.hookside.nonce`). Once that Claude Code process is gone no reader ever asks for
+them again: a server follows only an ancestor's record, the hook reads only its own window's debate
+state and reuse note. :func:`prune` removes a window's files when its process is gone **and**
 it is old (:data:`MAX_AGE_S`) or more than :data:`KEEP_DEAD` dead windows are left (oldest first).
 
 A window whose process exists is never touched, whatever its age: liveness is asked of the kernel
@@ -28,7 +29,8 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
 MAX_AGE_S = 24 * 3600.0
 #: However recent, no more dead windows than this are kept per workspace.
 KEEP_DEAD = 8
-_SUFFIXES = (".debate.json", ".json")
+#: A window's files: its reset record and debate state, and the gate's reuse note (``gate_hook``).
+_NAMES = (("pid-", (".debate.json", ".json")), ("reuse-", (".txt",)))
 
 
 def alive(pid: int) -> bool:
@@ -43,12 +45,13 @@ def alive(pid: int) -> bool:
 
 
 def _window_pid(name: str) -> int | None:
-    if not name.startswith("pid-"):
-        return None
-    for suffix in _SUFFIXES:
-        if name.endswith(suffix):
-            digits = name[4 : -len(suffix)]
-            return int(digits) if digits.isdigit() and len(digits) < 10 and int(digits) > 0 else None
+    for prefix, suffixes in _NAMES:
+        if not name.startswith(prefix):
+            continue
+        for suffix in suffixes:
+            if name.endswith(suffix):
+                digits = name[len(prefix) : -len(suffix)]
+                return int(digits) if digits.isdigit() and len(digits) < 10 and int(digits) > 0 else None
     return None
 
 

@@ -19,6 +19,7 @@ _STATUS = {
     "T": "type changed",
     "U": "unmerged",
 }
+_LETTERS = {letter.encode(): status for letter, status in _STATUS.items()}
 
 
 @dataclass(eq=False)
@@ -33,6 +34,7 @@ class Entry:
     binary: bool = False
     text: str | None = None
     _header: bytes | None = field(default=None, repr=False)  # header(), computed once
+    _plain: bool | None = field(default=None, repr=False)  # plain, computed once
 
     @property
     def path(self) -> str:
@@ -57,7 +59,9 @@ class Entry:
     @property
     def plain(self) -> bool:
         """Both names show as git writes them: no line of the header needs rewriting."""
-        return plain(self.raw_path) and plain(self.raw_old)
+        if self._plain is None:
+            self._plain = plain(self.raw_path) and plain(self.raw_old)
+        return self._plain
 
     def shown_lines(self) -> dict[bytes, bytes]:
         """Each line of git's section header that names this file, and the same line with the names
@@ -117,20 +121,22 @@ async def tracked_changes(
 def _parse_metadata(data: bytes) -> list[Entry]:
     """Parse the ``--raw`` then ``--numstat`` records of ``-z`` output (paths unquoted, NUL-separated)."""
     fields = data.split(b"\0")
+    count = len(fields)
     entries: list[Entry] = []
     i = 0
-    while i + 1 < len(fields) and fields[i].startswith(b":"):
-        letter = fields[i].rsplit(b" ", 1)[-1][:1].decode("ascii", "replace")
-        if letter in "RC" and i + 2 < len(fields):
-            entries.append(Entry(fields[i + 2], fields[i + 1], _STATUS[letter]))
+    while i + 1 < count and fields[i].startswith(b":"):
+        record = fields[i]
+        letter = record[record.rfind(b" ") + 1 :][:1]  # the status, after the last space
+        if (letter == b"R" or letter == b"C") and i + 2 < count:
+            entries.append(Entry(fields[i + 2], fields[i + 1], _LETTERS[letter]))
             i += 3
         else:
-            entries.append(Entry(fields[i + 1], fields[i + 1], _STATUS.get(letter, "changed")))
+            entries.append(Entry(fields[i + 1], fields[i + 1], _LETTERS.get(letter, "changed")))
             i += 2
     uncounted = {entry.raw_path: entry for entry in entries}
-    while i < len(fields) and fields[i].count(b"\t") >= 2:
+    while i < count and fields[i].count(b"\t") >= 2:
         added, removed, path = fields[i].split(b"\t", 2)
-        if not path and i + 2 < len(fields):  # a rename: the paths follow as two fields
+        if not path and i + 2 < count:  # a rename: the paths follow as two fields
             path, i = fields[i + 2], i + 2
         i += 1
         if (entry := uncounted.pop(path, None)) is not None:
@@ -138,6 +144,8 @@ def _parse_metadata(data: bytes) -> list[Entry]:
             entry.binary = added == b"-"
     # Without the index refresh, a file whose stat data changed but not its content has a raw record
     # and nothing else (no count, no patch): it did not change.
+    if not uncounted:
+        return entries
     unchanged = set(uncounted.values())
     return [entry for entry in entries if entry not in unchanged]
 
@@ -166,6 +174,8 @@ class _Section:
 
 
 _HEADERS = (b"diff --git ", b"* Unmerged path ")
+_NEXT = tuple(b"\n" + header for header in _HEADERS)
+_HEADER_SPAN = 1 << 16  # a header line longer than this (names of 16k+ bytes) is read line by line
 
 
 class DiffStream:
@@ -190,6 +200,9 @@ class DiffStream:
         self._started: set[int] = set()  # ids of the entries whose section has begun
         self._line = bytearray()
         self._section: _Section | None = None
+        #: What opens a section at a line's start: git writes ``* Unmerged path`` only for an unmerged
+        #: entry (the one name it writes raw); with none, a hunk ends only at ``diff --git``.
+        self._next = _NEXT
 
     def feed(self, chunk: bytes) -> None:
         if self._by_header is None:
@@ -207,6 +220,10 @@ class DiffStream:
             end = self._body_end(data, pos)
             if end > pos:  # lines of a hunk: taken whole, up to the next header or the last full line
                 self._body(data[pos:end])
+                pos = end
+                continue
+            end = self._header_block(data, pos)
+            if end > pos:  # a plain file's section header, taken whole up to its first hunk
                 pos = end
                 continue
             newline = data.find(b"\n", pos)
@@ -228,12 +245,46 @@ class DiffStream:
             return pos
         if data.startswith(_HEADERS, pos):
             return pos
-        end = data.rfind(b"\n", pos) + 1
-        for header in _HEADERS:
-            found = data.find(b"\n" + header, pos, end + len(header))
-            if 0 <= found < end:
-                end = found + 1
-        return max(end, pos)
+        return _hunks_end(data, pos, self._next)
+
+    def _header_block(self, data: bytes, pos: int) -> int:
+        """Where the section starting at ``pos`` ends as far as ``data`` holds it, when its header can
+        be taken whole: its file's names are plain (no line is rewritten), it holds no NUL, and its
+        end (the first hunk, or the next section) is in ``data``. Its hunks go with it up to the next
+        section or the last complete line. Else ``pos``: it is read line by line, as ever."""
+        if not data.startswith(b"diff --git ", pos):
+            return pos
+        newline = data.find(b"\n", pos, pos + _HEADER_SPAN)
+        assert self._by_header is not None
+        entry = self._by_header.get(data[pos:newline]) if newline > 0 else None
+        current = self._section.entry if self._section is not None else None
+        if entry is None or entry.status == "unmerged" or not entry.plain:
+            return pos
+        if current is not None and (current.status == "unmerged" or current is entry):
+            return pos  # inside an unmerged name, or a type change's second header: line by line
+        if id(entry) in self._started:
+            return pos
+        hunk = data.find(b"\n@@ ", newline, newline + _HEADER_SPAN)  # a header is short: no further
+        end = hunk
+        for mark in self._next:  # a section with no hunk (a mode, binary or rename only) ends at the next
+            found = data.find(mark, newline, hunk if hunk >= 0 else newline + _HEADER_SPAN)
+            if found >= 0 and (end < 0 or found < end):
+                end = found
+        if end < 0:
+            return pos  # its end is not here yet
+        in_header = end != hunk
+        end = end + 1 if in_header else _hunks_end(data, end + 1, self._next)
+        if data.find(b"\0", pos, end) >= 0:
+            return pos
+        self._close_section()
+        self._started.add(id(entry))
+        section = self._section = _Section(entry, None)
+        section.in_header = in_header
+        section.data += data[pos:end]
+        if len(section.data) > self._limit:
+            section.oversize = True
+            section.data.clear()
+        return end
 
     def _body(self, block: bytes) -> None:
         """Complete hunk lines of the current section, as :meth:`_patch_line` would keep them."""
@@ -259,11 +310,19 @@ class DiffStream:
 
     def _start_patch(self, metadata: bytes) -> None:
         self.entries = _parse_metadata(metadata)
-        self._by_header = {entry.header(): entry for entry in self.entries}
+        by_header: dict[bytes, Entry] = {}
+        unmerged = False
         for entry in self.entries:
-            first, newline, _ = entry.header().partition(b"\n")
-            if newline:
-                self._by_first_line.setdefault(first, []).append(entry)
+            header = entry.header()
+            by_header[header] = entry
+            if entry.status == "unmerged":  # the one header git writes raw: it may span lines
+                unmerged = True
+                first, newline, _ = header.partition(b"\n")
+                if newline:
+                    self._by_first_line.setdefault(first, []).append(entry)
+        self._by_header = by_header
+        if not unmerged:
+            self._next = _NEXT[:1]
         self._head.clear()
 
     def _patch_line(self, line: bytes) -> None:
@@ -329,10 +388,21 @@ class DiffStream:
         elif section.nul:
             self._budget.offer(section.entry, text(section.header + b"\nBinary files differ\n"))
         elif not section.oversize:
-            self._budget.offer(section.entry, text(bytes(section.data)))
+            self._budget.offer(section.entry, text(section.data))
 
 
-def text(data: bytes) -> str:
+def _hunks_end(data: bytes, pos: int, marks: tuple[bytes, ...]) -> int:
+    """Where hunk lines from ``pos`` end: at the next line starting with one of ``marks`` (each
+    ``\\n`` + a header), else after the last complete line; at least ``pos``."""
+    end = data.rfind(b"\n", pos) + 1
+    for mark in marks:  # each search stops where an earlier one found a header
+        found = data.find(mark, pos, end + len(mark) - 1)
+        if 0 <= found < end:
+            end = found + 1
+    return max(end, pos)
+
+
+def text(data: bytes | bytearray) -> str:
     return data.decode("utf-8", "replace")
 
 
