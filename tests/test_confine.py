@@ -134,6 +134,17 @@ async def test_a_wrapper_that_drops_the_overrides_is_refused(fake: FakeAgentSetu
     assert fake.received("session/new") == []
 
 
+async def test_a_credential_in_what_the_agent_says_it_is_is_redacted_in_the_refusal(
+    fake: FakeAgentSetup,
+) -> None:
+    token = "ghp_" + "Q1w2E3r4T5y6U7i8O9p0A1s2D3f4G5h6J7k8"
+    async with consultant(fake, f"name=codex-acp,agent_version={token}") as c:
+        with pytest.raises(AgentError, match="says it is codex-acp") as refused:
+            await c.consult("@fake say hi")
+    assert token not in str(refused.value)
+    assert "[redacted]" in str(refused.value)
+
+
 async def test_an_agent_that_says_codex_acp_but_cannot_be_found_is_refused(fake: FakeAgentSetup) -> None:
     async with consultant(fake, "name=codex-acp") as c:  # no processes to read: nothing is found
         with pytest.raises(AgentError, match="its program cannot be found among the processes it started"):

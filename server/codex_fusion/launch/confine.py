@@ -34,6 +34,7 @@ from codex_fusion.acp.agent import Agent, StartOptions
 from codex_fusion.acp.schema import InitializeResult
 from codex_fusion.errors import AgentError
 from codex_fusion.launch import adapters, boundary
+from codex_fusion.text.redact import redact_credentials
 
 #: What each adapter calls itself in ``initialize`` (reference §8.2).
 NAMES = {adapters.TS_PACKAGE: "ts", "codex-acp": "rust"}
@@ -242,6 +243,7 @@ class Launcher:
         return None
 
     def _refuse(self, plan: boundary.Plan, agent: str, why: str) -> AgentError:
+        agent = redact_credentials(agent)  # what the agent said of itself
         return AgentError(
             f"codex-fusion refused to start the agent: `{_command(plan)}` says it is {agent}, but {why}, so "
             "codex-fusion cannot give Codex its permission profile or keep the workspace's own Codex "
