@@ -78,14 +78,7 @@ class ExtraSession(Session):
                     return live
                 raise AgentError(f"{self._member.display} stopped under this part's session.")
             agent, client = await self._host.shared_agent()
-            opened = await agent.open_session(
-                self._workspace,
-                mode=self._member.mode,
-                timeout=self._config.startup_timeout,
-                system_prompt=self._system_prompt,
-                meta=self._member.session_meta,
-                step=self._step,
-            )
+            opened = await self._open_new(agent)
             try:
                 client.route(opened.session_id, self._guard)
             except ValueError as exc:  # another workspace or guardian: never shared (fail closed)

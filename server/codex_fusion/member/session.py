@@ -120,19 +120,23 @@ class Session:
             try:
                 opened = await self._reopened(slot.agent)
                 if opened is None:
-                    opened = await slot.agent.open_session(
-                        self._workspace,
-                        mode=self._member.mode,
-                        timeout=self._config.startup_timeout,
-                        system_prompt=self._system_prompt,
-                        meta=self._member.session_meta,
-                        step=self._step,
-                    )
+                    opened = await self._open_new(slot.agent)
                     self.origin = "new"
             except FusionError:
                 await self.stop()
                 raise
             return self._go_live(slot, opened)
+
+    async def _open_new(self, agent: Agent) -> OpenedSession:
+        """``session/new`` on ``agent`` for this member: its workspace, mode, frame and metadata."""
+        return await agent.open_session(
+            self._workspace,
+            mode=self._member.mode,
+            timeout=self._config.startup_timeout,
+            system_prompt=self._system_prompt,
+            meta=self._member.session_meta,
+            step=self._step,
+        )
 
     async def _reopened(self, agent: Agent) -> OpenedSession | None:
         """The earlier session :meth:`reopen` asked for, opened again; None (with a notice for the
